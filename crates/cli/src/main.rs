@@ -1,0 +1,5 @@
+//! The `foliolab` command.
+
+fn main() {
+    println!("foliolab: under construction");
+}
