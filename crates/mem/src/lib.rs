@@ -1,1 +1,19 @@
-//! Physical memory and address spaces of the model: struct-page memmap, buddy allocator, page tables, VMAs, page contents. Pure state, no accounting.
+//! Physical memory and address spaces of the model: the struct-page memmap, the buddy
+//! allocator, page contents, page tables and VMAs. Pure state and its local rules; no
+//! mapcount accounting (that is the schemes' job) and no I/O.
+
+pub mod aspace;
+pub mod buddy;
+pub mod memory;
+pub mod page;
+pub mod pagetable;
+pub mod pte;
+pub mod vma;
+
+pub use aspace::AddressSpace;
+pub use buddy::OutOfMemory;
+pub use memory::{Content, Memory};
+pub use page::{Page, PageFlags};
+pub use pagetable::{PageTable, PmdEntry, PteTable};
+pub use pte::Pte;
+pub use vma::{Vma, VmaKind, VmaSet, VmFlags};

@@ -1,1 +1,23 @@
-//! The model's operations: faults, fork, COW, zap, mprotect, splits, deferred split, statistics; drives a scheme. Pure, no I/O.
+//! The model's operations on anonymous memory, as Linux 6.18 performs them: faults (mTHP
+//! order choice, PMD THP, zero pages), fork with PTE batching, write faults (reuse or copy),
+//! zap (munmap, MADV_DONTNEED, exit), mprotect and its PMD split, folio splits and the
+//! deferred split shrinker, statistics. The mapcount accounting is delegated to a
+//! [`foliolab_schemes::Scheme`]. Pure: no I/O, deterministic.
+
+mod batch;
+pub mod check;
+pub mod config;
+mod fault;
+mod fork;
+pub mod model;
+pub mod observe;
+mod split;
+pub mod stats;
+mod vmops;
+mod wp;
+mod zap;
+
+pub use config::{ThpConfig, ThpMode};
+pub use fault::Access;
+pub use model::{Model, ModelError, Pid, Process, RssCounter};
+pub use vmops::{Advice, Prot};

@@ -6,6 +6,12 @@
 
 use std::fmt;
 
+mod pfnarray;
+mod truth;
+
+pub use pfnarray::PfnArray;
+pub use truth::FolioTruth;
+
 /// Size of a base page in bytes (x86-64).
 pub const PAGE_SIZE: u64 = 4096;
 /// log2(PAGE_SIZE).

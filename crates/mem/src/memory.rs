@@ -1,0 +1,205 @@
+//! Physical memory: the memmap, page contents, the buddy allocator, and the two zero pages.
+//!
+//! Contents are modelled as the first 64 bits of each base page (all a scenario can write or
+//! read) plus a write tag naming the write that stored them, so a read can be traced back to
+//! its writer (the leak check).
+
+use crate::buddy::{Buddy, OutOfMemory};
+use crate::page::{Page, PageFlags};
+use foliolab_types::{Order, Pfn, PfnArray, PMD_ORDER};
+
+/// The model's physical memory size: 16 GiB.
+pub const PHYS_BYTES: u64 = 16 << 30;
+/// First PFN handed to the buddy allocator (the first 16 MiB stay reserved, as firmware and
+/// the kernel image would).
+pub const FIRST_PFN: Pfn = Pfn(0x1000);
+
+/// What one base page holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Content {
+    pub value: u64,
+    /// 0: never written since allocation (zero-filled); otherwise the id of the write.
+    pub tag: u32,
+}
+
+#[derive(Clone)]
+pub struct Memory {
+    pub map: PfnArray<Page>,
+    contents: PfnArray<Content>,
+    /// Times each page was freed: a frame's "epoch".
+    free_gen: PfnArray<u32>,
+    buddy: Buddy,
+    zero_pfn: Pfn,
+    huge_zero: Option<Pfn>,
+    /// Allocated folios by order (for leak and statistics checks).
+    nr_folios: [u64; 10],
+}
+
+impl Memory {
+    pub fn new() -> Memory {
+        let end = Pfn(PHYS_BYTES >> 12);
+        let mut map = PfnArray::new(end.0);
+        let mut buddy = Buddy::new(FIRST_PFN, end);
+        let zero_pfn = buddy.alloc(&mut map, Order(0)).expect("zero page");
+        let z = map.get_mut(zero_pfn);
+        z.flags = PageFlags(PageFlags::ALLOCATED | PageFlags::ZERO | PageFlags::UPTODATE);
+        z.refcount = 1;
+        z.head = zero_pfn;
+        Memory {
+            map,
+            contents: PfnArray::new(end.0),
+            free_gen: PfnArray::new(end.0),
+            buddy,
+            zero_pfn,
+            huge_zero: None,
+            nr_folios: [0; 10],
+        }
+    }
+
+    pub fn zero_pfn(&self) -> Pfn {
+        self.zero_pfn
+    }
+    pub fn huge_zero_pfn(&self) -> Option<Pfn> {
+        self.huge_zero
+    }
+    /// The huge zero folio, allocated on first use; `true` in the second value if this call
+    /// allocated it (`thp_zero_page_alloc`).
+    pub fn get_huge_zero(&mut self) -> Result<(Pfn, bool), OutOfMemory> {
+        if let Some(p) = self.huge_zero {
+            return Ok((p, false));
+        }
+        let head = self.alloc_folio(PMD_ORDER)?;
+        self.nr_folios[PMD_ORDER.0 as usize] -= 1;
+        for i in 0..PMD_ORDER.nr_pages() {
+            self.map.get_mut(head.add(i)).flags.set(PageFlags::ZERO, true);
+        }
+        self.huge_zero = Some(head);
+        Ok((head, true))
+    }
+    pub fn is_zero_pfn(&self, pfn: Pfn) -> bool {
+        self.map.get(pfn).flags.has(PageFlags::ZERO)
+    }
+
+    /// Allocates a zero-filled folio of `order` with refcount 1.
+    pub fn alloc_folio(&mut self, order: Order) -> Result<Pfn, OutOfMemory> {
+        let head = self.buddy.alloc(&mut self.map, order)?;
+        for i in 0..order.nr_pages() {
+            let pfn = head.add(i);
+            let p = self.map.get_mut(pfn);
+            *p = Page { flags: PageFlags(PageFlags::ALLOCATED), head, ..Page::default() };
+            *self.contents.get_mut(pfn) = Content::default();
+        }
+        let h = self.map.get_mut(head);
+        h.refcount = 1;
+        if order.0 > 0 {
+            h.flags.set(PageFlags::HEAD, true);
+            let p1 = self.map.get_mut(head.add(1));
+            p1.order = order.0;
+            p1.flags.set(PageFlags::LARGE_RMAPPABLE, true);
+        }
+        self.nr_folios[order.0 as usize] += 1;
+        Ok(head)
+    }
+
+    /// Returns a folio whose refcount reached 0 to the buddy allocator.
+    pub fn free_folio(&mut self, head: Pfn) {
+        let order = self.folio_order(head);
+        assert_eq!(self.map.get(head).refcount, 0, "freeing {head:?} with references");
+        for i in 0..order.nr_pages() {
+            let pfn = head.add(i);
+            *self.map.get_mut(pfn) = Page::default();
+            *self.free_gen.get_mut(pfn) += 1;
+        }
+        self.nr_folios[order.0 as usize] -= 1;
+        self.buddy.free(&mut self.map, head, order);
+    }
+
+    /// Re-describes a folio as `1 << (order - new_order)` folios of `new_order` (split).
+    /// Per-page flags are kept; folio-level state must already be cleared by the caller.
+    pub fn split_folio(&mut self, head: Pfn, new_order: Order) -> Vec<Pfn> {
+        let order = self.folio_order(head);
+        assert!(new_order < order);
+        let total_refs = self.map.get(head).refcount;
+        let mut heads = Vec::new();
+        for chunk in 0..(1u64 << (order.0 - new_order.0)) {
+            let h = head.add(chunk << new_order.0);
+            for i in 0..new_order.nr_pages() {
+                let p = self.map.get_mut(h.add(i));
+                p.head = h;
+                p.order = 0;
+                p.flags.set(PageFlags::HEAD, new_order.0 > 0 && i == 0);
+                p.flags.set(PageFlags::LARGE_RMAPPABLE | PageFlags::PARTIALLY_MAPPED | PageFlags::DEFERRED, false);
+                p.pincount = 0;
+                p.refcount = 0;
+            }
+            if new_order.0 > 0 {
+                let p1 = self.map.get_mut(h.add(1));
+                p1.order = new_order.0;
+                p1.flags.set(PageFlags::LARGE_RMAPPABLE, true);
+            }
+            let anon_vma = self.map.get(head).anon_vma;
+            let flags = self.map.get(head).flags;
+            let hp = self.map.get_mut(h);
+            hp.anon_vma = anon_vma;
+            hp.flags.set(PageFlags::ANON, flags.has(PageFlags::ANON));
+            hp.flags.set(PageFlags::SWAPBACKED, flags.has(PageFlags::SWAPBACKED));
+            hp.flags.set(PageFlags::LRU, flags.has(PageFlags::LRU));
+            heads.push(h);
+        }
+        let _ = total_refs;
+        self.nr_folios[order.0 as usize] -= 1;
+        self.nr_folios[new_order.0 as usize] += heads.len() as u64;
+        heads
+    }
+
+    /// The folio (head PFN) a page belongs to.
+    pub fn folio_of(&self, pfn: Pfn) -> Pfn {
+        self.map.get(pfn).head
+    }
+    pub fn folio_order(&self, head: Pfn) -> Order {
+        if self.map.get(head).flags.has(PageFlags::HEAD) {
+            Order(self.map.get(head.add(1)).order)
+        } else {
+            Order(0)
+        }
+    }
+    pub fn page(&self, pfn: Pfn) -> &Page {
+        self.map.get(pfn)
+    }
+    pub fn page_mut(&mut self, pfn: Pfn) -> &mut Page {
+        self.map.get_mut(pfn)
+    }
+    pub fn refcount(&self, head: Pfn) -> i32 {
+        self.map.get(head).refcount
+    }
+    pub fn ref_add(&mut self, head: Pfn, nr: i32) {
+        let p = self.map.get_mut(head);
+        p.refcount += nr;
+        assert!(p.refcount >= 0, "refcount underflow on {head:?}");
+    }
+    pub fn content(&self, pfn: Pfn) -> Content {
+        *self.contents.get(pfn)
+    }
+    pub fn set_content(&mut self, pfn: Pfn, c: Content) {
+        *self.contents.get_mut(pfn) = c;
+    }
+    pub fn frame_epoch(&self, pfn: Pfn) -> u32 {
+        *self.free_gen.get(pfn)
+    }
+    pub fn nr_free_pages(&self) -> u64 {
+        self.buddy.nr_free_pages()
+    }
+    pub fn nr_folios(&self, order: Order) -> u64 {
+        self.nr_folios[order.0 as usize]
+    }
+
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.buddy.check_invariants(&self.map)
+    }
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self::new()
+    }
+}

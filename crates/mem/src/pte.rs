@@ -1,0 +1,125 @@
+//! Page-table entries. A [`Pte`] (and a PMD leaf, which uses the same encoding) is one `u64`:
+//! flag bits below bit 12, the PFN (present) or the swap offset (swap entry) above.
+
+use foliolab_types::Pfn;
+
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pte(pub u64);
+
+impl Pte {
+    pub const NONE: Pte = Pte(0);
+    const PRESENT: u64 = 1 << 0;
+    const WRITE: u64 = 1 << 1;
+    const DIRTY: u64 = 1 << 2;
+    const YOUNG: u64 = 1 << 3;
+    /// `pte_special`: the zero page (no folio reference, no rmap).
+    const SPECIAL: u64 = 1 << 4;
+    const SWAP: u64 = 1 << 5;
+    /// `pte_swp_exclusive` on a swap entry.
+    const SWP_EXCLUSIVE: u64 = 1 << 6;
+    const FLAG_MASK: u64 = (1 << 12) - 1;
+
+    /// A present entry mapping `pfn`.
+    pub fn present(pfn: Pfn, writable: bool, dirty: bool) -> Pte {
+        let mut bits = (pfn.0 << 12) | Self::PRESENT | Self::YOUNG;
+        if writable {
+            bits |= Self::WRITE;
+        }
+        if dirty {
+            bits |= Self::DIRTY;
+        }
+        Pte(bits)
+    }
+    /// A read-only special entry for a zero page.
+    pub fn zero(pfn: Pfn) -> Pte {
+        Pte((pfn.0 << 12) | Self::PRESENT | Self::SPECIAL | Self::YOUNG)
+    }
+    /// A swap entry for slot `offset`.
+    pub fn swap(offset: u64, exclusive: bool) -> Pte {
+        let mut bits = (offset << 12) | Self::SWAP;
+        if exclusive {
+            bits |= Self::SWP_EXCLUSIVE;
+        }
+        Pte(bits)
+    }
+
+    pub fn is_none(self) -> bool {
+        self.0 == 0
+    }
+    pub fn is_present(self) -> bool {
+        self.0 & Self::PRESENT != 0
+    }
+    pub fn is_swap(self) -> bool {
+        self.0 & Self::SWAP != 0
+    }
+    pub fn is_special(self) -> bool {
+        self.0 & Self::SPECIAL != 0
+    }
+    pub fn writable(self) -> bool {
+        self.0 & Self::WRITE != 0
+    }
+    pub fn dirty(self) -> bool {
+        self.0 & Self::DIRTY != 0
+    }
+    pub fn young(self) -> bool {
+        self.0 & Self::YOUNG != 0
+    }
+    pub fn swp_exclusive(self) -> bool {
+        self.0 & Self::SWP_EXCLUSIVE != 0
+    }
+    /// The mapped PFN of a present entry.
+    pub fn pfn(self) -> Pfn {
+        debug_assert!(self.is_present());
+        Pfn(self.0 >> 12)
+    }
+    pub fn swap_offset(self) -> u64 {
+        debug_assert!(self.is_swap());
+        self.0 >> 12
+    }
+    pub fn with_write(self, on: bool) -> Pte {
+        self.with(Self::WRITE, on)
+    }
+    pub fn with_dirty(self, on: bool) -> Pte {
+        self.with(Self::DIRTY, on)
+    }
+    pub fn with_young(self, on: bool) -> Pte {
+        self.with(Self::YOUNG, on)
+    }
+    pub fn with_swp_exclusive(self, on: bool) -> Pte {
+        self.with(Self::SWP_EXCLUSIVE, on)
+    }
+    fn with(self, bit: u64, on: bool) -> Pte {
+        if on {
+            Pte(self.0 | bit)
+        } else {
+            Pte(self.0 & !bit)
+        }
+    }
+    /// The same entry pointing `nr` pages further (`pte_advance_pfn`).
+    pub fn advance(self, nr: u64) -> Pte {
+        Pte(self.0 + (nr << 12))
+    }
+    /// Bits that batching compares (everything but accessed and writable).
+    pub fn batch_bits(self) -> u64 {
+        self.0 & Self::FLAG_MASK & !(Self::YOUNG | Self::WRITE)
+    }
+}
+
+impl std::fmt::Debug for Pte {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_none() {
+            return write!(f, "pte:none");
+        }
+        if self.is_swap() {
+            return write!(f, "pte:swap({:#x}{})", self.swap_offset(), if self.swp_exclusive() { ",x" } else { "" });
+        }
+        write!(
+            f,
+            "pte:{:?}{}{}{}",
+            self.pfn(),
+            if self.writable() { ",w" } else { "" },
+            if self.dirty() { ",d" } else { "" },
+            if self.is_special() { ",special" } else { "" }
+        )
+    }
+}

@@ -1,0 +1,103 @@
+//! fork(): `dup_mmap` and `copy_page_range` with PTE batching and `folio_try_dup_anon_rmap`.
+
+use crate::batch::folio_pte_batch;
+use crate::model::{Model, ModelError, Pid, RssCounter};
+use foliolab_mem::{PageFlags, PageTable, PmdEntry, Pte, Vma, VmFlags};
+use foliolab_schemes::{Cause, Ctx, Level};
+use foliolab_types::{MmId, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
+
+impl Model {
+    /// Forks `parent`; returns the child.
+    pub fn fork(&mut self, parent: Pid) -> Result<Pid, ModelError> {
+        let child = self.spawn();
+        let vmas: Vec<Vma> = self.proc(parent).aspace.vmas.iter().cloned().collect();
+        for vma in vmas {
+            if vma.flags.has(VmFlags::DONTCOPY) {
+                continue;
+            }
+            let mut cv = vma.clone();
+            let copy = vma.anon_vma != 0 && !vma.flags.has(VmFlags::WIPEONFORK);
+            cv.anon_vma = if copy { self.new_anon_vma() } else { 0 };
+            self.proc_mut(child).aspace.vmas.insert(cv);
+            if copy {
+                self.copy_page_range(parent, child, &vma);
+            }
+        }
+        Ok(child)
+    }
+
+    fn copy_page_range(&mut self, parent: Pid, child: Pid, vma: &Vma) {
+        let child_mm = self.mm_id(child);
+        let mut child_pt = std::mem::take(&mut self.proc_mut(child).aspace.pt);
+        let mut addr = vma.start;
+        while addr < vma.end {
+            let haddr = addr.align_down(PMD_SIZE);
+            let end = VirtAddr((haddr.0 + PMD_SIZE).min(vma.end.0));
+            self.copy_pmd_range(parent, child, child_mm, &mut child_pt, addr, end);
+            addr = end;
+        }
+        self.proc_mut(child).aspace.pt = child_pt;
+    }
+
+    fn copy_pmd_range(&mut self, parent: Pid, child: Pid, child_mm: MmId, child_pt: &mut PageTable, start: VirtAddr, end: VirtAddr) {
+        let haddr = start.align_down(PMD_SIZE);
+        match self.proc(parent).aspace.pt.pmd(haddr) {
+            None => {}
+            Some(PmdEntry::Leaf(leaf)) => {
+                let leaf = *leaf;
+                self.copy_huge_pmd(parent, child, child_mm, child_pt, haddr, leaf);
+            }
+            Some(PmdEntry::Table(_)) => self.copy_pte_range(parent, child, child_mm, child_pt, start, end),
+        }
+    }
+
+    fn copy_huge_pmd(&mut self, parent: Pid, child: Pid, child_mm: MmId, child_pt: &mut PageTable, haddr: VirtAddr, leaf: Pte) {
+        if leaf.is_special() {
+            child_pt.set_pmd(haddr, Some(PmdEntry::Leaf(leaf.with_young(false))));
+            return;
+        }
+        let f = self.folio_of_page(leaf.pfn());
+        self.mem.ref_add(f.head, 1);
+        self.mem.page_mut(f.head).flags.set(PageFlags::ANON_EXCLUSIVE, false);
+        self.scheme.dup(f, f.head, PMD_NR_PAGES, Level::Pmd, Ctx { mm: child_mm, cause: Cause::Fork });
+        let ro = leaf.with_write(false);
+        self.proc_mut(parent).aspace.pt.set_pmd(haddr, Some(PmdEntry::Leaf(ro)));
+        child_pt.set_pmd(haddr, Some(PmdEntry::Leaf(ro.with_young(false))));
+        self.add_rss(child, RssCounter::Anon, PMD_NR_PAGES as i64);
+    }
+
+    fn copy_pte_range(&mut self, parent: Pid, child: Pid, child_mm: MmId, child_pt: &mut PageTable, start: VirtAddr, end: VirtAddr) {
+        let haddr = start.align_down(PMD_SIZE);
+        let Some(PmdEntry::Table(src)) = self.proc(parent).aspace.pt.pmd(haddr) else { return };
+        let mut src = src.clone();
+        let dst = child_pt.table_mut(haddr);
+        let first = ((start.0 - haddr.0) / PAGE_SIZE) as usize;
+        let last = ((end.0 - haddr.0) / PAGE_SIZE) as usize;
+        let mut i = first;
+        let mut rss = 0i64;
+        while i < last {
+            let pte = src.ptes[i];
+            if !pte.is_present() || pte.is_special() {
+                dst.ptes[i] = if pte.is_present() { pte.with_young(false) } else { pte };
+                i += 1;
+                continue;
+            }
+            let f = self.folio_of_page(pte.pfn());
+            let nr = if f.is_large() { folio_pte_batch(&src, i, f, last - i, true) } else { 1 };
+            self.mem.ref_add(f.head, nr as i32);
+            for j in 0..nr {
+                self.mem.page_mut(pte.pfn().add(j as u64)).flags.set(PageFlags::ANON_EXCLUSIVE, false);
+                let p = src.ptes[i + j].with_write(false);
+                src.ptes[i + j] = p;
+                dst.ptes[i + j] = p.with_young(false);
+            }
+            self.scheme.dup(f, pte.pfn(), nr as u64, Level::Pte, Ctx { mm: child_mm, cause: Cause::Fork });
+            rss += nr as i64;
+            i += nr;
+        }
+        if let Some(PmdEntry::Table(t)) = self.proc_mut(parent).aspace.pt.pmd_mut(haddr) {
+            *t = src;
+        }
+        self.add_rss(child, RssCounter::Anon, rss);
+    }
+}

@@ -1,0 +1,280 @@
+//! The model's state: physical memory, processes, the driving scheme, statistics and the
+//! deferred split queue. Operations live in sibling modules as `impl Model` blocks.
+
+use crate::config::ThpConfig;
+use crate::stats::{MthpStat, Stats};
+use foliolab_mem::page::NIL;
+use foliolab_mem::{AddressSpace, Memory, OutOfMemory, PageFlags};
+use foliolab_schemes::{FolioRef, Scheme};
+use foliolab_types::{MmId, Order, Pfn, VirtAddr};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Index of a process in the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pid(pub u32);
+
+/// RSS counters of an mm (`MM_ANONPAGES`, ...), in pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RssCounter {
+    Anon = 0,
+    File = 1,
+    Shmem = 2,
+    Swap = 3,
+}
+
+pub struct Process {
+    pub aspace: AddressSpace,
+    pub rss: [i64; 4],
+    /// Faults charged during the last access operation.
+    pub faults_last: u64,
+}
+
+/// Why an operation could not complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelError {
+    /// The access would raise SIGSEGV (no VMA, or the protection forbids it).
+    Segv { va: VirtAddr, reason: &'static str },
+    /// The system call fails with ENOMEM (part of the range is not mapped).
+    Enomem { va: VirtAddr },
+    /// The model's 16 GiB are exhausted.
+    OutOfMemory,
+    /// The operation is not modelled.
+    Unsupported(String),
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelError::Segv { va, reason } => write!(f, "SIGSEGV at {:#x}: {reason}", va.0),
+            ModelError::Enomem { va } => write!(f, "ENOMEM: {:#x} is not mapped", va.0),
+            ModelError::OutOfMemory => write!(f, "the model's 16 GiB of physical memory are exhausted"),
+            ModelError::Unsupported(what) => write!(f, "not modelled: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+impl From<OutOfMemory> for ModelError {
+    fn from(_: OutOfMemory) -> ModelError {
+        ModelError::OutOfMemory
+    }
+}
+
+pub struct Model {
+    pub mem: Memory,
+    pub scheme: Box<dyn Scheme>,
+    pub thp: ThpConfig,
+    pub stats: Stats,
+    pub(crate) procs: Vec<Option<Process>>,
+    mm_ids: BTreeSet<u32>,
+    next_anon_vma: u32,
+    /// Heads of every user folio currently allocated.
+    pub(crate) live: BTreeSet<Pfn>,
+    /// Deferred split queue, threaded through page[2] of each folio (FIFO).
+    dq_head: u32,
+    dq_tail: u32,
+    dq_len: u64,
+    /// Problems found while operating (bad page state at free): drained by checks.
+    pub(crate) problems: Vec<String>,
+}
+
+impl Model {
+    pub fn new(scheme: Box<dyn Scheme>, thp: ThpConfig) -> Model {
+        Model {
+            mem: Memory::new(),
+            scheme,
+            thp,
+            stats: Stats::default(),
+            procs: Vec::new(),
+            mm_ids: BTreeSet::new(),
+            next_anon_vma: 1,
+            live: BTreeSet::new(),
+            dq_head: NIL,
+            dq_tail: NIL,
+            dq_len: 0,
+            problems: Vec::new(),
+        }
+    }
+
+    /// A new process with an empty address space and the lowest free MM id.
+    pub fn spawn(&mut self) -> Pid {
+        let id = (1..).find(|i| !self.mm_ids.contains(i)).expect("mm id");
+        self.mm_ids.insert(id);
+        let p = Process {
+            aspace: AddressSpace { id: MmId(id), ..AddressSpace::default() },
+            rss: [0; 4],
+            faults_last: 0,
+        };
+        self.procs.push(Some(p));
+        Pid(self.procs.len() as u32 - 1)
+    }
+
+    pub fn proc(&self, pid: Pid) -> &Process {
+        self.procs[pid.0 as usize].as_ref().expect("live process")
+    }
+    pub(crate) fn proc_mut(&mut self, pid: Pid) -> &mut Process {
+        self.procs[pid.0 as usize].as_mut().expect("live process")
+    }
+    pub fn is_alive(&self, pid: Pid) -> bool {
+        self.procs.get(pid.0 as usize).is_some_and(|p| p.is_some())
+    }
+    /// Live processes in pid order.
+    pub fn processes(&self) -> impl Iterator<Item = (Pid, &Process)> {
+        self.procs.iter().enumerate().filter_map(|(i, p)| p.as_ref().map(|p| (Pid(i as u32), p)))
+    }
+    pub fn mm_id(&self, pid: Pid) -> MmId {
+        self.proc(pid).aspace.id
+    }
+    /// The process whose mm has `id`.
+    pub fn pid_of_mm(&self, id: MmId) -> Option<Pid> {
+        self.processes().find(|(_, p)| p.aspace.id == id).map(|(pid, _)| pid)
+    }
+    pub(crate) fn release_mm_id(&mut self, id: MmId) {
+        self.mm_ids.remove(&id.0);
+    }
+    pub(crate) fn new_anon_vma(&mut self) -> u32 {
+        self.next_anon_vma += 1;
+        self.next_anon_vma
+    }
+    pub(crate) fn add_rss(&mut self, pid: Pid, c: RssCounter, delta: i64) {
+        self.proc_mut(pid).rss[c as usize] += delta;
+    }
+    pub fn rss(&self, pid: Pid, c: RssCounter) -> i64 {
+        self.proc(pid).rss[c as usize]
+    }
+
+    pub fn folio(&self, head: Pfn) -> FolioRef {
+        FolioRef { head, order: self.mem.folio_order(head), anon: self.mem.page(head).flags.has(PageFlags::ANON) }
+    }
+    pub fn folio_of_page(&self, pfn: Pfn) -> FolioRef {
+        self.folio(self.mem.folio_of(pfn))
+    }
+
+    /// Allocates a folio and prepares the scheme's words for it.
+    pub(crate) fn alloc_folio(&mut self, order: Order) -> Result<FolioRef, ModelError> {
+        let head = self.mem.alloc_folio(order)?;
+        let f = FolioRef { head, order, anon: false };
+        self.scheme.prep_folio(f);
+        self.live.insert(head);
+        Ok(f)
+    }
+
+    /// Drops `nr` references; frees the folio when none remain (`folio_put_refs`).
+    pub(crate) fn put_folio(&mut self, head: Pfn, nr: i32) {
+        self.mem.ref_add(head, -nr);
+        if self.mem.refcount(head) == 0 {
+            self.free_folio(head);
+        }
+    }
+
+    fn free_folio(&mut self, head: Pfn) {
+        let f = self.folio(head);
+        self.unqueue_deferred(f);
+        if f.anon && f.is_large() {
+            self.stats.count_mthp(f.order, MthpStat::NrAnon, -1);
+        }
+        if let Err(e) = self.scheme.free_folio(f) {
+            self.problems.push(e);
+        }
+        self.live.remove(&head);
+        self.mem.free_folio(head);
+    }
+
+    // ---- the deferred split queue (page[2] links) ----
+
+    pub fn deferred_queue_len(&self) -> u64 {
+        self.dq_len
+    }
+    pub fn is_queued(&self, f: FolioRef) -> bool {
+        f.order.0 >= 2 && self.mem.page(f.head.add(1)).flags.has(PageFlags::DEFERRED)
+    }
+    pub fn is_partially_mapped(&self, f: FolioRef) -> bool {
+        f.order.0 >= 2 && self.mem.page(f.head.add(1)).flags.has(PageFlags::PARTIALLY_MAPPED)
+    }
+
+    /// `deferred_split_folio`: queue a large anon folio, flagging it if partially mapped.
+    pub(crate) fn deferred_split_folio(&mut self, f: FolioRef, partially_mapped: bool) {
+        if f.order.0 <= 1 || (!partially_mapped && !self.thp.shrink_underused) {
+            return;
+        }
+        if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {
+            return;
+        }
+        if partially_mapped && !self.is_partially_mapped(f) {
+            self.mem.page_mut(f.head.add(1)).flags.set(PageFlags::PARTIALLY_MAPPED, true);
+            if f.pmd_mappable() {
+                self.stats.count_vm(crate::stats::VmStat::ThpDeferredSplitPage, 1);
+            }
+            self.stats.count_mthp(f.order, MthpStat::SplitDeferred, 1);
+            self.stats.count_mthp(f.order, MthpStat::NrAnonPartiallyMapped, 1);
+        }
+        if !self.is_queued(f) {
+            self.dq_push(f.head);
+        }
+    }
+
+    /// Removes a folio from the queue, clearing its flag (`folio_unqueue_deferred_split`).
+    pub(crate) fn unqueue_deferred(&mut self, f: FolioRef) {
+        if !self.is_queued(f) {
+            return;
+        }
+        if self.is_partially_mapped(f) {
+            self.mem.page_mut(f.head.add(1)).flags.set(PageFlags::PARTIALLY_MAPPED, false);
+            self.stats.count_mthp(f.order, MthpStat::NrAnonPartiallyMapped, -1);
+        }
+        self.dq_unlink(f.head);
+    }
+
+    /// Queued folios, head first.
+    pub fn deferred_queue(&self) -> Vec<Pfn> {
+        let mut out = Vec::new();
+        let mut cur = self.dq_head;
+        while cur != NIL {
+            let head = Pfn(cur as u64);
+            out.push(head);
+            cur = self.mem.page(head.add(2)).link_next;
+        }
+        out
+    }
+
+    fn dq_push(&mut self, head: Pfn) {
+        let old_tail = self.dq_tail;
+        {
+            let p2 = self.mem.page_mut(head.add(2));
+            p2.link_prev = old_tail;
+            p2.link_next = NIL;
+        }
+        self.mem.page_mut(head.add(1)).flags.set(PageFlags::DEFERRED, true);
+        if old_tail == NIL {
+            self.dq_head = head.0 as u32;
+        } else {
+            self.mem.page_mut(Pfn(old_tail as u64).add(2)).link_next = head.0 as u32;
+        }
+        self.dq_tail = head.0 as u32;
+        self.dq_len += 1;
+    }
+
+    fn dq_unlink(&mut self, head: Pfn) {
+        let (prev, next) = {
+            let p2 = self.mem.page(head.add(2));
+            (p2.link_prev, p2.link_next)
+        };
+        if prev == NIL {
+            self.dq_head = next;
+        } else {
+            self.mem.page_mut(Pfn(prev as u64).add(2)).link_next = next;
+        }
+        if next == NIL {
+            self.dq_tail = prev;
+        } else {
+            self.mem.page_mut(Pfn(next as u64).add(2)).link_prev = prev;
+        }
+        let p2 = self.mem.page_mut(head.add(2));
+        p2.link_prev = NIL;
+        p2.link_next = NIL;
+        self.mem.page_mut(head.add(1)).flags.set(PageFlags::DEFERRED, false);
+        self.dq_len -= 1;
+    }
+}

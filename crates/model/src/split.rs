@@ -1,0 +1,159 @@
+//! Folio splits and the deferred split shrinker: `split_folio` (unmap to migration entries
+//! one PTE at a time, split the memmap, remap, all-zero subpages to the shared zero page) and
+//! `deferred_split_scan`.
+
+use crate::model::{Model, Pid, RssCounter};
+use crate::stats::{MthpStat, VmStat};
+use foliolab_mem::{PageFlags, PmdEntry, PteTable, Pte};
+use foliolab_schemes::{Cause, Ctx, FolioRef, Level};
+use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES};
+
+/// A mapping replaced by a migration entry while the folio is split.
+#[derive(Clone, Copy, Debug)]
+struct Migration {
+    pid: Pid,
+    va: VirtAddr,
+    page: Pfn,
+    writable: bool,
+    dirty: bool,
+    exclusive: bool,
+}
+
+impl Model {
+    /// The `shrink` statement: run the deferred split shrinker until the queue stops changing.
+    pub fn shrink(&mut self) {
+        for _ in 0..5 {
+            let before = self.deferred_queue();
+            self.deferred_split_scan();
+            if self.deferred_queue() == before {
+                break;
+            }
+        }
+    }
+
+    fn deferred_split_scan(&mut self) {
+        for head in self.deferred_queue() {
+            let f = self.folio(head);
+            if !self.live.contains(&head) || !self.is_queued(f) {
+                continue;
+            }
+            if self.is_partially_mapped(f) {
+                self.split_folio(f);
+            } else if self.thp_underused(f) && self.split_folio(f) {
+                self.stats.count_vm(VmStat::ThpUnderusedSplitPage, 1);
+            } else if self.live.contains(&head) {
+                self.unqueue_deferred(f);
+            }
+        }
+    }
+
+    /// `thp_underused`: more zero-filled pages than `max_ptes_none` (never at the default 511).
+    fn thp_underused(&self, f: FolioRef) -> bool {
+        let max_none = self.thp.max_ptes_none as u64;
+        if max_none >= PMD_NR_PAGES - 1 {
+            return false;
+        }
+        let zero = (0..f.nr_pages()).filter(|&i| self.mem.content(f.head.add(i)).value == 0).count() as u64;
+        zero > max_none
+    }
+
+    /// Splits an anon folio to order 0; false if extra references forbid it.
+    pub(crate) fn split_folio(&mut self, f: FolioRef) -> bool {
+        let swapcache = if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) { f.nr_pages() as i64 } else { 0 };
+        if f.order.0 == 0 || self.mem.refcount(f.head) as i64 != self.scheme.mapcount(f) + swapcache {
+            self.stats.count_mthp(f.order, MthpStat::SplitFailed, 1);
+            if f.pmd_mappable() {
+                self.stats.count_vm(VmStat::ThpSplitPageFailed, 1);
+            }
+            return false;
+        }
+        let entries = self.unmap_folio(f);
+        self.unqueue_deferred(f);
+        if let Err(e) = self.scheme.free_folio(f) {
+            self.problems.push(e);
+        }
+        let heads = self.mem.split_folio(f.head, Order(0));
+        for &h in &heads {
+            self.scheme.prep_folio(self.folio(h));
+            self.live.insert(h);
+        }
+        self.stats.count_mthp(f.order, MthpStat::NrAnon, -1);
+        self.stats.count_mthp(f.order, MthpStat::Split, 1);
+        if f.pmd_mappable() {
+            self.stats.count_vm(VmStat::ThpSplitPage, 1);
+        }
+        for m in entries {
+            self.remap_page(m);
+        }
+        for h in heads {
+            if self.mem.refcount(h) == 0 {
+                self.mem.ref_add(h, 1);
+                self.put_folio(h, 1);
+            }
+        }
+        true
+    }
+
+    /// `unmap_folio`: every mapping becomes a migration entry; PMDs are split frozen, PTEs
+    /// are removed one at a time (so a fully mapped folio looks partially mapped on the way).
+    fn unmap_folio(&mut self, f: FolioRef) -> Vec<Migration> {
+        let mut out = Vec::new();
+        let pids: Vec<Pid> = self.processes().map(|(p, _)| p).collect();
+        for pid in pids {
+            let pmds: Vec<VirtAddr> = self.proc(pid).aspace.pt.iter().map(|(va, _)| va).collect();
+            for haddr in pmds {
+                self.unmap_folio_in_pmd(pid, haddr, f, &mut out);
+            }
+        }
+        out
+    }
+
+    fn unmap_folio_in_pmd(&mut self, pid: Pid, haddr: VirtAddr, f: FolioRef, out: &mut Vec<Migration>) {
+        let in_folio = |p: Pte| p.is_present() && !p.is_special() && p.pfn() >= f.head && p.pfn().0 < f.head.0 + f.nr_pages();
+        match self.proc(pid).aspace.pt.pmd(haddr) {
+            Some(PmdEntry::Leaf(leaf)) if in_folio(*leaf) => {
+                let leaf = *leaf;
+                let exclusive = self.page_anon_exclusive(f.head);
+                self.proc_mut(pid).aspace.pt.set_pmd(haddr, Some(PmdEntry::Table(PteTable::new())));
+                self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::FolioSplit);
+                self.mem.ref_add(f.head, -1);
+                for i in 0..PMD_NR_PAGES {
+                    let m = Migration { pid, va: haddr.add(i * PAGE_SIZE), page: f.head.add(i), writable: leaf.writable(), dirty: leaf.dirty(), exclusive };
+                    out.push(m);
+                }
+                self.stats.count_vm(VmStat::ThpSplitPmd, 1);
+            }
+            Some(PmdEntry::Table(t)) => {
+                let hits: Vec<(usize, Pte)> = t.ptes.iter().enumerate().filter(|(_, p)| in_folio(**p)).map(|(i, p)| (i, *p)).collect();
+                for (i, pte) in hits {
+                    let va = haddr.add(i as u64 * PAGE_SIZE);
+                    let exclusive = self.page_anon_exclusive(pte.pfn());
+                    self.proc_mut(pid).aspace.pt.set_pte(va, Pte::NONE);
+                    self.rmap_remove(pid, f, pte.pfn(), 1, Level::Pte, Cause::FolioSplit);
+                    self.mem.ref_add(f.head, -1);
+                    out.push(Migration { pid, va, page: pte.pfn(), writable: pte.writable(), dirty: pte.dirty(), exclusive });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `remove_migration_pte` with RMP_USE_SHARED_ZEROPAGE.
+    fn remap_page(&mut self, m: Migration) {
+        let small = self.folio(m.page);
+        let locked = self.proc(m.pid).aspace.vmas.find(m.va).is_some_and(|v| v.flags.has(foliolab_mem::VmFlags::LOCKED));
+        if self.mem.content(m.page).value == 0 && !locked {
+            let zero = Pte::zero(self.mem.zero_pfn());
+            self.proc_mut(m.pid).aspace.pt.set_pte(m.va, zero);
+            self.add_rss(m.pid, RssCounter::Anon, -1);
+            return;
+        }
+        self.mem.ref_add(small.head, 1);
+        self.mem.page_mut(m.page).flags.set(PageFlags::ANON_EXCLUSIVE, m.exclusive);
+        let ctx = Ctx { mm: self.mm_id(m.pid), cause: Cause::FolioSplit };
+        let stat = self.scheme.add(small, m.page, 1, Level::Pte, ctx);
+        self.apply_stat(small, stat);
+        let pte = Pte::present(m.page, m.writable, m.dirty);
+        self.proc_mut(m.pid).aspace.pt.set_pte(m.va, pte);
+    }
+}

@@ -1,0 +1,163 @@
+//! System calls on address ranges: mmap, munmap, mprotect, madvise (the advice the model
+//! implements), and exit.
+
+use crate::model::{Model, ModelError, Pid, RssCounter};
+use foliolab_mem::{PmdEntry, Vma, VmaKind, VmFlags};
+use foliolab_types::{VirtAddr, PAGE_SIZE, PMD_SIZE};
+
+/// Protection bits of mmap/mprotect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prot {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl Prot {
+    fn flags(self) -> u32 {
+        (if self.read { VmFlags::READ } else { 0 })
+            | (if self.write { VmFlags::WRITE } else { 0 })
+            | (if self.exec { VmFlags::EXEC } else { 0 })
+    }
+}
+
+/// madvise advice the model implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Advice {
+    Hugepage,
+    Nohugepage,
+    Dontneed,
+}
+
+impl Model {
+    /// A private anonymous mapping at exactly [start, start+len).
+    pub fn mmap_anon(&mut self, pid: Pid, start: VirtAddr, len_bytes: u64, prot: Prot) -> Result<(), ModelError> {
+        let end = start.add(len_bytes);
+        if !self.proc(pid).aspace.vmas.overlapping(start, end).is_empty() {
+            return Err(ModelError::Unsupported("mapping over an existing mapping".into()));
+        }
+        let vma = Vma { start, end, flags: VmFlags(prot.flags()), kind: VmaKind::Anon, anon_vma: 0, pgoff: start.0 / PAGE_SIZE };
+        self.proc_mut(pid).aspace.vmas.insert(vma);
+        Ok(())
+    }
+
+    pub fn munmap(&mut self, pid: Pid, start: VirtAddr, len_bytes: u64) {
+        let end = start.add(len_bytes);
+        self.split_pmds_at(pid, start, end);
+        for v in self.proc(pid).aspace.vmas.overlapping(start, end) {
+            self.zap_range(pid, VirtAddr(v.start.0.max(start.0)), VirtAddr(v.end.0.min(end.0)));
+        }
+        self.proc_mut(pid).aspace.vmas.remove_range(start, end);
+        self.free_pgtables(pid, start, end);
+    }
+
+    pub fn mprotect(&mut self, pid: Pid, start: VirtAddr, len_bytes: u64, prot: Prot) -> Result<(), ModelError> {
+        let end = start.add(len_bytes);
+        self.require_mapped(pid, start, end)?;
+        self.split_pmds_at(pid, start, end);
+        self.proc_mut(pid).aspace.vmas.modify(start, end, |v| v.flags = VmFlags((v.flags.0 & !VmFlags::PROT_MASK) | prot.flags()));
+        self.change_protection(pid, start, end, prot.write);
+        Ok(())
+    }
+
+    pub fn madvise(&mut self, pid: Pid, start: VirtAddr, len_bytes: u64, advice: Advice) -> Result<(), ModelError> {
+        let end = start.add(len_bytes);
+        let hole = self.require_mapped(pid, start, end);
+        match advice {
+            Advice::Hugepage | Advice::Nohugepage => {
+                let huge = advice == Advice::Hugepage;
+                self.split_pmds_at(pid, start, end);
+                self.proc_mut(pid).aspace.vmas.modify(start, end, |v| {
+                    v.flags = v.flags.with(VmFlags::HUGEPAGE, huge).with(VmFlags::NOHUGEPAGE, !huge);
+                });
+            }
+            Advice::Dontneed => {
+                for v in self.proc(pid).aspace.vmas.overlapping(start, end) {
+                    self.zap_range(pid, VirtAddr(v.start.0.max(start.0)), VirtAddr(v.end.0.min(end.0)));
+                }
+                self.proc_mut(pid).aspace.pt.free_empty_tables(start, end);
+            }
+        }
+        hole
+    }
+
+    /// Tears the process down: zap everything, free the page tables, release the MM id.
+    pub fn exit(&mut self, pid: Pid) {
+        let vmas: Vec<Vma> = self.proc(pid).aspace.vmas.iter().cloned().collect();
+        for v in &vmas {
+            self.zap_range(pid, v.start, v.end);
+        }
+        let id = self.mm_id(pid);
+        debug_assert_eq!(self.rss(pid, RssCounter::Anon), 0);
+        self.procs[pid.0 as usize] = None;
+        self.release_mm_id(id);
+    }
+
+    /// ENOMEM if any part of [start, end) has no VMA.
+    fn require_mapped(&self, pid: Pid, start: VirtAddr, end: VirtAddr) -> Result<(), ModelError> {
+        let mut cur = start;
+        for v in self.proc(pid).aspace.vmas.overlapping(start, end) {
+            if v.start > cur {
+                return Err(ModelError::Enomem { va: cur });
+            }
+            cur = v.end;
+        }
+        if cur < end {
+            return Err(ModelError::Enomem { va: cur });
+        }
+        Ok(())
+    }
+
+    /// `vma_adjust_trans_huge`: a VMA boundary inside a PMD mapping splits the PMD.
+    fn split_pmds_at(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
+        for b in [start, end] {
+            if b.is_aligned(PMD_SIZE) {
+                continue;
+            }
+            let haddr = b.align_down(PMD_SIZE);
+            if self.proc(pid).aspace.pt.pmd_leaf(haddr).is_some() {
+                self.split_huge_pmd(pid, haddr);
+            }
+        }
+    }
+
+    /// `change_protection` over [start, end): write-protect, or make exclusive anon pages
+    /// writable directly when write permission is added.
+    fn change_protection(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr, write: bool) {
+        let mut addr = start;
+        while addr < end {
+            let haddr = addr.align_down(PMD_SIZE);
+            let pmd_end = VirtAddr((haddr.0 + PMD_SIZE).min(end.0));
+            if let Some(leaf) = self.proc(pid).aspace.pt.pmd_leaf(haddr) {
+                if addr == haddr && pmd_end.0 == haddr.0 + PMD_SIZE {
+                    let w = write && (leaf.writable() || (!leaf.is_special() && self.page_anon_exclusive(leaf.pfn())));
+                    self.proc_mut(pid).aspace.pt.set_pmd(haddr, Some(PmdEntry::Leaf(leaf.with_write(w))));
+                    addr = pmd_end;
+                    continue;
+                }
+                self.split_huge_pmd(pid, haddr);
+            }
+            let mut va = addr;
+            while va < pmd_end {
+                let pte = self.proc(pid).aspace.pt.pte(va);
+                if pte.is_present() {
+                    let w = write && (pte.writable() || (!pte.is_special() && self.page_anon_exclusive(pte.pfn())));
+                    self.proc_mut(pid).aspace.pt.set_pte(va, pte.with_write(w));
+                }
+                va = va.add(PAGE_SIZE);
+            }
+            addr = pmd_end;
+        }
+    }
+
+    /// `free_pgtables`: drop PTE tables whose 2 MiB range no longer holds any VMA.
+    fn free_pgtables(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
+        let keys = self.proc(pid).aspace.pt.pmd_keys_in(start, end);
+        for k in keys {
+            let lo = VirtAddr(k * PMD_SIZE);
+            if self.proc(pid).aspace.vmas.overlapping(lo, lo.add(PMD_SIZE)).is_empty() {
+                self.proc_mut(pid).aspace.pt.set_pmd(lo, None);
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Write faults on present read-only mappings: `do_wp_page` (reuse or copy, 6.15+ rules for
+//! large folios through the scheme) and `do_huge_pmd_wp_page`.
+
+use crate::model::{Model, ModelError, Pid, RssCounter};
+use crate::stats::VmStat;
+use foliolab_mem::{Content, PageFlags, PmdEntry, Pte};
+use foliolab_schemes::{Cause, Ctx, FolioRef, Level};
+use foliolab_types::{Order, Pfn, VirtAddr, PMD_ORDER, PMD_SIZE};
+
+impl Model {
+    pub(crate) fn do_wp_page(&mut self, pid: Pid, va: VirtAddr) -> Result<(), ModelError> {
+        let pte = self.proc(pid).aspace.pt.pte(va);
+        if pte.is_special() {
+            return self.wp_page_copy(pid, va, None);
+        }
+        let page = pte.pfn();
+        let f = self.folio_of_page(page);
+        if f.anon && (self.page_anon_exclusive(page) || self.can_reuse(pid, f)) {
+            self.mem.page_mut(page).flags.set(PageFlags::ANON_EXCLUSIVE, true);
+            let anon_vma = self.anon_vma_prepare(pid, va);
+            if !f.is_large() {
+                self.mem.page_mut(f.head).anon_vma = anon_vma;
+            }
+            let new = pte.with_write(true).with_dirty(true).with_young(true);
+            self.proc_mut(pid).aspace.pt.set_pte(va, new);
+            return Ok(());
+        }
+        self.wp_page_copy(pid, va, Some(page))
+    }
+
+    pub fn page_anon_exclusive(&self, page: Pfn) -> bool {
+        self.mem.page(page).flags.has(PageFlags::ANON_EXCLUSIVE)
+    }
+
+    /// `wp_can_reuse_anon_folio` (small) and `__wp_can_reuse_large_anon_folio` (large).
+    fn can_reuse(&self, pid: Pid, f: FolioRef) -> bool {
+        let refcount = self.mem.refcount(f.head) as i64;
+        if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {
+            return false;
+        }
+        if !f.is_large() {
+            return refcount == 1;
+        }
+        let ctx = Ctx { mm: self.mm_id(pid), cause: Cause::Cow };
+        self.scheme.can_reuse_large(f, refcount, ctx)
+    }
+
+    /// Copies the page at `va` (or zero-fills, for the zero page) into a new exclusive
+    /// order-0 folio and unmaps the old page.
+    fn wp_page_copy(&mut self, pid: Pid, va: VirtAddr, old: Option<Pfn>) -> Result<(), ModelError> {
+        let anon_vma = self.anon_vma_prepare(pid, va);
+        let new = self.alloc_folio(Order(0))?;
+        let content = old.map(|p| self.mem.content(p)).unwrap_or(Content::default());
+        self.mem.set_content(new.head, content);
+        let new = self.add_new_anon(new, pid, anon_vma, Cause::Cow);
+        self.proc_mut(pid).aspace.pt.set_pte(va, Pte::present(new.head, true, true));
+        match old {
+            None => self.add_rss(pid, RssCounter::Anon, 1),
+            Some(page) => {
+                let f = self.folio_of_page(page);
+                self.rmap_remove(pid, f, page, 1, Level::Pte, Cause::Cow);
+                self.put_folio(f.head, 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// `folio_remove_rmap_*` plus its statistics and deferred-split queueing.
+    pub(crate) fn rmap_remove(&mut self, pid: Pid, f: FolioRef, first: Pfn, nr: u64, level: Level, cause: Cause) {
+        let ctx = Ctx { mm: self.mm_id(pid), cause };
+        let r = self.scheme.remove(f, first, nr, level, ctx);
+        self.apply_stat(f, r.stat);
+        if r.partially_mapped && f.anon && !self.is_partially_mapped(f) {
+            self.deferred_split_folio(f, true);
+        }
+    }
+
+    pub(crate) fn wp_huge_pmd(&mut self, pid: Pid, va: VirtAddr, leaf: Pte) -> Result<(), ModelError> {
+        let haddr = va.align_down(PMD_SIZE);
+        if leaf.is_special() {
+            return self.wp_huge_zero(pid, va, haddr);
+        }
+        let f = self.folio_of_page(leaf.pfn());
+        let exclusive = self.page_anon_exclusive(f.head);
+        if exclusive || (self.mem.refcount(f.head) == 1 && !self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE)) {
+            self.mem.page_mut(f.head).flags.set(PageFlags::ANON_EXCLUSIVE, true);
+            let new = leaf.with_write(true).with_dirty(true).with_young(true);
+            self.proc_mut(pid).aspace.pt.set_pmd(haddr, Some(PmdEntry::Leaf(new)));
+            return Ok(());
+        }
+        self.split_huge_pmd(pid, haddr);
+        self.do_wp_page(pid, va)
+    }
+
+    /// `do_huge_zero_wp_pmd`: a new THP replaces the huge zero folio; on allocation failure
+    /// the zero PMD is split and the fault retried at PTE level.
+    fn wp_huge_zero(&mut self, pid: Pid, va: VirtAddr, haddr: VirtAddr) -> Result<(), ModelError> {
+        self.proc_mut(pid).aspace.pt.set_pmd(haddr, None);
+        if self.map_new_pmd_thp(pid, haddr)?.is_some() {
+            return Ok(());
+        }
+        let (hz, _) = self.mem.get_huge_zero()?;
+        self.proc_mut(pid).aspace.pt.set_pmd(haddr, Some(PmdEntry::Leaf(Pte::zero(hz))));
+        self.split_huge_pmd(pid, haddr);
+        self.do_wp_page(pid, va)
+    }
+
+    /// `__split_huge_pmd_locked` without freezing: the PMD becomes 512 PTEs of the same
+    /// folio (adding the PTE mappings before removing the PMD one).
+    pub(crate) fn split_huge_pmd(&mut self, pid: Pid, haddr: VirtAddr) {
+        let Some(leaf) = self.proc(pid).aspace.pt.pmd_leaf(haddr) else { return };
+        self.stats.count_vm(VmStat::ThpSplitPmd, 1);
+        let mut table = foliolab_mem::PteTable::new();
+        if leaf.is_special() {
+            let zero = Pte::zero(self.mem.zero_pfn());
+            table.ptes.iter_mut().for_each(|p| *p = zero);
+            self.proc_mut(pid).aspace.pt.set_pmd(haddr, Some(PmdEntry::Table(table)));
+            return;
+        }
+        let f = self.folio_of_page(leaf.pfn());
+        let nr = PMD_ORDER.nr_pages();
+        let exclusive = self.page_anon_exclusive(f.head);
+        self.mem.ref_add(f.head, nr as i32 - 1);
+        let ctx = Ctx { mm: self.mm_id(pid), cause: Cause::PmdSplit };
+        let stat = self.scheme.add(f, f.head, nr, Level::Pte, ctx);
+        self.apply_stat(f, stat);
+        for i in 0..nr {
+            if exclusive {
+                self.mem.page_mut(f.head.add(i)).flags.set(PageFlags::ANON_EXCLUSIVE, true);
+            }
+            let pte = Pte::present(f.head.add(i), leaf.writable(), leaf.dirty()).with_young(leaf.young());
+            table.ptes[i as usize] = pte;
+        }
+        self.proc_mut(pid).aspace.pt.set_pmd(haddr, Some(PmdEntry::Table(table)));
+        self.rmap_remove(pid, f, f.head, nr, Level::Pmd, Cause::PmdSplit);
+    }
+}

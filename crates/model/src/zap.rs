@@ -1,0 +1,86 @@
+//! Unmapping: `zap_page_range` for munmap, MADV_DONTNEED and exit, with PTE batching and the
+//! mmu_gather ordering (references dropped only after all rmap removals, as after the TLB
+//! flush).
+
+use crate::batch::folio_pte_batch;
+use crate::model::{Model, Pid, RssCounter};
+use foliolab_mem::PmdEntry;
+use foliolab_schemes::{Cause, Level};
+use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER, PMD_SIZE};
+
+/// References to drop once the (modelled) TLB flush is done.
+#[derive(Default)]
+pub(crate) struct Gather {
+    refs: Vec<(Pfn, i32)>,
+}
+
+impl Model {
+    /// Zaps every mapping in [start, end) of `pid` (VMA bounds are respected by callers).
+    pub(crate) fn zap_range(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
+        let mut gather = Gather::default();
+        let mut addr = start;
+        while addr < end {
+            let pmd_end = VirtAddr((addr.align_down(PMD_SIZE).0 + PMD_SIZE).min(end.0));
+            self.zap_pmd_range(pid, addr, pmd_end, &mut gather);
+            addr = pmd_end;
+        }
+        self.tlb_finish(gather);
+    }
+
+    pub(crate) fn tlb_finish(&mut self, gather: Gather) {
+        for (head, nr) in gather.refs {
+            self.put_folio(head, nr);
+        }
+    }
+
+    fn zap_pmd_range(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr, gather: &mut Gather) {
+        let haddr = start.align_down(PMD_SIZE);
+        if let Some(leaf) = self.proc(pid).aspace.pt.pmd_leaf(haddr) {
+            if start == haddr && end.0 == haddr.0 + PMD_SIZE {
+                self.proc_mut(pid).aspace.pt.set_pmd(haddr, None);
+                if !leaf.is_special() {
+                    let f = self.folio_of_page(leaf.pfn());
+                    self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Zap);
+                    self.add_rss(pid, RssCounter::Anon, -(PMD_ORDER.nr_pages() as i64));
+                    gather.refs.push((f.head, 1));
+                }
+                return;
+            }
+            self.split_huge_pmd(pid, haddr);
+        }
+        if !matches!(self.proc(pid).aspace.pt.pmd(haddr), Some(PmdEntry::Table(_))) {
+            return;
+        }
+        let first = ((start.0 - haddr.0) / PAGE_SIZE) as usize;
+        let last = ((end.0 - haddr.0) / PAGE_SIZE) as usize;
+        let mut i = first;
+        while i < last {
+            i += self.zap_one_batch(pid, haddr, i, last, gather);
+        }
+    }
+
+    /// Zaps the batch starting at PTE index `i` of the table at `haddr`; returns its length.
+    fn zap_one_batch(&mut self, pid: Pid, haddr: VirtAddr, i: usize, last: usize, gather: &mut Gather) -> usize {
+        let va = haddr.add(i as u64 * PAGE_SIZE);
+        let pte = self.proc(pid).aspace.pt.pte(va);
+        if !pte.is_present() || pte.is_special() {
+            if pte.is_present() {
+                self.proc_mut(pid).aspace.pt.set_pte(va, foliolab_mem::Pte::NONE);
+            }
+            return 1;
+        }
+        let f = self.folio_of_page(pte.pfn());
+        let nr = match self.proc(pid).aspace.pt.pmd(haddr) {
+            Some(PmdEntry::Table(t)) if f.is_large() => folio_pte_batch(t, i, f, last - i, false),
+            _ => 1,
+        };
+        let table = self.proc_mut(pid).aspace.pt.table_mut(haddr);
+        for j in 0..nr {
+            table.ptes[i + j] = foliolab_mem::Pte::NONE;
+        }
+        self.add_rss(pid, RssCounter::Anon, -(nr as i64));
+        self.rmap_remove(pid, f, pte.pfn(), nr as u64, Level::Pte, Cause::Zap);
+        gather.refs.push((f.head, nr as i32));
+        nr
+    }
+}

@@ -1,0 +1,90 @@
+//! The rmap event contract: what every scheme is told, identically, about each mapping
+//! change, and the decisions and answers it gives back.
+
+use foliolab_types::{MmId, Order, Pfn, PMD_ORDER};
+
+/// Page-table level of a mapping change (`enum pgtable_level`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Pte,
+    Pmd,
+}
+
+/// Why a mapping changes; schemes from before batching, and cost reports, look at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// A fault mapped a new or existing folio.
+    Fault,
+    /// fork() duplicated the parent's mapping into the child.
+    Fork,
+    /// munmap, MADV_DONTNEED or exit removed the mapping.
+    Zap,
+    /// A write fault replaced the mapping with a private copy.
+    Cow,
+    /// A PMD mapping was remapped as PTEs.
+    PmdSplit,
+    /// A folio split unmapped or remapped the pages.
+    FolioSplit,
+}
+
+/// The folio an event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FolioRef {
+    pub head: Pfn,
+    pub order: Order,
+    pub anon: bool,
+}
+
+impl FolioRef {
+    pub fn nr_pages(self) -> u64 {
+        self.order.nr_pages()
+    }
+    pub fn is_large(self) -> bool {
+        self.order.0 > 0
+    }
+    pub fn pmd_mappable(self) -> bool {
+        self.order >= PMD_ORDER
+    }
+    /// Index of `page` inside the folio.
+    pub fn index_of(self, page: Pfn) -> usize {
+        debug_assert!(page >= self.head && page.0 < self.head.0 + self.nr_pages());
+        page.offset_from(self.head) as usize
+    }
+}
+
+/// Who maps: the MM of the VMA (`vma->vm_mm->mm_id`) and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ctx {
+    pub mm: MmId,
+    pub cause: Cause,
+}
+
+/// Changes to NR_ANON_MAPPED/NR_FILE_MAPPED (`nr`, pages) and the PMD-mapped counters
+/// (`nr_pmd`, pages) that one event causes (`__folio_mod_stat`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatDelta {
+    pub nr: i64,
+    pub nr_pmd: i64,
+}
+
+/// Result of removing mappings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Removed {
+    pub stat: StatDelta,
+    /// The scheme considers the folio partially mapped now (queue it for deferred split).
+    pub partially_mapped: bool,
+}
+
+/// The folio-level state a scheme reports for `expect folio` and `observe`. `None`: the
+/// scheme has no such field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FolioCounters {
+    pub mapcount: Option<i64>,
+    pub large_mapcount: Option<i64>,
+    pub entire_mapcount: Option<i64>,
+    pub nr_pages_mapped: Option<i64>,
+    /// `Some(None)`: free slot; `Some(Some((mm, count)))`: occupied.
+    pub slot0: Option<Option<(MmId, i64)>>,
+    pub slot1: Option<Option<(MmId, i64)>>,
+    pub maybe_shared: Option<bool>,
+}

@@ -1,0 +1,419 @@
+//! Linux 6.18 with THP, MM_ID and PAGE_MAPCOUNT (this machine's kernel).
+//!
+//! Storage mirrors the kernel's words, raw (biased) values included (kernel note 0.3, 1.1):
+//! every page has `_mapcount` (raw −1 = unmapped); page[1] of a large folio holds
+//! `_large_mapcount` (raw −1), `_nr_pages_mapped` (raw 0, `ENTIRELY_MAPPED` bit),
+//! `_entire_mapcount` (raw −1), `_mm_id_mapcount[2]` (raw −1) and `_mm_ids` (two 31-bit ids,
+//! the lock bit 31 and the shared bit 63). The refcount and `_pincount` are the model's.
+
+use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::scheme::Scheme;
+use foliolab_types::{FolioTruth, MmId, Pfn, PfnArray};
+
+/// `ENTIRELY_MAPPED` (2^23), added to `_nr_pages_mapped` while `_entire_mapcount >= 1`.
+pub const ENTIRELY_MAPPED: i32 = 0x80_0000;
+/// `FOLIO_PAGES_MAPPED`: the low bits of `_nr_pages_mapped` counting PTE-mapped pages.
+pub const FOLIO_PAGES_MAPPED: i32 = ENTIRELY_MAPPED - 1;
+const MM_ID_MASK: u64 = (1 << 31) - 1;
+const SHARED_BIT: u64 = 1 << 63;
+const LOCK_BIT: u64 = 1 << 31;
+
+/// The mapcount words of one `struct page`; the page[1] words are used on page[1] only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Words {
+    mapcount: i32,
+    large_mapcount: i32,
+    nr_pages_mapped: i32,
+    entire_mapcount: i32,
+    mm_id_mapcount: [i32; 2],
+    mm_ids: u64,
+}
+
+impl Default for Words {
+    fn default() -> Words {
+        Words { mapcount: -1, large_mapcount: -1, nr_pages_mapped: 0, entire_mapcount: -1, mm_id_mapcount: [-1, -1], mm_ids: 0 }
+    }
+}
+
+/// Linux 6.18, PAGE_MAPCOUNT configuration.
+#[derive(Clone)]
+pub struct Linux618 {
+    words: PfnArray<Words>,
+}
+
+impl Linux618 {
+    pub fn new(nr_pages: u64) -> Linux618 {
+        Linux618 { words: PfnArray::new(nr_pages) }
+    }
+
+    fn f1(&self, f: FolioRef) -> &Words {
+        self.words.get(f.head.add(1))
+    }
+    fn f1_mut(&mut self, f: FolioRef) -> &mut Words {
+        self.words.get_mut(f.head.add(1))
+    }
+    fn slot_id(w: &Words, k: usize) -> MmId {
+        MmId(((w.mm_ids >> (32 * k)) & MM_ID_MASK) as u32)
+    }
+    fn set_slot(w: &mut Words, k: usize, id: MmId, count: i32) {
+        let shift = 32 * k;
+        w.mm_ids = (w.mm_ids & !(MM_ID_MASK << shift)) | ((id.0 as u64) << shift);
+        w.mm_id_mapcount[k] = count - 1;
+    }
+    fn shared(w: &Words) -> bool {
+        w.mm_ids & SHARED_BIT != 0
+    }
+    fn set_shared(w: &mut Words, on: bool) {
+        if on {
+            w.mm_ids |= SHARED_BIT;
+        } else {
+            w.mm_ids &= !SHARED_BIT;
+        }
+    }
+
+    /// `folio_add_return_large_mapcount` (kernel note 3.2). Returns the new large mapcount.
+    fn add_large(&mut self, f: FolioRef, diff: i32, mm: MmId) -> i32 {
+        let w = self.f1_mut(f);
+        let l_new = w.large_mapcount + 1 + diff;
+        w.large_mapcount = l_new - 1;
+        if Self::slot_id(w, 0) == mm {
+            w.mm_id_mapcount[0] += diff;
+        } else if Self::slot_id(w, 1) == mm {
+            w.mm_id_mapcount[1] += diff;
+        } else if Self::slot_id(w, 0) == MmId::DUMMY {
+            Self::set_slot(w, 0, mm, diff);
+            if l_new != diff {
+                Self::set_shared(w, true);
+            }
+        } else if Self::slot_id(w, 1) == MmId::DUMMY {
+            Self::set_slot(w, 1, mm, diff);
+            Self::set_shared(w, true);
+        }
+        l_new
+    }
+
+    /// `folio_sub_return_large_mapcount` (kernel note 3.3).
+    fn sub_large(&mut self, f: FolioRef, diff: i32, mm: MmId) -> i32 {
+        let w = self.f1_mut(f);
+        let l_new = w.large_mapcount + 1 - diff;
+        w.large_mapcount = l_new - 1;
+        for k in 0..2 {
+            if Self::slot_id(w, k) == mm {
+                w.mm_id_mapcount[k] -= diff;
+                if w.mm_id_mapcount[k] + 1 >= 1 {
+                    return l_new;
+                }
+                Self::set_slot(w, k, MmId::DUMMY, 0);
+                break;
+            }
+        }
+        if w.mm_id_mapcount[0] == l_new - 1 || w.mm_id_mapcount[1] == l_new - 1 {
+            Self::set_shared(w, false);
+        }
+        l_new
+    }
+
+    fn page_mc(&self, page: Pfn) -> i32 {
+        self.words.get(page).mapcount + 1
+    }
+
+    fn add_ptes_large(&mut self, f: FolioRef, first: Pfn, nr: u64, mm: MmId) -> StatDelta {
+        let mut first_maps = 0;
+        for i in 0..nr {
+            let w = self.words.get_mut(first.add(i));
+            w.mapcount += 1;
+            if w.mapcount == 0 {
+                first_maps += 1;
+            }
+        }
+        let mut stat = StatDelta::default();
+        if first_maps > 0 {
+            let w = self.f1_mut(f);
+            w.nr_pages_mapped += first_maps;
+            if w.nr_pages_mapped < ENTIRELY_MAPPED {
+                stat.nr = first_maps as i64;
+            }
+        }
+        self.add_large(f, nr as i32, mm);
+        stat
+    }
+
+    fn add_pmd_large(&mut self, f: FolioRef, mm: MmId) -> StatDelta {
+        let n = f.nr_pages() as i64;
+        let mut stat = StatDelta::default();
+        let w = self.f1_mut(f);
+        w.entire_mapcount += 1;
+        if w.entire_mapcount == 0 {
+            w.nr_pages_mapped += ENTIRELY_MAPPED;
+            if w.nr_pages_mapped < 2 * ENTIRELY_MAPPED {
+                stat.nr_pmd = n;
+                stat.nr = (n - (w.nr_pages_mapped & FOLIO_PAGES_MAPPED) as i64).max(0);
+            }
+        }
+        self.add_large(f, 1, mm);
+        stat
+    }
+
+    fn remove_ptes_large(&mut self, f: FolioRef, first: Pfn, nr: u64, mm: MmId) -> Removed {
+        self.sub_large(f, nr as i32, mm);
+        let mut last = 0;
+        for i in 0..nr {
+            let w = self.words.get_mut(first.add(i));
+            w.mapcount -= 1;
+            if w.mapcount == -1 {
+                last += 1;
+            }
+        }
+        let mut r = Removed::default();
+        if last > 0 {
+            let w = self.f1_mut(f);
+            w.nr_pages_mapped -= last;
+            if w.nr_pages_mapped < ENTIRELY_MAPPED {
+                r.stat.nr = -(last as i64);
+            }
+            r.partially_mapped = r.stat.nr != 0 && w.nr_pages_mapped != 0;
+        }
+        r
+    }
+
+    fn remove_pmd_large(&mut self, f: FolioRef, mm: MmId) -> Removed {
+        let n = f.nr_pages() as i64;
+        self.sub_large(f, 1, mm);
+        let mut r = Removed::default();
+        let w = self.f1_mut(f);
+        w.entire_mapcount -= 1;
+        if w.entire_mapcount == -1 {
+            w.nr_pages_mapped -= ENTIRELY_MAPPED;
+            if w.nr_pages_mapped < ENTIRELY_MAPPED {
+                r.stat.nr_pmd = -n;
+                let nr = (n - w.nr_pages_mapped as i64).max(0);
+                r.stat.nr = -nr;
+                r.partially_mapped = nr > 0 && nr < n;
+            }
+        }
+        r
+    }
+
+    fn check_slots(&self, f: FolioRef, truth: &FolioTruth, out: &mut Vec<String>) {
+        let w = self.f1(f);
+        let l = w.large_mapcount as i64 + 1;
+        if w.mm_ids & LOCK_BIT != 0 {
+            out.push("M5: large-mapcount lock bit left set".into());
+        }
+        let mut tracked = 0;
+        for k in 0..2 {
+            let (id, t) = (Self::slot_id(w, k), w.mm_id_mapcount[k] as i64 + 1);
+            if (id == MmId::DUMMY) != (t == 0) || t < 0 {
+                out.push(format!("M1: slot{k} is ({id:?}, {t})"));
+            }
+            if id != MmId::DUMMY {
+                let r = truth.entries_per_mm.get(&id).copied().unwrap_or(0) as i64;
+                if t > r {
+                    out.push(format!("M2: slot{k} tracks {t} mappings of {id:?}, which has {r}"));
+                }
+                tracked += t;
+            }
+        }
+        if Self::slot_id(w, 0) == Self::slot_id(w, 1) && Self::slot_id(w, 0) != MmId::DUMMY {
+            out.push("M1: both slots hold the same MM".into());
+        }
+        if tracked > l {
+            out.push(format!("M3: slots track {tracked} > large mapcount {l}"));
+        }
+        let one_slot_all = (0..2).any(|k| Self::slot_id(w, k) != MmId::DUMMY && w.mm_id_mapcount[k] as i64 + 1 == l);
+        if Self::shared(w) != !(l == 0 || one_slot_all) {
+            out.push(format!("M4: shared bit {} with L={l}", Self::shared(w)));
+        }
+        if !Self::shared(w) && l >= 1 && truth.nr_mms() != 1 {
+            out.push(format!("M6: shared bit clear but {} MMs map the folio", truth.nr_mms()));
+        }
+    }
+}
+
+impl Scheme for Linux618 {
+    fn name(&self) -> &'static str {
+        "linux-6.18"
+    }
+
+    fn prep_folio(&mut self, f: FolioRef) {
+        for i in 0..f.nr_pages() {
+            *self.words.get_mut(f.head.add(i)) = Words::default();
+        }
+    }
+
+    fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
+        let mut bad = Vec::new();
+        if f.is_large() {
+            let w = *self.f1(f);
+            let fresh = Words { mapcount: w.mapcount, ..Words::default() };
+            if w != fresh {
+                bad.push(format!("page[1] words not reset: {w:?}"));
+            }
+        }
+        for i in 0..f.nr_pages() {
+            if self.words.get(f.head.add(i)).mapcount != -1 {
+                bad.push(format!("page[{i}] _mapcount {}", self.words.get(f.head.add(i)).mapcount + 1));
+            }
+        }
+        self.prep_folio(f);
+        if bad.is_empty() { Ok(()) } else { Err(format!("bad page state in {:?}: {}", f.head, bad.join("; "))) }
+    }
+
+    fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
+        let n = f.nr_pages() as i64;
+        if !f.is_large() {
+            self.words.get_mut(f.head).mapcount = 0;
+            return StatDelta { nr: 1, nr_pmd: 0 };
+        }
+        let w = self.f1_mut(f);
+        if f.pmd_mappable() {
+            w.entire_mapcount = 0;
+            w.nr_pages_mapped = ENTIRELY_MAPPED;
+            Self::set_slot(w, 0, ctx.mm, 1);
+            w.large_mapcount = 0;
+            return StatDelta { nr: n, nr_pmd: n };
+        }
+        w.nr_pages_mapped = n as i32;
+        Self::set_slot(w, 0, ctx.mm, n as i32);
+        w.large_mapcount = n as i32 - 1;
+        for i in 0..f.nr_pages() {
+            self.words.get_mut(f.head.add(i)).mapcount = 0;
+        }
+        StatDelta { nr: n, nr_pmd: 0 }
+    }
+
+    fn add(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
+        if !f.is_large() {
+            let w = self.words.get_mut(f.head);
+            w.mapcount += 1;
+            return StatDelta { nr: (w.mapcount == 0) as i64, nr_pmd: 0 };
+        }
+        match level {
+            Level::Pte => self.add_ptes_large(f, first, nr, ctx.mm),
+            Level::Pmd => self.add_pmd_large(f, ctx.mm),
+        }
+    }
+
+    fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
+        if !f.is_large() {
+            self.words.get_mut(f.head).mapcount += 1;
+            return;
+        }
+        match level {
+            Level::Pte => {
+                for i in 0..nr {
+                    self.words.get_mut(first.add(i)).mapcount += 1;
+                }
+                self.add_large(f, nr as i32, ctx.mm);
+            }
+            Level::Pmd => {
+                self.f1_mut(f).entire_mapcount += 1;
+                self.add_large(f, 1, ctx.mm);
+            }
+        }
+    }
+
+    fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
+        if !f.is_large() {
+            let w = self.words.get_mut(f.head);
+            w.mapcount -= 1;
+            let nr = -((w.mapcount == -1) as i64);
+            return Removed { stat: StatDelta { nr, nr_pmd: 0 }, partially_mapped: false };
+        }
+        match level {
+            Level::Pte => self.remove_ptes_large(f, first, nr, ctx.mm),
+            Level::Pmd => self.remove_pmd_large(f, ctx.mm),
+        }
+    }
+
+    fn mapcount(&self, f: FolioRef) -> i64 {
+        if f.is_large() {
+            self.f1(f).large_mapcount as i64 + 1
+        } else {
+            self.page_mc(f.head) as i64
+        }
+    }
+
+    fn page_mapcount(&self, f: FolioRef, page: Pfn) -> i64 {
+        let mut mc = self.page_mc(page) as i64;
+        if f.is_large() {
+            mc += self.f1(f).entire_mapcount as i64 + 1;
+        }
+        mc
+    }
+
+    fn page_mapped_exclusively(&self, f: FolioRef, page: Pfn) -> bool {
+        self.page_mapcount(f, page) == 1
+    }
+
+    fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
+        if !f.is_large() {
+            return self.mapcount(f) > 1;
+        }
+        let w = self.f1(f);
+        if w.large_mapcount < 1 {
+            return false;
+        }
+        Self::shared(w)
+    }
+
+    fn can_reuse_large(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
+        let l = self.mapcount(f);
+        l > 1 && !Self::shared(self.f1(f)) && l == refcount
+    }
+
+    fn counters(&self, f: FolioRef) -> FolioCounters {
+        if !f.is_large() {
+            return FolioCounters { mapcount: Some(self.mapcount(f)), maybe_shared: Some(self.maybe_mapped_shared(f)), ..Default::default() };
+        }
+        let w = self.f1(f);
+        let slot = |k: usize| {
+            let id = Self::slot_id(w, k);
+            if id == MmId::DUMMY { None } else { Some((id, w.mm_id_mapcount[k] as i64 + 1)) }
+        };
+        FolioCounters {
+            mapcount: Some(self.mapcount(f)),
+            large_mapcount: Some(w.large_mapcount as i64 + 1),
+            entire_mapcount: Some(w.entire_mapcount as i64 + 1),
+            nr_pages_mapped: Some((w.nr_pages_mapped & FOLIO_PAGES_MAPPED) as i64),
+            slot0: Some(slot(0)),
+            slot1: Some(slot(1)),
+            maybe_shared: Some(self.maybe_mapped_shared(f)),
+        }
+    }
+
+    fn check(&self, f: FolioRef, truth: &FolioTruth) -> Vec<String> {
+        let mut out = Vec::new();
+        if !f.is_large() {
+            let mc = self.mapcount(f);
+            if mc != truth.total_entries() as i64 {
+                out.push(format!("_mapcount {mc}, page tables map it {} times", truth.total_entries()));
+            }
+            return out;
+        }
+        let w = self.f1(f);
+        let (l, e) = (w.large_mapcount as i64 + 1, w.entire_mapcount as i64 + 1);
+        if l != truth.total_entries() as i64 {
+            out.push(format!("_large_mapcount {l}, page tables map it {} times", truth.total_entries()));
+        }
+        if e != truth.pmd_maps as i64 {
+            out.push(format!("_entire_mapcount {e}, {} PMD mappings", truth.pmd_maps));
+        }
+        for i in 0..f.nr_pages() {
+            let p = self.page_mc(f.head.add(i)) as i64;
+            if p != truth.pte_maps_per_page[i as usize] as i64 {
+                out.push(format!("page[{i}] _mapcount {p}, {} PTE mappings", truth.pte_maps_per_page[i as usize]));
+                break;
+            }
+        }
+        let npm = w.nr_pages_mapped;
+        if (npm & FOLIO_PAGES_MAPPED) as u64 != truth.pages_pte_mapped() {
+            out.push(format!("_nr_pages_mapped {}, {} pages PTE-mapped", npm & FOLIO_PAGES_MAPPED, truth.pages_pte_mapped()));
+        }
+        if (npm >= ENTIRELY_MAPPED) != (e >= 1) || npm >= 2 * ENTIRELY_MAPPED || npm < 0 {
+            out.push(format!("_nr_pages_mapped {npm:#x} inconsistent with _entire_mapcount {e}"));
+        }
+        self.check_slots(f, truth, &mut out);
+        out
+    }
+}

@@ -1,0 +1,58 @@
+//! The [`Scheme`] trait: one mapcount design.
+
+use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use foliolab_types::{FolioTruth, Pfn};
+
+/// A mapcount design. The model calls the mutating methods at exactly the points where
+/// Linux 6.18 calls the rmap functions, with the same arguments, and asks the queries where
+/// 6.18 decides something. Everything not here (refcounts, AnonExclusive, page tables, the
+/// deferred queue itself) stays the model's.
+pub trait Scheme {
+    /// Name as used on the command line (`linux-6.18`).
+    fn name(&self) -> &'static str;
+
+    /// A new folio comes out of the allocator (`prep_compound_head` / page init).
+    fn prep_folio(&mut self, folio: FolioRef);
+
+    /// The folio is about to be freed (or split): every count must be back at its initial
+    /// value; the error says which is not (a "bad page"). Resets the scheme's storage.
+    fn free_folio(&mut self, folio: FolioRef) -> Result<(), String>;
+
+    /// `folio_add_new_anon_rmap`: the first mapping of a new anon folio, by one PMD for a
+    /// PMD-sized folio, by PTEs covering the whole folio otherwise.
+    fn add_new_anon(&mut self, folio: FolioRef, ctx: Ctx) -> StatDelta;
+
+    /// `folio_add_{anon,file}_rmap_{ptes,pmd}`: `nr` pages from `first` (the whole folio for
+    /// a PMD).
+    fn add(&mut self, folio: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta;
+
+    /// `folio_try_dup_anon_rmap_*` / `folio_dup_file_rmap_*` at fork, after the model decided
+    /// the dup may proceed; `ctx.mm` is the child's.
+    fn dup(&mut self, folio: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx);
+
+    /// `folio_remove_rmap_{ptes,pmd}`.
+    fn remove(&mut self, folio: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed;
+
+    /// `folio_mapcount`.
+    fn mapcount(&self, folio: FolioRef) -> i64;
+
+    /// What /proc/kpagecount reports for `page` (precise or an estimate).
+    fn page_mapcount(&self, folio: FolioRef, page: Pfn) -> i64;
+
+    /// pagemap bit 56 and the smaps private/shared split for a page mapped by a PTE.
+    fn page_mapped_exclusively(&self, folio: FolioRef, page: Pfn) -> bool;
+
+    /// `folio_maybe_mapped_shared` (or the era's equivalent).
+    fn maybe_mapped_shared(&self, folio: FolioRef) -> bool;
+
+    /// Whether a write fault may reuse this large anon folio (`refcount` is the folio's
+    /// reference count, swap cache already dropped if it could be).
+    fn can_reuse_large(&self, folio: FolioRef, refcount: i64, ctx: Ctx) -> bool;
+
+    /// Field values for reports.
+    fn counters(&self, folio: FolioRef) -> FolioCounters;
+
+    /// Compares the counts this scheme claims to keep exactly with the truth; one message
+    /// per disagreement or broken internal invariant.
+    fn check(&self, folio: FolioRef, truth: &FolioTruth) -> Vec<String>;
+}

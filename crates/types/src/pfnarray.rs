@@ -1,0 +1,65 @@
+//! A PFN-indexed array that materialises 128 MiB sections on first write, as SPARSEMEM does
+//! for the memmap: a 16 GiB model costs only what it touches.
+
+use crate::Pfn;
+
+const SECTION_SHIFT: u32 = 15;
+const SECTION_PAGES: usize = 1 << SECTION_SHIFT;
+
+/// PFN-indexed storage of `T`, default-valued until written.
+#[derive(Clone, Debug)]
+pub struct PfnArray<T: Clone + Default> {
+    sections: Vec<Option<Box<[T]>>>,
+    default: T,
+}
+
+impl<T: Clone + Default> PfnArray<T> {
+    /// Storage for PFNs `0..nr_pages`.
+    pub fn new(nr_pages: u64) -> PfnArray<T> {
+        let nr_sections = nr_pages.div_ceil(SECTION_PAGES as u64) as usize;
+        PfnArray { sections: vec![None; nr_sections], default: T::default() }
+    }
+
+    fn split(pfn: Pfn) -> (usize, usize) {
+        ((pfn.0 >> SECTION_SHIFT) as usize, (pfn.0 as usize) & (SECTION_PAGES - 1))
+    }
+
+    pub fn get(&self, pfn: Pfn) -> &T {
+        let (s, i) = Self::split(pfn);
+        match &self.sections[s] {
+            Some(sec) => &sec[i],
+            None => &self.default,
+        }
+    }
+
+    pub fn get_mut(&mut self, pfn: Pfn) -> &mut T {
+        let (s, i) = Self::split(pfn);
+        let default = &self.default;
+        let sec = self.sections[s]
+            .get_or_insert_with(|| vec![default.clone(); SECTION_PAGES].into_boxed_slice());
+        &mut sec[i]
+    }
+
+    /// Number of materialised sections (for memory accounting in benches).
+    pub fn sections_in_use(&self) -> usize {
+        self.sections.iter().filter(|s| s.is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unwritten_pfns_read_default_and_sections_appear_on_write() {
+        let mut a: PfnArray<u32> = PfnArray::new(1 << 20);
+        assert_eq!(*a.get(Pfn(12345)), 0);
+        assert_eq!(a.sections_in_use(), 0);
+        *a.get_mut(Pfn(12345)) = 7;
+        *a.get_mut(Pfn((1 << 20) - 1)) = 9;
+        assert_eq!(*a.get(Pfn(12345)), 7);
+        assert_eq!(*a.get(Pfn(12346)), 0);
+        assert_eq!(*a.get(Pfn((1 << 20) - 1)), 9);
+        assert_eq!(a.sections_in_use(), 2);
+    }
+}
