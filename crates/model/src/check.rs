@@ -1,0 +1,151 @@
+//! The model's invariants (kernel note section 14), checked against the oracle's recount.
+//! Every message names the folio or process and the broken rule.
+
+use crate::model::{Model, RssCounter};
+use crate::stats::{MthpStat, VmStat};
+use foliolab_mem::{PageFlags, PmdEntry};
+use foliolab_schemes::FolioRef;
+use foliolab_types::{FolioTruth, Order, Pfn, PMD_ORDER};
+use std::collections::BTreeMap;
+
+impl Model {
+    /// All invariants; `truth` is the oracle's recount of the current page tables.
+    pub fn check_invariants(&mut self, truth: &BTreeMap<Pfn, FolioTruth>) -> Vec<String> {
+        let mut out: Vec<String> = std::mem::take(&mut self.problems);
+        if let Err(e) = self.mem.check_invariants() {
+            out.push(e);
+        }
+        for (_, p) in self.processes() {
+            if let Err(e) = p.aspace.vmas.check_invariants() {
+                out.push(e);
+            }
+        }
+        for t in truth.keys() {
+            if !self.live.contains(t) {
+                out.push(format!("{t:?} is mapped but not allocated"));
+            }
+        }
+        let heads: Vec<Pfn> = self.live.iter().copied().collect();
+        for head in heads {
+            let f = self.folio(head);
+            let t = truth.get(&head).cloned().unwrap_or_else(|| FolioTruth::new(f.nr_pages()));
+            self.check_folio(f, &t, &mut out);
+        }
+        self.check_stats(truth, &mut out);
+        self.check_mappings(&mut out);
+        out
+    }
+
+    fn check_folio(&self, f: FolioRef, t: &FolioTruth, out: &mut Vec<String>) {
+        let refs = self.mem.refcount(f.head) as i64;
+        for i in 1..f.nr_pages() {
+            if self.mem.page(f.head.add(i)).refcount != 0 {
+                out.push(format!("{:?}: tail page {i} has a refcount", f.head));
+            }
+        }
+        let expected = t.total_entries() as i64 + self.extra_refs(f);
+        if refs != expected {
+            out.push(format!("{:?}: refcount {refs}, expected {expected} (mappings plus pins and caches)", f.head));
+        }
+        if refs == 0 {
+            out.push(format!("{:?}: live folio with no reference", f.head));
+        }
+        for m in self.scheme.check(f, t) {
+            out.push(format!("{:?} ({}): {m}", f.head, self.scheme.name()));
+        }
+        self.check_exclusive(f, t, out);
+        self.check_deferred(f, out);
+    }
+
+    /// References other than mappings: pins and the swap cache (none yet in this model).
+    fn extra_refs(&self, f: FolioRef) -> i64 {
+        let pins = if f.is_large() { self.mem.page(f.head.add(1)).pincount as i64 } else { 0 };
+        let swapcache = if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) { f.nr_pages() as i64 } else { 0 };
+        pins + swapcache
+    }
+
+    /// PageAnonExclusive: an exclusive page is mapped at most once and never with a PMD
+    /// alongside PTEs (quiescent form of 14.6).
+    fn check_exclusive(&self, f: FolioRef, t: &FolioTruth, out: &mut Vec<String>) {
+        if !f.anon {
+            return;
+        }
+        if t.pmd_maps > 0 {
+            if self.page_anon_exclusive(f.head) && (t.pmd_maps > 1 || t.pte_maps_per_page.iter().any(|&n| n > 0)) {
+                out.push(format!("{:?}: exclusive head mapped {} times", f.head, t.total_entries()));
+            }
+            return;
+        }
+        for i in 0..f.nr_pages() {
+            let n = t.pte_maps_per_page[i as usize];
+            if n > 1 && self.page_anon_exclusive(f.head.add(i)) {
+                out.push(format!("{:?}: exclusive page {i} mapped {n} times", f.head));
+            }
+        }
+    }
+
+    fn check_deferred(&self, f: FolioRef, out: &mut Vec<String>) {
+        if self.is_partially_mapped(f) && !self.is_queued(f) {
+            out.push(format!("{:?}: partially mapped but not queued", f.head));
+        }
+        if self.is_queued(f) && (!f.anon || f.order.0 < 2) {
+            out.push(format!("{:?}: queued but not an anon folio of order >= 2", f.head));
+        }
+    }
+
+    /// Statistics conservation (14.8) and RSS per mm.
+    fn check_stats(&self, truth: &BTreeMap<Pfn, FolioTruth>, out: &mut Vec<String>) {
+        let mapped: u64 = truth.iter().filter(|(h, _)| self.folio(**h).anon).map(|(_, t)| t.pages_mapped()).sum();
+        if self.stats.vm(VmStat::NrAnonMapped) != mapped as i64 {
+            out.push(format!("NR_ANON_MAPPED {}, page tables map {mapped} anon pages", self.stats.vm(VmStat::NrAnonMapped)));
+        }
+        let thps = truth.values().filter(|t| t.pmd_maps > 0).count() as i64;
+        if self.stats.vm(VmStat::NrAnonTransparentHugepages) != thps {
+            out.push(format!("nr_anon_transparent_hugepages {}, {thps} PMD-mapped folios", self.stats.vm(VmStat::NrAnonTransparentHugepages)));
+        }
+        let mut per_order = [0i64; 10];
+        let mut flagged = [0i64; 10];
+        for &h in &self.live {
+            let f = self.folio(h);
+            if f.anon && f.is_large() {
+                per_order[f.order.0 as usize] += 1;
+                flagged[f.order.0 as usize] += self.is_partially_mapped(f) as i64;
+            }
+        }
+        for o in 2..=PMD_ORDER.0 {
+            let (n, p) = (self.stats.mthp(Order(o), MthpStat::NrAnon), self.stats.mthp(Order(o), MthpStat::NrAnonPartiallyMapped));
+            if n != per_order[o as usize] || p != flagged[o as usize] {
+                out.push(format!("order {o}: nr_anon {n} (live {}), nr_anon_partially_mapped {p} (flagged {})", per_order[o as usize], flagged[o as usize]));
+            }
+        }
+    }
+
+    /// Per-mm RSS equals the pages its page tables map; writable anon PTEs map exclusive pages.
+    fn check_mappings(&self, out: &mut Vec<String>) {
+        for (pid, p) in self.processes() {
+            let mut anon = 0i64;
+            for (va, e) in p.aspace.pt.iter() {
+                match e {
+                    PmdEntry::Leaf(l) if !l.is_special() => {
+                        anon += PMD_ORDER.nr_pages() as i64;
+                        if l.writable() && !self.page_anon_exclusive(l.pfn()) {
+                            out.push(format!("{pid:?}: writable PMD at {va:?} maps a non-exclusive folio"));
+                        }
+                    }
+                    PmdEntry::Table(t) => {
+                        for pte in t.ptes.iter().filter(|p| p.is_present() && !p.is_special()) {
+                            anon += 1;
+                            if pte.writable() && !self.page_anon_exclusive(pte.pfn()) {
+                                out.push(format!("{pid:?}: writable PTE maps non-exclusive page {:?}", pte.pfn()));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if p.rss[RssCounter::Anon as usize] != anon {
+                out.push(format!("{pid:?}: MM_ANONPAGES {}, page tables map {anon}", p.rss[RssCounter::Anon as usize]));
+            }
+        }
+    }
+}

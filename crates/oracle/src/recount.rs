@@ -1,0 +1,39 @@
+//! Recounting the truth from page tables: for every folio, how many PTEs map each page, how
+//! many PMDs map it, and how many entries each MM has.
+
+use foliolab_mem::{AddressSpace, Memory, PmdEntry, Pte};
+use foliolab_types::{FolioTruth, MmId, Pfn};
+use std::collections::BTreeMap;
+
+/// Truth for every folio some page table maps (zero pages excluded: they are not rmapped).
+pub fn recount<'a>(spaces: impl IntoIterator<Item = &'a AddressSpace>, mem: &Memory) -> BTreeMap<Pfn, FolioTruth> {
+    let mut out = BTreeMap::new();
+    for space in spaces {
+        for (_, entry) in space.pt.iter() {
+            match entry {
+                PmdEntry::Leaf(leaf) => count(&mut out, mem, space.id, *leaf, true),
+                PmdEntry::Table(t) => {
+                    for pte in t.ptes.iter() {
+                        count(&mut out, mem, space.id, *pte, false);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn count(out: &mut BTreeMap<Pfn, FolioTruth>, mem: &Memory, mm: MmId, entry: Pte, pmd: bool) {
+    if !entry.is_present() || entry.is_special() {
+        return;
+    }
+    let pfn = entry.pfn();
+    let head = mem.folio_of(pfn);
+    let t = out.entry(head).or_insert_with(|| FolioTruth::new(mem.folio_order(head).nr_pages()));
+    if pmd {
+        t.pmd_maps += 1;
+    } else {
+        t.pte_maps_per_page[pfn.offset_from(head) as usize] += 1;
+    }
+    *t.entries_per_mm.entry(mm).or_insert(0) += 1;
+}

@@ -1,0 +1,52 @@
+//! What the model runner can perform: everything else is `unsupported` before the run starts.
+
+use foliolab_scenario::{Advice, Item, MapKind, ProcOp, Scenario, StmtKind};
+
+/// Texts for every statement the model cannot perform yet (spec 4: exit 3).
+pub fn unsupported(s: &Scenario) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in &s.items {
+        let Item::Stmt(stmt) = item else { continue };
+        if let Some(what) = unsupported_stmt(&stmt.kind) {
+            out.push(format!("line {}: {what}", stmt.pos.line));
+        }
+    }
+    out
+}
+
+fn unsupported_stmt(kind: &StmtKind) -> Option<String> {
+    match kind {
+        StmtKind::Swap { .. } => Some("swap".into()),
+        StmtKind::File { .. } => Some("file".into()),
+        StmtKind::Khugepaged => Some("khugepaged".into()),
+        StmtKind::Proc { op, .. } => unsupported_op(op),
+        _ => None,
+    }
+}
+
+fn unsupported_op(op: &ProcOp) -> Option<String> {
+    match op {
+        ProcOp::Map { kind, .. } if *kind != MapKind::Anon => Some(format!("map of kind {}", kind_name(kind))),
+        ProcOp::Advise { advice, .. } if !matches!(advice, Advice::Hugepage | Advice::Nohugepage | Advice::Dontneed) => {
+            Some(format!("advise {}", advice.name()))
+        }
+        ProcOp::Move { .. } => Some("move".into()),
+        ProcOp::Pin { .. } => Some("pin".into()),
+        ProcOp::Splice { .. } => Some("splice".into()),
+        ProcOp::Release { .. } => Some("release".into()),
+        ProcOp::Migrate { .. } => Some("migrate".into()),
+        ProcOp::ExpectPipe { .. } => Some("expect pipe".into()),
+        ProcOp::ExpectPin { .. } => Some("expect pin".into()),
+        _ => None,
+    }
+}
+
+fn kind_name(k: &MapKind) -> &'static str {
+    match k {
+        MapKind::Anon => "anon",
+        MapKind::Shmem => "shmem",
+        MapKind::File { .. } => "file",
+        MapKind::DriverMixedmap => "driver mixedmap",
+        MapKind::DriverPfnmap => "driver pfnmap",
+    }
+}
