@@ -12,7 +12,10 @@ impl Scenario {
     /// A copy with every position and line number zeroed and `thp` settings sorted.
     pub fn without_positions(&self) -> Scenario {
         let items = self.items.iter().map(strip_item).collect();
-        Scenario { path: String::new(), items }
+        Scenario {
+            path: String::new(),
+            items,
+        }
     }
 
     /// The statements, in file order (comments left out).
@@ -26,7 +29,10 @@ impl Scenario {
 
 fn strip_item(item: &Item) -> Item {
     match item {
-        Item::Comment { text, .. } => Item::Comment { line: 0, text: text.clone() },
+        Item::Comment { text, .. } => Item::Comment {
+            line: 0,
+            text: text.clone(),
+        },
         Item::Stmt(st) => {
             let mut st = st.clone();
             st.pos = Pos::default();
@@ -127,13 +133,18 @@ impl RangeForm {
     pub fn checked_resolve(self, region_size_bytes: u64) -> Option<(u64, u64)> {
         match self {
             RangeForm::Whole => Some((0, region_size_bytes)),
-            RangeForm::Page { offset_bytes } => {
-                Some((offset_bytes, offset_bytes.checked_add(foliolab_types::PAGE_SIZE)?))
-            }
-            RangeForm::Span { start_bytes, end_bytes } => Some((start_bytes, end_bytes)),
-            RangeForm::Len { start_bytes, len_bytes } => {
-                Some((start_bytes, start_bytes.checked_add(len_bytes)?))
-            }
+            RangeForm::Page { offset_bytes } => Some((
+                offset_bytes,
+                offset_bytes.checked_add(foliolab_types::PAGE_SIZE)?,
+            )),
+            RangeForm::Span {
+                start_bytes,
+                end_bytes,
+            } => Some((start_bytes, end_bytes)),
+            RangeForm::Len {
+                start_bytes,
+                len_bytes,
+            } => Some((start_bytes, start_bytes.checked_add(len_bytes)?)),
         }
     }
 }

@@ -60,8 +60,12 @@ const VMSTAT_NOISY: [&str; 6] = [
     "nr_mapped",
 ];
 
-const MODEL_ONLY: [&str; 4] =
-    ["deferred_queue_len", "nr_anon_mapped", "nr_file_mapped", "nr_shmem_pmdmapped"];
+const MODEL_ONLY: [&str; 4] = [
+    "deferred_queue_len",
+    "nr_anon_mapped",
+    "nr_file_mapped",
+    "nr_shmem_pmdmapped",
+];
 
 /// The class of a counter name, or `None` when spec 3.6 does not name it.
 pub fn counter_class(name: &str) -> Option<CounterClass> {
@@ -94,8 +98,20 @@ pub fn all_counters() -> Vec<(String, CounterClass)> {
         }
         out.push((format!("{size}.split_failed"), CounterClass::Noisy));
     }
-    out.extend(VMSTAT_EXACT.iter().map(|n| (n.to_string(), CounterClass::Exact)));
-    out.extend(VMSTAT_NOISY.iter().map(|n| (n.to_string(), CounterClass::Noisy)));
-    out.extend(MODEL_ONLY.iter().map(|n| (n.to_string(), CounterClass::ModelOnly)));
+    out.extend(
+        VMSTAT_EXACT
+            .iter()
+            .map(|n| (n.to_string(), CounterClass::Exact)),
+    );
+    out.extend(
+        VMSTAT_NOISY
+            .iter()
+            .map(|n| (n.to_string(), CounterClass::Noisy)),
+    );
+    out.extend(
+        MODEL_ONLY
+            .iter()
+            .map(|n| (n.to_string(), CounterClass::ModelOnly)),
+    );
     out
 }

@@ -23,7 +23,10 @@ pub(crate) struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     pub fn pos_of(&self, tok: Tok<'_>) -> Pos {
-        Pos { line: self.line, column: tok.col }
+        Pos {
+            line: self.line,
+            column: tok.col,
+        }
     }
 
     /// An error at `tok` (or at the end of the line when `tok` is `None`).
@@ -31,7 +34,10 @@ impl<'a> Cursor<'a> {
         let column = tok.map_or(self.end_col, |t| t.col);
         ScenarioError {
             path: self.path.to_string(),
-            pos: Pos { line: self.line, column },
+            pos: Pos {
+                line: self.line,
+                column,
+            },
             token: tok.map(|t| t.text.to_string()),
             message: message.into(),
         }
@@ -43,7 +49,9 @@ impl<'a> Cursor<'a> {
 
     /// The next token; `expected` describes it for the end-of-line error.
     pub fn next(&mut self, expected: &str) -> Result<Tok<'a>, ScenarioError> {
-        let tok = self.peek().ok_or_else(|| self.err(None, format!("expected {expected}")))?;
+        let tok = self
+            .peek()
+            .ok_or_else(|| self.err(None, format!("expected {expected}")))?;
         self.i += 1;
         Ok(tok)
     }
@@ -97,24 +105,42 @@ impl<'a> Cursor<'a> {
         self.choice_in(tok, table)
     }
 
-    pub fn choice_in<T: Copy>(&self, tok: Tok<'_>, table: &[(&str, T)]) -> Result<T, ScenarioError> {
-        lookup(table, tok.text).ok_or_else(|| self.err(Some(tok), format!("expected {}", one_of(table))))
+    pub fn choice_in<T: Copy>(
+        &self,
+        tok: Tok<'_>,
+        table: &[(&str, T)],
+    ) -> Result<T, ScenarioError> {
+        lookup(table, tok.text)
+            .ok_or_else(|| self.err(Some(tok), format!("expected {}", one_of(table))))
     }
 
     /// A `KEY=VALUE` option value: the part after `=`, as a sub-token.
     pub fn option_value(tok: Tok<'a>, key: &str) -> Tok<'a> {
-        Tok { text: &tok.text[key.len() + 1..], col: tok.col + width(key) + 1 }
+        Tok {
+            text: &tok.text[key.len() + 1..],
+            col: tok.col + width(key) + 1,
+        }
     }
 
     /// A range token.
     pub fn range(&mut self) -> Result<Range, ScenarioError> {
         let tok = self.next(RANGE)?;
         let split = tok.text.find(['+', '[']).unwrap_or(tok.text.len());
-        let name_tok = Tok { text: &tok.text[..split], col: tok.col };
+        let name_tok = Tok {
+            text: &tok.text[..split],
+            col: tok.col,
+        };
         let region = self.check_name(name_tok, RANGE)?;
-        let rest = Tok { text: &tok.text[split..], col: tok.col + width(name_tok.text) };
+        let rest = Tok {
+            text: &tok.text[split..],
+            col: tok.col + width(name_tok.text),
+        };
         let form = self.range_form(rest)?;
-        Ok(Range { region, form, pos: self.pos_of(tok) })
+        Ok(Range {
+            region,
+            form,
+            pos: self.pos_of(tok),
+        })
     }
 
     fn range_form(&self, rest: Tok<'_>) -> Result<RangeForm, ScenarioError> {
@@ -122,23 +148,49 @@ impl<'a> Cursor<'a> {
             return Ok(RangeForm::Whole);
         }
         if let Some(off) = rest.text.strip_prefix('+') {
-            let off_tok = Tok { text: off, col: rest.col + 1 };
-            return Ok(RangeForm::Page { offset_bytes: self.num_in(off_tok, OFFSET)? });
+            let off_tok = Tok {
+                text: off,
+                col: rest.col + 1,
+            };
+            return Ok(RangeForm::Page {
+                offset_bytes: self.num_in(off_tok, OFFSET)?,
+            });
         }
-        let inner = rest.text.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+        let inner = rest
+            .text
+            .strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'));
         let Some((start, end)) = inner.and_then(|s| s.split_once("..")) else {
             return Err(self.err(Some(rest), format!("expected {RANGE}")));
         };
-        let start_tok = Tok { text: start, col: rest.col + 1 };
+        let start_tok = Tok {
+            text: start,
+            col: rest.col + 1,
+        };
         let start_bytes = self.num_in(start_tok, OFFSET)?;
         let end_col = start_tok.col + width(start) + 2;
         if let Some(len) = end.strip_prefix('+') {
-            let len_tok = Tok { text: len, col: end_col + 1 };
+            let len_tok = Tok {
+                text: len,
+                col: end_col + 1,
+            };
             let len_bytes = self.num_in(len_tok, "a length (multiple of 4K)")?;
-            return Ok(RangeForm::Len { start_bytes, len_bytes });
+            return Ok(RangeForm::Len {
+                start_bytes,
+                len_bytes,
+            });
         }
-        let end_bytes = self.num_in(Tok { text: end, col: end_col }, OFFSET)?;
-        Ok(RangeForm::Span { start_bytes, end_bytes })
+        let end_bytes = self.num_in(
+            Tok {
+                text: end,
+                col: end_col,
+            },
+            OFFSET,
+        )?;
+        Ok(RangeForm::Span {
+            start_bytes,
+            end_bytes,
+        })
     }
 }
 

@@ -29,7 +29,10 @@ pub(crate) fn lex_line(line: &str) -> LexedLine<'_> {
         col = col.saturating_add(1);
         if ch == '#' || ch == ' ' || ch == '\t' {
             if let Some((s, c)) = start.take() {
-                toks.push(Tok { text: &line[s..byte], col: c });
+                toks.push(Tok {
+                    text: &line[s..byte],
+                    col: c,
+                });
                 end_col = col;
             }
             if ch == '#' {
@@ -41,10 +44,17 @@ pub(crate) fn lex_line(line: &str) -> LexedLine<'_> {
         }
     }
     if let Some((s, c)) = start {
-        toks.push(Tok { text: &line[s..], col: c });
+        toks.push(Tok {
+            text: &line[s..],
+            col: c,
+        });
         end_col = col.saturating_add(1);
     }
-    LexedLine { toks, comment, end_col }
+    LexedLine {
+        toks,
+        comment,
+        end_col,
+    }
 }
 
 /// Number of Unicode scalar values in `s` as a column offset.

@@ -18,7 +18,9 @@ impl NumError {
     pub(crate) fn message(self, expected: &str) -> String {
         match self {
             NumError::Syntax => format!("expected {expected}"),
-            NumError::HexUnit => "a unit suffix (K, M, G) is allowed on decimal numbers only".into(),
+            NumError::HexUnit => {
+                "a unit suffix (K, M, G) is allowed on decimal numbers only".into()
+            }
             NumError::Overflow => "number does not fit in 64 bits".into(),
             NumError::Negative => "a leading `-` is allowed only in `expect stat`".into(),
         }
@@ -60,7 +62,8 @@ pub(crate) fn parse_i64(text: &str) -> Result<i64, NumError> {
         other => other,
     })?;
     if neg {
-        0i64.checked_sub_unsigned(magnitude).ok_or(NumError::Overflow)
+        0i64.checked_sub_unsigned(magnitude)
+            .ok_or(NumError::Overflow)
     } else {
         i64::try_from(magnitude).map_err(|_| NumError::Overflow)
     }

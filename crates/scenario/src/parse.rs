@@ -19,18 +19,37 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
             }
             continue;
         }
-        let mut cur = Cursor { path, line, toks: lexed.toks, i: 0, end_col: lexed.end_col };
+        let mut cur = Cursor {
+            path,
+            line,
+            toks: lexed.toks,
+            i: 0,
+            end_col: lexed.end_col,
+        };
         let first = cur.next("a statement")?;
         let kind = parse_statement(&mut cur, first)?;
         cur.finish()?;
-        items.push(Item::Stmt(Stmt { pos: cur.pos_of(first), kind, comment }));
+        items.push(Item::Stmt(Stmt {
+            pos: cur.pos_of(first),
+            kind,
+            comment,
+        }));
     }
-    Ok(Scenario { path: path.to_string(), items })
+    Ok(Scenario {
+        path: path.to_string(),
+        items,
+    })
 }
 
 fn parse_statement(cur: &mut Cursor<'_>, first: Tok<'_>) -> Result<StmtKind, ScenarioError> {
     if let Some(proc) = first.text.strip_suffix(':').filter(|p| !p.is_empty()) {
-        let proc = cur.check_name(Tok { text: proc, col: first.col }, "a process name")?;
+        let proc = cur.check_name(
+            Tok {
+                text: proc,
+                col: first.col,
+            },
+            "a process name",
+        )?;
         let op = crate::parse_proc::parse_proc_op(cur)?;
         return Ok(StmtKind::Proc { proc, op });
     }
@@ -46,11 +65,22 @@ fn parse_global(cur: &mut Cursor<'_>, first: Tok<'_>) -> Result<StmtKind, Scenar
                 .map_err(|_| cur.err(Some(tok), "number does not fit a format version"))?;
             StmtKind::Scenario { version }
         }
-        "schemes" => StmtKind::Schemes { names: scheme_names(cur)? },
-        "thp" => StmtKind::Thp { settings: crate::parse_thp::thp_settings(cur)? },
-        "swap" => StmtKind::Swap { size_bytes: cur.u64(SIZE)? },
-        "file" => StmtKind::File { file: cur.name("a file name")?, size_bytes: cur.u64(SIZE)? },
-        "spawn" => StmtKind::Spawn { proc: cur.name("a process name")? },
+        "schemes" => StmtKind::Schemes {
+            names: scheme_names(cur)?,
+        },
+        "thp" => StmtKind::Thp {
+            settings: crate::parse_thp::thp_settings(cur)?,
+        },
+        "swap" => StmtKind::Swap {
+            size_bytes: cur.u64(SIZE)?,
+        },
+        "file" => StmtKind::File {
+            file: cur.name("a file name")?,
+            size_bytes: cur.u64(SIZE)?,
+        },
+        "spawn" => StmtKind::Spawn {
+            proc: cur.name("a process name")?,
+        },
         "shrink" => StmtKind::Shrink,
         "khugepaged" => StmtKind::Khugepaged,
         "expect" => expect_stat(cur)?,
@@ -70,15 +100,21 @@ fn expect_stat(cur: &mut Cursor<'_>) -> Result<StmtKind, ScenarioError> {
         return Err(cur.err(Some(tok), why));
     }
     let name = cur.next("a counter name")?;
-    let ok = name.text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    let ok = name
+        .text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
     if !ok {
         return Err(cur.err(Some(name), "expected a counter name"));
     }
     cur.word("==")?;
     let tok = cur.next("a change (integer)")?;
-    let delta = parse_i64(tok.text)
-        .map_err(|e| cur.err(Some(tok), e.message("a change (integer)")))?;
-    Ok(StmtKind::ExpectStat { counter: name.text.to_string(), delta })
+    let delta =
+        parse_i64(tok.text).map_err(|e| cur.err(Some(tok), e.message("a change (integer)")))?;
+    Ok(StmtKind::ExpectStat {
+        counter: name.text.to_string(),
+        delta,
+    })
 }
 
 /// One or more scheme names: `[a-z0-9][a-z0-9._-]*`.

@@ -18,17 +18,26 @@ pub(crate) fn expect(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
         cur.u64(COUNT)
     };
     Ok(match tok.text {
-        "faults" => ProcOp::ExpectFaults { faults: counted(cur)? },
+        "faults" => ProcOp::ExpectFaults {
+            faults: counted(cur)?,
+        },
         "smaps" => expect_smaps(cur)?,
         "rss" => {
             cur.i += 1;
             let kind = cur.choice(&RSS_KINDS)?;
             cur.word("==")?;
-            ProcOp::ExpectRss { kind, pages: cur.u64(COUNT)? }
+            ProcOp::ExpectRss {
+                kind,
+                pages: cur.u64(COUNT)?,
+            }
         }
         "pipe" | "pin" => {
             cur.i += 1;
-            let name = cur.name(if tok.text == "pin" { "a pin name" } else { "a pipe name" })?;
+            let name = cur.name(if tok.text == "pin" {
+                "a pin name"
+            } else {
+                "a pipe name"
+            })?;
             cur.word("==")?;
             let value = cur.u64(VALUE)?;
             if tok.text == "pin" {
@@ -50,7 +59,11 @@ fn expect_smaps(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
     let field = cur.choice(&smaps_fields())?;
     cur.word("==")?;
     let size_bytes = cur.u64("a size (multiple of 1K)")?;
-    Ok(ProcOp::ExpectSmaps { region, field, size_bytes })
+    Ok(ProcOp::ExpectSmaps {
+        region,
+        field,
+        size_bytes,
+    })
 }
 
 fn expect_folio(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
@@ -58,7 +71,11 @@ fn expect_folio(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
     let range = cur.range()?;
     let field = cur.choice(&FOLIO_FIELDS)?;
     cur.word("==")?;
-    Ok(ProcOp::ExpectFolio { range, field, value: field_value(cur)? })
+    Ok(ProcOp::ExpectFolio {
+        range,
+        field,
+        value: field_value(cur)?,
+    })
 }
 
 fn expect_page(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
@@ -66,7 +83,11 @@ fn expect_page(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
     let range = cur.range()?;
     let field = cur.choice(&PAGE_FIELDS)?;
     cur.word("==")?;
-    Ok(ProcOp::ExpectPage { range, field, value: field_value(cur)? })
+    Ok(ProcOp::ExpectPage {
+        range,
+        field,
+        value: field_value(cur)?,
+    })
 }
 
 /// The value of `expect folio` / `expect page`: any form; `validate` checks it fits the field.
@@ -82,9 +103,21 @@ fn field_value(cur: &mut Cursor<'_>) -> Result<FieldValue, ScenarioError> {
         "none" => FieldValue::NoSlot,
         text => match text.split_once(':') {
             Some((proc, count)) => {
-                let proc = cur.check_name(Tok { text: proc, col: tok.col }, "a process name")?;
-                let count_tok = Tok { text: count, col: tok.col + width(&proc) + 1 };
-                FieldValue::Slot { proc, count: int(count_tok)? }
+                let proc = cur.check_name(
+                    Tok {
+                        text: proc,
+                        col: tok.col,
+                    },
+                    "a process name",
+                )?;
+                let count_tok = Tok {
+                    text: count,
+                    col: tok.col + width(&proc) + 1,
+                };
+                FieldValue::Slot {
+                    proc,
+                    count: int(count_tok)?,
+                }
             }
             None => FieldValue::Int(int(tok)?),
         },
@@ -98,32 +131,58 @@ fn expect_range(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
                 shared, pmd, pte, order";
     let tok = cur.next(what)?;
     Ok(match tok.text {
-        "==" => ProcOp::ExpectValue { range, value: cur.u64(VALUE)? },
+        "==" => ProcOp::ExpectValue {
+            range,
+            value: cur.u64(VALUE)?,
+        },
         "same" | "new" => {
             let snapshot = cur.name("a snapshot name")?;
             let at_bytes = at_offset(cur)?;
             if tok.text == "same" {
-                ProcOp::ExpectSame { range, snapshot, at_bytes }
+                ProcOp::ExpectSame {
+                    range,
+                    snapshot,
+                    at_bytes,
+                }
             } else {
-                ProcOp::ExpectNew { range, snapshot, at_bytes }
+                ProcOp::ExpectNew {
+                    range,
+                    snapshot,
+                    at_bytes,
+                }
             }
         }
         "mapcount" => {
             cur.word("==")?;
-            ProcOp::ExpectMapcount { range, mapcount: cur.u64(COUNT)? }
+            ProcOp::ExpectMapcount {
+                range,
+                mapcount: cur.u64(COUNT)?,
+            }
         }
         "order" => {
             cur.word("==")?;
             let t = cur.next("an order (0 to 9)")?;
             match cur.num_in(t, "an order (0 to 9)")? {
-                n @ 0..=9 => ProcOp::ExpectOrder { range, order: n as u8 },
+                n @ 0..=9 => ProcOp::ExpectOrder {
+                    range,
+                    order: n as u8,
+                },
                 _ => return Err(cur.err(Some(t), "expected an order (0 to 9)")),
             }
         }
-        "exclusive" | "shared" => ProcOp::ExpectExclusive { range, exclusive: tok.text == "exclusive" },
-        "pmd" | "pte" => ProcOp::ExpectPmd { range, pmd: tok.text == "pmd" },
+        "exclusive" | "shared" => ProcOp::ExpectExclusive {
+            range,
+            exclusive: tok.text == "exclusive",
+        },
+        "pmd" | "pte" => ProcOp::ExpectPmd {
+            range,
+            pmd: tok.text == "pmd",
+        },
         text => match STATES.iter().find(|(w, _)| *w == text) {
-            Some((_, state)) => ProcOp::ExpectState { range, state: *state },
+            Some((_, state)) => ProcOp::ExpectState {
+                range,
+                state: *state,
+            },
             None => return Err(cur.err(Some(tok), format!("expected {what}"))),
         },
     })

@@ -13,21 +13,44 @@ pub(crate) fn parse_proc_op(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioErro
     let tok = cur.next("a process statement")?;
     Ok(match tok.text {
         "map" => map(cur)?,
-        "unmap" => ProcOp::Unmap { range: cur.range()? },
-        "protect" => ProcOp::Protect { range: cur.range()?, prot: cur.choice(&PROTS)? },
-        "advise" => ProcOp::Advise { range: cur.range()?, advice: cur.choice(&advices())? },
+        "unmap" => ProcOp::Unmap {
+            range: cur.range()?,
+        },
+        "protect" => ProcOp::Protect {
+            range: cur.range()?,
+            prot: cur.choice(&PROTS)?,
+        },
+        "advise" => ProcOp::Advise {
+            range: cur.range()?,
+            advice: cur.choice(&advices())?,
+        },
         "move" => mremap(cur)?,
-        "write" => ProcOp::Write { range: cur.range()?, value: cur.u64(VALUE)? },
-        "read" => ProcOp::Read { range: cur.range()? },
-        "fork" => ProcOp::Fork { child: cur.name("a process name")? },
+        "write" => ProcOp::Write {
+            range: cur.range()?,
+            value: cur.u64(VALUE)?,
+        },
+        "read" => ProcOp::Read {
+            range: cur.range()?,
+        },
+        "fork" => ProcOp::Fork {
+            child: cur.name("a process name")?,
+        },
         "exit" => ProcOp::Exit,
         "pin" => pin(cur)?,
-        "splice" => ProcOp::Splice { name: cur.name("a pipe name")?, range: cur.range()? },
-        "release" => ProcOp::Release { name: cur.name("a pin or pipe name")? },
-        "migrate" => ProcOp::Migrate { range: cur.range()? },
-        "remember" => {
-            ProcOp::Remember { snapshot: cur.name("a snapshot name")?, range: cur.range()? }
-        }
+        "splice" => ProcOp::Splice {
+            name: cur.name("a pipe name")?,
+            range: cur.range()?,
+        },
+        "release" => ProcOp::Release {
+            name: cur.name("a pin or pipe name")?,
+        },
+        "migrate" => ProcOp::Migrate {
+            range: cur.range()?,
+        },
+        "remember" => ProcOp::Remember {
+            snapshot: cur.name("a snapshot name")?,
+            range: cur.range()?,
+        },
         "expect" => crate::parse_expect::expect(cur)?,
         "observe" => observe(cur)?,
         _ => return Err(cur.err(Some(tok), "unknown statement")),
@@ -42,10 +65,22 @@ fn map(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
     while let Some(tok) = cur.peek() {
         cur.i += 1;
         if let Some(v) = tok.text.strip_prefix("prot=") {
-            let p = cur.choice_in(Tok { text: v, col: tok.col + 5 }, &PROTS)?;
+            let p = cur.choice_in(
+                Tok {
+                    text: v,
+                    col: tok.col + 5,
+                },
+                &PROTS,
+            )?;
             set_once(cur, tok, &mut prot, p, "prot")?;
         } else if let Some(v) = tok.text.strip_prefix("align=") {
-            let a = cur.num_in(Tok { text: v, col: tok.col + 6 }, ALIGN)?;
+            let a = cur.num_in(
+                Tok {
+                    text: v,
+                    col: tok.col + 6,
+                },
+                ALIGN,
+            )?;
             set_once(cur, tok, &mut align, a, "align")?;
         } else if tok.text.contains('=') {
             return Err(cur.err(Some(tok), "expected one of: prot=PROT, align=A"));
@@ -69,7 +104,10 @@ fn map_kind(cur: &mut Cursor<'_>, tok: Tok<'_>) -> Result<MapKind, ScenarioError
         "shmem" => MapKind::Shmem,
         "file" => {
             let file = cur.name("a file name")?;
-            MapKind::File { file, shared: cur.choice(&FILE_SHARING)? }
+            MapKind::File {
+                file,
+                shared: cur.choice(&FILE_SHARING)?,
+            }
         }
         "driver" => match cur.choice(&DRIVER_KINDS)? {
             false => MapKind::DriverMixedmap,
@@ -102,17 +140,34 @@ fn mremap(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
     while let Some(tok) = cur.peek() {
         cur.i += 1;
         if let Some(v) = tok.text.strip_prefix("align=") {
-            let a = cur.num_in(Tok { text: v, col: tok.col + 6 }, ALIGN)?;
+            let a = cur.num_in(
+                Tok {
+                    text: v,
+                    col: tok.col + 6,
+                },
+                ALIGN,
+            )?;
             set_once(cur, tok, &mut align, a, "align")?;
         } else if let Some(v) = tok.text.strip_prefix("shift=") {
-            let s = cur.num_in(Tok { text: v, col: tok.col + 6 }, "an offset (multiple of 4K)")?;
+            let s = cur.num_in(
+                Tok {
+                    text: v,
+                    col: tok.col + 6,
+                },
+                "an offset (multiple of 4K)",
+            )?;
             set_once(cur, tok, &mut shift, s, "shift")?;
         } else {
             return Err(cur.err(Some(tok), "expected one of: align=A, shift=OFF"));
         }
     }
     let align_bytes = align.unwrap_or(2 << 20);
-    Ok(ProcOp::Move { range, new_region, align_bytes, shift_bytes: shift.unwrap_or(0) })
+    Ok(ProcOp::Move {
+        range,
+        new_region,
+        align_bytes,
+        shift_bytes: shift.unwrap_or(0),
+    })
 }
 
 /// `pin N RANGE [ro|rw] [longterm|short] [fast]`.
@@ -135,14 +190,24 @@ fn pin(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
         }
     }
     let (write, longterm) = (write.unwrap_or(true), longterm.unwrap_or(true));
-    Ok(ProcOp::Pin { name, range, write, longterm, fast: fast.unwrap_or(false) })
+    Ok(ProcOp::Pin {
+        name,
+        range,
+        write,
+        longterm,
+        fast: fast.unwrap_or(false),
+    })
 }
 
 /// `observe smaps R` or `observe RANGE`.
 fn observe(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
     if cur.peek().map(|t| t.text) == Some("smaps") {
         cur.i += 1;
-        return Ok(ProcOp::ObserveSmaps { region: cur.name("a region name")? });
+        return Ok(ProcOp::ObserveSmaps {
+            region: cur.name("a region name")?,
+        });
     }
-    Ok(ProcOp::Observe { range: cur.range()? })
+    Ok(ProcOp::Observe {
+        range: cur.range()?,
+    })
 }

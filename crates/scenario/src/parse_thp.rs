@@ -35,7 +35,12 @@ pub fn thp_key(text: &str) -> Option<ThpKey> {
 
 /// The spelling of a key (`64K`, `shmem.2M`, `max_ptes_none`).
 pub fn thp_key_name(key: ThpKey) -> String {
-    let size = |o: u8| SIZES.iter().find(|(_, so)| *so == o).map_or("?", |(n, _)| *n);
+    let size = |o: u8| {
+        SIZES
+            .iter()
+            .find(|(_, so)| *so == o)
+            .map_or("?", |(n, _)| *n)
+    };
     match key {
         ThpKey::Enabled => "enabled".into(),
         ThpKey::Size(o) => size(o).into(),

@@ -43,8 +43,10 @@ pub fn print_stmt(st: &Stmt) -> String {
         StmtKind::Thp { settings } => {
             let mut sorted: Vec<&ThpSetting> = settings.iter().collect();
             sorted.sort_by_key(|s| s.key);
-            let kv: Vec<String> =
-                sorted.iter().map(|s| format!("{}={}", thp_key_name(s.key), s.value)).collect();
+            let kv: Vec<String> = sorted
+                .iter()
+                .map(|s| format!("{}={}", thp_key_name(s.key), s.value))
+                .collect();
             format!("thp {}", kv.join(" "))
         }
         StmtKind::Swap { size_bytes } => format!("swap {}", size(*size_bytes)),
@@ -63,10 +65,16 @@ pub fn print_range(r: &Range) -> String {
     match r.form {
         RangeForm::Whole => r.region.clone(),
         RangeForm::Page { offset_bytes } => format!("{}+{}", r.region, size(offset_bytes)),
-        RangeForm::Span { start_bytes, end_bytes } => {
+        RangeForm::Span {
+            start_bytes,
+            end_bytes,
+        } => {
             format!("{}[{}..{}]", r.region, size(start_bytes), size(end_bytes))
         }
-        RangeForm::Len { start_bytes, len_bytes } => {
+        RangeForm::Len {
+            start_bytes,
+            len_bytes,
+        } => {
             format!("{}[{}..+{}]", r.region, size(start_bytes), size(len_bytes))
         }
     }
@@ -74,15 +82,32 @@ pub fn print_range(r: &Range) -> String {
 
 fn print_op(op: &ProcOp) -> String {
     match op {
-        ProcOp::Map { region, size_bytes, kind, prot, align_bytes } => {
-            format!("map {region} {}{}", size(*size_bytes), map_options(kind, *prot, *align_bytes))
+        ProcOp::Map {
+            region,
+            size_bytes,
+            kind,
+            prot,
+            align_bytes,
+        } => {
+            format!(
+                "map {region} {}{}",
+                size(*size_bytes),
+                map_options(kind, *prot, *align_bytes)
+            )
         }
         ProcOp::Unmap { range } => format!("unmap {}", print_range(range)),
-        ProcOp::Protect { range, prot } => format!("protect {} {}", print_range(range), prot.name()),
+        ProcOp::Protect { range, prot } => {
+            format!("protect {} {}", print_range(range), prot.name())
+        }
         ProcOp::Advise { range, advice } => {
             format!("advise {} {}", print_range(range), advice.name())
         }
-        ProcOp::Move { range, new_region, align_bytes, shift_bytes } => {
+        ProcOp::Move {
+            range,
+            new_region,
+            align_bytes,
+            shift_bytes,
+        } => {
             let mut s = format!("move {} {new_region}", print_range(range));
             if *align_bytes != DEFAULT_ALIGN {
                 s.push_str(&format!(" align={}", size(*align_bytes)));
@@ -96,7 +121,13 @@ fn print_op(op: &ProcOp) -> String {
         ProcOp::Read { range } => format!("read {}", print_range(range)),
         ProcOp::Fork { child } => format!("fork {child}"),
         ProcOp::Exit => "exit".into(),
-        ProcOp::Pin { name, range, write, longterm, fast } => {
+        ProcOp::Pin {
+            name,
+            range,
+            write,
+            longterm,
+            fast,
+        } => {
             let mut s = format!("pin {name} {}", print_range(range));
             s.push_str(if *write { "" } else { " ro" });
             s.push_str(if *longterm { "" } else { " short" });
@@ -120,7 +151,10 @@ fn map_options(kind: &MapKind, prot: Prot, align_bytes: u64) -> String {
         MapKind::Anon => String::new(),
         MapKind::Shmem => " shmem".into(),
         MapKind::File { file, shared } => {
-            format!(" file {file} {}", if *shared { "shared" } else { "private" })
+            format!(
+                " file {file} {}",
+                if *shared { "shared" } else { "private" }
+            )
         }
         MapKind::DriverMixedmap => " driver mixedmap".into(),
         MapKind::DriverPfnmap => " driver pfnmap".into(),
@@ -138,10 +172,18 @@ fn map_options(kind: &MapKind, prot: Prot, align_bytes: u64) -> String {
 fn print_expect(op: &ProcOp) -> String {
     match op {
         ProcOp::ExpectValue { range, value } => format!("{} == {value:#x}", print_range(range)),
-        ProcOp::ExpectSame { range, snapshot, at_bytes } => {
+        ProcOp::ExpectSame {
+            range,
+            snapshot,
+            at_bytes,
+        } => {
             format!("{} same {snapshot}{}", print_range(range), at(*at_bytes))
         }
-        ProcOp::ExpectNew { range, snapshot, at_bytes } => {
+        ProcOp::ExpectNew {
+            range,
+            snapshot,
+            at_bytes,
+        } => {
             format!("{} new {snapshot}{}", print_range(range), at(*at_bytes))
         }
         ProcOp::ExpectState { range, state } => format!("{} {}", print_range(range), state.name()),
@@ -149,24 +191,54 @@ fn print_expect(op: &ProcOp) -> String {
             format!("{} mapcount == {mapcount}", print_range(range))
         }
         ProcOp::ExpectExclusive { range, exclusive } => {
-            format!("{} {}", print_range(range), if *exclusive { "exclusive" } else { "shared" })
+            format!(
+                "{} {}",
+                print_range(range),
+                if *exclusive { "exclusive" } else { "shared" }
+            )
         }
         ProcOp::ExpectPmd { range, pmd } => {
-            format!("{} {}", print_range(range), if *pmd { "pmd" } else { "pte" })
+            format!(
+                "{} {}",
+                print_range(range),
+                if *pmd { "pmd" } else { "pte" }
+            )
         }
         ProcOp::ExpectOrder { range, order } => format!("{} order == {order}", print_range(range)),
         ProcOp::ExpectFaults { faults } => format!("faults == {faults}"),
-        ProcOp::ExpectSmaps { region, field, size_bytes } => {
+        ProcOp::ExpectSmaps {
+            region,
+            field,
+            size_bytes,
+        } => {
             format!("smaps {region} {} == {}", field.name(), size(*size_bytes))
         }
         ProcOp::ExpectRss { kind, pages } => format!("rss {} == {pages}", kind.name()),
         ProcOp::ExpectPipe { name, value } => format!("pipe {name} == {value:#x}"),
         ProcOp::ExpectPin { name, value } => format!("pin {name} == {value:#x}"),
-        ProcOp::ExpectFolio { range, field, value } => {
-            format!("folio {} {} == {}", print_range(range), field.name(), field_value(value))
+        ProcOp::ExpectFolio {
+            range,
+            field,
+            value,
+        } => {
+            format!(
+                "folio {} {} == {}",
+                print_range(range),
+                field.name(),
+                field_value(value)
+            )
         }
-        ProcOp::ExpectPage { range, field, value } => {
-            format!("page {} {} == {}", print_range(range), field.name(), field_value(value))
+        ProcOp::ExpectPage {
+            range,
+            field,
+            value,
+        } => {
+            format!(
+                "page {} {} == {}",
+                print_range(range),
+                field.name(),
+                field_value(value)
+            )
         }
         _ => String::new(),
     }

@@ -3,8 +3,13 @@
 
 use crate::ast::*;
 
-pub(crate) const PROTS: [(&str, Prot); 5] =
-    [("none", Prot::None), ("r", Prot::R), ("rw", Prot::Rw), ("rx", Prot::Rx), ("rwx", Prot::Rwx)];
+pub(crate) const PROTS: [(&str, Prot); 5] = [
+    ("none", Prot::None),
+    ("r", Prot::R),
+    ("rw", Prot::Rw),
+    ("rx", Prot::Rx),
+    ("rwx", Prot::Rwx),
+];
 
 pub(crate) const STATES: [(&str, PageState); 4] = [
     ("present", PageState::Present),

@@ -11,7 +11,10 @@ pub(crate) const PAGE: u64 = foliolab_types::PAGE_SIZE;
 
 /// Checks a parsed scenario without running it. The first problem found is returned.
 pub fn validate(s: &Scenario) -> Result<(), ScenarioError> {
-    let mut c = Checker { path: &s.path, ..Checker::default() };
+    let mut c = Checker {
+        path: &s.path,
+        ..Checker::default()
+    };
     for st in s.statements() {
         c.stmt(st)?;
     }
@@ -63,9 +66,11 @@ impl Checker<'_> {
         }
         let pos = st.pos;
         match &st.kind {
-            StmtKind::Scenario { .. } => {
-                Err(self.err(pos, Some("scenario"), "`scenario` may only be the first statement"))
-            }
+            StmtKind::Scenario { .. } => Err(self.err(
+                pos,
+                Some("scenario"),
+                "`scenario` may only be the first statement",
+            )),
             StmtKind::Schemes { .. } => self.setup_once(pos, "schemes"),
             StmtKind::Thp { settings } => {
                 self.setup_once(pos, "thp")?;
@@ -82,7 +87,14 @@ impl Checker<'_> {
                 self.fresh(pos, new, file, "file")
             }
             StmtKind::Spawn { proc } => {
-                self.define_proc(pos, proc, ProcInfo { alive: true, ..ProcInfo::default() })?;
+                self.define_proc(
+                    pos,
+                    proc,
+                    ProcInfo {
+                        alive: true,
+                        ..ProcInfo::default()
+                    },
+                )?;
                 self.spawned = true;
                 Ok(())
             }
@@ -109,7 +121,11 @@ impl Checker<'_> {
             _ => {
                 let text = print_stmt(st);
                 let word = text.split(' ').next().unwrap_or_default();
-                Err(self.err(st.pos, Some(word), "expected `scenario 1` as the first statement"))
+                Err(self.err(
+                    st.pos,
+                    Some(word),
+                    "expected `scenario 1` as the first statement",
+                ))
             }
         }
     }
@@ -142,7 +158,7 @@ impl Checker<'_> {
 
     /// A non-zero multiple of 4K.
     pub fn page_size(&self, pos: Pos, bytes: u64, what: &str) -> Result<(), ScenarioError> {
-        if bytes == 0 || bytes % PAGE != 0 {
+        if bytes == 0 || !bytes.is_multiple_of(PAGE) {
             let why = format!("{what} must be a non-zero multiple of 4K");
             return Err(self.err(pos, Some(&size(bytes)), why));
         }
@@ -158,7 +174,12 @@ impl Checker<'_> {
         Err(self.err(pos, Some(name), why))
     }
 
-    pub fn define_proc(&mut self, pos: Pos, name: &str, info: ProcInfo) -> Result<(), ScenarioError> {
+    pub fn define_proc(
+        &mut self,
+        pos: Pos,
+        name: &str,
+        info: ProcInfo,
+    ) -> Result<(), ScenarioError> {
         let new = !self.procs.contains_key(name);
         self.fresh(pos, new, name, "process")?;
         self.procs.insert(name.to_string(), info);
@@ -184,7 +205,11 @@ impl Checker<'_> {
             return Err(self.err(r.pos, Some(&text), "empty range"));
         }
         if end > region_size {
-            let why = format!("range is outside region `{}` (size {})", r.region, size(region_size));
+            let why = format!(
+                "range is outside region `{}` (size {})",
+                r.region,
+                size(region_size)
+            );
             return Err(self.err(r.pos, Some(&text), why));
         }
         Ok((start, end))

@@ -7,7 +7,12 @@ use crate::validate::{Checker, Held, PAGE};
 use foliolab_types::format_size_bytes as size;
 
 impl Checker<'_> {
-    pub(crate) fn proc_stmt(&mut self, pos: Pos, proc: &str, op: &ProcOp) -> Result<(), ScenarioError> {
+    pub(crate) fn proc_stmt(
+        &mut self,
+        pos: Pos,
+        proc: &str,
+        op: &ProcOp,
+    ) -> Result<(), ScenarioError> {
         match self.procs.get(proc) {
             None => return Err(self.err(pos, Some(proc), format!("unknown process `{proc}`"))),
             Some(p) if !p.alive => {
@@ -19,12 +24,19 @@ impl Checker<'_> {
             self.range(proc, range)?;
         }
         match op {
-            ProcOp::Map { region, size_bytes, kind, align_bytes, .. } => {
-                self.map(pos, proc, region, *size_bytes, kind, *align_bytes)
-            }
-            ProcOp::Move { range, new_region, align_bytes, shift_bytes } => {
-                self.mremap(pos, proc, range, new_region, *align_bytes, *shift_bytes)
-            }
+            ProcOp::Map {
+                region,
+                size_bytes,
+                kind,
+                align_bytes,
+                ..
+            } => self.map(pos, proc, region, *size_bytes, kind, *align_bytes),
+            ProcOp::Move {
+                range,
+                new_region,
+                align_bytes,
+                shift_bytes,
+            } => self.mremap(pos, proc, range, new_region, *align_bytes, *shift_bytes),
             ProcOp::Fork { child } => {
                 let mut info = self.procs.get(proc).cloned().unwrap_or_default();
                 info.alive = true;
@@ -43,9 +55,15 @@ impl Checker<'_> {
                 let new = self.snapshots.insert(snapshot.clone());
                 self.fresh(pos, new, snapshot, "snapshot")
             }
-            ProcOp::ExpectSame { snapshot, at_bytes, .. }
-            | ProcOp::ExpectNew { snapshot, at_bytes, .. } => self.snapshot_use(pos, snapshot, *at_bytes),
-            ProcOp::ExpectSmaps { region, size_bytes, .. } => {
+            ProcOp::ExpectSame {
+                snapshot, at_bytes, ..
+            }
+            | ProcOp::ExpectNew {
+                snapshot, at_bytes, ..
+            } => self.snapshot_use(pos, snapshot, *at_bytes),
+            ProcOp::ExpectSmaps {
+                region, size_bytes, ..
+            } => {
                 self.region(pos, proc, region)?;
                 if size_bytes % 1024 != 0 {
                     let why = "smaps sizes are multiples of 1K";
@@ -94,14 +112,20 @@ impl Checker<'_> {
     ) -> Result<(), ScenarioError> {
         let (start, end) = self.range(proc, range)?;
         self.alignment(pos, align_bytes)?;
-        if shift_bytes % PAGE != 0 || shift_bytes >= align_bytes {
+        if !shift_bytes.is_multiple_of(PAGE) || shift_bytes >= align_bytes {
             let why = "shift must be a multiple of 4K below the alignment";
             return Err(self.err(pos, Some(&size(shift_bytes)), why));
         }
         self.define_region(pos, proc, new_region, end - start)
     }
 
-    fn define_region(&mut self, pos: Pos, proc: &str, region: &str, bytes: u64) -> Result<(), ScenarioError> {
+    fn define_region(
+        &mut self,
+        pos: Pos,
+        proc: &str,
+        region: &str,
+        bytes: u64,
+    ) -> Result<(), ScenarioError> {
         let regions = self.procs.get(proc).map(|p| &p.regions);
         let new = regions.is_some_and(|r| !r.contains_key(region));
         self.fresh(pos, new, region, "region")?;
@@ -112,7 +136,10 @@ impl Checker<'_> {
     }
 
     fn region(&self, pos: Pos, proc: &str, region: &str) -> Result<(), ScenarioError> {
-        let known = self.procs.get(proc).is_some_and(|p| p.regions.contains_key(region));
+        let known = self
+            .procs
+            .get(proc)
+            .is_some_and(|p| p.regions.contains_key(region));
         if !known {
             let why = format!("unknown region `{region}` of process `{proc}`");
             return Err(self.err(pos, Some(region), why));
@@ -129,23 +156,43 @@ impl Checker<'_> {
         }
     }
 
-    fn define_held(&mut self, pos: Pos, proc: &str, name: &str, pipe: bool) -> Result<(), ScenarioError> {
+    fn define_held(
+        &mut self,
+        pos: Pos,
+        proc: &str,
+        name: &str,
+        pipe: bool,
+    ) -> Result<(), ScenarioError> {
         let new = !self.held.contains_key(name);
         self.fresh(pos, new, name, "pin or pipe")?;
-        let held = Held { proc: proc.to_string(), pipe, released: false };
+        let held = Held {
+            proc: proc.to_string(),
+            pipe,
+            released: false,
+        };
         self.held.insert(name.to_string(), held);
         Ok(())
     }
 
     /// A live pin (or pipe) `name` held by `proc`; `pipe` says which kind the statement wants.
-    fn check_held(&self, pos: Pos, proc: &str, name: &str, pipe: bool) -> Result<&Held, ScenarioError> {
+    fn check_held(
+        &self,
+        pos: Pos,
+        proc: &str,
+        name: &str,
+        pipe: bool,
+    ) -> Result<&Held, ScenarioError> {
         let what = if pipe { "pipe" } else { "pin" };
         let Some(h) = self.held.get(name) else {
             return Err(self.err(pos, Some(name), format!("unknown {what} `{name}`")));
         };
         if h.pipe != pipe {
             let other = if h.pipe { "pipe" } else { "pin" };
-            return Err(self.err(pos, Some(name), format!("`{name}` is a {other}, not a {what}")));
+            return Err(self.err(
+                pos,
+                Some(name),
+                format!("`{name}` is a {other}, not a {what}"),
+            ));
         }
         self.held_live(pos, proc, name, h)?;
         Ok(h)
@@ -175,7 +222,11 @@ impl Checker<'_> {
 
     fn snapshot_use(&self, pos: Pos, snapshot: &str, at: Option<u64>) -> Result<(), ScenarioError> {
         if !self.snapshots.contains(snapshot) {
-            return Err(self.err(pos, Some(snapshot), format!("unknown snapshot `{snapshot}`")));
+            return Err(self.err(
+                pos,
+                Some(snapshot),
+                format!("unknown snapshot `{snapshot}`"),
+            ));
         }
         match at {
             Some(a) if a % PAGE != 0 => {
@@ -185,7 +236,13 @@ impl Checker<'_> {
         }
     }
 
-    fn field_value(&self, pos: Pos, field: &str, want: FieldKind, v: &FieldValue) -> Result<(), ScenarioError> {
+    fn field_value(
+        &self,
+        pos: Pos,
+        field: &str,
+        want: FieldKind,
+        v: &FieldValue,
+    ) -> Result<(), ScenarioError> {
         if v.kind() != want {
             let expected = match want {
                 FieldKind::Int => "an integer",
