@@ -1,5 +1,45 @@
-//! The `foliolab` command.
+//! The `foliolab` command: run scenarios on the model (`run`), and more as issues add them.
 
-fn main() {
-    println!("foliolab: under construction");
+mod builtin;
+mod load;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "foliolab",
+    version,
+    about = "An executable, kernel-checked model of Linux large-folio mapcount accounting"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios on the model (the built-in examples when no file is given).
+    Run(run::RunArgs),
+    /// Print a scenario in canonical form.
+    Fmt {
+        /// Scenario files.
+        files: Vec<std::path::PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Fmt { files } => load::fmt(&files),
+    };
+    match code {
+        Ok(c) => ExitCode::from(c),
+        Err(e) => {
+            eprintln!("foliolab: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -41,7 +41,9 @@ impl Buddy {
 
     /// Pages never handed out plus pages on free lists.
     pub fn nr_free_pages(&self) -> u64 {
-        let listed: u64 = (0..=MAX_ORDER.0).map(|o| self.nr_free[o as usize] << o).sum();
+        let listed: u64 = (0..=MAX_ORDER.0)
+            .map(|o| self.nr_free[o as usize] << o)
+            .sum();
         listed + (self.end.0 - self.watermark.0)
     }
 
@@ -155,7 +157,10 @@ impl Buddy {
                 n += 1;
             }
             if n != self.nr_free[o as usize] {
-                return Err(format!("buddy list {o}: {n} blocks, count says {}", self.nr_free[o as usize]));
+                return Err(format!(
+                    "buddy list {o}: {n} blocks, count says {}",
+                    self.nr_free[o as usize]
+                ));
             }
         }
         Ok(())
@@ -191,7 +196,10 @@ mod tests {
         map.get_mut(small).flags = PageFlags::default();
         b.free(&mut map, small, Order(0));
         let big = b.alloc(&mut map, Order(4)).unwrap();
-        assert!(big <= small && small < big.add(16), "{big:?} should cover {small:?}");
+        assert!(
+            big <= small && small < big.add(16),
+            "{big:?} should cover {small:?}"
+        );
     }
 
     #[test]

@@ -16,4 +16,4 @@ pub use memory::{Content, Memory};
 pub use page::{Page, PageFlags};
 pub use pagetable::{PageTable, PmdEntry, PteTable};
 pub use pte::Pte;
-pub use vma::{Vma, VmaKind, VmaSet, VmFlags};
+pub use vma::{VmFlags, Vma, VmaKind, VmaSet};

@@ -71,7 +71,10 @@ impl Memory {
         let head = self.alloc_folio(PMD_ORDER)?;
         self.nr_folios[PMD_ORDER.0 as usize] -= 1;
         for i in 0..PMD_ORDER.nr_pages() {
-            self.map.get_mut(head.add(i)).flags.set(PageFlags::ZERO, true);
+            self.map
+                .get_mut(head.add(i))
+                .flags
+                .set(PageFlags::ZERO, true);
         }
         self.huge_zero = Some(head);
         Ok((head, true))
@@ -86,7 +89,11 @@ impl Memory {
         for i in 0..order.nr_pages() {
             let pfn = head.add(i);
             let p = self.map.get_mut(pfn);
-            *p = Page { flags: PageFlags(PageFlags::ALLOCATED), head, ..Page::default() };
+            *p = Page {
+                flags: PageFlags(PageFlags::ALLOCATED),
+                head,
+                ..Page::default()
+            };
             *self.contents.get_mut(pfn) = Content::default();
         }
         let h = self.map.get_mut(head);
@@ -104,7 +111,11 @@ impl Memory {
     /// Returns a folio whose refcount reached 0 to the buddy allocator.
     pub fn free_folio(&mut self, head: Pfn) {
         let order = self.folio_order(head);
-        assert_eq!(self.map.get(head).refcount, 0, "freeing {head:?} with references");
+        assert_eq!(
+            self.map.get(head).refcount,
+            0,
+            "freeing {head:?} with references"
+        );
         for i in 0..order.nr_pages() {
             let pfn = head.add(i);
             *self.map.get_mut(pfn) = Page::default();
@@ -128,7 +139,10 @@ impl Memory {
                 p.head = h;
                 p.order = 0;
                 p.flags.set(PageFlags::HEAD, new_order.0 > 0 && i == 0);
-                p.flags.set(PageFlags::LARGE_RMAPPABLE | PageFlags::PARTIALLY_MAPPED | PageFlags::DEFERRED, false);
+                p.flags.set(
+                    PageFlags::LARGE_RMAPPABLE | PageFlags::PARTIALLY_MAPPED | PageFlags::DEFERRED,
+                    false,
+                );
                 p.pincount = 0;
                 p.refcount = 0;
             }
@@ -142,7 +156,8 @@ impl Memory {
             let hp = self.map.get_mut(h);
             hp.anon_vma = anon_vma;
             hp.flags.set(PageFlags::ANON, flags.has(PageFlags::ANON));
-            hp.flags.set(PageFlags::SWAPBACKED, flags.has(PageFlags::SWAPBACKED));
+            hp.flags
+                .set(PageFlags::SWAPBACKED, flags.has(PageFlags::SWAPBACKED));
             hp.flags.set(PageFlags::LRU, flags.has(PageFlags::LRU));
             heads.push(h);
         }

@@ -14,7 +14,9 @@ pub struct PteTable {
 
 impl PteTable {
     pub fn new() -> PteTable {
-        PteTable { ptes: Box::new([Pte::NONE; PMD_NR_PAGES as usize]) }
+        PteTable {
+            ptes: Box::new([Pte::NONE; PMD_NR_PAGES as usize]),
+        }
     }
     pub fn is_empty(&self) -> bool {
         self.ptes.iter().all(|p| p.is_none())
@@ -73,7 +75,10 @@ impl PageTable {
     }
     /// Sets the PTE at `va`, creating the PTE table if needed. Panics on a PMD leaf.
     pub fn set_pte(&mut self, va: VirtAddr, pte: Pte) {
-        let e = self.pmds.entry(va.pmd_index()).or_insert_with(|| PmdEntry::Table(PteTable::new()));
+        let e = self
+            .pmds
+            .entry(va.pmd_index())
+            .or_insert_with(|| PmdEntry::Table(PteTable::new()));
         match e {
             PmdEntry::Table(t) => t.ptes[pte_index(va)] = pte,
             PmdEntry::Leaf(_) => panic!("set_pte at {va:?} under a PMD leaf"),
@@ -81,17 +86,26 @@ impl PageTable {
     }
     /// Mutable access to the PTE table of `va`'s PMD range, creating it if absent.
     pub fn table_mut(&mut self, va: VirtAddr) -> &mut PteTable {
-        let e = self.pmds.entry(va.pmd_index()).or_insert_with(|| PmdEntry::Table(PteTable::new()));
+        let e = self
+            .pmds
+            .entry(va.pmd_index())
+            .or_insert_with(|| PmdEntry::Table(PteTable::new()));
         match e {
             PmdEntry::Table(t) => t,
             PmdEntry::Leaf(_) => panic!("table_mut at {va:?} under a PMD leaf"),
         }
     }
     /// PMD ranges that have any entry, with their start address, in address order.
-    pub fn pmds_in(&self, start: VirtAddr, end: VirtAddr) -> impl Iterator<Item = (VirtAddr, &PmdEntry)> {
+    pub fn pmds_in(
+        &self,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) -> impl Iterator<Item = (VirtAddr, &PmdEntry)> {
         let lo = start.pmd_index();
         let hi = end.0.div_ceil(PMD_SIZE);
-        self.pmds.range(lo..hi).map(|(k, e)| (VirtAddr(k * PMD_SIZE), e))
+        self.pmds
+            .range(lo..hi)
+            .map(|(k, e)| (VirtAddr(k * PMD_SIZE), e))
     }
     pub fn pmd_keys_in(&self, start: VirtAddr, end: VirtAddr) -> Vec<u64> {
         let lo = start.pmd_index();

@@ -111,7 +111,12 @@ impl std::fmt::Debug for Pte {
             return write!(f, "pte:none");
         }
         if self.is_swap() {
-            return write!(f, "pte:swap({:#x}{})", self.swap_offset(), if self.swp_exclusive() { ",x" } else { "" });
+            return write!(
+                f,
+                "pte:swap({:#x}{})",
+                self.swap_offset(),
+                if self.swp_exclusive() { ",x" } else { "" }
+            );
         }
         write!(
             f,

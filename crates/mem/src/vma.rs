@@ -85,22 +85,43 @@ pub struct VmaSet {
 impl VmaSet {
     pub fn insert(&mut self, vma: Vma) {
         assert!(vma.start < vma.end);
-        assert!(self.overlapping(vma.start, vma.end).is_empty(), "overlapping VMA {vma:?}");
+        assert!(
+            self.overlapping(vma.start, vma.end).is_empty(),
+            "overlapping VMA {vma:?}"
+        );
         self.vmas.insert(vma.start.0, vma);
     }
 
     pub fn find(&self, va: VirtAddr) -> Option<&Vma> {
-        self.vmas.range(..=va.0).next_back().map(|(_, v)| v).filter(|v| v.contains(va))
+        self.vmas
+            .range(..=va.0)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| v.contains(va))
     }
 
     pub fn find_mut(&mut self, va: VirtAddr) -> Option<&mut Vma> {
-        self.vmas.range_mut(..=va.0).next_back().map(|(_, v)| v).filter(|v| v.contains(va))
+        self.vmas
+            .range_mut(..=va.0)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| v.contains(va))
     }
 
     /// VMAs intersecting [start, end), in address order (clones).
     pub fn overlapping(&self, start: VirtAddr, end: VirtAddr) -> Vec<Vma> {
-        let first = self.vmas.range(..=start.0).next_back().map(|(k, _)| *k).unwrap_or(start.0);
-        self.vmas.range(first..end.0).map(|(_, v)| v).filter(|v| v.end > start).cloned().collect()
+        let first = self
+            .vmas
+            .range(..=start.0)
+            .next_back()
+            .map(|(k, _)| *k)
+            .unwrap_or(start.0);
+        self.vmas
+            .range(first..end.0)
+            .map(|(_, v)| v)
+            .filter(|v| v.end > start)
+            .cloned()
+            .collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Vma> {
@@ -114,7 +135,9 @@ impl VmaSet {
     }
 
     fn split_at(&mut self, at: VirtAddr) {
-        let Some(v) = self.find(at).cloned() else { return };
+        let Some(v) = self.find(at).cloned() else {
+            return;
+        };
         if v.start == at {
             return;
         }
@@ -129,7 +152,9 @@ impl VmaSet {
     pub fn remove_range(&mut self, start: VirtAddr, end: VirtAddr) -> Vec<Vma> {
         self.split_at_bounds(start, end);
         let keys: Vec<u64> = self.vmas.range(start.0..end.0).map(|(k, _)| *k).collect();
-        keys.into_iter().filter_map(|k| self.vmas.remove(&k)).collect()
+        keys.into_iter()
+            .filter_map(|k| self.vmas.remove(&k))
+            .collect()
     }
 
     /// Applies `f` to every VMA piece inside [start, end), splitting first, then merges.
@@ -143,7 +168,12 @@ impl VmaSet {
 
     /// Merges neighbours that became equal inside and at the edges of [start, end].
     pub fn merge_around(&mut self, start: VirtAddr, end: VirtAddr) {
-        let lo = self.vmas.range(..start.0).next_back().map(|(k, _)| *k).unwrap_or(start.0);
+        let lo = self
+            .vmas
+            .range(..start.0)
+            .next_back()
+            .map(|(k, _)| *k)
+            .unwrap_or(start.0);
         let keys: Vec<u64> = self.vmas.range(lo..=end.0).map(|(k, _)| *k).collect();
         let mut cur = None::<u64>;
         for k in keys {
@@ -205,10 +235,14 @@ mod tests {
     fn modify_splits_then_merges_back() {
         let mut s = VmaSet::default();
         s.insert(anon(0x10000, 0x20000));
-        s.modify(VirtAddr(0x14000), VirtAddr(0x18000), |v| v.flags = v.flags.with(VmFlags::WRITE, false));
+        s.modify(VirtAddr(0x14000), VirtAddr(0x18000), |v| {
+            v.flags = v.flags.with(VmFlags::WRITE, false)
+        });
         assert_eq!(s.len(), 3);
         s.check_invariants().unwrap();
-        s.modify(VirtAddr(0x14000), VirtAddr(0x18000), |v| v.flags = v.flags.with(VmFlags::WRITE, true));
+        s.modify(VirtAddr(0x14000), VirtAddr(0x18000), |v| {
+            v.flags = v.flags.with(VmFlags::WRITE, true)
+        });
         assert_eq!(s.len(), 1);
         assert_eq!(s.find(VirtAddr(0x1f000)).unwrap().start, VirtAddr(0x10000));
     }

@@ -28,7 +28,10 @@ impl Model {
         let heads: Vec<Pfn> = self.live.iter().copied().collect();
         for head in heads {
             let f = self.folio(head);
-            let t = truth.get(&head).cloned().unwrap_or_else(|| FolioTruth::new(f.nr_pages()));
+            let t = truth
+                .get(&head)
+                .cloned()
+                .unwrap_or_else(|| FolioTruth::new(f.nr_pages()));
             self.check_folio(f, &t, &mut out);
         }
         self.check_stats(truth, &mut out);
@@ -45,7 +48,10 @@ impl Model {
         }
         let expected = t.total_entries() as i64 + self.extra_refs(f);
         if refs != expected {
-            out.push(format!("{:?}: refcount {refs}, expected {expected} (mappings plus pins and caches)", f.head));
+            out.push(format!(
+                "{:?}: refcount {refs}, expected {expected} (mappings plus pins and caches)",
+                f.head
+            ));
         }
         if refs == 0 {
             out.push(format!("{:?}: live folio with no reference", f.head));
@@ -59,8 +65,16 @@ impl Model {
 
     /// References other than mappings: pins and the swap cache (none yet in this model).
     fn extra_refs(&self, f: FolioRef) -> i64 {
-        let pins = if f.is_large() { self.mem.page(f.head.add(1)).pincount as i64 } else { 0 };
-        let swapcache = if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) { f.nr_pages() as i64 } else { 0 };
+        let pins = if f.is_large() {
+            self.mem.page(f.head.add(1)).pincount as i64
+        } else {
+            0
+        };
+        let swapcache = if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {
+            f.nr_pages() as i64
+        } else {
+            0
+        };
         pins + swapcache
     }
 
@@ -71,8 +85,14 @@ impl Model {
             return;
         }
         if t.pmd_maps > 0 {
-            if self.page_anon_exclusive(f.head) && (t.pmd_maps > 1 || t.pte_maps_per_page.iter().any(|&n| n > 0)) {
-                out.push(format!("{:?}: exclusive head mapped {} times", f.head, t.total_entries()));
+            if self.page_anon_exclusive(f.head)
+                && (t.pmd_maps > 1 || t.pte_maps_per_page.iter().any(|&n| n > 0))
+            {
+                out.push(format!(
+                    "{:?}: exclusive head mapped {} times",
+                    f.head,
+                    t.total_entries()
+                ));
             }
             return;
         }
@@ -89,19 +109,32 @@ impl Model {
             out.push(format!("{:?}: partially mapped but not queued", f.head));
         }
         if self.is_queued(f) && (!f.anon || f.order.0 < 2) {
-            out.push(format!("{:?}: queued but not an anon folio of order >= 2", f.head));
+            out.push(format!(
+                "{:?}: queued but not an anon folio of order >= 2",
+                f.head
+            ));
         }
     }
 
     /// Statistics conservation (14.8) and RSS per mm.
     fn check_stats(&self, truth: &BTreeMap<Pfn, FolioTruth>, out: &mut Vec<String>) {
-        let mapped: u64 = truth.iter().filter(|(h, _)| self.folio(**h).anon).map(|(_, t)| t.pages_mapped()).sum();
+        let mapped: u64 = truth
+            .iter()
+            .filter(|(h, _)| self.folio(**h).anon)
+            .map(|(_, t)| t.pages_mapped())
+            .sum();
         if self.stats.vm(VmStat::NrAnonMapped) != mapped as i64 {
-            out.push(format!("NR_ANON_MAPPED {}, page tables map {mapped} anon pages", self.stats.vm(VmStat::NrAnonMapped)));
+            out.push(format!(
+                "NR_ANON_MAPPED {}, page tables map {mapped} anon pages",
+                self.stats.vm(VmStat::NrAnonMapped)
+            ));
         }
         let thps = truth.values().filter(|t| t.pmd_maps > 0).count() as i64;
         if self.stats.vm(VmStat::NrAnonTransparentHugepages) != thps {
-            out.push(format!("nr_anon_transparent_hugepages {}, {thps} PMD-mapped folios", self.stats.vm(VmStat::NrAnonTransparentHugepages)));
+            out.push(format!(
+                "nr_anon_transparent_hugepages {}, {thps} PMD-mapped folios",
+                self.stats.vm(VmStat::NrAnonTransparentHugepages)
+            ));
         }
         let mut per_order = [0i64; 10];
         let mut flagged = [0i64; 10];
@@ -113,9 +146,15 @@ impl Model {
             }
         }
         for o in 2..=PMD_ORDER.0 {
-            let (n, p) = (self.stats.mthp(Order(o), MthpStat::NrAnon), self.stats.mthp(Order(o), MthpStat::NrAnonPartiallyMapped));
+            let (n, p) = (
+                self.stats.mthp(Order(o), MthpStat::NrAnon),
+                self.stats.mthp(Order(o), MthpStat::NrAnonPartiallyMapped),
+            );
             if n != per_order[o as usize] || p != flagged[o as usize] {
-                out.push(format!("order {o}: nr_anon {n} (live {}), nr_anon_partially_mapped {p} (flagged {})", per_order[o as usize], flagged[o as usize]));
+                out.push(format!(
+                    "order {o}: nr_anon {n} (live {}), nr_anon_partially_mapped {p} (flagged {})",
+                    per_order[o as usize], flagged[o as usize]
+                ));
             }
         }
     }
@@ -129,14 +168,19 @@ impl Model {
                     PmdEntry::Leaf(l) if !l.is_special() => {
                         anon += PMD_ORDER.nr_pages() as i64;
                         if l.writable() && !self.page_anon_exclusive(l.pfn()) {
-                            out.push(format!("{pid:?}: writable PMD at {va:?} maps a non-exclusive folio"));
+                            out.push(format!(
+                                "{pid:?}: writable PMD at {va:?} maps a non-exclusive folio"
+                            ));
                         }
                     }
                     PmdEntry::Table(t) => {
                         for pte in t.ptes.iter().filter(|p| p.is_present() && !p.is_special()) {
                             anon += 1;
                             if pte.writable() && !self.page_anon_exclusive(pte.pfn()) {
-                                out.push(format!("{pid:?}: writable PTE maps non-exclusive page {:?}", pte.pfn()));
+                                out.push(format!(
+                                    "{pid:?}: writable PTE maps non-exclusive page {:?}",
+                                    pte.pfn()
+                                ));
                             }
                         }
                     }
@@ -144,7 +188,10 @@ impl Model {
                 }
             }
             if p.rss[RssCounter::Anon as usize] != anon {
-                out.push(format!("{pid:?}: MM_ANONPAGES {}, page tables map {anon}", p.rss[RssCounter::Anon as usize]));
+                out.push(format!(
+                    "{pid:?}: MM_ANONPAGES {}, page tables map {anon}",
+                    p.rss[RssCounter::Anon as usize]
+                ));
             }
         }
     }

@@ -92,7 +92,10 @@ mod tests {
 
     #[test]
     fn per_size_always_wins_over_global_never() {
-        let mut c = ThpConfig { enabled: ThpMode::Never, ..ThpConfig::default() };
+        let mut c = ThpConfig {
+            enabled: ThpMode::Never,
+            ..ThpConfig::default()
+        };
         c.per_size[4] = ThpMode::Always;
         assert_eq!(c.allowable_orders(false, false), vec![Order(4)]);
     }

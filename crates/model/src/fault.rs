@@ -3,7 +3,7 @@
 
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::stats::{MthpStat, VmStat};
-use foliolab_mem::{Content, PageFlags, Pte, Vma, VmFlags};
+use foliolab_mem::{Content, PageFlags, Pte, VmFlags, Vma};
 use foliolab_schemes::{Cause, Ctx, FolioRef, StatDelta};
 use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_ORDER, PMD_SIZE};
 
@@ -12,7 +12,10 @@ use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_ORDER, PMD_SIZE};
 pub enum Access {
     Read,
     /// Store `value` (tagged with write id `tag`) in the page's first 64 bits.
-    Write { value: u64, tag: u32 },
+    Write {
+        value: u64,
+        tag: u32,
+    },
 }
 
 impl Model {
@@ -23,11 +26,19 @@ impl Model {
 
     /// One load or store at `va`, faulting as the kernel would; returns what the page holds
     /// afterwards.
-    pub fn access(&mut self, pid: Pid, va: VirtAddr, access: Access) -> Result<Content, ModelError> {
+    pub fn access(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        access: Access,
+    ) -> Result<Content, ModelError> {
         let write = matches!(access, Access::Write { .. });
         let vma = self.vma_at(pid, va)?;
         if !vma.flags.has(VmFlags::READ) || (write && !vma.flags.has(VmFlags::WRITE)) {
-            return Err(ModelError::Segv { va, reason: "the protection forbids the access" });
+            return Err(ModelError::Segv {
+                va,
+                reason: "the protection forbids the access",
+            });
         }
         if self.needs_fault(pid, va, write) {
             self.handle_mm_fault(pid, va, write)?;
@@ -43,7 +54,10 @@ impl Model {
     pub(crate) fn vma_at(&self, pid: Pid, va: VirtAddr) -> Result<Vma, ModelError> {
         match self.proc(pid).aspace.vmas.find(va) {
             Some(v) => Ok(v.clone()),
-            None => Err(ModelError::Segv { va, reason: "no mapping" }),
+            None => Err(ModelError::Segv {
+                va,
+                reason: "no mapping",
+            }),
         }
     }
 
@@ -72,13 +86,18 @@ impl Model {
     fn handle_mm_fault(&mut self, pid: Pid, va: VirtAddr, write: bool) -> Result<(), ModelError> {
         let vma = self.vma_at(pid, va)?;
         if !vma.is_anon() {
-            return Err(ModelError::Unsupported("faults on non-anonymous mappings".into()));
+            return Err(ModelError::Unsupported(
+                "faults on non-anonymous mappings".into(),
+            ));
         }
         let pt = &self.proc(pid).aspace.pt;
         if let Some(leaf) = pt.pmd_leaf(va) {
             return self.wp_huge_pmd(pid, va, leaf);
         }
-        if pt.pmd(va).is_none() && self.order_allowed(&vma, va, PMD_ORDER) && self.do_huge_pmd_anonymous_page(pid, va, write)? {
+        if pt.pmd(va).is_none()
+            && self.order_allowed(&vma, va, PMD_ORDER)
+            && self.do_huge_pmd_anonymous_page(pid, va, write)?
+        {
             return Ok(());
         }
         let pte = self.proc(pid).aspace.pt.pte(va);
@@ -93,18 +112,29 @@ impl Model {
 
     /// `thp_vma_allowable_orders` plus `thp_vma_suitable_order` for one order.
     fn order_allowed(&self, vma: &Vma, va: VirtAddr, order: Order) -> bool {
-        let orders = self.thp.allowable_orders(vma.flags.has(VmFlags::HUGEPAGE), vma.flags.has(VmFlags::NOHUGEPAGE));
+        let orders = self.thp.allowable_orders(
+            vma.flags.has(VmFlags::HUGEPAGE),
+            vma.flags.has(VmFlags::NOHUGEPAGE),
+        );
         orders.contains(&order) && Self::suitable(vma, va, order)
     }
 
     fn suitable(vma: &Vma, va: VirtAddr, order: Order) -> bool {
         let start = va.align_down(order.size_bytes());
         let pg_diff = (vma.start.0 / PAGE_SIZE).wrapping_sub(vma.pgoff);
-        pg_diff % order.nr_pages() == 0 && start >= vma.start && start.0 + order.size_bytes() <= vma.end.0
+        pg_diff % order.nr_pages() == 0
+            && start >= vma.start
+            && start.0 + order.size_bytes() <= vma.end.0
     }
 
     pub(crate) fn anon_vma_prepare(&mut self, pid: Pid, va: VirtAddr) -> u32 {
-        let existing = self.proc(pid).aspace.vmas.find(va).map(|v| v.anon_vma).unwrap_or(0);
+        let existing = self
+            .proc(pid)
+            .aspace
+            .vmas
+            .find(va)
+            .map(|v| v.anon_vma)
+            .unwrap_or(0);
         if existing != 0 {
             return existing;
         }
@@ -117,18 +147,33 @@ impl Model {
 
     /// Marks a fresh folio anonymous and maps it for the first time (`folio_add_new_anon_rmap`
     /// with RMAP_EXCLUSIVE).
-    pub(crate) fn add_new_anon(&mut self, f: FolioRef, pid: Pid, anon_vma: u32, cause: Cause) -> FolioRef {
+    pub(crate) fn add_new_anon(
+        &mut self,
+        f: FolioRef,
+        pid: Pid,
+        anon_vma: u32,
+        cause: Cause,
+    ) -> FolioRef {
         let f = FolioRef { anon: true, ..f };
         {
             let h = self.mem.page_mut(f.head);
-            h.flags.set(PageFlags::ANON | PageFlags::SWAPBACKED | PageFlags::LRU | PageFlags::UPTODATE, true);
+            h.flags.set(
+                PageFlags::ANON | PageFlags::SWAPBACKED | PageFlags::LRU | PageFlags::UPTODATE,
+                true,
+            );
             h.anon_vma = anon_vma;
         }
         let ae_pages = if f.pmd_mappable() { 1 } else { f.nr_pages() };
         for i in 0..ae_pages {
-            self.mem.page_mut(f.head.add(i)).flags.set(PageFlags::ANON_EXCLUSIVE, true);
+            self.mem
+                .page_mut(f.head.add(i))
+                .flags
+                .set(PageFlags::ANON_EXCLUSIVE, true);
         }
-        let ctx = Ctx { mm: self.mm_id(pid), cause };
+        let ctx = Ctx {
+            mm: self.mm_id(pid),
+            cause,
+        };
         let stat = self.scheme.add_new_anon(f, ctx);
         self.apply_stat(f, stat);
         if f.is_large() {
@@ -141,7 +186,10 @@ impl Model {
     pub(crate) fn apply_stat(&mut self, f: FolioRef, stat: StatDelta) {
         if f.anon {
             self.stats.count_vm(VmStat::NrAnonMapped, stat.nr);
-            self.stats.count_vm(VmStat::NrAnonTransparentHugepages, stat.nr_pmd / PMD_ORDER.nr_pages() as i64);
+            self.stats.count_vm(
+                VmStat::NrAnonTransparentHugepages,
+                stat.nr_pmd / PMD_ORDER.nr_pages() as i64,
+            );
         } else {
             self.stats.count_vm(VmStat::NrFileMapped, stat.nr);
         }
@@ -163,7 +211,10 @@ impl Model {
         let writable = vma.flags.has(VmFlags::WRITE);
         let pt = &mut self.proc_mut(pid).aspace.pt;
         for i in 0..nr {
-            pt.set_pte(start.add(i * PAGE_SIZE), Pte::present(f.head.add(i), writable, writable));
+            pt.set_pte(
+                start.add(i * PAGE_SIZE),
+                Pte::present(f.head.add(i), writable, writable),
+            );
         }
         self.add_rss(pid, RssCounter::Anon, nr as i64);
         self.stats.count_mthp(f.order, MthpStat::AnonFaultAlloc, 1);
@@ -171,8 +222,16 @@ impl Model {
     }
 
     /// `alloc_anon_folio`: the largest allowed, suitable order whose PTE range is all none.
-    fn alloc_anon_folio(&mut self, pid: Pid, vma: &Vma, va: VirtAddr) -> Result<FolioRef, ModelError> {
-        let mut orders = self.thp.allowable_orders(vma.flags.has(VmFlags::HUGEPAGE), vma.flags.has(VmFlags::NOHUGEPAGE));
+    fn alloc_anon_folio(
+        &mut self,
+        pid: Pid,
+        vma: &Vma,
+        va: VirtAddr,
+    ) -> Result<FolioRef, ModelError> {
+        let mut orders = self.thp.allowable_orders(
+            vma.flags.has(VmFlags::HUGEPAGE),
+            vma.flags.has(VmFlags::NOHUGEPAGE),
+        );
         orders.retain(|&o| o < PMD_ORDER && Self::suitable(vma, va, o));
         orders.sort_by(|a, b| b.cmp(a));
         let pt = &self.proc(pid).aspace.pt;
@@ -190,13 +249,21 @@ impl Model {
     }
 
     /// Returns `Ok(false)` when the fault must continue at PTE level.
-    fn do_huge_pmd_anonymous_page(&mut self, pid: Pid, va: VirtAddr, write: bool) -> Result<bool, ModelError> {
+    fn do_huge_pmd_anonymous_page(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        write: bool,
+    ) -> Result<bool, ModelError> {
         if !write && self.thp.use_zero_page {
             let (hz, new) = self.mem.get_huge_zero()?;
             if new {
                 self.stats.count_vm(VmStat::ThpZeroPageAlloc, 1);
             }
-            self.proc_mut(pid).aspace.pt.set_pmd(va, Some(foliolab_mem::PmdEntry::Leaf(Pte::zero(hz))));
+            self.proc_mut(pid)
+                .aspace
+                .pt
+                .set_pmd(va, Some(foliolab_mem::PmdEntry::Leaf(Pte::zero(hz))));
             return Ok(true);
         }
         self.map_new_pmd_thp(pid, va).map(|f| f.is_some())
@@ -204,21 +271,30 @@ impl Model {
 
     /// Allocates a PMD THP and maps it at `va`'s PMD (fault and huge-zero COW); `None` on
     /// allocation failure (fallback counted).
-    pub(crate) fn map_new_pmd_thp(&mut self, pid: Pid, va: VirtAddr) -> Result<Option<FolioRef>, ModelError> {
+    pub(crate) fn map_new_pmd_thp(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+    ) -> Result<Option<FolioRef>, ModelError> {
         let vma = self.vma_at(pid, va)?;
         let anon_vma = self.anon_vma_prepare(pid, va);
         let Ok(f) = self.alloc_folio(PMD_ORDER) else {
             self.stats.count_vm(VmStat::ThpFaultFallback, 1);
-            self.stats.count_mthp(PMD_ORDER, MthpStat::AnonFaultFallback, 1);
+            self.stats
+                .count_mthp(PMD_ORDER, MthpStat::AnonFaultFallback, 1);
             return Ok(None);
         };
         let f = self.add_new_anon(f, pid, anon_vma, Cause::Fault);
         let writable = vma.flags.has(VmFlags::WRITE);
         let leaf = Pte::present(f.head, writable, true);
-        self.proc_mut(pid).aspace.pt.set_pmd(va, Some(foliolab_mem::PmdEntry::Leaf(leaf)));
+        self.proc_mut(pid)
+            .aspace
+            .pt
+            .set_pmd(va, Some(foliolab_mem::PmdEntry::Leaf(leaf)));
         self.add_rss(pid, RssCounter::Anon, PMD_ORDER.nr_pages() as i64);
         self.stats.count_vm(VmStat::ThpFaultAlloc, 1);
-        self.stats.count_mthp(PMD_ORDER, MthpStat::AnonFaultAlloc, 1);
+        self.stats
+            .count_mthp(PMD_ORDER, MthpStat::AnonFaultAlloc, 1);
         self.deferred_split_folio(f, false);
         Ok(Some(f))
     }

@@ -2,7 +2,7 @@
 
 use crate::batch::folio_pte_batch;
 use crate::model::{Model, ModelError, Pid, RssCounter};
-use foliolab_mem::{PageFlags, PageTable, PmdEntry, Pte, Vma, VmFlags};
+use foliolab_mem::{PageFlags, PageTable, PmdEntry, Pte, VmFlags, Vma};
 use foliolab_schemes::{Cause, Ctx, Level};
 use foliolab_types::{MmId, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
 
@@ -39,7 +39,15 @@ impl Model {
         self.proc_mut(child).aspace.pt = child_pt;
     }
 
-    fn copy_pmd_range(&mut self, parent: Pid, child: Pid, child_mm: MmId, child_pt: &mut PageTable, start: VirtAddr, end: VirtAddr) {
+    fn copy_pmd_range(
+        &mut self,
+        parent: Pid,
+        child: Pid,
+        child_mm: MmId,
+        child_pt: &mut PageTable,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) {
         let haddr = start.align_down(PMD_SIZE);
         match self.proc(parent).aspace.pt.pmd(haddr) {
             None => {}
@@ -47,28 +55,63 @@ impl Model {
                 let leaf = *leaf;
                 self.copy_huge_pmd(parent, child, child_mm, child_pt, haddr, leaf);
             }
-            Some(PmdEntry::Table(_)) => self.copy_pte_range(parent, child, child_mm, child_pt, start, end),
+            Some(PmdEntry::Table(_)) => {
+                self.copy_pte_range(parent, child, child_mm, child_pt, start, end)
+            }
         }
     }
 
-    fn copy_huge_pmd(&mut self, parent: Pid, child: Pid, child_mm: MmId, child_pt: &mut PageTable, haddr: VirtAddr, leaf: Pte) {
+    fn copy_huge_pmd(
+        &mut self,
+        parent: Pid,
+        child: Pid,
+        child_mm: MmId,
+        child_pt: &mut PageTable,
+        haddr: VirtAddr,
+        leaf: Pte,
+    ) {
         if leaf.is_special() {
             child_pt.set_pmd(haddr, Some(PmdEntry::Leaf(leaf.with_young(false))));
             return;
         }
         let f = self.folio_of_page(leaf.pfn());
         self.mem.ref_add(f.head, 1);
-        self.mem.page_mut(f.head).flags.set(PageFlags::ANON_EXCLUSIVE, false);
-        self.scheme.dup(f, f.head, PMD_NR_PAGES, Level::Pmd, Ctx { mm: child_mm, cause: Cause::Fork });
+        self.mem
+            .page_mut(f.head)
+            .flags
+            .set(PageFlags::ANON_EXCLUSIVE, false);
+        self.scheme.dup(
+            f,
+            f.head,
+            PMD_NR_PAGES,
+            Level::Pmd,
+            Ctx {
+                mm: child_mm,
+                cause: Cause::Fork,
+            },
+        );
         let ro = leaf.with_write(false);
-        self.proc_mut(parent).aspace.pt.set_pmd(haddr, Some(PmdEntry::Leaf(ro)));
+        self.proc_mut(parent)
+            .aspace
+            .pt
+            .set_pmd(haddr, Some(PmdEntry::Leaf(ro)));
         child_pt.set_pmd(haddr, Some(PmdEntry::Leaf(ro.with_young(false))));
         self.add_rss(child, RssCounter::Anon, PMD_NR_PAGES as i64);
     }
 
-    fn copy_pte_range(&mut self, parent: Pid, child: Pid, child_mm: MmId, child_pt: &mut PageTable, start: VirtAddr, end: VirtAddr) {
+    fn copy_pte_range(
+        &mut self,
+        parent: Pid,
+        child: Pid,
+        child_mm: MmId,
+        child_pt: &mut PageTable,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) {
         let haddr = start.align_down(PMD_SIZE);
-        let Some(PmdEntry::Table(src)) = self.proc(parent).aspace.pt.pmd(haddr) else { return };
+        let Some(PmdEntry::Table(src)) = self.proc(parent).aspace.pt.pmd(haddr) else {
+            return;
+        };
         let mut src = src.clone();
         let dst = child_pt.table_mut(haddr);
         let first = ((start.0 - haddr.0) / PAGE_SIZE) as usize;
@@ -78,20 +121,40 @@ impl Model {
         while i < last {
             let pte = src.ptes[i];
             if !pte.is_present() || pte.is_special() {
-                dst.ptes[i] = if pte.is_present() { pte.with_young(false) } else { pte };
+                dst.ptes[i] = if pte.is_present() {
+                    pte.with_young(false)
+                } else {
+                    pte
+                };
                 i += 1;
                 continue;
             }
             let f = self.folio_of_page(pte.pfn());
-            let nr = if f.is_large() { folio_pte_batch(&src, i, f, last - i, true) } else { 1 };
+            let nr = if f.is_large() {
+                folio_pte_batch(&src, i, f, last - i, true)
+            } else {
+                1
+            };
             self.mem.ref_add(f.head, nr as i32);
             for j in 0..nr {
-                self.mem.page_mut(pte.pfn().add(j as u64)).flags.set(PageFlags::ANON_EXCLUSIVE, false);
+                self.mem
+                    .page_mut(pte.pfn().add(j as u64))
+                    .flags
+                    .set(PageFlags::ANON_EXCLUSIVE, false);
                 let p = src.ptes[i + j].with_write(false);
                 src.ptes[i + j] = p;
                 dst.ptes[i + j] = p.with_young(false);
             }
-            self.scheme.dup(f, pte.pfn(), nr as u64, Level::Pte, Ctx { mm: child_mm, cause: Cause::Fork });
+            self.scheme.dup(
+                f,
+                pte.pfn(),
+                nr as u64,
+                Level::Pte,
+                Ctx {
+                    mm: child_mm,
+                    cause: Cause::Fork,
+                },
+            );
             rss += nr as i64;
             i += nr;
         }

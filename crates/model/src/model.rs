@@ -48,7 +48,9 @@ impl fmt::Display for ModelError {
         match self {
             ModelError::Segv { va, reason } => write!(f, "SIGSEGV at {:#x}: {reason}", va.0),
             ModelError::Enomem { va } => write!(f, "ENOMEM: {:#x} is not mapped", va.0),
-            ModelError::OutOfMemory => write!(f, "the model's 16 GiB of physical memory are exhausted"),
+            ModelError::OutOfMemory => {
+                write!(f, "the model's 16 GiB of physical memory are exhausted")
+            }
             ModelError::Unsupported(what) => write!(f, "not modelled: {what}"),
         }
     }
@@ -103,7 +105,10 @@ impl Model {
         let id = (1..).find(|i| !self.mm_ids.contains(i)).expect("mm id");
         self.mm_ids.insert(id);
         let p = Process {
-            aspace: AddressSpace { id: MmId(id), ..AddressSpace::default() },
+            aspace: AddressSpace {
+                id: MmId(id),
+                ..AddressSpace::default()
+            },
             rss: [0; 4],
             faults_last: 0,
         };
@@ -122,14 +127,19 @@ impl Model {
     }
     /// Live processes in pid order.
     pub fn processes(&self) -> impl Iterator<Item = (Pid, &Process)> {
-        self.procs.iter().enumerate().filter_map(|(i, p)| p.as_ref().map(|p| (Pid(i as u32), p)))
+        self.procs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (Pid(i as u32), p)))
     }
     pub fn mm_id(&self, pid: Pid) -> MmId {
         self.proc(pid).aspace.id
     }
     /// The process whose mm has `id`.
     pub fn pid_of_mm(&self, id: MmId) -> Option<Pid> {
-        self.processes().find(|(_, p)| p.aspace.id == id).map(|(pid, _)| pid)
+        self.processes()
+            .find(|(_, p)| p.aspace.id == id)
+            .map(|(pid, _)| pid)
     }
     pub(crate) fn release_mm_id(&mut self, id: MmId) {
         self.mm_ids.remove(&id.0);
@@ -146,7 +156,11 @@ impl Model {
     }
 
     pub fn folio(&self, head: Pfn) -> FolioRef {
-        FolioRef { head, order: self.mem.folio_order(head), anon: self.mem.page(head).flags.has(PageFlags::ANON) }
+        FolioRef {
+            head,
+            order: self.mem.folio_order(head),
+            anon: self.mem.page(head).flags.has(PageFlags::ANON),
+        }
     }
     pub fn folio_of_page(&self, pfn: Pfn) -> FolioRef {
         self.folio(self.mem.folio_of(pfn))
@@ -155,7 +169,11 @@ impl Model {
     /// Allocates a folio and prepares the scheme's words for it.
     pub(crate) fn alloc_folio(&mut self, order: Order) -> Result<FolioRef, ModelError> {
         let head = self.mem.alloc_folio(order)?;
-        let f = FolioRef { head, order, anon: false };
+        let f = FolioRef {
+            head,
+            order,
+            anon: false,
+        };
         self.scheme.prep_folio(f);
         self.live.insert(head);
         Ok(f)
@@ -191,7 +209,12 @@ impl Model {
         f.order.0 >= 2 && self.mem.page(f.head.add(1)).flags.has(PageFlags::DEFERRED)
     }
     pub fn is_partially_mapped(&self, f: FolioRef) -> bool {
-        f.order.0 >= 2 && self.mem.page(f.head.add(1)).flags.has(PageFlags::PARTIALLY_MAPPED)
+        f.order.0 >= 2
+            && self
+                .mem
+                .page(f.head.add(1))
+                .flags
+                .has(PageFlags::PARTIALLY_MAPPED)
     }
 
     /// `deferred_split_folio`: queue a large anon folio, flagging it if partially mapped.
@@ -203,12 +226,17 @@ impl Model {
             return;
         }
         if partially_mapped && !self.is_partially_mapped(f) {
-            self.mem.page_mut(f.head.add(1)).flags.set(PageFlags::PARTIALLY_MAPPED, true);
+            self.mem
+                .page_mut(f.head.add(1))
+                .flags
+                .set(PageFlags::PARTIALLY_MAPPED, true);
             if f.pmd_mappable() {
-                self.stats.count_vm(crate::stats::VmStat::ThpDeferredSplitPage, 1);
+                self.stats
+                    .count_vm(crate::stats::VmStat::ThpDeferredSplitPage, 1);
             }
             self.stats.count_mthp(f.order, MthpStat::SplitDeferred, 1);
-            self.stats.count_mthp(f.order, MthpStat::NrAnonPartiallyMapped, 1);
+            self.stats
+                .count_mthp(f.order, MthpStat::NrAnonPartiallyMapped, 1);
         }
         if !self.is_queued(f) {
             self.dq_push(f.head);
@@ -221,8 +249,12 @@ impl Model {
             return;
         }
         if self.is_partially_mapped(f) {
-            self.mem.page_mut(f.head.add(1)).flags.set(PageFlags::PARTIALLY_MAPPED, false);
-            self.stats.count_mthp(f.order, MthpStat::NrAnonPartiallyMapped, -1);
+            self.mem
+                .page_mut(f.head.add(1))
+                .flags
+                .set(PageFlags::PARTIALLY_MAPPED, false);
+            self.stats
+                .count_mthp(f.order, MthpStat::NrAnonPartiallyMapped, -1);
         }
         self.dq_unlink(f.head);
     }
@@ -246,7 +278,10 @@ impl Model {
             p2.link_prev = old_tail;
             p2.link_next = NIL;
         }
-        self.mem.page_mut(head.add(1)).flags.set(PageFlags::DEFERRED, true);
+        self.mem
+            .page_mut(head.add(1))
+            .flags
+            .set(PageFlags::DEFERRED, true);
         if old_tail == NIL {
             self.dq_head = head.0 as u32;
         } else {
@@ -274,7 +309,10 @@ impl Model {
         let p2 = self.mem.page_mut(head.add(2));
         p2.link_prev = NIL;
         p2.link_next = NIL;
-        self.mem.page_mut(head.add(1)).flags.set(PageFlags::DEFERRED, false);
+        self.mem
+            .page_mut(head.add(1))
+            .flags
+            .set(PageFlags::DEFERRED, false);
         self.dq_len -= 1;
     }
 }

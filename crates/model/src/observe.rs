@@ -79,8 +79,16 @@ impl Model {
         v.pfn = Some(entry.pfn());
         v.writable = entry.writable();
         if entry.is_special() {
-            v.backing = if pmd { Backing::HugeZero } else { Backing::Zero };
-            v.flags = if pmd { vec!["THP", "ZERO"] } else { vec!["ZERO"] };
+            v.backing = if pmd {
+                Backing::HugeZero
+            } else {
+                Backing::Zero
+            };
+            v.flags = if pmd {
+                vec!["THP", "ZERO"]
+            } else {
+                vec!["ZERO"]
+            };
             v.folio = Some(self.folio_of_page(entry.pfn()));
             v.index = entry.pfn().offset_from(self.mem.folio_of(entry.pfn()));
             return v;
@@ -117,10 +125,16 @@ impl Model {
         v.index = page.offset_from(f.head);
         v.kpagecount = self.scheme.page_mapcount(f, page).max(0) as u64;
         // Since 6.15 a PMD mapping's bit 56 is computed on the head page for every index.
-        v.exclusive = self.scheme.page_mapped_exclusively(f, if pmd { f.head } else { page });
+        v.exclusive = self
+            .scheme
+            .page_mapped_exclusively(f, if pmd { f.head } else { page });
         v.anon_exclusive = self.page_anon_exclusive(page);
         v.refcount = self.mem.refcount(f.head) as i64;
-        v.pincount = if f.is_large() { self.mem.page(f.head.add(1)).pincount as i64 } else { 0 };
+        v.pincount = if f.is_large() {
+            self.mem.page(f.head.add(1)).pincount as i64
+        } else {
+            0
+        };
         v.partially_mapped = self.is_partially_mapped(f);
         v.deferred = self.is_queued(f);
         v.counters = self.scheme.counters(f);
@@ -161,11 +175,17 @@ impl Model {
     /// smaps of every VMA intersecting [start, end), in address order.
     pub fn smaps(&self, pid: Pid, start: VirtAddr, end: VirtAddr) -> Vec<SmapsView> {
         let vmas = self.proc(pid).aspace.vmas.overlapping(start, end);
-        vmas.iter().map(|v| self.smaps_vma(pid, v.start, v.end)).collect()
+        vmas.iter()
+            .map(|v| self.smaps_vma(pid, v.start, v.end))
+            .collect()
     }
 
     fn smaps_vma(&self, pid: Pid, start: VirtAddr, end: VirtAddr) -> SmapsView {
-        let mut s = SmapsView { start, end, ..SmapsView::default() };
+        let mut s = SmapsView {
+            start,
+            end,
+            ..SmapsView::default()
+        };
         let pt = &self.proc(pid).aspace.pt;
         let mut va = start;
         while va < end {
@@ -201,7 +221,11 @@ impl Model {
         let sole = self.mem.refcount(f.head) == 1;
         for i in 0..nr {
             let page = entry.pfn().add(i);
-            let mc = if sole { 1 } else { self.scheme.page_mapcount(f, page).max(1) as u64 };
+            let mc = if sole {
+                1
+            } else {
+                self.scheme.page_mapcount(f, page).max(1) as u64
+            };
             let private = sole || self.scheme.page_mapped_exclusively(f, page);
             let pss = (PAGE_SIZE << PSS_SHIFT) / mc;
             s.pss_fixed += pss;

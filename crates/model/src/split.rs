@@ -4,7 +4,7 @@
 
 use crate::model::{Model, Pid, RssCounter};
 use crate::stats::{MthpStat, VmStat};
-use foliolab_mem::{PageFlags, PmdEntry, PteTable, Pte};
+use foliolab_mem::{PageFlags, PmdEntry, Pte, PteTable};
 use foliolab_schemes::{Cause, Ctx, FolioRef, Level};
 use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES};
 
@@ -53,14 +53,21 @@ impl Model {
         if max_none >= PMD_NR_PAGES - 1 {
             return false;
         }
-        let zero = (0..f.nr_pages()).filter(|&i| self.mem.content(f.head.add(i)).value == 0).count() as u64;
+        let zero = (0..f.nr_pages())
+            .filter(|&i| self.mem.content(f.head.add(i)).value == 0)
+            .count() as u64;
         zero > max_none
     }
 
     /// Splits an anon folio to order 0; false if extra references forbid it.
     pub(crate) fn split_folio(&mut self, f: FolioRef) -> bool {
-        let swapcache = if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) { f.nr_pages() as i64 } else { 0 };
-        if f.order.0 == 0 || self.mem.refcount(f.head) as i64 != self.scheme.mapcount(f) + swapcache {
+        let swapcache = if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {
+            f.nr_pages() as i64
+        } else {
+            0
+        };
+        if f.order.0 == 0 || self.mem.refcount(f.head) as i64 != self.scheme.mapcount(f) + swapcache
+        {
             self.stats.count_mthp(f.order, MthpStat::SplitFailed, 1);
             if f.pmd_mappable() {
                 self.stats.count_vm(VmStat::ThpSplitPageFailed, 1);
@@ -108,30 +115,64 @@ impl Model {
         out
     }
 
-    fn unmap_folio_in_pmd(&mut self, pid: Pid, haddr: VirtAddr, f: FolioRef, out: &mut Vec<Migration>) {
-        let in_folio = |p: Pte| p.is_present() && !p.is_special() && p.pfn() >= f.head && p.pfn().0 < f.head.0 + f.nr_pages();
+    fn unmap_folio_in_pmd(
+        &mut self,
+        pid: Pid,
+        haddr: VirtAddr,
+        f: FolioRef,
+        out: &mut Vec<Migration>,
+    ) {
+        let in_folio = |p: Pte| {
+            p.is_present()
+                && !p.is_special()
+                && p.pfn() >= f.head
+                && p.pfn().0 < f.head.0 + f.nr_pages()
+        };
         match self.proc(pid).aspace.pt.pmd(haddr) {
             Some(PmdEntry::Leaf(leaf)) if in_folio(*leaf) => {
                 let leaf = *leaf;
                 let exclusive = self.page_anon_exclusive(f.head);
-                self.proc_mut(pid).aspace.pt.set_pmd(haddr, Some(PmdEntry::Table(PteTable::new())));
+                self.proc_mut(pid)
+                    .aspace
+                    .pt
+                    .set_pmd(haddr, Some(PmdEntry::Table(PteTable::new())));
                 self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::FolioSplit);
                 self.mem.ref_add(f.head, -1);
                 for i in 0..PMD_NR_PAGES {
-                    let m = Migration { pid, va: haddr.add(i * PAGE_SIZE), page: f.head.add(i), writable: leaf.writable(), dirty: leaf.dirty(), exclusive };
+                    let m = Migration {
+                        pid,
+                        va: haddr.add(i * PAGE_SIZE),
+                        page: f.head.add(i),
+                        writable: leaf.writable(),
+                        dirty: leaf.dirty(),
+                        exclusive,
+                    };
                     out.push(m);
                 }
                 self.stats.count_vm(VmStat::ThpSplitPmd, 1);
             }
             Some(PmdEntry::Table(t)) => {
-                let hits: Vec<(usize, Pte)> = t.ptes.iter().enumerate().filter(|(_, p)| in_folio(**p)).map(|(i, p)| (i, *p)).collect();
+                let hits: Vec<(usize, Pte)> = t
+                    .ptes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| in_folio(**p))
+                    .map(|(i, p)| (i, *p))
+                    .collect();
                 for (i, pte) in hits {
                     let va = haddr.add(i as u64 * PAGE_SIZE);
                     let exclusive = self.page_anon_exclusive(pte.pfn());
                     self.proc_mut(pid).aspace.pt.set_pte(va, Pte::NONE);
                     self.rmap_remove(pid, f, pte.pfn(), 1, Level::Pte, Cause::FolioSplit);
                     self.mem.ref_add(f.head, -1);
-                    out.push(Migration { pid, va, page: pte.pfn(), writable: pte.writable(), dirty: pte.dirty(), exclusive });
+                    out.push(Migration {
+                        pid,
+                        va,
+                        page: pte.pfn(),
+                        writable: pte.writable(),
+                        dirty: pte.dirty(),
+                        exclusive,
+                    });
                 }
             }
             _ => {}
@@ -141,7 +182,12 @@ impl Model {
     /// `remove_migration_pte` with RMP_USE_SHARED_ZEROPAGE.
     fn remap_page(&mut self, m: Migration) {
         let small = self.folio(m.page);
-        let locked = self.proc(m.pid).aspace.vmas.find(m.va).is_some_and(|v| v.flags.has(foliolab_mem::VmFlags::LOCKED));
+        let locked = self
+            .proc(m.pid)
+            .aspace
+            .vmas
+            .find(m.va)
+            .is_some_and(|v| v.flags.has(foliolab_mem::VmFlags::LOCKED));
         if self.mem.content(m.page).value == 0 && !locked {
             let zero = Pte::zero(self.mem.zero_pfn());
             self.proc_mut(m.pid).aspace.pt.set_pte(m.va, zero);
@@ -149,8 +195,14 @@ impl Model {
             return;
         }
         self.mem.ref_add(small.head, 1);
-        self.mem.page_mut(m.page).flags.set(PageFlags::ANON_EXCLUSIVE, m.exclusive);
-        let ctx = Ctx { mm: self.mm_id(m.pid), cause: Cause::FolioSplit };
+        self.mem
+            .page_mut(m.page)
+            .flags
+            .set(PageFlags::ANON_EXCLUSIVE, m.exclusive);
+        let ctx = Ctx {
+            mm: self.mm_id(m.pid),
+            cause: Cause::FolioSplit,
+        };
         let stat = self.scheme.add(small, m.page, 1, Level::Pte, ctx);
         self.apply_stat(small, stat);
         let pte = Pte::present(m.page, m.writable, m.dirty);

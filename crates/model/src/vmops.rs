@@ -2,7 +2,7 @@
 //! implements), and exit.
 
 use crate::model::{Model, ModelError, Pid, RssCounter};
-use foliolab_mem::{PmdEntry, Vma, VmaKind, VmFlags};
+use foliolab_mem::{PmdEntry, VmFlags, Vma, VmaKind};
 use foliolab_types::{VirtAddr, PAGE_SIZE, PMD_SIZE};
 
 /// Protection bits of mmap/mprotect.
@@ -31,12 +31,33 @@ pub enum Advice {
 
 impl Model {
     /// A private anonymous mapping at exactly [start, start+len).
-    pub fn mmap_anon(&mut self, pid: Pid, start: VirtAddr, len_bytes: u64, prot: Prot) -> Result<(), ModelError> {
+    pub fn mmap_anon(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        len_bytes: u64,
+        prot: Prot,
+    ) -> Result<(), ModelError> {
         let end = start.add(len_bytes);
-        if !self.proc(pid).aspace.vmas.overlapping(start, end).is_empty() {
-            return Err(ModelError::Unsupported("mapping over an existing mapping".into()));
+        if !self
+            .proc(pid)
+            .aspace
+            .vmas
+            .overlapping(start, end)
+            .is_empty()
+        {
+            return Err(ModelError::Unsupported(
+                "mapping over an existing mapping".into(),
+            ));
         }
-        let vma = Vma { start, end, flags: VmFlags(prot.flags()), kind: VmaKind::Anon, anon_vma: 0, pgoff: start.0 / PAGE_SIZE };
+        let vma = Vma {
+            start,
+            end,
+            flags: VmFlags(prot.flags()),
+            kind: VmaKind::Anon,
+            anon_vma: 0,
+            pgoff: start.0 / PAGE_SIZE,
+        };
         self.proc_mut(pid).aspace.vmas.insert(vma);
         Ok(())
     }
@@ -45,22 +66,40 @@ impl Model {
         let end = start.add(len_bytes);
         self.split_pmds_at(pid, start, end);
         for v in self.proc(pid).aspace.vmas.overlapping(start, end) {
-            self.zap_range(pid, VirtAddr(v.start.0.max(start.0)), VirtAddr(v.end.0.min(end.0)));
+            self.zap_range(
+                pid,
+                VirtAddr(v.start.0.max(start.0)),
+                VirtAddr(v.end.0.min(end.0)),
+            );
         }
         self.proc_mut(pid).aspace.vmas.remove_range(start, end);
         self.free_pgtables(pid, start, end);
     }
 
-    pub fn mprotect(&mut self, pid: Pid, start: VirtAddr, len_bytes: u64, prot: Prot) -> Result<(), ModelError> {
+    pub fn mprotect(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        len_bytes: u64,
+        prot: Prot,
+    ) -> Result<(), ModelError> {
         let end = start.add(len_bytes);
         self.require_mapped(pid, start, end)?;
         self.split_pmds_at(pid, start, end);
-        self.proc_mut(pid).aspace.vmas.modify(start, end, |v| v.flags = VmFlags((v.flags.0 & !VmFlags::PROT_MASK) | prot.flags()));
+        self.proc_mut(pid).aspace.vmas.modify(start, end, |v| {
+            v.flags = VmFlags((v.flags.0 & !VmFlags::PROT_MASK) | prot.flags())
+        });
         self.change_protection(pid, start, end, prot.write);
         Ok(())
     }
 
-    pub fn madvise(&mut self, pid: Pid, start: VirtAddr, len_bytes: u64, advice: Advice) -> Result<(), ModelError> {
+    pub fn madvise(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        len_bytes: u64,
+        advice: Advice,
+    ) -> Result<(), ModelError> {
         let end = start.add(len_bytes);
         let hole = self.require_mapped(pid, start, end);
         match advice {
@@ -68,12 +107,19 @@ impl Model {
                 let huge = advice == Advice::Hugepage;
                 self.split_pmds_at(pid, start, end);
                 self.proc_mut(pid).aspace.vmas.modify(start, end, |v| {
-                    v.flags = v.flags.with(VmFlags::HUGEPAGE, huge).with(VmFlags::NOHUGEPAGE, !huge);
+                    v.flags = v
+                        .flags
+                        .with(VmFlags::HUGEPAGE, huge)
+                        .with(VmFlags::NOHUGEPAGE, !huge);
                 });
             }
             Advice::Dontneed => {
                 for v in self.proc(pid).aspace.vmas.overlapping(start, end) {
-                    self.zap_range(pid, VirtAddr(v.start.0.max(start.0)), VirtAddr(v.end.0.min(end.0)));
+                    self.zap_range(
+                        pid,
+                        VirtAddr(v.start.0.max(start.0)),
+                        VirtAddr(v.end.0.min(end.0)),
+                    );
                 }
                 self.proc_mut(pid).aspace.pt.free_empty_tables(start, end);
             }
@@ -130,8 +176,13 @@ impl Model {
             let pmd_end = VirtAddr((haddr.0 + PMD_SIZE).min(end.0));
             if let Some(leaf) = self.proc(pid).aspace.pt.pmd_leaf(haddr) {
                 if addr == haddr && pmd_end.0 == haddr.0 + PMD_SIZE {
-                    let w = write && (leaf.writable() || (!leaf.is_special() && self.page_anon_exclusive(leaf.pfn())));
-                    self.proc_mut(pid).aspace.pt.set_pmd(haddr, Some(PmdEntry::Leaf(leaf.with_write(w))));
+                    let w = write
+                        && (leaf.writable()
+                            || (!leaf.is_special() && self.page_anon_exclusive(leaf.pfn())));
+                    self.proc_mut(pid)
+                        .aspace
+                        .pt
+                        .set_pmd(haddr, Some(PmdEntry::Leaf(leaf.with_write(w))));
                     addr = pmd_end;
                     continue;
                 }
@@ -141,7 +192,9 @@ impl Model {
             while va < pmd_end {
                 let pte = self.proc(pid).aspace.pt.pte(va);
                 if pte.is_present() {
-                    let w = write && (pte.writable() || (!pte.is_special() && self.page_anon_exclusive(pte.pfn())));
+                    let w = write
+                        && (pte.writable()
+                            || (!pte.is_special() && self.page_anon_exclusive(pte.pfn())));
                     self.proc_mut(pid).aspace.pt.set_pte(va, pte.with_write(w));
                 }
                 va = va.add(PAGE_SIZE);
@@ -155,7 +208,13 @@ impl Model {
         let keys = self.proc(pid).aspace.pt.pmd_keys_in(start, end);
         for k in keys {
             let lo = VirtAddr(k * PMD_SIZE);
-            if self.proc(pid).aspace.vmas.overlapping(lo, lo.add(PMD_SIZE)).is_empty() {
+            if self
+                .proc(pid)
+                .aspace
+                .vmas
+                .overlapping(lo, lo.add(PMD_SIZE))
+                .is_empty()
+            {
                 self.proc_mut(pid).aspace.pt.set_pmd(lo, None);
             }
         }

@@ -16,7 +16,10 @@ impl Model {
         let page = pte.pfn();
         let f = self.folio_of_page(page);
         if f.anon && (self.page_anon_exclusive(page) || self.can_reuse(pid, f)) {
-            self.mem.page_mut(page).flags.set(PageFlags::ANON_EXCLUSIVE, true);
+            self.mem
+                .page_mut(page)
+                .flags
+                .set(PageFlags::ANON_EXCLUSIVE, true);
             let anon_vma = self.anon_vma_prepare(pid, va);
             if !f.is_large() {
                 self.mem.page_mut(f.head).anon_vma = anon_vma;
@@ -41,7 +44,10 @@ impl Model {
         if !f.is_large() {
             return refcount == 1;
         }
-        let ctx = Ctx { mm: self.mm_id(pid), cause: Cause::Cow };
+        let ctx = Ctx {
+            mm: self.mm_id(pid),
+            cause: Cause::Cow,
+        };
         self.scheme.can_reuse_large(f, refcount, ctx)
     }
 
@@ -50,10 +56,15 @@ impl Model {
     fn wp_page_copy(&mut self, pid: Pid, va: VirtAddr, old: Option<Pfn>) -> Result<(), ModelError> {
         let anon_vma = self.anon_vma_prepare(pid, va);
         let new = self.alloc_folio(Order(0))?;
-        let content = old.map(|p| self.mem.content(p)).unwrap_or(Content::default());
+        let content = old
+            .map(|p| self.mem.content(p))
+            .unwrap_or(Content::default());
         self.mem.set_content(new.head, content);
         let new = self.add_new_anon(new, pid, anon_vma, Cause::Cow);
-        self.proc_mut(pid).aspace.pt.set_pte(va, Pte::present(new.head, true, true));
+        self.proc_mut(pid)
+            .aspace
+            .pt
+            .set_pte(va, Pte::present(new.head, true, true));
         match old {
             None => self.add_rss(pid, RssCounter::Anon, 1),
             Some(page) => {
@@ -66,8 +77,19 @@ impl Model {
     }
 
     /// `folio_remove_rmap_*` plus its statistics and deferred-split queueing.
-    pub(crate) fn rmap_remove(&mut self, pid: Pid, f: FolioRef, first: Pfn, nr: u64, level: Level, cause: Cause) {
-        let ctx = Ctx { mm: self.mm_id(pid), cause };
+    pub(crate) fn rmap_remove(
+        &mut self,
+        pid: Pid,
+        f: FolioRef,
+        first: Pfn,
+        nr: u64,
+        level: Level,
+        cause: Cause,
+    ) {
+        let ctx = Ctx {
+            mm: self.mm_id(pid),
+            cause,
+        };
         let r = self.scheme.remove(f, first, nr, level, ctx);
         self.apply_stat(f, r.stat);
         if r.partially_mapped && f.anon && !self.is_partially_mapped(f) {
@@ -75,17 +97,31 @@ impl Model {
         }
     }
 
-    pub(crate) fn wp_huge_pmd(&mut self, pid: Pid, va: VirtAddr, leaf: Pte) -> Result<(), ModelError> {
+    pub(crate) fn wp_huge_pmd(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        leaf: Pte,
+    ) -> Result<(), ModelError> {
         let haddr = va.align_down(PMD_SIZE);
         if leaf.is_special() {
             return self.wp_huge_zero(pid, va, haddr);
         }
         let f = self.folio_of_page(leaf.pfn());
         let exclusive = self.page_anon_exclusive(f.head);
-        if exclusive || (self.mem.refcount(f.head) == 1 && !self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE)) {
-            self.mem.page_mut(f.head).flags.set(PageFlags::ANON_EXCLUSIVE, true);
+        if exclusive
+            || (self.mem.refcount(f.head) == 1
+                && !self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE))
+        {
+            self.mem
+                .page_mut(f.head)
+                .flags
+                .set(PageFlags::ANON_EXCLUSIVE, true);
             let new = leaf.with_write(true).with_dirty(true).with_young(true);
-            self.proc_mut(pid).aspace.pt.set_pmd(haddr, Some(PmdEntry::Leaf(new)));
+            self.proc_mut(pid)
+                .aspace
+                .pt
+                .set_pmd(haddr, Some(PmdEntry::Leaf(new)));
             return Ok(());
         }
         self.split_huge_pmd(pid, haddr);
@@ -100,7 +136,10 @@ impl Model {
             return Ok(());
         }
         let (hz, _) = self.mem.get_huge_zero()?;
-        self.proc_mut(pid).aspace.pt.set_pmd(haddr, Some(PmdEntry::Leaf(Pte::zero(hz))));
+        self.proc_mut(pid)
+            .aspace
+            .pt
+            .set_pmd(haddr, Some(PmdEntry::Leaf(Pte::zero(hz))));
         self.split_huge_pmd(pid, haddr);
         self.do_wp_page(pid, va)
     }
@@ -108,30 +147,45 @@ impl Model {
     /// `__split_huge_pmd_locked` without freezing: the PMD becomes 512 PTEs of the same
     /// folio (adding the PTE mappings before removing the PMD one).
     pub(crate) fn split_huge_pmd(&mut self, pid: Pid, haddr: VirtAddr) {
-        let Some(leaf) = self.proc(pid).aspace.pt.pmd_leaf(haddr) else { return };
+        let Some(leaf) = self.proc(pid).aspace.pt.pmd_leaf(haddr) else {
+            return;
+        };
         self.stats.count_vm(VmStat::ThpSplitPmd, 1);
         let mut table = foliolab_mem::PteTable::new();
         if leaf.is_special() {
             let zero = Pte::zero(self.mem.zero_pfn());
             table.ptes.iter_mut().for_each(|p| *p = zero);
-            self.proc_mut(pid).aspace.pt.set_pmd(haddr, Some(PmdEntry::Table(table)));
+            self.proc_mut(pid)
+                .aspace
+                .pt
+                .set_pmd(haddr, Some(PmdEntry::Table(table)));
             return;
         }
         let f = self.folio_of_page(leaf.pfn());
         let nr = PMD_ORDER.nr_pages();
         let exclusive = self.page_anon_exclusive(f.head);
         self.mem.ref_add(f.head, nr as i32 - 1);
-        let ctx = Ctx { mm: self.mm_id(pid), cause: Cause::PmdSplit };
+        let ctx = Ctx {
+            mm: self.mm_id(pid),
+            cause: Cause::PmdSplit,
+        };
         let stat = self.scheme.add(f, f.head, nr, Level::Pte, ctx);
         self.apply_stat(f, stat);
         for i in 0..nr {
             if exclusive {
-                self.mem.page_mut(f.head.add(i)).flags.set(PageFlags::ANON_EXCLUSIVE, true);
+                self.mem
+                    .page_mut(f.head.add(i))
+                    .flags
+                    .set(PageFlags::ANON_EXCLUSIVE, true);
             }
-            let pte = Pte::present(f.head.add(i), leaf.writable(), leaf.dirty()).with_young(leaf.young());
+            let pte =
+                Pte::present(f.head.add(i), leaf.writable(), leaf.dirty()).with_young(leaf.young());
             table.ptes[i as usize] = pte;
         }
-        self.proc_mut(pid).aspace.pt.set_pmd(haddr, Some(PmdEntry::Table(table)));
+        self.proc_mut(pid)
+            .aspace
+            .pt
+            .set_pmd(haddr, Some(PmdEntry::Table(table)));
         self.rmap_remove(pid, f, f.head, nr, Level::Pmd, Cause::PmdSplit);
     }
 }

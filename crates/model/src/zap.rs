@@ -48,7 +48,10 @@ impl Model {
             }
             self.split_huge_pmd(pid, haddr);
         }
-        if !matches!(self.proc(pid).aspace.pt.pmd(haddr), Some(PmdEntry::Table(_))) {
+        if !matches!(
+            self.proc(pid).aspace.pt.pmd(haddr),
+            Some(PmdEntry::Table(_))
+        ) {
             return;
         }
         let first = ((start.0 - haddr.0) / PAGE_SIZE) as usize;
@@ -60,12 +63,22 @@ impl Model {
     }
 
     /// Zaps the batch starting at PTE index `i` of the table at `haddr`; returns its length.
-    fn zap_one_batch(&mut self, pid: Pid, haddr: VirtAddr, i: usize, last: usize, gather: &mut Gather) -> usize {
+    fn zap_one_batch(
+        &mut self,
+        pid: Pid,
+        haddr: VirtAddr,
+        i: usize,
+        last: usize,
+        gather: &mut Gather,
+    ) -> usize {
         let va = haddr.add(i as u64 * PAGE_SIZE);
         let pte = self.proc(pid).aspace.pt.pte(va);
         if !pte.is_present() || pte.is_special() {
             if pte.is_present() {
-                self.proc_mut(pid).aspace.pt.set_pte(va, foliolab_mem::Pte::NONE);
+                self.proc_mut(pid)
+                    .aspace
+                    .pt
+                    .set_pte(va, foliolab_mem::Pte::NONE);
             }
             return 1;
         }

@@ -10,9 +10,13 @@ use std::collections::BTreeMap;
 pub enum ReadVerdict {
     Ok,
     /// The value came from a write by another process after the fork that separated them.
-    Leak { writer: u32 },
+    Leak {
+        writer: u32,
+    },
     /// Any other wrong value (a lost write, stale data of the same process).
-    Wrong { expected: u64 },
+    Wrong {
+        expected: u64,
+    },
 }
 
 /// Per process (by an id of the caller's choosing), the content of each written page.
@@ -32,13 +36,20 @@ impl ExpectedMemory {
         self.next_tag += 1;
         let tag = self.next_tag;
         self.writers.insert(tag, proc);
-        self.procs.entry(proc).or_default().insert(va.page_index(), Content { value, tag });
+        self.procs
+            .entry(proc)
+            .or_default()
+            .insert(va.page_index(), Content { value, tag });
         tag
     }
 
     /// What a read by `proc` at `va` must return.
     pub fn expected(&self, proc: u32, va: VirtAddr) -> Content {
-        self.procs.get(&proc).and_then(|m| m.get(&va.page_index())).copied().unwrap_or_default()
+        self.procs
+            .get(&proc)
+            .and_then(|m| m.get(&va.page_index()))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Judges a value read.
@@ -48,8 +59,12 @@ impl ExpectedMemory {
             return ReadVerdict::Ok;
         }
         match self.writers.get(&got.tag) {
-            Some(&w) if w != proc && got.tag > self.fork_point(proc, w) => ReadVerdict::Leak { writer: w },
-            _ => ReadVerdict::Wrong { expected: want.value },
+            Some(&w) if w != proc && got.tag > self.fork_point(proc, w) => {
+                ReadVerdict::Leak { writer: w }
+            }
+            _ => ReadVerdict::Wrong {
+                expected: want.value,
+            },
         }
     }
 
@@ -63,7 +78,10 @@ impl ExpectedMemory {
     /// Pages in [start, end) read zero again (munmap, MADV_DONTNEED, a new mapping).
     pub fn clear(&mut self, proc: u32, start: VirtAddr, end: VirtAddr) {
         if let Some(m) = self.procs.get_mut(&proc) {
-            let keys: Vec<u64> = m.range(start.page_index()..end.0.div_ceil(PAGE_SIZE)).map(|(k, _)| *k).collect();
+            let keys: Vec<u64> = m
+                .range(start.page_index()..end.0.div_ceil(PAGE_SIZE))
+                .map(|(k, _)| *k)
+                .collect();
             for k in keys {
                 m.remove(&k);
             }

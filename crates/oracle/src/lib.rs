@@ -21,9 +21,39 @@ mod tests {
         let t0 = e.write(1, va, 0xaa);
         e.fork(1, 2);
         let t1 = e.write(2, va, 0x11);
-        assert_eq!(e.verdict(1, va, Content { value: 0xaa, tag: t0 }), ReadVerdict::Ok);
-        assert_eq!(e.verdict(1, va, Content { value: 0x11, tag: t1 }), ReadVerdict::Leak { writer: 2 });
-        assert_eq!(e.verdict(2, va, Content { value: 0xaa, tag: t0 }), ReadVerdict::Wrong { expected: 0x11 });
+        assert_eq!(
+            e.verdict(
+                1,
+                va,
+                Content {
+                    value: 0xaa,
+                    tag: t0
+                }
+            ),
+            ReadVerdict::Ok
+        );
+        assert_eq!(
+            e.verdict(
+                1,
+                va,
+                Content {
+                    value: 0x11,
+                    tag: t1
+                }
+            ),
+            ReadVerdict::Leak { writer: 2 }
+        );
+        assert_eq!(
+            e.verdict(
+                2,
+                va,
+                Content {
+                    value: 0xaa,
+                    tag: t0
+                }
+            ),
+            ReadVerdict::Wrong { expected: 0x11 }
+        );
     }
 
     #[test]

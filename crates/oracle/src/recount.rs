@@ -6,7 +6,10 @@ use foliolab_types::{FolioTruth, MmId, Pfn};
 use std::collections::BTreeMap;
 
 /// Truth for every folio some page table maps (zero pages excluded: they are not rmapped).
-pub fn recount<'a>(spaces: impl IntoIterator<Item = &'a AddressSpace>, mem: &Memory) -> BTreeMap<Pfn, FolioTruth> {
+pub fn recount<'a>(
+    spaces: impl IntoIterator<Item = &'a AddressSpace>,
+    mem: &Memory,
+) -> BTreeMap<Pfn, FolioTruth> {
     let mut out = BTreeMap::new();
     for space in spaces {
         for (_, entry) in space.pt.iter() {
@@ -29,7 +32,9 @@ fn count(out: &mut BTreeMap<Pfn, FolioTruth>, mem: &Memory, mm: MmId, entry: Pte
     }
     let pfn = entry.pfn();
     let head = mem.folio_of(pfn);
-    let t = out.entry(head).or_insert_with(|| FolioTruth::new(mem.folio_order(head).nr_pages()));
+    let t = out
+        .entry(head)
+        .or_insert_with(|| FolioTruth::new(mem.folio_order(head).nr_pages()));
     if pmd {
         t.pmd_maps += 1;
     } else {

@@ -31,7 +31,14 @@ struct Words {
 
 impl Default for Words {
     fn default() -> Words {
-        Words { mapcount: -1, large_mapcount: -1, nr_pages_mapped: 0, entire_mapcount: -1, mm_id_mapcount: [-1, -1], mm_ids: 0 }
+        Words {
+            mapcount: -1,
+            large_mapcount: -1,
+            nr_pages_mapped: 0,
+            entire_mapcount: -1,
+            mm_id_mapcount: [-1, -1],
+            mm_ids: 0,
+        }
     }
 }
 
@@ -43,7 +50,9 @@ pub struct Linux618 {
 
 impl Linux618 {
     pub fn new(nr_pages: u64) -> Linux618 {
-        Linux618 { words: PfnArray::new(nr_pages) }
+        Linux618 {
+            words: PfnArray::new(nr_pages),
+        }
     }
 
     fn f1(&self, f: FolioRef) -> &Words {
@@ -209,7 +218,9 @@ impl Linux618 {
             if id != MmId::DUMMY {
                 let r = truth.entries_per_mm.get(&id).copied().unwrap_or(0) as i64;
                 if t > r {
-                    out.push(format!("M2: slot{k} tracks {t} mappings of {id:?}, which has {r}"));
+                    out.push(format!(
+                        "M2: slot{k} tracks {t} mappings of {id:?}, which has {r}"
+                    ));
                 }
                 tracked += t;
             }
@@ -220,12 +231,16 @@ impl Linux618 {
         if tracked > l {
             out.push(format!("M3: slots track {tracked} > large mapcount {l}"));
         }
-        let one_slot_all = (0..2).any(|k| Self::slot_id(w, k) != MmId::DUMMY && w.mm_id_mapcount[k] as i64 + 1 == l);
+        let one_slot_all = (0..2)
+            .any(|k| Self::slot_id(w, k) != MmId::DUMMY && w.mm_id_mapcount[k] as i64 + 1 == l);
         if Self::shared(w) != !(l == 0 || one_slot_all) {
             out.push(format!("M4: shared bit {} with L={l}", Self::shared(w)));
         }
         if !Self::shared(w) && l >= 1 && truth.nr_mms() != 1 {
-            out.push(format!("M6: shared bit clear but {} MMs map the folio", truth.nr_mms()));
+            out.push(format!(
+                "M6: shared bit clear but {} MMs map the folio",
+                truth.nr_mms()
+            ));
         }
     }
 }
@@ -245,18 +260,32 @@ impl Scheme for Linux618 {
         let mut bad = Vec::new();
         if f.is_large() {
             let w = *self.f1(f);
-            let fresh = Words { mapcount: w.mapcount, ..Words::default() };
+            let fresh = Words {
+                mapcount: w.mapcount,
+                ..Words::default()
+            };
             if w != fresh {
                 bad.push(format!("page[1] words not reset: {w:?}"));
             }
         }
         for i in 0..f.nr_pages() {
             if self.words.get(f.head.add(i)).mapcount != -1 {
-                bad.push(format!("page[{i}] _mapcount {}", self.words.get(f.head.add(i)).mapcount + 1));
+                bad.push(format!(
+                    "page[{i}] _mapcount {}",
+                    self.words.get(f.head.add(i)).mapcount + 1
+                ));
             }
         }
         self.prep_folio(f);
-        if bad.is_empty() { Ok(()) } else { Err(format!("bad page state in {:?}: {}", f.head, bad.join("; "))) }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "bad page state in {:?}: {}",
+                f.head,
+                bad.join("; ")
+            ))
+        }
     }
 
     fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
@@ -286,7 +315,10 @@ impl Scheme for Linux618 {
         if !f.is_large() {
             let w = self.words.get_mut(f.head);
             w.mapcount += 1;
-            return StatDelta { nr: (w.mapcount == 0) as i64, nr_pmd: 0 };
+            return StatDelta {
+                nr: (w.mapcount == 0) as i64,
+                nr_pmd: 0,
+            };
         }
         match level {
             Level::Pte => self.add_ptes_large(f, first, nr, ctx.mm),
@@ -318,7 +350,10 @@ impl Scheme for Linux618 {
             let w = self.words.get_mut(f.head);
             w.mapcount -= 1;
             let nr = -((w.mapcount == -1) as i64);
-            return Removed { stat: StatDelta { nr, nr_pmd: 0 }, partially_mapped: false };
+            return Removed {
+                stat: StatDelta { nr, nr_pmd: 0 },
+                partially_mapped: false,
+            };
         }
         match level {
             Level::Pte => self.remove_ptes_large(f, first, nr, ctx.mm),
@@ -364,12 +399,20 @@ impl Scheme for Linux618 {
 
     fn counters(&self, f: FolioRef) -> FolioCounters {
         if !f.is_large() {
-            return FolioCounters { mapcount: Some(self.mapcount(f)), maybe_shared: Some(self.maybe_mapped_shared(f)), ..Default::default() };
+            return FolioCounters {
+                mapcount: Some(self.mapcount(f)),
+                maybe_shared: Some(self.maybe_mapped_shared(f)),
+                ..Default::default()
+            };
         }
         let w = self.f1(f);
         let slot = |k: usize| {
             let id = Self::slot_id(w, k);
-            if id == MmId::DUMMY { None } else { Some((id, w.mm_id_mapcount[k] as i64 + 1)) }
+            if id == MmId::DUMMY {
+                None
+            } else {
+                Some((id, w.mm_id_mapcount[k] as i64 + 1))
+            }
         };
         FolioCounters {
             mapcount: Some(self.mapcount(f)),
@@ -387,31 +430,49 @@ impl Scheme for Linux618 {
         if !f.is_large() {
             let mc = self.mapcount(f);
             if mc != truth.total_entries() as i64 {
-                out.push(format!("_mapcount {mc}, page tables map it {} times", truth.total_entries()));
+                out.push(format!(
+                    "_mapcount {mc}, page tables map it {} times",
+                    truth.total_entries()
+                ));
             }
             return out;
         }
         let w = self.f1(f);
         let (l, e) = (w.large_mapcount as i64 + 1, w.entire_mapcount as i64 + 1);
         if l != truth.total_entries() as i64 {
-            out.push(format!("_large_mapcount {l}, page tables map it {} times", truth.total_entries()));
+            out.push(format!(
+                "_large_mapcount {l}, page tables map it {} times",
+                truth.total_entries()
+            ));
         }
         if e != truth.pmd_maps as i64 {
-            out.push(format!("_entire_mapcount {e}, {} PMD mappings", truth.pmd_maps));
+            out.push(format!(
+                "_entire_mapcount {e}, {} PMD mappings",
+                truth.pmd_maps
+            ));
         }
         for i in 0..f.nr_pages() {
             let p = self.page_mc(f.head.add(i)) as i64;
             if p != truth.pte_maps_per_page[i as usize] as i64 {
-                out.push(format!("page[{i}] _mapcount {p}, {} PTE mappings", truth.pte_maps_per_page[i as usize]));
+                out.push(format!(
+                    "page[{i}] _mapcount {p}, {} PTE mappings",
+                    truth.pte_maps_per_page[i as usize]
+                ));
                 break;
             }
         }
         let npm = w.nr_pages_mapped;
         if (npm & FOLIO_PAGES_MAPPED) as u64 != truth.pages_pte_mapped() {
-            out.push(format!("_nr_pages_mapped {}, {} pages PTE-mapped", npm & FOLIO_PAGES_MAPPED, truth.pages_pte_mapped()));
+            out.push(format!(
+                "_nr_pages_mapped {}, {} pages PTE-mapped",
+                npm & FOLIO_PAGES_MAPPED,
+                truth.pages_pte_mapped()
+            ));
         }
         if (npm >= ENTIRELY_MAPPED) != (e >= 1) || npm >= 2 * ENTIRELY_MAPPED || npm < 0 {
-            out.push(format!("_nr_pages_mapped {npm:#x} inconsistent with _entire_mapcount {e}"));
+            out.push(format!(
+                "_nr_pages_mapped {npm:#x} inconsistent with _entire_mapcount {e}"
+            ));
         }
         self.check_slots(f, truth, &mut out);
         out

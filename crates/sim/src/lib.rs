@@ -1,1 +1,31 @@
-//! Runs a scenario on the model: statements to model operations, oracle and invariant checks after every statement.
+//! Runs scenarios on the model: [`ModelRunner`] implements the report crate's `Runner`
+//! trait, so the shared driver checks expectations exactly as it does on the kernel. After
+//! every statement the runner checks the model's invariants and the scheme's counters
+//! against the oracle's recount of the page tables, and every read against the oracle's
+//! expected memory (leaks).
+
+mod observe;
+pub mod place;
+mod runner;
+mod support;
+mod thp;
+
+pub use runner::ModelRunner;
+
+use foliolab_report::{drive, Record, SummaryRecord};
+use foliolab_scenario::Scenario;
+
+/// Runs a validated scenario under `scheme`; `None` for an unknown scheme.
+pub fn run_scenario(
+    scenario: &Scenario,
+    scheme: &str,
+    sink: &mut dyn FnMut(&Record),
+) -> Option<SummaryRecord> {
+    let mut runner = ModelRunner::new(scheme)?;
+    Some(drive(scenario, &mut runner, sink))
+}
+
+/// Names of the schemes the model can run under.
+pub fn scheme_names() -> Vec<&'static str> {
+    foliolab_schemes::SCHEME_NAMES.to_vec()
+}

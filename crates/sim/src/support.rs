@@ -26,8 +26,15 @@ fn unsupported_stmt(kind: &StmtKind) -> Option<String> {
 
 fn unsupported_op(op: &ProcOp) -> Option<String> {
     match op {
-        ProcOp::Map { kind, .. } if *kind != MapKind::Anon => Some(format!("map of kind {}", kind_name(kind))),
-        ProcOp::Advise { advice, .. } if !matches!(advice, Advice::Hugepage | Advice::Nohugepage | Advice::Dontneed) => {
+        ProcOp::Map { kind, .. } if *kind != MapKind::Anon => {
+            Some(format!("map of kind {}", kind_name(kind)))
+        }
+        ProcOp::Advise { advice, .. }
+            if !matches!(
+                advice,
+                Advice::Hugepage | Advice::Nohugepage | Advice::Dontneed
+            ) =>
+        {
             Some(format!("advise {}", advice.name()))
         }
         ProcOp::Move { .. } => Some("move".into()),

@@ -18,7 +18,9 @@ pub fn apply(config: &mut ThpConfig, settings: &[ThpSetting]) {
             ThpKey::ShrinkUnderused => config.shrink_underused = v == "on",
             ThpKey::MaxPtesNone => config.max_ptes_none = v.parse().unwrap_or(config.max_ptes_none),
             ThpKey::MaxPtesSwap => config.max_ptes_swap = v.parse().unwrap_or(config.max_ptes_swap),
-            ThpKey::MaxPtesShared => config.max_ptes_shared = v.parse().unwrap_or(config.max_ptes_shared),
+            ThpKey::MaxPtesShared => {
+                config.max_ptes_shared = v.parse().unwrap_or(config.max_ptes_shared)
+            }
             ThpKey::Defrag | ThpKey::Shmem | ThpKey::ShmemSize(_) => {}
         }
     }

@@ -17,11 +17,17 @@ impl<T: Clone + Default> PfnArray<T> {
     /// Storage for PFNs `0..nr_pages`.
     pub fn new(nr_pages: u64) -> PfnArray<T> {
         let nr_sections = nr_pages.div_ceil(SECTION_PAGES as u64) as usize;
-        PfnArray { sections: vec![None; nr_sections], default: T::default() }
+        PfnArray {
+            sections: vec![None; nr_sections],
+            default: T::default(),
+        }
     }
 
     fn split(pfn: Pfn) -> (usize, usize) {
-        ((pfn.0 >> SECTION_SHIFT) as usize, (pfn.0 as usize) & (SECTION_PAGES - 1))
+        (
+            (pfn.0 >> SECTION_SHIFT) as usize,
+            (pfn.0 as usize) & (SECTION_PAGES - 1),
+        )
     }
 
     pub fn get(&self, pfn: Pfn) -> &T {

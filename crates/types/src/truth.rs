@@ -18,7 +18,11 @@ pub struct FolioTruth {
 
 impl FolioTruth {
     pub fn new(nr_pages: u64) -> FolioTruth {
-        FolioTruth { nr_pages, pte_maps_per_page: vec![0; nr_pages as usize], ..Default::default() }
+        FolioTruth {
+            nr_pages,
+            pte_maps_per_page: vec![0; nr_pages as usize],
+            ..Default::default()
+        }
     }
     /// Every PTE and PMD entry that maps any part of the folio (the exact folio_mapcount).
     pub fn total_entries(&self) -> u64 {

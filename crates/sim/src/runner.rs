@@ -1,0 +1,334 @@
+//! [`ModelRunner`]: the model behind the report crate's `Runner` trait. It places regions,
+//! turns statements into model operations, keeps the oracle's expected memory in step, and
+//! after every statement checks the invariants and the scheme against the oracle's recount.
+
+use crate::place::{Placement, Region};
+use foliolab_model::{
+    Access, Advice as MAdvice, Model, ModelError, Pid, Prot as MProt, RssCounter, ThpConfig,
+};
+use foliolab_oracle::{recount, ExpectedMemory, ReadVerdict};
+use foliolab_report::{Problem, ProblemKind, ReadValue, RunError, Runner, RunnerKind};
+use foliolab_scenario::{Advice, Prot, Range, RssKind, Scenario, Stmt, StmtKind};
+use foliolab_types::{VirtAddr, PAGE_SIZE};
+use std::collections::BTreeMap;
+
+/// Runs scenarios on the model under one scheme.
+pub struct ModelRunner {
+    pub(crate) model: Model,
+    scheme: String,
+    pub(crate) thp: ThpConfig,
+    pub(crate) procs: BTreeMap<String, Pid>,
+    pub(crate) place: Placement,
+    expected: ExpectedMemory,
+    /// Problems found while performing the statement (wrong reads), reported after it.
+    pending: Vec<Problem>,
+    /// Check invariants and the oracle after every statement (on by default).
+    pub check_every_statement: bool,
+}
+
+impl ModelRunner {
+    /// A runner for scheme `name`; `None` if no such scheme exists.
+    pub fn new(scheme: &str) -> Option<ModelRunner> {
+        let pages = foliolab_mem::memory::PHYS_BYTES / PAGE_SIZE;
+        let s = foliolab_schemes::by_name(scheme, pages)?;
+        Some(ModelRunner {
+            model: Model::new(s, ThpConfig::default()),
+            scheme: scheme.to_string(),
+            thp: ThpConfig::default(),
+            procs: BTreeMap::new(),
+            place: Placement::default(),
+            expected: ExpectedMemory::default(),
+            pending: Vec::new(),
+            check_every_statement: true,
+        })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub(crate) fn pid(&self, proc: &str) -> Result<Pid, RunError> {
+        self.procs
+            .get(proc)
+            .copied()
+            .ok_or_else(|| RunError::new(format!("no live process {proc}")))
+    }
+
+    pub(crate) fn region(&self, proc: &str, region: &str) -> Result<Region, RunError> {
+        self.place
+            .region(proc, region)
+            .ok_or_else(|| RunError::new(format!("{proc} has no region {region}")))
+    }
+
+    /// Virtual [start, end) of a range.
+    pub(crate) fn span(&self, proc: &str, range: &Range) -> Result<(VirtAddr, VirtAddr), RunError> {
+        let r = self.region(proc, &range.region)?;
+        let (s, e) = range.form.resolve(r.size_bytes);
+        Ok((r.start.add(s), r.start.add(e)))
+    }
+
+    fn err(e: ModelError) -> RunError {
+        RunError::new(e.to_string())
+    }
+
+    fn access_range(
+        &mut self,
+        proc: &str,
+        range: &Range,
+        value: Option<u64>,
+    ) -> Result<Vec<ReadValue>, RunError> {
+        let pid = self.pid(proc)?;
+        let (start, end) = self.span(proc, range)?;
+        let region_start = self.region(proc, &range.region)?.start;
+        self.model.begin_access(pid);
+        let mut out = Vec::new();
+        let mut va = start;
+        while va < end {
+            let access = match value {
+                Some(v) => Access::Write {
+                    value: v,
+                    tag: self.expected.write(pid.0, va, v),
+                },
+                None => Access::Read,
+            };
+            let got = self.model.access(pid, va, access).map_err(Self::err)?;
+            if value.is_none() {
+                self.judge_read(proc, pid, va, got);
+            }
+            out.push(ReadValue {
+                offset_bytes: va.0 - region_start.0,
+                value: got.value,
+            });
+            va = va.add(PAGE_SIZE);
+        }
+        Ok(out)
+    }
+
+    fn judge_read(&mut self, proc: &str, pid: Pid, va: VirtAddr, got: foliolab_mem::Content) {
+        let verdict = self.expected.verdict(pid.0, va, got);
+        let (kind, message) = match verdict {
+            ReadVerdict::Ok => return,
+            ReadVerdict::Leak { writer } => (
+                ProblemKind::Leak,
+                format!(
+                    "{proc} read {:#x} at {:#x}, written by another process ({}) after their fork",
+                    got.value,
+                    va.0,
+                    self.proc_name(Pid(writer))
+                ),
+            ),
+            ReadVerdict::Wrong { expected } => (
+                ProblemKind::WrongRead,
+                format!(
+                    "{proc} read {:#x} at {:#x}, expected {expected:#x}",
+                    got.value, va.0
+                ),
+            ),
+        };
+        self.pending.push(Problem { kind, message });
+    }
+
+    pub(crate) fn proc_name(&self, pid: Pid) -> String {
+        self.procs
+            .iter()
+            .find(|(_, p)| **p == pid)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| format!("pid{}", pid.0))
+    }
+
+    fn perform_global(&mut self, kind: &StmtKind) -> Result<(), RunError> {
+        match kind {
+            StmtKind::Thp { settings } => {
+                crate::thp::apply(&mut self.thp, settings);
+                self.model.thp = self.thp.clone();
+            }
+            StmtKind::Spawn { proc } => {
+                let pid = self.model.spawn();
+                self.procs.insert(proc.clone(), pid);
+            }
+            StmtKind::Shrink => self.model.shrink(),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn perform_proc(&mut self, proc: &str, op: &foliolab_scenario::ProcOp) -> Result<(), RunError> {
+        use foliolab_scenario::ProcOp as Op;
+        let pid = self.pid(proc)?;
+        match op {
+            Op::Map {
+                region,
+                size_bytes,
+                prot,
+                align_bytes,
+                ..
+            } => {
+                let start = self.place.place(proc, region, *size_bytes, *align_bytes);
+                self.model
+                    .mmap_anon(pid, start, *size_bytes, mprot(*prot))
+                    .map_err(Self::err)?;
+            }
+            Op::Unmap { range } => {
+                let (s, e) = self.span(proc, range)?;
+                self.model.munmap(pid, s, e.0 - s.0);
+                self.expected.clear(pid.0, s, e);
+            }
+            Op::Protect { range, prot } => {
+                let (s, e) = self.span(proc, range)?;
+                self.model
+                    .mprotect(pid, s, e.0 - s.0, mprot(*prot))
+                    .map_err(Self::err)?;
+            }
+            Op::Advise { range, advice } => self.advise(proc, pid, range, *advice)?,
+            Op::Write { range, value } => {
+                self.access_range(proc, range, Some(*value))?;
+            }
+            Op::Read { range } => {
+                self.access_range(proc, range, None)?;
+            }
+            Op::Fork { child } => {
+                let c = self.model.fork(pid).map_err(Self::err)?;
+                self.procs.insert(child.clone(), c);
+                self.place.fork(proc, child);
+                self.expected.fork(pid.0, c.0);
+            }
+            Op::Exit => {
+                self.model.exit(pid);
+                self.expected.exit(pid.0);
+                self.procs.remove(proc);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn advise(
+        &mut self,
+        proc: &str,
+        pid: Pid,
+        range: &Range,
+        advice: Advice,
+    ) -> Result<(), RunError> {
+        let (s, e) = self.span(proc, range)?;
+        let a = match advice {
+            Advice::Hugepage => MAdvice::Hugepage,
+            Advice::Nohugepage => MAdvice::Nohugepage,
+            Advice::Dontneed => MAdvice::Dontneed,
+            other => {
+                return Err(RunError::new(format!(
+                    "advise {} is not modelled",
+                    other.name()
+                )))
+            }
+        };
+        let r = self.model.madvise(pid, s, e.0 - s.0, a);
+        if a == MAdvice::Dontneed {
+            self.expected.clear(pid.0, s, e);
+        }
+        r.map_err(Self::err)
+    }
+
+    fn check_now(&mut self) -> Vec<Problem> {
+        let truth = recount(
+            self.model.processes().map(|(_, p)| &p.aspace),
+            &self.model.mem,
+        );
+        self.model
+            .check_invariants(&truth)
+            .into_iter()
+            .map(|message| Problem {
+                kind: ProblemKind::Invariant,
+                message,
+            })
+            .collect()
+    }
+}
+
+fn mprot(p: Prot) -> MProt {
+    MProt {
+        read: p.readable(),
+        write: p.writable(),
+        exec: matches!(p, Prot::Rx | Prot::Rwx),
+    }
+}
+
+impl Runner for ModelRunner {
+    fn kind(&self) -> RunnerKind {
+        RunnerKind::Model {
+            scheme: self.scheme.clone(),
+        }
+    }
+
+    fn unsupported(&self, scenario: &Scenario) -> Vec<String> {
+        crate::support::unsupported(scenario)
+    }
+
+    fn perform(&mut self, stmt: &Stmt) -> Result<(), RunError> {
+        match &stmt.kind {
+            StmtKind::Proc { proc, op } => self.perform_proc(proc, op),
+            other => self.perform_global(other),
+        }
+    }
+
+    fn read(&mut self, proc: &str, range: &Range) -> Result<Vec<ReadValue>, RunError> {
+        self.access_range(proc, range, None)
+    }
+
+    fn pages(
+        &mut self,
+        proc: &str,
+        range: &Range,
+    ) -> Result<Vec<(u64, foliolab_report::PageObs)>, RunError> {
+        crate::observe::pages(self, proc, range)
+    }
+
+    fn smaps(
+        &mut self,
+        proc: &str,
+        region: &str,
+    ) -> Result<Vec<foliolab_report::SmapsObs>, RunError> {
+        crate::observe::smaps(self, proc, region)
+    }
+
+    fn rss_pages(&mut self, proc: &str, kind: RssKind) -> Result<u64, RunError> {
+        let pid = self.pid(proc)?;
+        let c = match kind {
+            RssKind::Anon => RssCounter::Anon,
+            RssKind::File => RssCounter::File,
+            RssKind::Shmem => RssCounter::Shmem,
+            RssKind::Swap => RssCounter::Swap,
+        };
+        Ok(self.model.rss(pid, c).max(0) as u64)
+    }
+
+    fn faults(&mut self, proc: &str) -> Result<u64, RunError> {
+        Ok(self.model.proc(self.pid(proc)?).faults_last)
+    }
+
+    fn stats(&mut self) -> Result<BTreeMap<String, i64>, RunError> {
+        let mut s = self.model.stats.by_name();
+        s.insert(
+            "deferred_queue_len".into(),
+            self.model.deferred_queue_len() as i64,
+        );
+        Ok(s)
+    }
+
+    fn held_values(&mut self, _proc: &str, name: &str) -> Result<Vec<u64>, RunError> {
+        Err(RunError::new(format!(
+            "pins and pipes are not modelled ({name})"
+        )))
+    }
+
+    fn frame_epoch(&mut self, frame: u64) -> Option<u64> {
+        Some(self.model.mem.frame_epoch(foliolab_types::Pfn(frame)) as u64)
+    }
+
+    fn after_statement(&mut self, _stmt: &Stmt) -> Vec<Problem> {
+        let mut out = std::mem::take(&mut self.pending);
+        if self.check_every_statement {
+            out.extend(self.check_now());
+        }
+        out
+    }
+}
