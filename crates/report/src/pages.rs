@@ -75,7 +75,8 @@ pub fn order(pages: &[(u64, PageObs)], want: u8) -> Outcome {
 
 pub fn exclusive(pages: &[(u64, PageObs)], want: bool) -> Outcome {
     let word = |b: bool| if b { "exclusive" } else { "shared" };
-    let items = each(pages, false, |p| {
+    // pagemap bit 56 is defined for zero-page mappings too (always clear).
+    let items = each(pages, true, |p| {
         (
             p.exclusive == Some(want),
             p.exclusive.map_or("?", word).into(),
@@ -86,7 +87,8 @@ pub fn exclusive(pages: &[(u64, PageObs)], want: bool) -> Outcome {
 
 pub fn pmd(pages: &[(u64, PageObs)], want: bool) -> Outcome {
     let word = |b: bool| if b { "pmd" } else { "pte" };
-    let items = each(pages, false, |p| {
+    // PAGEMAP_SCAN reports PAGE_IS_HUGE for the huge zero folio's PMD as well.
+    let items = each(pages, true, |p| {
         (p.pmd == Some(want), p.pmd.map_or("?", word).into())
     });
     Outcome::per_page(word(want), items)

@@ -30,17 +30,21 @@ impl ModelRunner {
     /// A runner for scheme `name`; `None` if no such scheme exists.
     pub fn new(scheme: &str) -> Option<ModelRunner> {
         let pages = foliolab_mem::memory::PHYS_BYTES / PAGE_SIZE;
-        let s = foliolab_schemes::by_name(scheme, pages)?;
-        Some(ModelRunner {
+        Some(Self::with_scheme(foliolab_schemes::by_name(scheme, pages)?))
+    }
+
+    /// A runner driven by any scheme (tests use deliberately broken ones).
+    pub fn with_scheme(s: Box<dyn foliolab_schemes::Scheme>) -> ModelRunner {
+        ModelRunner {
+            scheme: s.name().to_string(),
             model: Model::new(s, ThpConfig::default()),
-            scheme: scheme.to_string(),
             thp: ThpConfig::default(),
             procs: BTreeMap::new(),
             place: Placement::default(),
             expected: ExpectedMemory::default(),
             pending: Vec::new(),
             check_every_statement: true,
-        })
+        }
     }
 
     pub fn model(&self) -> &Model {

@@ -1,0 +1,138 @@
+//! The `foliolab` binary end to end: exit statuses and messages for good and bad scenarios.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn write_tmp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("foliolab-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_foliolab"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn run_text(name: &str, text: &str) -> (i32, String) {
+    let p = write_tmp(name, text);
+    run(&["run", p.to_str().unwrap()])
+}
+
+#[test]
+fn built_in_examples_pass() {
+    let (code, out) = run(&["run", "--quiet"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.matches("exit 0").count() >= 10, "{out}");
+}
+
+#[test]
+fn unknown_statement_is_invalid_with_position() {
+    let (code, out) = run_text("u.scn", "scenario 1\nspawn p\np: frobnicate a\n");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("u.scn:3:4: unknown statement"), "{out}");
+}
+
+#[test]
+fn bad_number_is_invalid() {
+    let (code, out) = run_text("n.scn", "scenario 1\nspawn p\np: map a 12Q\n");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("n.scn:3:10:"), "{out}");
+    assert!(out.contains("`12Q`"), "{out}");
+}
+
+#[test]
+fn range_outside_region_is_invalid() {
+    let (code, out) = run_text(
+        "r.scn",
+        "scenario 1\nspawn p\np: map a 64K\np: write a[60K..68K] 1\n",
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("r.scn:4:10:"), "{out}");
+    assert!(out.contains("outside"), "{out}");
+}
+
+#[test]
+fn reused_name_is_invalid() {
+    let (code, out) = run_text("d.scn", "scenario 1\nspawn p\np: exit\nspawn p\n");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("d.scn:4:1:"), "{out}");
+}
+
+#[test]
+fn use_after_exit_is_invalid() {
+    let (code, out) = run_text(
+        "x.scn",
+        "scenario 1\nspawn p\np: map a 4K\np: exit\np: write a 1\n",
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("x.scn:5:1:"), "{out}");
+    assert!(out.contains("exit"), "{out}");
+}
+
+#[test]
+fn write_to_read_only_page_is_a_run_error() {
+    let (code, out) = run_text(
+        "ro.scn",
+        "scenario 1\nspawn p\np: map a 8K prot=r\np: write a+4K 1\n",
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("ro.scn:4:1:"), "{out}");
+    assert!(out.contains("SIGSEGV"), "{out}");
+}
+
+#[test]
+fn access_to_a_hole_is_a_run_error() {
+    let (code, out) = run_text(
+        "h.scn",
+        "scenario 1\nspawn p\np: map a 8K\np: unmap a+0\np: read a\n",
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("h.scn:5:1:") && out.contains("no mapping"),
+        "{out}"
+    );
+}
+
+#[test]
+fn failed_expectation_exits_1_with_expected_and_observed() {
+    let (code, out) = run_text(
+        "f.scn",
+        "scenario 1\nspawn p\np: map a 4K\np: write a 1\np: expect a mapcount == 2\n",
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL") && out.contains("expected 2"), "{out}");
+}
+
+#[test]
+fn unsupported_statement_exits_3_before_running() {
+    let (code, out) = run_text(
+        "s.scn",
+        "scenario 1\nswap 1G\nspawn p\np: map a 4K\np: write a 1\n",
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("unsupported: line 2: swap"), "{out}");
+    assert!(!out.contains("pass"), "{out}");
+}
+
+#[test]
+fn json_lines_end_with_a_summary() {
+    let p = write_tmp(
+        "j.scn",
+        "scenario 1\nspawn p\np: map a 4K\np: write a 1\np: expect a == 1\n",
+    );
+    let (code, out) = run(&["run", "--json", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["kind"], "summary");
+    assert_eq!(last["runner"], "model:linux-6.18");
+    assert_eq!(last["exit"], 0);
+    assert_eq!(last["pass"], 1);
+}
