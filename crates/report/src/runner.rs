@@ -37,7 +37,9 @@ pub struct RunError {
 
 impl RunError {
     pub fn new(message: impl Into<String>) -> RunError {
-        RunError { message: message.into() }
+        RunError {
+            message: message.into(),
+        }
     }
 }
 

@@ -26,7 +26,10 @@ pub struct Scenario {
 pub enum Item {
     Stmt(Stmt),
     /// Text after `#`, without the `#` and without the line break.
-    Comment { line: u32, text: String },
+    Comment {
+        line: u32,
+        text: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,41 +83,136 @@ pub enum ThpKey {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProcOp {
-    Map { region: String, size_bytes: u64, kind: MapKind, prot: Prot, align_bytes: u64 },
-    Unmap { range: Range },
-    Protect { range: Range, prot: Prot },
-    Advise { range: Range, advice: Advice },
-    Move { range: Range, new_region: String, align_bytes: u64, shift_bytes: u64 },
-    Write { range: Range, value: u64 },
-    Read { range: Range },
-    Fork { child: String },
+    Map {
+        region: String,
+        size_bytes: u64,
+        kind: MapKind,
+        prot: Prot,
+        align_bytes: u64,
+    },
+    Unmap {
+        range: Range,
+    },
+    Protect {
+        range: Range,
+        prot: Prot,
+    },
+    Advise {
+        range: Range,
+        advice: Advice,
+    },
+    Move {
+        range: Range,
+        new_region: String,
+        align_bytes: u64,
+        shift_bytes: u64,
+    },
+    Write {
+        range: Range,
+        value: u64,
+    },
+    Read {
+        range: Range,
+    },
+    Fork {
+        child: String,
+    },
     Exit,
-    Pin { name: String, range: Range, write: bool, longterm: bool, fast: bool },
-    Splice { name: String, range: Range },
-    Release { name: String },
-    Migrate { range: Range },
+    Pin {
+        name: String,
+        range: Range,
+        write: bool,
+        longterm: bool,
+        fast: bool,
+    },
+    Splice {
+        name: String,
+        range: Range,
+    },
+    Release {
+        name: String,
+    },
+    Migrate {
+        range: Range,
+    },
     // expectations (3.3)
-    ExpectValue { range: Range, value: u64 },
-    Remember { snapshot: String, range: Range },
-    ExpectSame { range: Range, snapshot: String, at_bytes: Option<u64> },
-    ExpectNew { range: Range, snapshot: String, at_bytes: Option<u64> },
-    ExpectState { range: Range, state: PageState },
-    ExpectMapcount { range: Range, mapcount: u64 },
+    ExpectValue {
+        range: Range,
+        value: u64,
+    },
+    Remember {
+        snapshot: String,
+        range: Range,
+    },
+    ExpectSame {
+        range: Range,
+        snapshot: String,
+        at_bytes: Option<u64>,
+    },
+    ExpectNew {
+        range: Range,
+        snapshot: String,
+        at_bytes: Option<u64>,
+    },
+    ExpectState {
+        range: Range,
+        state: PageState,
+    },
+    ExpectMapcount {
+        range: Range,
+        mapcount: u64,
+    },
     /// `exclusive` (true) / `shared` (false): pagemap bit 56.
-    ExpectExclusive { range: Range, exclusive: bool },
+    ExpectExclusive {
+        range: Range,
+        exclusive: bool,
+    },
     /// `pmd` (true) / `pte` (false).
-    ExpectPmd { range: Range, pmd: bool },
-    ExpectOrder { range: Range, order: u8 },
-    ExpectFaults { faults: u64 },
-    ExpectSmaps { region: String, field: SmapsField, size_bytes: u64 },
-    ExpectRss { kind: RssKind, pages: u64 },
-    ExpectPipe { name: String, value: u64 },
-    ExpectPin { name: String, value: u64 },
-    ExpectFolio { range: Range, field: FolioField, value: FieldValue },
-    ExpectPage { range: Range, field: PageField, value: FieldValue },
+    ExpectPmd {
+        range: Range,
+        pmd: bool,
+    },
+    ExpectOrder {
+        range: Range,
+        order: u8,
+    },
+    ExpectFaults {
+        faults: u64,
+    },
+    ExpectSmaps {
+        region: String,
+        field: SmapsField,
+        size_bytes: u64,
+    },
+    ExpectRss {
+        kind: RssKind,
+        pages: u64,
+    },
+    ExpectPipe {
+        name: String,
+        value: u64,
+    },
+    ExpectPin {
+        name: String,
+        value: u64,
+    },
+    ExpectFolio {
+        range: Range,
+        field: FolioField,
+        value: FieldValue,
+    },
+    ExpectPage {
+        range: Range,
+        field: PageField,
+        value: FieldValue,
+    },
     // observations (3.4)
-    Observe { range: Range },
-    ObserveSmaps { region: String },
+    Observe {
+        range: Range,
+    },
+    ObserveSmaps {
+        region: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -367,7 +465,10 @@ pub enum FieldValue {
     Int(i64),
     Bool(bool),
     /// `PROC:COUNT`.
-    Slot { proc: String, count: i64 },
+    Slot {
+        proc: String,
+        count: i64,
+    },
     /// `none`: a free slot.
     NoSlot,
 }
@@ -420,8 +521,14 @@ impl RangeForm {
             RangeForm::Page { offset_bytes } => {
                 (offset_bytes, offset_bytes + foliolab_types::PAGE_SIZE)
             }
-            RangeForm::Span { start_bytes, end_bytes } => (start_bytes, end_bytes),
-            RangeForm::Len { start_bytes, len_bytes } => (start_bytes, start_bytes + len_bytes),
+            RangeForm::Span {
+                start_bytes,
+                end_bytes,
+            } => (start_bytes, end_bytes),
+            RangeForm::Len {
+                start_bytes,
+                len_bytes,
+            } => (start_bytes, start_bytes + len_bytes),
         }
     }
 }

@@ -16,7 +16,11 @@ pub struct ScenarioError {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.path, self.pos.line, self.pos.column, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path, self.pos.line, self.pos.column, self.message
+        )?;
         if let Some(tok) = &self.token {
             write!(f, " (found `{tok}`)")?;
         }

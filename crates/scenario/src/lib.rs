@@ -6,7 +6,26 @@
 //! - [`print`] writes the canonical form; `parse(print(s))` is the same program as `s`.
 
 pub mod ast;
+mod compare;
+pub mod counters;
+mod cursor;
 pub mod error;
+pub mod keywords;
+mod lex;
+mod num;
+mod parse;
+mod parse_expect;
+mod parse_proc;
+pub mod parse_thp;
+mod print;
+mod tables;
+mod validate;
+mod validate_proc;
 
 pub use ast::*;
+pub use counters::{counter_class, CounterClass};
 pub use error::ScenarioError;
+pub use parse::parse;
+pub use print::{print, print_stmt};
+pub use tables::FieldKind;
+pub use validate::validate;

@@ -1,0 +1,213 @@
+//! Process statements (`P: ...`, spec 3.2 and 3.4).
+
+use crate::ast::*;
+use crate::cursor::{lookup, Cursor, SIZE, VALUE};
+use crate::error::ScenarioError;
+use crate::lex::Tok;
+use crate::tables::{advices, DRIVER_KINDS, FILE_SHARING, PROTS};
+
+const KINDS: &str = "one of: anon, shmem, file, driver";
+pub(crate) const ALIGN: &str = "an alignment (power of two from 4K to 512M)";
+
+pub(crate) fn parse_proc_op(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
+    let tok = cur.next("a process statement")?;
+    Ok(match tok.text {
+        "map" => map(cur)?,
+        "unmap" => ProcOp::Unmap {
+            range: cur.range()?,
+        },
+        "protect" => ProcOp::Protect {
+            range: cur.range()?,
+            prot: cur.choice(&PROTS)?,
+        },
+        "advise" => ProcOp::Advise {
+            range: cur.range()?,
+            advice: cur.choice(&advices())?,
+        },
+        "move" => mremap(cur)?,
+        "write" => ProcOp::Write {
+            range: cur.range()?,
+            value: cur.u64(VALUE)?,
+        },
+        "read" => ProcOp::Read {
+            range: cur.range()?,
+        },
+        "fork" => ProcOp::Fork {
+            child: cur.name("a process name")?,
+        },
+        "exit" => ProcOp::Exit,
+        "pin" => pin(cur)?,
+        "splice" => ProcOp::Splice {
+            name: cur.name("a pipe name")?,
+            range: cur.range()?,
+        },
+        "release" => ProcOp::Release {
+            name: cur.name("a pin or pipe name")?,
+        },
+        "migrate" => ProcOp::Migrate {
+            range: cur.range()?,
+        },
+        "remember" => ProcOp::Remember {
+            snapshot: cur.name("a snapshot name")?,
+            range: cur.range()?,
+        },
+        "expect" => crate::parse_expect::expect(cur)?,
+        "observe" => observe(cur)?,
+        _ => return Err(cur.err(Some(tok), "unknown statement")),
+    })
+}
+
+/// `map R SIZE [KIND] [prot=PROT] [align=A]`, options in any order, each at most once.
+fn map(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
+    let region = cur.name("a region name")?;
+    let size_bytes = cur.u64(SIZE)?;
+    let (mut kind, mut prot, mut align) = (None, None, None);
+    while let Some(tok) = cur.peek() {
+        cur.i += 1;
+        if let Some(v) = tok.text.strip_prefix("prot=") {
+            let p = cur.choice_in(
+                Tok {
+                    text: v,
+                    col: tok.col + 5,
+                },
+                &PROTS,
+            )?;
+            set_once(cur, tok, &mut prot, p, "prot")?;
+        } else if let Some(v) = tok.text.strip_prefix("align=") {
+            let a = cur.num_in(
+                Tok {
+                    text: v,
+                    col: tok.col + 6,
+                },
+                ALIGN,
+            )?;
+            set_once(cur, tok, &mut align, a, "align")?;
+        } else if tok.text.contains('=') {
+            return Err(cur.err(Some(tok), "expected one of: prot=PROT, align=A"));
+        } else {
+            let k = map_kind(cur, tok)?;
+            set_once(cur, tok, &mut kind, k, "the kind")?;
+        }
+    }
+    Ok(ProcOp::Map {
+        region,
+        size_bytes,
+        kind: kind.unwrap_or(MapKind::Anon),
+        prot: prot.unwrap_or(Prot::Rw),
+        align_bytes: align.unwrap_or(2 << 20),
+    })
+}
+
+fn map_kind(cur: &mut Cursor<'_>, tok: Tok<'_>) -> Result<MapKind, ScenarioError> {
+    Ok(match tok.text {
+        "anon" => MapKind::Anon,
+        "shmem" => MapKind::Shmem,
+        "file" => {
+            let file = cur.name("a file name")?;
+            MapKind::File {
+                file,
+                shared: cur.choice(&FILE_SHARING)?,
+            }
+        }
+        "driver" => match cur.choice(&DRIVER_KINDS)? {
+            false => MapKind::DriverMixedmap,
+            true => MapKind::DriverPfnmap,
+        },
+        _ => return Err(cur.err(Some(tok), format!("expected {KINDS}"))),
+    })
+}
+
+/// Stores an option, rejecting a second occurrence.
+pub(crate) fn set_once<T>(
+    cur: &Cursor<'_>,
+    tok: Tok<'_>,
+    slot: &mut Option<T>,
+    value: T,
+    what: &str,
+) -> Result<(), ScenarioError> {
+    if slot.is_some() {
+        return Err(cur.err(Some(tok), format!("{what} is given twice")));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// `move RANGE R2 [align=A] [shift=OFF]`.
+fn mremap(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
+    let range = cur.range()?;
+    let new_region = cur.name("a region name")?;
+    let (mut align, mut shift) = (None, None);
+    while let Some(tok) = cur.peek() {
+        cur.i += 1;
+        if let Some(v) = tok.text.strip_prefix("align=") {
+            let a = cur.num_in(
+                Tok {
+                    text: v,
+                    col: tok.col + 6,
+                },
+                ALIGN,
+            )?;
+            set_once(cur, tok, &mut align, a, "align")?;
+        } else if let Some(v) = tok.text.strip_prefix("shift=") {
+            let s = cur.num_in(
+                Tok {
+                    text: v,
+                    col: tok.col + 6,
+                },
+                "an offset (multiple of 4K)",
+            )?;
+            set_once(cur, tok, &mut shift, s, "shift")?;
+        } else {
+            return Err(cur.err(Some(tok), "expected one of: align=A, shift=OFF"));
+        }
+    }
+    let align_bytes = align.unwrap_or(2 << 20);
+    Ok(ProcOp::Move {
+        range,
+        new_region,
+        align_bytes,
+        shift_bytes: shift.unwrap_or(0),
+    })
+}
+
+/// `pin N RANGE [ro|rw] [longterm|short] [fast]`.
+fn pin(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
+    let name = cur.name("a pin name")?;
+    let range = cur.range()?;
+    let (mut write, mut longterm, mut fast) = (None, None, None);
+    let access = [("ro", false), ("rw", true)];
+    let duration = [("longterm", true), ("short", false)];
+    while let Some(tok) = cur.peek() {
+        cur.i += 1;
+        if let Some(w) = lookup(&access, tok.text) {
+            set_once(cur, tok, &mut write, w, "ro/rw")?;
+        } else if let Some(l) = lookup(&duration, tok.text) {
+            set_once(cur, tok, &mut longterm, l, "longterm/short")?;
+        } else if tok.text == "fast" {
+            set_once(cur, tok, &mut fast, true, "fast")?;
+        } else {
+            return Err(cur.err(Some(tok), "expected one of: ro, rw, longterm, short, fast"));
+        }
+    }
+    let (write, longterm) = (write.unwrap_or(true), longterm.unwrap_or(true));
+    Ok(ProcOp::Pin {
+        name,
+        range,
+        write,
+        longterm,
+        fast: fast.unwrap_or(false),
+    })
+}
+
+/// `observe smaps R` or `observe RANGE`.
+fn observe(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
+    if cur.peek().map(|t| t.text) == Some("smaps") {
+        cur.i += 1;
+        return Ok(ProcOp::ObserveSmaps {
+            region: cur.name("a region name")?,
+        });
+    }
+    Ok(ProcOp::Observe {
+        range: cur.range()?,
+    })
+}

@@ -1,0 +1,57 @@
+//! Every `*.scn` under the repository's `examples/` and `tests/` round-trips through the
+//! printer: parse, print, parse gives the same program, and printing is idempotent.
+
+use foliolab_scenario::{parse, print, validate};
+use std::path::{Path, PathBuf};
+
+fn scn_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            scn_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "scn") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_scenario_round_trips() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = Vec::new();
+    scn_files(&root.join("examples"), &mut files);
+    scn_files(&root.join("tests"), &mut files);
+    assert!(!files.is_empty(), "no .scn files found");
+    for file in &files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).expect("readable");
+        let s = parse(&name, &text).unwrap_or_else(|e| panic!("{e}"));
+        let printed = print(&s);
+        let again = parse(&name, &printed).unwrap_or_else(|e| panic!("reparse {e}\n{printed}"));
+        assert!(
+            s.same_program(&again),
+            "{name}: printed form is another program:\n{printed}"
+        );
+        assert_eq!(print(&again), printed, "{name}: printing is not idempotent");
+        assert_eq!(
+            validate(&s).is_ok(),
+            validate(&again).is_ok(),
+            "{name}: validity changed"
+        );
+    }
+}
+
+#[test]
+fn example_scenarios_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for name in ["language-tour.scn", "fork-cow-64k.scn"] {
+        let path = root.join(name);
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let s = parse(name, &text).unwrap_or_else(|e| panic!("{e}"));
+        validate(&s).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
