@@ -11,6 +11,8 @@
 pub mod error;
 pub mod helper;
 pub mod host;
+#[doc(hidden)]
+pub mod minidrive;
 pub mod readers;
 pub mod runner;
 pub mod sys;
