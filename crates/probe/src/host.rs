@@ -155,6 +155,62 @@ pub struct RestoreReport {
     pub nothing: bool,
 }
 
+/// A helper process that keeps khugepaged's list of mms from ever being empty: it holds a
+/// 1 GiB MADV_HUGEPAGE region with no pages, which one khugepaged pass (4096 pages) cannot
+/// finish. Khugepaged drops an mm it has scanned through and wakes at once when an mm joins
+/// an empty list; with the keeper it only runs when its sleep ends (paused: one hour).
+pub(crate) struct Keeper {
+    pub(crate) child: std::process::Child,
+    pub(crate) cmd: fs::File,
+    pub(crate) resp: std::io::BufReader<fs::File>,
+    pub(crate) addr: u64,
+    pub(crate) len: u64,
+}
+
+impl Keeper {
+    fn request(&mut self, line: &str) -> Result<String> {
+        use std::io::BufRead;
+        self.cmd
+            .write_all(format!("{line}\n").as_bytes())
+            .map_err(|e| ProbeError::io("khugepaged keeper: write", e))?;
+        let mut s = String::new();
+        self.resp.read_line(&mut s).map_err(|e| ProbeError::io("khugepaged keeper: read", e))?;
+        if s.starts_with("ok") {
+            Ok(s.trim_end().to_string())
+        } else {
+            Err(ProbeError::Helper(format!("khugepaged keeper: {}", s.trim_end())))
+        }
+    }
+
+    /// (Re-)registers the keeper's mm with khugepaged.
+    pub(crate) fn advise(&mut self) -> Result<()> {
+        let (a, l) = (self.addr, self.len);
+        self.request(&format!("advise {a:#x} {l:#x} hugepage")).map(|_| ())
+    }
+
+    pub(crate) fn start(mut child: std::process::Child, addr: u64, len: u64) -> Result<Keeper> {
+        use std::os::fd::OwnedFd;
+        let (Some(i), Some(o)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(ProbeError::Helper("khugepaged keeper: no pipes".into()));
+        };
+        let mut k = Keeper {
+            child,
+            cmd: fs::File::from(OwnedFd::from(i)),
+            resp: std::io::BufReader::new(fs::File::from(OwnedFd::from(o))),
+            addr,
+            len,
+        };
+        {
+            use std::io::BufRead;
+            let mut s = String::new();
+            k.resp.read_line(&mut s).map_err(|e| ProbeError::io("khugepaged keeper: start", e))?;
+        }
+        k.request(&format!("map {addr:#x} {len:#x} anon rw"))?;
+        k.advise()?;
+        Ok(k)
+    }
+}
+
 /// Serialises host changes with the signal thread: whoever restores takes it and keeps it.
 static HOST_MUTEX: Mutex<()> = Mutex::new(());
 /// Helper pids to kill on a signal before restoring.
@@ -297,6 +353,10 @@ pub struct HostGuard {
     path: PathBuf,
     restored: bool,
     _lock: HostLock,
+    /// A helper holding an empty MADV_HUGEPAGE region, so khugepaged always has an mm to
+    /// scan: then it sleeps its full `scan_sleep_millisecs` instead of waking at once when
+    /// a scenario process registers (which it does when its list is empty).
+    pub(crate) keeper: Option<Keeper>,
     /// What a journal left by a killed probe needed (restored at start).
     pub recovered: Option<RestoreReport>,
 }
@@ -353,7 +413,7 @@ impl HostGuard {
         }
         let journal = Journal { pid: std::process::id(), knobs, zram: false };
         journal.store(&path)?;
-        Ok(HostGuard { journal, path, restored: false, _lock: lock, recovered })
+        Ok(HostGuard { journal, path, restored: false, _lock: lock, keeper: None, recovered })
     }
 
     /// Original value of a knob, as saved.
@@ -433,6 +493,11 @@ impl HostGuard {
         }
         self.restored = true;
         kill_helpers();
+        if let Some(mut k) = self.keeper.take() {
+            let _ = k.child.kill();
+            let _ = k.child.wait();
+            unregister_helper(k.child.id() as i32);
+        }
         let _h = host_lock();
         let r = restore_from(&self.path);
         GUARD_ACTIVE.store(false, Ordering::SeqCst);

@@ -89,6 +89,7 @@ pub struct KernelRunner<'g> {
     files: HashMap<String, File>,
     thp_applied: bool,
     baseline: Option<BTreeMap<String, i64>>,
+    /// khugepaged/pages_collapsed at the last point khugepaged was allowed to run.
     full_scans: Option<u64>,
     problems: Vec<Problem>,
     swap: bool,
@@ -141,16 +142,32 @@ pub fn run_knobs(settings: &[ThpSetting]) -> Vec<(String, String)> {
     }
     let mut out: Vec<(String, String)> = v.into_iter().map(|(k, val)| (thp_knob(k), knob_text(k, &val))).collect();
     out.push(("khugepaged/scan_sleep_millisecs".into(), KHUGEPAGED_PAUSE_MS.into()));
+    out.push(("khugepaged/pages_to_scan".into(), "4096".into()));
     out.push(("hugepages-8kB/shmem_enabled".into(), "never".into()));
     out.push(("anon_beside_full".into(), "0".into()));
     out
 }
 
 fn full_scans() -> Result<u64> {
-    sys::read_string(format!("{THP_DIR}/khugepaged/full_scans"))?
+    khugepaged_stat("full_scans")
+}
+
+/// Pages khugepaged collapsed so far: the pause holds while this does not move.
+fn pages_collapsed() -> Result<u64> {
+    khugepaged_stat("pages_collapsed")
+}
+
+fn khugepaged_stat(name: &str) -> Result<u64> {
+    sys::read_string(format!("{THP_DIR}/khugepaged/{name}"))?
         .trim()
         .parse()
-        .map_err(|_| ProbeError::Host("bad khugepaged/full_scans".into()))
+        .map_err(|_| ProbeError::Host(format!("bad khugepaged/{name}")))
+}
+
+fn debug(what: &str) {
+    if std::env::var_os("FOLIOLAB_PROBE_DEBUG").is_some() {
+        eprintln!("probe debug: {what}: full_scans {:?}", full_scans().ok());
+    }
 }
 
 fn rerr(e: ProbeError) -> RunError {
@@ -281,16 +298,38 @@ impl<'g> KernelRunner<'g> {
         })
     }
 
+    /// Starts the khugepaged keeper (see `host::Keeper`) once per guard.
+    fn ensure_keeper(&mut self) -> Result<()> {
+        if self.guard.keeper.is_some() {
+            return Ok(());
+        }
+        let child = Command::new(&self.opts.helper)
+            .args(&self.opts.helper_args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| ProbeError::io(format!("start helper {}", self.opts.helper.display()), e))?;
+        host::register_helper(child.id() as i32);
+        let addr = place(REGION_BASE, 1 << 30, 0);
+        self.guard.keeper = Some(host::Keeper::start(child, addr, 1 << 30)?);
+        Ok(())
+    }
+
     fn apply_thp(&mut self, settings: &[ThpSetting]) -> Result<()> {
+        debug("before keeper");
+        self.ensure_keeper()?;
+        debug("after keeper");
         let knobs: Vec<(String, String)> =
             run_knobs(settings).into_iter().filter(|(k, _)| self.guard.original(k).is_some()).collect();
         let was_paused = self.guard.saved_knobs().is_empty()
             || sys::read_knob(format!("{THP_DIR}/khugepaged/scan_sleep_millisecs"))? == KHUGEPAGED_PAUSE_MS;
         self.guard.set_knobs(&knobs)?;
         if !was_paused {
-            // Writing the sleep wakes khugepaged for one last pass: let it finish.
-            std::thread::sleep(Duration::from_millis(200));
+            // Writing the sleep wakes khugepaged for one pass (inside the keeper): let it end.
+            std::thread::sleep(Duration::from_millis(100));
         }
+        debug("after knobs");
         self.thp_applied = true;
         Ok(())
     }
@@ -304,7 +343,7 @@ impl<'g> KernelRunner<'g> {
             self.apply_thp(&[])?;
         }
         if self.baseline.is_none() {
-            self.full_scans = Some(full_scans()?);
+            self.full_scans = Some(pages_collapsed()?);
             self.baseline = Some(readers::read_counters()?);
         }
         let mut child = Command::new(&self.opts.helper)
@@ -512,9 +551,14 @@ impl<'g> KernelRunner<'g> {
             let _h = host::host_lock();
             sys::write_knob(&sleep, KHUGEPAGED_PAUSE_MS)?;
         }
-        // The write woke it for one more pass: wait for it, then take the new reference.
+        // The write woke it for one more pass: wait for it; the full scans dropped the
+        // keeper's mm from khugepaged's list: register it again.
         std::thread::sleep(Duration::from_millis(100));
-        self.full_scans = Some(full_scans()?);
+        if let Some(k) = &mut self.guard.keeper {
+            k.advise()?;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        self.full_scans = Some(pages_collapsed()?);
         res
     }
 
@@ -693,12 +737,13 @@ impl Runner for KernelRunner<'_> {
     }
 
     fn after_statement(&mut self, stmt: &Stmt) -> Vec<Problem> {
+        debug(&format!("after line {}", stmt.pos.line));
         let mut out = std::mem::take(&mut self.problems);
-        if let (Some(before), Ok(now)) = (self.full_scans, full_scans()) {
+        if let (Some(before), Ok(now)) = (self.full_scans, pages_collapsed()) {
             if now != before && !matches!(stmt.kind, StmtKind::Khugepaged) {
                 out.push(Problem {
                     kind: ProblemKind::Invariant,
-                    message: format!("khugepaged ran while paused (full_scans {before} -> {now})"),
+                    message: format!("khugepaged collapsed pages while paused (pages_collapsed {before} -> {now})"),
                 });
                 self.full_scans = Some(now);
             }
