@@ -3,14 +3,28 @@
 //! - [`obs`]: observations a runner makes (pages, smaps, values);
 //! - [`runner`]: the [`Runner`] trait both the model and the kernel probe implement;
 //! - [`record`]: the records of spec 4.1;
-//! - `drive`: walks a scenario over a runner, checks expectations, names frames and folios,
+//! - [`drive`]: walks a scenario over a runner, checks expectations, names frames and folios,
 //!   and computes the exit status;
-//! - `render`: human-readable and JSON-lines output.
+//! - [`render`]: human-readable and JSON-lines output.
 
+pub mod drive;
+mod expect;
+pub mod model_fields;
+pub mod names;
 pub mod obs;
+mod observe;
+pub mod outcome;
+pub mod pages;
 pub mod record;
+pub mod render;
 pub mod runner;
+pub mod skip;
+pub mod snapshot;
 
+pub use drive::{check_supported, drive};
+pub use names::Names;
 pub use obs::*;
 pub use record::*;
+pub use render::{render_human, render_json};
 pub use runner::*;
+pub use skip::SkipPolicy;

@@ -13,16 +13,31 @@ impl Checker<'_> {
         proc: &str,
         op: &ProcOp,
     ) -> Result<(), ScenarioError> {
-        match self.procs.get(proc) {
-            None => return Err(self.err(pos, Some(proc), format!("unknown process `{proc}`"))),
-            Some(p) if !p.alive => {
-                return Err(self.err(pos, Some(proc), format!("process `{proc}` has exited")))
-            }
-            Some(_) => {}
-        }
+        self.live_proc(pos, proc)?;
         if let Some(range) = op.range() {
             self.range(proc, range)?;
         }
+        match op {
+            ProcOp::Pin { name, .. } => self.define_held(pos, proc, name, false),
+            ProcOp::Splice { name, .. } => self.define_held(pos, proc, name, true),
+            ProcOp::Release { name } => self.release(pos, proc, name),
+            ProcOp::ExpectPin { name, .. } => self.check_held(pos, proc, name, false).map(drop),
+            ProcOp::ExpectPipe { name, .. } => self.check_held(pos, proc, name, true).map(drop),
+            _ => self.other_op(pos, proc, op),
+        }
+    }
+
+    fn live_proc(&self, pos: Pos, proc: &str) -> Result<(), ScenarioError> {
+        match self.procs.get(proc) {
+            None => Err(self.err(pos, Some(proc), format!("unknown process `{proc}`"))),
+            Some(p) if !p.alive => {
+                Err(self.err(pos, Some(proc), format!("process `{proc}` has exited")))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn other_op(&mut self, pos: Pos, proc: &str, op: &ProcOp) -> Result<(), ScenarioError> {
         match op {
             ProcOp::Map {
                 region,
@@ -46,11 +61,6 @@ impl Checker<'_> {
                 self.exit(proc);
                 Ok(())
             }
-            ProcOp::Pin { name, .. } => self.define_held(pos, proc, name, false),
-            ProcOp::Splice { name, .. } => self.define_held(pos, proc, name, true),
-            ProcOp::Release { name } => self.release(pos, proc, name),
-            ProcOp::ExpectPin { name, .. } => self.check_held(pos, proc, name, false).map(drop),
-            ProcOp::ExpectPipe { name, .. } => self.check_held(pos, proc, name, true).map(drop),
             ProcOp::Remember { snapshot, .. } => {
                 let new = self.snapshots.insert(snapshot.clone());
                 self.fresh(pos, new, snapshot, "snapshot")
