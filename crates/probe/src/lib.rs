@@ -11,8 +11,6 @@
 pub mod error;
 pub mod helper;
 pub mod host;
-#[doc(hidden)]
-pub mod minidrive;
 pub mod readers;
 pub mod runner;
 pub mod sys;
@@ -20,4 +18,4 @@ pub mod sys;
 pub use error::{ProbeError, Result};
 pub use helper::helper_main;
 pub use host::{restore_host, HostGuard, RestoreReport};
-pub use runner::{KernelRunner, ProbeOptions};
+pub use runner::{probe_scenario, KernelRunner, ProbeOptions};

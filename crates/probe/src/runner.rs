@@ -774,3 +774,18 @@ mod tests {
         assert!(k.contains(&("use_zero_page".to_string(), "1".to_string())));
     }
 }
+
+/// Runs one parsed, validated scenario on the kernel through the shared driver, handing
+/// every record to `sink`. `unsupported` texts (exit 3) come back in the summary's exit
+/// status; print them with [`foliolab_report::check_supported`] before calling this.
+pub fn probe_scenario(
+    guard: &mut HostGuard,
+    opts: &ProbeOptions,
+    scenario: &Scenario,
+    sink: &mut dyn FnMut(&foliolab_report::Record),
+) -> Result<foliolab_report::SummaryRecord> {
+    let mut runner = KernelRunner::new(guard, opts.clone())?;
+    let summary = foliolab_report::drive(scenario, &mut runner, sink);
+    runner.finish()?;
+    Ok(summary)
+}

@@ -3,7 +3,8 @@
 //! from a journal. Helper: `FOLIOLAB_PROBE_HELPER`, else `foliolab-probe-helper` beside this
 //! executable. `--hold-ms N` sleeps N ms after the scenarios' setup (for signal tests).
 
-use foliolab_probe::{minidrive, restore_host, HostGuard, KernelRunner, ProbeOptions};
+use foliolab_probe::{probe_scenario, restore_host, HostGuard, KernelRunner, ProbeOptions};
+use foliolab_report::{check_supported, render_human, render_json};
 use std::path::PathBuf;
 
 fn main() {
@@ -21,10 +22,13 @@ fn main() {
         }
     }
     let mut hold_ms = 0u64;
+    let mut json = false;
     let mut files = Vec::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
-        if a == "--hold-ms" {
+        if a == "--json" {
+            json = true;
+        } else if a == "--hold-ms" {
             hold_ms = it.next().and_then(|v| v.parse().ok()).unwrap_or(0);
         } else {
             files.push(a);
@@ -67,24 +71,41 @@ fn main() {
                 continue;
             }
         };
-        let res = {
-            let mut runner = match KernelRunner::new(&mut guard, opts.clone()) {
+        {
+            let probe = match KernelRunner::new(&mut guard, opts.clone()) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("{e}");
                     std::process::exit(2)
                 }
             };
-            let r = minidrive::run(&sc, &mut runner);
-            if hold_ms > 0 {
-                println!("holding");
-                std::thread::sleep(std::time::Duration::from_millis(hold_ms));
+            let u = check_supported(&sc, &probe);
+            drop(probe);
+            if !u.is_empty() {
+                for x in u {
+                    println!("unsupported: {x}");
+                }
+                worst = worst.max(3);
+                continue;
             }
-            r
+        }
+        if !json {
+            println!("== {f}");
+        }
+        let mut sink = |r: &foliolab_report::Record| {
+            println!("{}", if json { render_json(r) } else { render_human(r) });
         };
-        println!("== {f}: exit {} pass {} fail {} skipped {}", res.exit, res.pass, res.fail, res.skipped);
-        for l in &res.lines {
-            println!("{l}");
+        let res = match probe_scenario(&mut guard, &opts, &sc, &mut sink) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{f}: {e}");
+                worst = worst.max(2);
+                continue;
+            }
+        };
+        if hold_ms > 0 {
+            println!("holding");
+            std::thread::sleep(std::time::Duration::from_millis(hold_ms));
         }
         worst = worst.max(res.exit);
     }
