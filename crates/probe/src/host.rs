@@ -188,6 +188,10 @@ impl Keeper {
         self.request(&format!("advise {a:#x} {l:#x} hugepage")).map(|_| ())
     }
 
+    /// Starts the keeper: one order-0 page in each of 64 PMD ranges of a 128 MiB region,
+    /// each held by a pipe (vmsplice) so that khugepaged scans it but never collapses it
+    /// (the extra reference fails its refcount check before it allocates anything); then
+    /// MADV_HUGEPAGE registers the mm. One paused pass covers 8 of the 64 ranges.
     pub(crate) fn start(mut child: std::process::Child, addr: u64, len: u64) -> Result<Keeper> {
         use std::os::fd::OwnedFd;
         let (Some(i), Some(o)) = (child.stdin.take(), child.stdout.take()) else {
@@ -206,6 +210,13 @@ impl Keeper {
             k.resp.read_line(&mut s).map_err(|e| ProbeError::io("khugepaged keeper: start", e))?;
         }
         k.request(&format!("map {addr:#x} {len:#x} anon rw"))?;
+        k.request(&format!("advise {addr:#x} {len:#x} nohugepage"))?;
+        let pmd = 2u64 << 20;
+        for i in 0..len / pmd {
+            let a = addr + i * pmd;
+            k.request(&format!("write {a:#x} 0x1000 0x1"))?;
+            k.request(&format!("splice keep{i} {a:#x} 0x1000"))?;
+        }
         k.advise()?;
         Ok(k)
     }

@@ -312,19 +312,25 @@ impl<'g> KernelRunner<'g> {
             .map_err(|e| ProbeError::io(format!("start helper {}", self.opts.helper.display()), e))?;
         host::register_helper(child.id() as i32);
         let addr = place(REGION_BASE, 1 << 30, 0);
-        self.guard.keeper = Some(host::Keeper::start(child, addr, 1 << 30)?);
+        self.guard.keeper = Some(host::Keeper::start(child, addr, 128 << 20)?);
         Ok(())
     }
 
     fn apply_thp(&mut self, settings: &[ThpSetting]) -> Result<()> {
-        debug("before keeper");
-        self.ensure_keeper()?;
-        debug("after keeper");
+
         let knobs: Vec<(String, String)> =
             run_knobs(settings).into_iter().filter(|(k, _)| self.guard.original(k).is_some()).collect();
         let was_paused = self.guard.saved_knobs().is_empty()
             || sys::read_knob(format!("{THP_DIR}/khugepaged/scan_sleep_millisecs"))? == KHUGEPAGED_PAUSE_MS;
         self.guard.set_knobs(&knobs)?;
+        debug("after knobs");
+        // Register the keeper (again): khugepaged drops an mm it scanned through, and a
+        // restarted khugepaged thread (2M enabled after `never`) starts with an empty list.
+        self.ensure_keeper()?;
+        if let Some(k) = &mut self.guard.keeper {
+            k.advise()?;
+        }
+        debug("after keeper");
         if !was_paused {
             // Writing the sleep wakes khugepaged for one pass (inside the keeper): let it end.
             std::thread::sleep(Duration::from_millis(100));
