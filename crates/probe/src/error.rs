@@ -18,7 +18,10 @@ pub enum ProbeError {
 
 impl ProbeError {
     pub fn io(what: impl Into<String>, source: io::Error) -> ProbeError {
-        ProbeError::Io { what: what.into(), source }
+        ProbeError::Io {
+            what: what.into(),
+            source,
+        }
     }
     pub fn last_os(what: impl Into<String>) -> ProbeError {
         ProbeError::io(what, io::Error::last_os_error())

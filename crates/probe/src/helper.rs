@@ -64,7 +64,11 @@ fn reply(s: &str) {
 extern "C" fn on_fault(sig: i32, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
     // Async-signal-safe: format into a stack buffer and write(2) it.
     let mut buf = [0u8; 64];
-    let name: &[u8] = if sig == libc::SIGBUS { b"err SIGBUS at 0x" } else { b"err SIGSEGV at 0x" };
+    let name: &[u8] = if sig == libc::SIGBUS {
+        b"err SIGBUS at 0x"
+    } else {
+        b"err SIGSEGV at 0x"
+    };
     buf[..name.len()].copy_from_slice(name);
     let mut n = name.len();
     // SAFETY: info is provided by the kernel for SA_SIGINFO handlers.
@@ -104,7 +108,11 @@ fn rusage_faults() -> u64 {
 
 fn parse_u64(s: Option<&str>) -> Result<u64, String> {
     let s = s.ok_or("missing argument")?;
-    let r = if let Some(h) = s.strip_prefix("0x") { u64::from_str_radix(h, 16) } else { s.parse() };
+    let r = if let Some(h) = s.strip_prefix("0x") {
+        u64::from_str_radix(h, 16)
+    } else {
+        s.parse()
+    };
     r.map_err(|_| format!("bad number {s}"))
 }
 
@@ -145,7 +153,13 @@ fn close_held(h: &Held) {
     unsafe {
         match *h {
             Held::Ring { fd, .. } => {
-                libc::syscall(libc::SYS_io_uring_register, fd, IORING_UNREGISTER_BUFFERS, 0usize, 0u32);
+                libc::syscall(
+                    libc::SYS_io_uring_register,
+                    fd,
+                    IORING_UNREGISTER_BUFFERS,
+                    0usize,
+                    0u32,
+                );
                 libc::close(fd);
             }
             Held::Pipe { rd, wr, .. } => {
@@ -249,13 +263,26 @@ impl Helper {
                 let (flags, fd) = match kind {
                     "anon" => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
                     "shmem" => (libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1),
-                    "fprivate" => (libc::MAP_PRIVATE, self.file_fd(it.next().ok_or("missing path")?)?),
-                    "fshared" => (libc::MAP_SHARED, self.file_fd(it.next().ok_or("missing path")?)?),
+                    "fprivate" => (
+                        libc::MAP_PRIVATE,
+                        self.file_fd(it.next().ok_or("missing path")?)?,
+                    ),
+                    "fshared" => (
+                        libc::MAP_SHARED,
+                        self.file_fd(it.next().ok_or("missing path")?)?,
+                    ),
                     _ => return Err(format!("bad kind {kind}")),
                 };
                 // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
                 let p = unsafe {
-                    libc::mmap(addr as *mut _, len as usize, prot, flags | libc::MAP_FIXED_NOREPLACE, fd, 0)
+                    libc::mmap(
+                        addr as *mut _,
+                        len as usize,
+                        prot,
+                        flags | libc::MAP_FIXED_NOREPLACE,
+                        fd,
+                        0,
+                    )
                 };
                 if p == libc::MAP_FAILED {
                     return Err(format!("mmap: {}", errno_text()));
@@ -297,7 +324,11 @@ impl Helper {
                 Ok(String::new())
             }
             "move" => {
-                let (addr, len, to) = (parse_u64(it.next())?, parse_u64(it.next())?, parse_u64(it.next())?);
+                let (addr, len, to) = (
+                    parse_u64(it.next())?,
+                    parse_u64(it.next())?,
+                    parse_u64(it.next())?,
+                );
                 // SAFETY: mremap of a scenario range to a free scenario address.
                 let p = unsafe {
                     libc::mremap(
@@ -314,7 +345,11 @@ impl Helper {
                 Ok(String::new())
             }
             "write" => {
-                let (addr, len, v) = (parse_u64(it.next())?, parse_u64(it.next())?, parse_u64(it.next())?);
+                let (addr, len, v) = (
+                    parse_u64(it.next())?,
+                    parse_u64(it.next())?,
+                    parse_u64(it.next())?,
+                );
                 let (faults, _) = self.access(addr, len, Some(v))?;
                 Ok(faults.to_string())
             }
@@ -333,7 +368,12 @@ impl Helper {
                 let c1 = CString::new(cmd_path).map_err(|_| "bad path")?;
                 let c2 = CString::new(resp_path).map_err(|_| "bad path")?;
                 // SAFETY: valid paths.
-                let (cfd, rfd) = unsafe { (libc::open(c1.as_ptr(), libc::O_RDONLY), libc::open(c2.as_ptr(), libc::O_WRONLY)) };
+                let (cfd, rfd) = unsafe {
+                    (
+                        libc::open(c1.as_ptr(), libc::O_RDONLY),
+                        libc::open(c2.as_ptr(), libc::O_WRONLY),
+                    )
+                };
                 if cfd < 0 || rfd < 0 {
                     return Err(format!("open child pipes: {}", errno_text()));
                 }
@@ -390,12 +430,21 @@ impl Helper {
                 let mut a = addr;
                 while a < addr + len {
                     let l = (addr + len - a).min(max);
-                    iovs.push(libc::iovec { iov_base: a as *mut _, iov_len: l as usize });
+                    iovs.push(libc::iovec {
+                        iov_base: a as *mut _,
+                        iov_len: l as usize,
+                    });
                     a += l;
                 }
                 // SAFETY: iovs is a valid array of iovec.
                 let r = unsafe {
-                    libc::syscall(libc::SYS_io_uring_register, fd, IORING_REGISTER_BUFFERS, iovs.as_ptr(), iovs.len() as u32)
+                    libc::syscall(
+                        libc::SYS_io_uring_register,
+                        fd,
+                        IORING_REGISTER_BUFFERS,
+                        iovs.as_ptr(),
+                        iovs.len() as u32,
+                    )
                 };
                 if r < 0 {
                     let e = errno_text();
@@ -412,7 +461,10 @@ impl Helper {
                 let (rd, wr) = new_pipe(len)?;
                 let mut done = 0u64;
                 while done < len {
-                    let iov = libc::iovec { iov_base: (addr + done) as *mut _, iov_len: (len - done) as usize };
+                    let iov = libc::iovec {
+                        iov_base: (addr + done) as *mut _,
+                        iov_len: (len - done) as usize,
+                    };
                     // SAFETY: iov describes scenario memory.
                     let r = unsafe { libc::vmsplice(wr, &iov, 1, 0) };
                     if r <= 0 {
@@ -427,17 +479,28 @@ impl Helper {
             }
             "release" => {
                 let name = it.next().ok_or("missing name")?;
-                let h = self.held.remove(name).ok_or_else(|| format!("nothing held as {name}"))?;
+                let h = self
+                    .held
+                    .remove(name)
+                    .ok_or_else(|| format!("nothing held as {name}"))?;
                 close_held(&h);
                 Ok(String::new())
             }
             "held" => {
                 let name = it.next().ok_or("missing name")?;
-                let vals = match self.held.get(name).ok_or_else(|| format!("nothing held as {name}"))? {
+                let vals = match self
+                    .held
+                    .get(name)
+                    .ok_or_else(|| format!("nothing held as {name}"))?
+                {
                     Held::Pipe { rd, len, .. } => tee_values(*rd, *len)?,
                     Held::Ring { fd, addr, len } => ring_values(*fd, *addr, *len)?,
                 };
-                Ok(vals.iter().map(|v| format!("{v:x}")).collect::<Vec<_>>().join(" "))
+                Ok(vals
+                    .iter()
+                    .map(|v| format!("{v:x}"))
+                    .collect::<Vec<_>>()
+                    .join(" "))
             }
             "exit" => {
                 for (_, h) in self.held.drain() {
@@ -469,13 +532,16 @@ fn tee_values(rd: i32, len: u64) -> Result<Vec<u64>, String> {
             let mut got = 0usize;
             while got < PAGE as usize && (got as u64) < left {
                 // SAFETY: reading into buf.
-                let n = unsafe { libc::read(trd, buf[got..].as_mut_ptr().cast(), PAGE as usize - got) };
+                let n =
+                    unsafe { libc::read(trd, buf[got..].as_mut_ptr().cast(), PAGE as usize - got) };
                 if n <= 0 {
                     return Err(format!("read tee: {}", errno_text()));
                 }
                 got += n as usize;
             }
-            out.push(u64::from_ne_bytes([buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7]]));
+            out.push(u64::from_ne_bytes([
+                buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7],
+            ]));
             left -= got as u64;
         }
         Ok(out)
@@ -493,12 +559,14 @@ fn tee_values(rd: i32, len: u64) -> Result<Vec<u64>, String> {
 /// for the child), so they are read there through /proc/self/mem, which reports an
 /// unmapped address as an error rather than faulting.
 fn ring_values(_fd: i32, addr: u64, len: u64) -> Result<Vec<u64>, String> {
-    let f = std::fs::File::open("/proc/self/mem").map_err(|e| format!("open /proc/self/mem: {e}"))?;
+    let f =
+        std::fs::File::open("/proc/self/mem").map_err(|e| format!("open /proc/self/mem: {e}"))?;
     let mut out = Vec::new();
     let mut a = addr;
     while a < addr + len {
         let mut b = [0u8; 8];
-        std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, a).map_err(|e| format!("read pinned page {a:#x}: {e}"))?;
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, a)
+            .map_err(|e| format!("read pinned page {a:#x}: {e}"))?;
         out.push(u64::from_ne_bytes(b));
         a += PAGE;
     }
@@ -506,7 +574,10 @@ fn ring_values(_fd: i32, addr: u64, len: u64) -> Result<Vec<u64>, String> {
 }
 
 fn pin_cpu() {
-    if let Some(cpu) = std::env::var("FOLIOLAB_PROBE_CPU").ok().and_then(|c| c.parse::<usize>().ok()) {
+    if let Some(cpu) = std::env::var("FOLIOLAB_PROBE_CPU")
+        .ok()
+        .and_then(|c| c.parse::<usize>().ok())
+    {
         // SAFETY: cpu_set_t manipulation on a local.
         unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -517,9 +588,13 @@ fn pin_cpu() {
 }
 
 fn no_thp_on_own_mappings() {
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
     for l in maps.lines() {
-        let Some((a, b)) = l.split_whitespace().next().and_then(|r| r.split_once('-')) else { continue };
+        let Some((a, b)) = l.split_whitespace().next().and_then(|r| r.split_once('-')) else {
+            continue;
+        };
         if let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
             // SAFETY: advice only; errors (special mappings) are ignored.
             unsafe { libc::madvise(a as *mut _, (b - a) as usize, libc::MADV_NOHUGEPAGE) };

@@ -57,7 +57,10 @@ pub fn knob_names() -> Vec<String> {
     if let Ok(rd) = fs::read_dir(THP_DIR) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if let Some(kb) = name.strip_prefix("hugepages-").and_then(|s| s.strip_suffix("kB")) {
+            if let Some(kb) = name
+                .strip_prefix("hugepages-")
+                .and_then(|s| s.strip_suffix("kB"))
+            {
                 if let Ok(kb) = kb.parse::<u64>() {
                     sizes.push((kb, name));
                 }
@@ -106,7 +109,9 @@ impl Journal {
             let mut it = l.splitn(3, ' ');
             match (it.next(), it.next(), it.next()) {
                 (Some("pid"), Some(p), None) => {
-                    j.pid = p.parse().map_err(|_| ProbeError::Journal(format!("bad pid {p}")))?
+                    j.pid = p
+                        .parse()
+                        .map_err(|_| ProbeError::Journal(format!("bad pid {p}")))?
                 }
                 (Some("knob"), Some(k), Some(v)) => {
                     if k.contains("..") || k.starts_with('/') {
@@ -125,10 +130,12 @@ impl Journal {
     /// Writes the journal atomically (temporary file, fsync, rename).
     pub fn store(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|e| ProbeError::io(format!("mkdir {}", dir.display()), e))?;
+            fs::create_dir_all(dir)
+                .map_err(|e| ProbeError::io(format!("mkdir {}", dir.display()), e))?;
         }
         let tmp = path.with_extension("tmp");
-        let mut f = fs::File::create(&tmp).map_err(|e| ProbeError::io(format!("create {}", tmp.display()), e))?;
+        let mut f = fs::File::create(&tmp)
+            .map_err(|e| ProbeError::io(format!("create {}", tmp.display()), e))?;
         f.write_all(self.render().as_bytes())
             .and_then(|_| f.sync_all())
             .map_err(|e| ProbeError::io(format!("write {}", tmp.display()), e))?;
@@ -174,18 +181,24 @@ impl Keeper {
             .write_all(format!("{line}\n").as_bytes())
             .map_err(|e| ProbeError::io("khugepaged keeper: write", e))?;
         let mut s = String::new();
-        self.resp.read_line(&mut s).map_err(|e| ProbeError::io("khugepaged keeper: read", e))?;
+        self.resp
+            .read_line(&mut s)
+            .map_err(|e| ProbeError::io("khugepaged keeper: read", e))?;
         if s.starts_with("ok") {
             Ok(s.trim_end().to_string())
         } else {
-            Err(ProbeError::Helper(format!("khugepaged keeper: {}", s.trim_end())))
+            Err(ProbeError::Helper(format!(
+                "khugepaged keeper: {}",
+                s.trim_end()
+            )))
         }
     }
 
     /// (Re-)registers the keeper's mm with khugepaged.
     pub(crate) fn advise(&mut self) -> Result<()> {
         let (a, l) = (self.addr, self.len);
-        self.request(&format!("advise {a:#x} {l:#x} hugepage")).map(|_| ())
+        self.request(&format!("advise {a:#x} {l:#x} hugepage"))
+            .map(|_| ())
     }
 
     /// Starts the keeper: one order-0 page in each of 64 PMD ranges of a 128 MiB region,
@@ -207,7 +220,9 @@ impl Keeper {
         {
             use std::io::BufRead;
             let mut s = String::new();
-            k.resp.read_line(&mut s).map_err(|e| ProbeError::io("khugepaged keeper: start", e))?;
+            k.resp
+                .read_line(&mut s)
+                .map_err(|e| ProbeError::io("khugepaged keeper: start", e))?;
         }
         k.request(&format!("map {addr:#x} {len:#x} anon rw"))?;
         k.request(&format!("advise {addr:#x} {len:#x} nohugepage"))?;
@@ -246,13 +261,21 @@ pub(crate) fn host_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn zram_disksize() -> u64 {
-    sys::read_string(format!("{ZRAM_SYS}/disksize")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    sys::read_string(format!("{ZRAM_SYS}/disksize"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Active swap devices (`/proc/swaps` without the header).
 pub fn active_swaps() -> Vec<String> {
     sys::read_string("/proc/swaps")
-        .map(|t| t.lines().skip(1).filter_map(|l| l.split_whitespace().next().map(String::from)).collect())
+        .map(|t| {
+            t.lines()
+                .skip(1)
+                .filter_map(|l| l.split_whitespace().next().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -272,7 +295,10 @@ fn swapoff(dev: &str) -> Result<bool> {
 /// Restores from a journal file without taking the lock (the caller holds it).
 fn restore_from(path: &Path) -> Result<RestoreReport> {
     let Some(j) = Journal::load(path)? else {
-        return Ok(RestoreReport { nothing: true, ..Default::default() });
+        return Ok(RestoreReport {
+            nothing: true,
+            ..Default::default()
+        });
     };
     let mut rep = RestoreReport::default();
     if j.zram {
@@ -298,7 +324,10 @@ fn restore_from(path: &Path) -> Result<RestoreReport> {
         }
     }
     if !errors.is_empty() {
-        return Err(ProbeError::Host(format!("restore incomplete: {}", errors.join("; "))));
+        return Err(ProbeError::Host(format!(
+            "restore incomplete: {}",
+            errors.join("; ")
+        )));
     }
     fs::remove_file(path).map_err(|e| ProbeError::io(format!("remove {}", path.display()), e))?;
     Ok(rep)
@@ -331,7 +360,9 @@ impl HostLock {
                 return Err(ProbeError::last_os(format!("flock {LOCK_PATH}")));
             }
             if start.elapsed() > timeout {
-                return Err(ProbeError::Host(format!("{LOCK_PATH} held by another program for {timeout:?}")));
+                return Err(ProbeError::Host(format!(
+                    "{LOCK_PATH} held by another program for {timeout:?}"
+                )));
             }
             if !told {
                 eprintln!("foliolab probe: waiting for {LOCK_PATH}");
@@ -382,10 +413,14 @@ impl HostGuard {
             return Err(ProbeError::Host("the probe needs root".into()));
         }
         if !Path::new(THP_DIR).join("enabled").exists() {
-            return Err(ProbeError::Host(format!("{THP_DIR} missing: no THP on this kernel")));
+            return Err(ProbeError::Host(format!(
+                "{THP_DIR} missing: no THP on this kernel"
+            )));
         }
         if GUARD_ACTIVE.swap(true, Ordering::SeqCst) {
-            return Err(ProbeError::Host("a HostGuard is already active in this process".into()));
+            return Err(ProbeError::Host(
+                "a HostGuard is already active in this process".into(),
+            ));
         }
         let r = Self::acquire_inner();
         if r.is_err() {
@@ -401,7 +436,9 @@ impl HostGuard {
         let path = journal_path();
         let recovered = if path.exists() {
             let rep = restore_from(&path)?;
-            eprintln!("foliolab probe: restored the host from a journal a killed probe left: {rep:?}");
+            eprintln!(
+                "foliolab probe: restored the host from a journal a killed probe left: {rep:?}"
+            );
             Some(rep)
         } else {
             None
@@ -419,17 +456,34 @@ impl HostGuard {
         }
         if let Some((_, v)) = knobs.iter().find(|(k, _)| k == "anon_beside_full") {
             if v != "0" {
-                return Err(ProbeError::Host(format!("anon_beside_full reads {v}, must read 0")));
+                return Err(ProbeError::Host(format!(
+                    "anon_beside_full reads {v}, must read 0"
+                )));
             }
         }
-        let journal = Journal { pid: std::process::id(), knobs, zram: false };
+        let journal = Journal {
+            pid: std::process::id(),
+            knobs,
+            zram: false,
+        };
         journal.store(&path)?;
-        Ok(HostGuard { journal, path, restored: false, _lock: lock, keeper: None, recovered })
+        Ok(HostGuard {
+            journal,
+            path,
+            restored: false,
+            _lock: lock,
+            keeper: None,
+            recovered,
+        })
     }
 
     /// Original value of a knob, as saved.
     pub fn original(&self, knob: &str) -> Option<&str> {
-        self.journal.knobs.iter().find(|(k, _)| k == knob).map(|(_, v)| v.as_str())
+        self.journal
+            .knobs
+            .iter()
+            .find(|(k, _)| k == knob)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every saved knob.
@@ -500,7 +554,10 @@ impl HostGuard {
 
     fn restore_inner(&mut self) -> Result<RestoreReport> {
         if self.restored {
-            return Ok(RestoreReport { nothing: true, ..Default::default() });
+            return Ok(RestoreReport {
+                nothing: true,
+                ..Default::default()
+            });
         }
         self.restored = true;
         kill_helpers();
@@ -519,7 +576,9 @@ impl HostGuard {
 impl Drop for HostGuard {
     fn drop(&mut self) {
         if let Err(e) = self.restore_inner() {
-            eprintln!("foliolab probe: restoring the host failed: {e} (run `foliolab probe --restore`)");
+            eprintln!(
+                "foliolab probe: restoring the host failed: {e} (run `foliolab probe --restore`)"
+            );
         }
     }
 }
@@ -545,7 +604,9 @@ fn write_swap_header(size: u64) -> Result<()> {
         .write(true)
         .open(ZRAM_DEV)
         .map_err(|e| ProbeError::io(format!("open {ZRAM_DEV}"), e))?;
-    f.write_all(&page).and_then(|_| f.sync_all()).map_err(|e| ProbeError::io("write swap header", e))
+    f.write_all(&page)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| ProbeError::io("write swap header", e))
 }
 
 fn kill_helpers() {
@@ -586,7 +647,10 @@ fn start_signal_thread() {
                     eprintln!("foliolab probe: restore on signal failed: {e}");
                 }
             }
-            eprintln!("foliolab probe: stopped by {}; host restored", sys::signal_name(sig));
+            eprintln!(
+                "foliolab probe: stopped by {}; host restored",
+                sys::signal_name(sig)
+            );
             std::mem::forget(h);
             // SAFETY: exiting the process.
             unsafe { libc::_exit(128 + sig) };
@@ -601,7 +665,10 @@ mod tests {
     fn journal_roundtrip() {
         let j = Journal {
             pid: 42,
-            knobs: vec![("enabled".into(), "madvise".into()), ("hugepages-64kB/enabled".into(), "never".into())],
+            knobs: vec![
+                ("enabled".into(), "madvise".into()),
+                ("hugepages-64kB/enabled".into(), "never".into()),
+            ],
             zram: true,
         };
         assert_eq!(Journal::parse(&j.render()).ok(), Some(j));

@@ -73,7 +73,11 @@ pub fn flag_names(flags: u64, order: u8) -> Vec<String> {
     if order == 0 {
         f &= !KPF_LRU;
     }
-    KPF_NAMES.iter().filter(|(b, _)| f & (1u64 << b) != 0).map(|(_, n)| n.to_string()).collect()
+    KPF_NAMES
+        .iter()
+        .filter(|(b, _)| f & (1u64 << b) != 0)
+        .map(|(_, n)| n.to_string())
+        .collect()
 }
 
 // PAGEMAP_SCAN (uapi/linux/fs.h, 6.7+).
@@ -99,7 +103,8 @@ struct PageRegion {
     end: u64,
     categories: u64,
 }
-const PAGEMAP_SCAN: u64 = 0xC000_0000 | ((std::mem::size_of::<PmScanArg>() as u64) << 16) | (0x66 << 8) | 16;
+const PAGEMAP_SCAN: u64 =
+    0xC000_0000 | ((std::mem::size_of::<PmScanArg>() as u64) << 16) | (0x66 << 8) | 16;
 const PAGE_IS_PRESENT: u64 = 1 << 3;
 const PAGE_IS_SWAPPED: u64 = 1 << 4;
 const PAGE_IS_HUGE: u64 = 1 << 6;
@@ -122,16 +127,24 @@ fn pread_u64s(f: &File, index: u64, n: usize, what: &str) -> Result<Vec<u64>> {
             .read_at(&mut buf[done..], index * 8 + done as u64)
             .map_err(|e| ProbeError::io(format!("read {what} at {index:#x}"), e))?;
         if r == 0 {
-            return Err(ProbeError::Host(format!("short read of {what} at {index:#x}")));
+            return Err(ProbeError::Host(format!(
+                "short read of {what} at {index:#x}"
+            )));
         }
         done += r;
     }
-    Ok(buf.chunks_exact(8).map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect())
+    Ok(buf
+        .chunks_exact(8)
+        .map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect())
 }
 
 impl PhysReader {
     pub fn open() -> Result<PhysReader> {
-        Ok(PhysReader { kpagecount: open("/proc/kpagecount")?, kpageflags: open("/proc/kpageflags")? })
+        Ok(PhysReader {
+            kpagecount: open("/proc/kpagecount")?,
+            kpageflags: open("/proc/kpageflags")?,
+        })
     }
 
     pub fn flags(&self, pfn: u64) -> Result<u64> {
@@ -143,7 +156,12 @@ impl PhysReader {
     }
 
     /// (head pfn, order) of the folio containing `pfn`, by walking COMPOUND_HEAD/TAIL.
-    pub fn folio_of(&self, pfn: u64, flags: u64, cache: &mut HashMap<u64, u8>) -> Result<(u64, u8)> {
+    pub fn folio_of(
+        &self,
+        pfn: u64,
+        flags: u64,
+        cache: &mut HashMap<u64, u8>,
+    ) -> Result<(u64, u8)> {
         let head = if flags & KPF_TAIL != 0 {
             let lo = pfn.saturating_sub(1023);
             let v = pread_u64s(&self.kpageflags, lo, (pfn - lo) as usize, "kpageflags")?;
@@ -165,7 +183,11 @@ impl PhysReader {
         if let Some(&o) = cache.get(&head) {
             return Ok((head, o));
         }
-        let hf = if head == pfn { flags } else { self.flags(head)? };
+        let hf = if head == pfn {
+            flags
+        } else {
+            self.flags(head)?
+        };
         let mut nr: u64 = 1;
         if hf & KPF_HEAD != 0 {
             let v = pread_u64s(&self.kpageflags, head + 1, 1023, "kpageflags")?;
@@ -189,7 +211,9 @@ pub struct Pagemap {
 
 impl Pagemap {
     pub fn open(pid: i32) -> Result<Pagemap> {
-        Ok(Pagemap { file: open(&format!("/proc/{pid}/pagemap"))? })
+        Ok(Pagemap {
+            file: open(&format!("/proc/{pid}/pagemap"))?,
+        })
     }
 
     pub fn entries(&self, addr: u64, n: usize) -> Result<Vec<u64>> {
@@ -253,12 +277,20 @@ pub fn read_pages(pid: i32, phys: &PhysReader, addr: u64, n: usize) -> Result<Ve
             let flags = phys.flags(pfn)?;
             let (head, order) = phys.folio_of(pfn, flags, &mut cache)?;
             let zero = if flags & KPF_ZERO != 0 {
-                Some(if flags & KPF_THP != 0 || order > 0 { ZeroKind::Huge } else { ZeroKind::Small })
+                Some(if flags & KPF_THP != 0 || order > 0 {
+                    ZeroKind::Huge
+                } else {
+                    ZeroKind::Small
+                })
             } else {
                 None
             };
             out.push(PageObs {
-                state: if zero.is_some() { PageState::Zeropage } else { PageState::Present },
+                state: if zero.is_some() {
+                    PageState::Zeropage
+                } else {
+                    PageState::Present
+                },
                 frame: Some(pfn),
                 folio: Some(head),
                 zero,
@@ -300,7 +332,12 @@ pub fn read_smaps(pid: i32) -> Result<Vec<SmapsVma>> {
             if let (Ok(s), Ok(e)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
                 if !first.ends_with(':') {
                     let path = line.split_whitespace().nth(5).unwrap_or("").to_string();
-                    out.push(SmapsVma { start: s, end: e, path, fields: BTreeMap::new() });
+                    out.push(SmapsVma {
+                        start: s,
+                        end: e,
+                        path,
+                        fields: BTreeMap::new(),
+                    });
                     continue;
                 }
             }
@@ -344,7 +381,11 @@ pub fn read_status_rss(pid: i32) -> Result<[u64; 4]> {
             Some("VmSwap") => 3,
             _ => continue,
         };
-        out[idx] = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+        out[idx] = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
     }
     Ok(out)
 }
@@ -426,7 +467,11 @@ pub fn read_counters() -> Result<BTreeMap<String, i64>> {
 
 /// Sum of the per-size `nr_anon_partially_mapped` gauges (the `shrink` loop's measure).
 pub fn partially_mapped_total() -> Result<i64> {
-    Ok(read_counters()?.iter().filter(|(k, _)| k.ends_with(".nr_anon_partially_mapped")).map(|(_, v)| v).sum())
+    Ok(read_counters()?
+        .iter()
+        .filter(|(k, _)| k.ends_with(".nr_anon_partially_mapped"))
+        .map(|(_, v)| v)
+        .sum())
 }
 
 #[cfg(test)]
@@ -439,7 +484,10 @@ mod tests {
         assert_eq!(size_name(1024), "1M");
         let f = (1 << 5) | (1 << 25) | (1 << 12);
         assert_eq!(flag_names(f, 0), vec!["ANON".to_string()]);
-        assert_eq!(flag_names(f, 4), vec!["LRU".to_string(), "ANON".to_string()]);
+        assert_eq!(
+            flag_names(f, 4),
+            vec!["LRU".to_string(), "ANON".to_string()]
+        );
         assert_eq!(std::mem::size_of::<PmScanArg>(), 96);
     }
 }

@@ -4,8 +4,12 @@ use crate::error::{ProbeError, Result};
 use crate::host::{self, HostGuard, KHUGEPAGED_PAUSE_MS, THP_DIR};
 use crate::readers::{self, PhysReader, PAGE};
 use crate::sys;
-use foliolab_report::{PageObs, Problem, ProblemKind, ReadValue, RunError, Runner, RunnerKind, SmapsObs};
-use foliolab_scenario::{Item, MapKind, ProcOp, Prot, Range, RssKind, Scenario, Stmt, StmtKind, ThpKey, ThpSetting};
+use foliolab_report::{
+    PageObs, Problem, ProblemKind, ReadValue, RunError, Runner, RunnerKind, SmapsObs,
+};
+use foliolab_scenario::{
+    Item, MapKind, ProcOp, Prot, Range, RssKind, Scenario, Stmt, StmtKind, ThpKey, ThpSetting,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -40,7 +44,11 @@ impl ProbeOptions {
                 vec!["__probe-helper".to_string()],
             ),
         };
-        Ok(ProbeOptions { helper, helper_args, cpu: highest_cpu() })
+        Ok(ProbeOptions {
+            helper,
+            helper_args,
+            cpu: highest_cpu(),
+        })
     }
 }
 
@@ -132,16 +140,28 @@ pub fn run_knobs(settings: &[ThpSetting]) -> Vec<(String, String)> {
         (ThpKey::Shmem, "never".into()),
     ];
     for o in 2..=9u8 {
-        v.push((ThpKey::Size(o), if o == 9 { "inherit" } else { "never" }.into()));
-        v.push((ThpKey::ShmemSize(o), if o == 9 { "inherit" } else { "never" }.into()));
+        v.push((
+            ThpKey::Size(o),
+            if o == 9 { "inherit" } else { "never" }.into(),
+        ));
+        v.push((
+            ThpKey::ShmemSize(o),
+            if o == 9 { "inherit" } else { "never" }.into(),
+        ));
     }
     for s in settings {
         if let Some(e) = v.iter_mut().find(|(k, _)| *k == s.key) {
             e.1 = s.value.clone();
         }
     }
-    let mut out: Vec<(String, String)> = v.into_iter().map(|(k, val)| (thp_knob(k), knob_text(k, &val))).collect();
-    out.push(("khugepaged/scan_sleep_millisecs".into(), KHUGEPAGED_PAUSE_MS.into()));
+    let mut out: Vec<(String, String)> = v
+        .into_iter()
+        .map(|(k, val)| (thp_knob(k), knob_text(k, &val)))
+        .collect();
+    out.push((
+        "khugepaged/scan_sleep_millisecs".into(),
+        KHUGEPAGED_PAUSE_MS.into(),
+    ));
     out.push(("khugepaged/pages_to_scan".into(), "4096".into()));
     out.push(("hugepages-8kB/shmem_enabled".into(), "never".into()));
     out.push(("anon_beside_full".into(), "0".into()));
@@ -208,7 +228,10 @@ impl Proc {
         let mut l = line.to_string();
         l.push('\n');
         if let Err(e) = self.cmd.write_all(l.as_bytes()) {
-            return Err(RunError::new(format!("helper of pid {} gone: {e}", self.pid)));
+            return Err(RunError::new(format!(
+                "helper of pid {} gone: {e}",
+                self.pid
+            )));
         }
         self.recv()
     }
@@ -231,7 +254,9 @@ impl Proc {
     }
 
     fn region(&self, name: &str) -> std::result::Result<&Region, RunError> {
-        self.regions.get(name).ok_or_else(|| RunError::new(format!("no region {name}")))
+        self.regions
+            .get(name)
+            .ok_or_else(|| RunError::new(format!("no region {name}")))
     }
 
     /// (address, length) of a range.
@@ -248,7 +273,11 @@ impl Proc {
     /// is our child.
     fn wait_gone(&mut self, timeout: Duration) {
         if let Some(fd) = &self.pidfd {
-            let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let mut p = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd.
             unsafe { libc::poll(&mut p, 1, timeout.as_millis() as i32) };
         }
@@ -309,7 +338,9 @@ impl<'g> KernelRunner<'g> {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| ProbeError::io(format!("start helper {}", self.opts.helper.display()), e))?;
+            .map_err(|e| {
+                ProbeError::io(format!("start helper {}", self.opts.helper.display()), e)
+            })?;
         host::register_helper(child.id() as i32);
         let addr = place(REGION_BASE, 1 << 30, 0);
         self.guard.keeper = Some(host::Keeper::start(child, addr, 128 << 20)?);
@@ -317,11 +348,13 @@ impl<'g> KernelRunner<'g> {
     }
 
     fn apply_thp(&mut self, settings: &[ThpSetting]) -> Result<()> {
-
-        let knobs: Vec<(String, String)> =
-            run_knobs(settings).into_iter().filter(|(k, _)| self.guard.original(k).is_some()).collect();
+        let knobs: Vec<(String, String)> = run_knobs(settings)
+            .into_iter()
+            .filter(|(k, _)| self.guard.original(k).is_some())
+            .collect();
         let was_paused = self.guard.saved_knobs().is_empty()
-            || sys::read_knob(format!("{THP_DIR}/khugepaged/scan_sleep_millisecs"))? == KHUGEPAGED_PAUSE_MS;
+            || sys::read_knob(format!("{THP_DIR}/khugepaged/scan_sleep_millisecs"))?
+                == KHUGEPAGED_PAUSE_MS;
         self.guard.set_knobs(&knobs)?;
         debug("after knobs");
         // Register the keeper (again): khugepaged drops an mm it scanned through, and a
@@ -341,7 +374,9 @@ impl<'g> KernelRunner<'g> {
     }
 
     fn proc_mut(&mut self, name: &str) -> std::result::Result<&mut Proc, RunError> {
-        self.procs.get_mut(name).ok_or_else(|| RunError::new(format!("no live process {name}")))
+        self.procs
+            .get_mut(name)
+            .ok_or_else(|| RunError::new(format!("no live process {name}")))
     }
 
     fn spawn(&mut self, name: &str) -> Result<()> {
@@ -359,7 +394,9 @@ impl<'g> KernelRunner<'g> {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| ProbeError::io(format!("start helper {}", self.opts.helper.display()), e))?;
+            .map_err(|e| {
+                ProbeError::io(format!("start helper {}", self.opts.helper.display()), e)
+            })?;
         let pid = child.id() as i32;
         host::register_helper(pid);
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
@@ -375,7 +412,8 @@ impl<'g> KernelRunner<'g> {
             cursor: REGION_BASE,
             last_faults: 0,
         };
-        p.recv().map_err(|e| ProbeError::Helper(format!("helper did not start: {e}")))?;
+        p.recv()
+            .map_err(|e| ProbeError::Helper(format!("helper did not start: {e}")))?;
         self.procs.insert(name.to_string(), p);
         Ok(())
     }
@@ -384,9 +422,16 @@ impl<'g> KernelRunner<'g> {
         let (cmd_r, cmd_w) = pipe_cloexec().map_err(rerr)?;
         let (resp_r, resp_w) = pipe_cloexec().map_err(rerr)?;
         let me = std::process::id();
-        let line = format!("fork /proc/{me}/fd/{} /proc/{me}/fd/{}", cmd_r.as_raw_fd(), resp_w.as_raw_fd());
+        let line = format!(
+            "fork /proc/{me}/fd/{} /proc/{me}/fd/{}",
+            cmd_r.as_raw_fd(),
+            resp_w.as_raw_fd()
+        );
         let p = self.proc_mut(parent)?;
-        let pid: i32 = p.send(&line)?.parse().map_err(|_| RunError::new("fork: bad pid"))?;
+        let pid: i32 = p
+            .send(&line)?
+            .parse()
+            .map_err(|_| RunError::new("fork: bad pid"))?;
         host::register_helper(pid);
         let (regions, cursor) = (p.regions.clone(), p.cursor);
         drop(cmd_r);
@@ -408,7 +453,12 @@ impl<'g> KernelRunner<'g> {
 
     /// A request that may kill the process (an access): on a fault the process is reaped
     /// and the error says which signal.
-    fn access(&mut self, proc: &str, line: String, what: &str) -> std::result::Result<String, RunError> {
+    fn access(
+        &mut self,
+        proc: &str,
+        line: String,
+        what: &str,
+    ) -> std::result::Result<String, RunError> {
         let p = self.proc_mut(proc)?;
         match p.send(&line) {
             Ok(s) => Ok(s),
@@ -426,12 +476,21 @@ impl<'g> KernelRunner<'g> {
 
     fn proc_op(&mut self, proc: &str, op: &ProcOp) -> std::result::Result<(), RunError> {
         match op {
-            ProcOp::Map { region, size_bytes, kind, prot, align_bytes } => {
+            ProcOp::Map {
+                region,
+                size_bytes,
+                kind,
+                prot,
+                align_bytes,
+            } => {
                 let (kind_s, path) = match kind {
                     MapKind::Anon => ("anon", String::new()),
                     MapKind::Shmem => ("shmem", String::new()),
                     MapKind::File { file, shared } => {
-                        let f = self.files.get(file).ok_or_else(|| RunError::new(format!("no file {file}")))?;
+                        let f = self
+                            .files
+                            .get(file)
+                            .ok_or_else(|| RunError::new(format!("no file {file}")))?;
                         let path = format!("/proc/{}/fd/{}", std::process::id(), f.as_raw_fd());
                         (if *shared { "fshared" } else { "fprivate" }, path)
                     }
@@ -441,9 +500,24 @@ impl<'g> KernelRunner<'g> {
                 };
                 let p = self.proc_mut(proc)?;
                 let addr = place(p.cursor, *align_bytes, 0);
-                p.send(&format!("map {addr:#x} {size_bytes:#x} {kind_s} {} {path}", prot.name()).trim_end().to_string())?;
+                p.send(
+                    &format!(
+                        "map {addr:#x} {size_bytes:#x} {kind_s} {} {path}",
+                        prot.name()
+                    )
+                    .trim_end()
+                    .to_string(),
+                )?;
                 p.cursor = addr + size_bytes;
-                p.regions.insert(region.clone(), Region { addr, size: *size_bytes, kind: kind.clone(), prot: *prot });
+                p.regions.insert(
+                    region.clone(),
+                    Region {
+                        addr,
+                        size: *size_bytes,
+                        kind: kind.clone(),
+                        prot: *prot,
+                    },
+                );
                 Ok(())
             }
             ProcOp::Unmap { range } => {
@@ -454,7 +528,8 @@ impl<'g> KernelRunner<'g> {
             ProcOp::Protect { range, prot } => {
                 let p = self.proc_mut(proc)?;
                 let (a, l, _) = p.span(range)?;
-                p.send(&format!("protect {a:#x} {l:#x} {}", prot.name())).map(|_| ())
+                p.send(&format!("protect {a:#x} {l:#x} {}", prot.name()))
+                    .map(|_| ())
             }
             ProcOp::Advise { range, advice } => {
                 let p = self.proc_mut(proc)?;
@@ -465,45 +540,77 @@ impl<'g> KernelRunner<'g> {
                 }
                 Ok(())
             }
-            ProcOp::Move { range, new_region, align_bytes, shift_bytes } => {
+            ProcOp::Move {
+                range,
+                new_region,
+                align_bytes,
+                shift_bytes,
+            } => {
                 let p = self.proc_mut(proc)?;
                 let (a, l, _) = p.span(range)?;
                 let src = p.region(&range.region)?.clone();
                 let to = place(p.cursor, *align_bytes, *shift_bytes);
                 p.send(&format!("move {a:#x} {l:#x} {to:#x}"))?;
                 p.cursor = to + l;
-                p.regions.insert(new_region.clone(), Region { addr: to, size: l, kind: src.kind, prot: src.prot });
+                p.regions.insert(
+                    new_region.clone(),
+                    Region {
+                        addr: to,
+                        size: l,
+                        kind: src.kind,
+                        prot: src.prot,
+                    },
+                );
                 Ok(())
             }
             ProcOp::Write { range, value } => {
                 let (a, l, _) = self.proc_mut(proc)?.span(range)?;
                 let r = self.access(proc, format!("write {a:#x} {l:#x} {value:#x}"), "write")?;
-                let f = r.trim().parse().map_err(|_| RunError::new("bad fault count"))?;
+                let f = r
+                    .trim()
+                    .parse()
+                    .map_err(|_| RunError::new("bad fault count"))?;
                 self.proc_mut(proc)?.last_faults = f;
                 Ok(())
             }
             ProcOp::Read { range } => self.read(proc, range).map(|_| ()),
             ProcOp::Fork { child } => self.fork(proc, child),
             ProcOp::Exit => {
-                let mut p = self.procs.remove(proc).ok_or_else(|| RunError::new(format!("no live process {proc}")))?;
+                let mut p = self
+                    .procs
+                    .remove(proc)
+                    .ok_or_else(|| RunError::new(format!("no live process {proc}")))?;
                 let r = p.send("exit");
                 p.wait_gone(Duration::from_secs(30));
                 r.map(|_| ())
             }
-            ProcOp::Pin { name, range, write, longterm, fast } => {
+            ProcOp::Pin {
+                name,
+                range,
+                write,
+                longterm,
+                fast,
+            } => {
                 if !*write || !*longterm || *fast {
-                    return Err(RunError::new("unsupported: only `pin rw longterm` runs on the kernel"));
+                    return Err(RunError::new(
+                        "unsupported: only `pin rw longterm` runs on the kernel",
+                    ));
                 }
                 let p = self.proc_mut(proc)?;
                 let (a, l, _) = p.span(range)?;
                 let pid = p.pid;
-                let before = crate::readers::Pagemap::open(pid).and_then(|m| m.entries(a, (l / PAGE) as usize));
+                let before = crate::readers::Pagemap::open(pid)
+                    .and_then(|m| m.entries(a, (l / PAGE) as usize));
                 p.send(&format!("pin {name} {a:#x} {l:#x}"))?;
-                let after = crate::readers::Pagemap::open(pid).and_then(|m| m.entries(a, (l / PAGE) as usize));
+                let after = crate::readers::Pagemap::open(pid)
+                    .and_then(|m| m.entries(a, (l / PAGE) as usize));
                 if let (Ok(b), Ok(af)) = (before, after) {
                     let mask = (1u64 << 55) - 1;
                     let present = 1u64 << 63;
-                    let moved = b.iter().zip(&af).any(|(x, y)| x & present != 0 && y & present != 0 && x & mask != y & mask);
+                    let moved = b
+                        .iter()
+                        .zip(&af)
+                        .any(|(x, y)| x & present != 0 && y & present != 0 && x & mask != y & mask);
                     if moved {
                         self.problems.push(Problem {
                             kind: ProblemKind::Invariant,
@@ -518,7 +625,10 @@ impl<'g> KernelRunner<'g> {
                 let (a, l, _) = p.span(range)?;
                 p.send(&format!("splice {name} {a:#x} {l:#x}")).map(|_| ())
             }
-            ProcOp::Release { name } => self.proc_mut(proc)?.send(&format!("release {name}")).map(|_| ()),
+            ProcOp::Release { name } => self
+                .proc_mut(proc)?
+                .send(&format!("release {name}"))
+                .map(|_| ()),
             ProcOp::Migrate { .. } => Err(RunError::new("unsupported: migrate is model-only")),
             _ => Err(RunError::new("not an action statement")),
         }
@@ -548,7 +658,9 @@ impl<'g> KernelRunner<'g> {
         let mut res = Ok(());
         while full_scans()? < start + 2 {
             if t.elapsed() > Duration::from_secs(60) {
-                res = Err(ProbeError::Host("khugepaged did not finish two scans in 60 s".into()));
+                res = Err(ProbeError::Host(
+                    "khugepaged did not finish two scans in 60 s".into(),
+                ));
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -629,7 +741,9 @@ impl Drop for KernelRunner<'_> {
 
 impl Runner for KernelRunner<'_> {
     fn kind(&self) -> RunnerKind {
-        RunnerKind::Kernel { release: sys::kernel_release() }
+        RunnerKind::Kernel {
+            release: sys::kernel_release(),
+        }
     }
 
     fn unsupported(&self, scenario: &Scenario) -> Vec<String> {
@@ -659,7 +773,8 @@ impl Runner for KernelRunner<'_> {
                 }
                 // SAFETY: fresh fd.
                 let f = unsafe { File::from_raw_fd(fd) };
-                f.set_len(*size_bytes).map_err(|e| RunError::new(format!("ftruncate: {e}")))?;
+                f.set_len(*size_bytes)
+                    .map_err(|e| RunError::new(format!("ftruncate: {e}")))?;
                 self.files.insert(file.clone(), f);
                 Ok(())
             }
@@ -675,22 +790,36 @@ impl Runner for KernelRunner<'_> {
         let (a, l, start) = self.proc_mut(proc)?.span(range)?;
         let r = self.access(proc, format!("read {a:#x} {l:#x}"), "read")?;
         let mut it = r.split(' ');
-        let faults = it.next().and_then(|f| f.parse().ok()).ok_or_else(|| RunError::new("bad read reply"))?;
+        let faults = it
+            .next()
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| RunError::new("bad read reply"))?;
         self.proc_mut(proc)?.last_faults = faults;
         let mut out = Vec::new();
         for (i, v) in it.enumerate() {
             let value = u64::from_str_radix(v, 16).map_err(|_| RunError::new("bad value"))?;
-            out.push(ReadValue { offset_bytes: start + i as u64 * PAGE, value });
+            out.push(ReadValue {
+                offset_bytes: start + i as u64 * PAGE,
+                value,
+            });
         }
         Ok(out)
     }
 
-    fn pages(&mut self, proc: &str, range: &Range) -> std::result::Result<Vec<(u64, PageObs)>, RunError> {
+    fn pages(
+        &mut self,
+        proc: &str,
+        range: &Range,
+    ) -> std::result::Result<Vec<(u64, PageObs)>, RunError> {
         let p = self.proc_mut(proc)?;
         let (a, l, start) = p.span(range)?;
         let pid = p.pid;
         let obs = readers::read_pages(pid, &self.phys, a, (l / PAGE) as usize).map_err(rerr)?;
-        Ok(obs.into_iter().enumerate().map(|(i, o)| (start + i as u64 * PAGE, o)).collect())
+        Ok(obs
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| (start + i as u64 * PAGE, o))
+            .collect())
     }
 
     fn smaps(&mut self, proc: &str, region: &str) -> std::result::Result<Vec<SmapsObs>, RunError> {
@@ -707,14 +836,20 @@ impl Runner for KernelRunner<'_> {
         // The counter minus what the helper's own (non-region) mappings contribute.
         let own: Vec<_> = vmas
             .iter()
-            .filter(|v| !p.regions.values().any(|r| v.end > r.addr && v.start < r.addr + r.size))
+            .filter(|v| {
+                !p.regions
+                    .values()
+                    .any(|r| v.end > r.addr && v.start < r.addr + r.size)
+            })
             .collect();
         let f = |v: &&readers::SmapsVma, k: &str| v.fields.get(k).copied().unwrap_or(0);
         let kb = match kind {
             RssKind::Anon => status[0].saturating_sub(own.iter().map(|v| f(v, "Anonymous")).sum()),
-            RssKind::File => {
-                status[1].saturating_sub(own.iter().map(|v| f(v, "Rss").saturating_sub(f(v, "Anonymous"))).sum())
-            }
+            RssKind::File => status[1].saturating_sub(
+                own.iter()
+                    .map(|v| f(v, "Rss").saturating_sub(f(v, "Anonymous")))
+                    .sum(),
+            ),
             RssKind::Shmem => status[2],
             RssKind::Swap => status[3].saturating_sub(own.iter().map(|v| f(v, "Swap")).sum()),
         };
@@ -726,9 +861,15 @@ impl Runner for KernelRunner<'_> {
     }
 
     fn stats(&mut self) -> std::result::Result<BTreeMap<String, i64>, RunError> {
-        let base = self.baseline.as_ref().ok_or_else(|| RunError::new("stats before the first spawn"))?;
+        let base = self
+            .baseline
+            .as_ref()
+            .ok_or_else(|| RunError::new("stats before the first spawn"))?;
         let now = readers::read_counters().map_err(rerr)?;
-        Ok(now.iter().map(|(k, v)| (k.clone(), v - base.get(k).copied().unwrap_or(0))).collect())
+        Ok(now
+            .iter()
+            .map(|(k, v)| (k.clone(), v - base.get(k).copied().unwrap_or(0)))
+            .collect())
     }
 
     fn held_values(&mut self, proc: &str, name: &str) -> std::result::Result<Vec<u64>, RunError> {
@@ -774,9 +915,15 @@ mod tests {
     }
     #[test]
     fn knobs_default() {
-        let k = run_knobs(&[ThpSetting { key: ThpKey::Size(4), value: "madvise".into() }]);
+        let k = run_knobs(&[ThpSetting {
+            key: ThpKey::Size(4),
+            value: "madvise".into(),
+        }]);
         assert!(k.contains(&("hugepages-64kB/enabled".to_string(), "madvise".to_string())));
-        assert!(k.contains(&("hugepages-2048kB/enabled".to_string(), "inherit".to_string())));
+        assert!(k.contains(&(
+            "hugepages-2048kB/enabled".to_string(),
+            "inherit".to_string()
+        )));
         assert!(k.contains(&("use_zero_page".to_string(), "1".to_string())));
     }
 }

@@ -51,7 +51,9 @@ pub fn errno() -> i32 {
 
 /// The kernel release (`uname -r`).
 pub fn kernel_release() -> String {
-    read_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default()
+    read_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Name of a signal number.
@@ -75,6 +77,9 @@ mod tests {
     fn knob_values() {
         assert_eq!(knob_value("always [madvise] never\n"), "madvise");
         assert_eq!(knob_value("511\n"), "511");
-        assert_eq!(knob_value("always within_size advise [never] deny force"), "never");
+        assert_eq!(
+            knob_value("always within_size advise [never] deny force"),
+            "never"
+        );
     }
 }

@@ -23,7 +23,12 @@ fn corpus_dir() -> PathBuf {
 
 fn corpus() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "scn")).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "scn"))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -54,19 +59,27 @@ fn cannot() -> Option<String> {
 fn host_state() -> Vec<String> {
     let mut v = Vec::new();
     for k in foliolab_probe::host::knob_names() {
-        let val = foliolab_probe::sys::read_knob(Path::new(THP).join(&k)).unwrap_or_else(|e| e.to_string());
+        let val = foliolab_probe::sys::read_knob(Path::new(THP).join(&k))
+            .unwrap_or_else(|e| e.to_string());
         v.push(format!("{k}={val}"));
     }
     v.push(format!("swaps={:?}", foliolab_probe::host::active_swaps()));
     v.push(format!(
         "zram0.disksize={}",
-        std::fs::read_to_string("/sys/block/zram0/disksize").unwrap_or_default().trim()
+        std::fs::read_to_string("/sys/block/zram0/disksize")
+            .unwrap_or_default()
+            .trim()
     ));
     v
 }
 
 fn diff(a: &[String], b: &[String]) -> String {
-    a.iter().zip(b).filter(|(x, y)| x != y).map(|(x, y)| format!("{x} -> {y}")).collect::<Vec<_>>().join("; ")
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| x != y)
+        .map(|(x, y)| format!("{x} -> {y}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn run_tool(args: &[&str]) -> Result<(i32, String), String> {
@@ -75,7 +88,10 @@ fn run_tool(args: &[&str]) -> Result<(i32, String), String> {
         .env("FOLIOLAB_PROBE_HELPER", HELPER)
         .output()
         .map_err(|e| format!("start {RUN}: {e}"))?;
-    Ok((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned()))
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
 }
 
 /// Scenario lines without the runner-specific summary label.
@@ -86,7 +102,10 @@ fn records(stdout: &str) -> Vec<String> {
 fn test_corpus() -> Result<(), String> {
     let files = corpus();
     if files.len() < 30 {
-        return Err(format!("only {} scenarios in tests/conformance", files.len()));
+        return Err(format!(
+            "only {} scenarios in tests/conformance",
+            files.len()
+        ));
     }
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     let mut args: Vec<&str> = vec!["--json"];
@@ -98,7 +117,12 @@ fn test_corpus() -> Result<(), String> {
         if code != 0 {
             let bad: Vec<&String> = recs
                 .iter()
-                .filter(|l| l.contains("\"result\":\"fail\"") || l.contains("problem") || l.contains("\"exit\":2") || l.contains("\"exit\":1"))
+                .filter(|l| {
+                    l.contains("\"result\":\"fail\"")
+                        || l.contains("problem")
+                        || l.contains("\"exit\":2")
+                        || l.contains("\"exit\":1")
+                })
                 .take(10)
                 .collect();
             return Err(format!("run {run}: exit {code}: {bad:?}"));
@@ -180,7 +204,10 @@ fn test_sigterm() -> Result<(), String> {
     let st = child.wait().map_err(|e| e.to_string())?;
     let after = host_state();
     if before != after {
-        return Err(format!("host changed after SIGTERM ({st:?}): {}", diff(&before, &after)));
+        return Err(format!(
+            "host changed after SIGTERM ({st:?}): {}",
+            diff(&before, &after)
+        ));
     }
     if before == during {
         return Err("the probe changed nothing while holding: the test proves nothing".into());
@@ -235,7 +262,10 @@ fn main() {
     let why = cannot();
     println!("\nrunning {} kernel tests", tests.len());
     for (name, f) in tests {
-        if filter.as_ref().is_some_and(|flt| !name.contains(flt.as_str())) {
+        if filter
+            .as_ref()
+            .is_some_and(|flt| !name.contains(flt.as_str()))
+        {
             continue;
         }
         if let Some(w) = &why {
@@ -261,6 +291,9 @@ fn main() {
         }
     }
     println!("\nkernel tests: {pass} passed, {fail} failed, {skip} skipped");
-    println!("test result: {}. {pass} passed; {fail} failed; 0 ignored; 0 measured; {skip} filtered out", if fail == 0 { "ok" } else { "FAILED" });
+    println!(
+        "test result: {}. {pass} passed; {fail} failed; 0 ignored; 0 measured; {skip} filtered out",
+        if fail == 0 { "ok" } else { "FAILED" }
+    );
     std::process::exit(if fail == 0 { 0 } else { 1 });
 }

@@ -43,7 +43,10 @@ fn main() {
     };
     if std::env::var_os("FOLIOLAB_PROBE_HELPER").is_none() {
         let exe = std::env::current_exe().unwrap_or_default();
-        opts.helper = exe.parent().map(|d| d.join("foliolab-probe-helper")).unwrap_or_else(|| PathBuf::from("foliolab-probe-helper"));
+        opts.helper = exe
+            .parent()
+            .map(|d| d.join("foliolab-probe-helper"))
+            .unwrap_or_else(|| PathBuf::from("foliolab-probe-helper"));
         opts.helper_args.clear();
     }
     let mut guard = match HostGuard::acquire() {
@@ -63,7 +66,9 @@ fn main() {
                 continue;
             }
         };
-        let sc = match foliolab_scenario::parse(f, &text).and_then(|s| foliolab_scenario::validate(&s).map(|_| s)) {
+        let sc = match foliolab_scenario::parse(f, &text)
+            .and_then(|s| foliolab_scenario::validate(&s).map(|_| s))
+        {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("{e}");
@@ -93,7 +98,14 @@ fn main() {
             println!("== {f}");
         }
         let mut sink = |r: &foliolab_report::Record| {
-            println!("{}", if json { render_json(r) } else { render_human(r) });
+            println!(
+                "{}",
+                if json {
+                    render_json(r)
+                } else {
+                    render_human(r)
+                }
+            );
         };
         let res = match probe_scenario(&mut guard, &opts, &sc, &mut sink) {
             Ok(s) => s,
