@@ -7,6 +7,7 @@
 //!   and computes the exit status;
 //! - [`render`]: human-readable and JSON-lines output.
 
+pub mod compare;
 pub mod drive;
 mod expect;
 pub mod model_fields;
