@@ -3,6 +3,7 @@
 mod bench;
 mod builtin;
 mod load;
+mod probe;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,13 @@ enum Command {
     Run(run::RunArgs),
     /// Time the model on the kernel's anchors: fork and munmap of 1 GiB at 4K, 64K and 2M.
     Bench(bench::BenchArgs),
+    /// Run scenarios on this machine's kernel (root; changes THP knobs for the run only).
+    Probe(probe::ProbeArgs),
+    /// Run scenarios on the model and on the kernel and print every difference.
+    Check(probe::CheckArgs),
+    /// The probe's helper process (internal).
+    #[command(name = "__probe-helper", hide = true)]
+    ProbeHelper,
     /// Print a scenario in canonical form.
     Fmt {
         /// Scenario files.
@@ -33,10 +41,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The helper must run before anything else starts (no threads, nothing on stdout).
+    if std::env::args().nth(1).as_deref() == Some("__probe-helper") {
+        foliolab_probe::helper_main();
+    }
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Probe(args) => probe::probe(args),
+        Command::Check(args) => probe::check(args),
+        Command::ProbeHelper => unreachable!("dispatched before argument parsing"),
         Command::Fmt { files } => load::fmt(&files),
     };
     match code {

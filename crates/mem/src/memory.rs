@@ -130,7 +130,6 @@ impl Memory {
     pub fn split_folio(&mut self, head: Pfn, new_order: Order) -> Vec<Pfn> {
         let order = self.folio_order(head);
         assert!(new_order < order);
-        let total_refs = self.map.get(head).refcount;
         let mut heads = Vec::new();
         for chunk in 0..(1u64 << (order.0 - new_order.0)) {
             let h = head.add(chunk << new_order.0);
@@ -159,9 +158,11 @@ impl Memory {
             hp.flags
                 .set(PageFlags::SWAPBACKED, flags.has(PageFlags::SWAPBACKED));
             hp.flags.set(PageFlags::LRU, flags.has(PageFlags::LRU));
+            hp.flags.set(PageFlags::DIRTY, flags.has(PageFlags::DIRTY));
+            hp.flags
+                .set(PageFlags::UPTODATE, flags.has(PageFlags::UPTODATE));
             heads.push(h);
         }
-        let _ = total_refs;
         self.nr_folios[order.0 as usize] -= 1;
         self.nr_folios[new_order.0 as usize] += heads.len() as u64;
         heads

@@ -85,9 +85,9 @@ impl Model {
                 Backing::Zero
             };
             v.flags = if pmd {
-                vec!["THP", "ZERO"]
+                vec!["THP", "ZERO_PAGE"]
             } else {
-                vec!["ZERO"]
+                vec!["RESERVED", "ZERO_PAGE"]
             };
             v.folio = Some(self.folio_of_page(entry.pfn()));
             v.index = entry.pfn().offset_from(self.mem.folio_of(entry.pfn()));
@@ -139,6 +139,14 @@ impl Model {
         v.deferred = self.is_queued(f);
         v.counters = self.scheme.counters(f);
         v.flags = self.kpageflags(f);
+        if f.is_large() {
+            v.flags.push(if v.index == 0 {
+                "COMPOUND_HEAD"
+            } else {
+                "COMPOUND_TAIL"
+            });
+            v.flags.sort_unstable();
+        }
     }
 
     /// kpageflags names (IDLE never set; LRU masked on order-0 folios).
@@ -150,6 +158,10 @@ impl Model {
         }
         if pf.has(PageFlags::DIRTY) {
             out.push("DIRTY");
+        }
+        // PG_anon_exclusive is PG_mappedtodisk; kpageflags copies it from the folio's head.
+        if pf.has(PageFlags::ANON_EXCLUSIVE) {
+            out.push("MAPPEDTODISK");
         }
         if f.is_large() && pf.has(PageFlags::LRU) {
             out.push("LRU");

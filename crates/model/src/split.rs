@@ -162,6 +162,9 @@ impl Model {
                 for (i, pte) in hits {
                     let va = haddr.add(i as u64 * PAGE_SIZE);
                     let exclusive = self.page_anon_exclusive(pte.pfn());
+                    if pte.dirty() {
+                        self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, true);
+                    }
                     self.proc_mut(pid).aspace.pt.set_pte(va, Pte::NONE);
                     self.rmap_remove(pid, f, pte.pfn(), 1, Level::Pte, Cause::FolioSplit);
                     self.mem.ref_add(f.head, -1);

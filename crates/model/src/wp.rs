@@ -164,6 +164,9 @@ impl Model {
         let f = self.folio_of_page(leaf.pfn());
         let nr = PMD_ORDER.nr_pages();
         let exclusive = self.page_anon_exclusive(f.head);
+        if leaf.dirty() {
+            self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, true);
+        }
         self.mem.ref_add(f.head, nr as i32 - 1);
         let ctx = Ctx {
             mm: self.mm_id(pid),

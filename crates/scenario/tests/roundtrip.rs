@@ -48,7 +48,10 @@ fn every_scenario_round_trips() {
 #[test]
 fn example_scenarios_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for name in ["tests/language/language-tour.scn", "examples/fork-cow-64k.scn"] {
+    for name in [
+        "tests/language/language-tour.scn",
+        "examples/fork-cow-64k.scn",
+    ] {
         let path = root.join(name);
         let text = std::fs::read_to_string(&path).expect("readable");
         let s = parse(name, &text).unwrap_or_else(|e| panic!("{e}"));

@@ -1,0 +1,181 @@
+//! `foliolab probe` (scenarios on this machine's kernel), `foliolab check` (model and kernel,
+//! compared statement by statement) and the hidden helper mode the probe executes.
+
+use crate::load::load_all;
+use crate::run::combine;
+use clap::Args;
+use foliolab_probe::{probe_scenario, restore_host, HostGuard, KernelRunner, ProbeOptions};
+use foliolab_report::compare::compare;
+use foliolab_report::{check_supported, drive, render_human, render_json, Record};
+use foliolab_scenario::Scenario;
+use foliolab_sim::ModelRunner;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ProbeArgs {
+    /// Scenario files.
+    pub files: Vec<PathBuf>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Restore THP knobs and swap from the journal a killed probe left behind, and exit.
+    #[arg(long)]
+    pub restore: bool,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Scenario files.
+    pub files: Vec<PathBuf>,
+    /// One JSON object per difference, then a summary per file.
+    #[arg(long)]
+    pub json: bool,
+    /// The scheme that drives the model.
+    #[arg(long, default_value = "linux-6.18")]
+    pub scheme: String,
+}
+
+pub fn probe(args: ProbeArgs) -> anyhow::Result<u8> {
+    if args.restore {
+        let r = restore_host()?;
+        println!("restored: {r:?}");
+        return Ok(0);
+    }
+    let loaded = load_all(&args.files);
+    let mut guard = HostGuard::acquire()?;
+    let opts = ProbeOptions::from_env()?;
+    let mut code = 0;
+    for (name, l) in loaded {
+        let c = match l {
+            Err(e) => {
+                println!("{e}");
+                2
+            }
+            Ok(s) => probe_one(&mut guard, &opts, &name, &s, args.json)?,
+        };
+        code = combine(code, c);
+    }
+    guard.restore()?;
+    Ok(code)
+}
+
+fn kernel_unsupported(
+    guard: &mut HostGuard,
+    opts: &ProbeOptions,
+    s: &Scenario,
+) -> anyhow::Result<Vec<String>> {
+    let r = KernelRunner::new(guard, opts.clone())?;
+    Ok(check_supported(s, &r))
+}
+
+fn probe_one(
+    guard: &mut HostGuard,
+    opts: &ProbeOptions,
+    name: &str,
+    s: &Scenario,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let missing = kernel_unsupported(guard, opts, s)?;
+    if !missing.is_empty() {
+        missing
+            .iter()
+            .for_each(|m| println!("{name}: unsupported: {m}"));
+        return Ok(3);
+    }
+    if !json {
+        println!("== {name}");
+    }
+    let mut sink = |r: &Record| {
+        println!(
+            "{}",
+            if json {
+                render_json(r)
+            } else {
+                render_human(r)
+            }
+        )
+    };
+    let summary = probe_scenario(guard, opts, s, &mut sink)?;
+    Ok(summary.exit as u8)
+}
+
+pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
+    let loaded = load_all(&args.files);
+    let mut guard = HostGuard::acquire()?;
+    let opts = ProbeOptions::from_env()?;
+    let mut code = 0;
+    for (name, l) in loaded {
+        let c = match l {
+            Err(e) => {
+                println!("{e}");
+                2
+            }
+            Ok(s) => check_one(&mut guard, &opts, &name, &s, &args)?,
+        };
+        code = combine(code, c);
+    }
+    guard.restore()?;
+    Ok(code)
+}
+
+fn check_one(
+    guard: &mut HostGuard,
+    opts: &ProbeOptions,
+    name: &str,
+    s: &Scenario,
+    args: &CheckArgs,
+) -> anyhow::Result<u8> {
+    let mut model = ModelRunner::new(&args.scheme)
+        .ok_or_else(|| anyhow::anyhow!("unknown scheme {}", args.scheme))?;
+    let mut missing: Vec<String> = check_supported(s, &model)
+        .into_iter()
+        .map(|m| format!("model: {m}"))
+        .collect();
+    missing.extend(
+        kernel_unsupported(guard, opts, s)?
+            .into_iter()
+            .map(|m| format!("kernel: {m}")),
+    );
+    if !missing.is_empty() {
+        missing
+            .iter()
+            .for_each(|m| println!("{name}: unsupported: {m}"));
+        return Ok(3);
+    }
+    let mut left = Vec::new();
+    let ms = drive(s, &mut model, &mut |r: &Record| left.push(r.clone()));
+    let mut right = Vec::new();
+    let ks = probe_scenario(guard, opts, s, &mut |r: &Record| right.push(r.clone()))?;
+    let diffs = compare(&left, &right);
+    for d in &diffs {
+        println!(
+            "{}",
+            if args.json {
+                d.json()
+            } else {
+                format!("{name}:{}", d.human())
+            }
+        );
+    }
+    let verdict = if diffs.is_empty() && ms.exit == 0 && ks.exit == 0 {
+        0
+    } else if ms.exit == 2 || ks.exit == 2 {
+        2
+    } else {
+        1
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"kind": "check", "file": name, "diffs": diffs.len(), "model_exit": ms.exit, "kernel_exit": ks.exit, "exit": verdict})
+        );
+    } else {
+        println!(
+            "{name}: {} differences; model exit {}, kernel exit {}",
+            diffs.len(),
+            ms.exit,
+            ks.exit
+        );
+    }
+    Ok(verdict)
+}

@@ -1,0 +1,111 @@
+//! Kernel test: `foliolab check` (model against kernel) on the conformance corpus, five runs
+//! in a row. Runs only with `FOLIOLAB_KERNEL_TESTS=1` (or `=require`, which turns the skip
+//! into a failure) as root; otherwise it reports itself skipped with the reason. Scenarios the
+//! model cannot perform yet are listed one by one with the reason.
+
+use std::path::Path;
+use std::process::Command;
+
+fn cannot() -> Option<String> {
+    match std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() {
+        Some("1") | Some("require") => {}
+        _ => return Some("FOLIOLAB_KERNEL_TESTS not set (set it to 1 or require)".into()),
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+        });
+    if uid.as_deref() != Some("0") {
+        return Some("not root".into());
+    }
+    if !Path::new("/sys/kernel/mm/transparent_hugepage/hugepages-64kB").exists() {
+        return Some("no 64K mTHP size".into());
+    }
+    None
+}
+
+fn corpus() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance");
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "scn"))
+        .map(|p| p.display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn check_corpus_five_runs() -> Result<String, String> {
+    let files = corpus();
+    let mut unsupported = Vec::new();
+    for run in 1..=5 {
+        let out = Command::new(env!("CARGO_BIN_EXE_foliolab"))
+            .arg("check")
+            .args(&files)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut checked = 0;
+        for line in text.lines() {
+            if line.contains(": unsupported: model: ") {
+                if run == 1 {
+                    unsupported.push(line.to_string());
+                }
+            } else if line.contains(" differences; ") {
+                if !line.ends_with("0 differences; model exit 0, kernel exit 0") {
+                    return Err(format!("run {run}: {line}\n{text}"));
+                }
+                checked += 1;
+            } else if line.contains(": unsupported: kernel: ") || line.contains("!=") {
+                return Err(format!("run {run}: {line}"));
+            }
+        }
+        if checked == 0 {
+            return Err(format!("run {run}: nothing checked\n{text}"));
+        }
+        if run == 5 {
+            for u in &unsupported {
+                println!("  not checked (the model cannot perform it yet): {u}");
+            }
+            return Ok(format!(
+                "{checked} scenarios agree with the kernel in 5 runs; {} not checked",
+                unsupported.len()
+            ));
+        }
+    }
+    unreachable!()
+}
+
+fn main() {
+    let require = std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() == Some("require");
+    println!("\nrunning 1 kernel test");
+    let (pass, fail, skip) = match cannot() {
+        Some(why) if require => {
+            println!("test check_corpus_five_runs ... FAILED (required, but cannot run: {why})");
+            (0, 1, 0)
+        }
+        Some(why) => {
+            println!("test check_corpus_five_runs ... skipped: {why}");
+            (0, 0, 1)
+        }
+        None => match check_corpus_five_runs() {
+            Ok(msg) => {
+                println!("test check_corpus_five_runs ... ok: {msg}");
+                (1, 0, 0)
+            }
+            Err(e) => {
+                println!("test check_corpus_five_runs ... FAILED: {e}");
+                (0, 1, 0)
+            }
+        },
+    };
+    println!("\n{pass} passed, {fail} failed, {skip} skipped");
+    if fail > 0 {
+        std::process::exit(1);
+    }
+}
