@@ -122,7 +122,7 @@ impl Model {
     fn suitable(vma: &Vma, va: VirtAddr, order: Order) -> bool {
         let start = va.align_down(order.size_bytes());
         let pg_diff = (vma.start.0 / PAGE_SIZE).wrapping_sub(vma.pgoff);
-        pg_diff % order.nr_pages() == 0
+        pg_diff.is_multiple_of(order.nr_pages())
             && start >= vma.start
             && start.0 + order.size_bytes() <= vma.end.0
     }

@@ -56,9 +56,7 @@ impl Model {
     fn wp_page_copy(&mut self, pid: Pid, va: VirtAddr, old: Option<Pfn>) -> Result<(), ModelError> {
         let anon_vma = self.anon_vma_prepare(pid, va);
         let new = self.alloc_folio(Order(0))?;
-        let content = old
-            .map(|p| self.mem.content(p))
-            .unwrap_or(Content::default());
+        let content = old.map(|p| self.mem.content(p)).unwrap_or_default();
         self.mem.set_content(new.head, content);
         let new = self.add_new_anon(new, pid, anon_vma, Cause::Cow);
         self.proc_mut(pid)

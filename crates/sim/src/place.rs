@@ -31,7 +31,7 @@ impl Placement {
     ) -> VirtAddr {
         let cursor = self.cursor.max(BASE);
         let mut start = cursor.div_ceil(align_bytes) * align_bytes;
-        if start % (2 * align_bytes) == 0 {
+        if start.is_multiple_of(2 * align_bytes) {
             start += align_bytes;
         }
         let end = start + size_bytes;

@@ -30,6 +30,8 @@ pub const MAX_ORDER: Order = Order(9);
 pub struct Pfn(pub u64);
 
 impl Pfn {
+    /// The PFN `nr_pages` further (not `ops::Add`: the operand is a page count, not a PFN).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, nr_pages: u64) -> Pfn {
         Pfn(self.0 + nr_pages)
     }
@@ -101,11 +103,13 @@ impl VirtAddr {
     pub fn pmd_index(self) -> u64 {
         self.0 / PMD_SIZE
     }
+    /// The address `len_bytes` further (not `ops::Add`: the operand is a length).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, len_bytes: u64) -> VirtAddr {
         VirtAddr(self.0 + len_bytes)
     }
     pub fn is_aligned(self, align_bytes: u64) -> bool {
-        self.0 % align_bytes == 0
+        self.0.is_multiple_of(align_bytes)
     }
     pub fn align_down(self, align_bytes: u64) -> VirtAddr {
         VirtAddr(self.0 - self.0 % align_bytes)
@@ -124,11 +128,11 @@ pub fn format_size_bytes(size_bytes: u64) -> String {
     const G: u64 = 1 << 30;
     const M: u64 = 1 << 20;
     const K: u64 = 1 << 10;
-    if size_bytes != 0 && size_bytes % G == 0 {
+    if size_bytes != 0 && size_bytes.is_multiple_of(G) {
         format!("{}G", size_bytes / G)
-    } else if size_bytes != 0 && size_bytes % M == 0 {
+    } else if size_bytes != 0 && size_bytes.is_multiple_of(M) {
         format!("{}M", size_bytes / M)
-    } else if size_bytes != 0 && size_bytes % K == 0 {
+    } else if size_bytes != 0 && size_bytes.is_multiple_of(K) {
         format!("{}K", size_bytes / K)
     } else {
         format!("{size_bytes}")
