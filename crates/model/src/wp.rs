@@ -3,7 +3,7 @@
 
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::stats::VmStat;
-use foliolab_mem::{Content, PageFlags, PmdEntry, Pte};
+use foliolab_mem::{PageFlags, PmdEntry, Pte};
 use foliolab_schemes::{Cause, Ctx, FolioRef, Level};
 use foliolab_types::{Order, Pfn, VirtAddr, PMD_ORDER, PMD_SIZE};
 
