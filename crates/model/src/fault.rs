@@ -61,7 +61,7 @@ impl Model {
         }
     }
 
-    fn needs_fault(&self, pid: Pid, va: VirtAddr, write: bool) -> bool {
+    pub(crate) fn needs_fault(&self, pid: Pid, va: VirtAddr, write: bool) -> bool {
         let pt = &self.proc(pid).aspace.pt;
         if let Some(leaf) = pt.pmd_leaf(va) {
             return write && !leaf.writable();
@@ -83,7 +83,12 @@ impl Model {
         pte.pfn()
     }
 
-    fn handle_mm_fault(&mut self, pid: Pid, va: VirtAddr, write: bool) -> Result<(), ModelError> {
+    pub(crate) fn handle_mm_fault(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        write: bool,
+    ) -> Result<(), ModelError> {
         let vma = self.vma_at(pid, va)?;
         if !vma.is_anon() {
             return Err(ModelError::Unsupported(

@@ -91,6 +91,14 @@ impl Model {
             };
             v.folio = Some(self.folio_of_page(entry.pfn()));
             v.index = entry.pfn().offset_from(self.mem.folio_of(entry.pfn()));
+            if pmd {
+                let compound = if v.index == 0 {
+                    "COMPOUND_HEAD"
+                } else {
+                    "COMPOUND_TAIL"
+                };
+                v.flags = vec![compound, "THP", "ZERO_PAGE"];
+            }
             return v;
         }
         self.fill_present(&mut v, entry, pmd);
@@ -226,6 +234,9 @@ impl Model {
         s.rss += size;
         if f.anon {
             s.anonymous += size;
+            if !self.mem.page(f.head).flags.has(PageFlags::SWAPBACKED) && !dirty {
+                s.lazyfree += size;
+            }
         }
         if entry.young() || self.mem.page(f.head).flags.has(PageFlags::REFERENCED) {
             s.referenced += size;

@@ -71,6 +71,7 @@ pub enum VmStat {
     ThpDeferredSplitPage,
     ThpUnderusedSplitPage,
     ThpSwpout,
+    ThpSwpoutFallback,
     ThpCollapseAlloc,
     ThpZeroPageAlloc,
     /// `nr_anon_transparent_hugepages` (in PMD-sized units).
@@ -84,7 +85,7 @@ pub enum VmStat {
 }
 
 impl VmStat {
-    const ALL: [VmStat; 16] = [
+    const ALL: [VmStat; 17] = [
         VmStat::ThpFaultAlloc,
         VmStat::ThpFaultFallback,
         VmStat::ThpSplitPmd,
@@ -93,6 +94,7 @@ impl VmStat {
         VmStat::ThpDeferredSplitPage,
         VmStat::ThpUnderusedSplitPage,
         VmStat::ThpSwpout,
+        VmStat::ThpSwpoutFallback,
         VmStat::ThpCollapseAlloc,
         VmStat::ThpZeroPageAlloc,
         VmStat::NrAnonTransparentHugepages,
@@ -112,6 +114,7 @@ impl VmStat {
             VmStat::ThpDeferredSplitPage => "thp_deferred_split_page",
             VmStat::ThpUnderusedSplitPage => "thp_underused_split_page",
             VmStat::ThpSwpout => "thp_swpout",
+            VmStat::ThpSwpoutFallback => "thp_swpout_fallback",
             VmStat::ThpCollapseAlloc => "thp_collapse_alloc",
             VmStat::ThpZeroPageAlloc => "thp_zero_page_alloc",
             VmStat::NrAnonTransparentHugepages => "nr_anon_transparent_hugepages",
@@ -127,7 +130,7 @@ impl VmStat {
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     mthp: [[i64; 14]; 10],
-    vm: [i64; 16],
+    vm: [i64; 17],
 }
 
 impl Stats {

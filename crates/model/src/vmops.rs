@@ -27,6 +27,16 @@ pub enum Advice {
     Hugepage,
     Nohugepage,
     Dontneed,
+    Dontfork,
+    Dofork,
+    Wipeonfork,
+    Keeponfork,
+    Willneed,
+    PopulateRead,
+    PopulateWrite,
+    Cold,
+    Pageout,
+    Free,
 }
 
 impl Model {
@@ -103,15 +113,29 @@ impl Model {
         let end = start.add(len_bytes);
         let hole = self.require_mapped(pid, start, end);
         match advice {
-            Advice::Hugepage | Advice::Nohugepage => {
-                let huge = advice == Advice::Hugepage;
-                self.split_pmds_at(pid, start, end);
-                self.proc_mut(pid).aspace.vmas.modify(start, end, |v| {
-                    v.flags = v
-                        .flags
-                        .with(VmFlags::HUGEPAGE, huge)
-                        .with(VmFlags::NOHUGEPAGE, !huge);
-                });
+            Advice::Hugepage => {
+                self.set_vma_flags(pid, start, end, VmFlags::HUGEPAGE, VmFlags::NOHUGEPAGE)
+            }
+            Advice::Nohugepage => {
+                self.set_vma_flags(pid, start, end, VmFlags::NOHUGEPAGE, VmFlags::HUGEPAGE)
+            }
+            Advice::Dontfork => self.set_vma_flags(pid, start, end, VmFlags::DONTCOPY, 0),
+            Advice::Dofork => self.set_vma_flags(pid, start, end, 0, VmFlags::DONTCOPY),
+            Advice::Wipeonfork => self.set_vma_flags(pid, start, end, VmFlags::WIPEONFORK, 0),
+            Advice::Keeponfork => self.set_vma_flags(pid, start, end, 0, VmFlags::WIPEONFORK),
+            Advice::Willneed => {}
+            Advice::PopulateRead | Advice::PopulateWrite => {
+                hole.clone()?;
+                self.populate(pid, start, end, advice == Advice::PopulateWrite)?;
+            }
+            Advice::Cold | Advice::Pageout | Advice::Free => {
+                for v in self.proc(pid).aspace.vmas.overlapping(start, end) {
+                    let (s, e) = (
+                        VirtAddr(v.start.0.max(start.0)),
+                        VirtAddr(v.end.0.min(end.0)),
+                    );
+                    self.reclaim_advice(pid, s, e, advice);
+                }
             }
             Advice::Dontneed => {
                 for v in self.proc(pid).aspace.vmas.overlapping(start, end) {
@@ -125,6 +149,15 @@ impl Model {
             }
         }
         hole
+    }
+
+    /// `madvise_update_vma`: set and clear VMA flags on [start, end), splitting VMAs (and PMDs
+    /// at the new boundaries) and merging afterwards.
+    fn set_vma_flags(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr, set: u32, clear: u32) {
+        self.split_pmds_at(pid, start, end);
+        self.proc_mut(pid).aspace.vmas.modify(start, end, |v| {
+            v.flags = VmFlags((v.flags.0 | set) & !clear)
+        });
     }
 
     /// Tears the process down: zap everything, free the page tables, release the MM id.
@@ -155,7 +188,7 @@ impl Model {
     }
 
     /// `vma_adjust_trans_huge`: a VMA boundary inside a PMD mapping splits the PMD.
-    fn split_pmds_at(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
+    pub(crate) fn split_pmds_at(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
         for b in [start, end] {
             if b.is_aligned(PMD_SIZE) {
                 continue;

@@ -88,6 +88,24 @@ impl ExpectedMemory {
         }
     }
 
+    /// mremap: what [start, end) held is now at `new`; the old range reads zero.
+    pub fn move_range(&mut self, proc: u32, start: VirtAddr, end: VirtAddr, new: VirtAddr) {
+        let Some(m) = self.procs.get_mut(&proc) else {
+            return;
+        };
+        let keys: Vec<u64> = m
+            .range(start.page_index()..end.0.div_ceil(PAGE_SIZE))
+            .map(|(k, _)| *k)
+            .collect();
+        let moved: Vec<(u64, Content)> = keys
+            .iter()
+            .filter_map(|k| m.remove(k).map(|c| (*k, c)))
+            .collect();
+        for (k, c) in moved {
+            m.insert(k - start.page_index() + new.page_index(), c);
+        }
+    }
+
     pub fn exit(&mut self, proc: u32) {
         self.procs.remove(&proc);
     }

@@ -29,11 +29,24 @@ impl Placement {
         size_bytes: u64,
         align_bytes: u64,
     ) -> VirtAddr {
+        self.place_shifted(proc, region, size_bytes, align_bytes, 0)
+    }
+
+    /// As [`Placement::place`], then `shift_bytes` further (the `shift` of `move`).
+    pub fn place_shifted(
+        &mut self,
+        proc: &str,
+        region: &str,
+        size_bytes: u64,
+        align_bytes: u64,
+        shift_bytes: u64,
+    ) -> VirtAddr {
         let cursor = self.cursor.max(BASE);
         let mut start = cursor.div_ceil(align_bytes) * align_bytes;
         if start.is_multiple_of(2 * align_bytes) {
             start += align_bytes;
         }
+        start += shift_bytes;
         let end = start + size_bytes;
         self.cursor = end.div_ceil(PMD_SIZE) * PMD_SIZE + PMD_SIZE;
         let r = Region {

@@ -190,11 +190,31 @@ impl ModelRunner {
             Op::Read { range } => {
                 self.access_range(proc, range, None)?;
             }
+            Op::Move {
+                range,
+                new_region,
+                align_bytes,
+                shift_bytes,
+            } => {
+                let (s, e) = self.span(proc, range)?;
+                let new = self.place.place_shifted(
+                    proc,
+                    new_region,
+                    e.0 - s.0,
+                    *align_bytes,
+                    *shift_bytes,
+                );
+                self.model
+                    .mremap_move(pid, s, e.0 - s.0, new)
+                    .map_err(Self::err)?;
+                self.expected.move_range(pid.0, s, e, new);
+            }
             Op::Fork { child } => {
                 let c = self.model.fork(pid).map_err(Self::err)?;
                 self.procs.insert(child.clone(), c);
                 self.place.fork(proc, child);
                 self.expected.fork(pid.0, c.0);
+                self.forget_uncopied(pid, c);
             }
             Op::Exit => {
                 self.model.exit(pid);
@@ -214,22 +234,46 @@ impl ModelRunner {
         advice: Advice,
     ) -> Result<(), RunError> {
         let (s, e) = self.span(proc, range)?;
-        let a = match advice {
-            Advice::Hugepage => MAdvice::Hugepage,
-            Advice::Nohugepage => MAdvice::Nohugepage,
-            Advice::Dontneed => MAdvice::Dontneed,
-            other => {
-                return Err(RunError::new(format!(
-                    "advise {} is not modelled",
-                    other.name()
-                )))
-            }
-        };
+        let a = model_advice(advice)
+            .ok_or_else(|| RunError::new(format!("advise {} is not modelled", advice.name())))?;
         let r = self.model.madvise(pid, s, e.0 - s.0, a);
         if a == MAdvice::Dontneed {
             self.expected.clear(pid.0, s, e);
         }
+        if matches!(a, MAdvice::Free | MAdvice::Pageout) {
+            self.forget_discarded(pid, s, e);
+        }
         r.map_err(Self::err)
+    }
+
+    /// Ranges the child did not inherit (MADV_DONTFORK: a hole; MADV_WIPEONFORK: zeros).
+    fn forget_uncopied(&mut self, parent: Pid, child: Pid) {
+        use foliolab_mem::VmFlags;
+        let gone: Vec<(VirtAddr, VirtAddr)> = self
+            .model
+            .proc(parent)
+            .aspace
+            .vmas
+            .iter()
+            .filter(|v| v.flags.has(VmFlags::DONTCOPY) || v.flags.has(VmFlags::WIPEONFORK))
+            .map(|v| (v.start, v.end))
+            .collect();
+        for (s, e) in gone {
+            self.expected.clear(child.0, s, e);
+        }
+    }
+
+    /// Lazyfree pages that reclaim dropped read zero from now on (after MADV_FREE a program
+    /// may see either its data or zeros: the kernel's contract), so expected memory follows
+    /// what is still mapped.
+    fn forget_discarded(&mut self, pid: Pid, s: VirtAddr, e: VirtAddr) {
+        let mut va = s;
+        while va < e {
+            if self.model.page_view(pid, va).backing == foliolab_model::observe::Backing::None {
+                self.expected.clear(pid.0, va, va.add(PAGE_SIZE));
+            }
+            va = va.add(PAGE_SIZE);
+        }
     }
 
     fn check_now(&mut self) -> Vec<Problem> {
@@ -246,6 +290,25 @@ impl ModelRunner {
             })
             .collect()
     }
+}
+
+fn model_advice(a: Advice) -> Option<MAdvice> {
+    Some(match a {
+        Advice::Hugepage => MAdvice::Hugepage,
+        Advice::Nohugepage => MAdvice::Nohugepage,
+        Advice::Dontneed => MAdvice::Dontneed,
+        Advice::Dontfork => MAdvice::Dontfork,
+        Advice::Dofork => MAdvice::Dofork,
+        Advice::Wipeonfork => MAdvice::Wipeonfork,
+        Advice::Keeponfork => MAdvice::Keeponfork,
+        Advice::Willneed => MAdvice::Willneed,
+        Advice::PopulateRead => MAdvice::PopulateRead,
+        Advice::PopulateWrite => MAdvice::PopulateWrite,
+        Advice::Cold => MAdvice::Cold,
+        Advice::Pageout => MAdvice::Pageout,
+        Advice::Free => MAdvice::Free,
+        Advice::Collapse => return None,
+    })
 }
 
 fn mprot(p: Prot) -> MProt {

@@ -29,15 +29,10 @@ fn unsupported_op(op: &ProcOp) -> Option<String> {
         ProcOp::Map { kind, .. } if *kind != MapKind::Anon => {
             Some(format!("map of kind {}", kind_name(kind)))
         }
-        ProcOp::Advise { advice, .. }
-            if !matches!(
-                advice,
-                Advice::Hugepage | Advice::Nohugepage | Advice::Dontneed
-            ) =>
-        {
-            Some(format!("advise {}", advice.name()))
-        }
-        ProcOp::Move { .. } => Some("move".into()),
+        ProcOp::Advise {
+            advice: Advice::Collapse,
+            ..
+        } => Some("advise collapse".into()),
         ProcOp::Pin { .. } => Some("pin".into()),
         ProcOp::Splice { .. } => Some("splice".into()),
         ProcOp::Release { .. } => Some("release".into()),

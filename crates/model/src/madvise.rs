@@ -1,0 +1,307 @@
+//! madvise advice that walks the page tables: MADV_POPULATE_{READ,WRITE}, MADV_COLD,
+//! MADV_PAGEOUT and MADV_FREE (`madvise_cold_or_pageout_pte_range`,
+//! `madvise_free_pte_range`), and the reclaim that MADV_PAGEOUT triggers when there is no
+//! swap device: large folios are split (`shrink_folio_list`: add_to_swap fails, the folio is
+//! split, `swpout_fallback` is counted) and stay mapped; clean lazyfree folios are dropped.
+
+use crate::batch::folio_pte_batch;
+use crate::model::{Model, ModelError, Pid, RssCounter};
+use crate::stats::{MthpStat, VmStat};
+use crate::vmops::Advice;
+use foliolab_mem::{PageFlags, PmdEntry, Pte};
+use foliolab_schemes::{Cause, FolioRef, Level};
+use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
+use std::collections::BTreeSet;
+
+impl Model {
+    /// MADV_POPULATE_READ / _WRITE: fault every page in as a read or a write would (GUP
+    /// faults are not charged to the process's fault counters).
+    pub(crate) fn populate(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        end: VirtAddr,
+        write: bool,
+    ) -> Result<(), ModelError> {
+        let mut va = start;
+        while va < end {
+            let vma = self.vma_at(pid, va)?;
+            let allowed = vma.flags.has(foliolab_mem::VmFlags::READ)
+                && (!write || vma.flags.has(foliolab_mem::VmFlags::WRITE));
+            if !allowed {
+                return Err(ModelError::Segv {
+                    va,
+                    reason: "the protection forbids populating",
+                });
+            }
+            if self.needs_fault(pid, va, write) {
+                self.handle_mm_fault(pid, va, write)?;
+            }
+            va = va.add(PAGE_SIZE);
+        }
+        Ok(())
+    }
+
+    /// MADV_COLD, MADV_PAGEOUT or MADV_FREE over [start, end) inside one VMA.
+    pub(crate) fn reclaim_advice(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        end: VirtAddr,
+        advice: Advice,
+    ) {
+        let mut picked: Vec<Pfn> = Vec::new();
+        let mut addr = start;
+        while addr < end {
+            let haddr = addr.align_down(PMD_SIZE);
+            let pmd_end = VirtAddr((haddr.0 + PMD_SIZE).min(end.0));
+            self.advise_pmd_range(pid, addr, pmd_end, advice, &mut picked);
+            addr = pmd_end;
+        }
+        if advice == Advice::Pageout {
+            let mut seen = BTreeSet::new();
+            for head in picked {
+                if seen.insert(head) && self.live.contains(&head) {
+                    self.reclaim_folio(head);
+                }
+            }
+        }
+    }
+
+    fn advise_pmd_range(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        end: VirtAddr,
+        advice: Advice,
+        picked: &mut Vec<Pfn>,
+    ) {
+        let haddr = start.align_down(PMD_SIZE);
+        if let Some(leaf) = self.proc(pid).aspace.pt.pmd_leaf(haddr) {
+            if leaf.is_special() {
+                return;
+            }
+            let f = self.folio_of_page(leaf.pfn());
+            if self.scheme.maybe_mapped_shared(f) {
+                return;
+            }
+            if start == haddr && end.0 == haddr.0 + PMD_SIZE {
+                self.advise_whole_pmd(pid, haddr, leaf, f, advice, picked);
+                return;
+            }
+            if !self.split_folio(f) {
+                return;
+            }
+        }
+        if !matches!(
+            self.proc(pid).aspace.pt.pmd(haddr),
+            Some(PmdEntry::Table(_))
+        ) {
+            return;
+        }
+        let mut va = start;
+        while va < end {
+            match self.advise_pte(pid, va, end, advice, picked) {
+                Some(nr) => va = va.add(nr * PAGE_SIZE),
+                None => break,
+            }
+        }
+    }
+
+    fn advise_whole_pmd(
+        &mut self,
+        pid: Pid,
+        haddr: VirtAddr,
+        leaf: Pte,
+        f: FolioRef,
+        advice: Advice,
+        picked: &mut Vec<Pfn>,
+    ) {
+        match advice {
+            Advice::Free => {
+                if self.scheme.mapcount(f) != 1 {
+                    return;
+                }
+                self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, false);
+                let new = leaf.with_young(false).with_dirty(false);
+                self.proc_mut(pid)
+                    .aspace
+                    .pt
+                    .set_pmd(haddr, Some(PmdEntry::Leaf(new)));
+                self.mark_lazyfree(f);
+            }
+            Advice::Cold => {
+                let new = leaf.with_young(false);
+                self.proc_mut(pid)
+                    .aspace
+                    .pt
+                    .set_pmd(haddr, Some(PmdEntry::Leaf(new)));
+                self.mem
+                    .page_mut(f.head)
+                    .flags
+                    .set(PageFlags::REFERENCED, false);
+            }
+            _ => picked.push(f.head),
+        }
+    }
+
+    /// One PTE batch at `va`; `None` stops the walk of this page table (a partially covered
+    /// folio that may be shared), otherwise the number of pages handled.
+    fn advise_pte(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        end: VirtAddr,
+        advice: Advice,
+        picked: &mut Vec<Pfn>,
+    ) -> Option<u64> {
+        let pte = self.proc(pid).aspace.pt.pte(va);
+        if !pte.is_present() || pte.is_special() {
+            return Some(1);
+        }
+        let f = self.folio_of_page(pte.pfn());
+        let haddr = va.align_down(PMD_SIZE);
+        let idx = ((va.0 - haddr.0) / PAGE_SIZE) as usize;
+        let max = ((end.0 - va.0) / PAGE_SIZE) as usize;
+        let nr = match self.proc(pid).aspace.pt.pmd(haddr) {
+            Some(PmdEntry::Table(t)) if f.is_large() => {
+                folio_pte_batch(t, idx, f, max, false) as u64
+            }
+            _ => 1,
+        };
+        if f.is_large() && nr < f.nr_pages() {
+            if self.scheme.maybe_mapped_shared(f) {
+                return None;
+            }
+            return if self.split_folio(f) {
+                Some(0)
+            } else {
+                Some(nr)
+            };
+        }
+        let exclusive = self.scheme.mapcount(f) == f.nr_pages() as i64;
+        match advice {
+            Advice::Free => self.free_batch(pid, va, nr, f),
+            _ if !exclusive => {}
+            Advice::Cold => {
+                self.clear_young(pid, va, nr);
+                self.mem
+                    .page_mut(f.head)
+                    .flags
+                    .set(PageFlags::REFERENCED, false);
+            }
+            _ => picked.push(f.head),
+        }
+        Some(nr)
+    }
+
+    fn clear_young(&mut self, pid: Pid, va: VirtAddr, nr: u64) {
+        for i in 0..nr {
+            let a = va.add(i * PAGE_SIZE);
+            let p = self.proc(pid).aspace.pt.pte(a);
+            self.proc_mut(pid).aspace.pt.set_pte(a, p.with_young(false));
+        }
+    }
+
+    /// `madvise_free_pte_range` for one batch of a fully covered folio.
+    fn free_batch(&mut self, pid: Pid, va: VirtAddr, nr: u64, f: FolioRef) {
+        let flags = self.mem.page(f.head).flags;
+        if flags.has(PageFlags::SWAPCACHE) || flags.has(PageFlags::DIRTY) {
+            if self.scheme.mapcount(f) != f.nr_pages() as i64 {
+                return;
+            }
+            self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, false);
+        }
+        for i in 0..nr {
+            let a = va.add(i * PAGE_SIZE);
+            let p = self.proc(pid).aspace.pt.pte(a);
+            self.proc_mut(pid)
+                .aspace
+                .pt
+                .set_pte(a, p.with_young(false).with_dirty(false));
+        }
+        self.mark_lazyfree(f);
+    }
+
+    /// `folio_mark_lazyfree`: an anon folio stops being swap-backed.
+    fn mark_lazyfree(&mut self, f: FolioRef) {
+        let flags = self.mem.page(f.head).flags;
+        if f.anon && flags.has(PageFlags::SWAPBACKED) && !flags.has(PageFlags::SWAPCACHE) {
+            self.mem
+                .page_mut(f.head)
+                .flags
+                .set(PageFlags::SWAPBACKED, false);
+        }
+    }
+
+    /// Reclaim of one isolated folio with no swap device: lazyfree folios that are still
+    /// clean are unmapped and freed; swap-backed large folios are split and stay mapped.
+    fn reclaim_folio(&mut self, head: Pfn) {
+        let f = self.folio(head);
+        if !f.anon {
+            return;
+        }
+        if !self.mem.page(head).flags.has(PageFlags::SWAPBACKED) {
+            self.discard_lazyfree(f);
+            return;
+        }
+        if f.is_large() && self.split_folio(f) {
+            if f.order.0 as u64 >= 9 {
+                self.stats.count_vm(VmStat::ThpSwpoutFallback, 1);
+            }
+            self.stats.count_mthp(f.order, MthpStat::SwpoutFallback, 1);
+        }
+    }
+
+    /// `try_to_unmap_one` on a lazyfree folio: clean everywhere, it is dropped; written again
+    /// (a dirty PTE or folio), it becomes swap-backed again and stays.
+    fn discard_lazyfree(&mut self, f: FolioRef) {
+        let maps = self.mappings_of(f);
+        let dirty =
+            self.mem.page(f.head).flags.has(PageFlags::DIRTY) || maps.iter().any(|m| m.3.dirty());
+        if dirty || self.mem.refcount(f.head) as usize != maps.len() {
+            self.mem
+                .page_mut(f.head)
+                .flags
+                .set(PageFlags::SWAPBACKED, true);
+            return;
+        }
+        for (pid, va, pmd, entry) in maps {
+            if pmd {
+                self.proc_mut(pid).aspace.pt.set_pmd(va, None);
+                self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Zap);
+                self.add_rss(pid, RssCounter::Anon, -(PMD_NR_PAGES as i64));
+            } else {
+                self.proc_mut(pid).aspace.pt.set_pte(va, Pte::NONE);
+                self.rmap_remove(pid, f, entry.pfn(), 1, Level::Pte, Cause::Zap);
+                self.add_rss(pid, RssCounter::Anon, -1);
+            }
+            self.put_folio(f.head, 1);
+        }
+    }
+
+    /// Every mapping of `f` (the rmap walk): process, address, PMD or not, the entry.
+    pub(crate) fn mappings_of(&self, f: FolioRef) -> Vec<(Pid, VirtAddr, bool, Pte)> {
+        let in_folio = |p: Pte| {
+            p.is_present()
+                && !p.is_special()
+                && p.pfn() >= f.head
+                && p.pfn().0 < f.head.0 + f.nr_pages()
+        };
+        let mut out = Vec::new();
+        for (pid, p) in self.processes() {
+            for (va, e) in p.aspace.pt.iter() {
+                match e {
+                    PmdEntry::Leaf(l) if in_folio(*l) => out.push((pid, va, true, *l)),
+                    PmdEntry::Table(t) => {
+                        for (i, pte) in t.ptes.iter().enumerate().filter(|(_, p)| in_folio(**p)) {
+                            out.push((pid, va.add(i as u64 * PAGE_SIZE), false, *pte));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+}
