@@ -47,6 +47,8 @@ impl PageFlags {
     pub const LARGE_RMAPPABLE: u32 = 1 << 14;
     /// Allocated (not in the buddy); model shortcut used by invariant checks.
     pub const ALLOCATED: u32 = 1 << 15;
+    /// `PG_active`: set when reclaim gives up on a folio (`activate_locked`).
+    pub const ACTIVE: u32 = 1 << 16;
 
     pub fn has(self, bit: u32) -> bool {
         self.0 & bit != 0

@@ -235,7 +235,8 @@ impl Model {
     }
 
     /// Reclaim of one isolated folio with no swap device: lazyfree folios that are still
-    /// clean are unmapped and freed; swap-backed large folios are split and stay mapped.
+    /// clean are unmapped and freed; swap-backed folios cannot be swapped: large ones are split
+    /// (`swpout_fallback`), and every piece is activated (`activate_locked`).
     fn reclaim_folio(&mut self, head: Pfn) {
         let f = self.folio(head);
         if !f.anon {
@@ -245,39 +246,123 @@ impl Model {
             self.discard_lazyfree(f);
             return;
         }
-        if f.is_large() && self.split_folio(f) {
-            if f.order.0 as u64 >= 9 {
+        let pieces = if f.is_large() {
+            if !self.split_folio(f) {
+                self.mem.page_mut(head).flags.set(PageFlags::ACTIVE, true);
+                return;
+            }
+            if f.pmd_mappable() {
                 self.stats.count_vm(VmStat::ThpSwpoutFallback, 1);
             }
             self.stats.count_mthp(f.order, MthpStat::SwpoutFallback, 1);
+            (0..f.nr_pages())
+                .map(|i| head.add(i))
+                .filter(|p| self.live.contains(p))
+                .collect()
+        } else {
+            vec![head]
+        };
+        for p in pieces {
+            self.mem.page_mut(p).flags.set(PageFlags::ACTIVE, true);
         }
     }
 
-    /// `try_to_unmap_one` on a lazyfree folio: clean everywhere, it is dropped; written again
-    /// (a dirty PTE or folio), it becomes swap-backed again and stays.
+    /// `try_to_unmap_one` on a lazyfree folio, one PTE batch at a time (6.16+ batches lazyfree
+    /// unmapping within a page table and VMA): a batch that was written again makes the folio
+    /// dirty, its PTEs come back with the batch's merged dirty and accessed bits, the folio
+    /// becomes swap-backed again and reclaim stops; clean batches are dropped.
     fn discard_lazyfree(&mut self, f: FolioRef) {
-        let maps = self.mappings_of(f);
-        let dirty =
-            self.mem.page(f.head).flags.has(PageFlags::DIRTY) || maps.iter().any(|m| m.3.dirty());
-        if dirty || self.mem.refcount(f.head) as usize != maps.len() {
-            self.mem
-                .page_mut(f.head)
-                .flags
-                .set(PageFlags::SWAPBACKED, true);
+        for (pid, va, pmd, entry, nr) in self.mapping_batches(f) {
+            let ptes: Vec<Pte> = (0..nr)
+                .map(|i| {
+                    if pmd {
+                        entry
+                    } else {
+                        self.proc(pid).aspace.pt.pte(va.add(i * PAGE_SIZE))
+                    }
+                })
+                .collect();
+            let (dirty, young) = (
+                ptes.iter().any(|p| p.dirty()),
+                ptes.iter().any(|p| p.young()),
+            );
+            if dirty {
+                self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, true);
+            }
+            let extra_refs = self.mem.refcount(f.head) as i64 != self.scheme.mapcount(f);
+            if self.mem.page(f.head).flags.has(PageFlags::DIRTY) || extra_refs {
+                self.restore_batch(pid, va, pmd, &ptes, dirty, young);
+                self.mem
+                    .page_mut(f.head)
+                    .flags
+                    .set(PageFlags::SWAPBACKED, true);
+                return;
+            }
+            self.drop_batch(pid, f, va, pmd, entry, nr);
+        }
+    }
+
+    fn restore_batch(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        pmd: bool,
+        ptes: &[Pte],
+        dirty: bool,
+        young: bool,
+    ) {
+        let pt = &mut self.proc_mut(pid).aspace.pt;
+        for (i, p) in ptes.iter().enumerate() {
+            let merged = p.with_dirty(dirty).with_young(young);
+            if pmd {
+                pt.set_pmd(va, Some(PmdEntry::Leaf(merged)));
+            } else {
+                pt.set_pte(va.add(i as u64 * PAGE_SIZE), merged);
+            }
+        }
+    }
+
+    fn drop_batch(&mut self, pid: Pid, f: FolioRef, va: VirtAddr, pmd: bool, entry: Pte, nr: u64) {
+        if pmd {
+            self.proc_mut(pid).aspace.pt.set_pmd(va, None);
+            self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Zap);
+            self.add_rss(pid, RssCounter::Anon, -(PMD_NR_PAGES as i64));
+            self.put_folio(f.head, 1);
             return;
         }
-        for (pid, va, pmd, entry) in maps {
-            if pmd {
-                self.proc_mut(pid).aspace.pt.set_pmd(va, None);
-                self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Zap);
-                self.add_rss(pid, RssCounter::Anon, -(PMD_NR_PAGES as i64));
-            } else {
-                self.proc_mut(pid).aspace.pt.set_pte(va, Pte::NONE);
-                self.rmap_remove(pid, f, entry.pfn(), 1, Level::Pte, Cause::Zap);
-                self.add_rss(pid, RssCounter::Anon, -1);
-            }
-            self.put_folio(f.head, 1);
+        for i in 0..nr {
+            self.proc_mut(pid)
+                .aspace
+                .pt
+                .set_pte(va.add(i * PAGE_SIZE), Pte::NONE);
         }
+        self.rmap_remove(pid, f, entry.pfn(), nr, Level::Pte, Cause::Zap);
+        self.add_rss(pid, RssCounter::Anon, -(nr as i64));
+        self.put_folio(f.head, nr as i32);
+    }
+
+    /// Mappings of `f` grouped into batches of consecutive PTEs in one page table and VMA:
+    /// (process, first address, PMD or not, first entry, pages).
+    fn mapping_batches(&self, f: FolioRef) -> Vec<(Pid, VirtAddr, bool, Pte, u64)> {
+        let mut out: Vec<(Pid, VirtAddr, bool, Pte, u64)> = Vec::new();
+        for (pid, va, pmd, entry) in self.mappings_of(f) {
+            if let Some(last) = out.last_mut() {
+                let next_va = last.1.add(last.4 * PAGE_SIZE);
+                let same_vma = self.proc(pid).aspace.vmas.find(va).map(|v| v.start)
+                    == self.proc(pid).aspace.vmas.find(last.1).map(|v| v.start);
+                let contiguous = !pmd
+                    && !last.2
+                    && last.0 == pid
+                    && next_va == va
+                    && entry.pfn().0 == last.3.pfn().0 + last.4;
+                if contiguous && same_vma && !va.is_aligned(PMD_SIZE) {
+                    last.4 += 1;
+                    continue;
+                }
+            }
+            out.push((pid, va, pmd, entry, if pmd { PMD_NR_PAGES } else { 1 }));
+        }
+        out
     }
 
     /// Every mapping of `f` (the rmap walk): process, address, PMD or not, the entry.

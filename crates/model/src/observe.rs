@@ -161,6 +161,9 @@ impl Model {
     fn kpageflags(&self, f: FolioRef) -> Vec<&'static str> {
         let pf = self.mem.page(f.head).flags;
         let mut out = Vec::new();
+        if pf.has(PageFlags::ACTIVE) {
+            out.push("ACTIVE");
+        }
         if pf.has(PageFlags::ANON) {
             out.push("ANON");
         }
