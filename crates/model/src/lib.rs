@@ -21,5 +21,7 @@ mod zap;
 
 pub use config::{ThpConfig, ThpMode};
 pub use fault::Access;
+#[cfg(feature = "test-variants")]
+pub use model::Variants;
 pub use model::{Model, ModelError, Pid, Process, RssCounter};
 pub use vmops::{Advice, Prot};

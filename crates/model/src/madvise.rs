@@ -169,6 +169,12 @@ impl Model {
             }
             _ => 1,
         };
+        #[cfg(feature = "test-variants")]
+        let nr = if self.variants.lazyfree_batch_one_table && f.is_large() {
+            self.batch_ignoring_tables(pid, va, f)
+        } else {
+            nr
+        };
         if f.is_large() && nr < f.nr_pages() {
             if self.scheme.maybe_mapped_shared(f) {
                 return None;
@@ -331,14 +337,40 @@ impl Model {
             return;
         }
         for i in 0..nr {
-            self.proc_mut(pid)
-                .aspace
-                .pt
-                .set_pte(va.add(i * PAGE_SIZE), Pte::NONE);
+            let a = va.add(i * PAGE_SIZE);
+            #[cfg(feature = "test-variants")]
+            if self.variants.lazyfree_batch_one_table && a.is_aligned(PMD_SIZE) && i > 0 {
+                break;
+            }
+            self.proc_mut(pid).aspace.pt.set_pte(a, Pte::NONE);
         }
         self.rmap_remove(pid, f, entry.pfn(), nr, Level::Pte, Cause::Zap);
         self.add_rss(pid, RssCounter::Anon, -(nr as i64));
         self.put_folio(f.head, nr as i32);
+    }
+
+    /// The broken (test-only) batch: consecutive pages of `f` from `va`, page tables ignored.
+    #[cfg(feature = "test-variants")]
+    fn batch_ignoring_tables(&self, pid: Pid, va: VirtAddr, f: FolioRef) -> u64 {
+        let first = self.proc(pid).aspace.pt.pte(va).pfn();
+        let mut nr = 1;
+        while first.0 + nr < f.head.0 + f.nr_pages() {
+            let p = self.proc(pid).aspace.pt.pte(va.add(nr * PAGE_SIZE));
+            if !p.is_present() || p.is_special() || p.pfn().0 != first.0 + nr {
+                break;
+            }
+            nr += 1;
+        }
+        nr
+    }
+
+    /// Whether the (broken, test-only) lazyfree batch runs past a page-table boundary.
+    fn batch_crosses_tables(&self) -> bool {
+        #[cfg(feature = "test-variants")]
+        if self.variants.lazyfree_batch_one_table {
+            return true;
+        }
+        false
     }
 
     /// Mappings of `f` grouped into batches of consecutive PTEs in one page table and VMA:
@@ -355,7 +387,10 @@ impl Model {
                     && last.0 == pid
                     && next_va == va
                     && entry.pfn().0 == last.3.pfn().0 + last.4;
-                if contiguous && same_vma && !va.is_aligned(PMD_SIZE) {
+                if contiguous
+                    && same_vma
+                    && (!va.is_aligned(PMD_SIZE) || self.batch_crosses_tables())
+                {
                     last.4 += 1;
                     continue;
                 }

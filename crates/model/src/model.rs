@@ -80,6 +80,21 @@ pub struct Model {
     dq_len: u64,
     /// Problems found while operating (bad page state at free): drained by checks.
     pub(crate) problems: Vec<String>,
+    /// Deliberately broken behaviours, so regression tests can show they catch the bug.
+    #[cfg(feature = "test-variants")]
+    pub variants: Variants,
+}
+
+/// Known kernel bugs the model can reproduce on request (tests only).
+#[cfg(feature = "test-variants")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Variants {
+    /// Bug 1 of the anchors note (folio_pte_batch overcount): zap batches run through
+    /// non-present PTEs.
+    pub zap_batch_through_holes: bool,
+    /// Bug 2 (CVE-2025-38447): the lazyfree unmap batch assumes the folio lies in one page
+    /// table, clearing only that table's PTEs but removing the rmap of the whole batch.
+    pub lazyfree_batch_one_table: bool,
 }
 
 impl Model {
@@ -97,6 +112,8 @@ impl Model {
             dq_tail: NIL,
             dq_len: 0,
             problems: Vec::new(),
+            #[cfg(feature = "test-variants")]
+            variants: Variants::default(),
         }
     }
 

@@ -62,6 +62,21 @@ impl Model {
         }
     }
 
+    fn zap_batch_len(
+        &self,
+        t: &foliolab_mem::PteTable,
+        i: usize,
+        f: foliolab_schemes::FolioRef,
+        max: usize,
+    ) -> usize {
+        #[cfg(feature = "test-variants")]
+        if self.variants.zap_batch_through_holes {
+            let end = (f.head.0 + f.nr_pages() - t.ptes[i].pfn().0) as usize;
+            return max.min(end).min(t.ptes.len() - i);
+        }
+        folio_pte_batch(t, i, f, max, false)
+    }
+
     /// Zaps the batch starting at PTE index `i` of the table at `haddr`; returns its length.
     fn zap_one_batch(
         &mut self,
@@ -84,7 +99,7 @@ impl Model {
         }
         let f = self.folio_of_page(pte.pfn());
         let nr = match self.proc(pid).aspace.pt.pmd(haddr) {
-            Some(PmdEntry::Table(t)) if f.is_large() => folio_pte_batch(t, i, f, last - i, false),
+            Some(PmdEntry::Table(t)) if f.is_large() => self.zap_batch_len(t, i, f, last - i),
             _ => 1,
         };
         let table = self.proc_mut(pid).aspace.pt.table_mut(haddr);

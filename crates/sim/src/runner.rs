@@ -51,6 +51,11 @@ impl ModelRunner {
         &self.model
     }
 
+    /// The model itself (tests switch on its broken variants through this).
+    pub fn model_mut(&mut self) -> &mut Model {
+        &mut self.model
+    }
+
     pub(crate) fn pid(&self, proc: &str) -> Result<Pid, RunError> {
         self.procs
             .get(proc)
