@@ -9,11 +9,13 @@ pub mod gen;
 pub mod ops;
 pub mod prng;
 pub mod seed;
+pub mod shrink;
 pub mod world;
 
 pub use gen::{Gen, Supported};
 pub use prng::{case_seed, ByteEntropy, Entropy, Prng, Rng};
 pub use seed::parse_seed;
+pub mod campaign;
 pub mod exec;
 pub mod panics;
 
