@@ -8,6 +8,7 @@
 pub mod gen;
 pub mod ops;
 pub mod prng;
+pub mod regress;
 pub mod seed;
 pub mod shrink;
 pub mod world;
