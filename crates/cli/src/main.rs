@@ -2,6 +2,7 @@
 
 mod bench;
 mod builtin;
+mod fuzz;
 mod load;
 mod probe;
 mod run;
@@ -26,6 +27,8 @@ enum Command {
     Run(run::RunArgs),
     /// Time the model on the kernel's anchors: fork and munmap of 1 GiB at 4K, 64K and 2M.
     Bench(bench::BenchArgs),
+    /// Randomized simulation testing: generated scenarios under every scheme, shrunk failures.
+    Fuzz(fuzz::FuzzArgs),
     /// Run scenarios on this machine's kernel (root; changes THP knobs for the run only).
     Probe(probe::ProbeArgs),
     /// Run scenarios on the model and on the kernel and print every difference.
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Fuzz(args) => fuzz::fuzz(args),
         Command::Probe(args) => probe::probe(args),
         Command::Check(args) => probe::check(args),
         Command::ProbeHelper => unreachable!("dispatched before argument parsing"),

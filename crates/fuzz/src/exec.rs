@@ -1,0 +1,361 @@
+//! Runs one scenario under one scheme with the checks after every statement, and classifies
+//! what they report (spec 3.5): a leak (except under `linux-5.7`), a broken invariant, a
+//! wrong value read, or a disagreement with the oracle that the scheme's own `check` reports
+//! (it reports only what the scheme claims to keep exactly) is a failure; a panic of the
+//! model is a failure; a run error is a generator bug and a failure too. Disagreements of
+//! the scheme's estimates (mapcount, per-page mapcount, maybe-shared) with the recount are
+//! counted, not failures.
+
+use foliolab_report::{
+    drive, PageObs, Problem, ProblemKind, ReadValue, Record, RunError, Runner, RunnerKind, SmapsObs,
+};
+use foliolab_scenario::{Range, RssKind, Scenario, Stmt};
+use foliolab_schemes::Scheme;
+use foliolab_sim::ModelRunner;
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+/// A scheme the fuzzer runs: a name and how to make a fresh instance.
+#[derive(Clone)]
+pub struct SchemeSpec {
+    pub name: String,
+    make: Arc<dyn Fn() -> Box<dyn Scheme> + Send + Sync>,
+}
+
+impl SchemeSpec {
+    /// A scheme of this build by name.
+    pub fn builtin(name: &str) -> Option<SchemeSpec> {
+        let pages = foliolab_mem::memory::PHYS_BYTES / foliolab_types::PAGE_SIZE;
+        foliolab_schemes::by_name(name, pages)?;
+        let owned = name.to_string();
+        Some(SchemeSpec {
+            name: owned.clone(),
+            make: Arc::new(move || foliolab_schemes::by_name(&owned, pages).expect("known")),
+        })
+    }
+
+    /// Every scheme in `SCHEME_NAMES`.
+    pub fn all() -> Vec<SchemeSpec> {
+        foliolab_schemes::SCHEME_NAMES
+            .iter()
+            .filter_map(|n| SchemeSpec::builtin(n))
+            .collect()
+    }
+
+    /// Any scheme (tests: canaries).
+    pub fn custom(
+        name: &str,
+        make: impl Fn() -> Box<dyn Scheme> + Send + Sync + 'static,
+    ) -> SchemeSpec {
+        SchemeSpec {
+            name: name.to_string(),
+            make: Arc::new(make),
+        }
+    }
+
+    pub fn runner(&self) -> ModelRunner {
+        ModelRunner::with_scheme((self.make)())
+    }
+
+    /// Leaks are failures except under linux-5.7 (spec 3.5: its COW leaks by design).
+    pub fn leaks_fail(&self) -> bool {
+        self.name != "linux-5.7"
+    }
+}
+
+/// Why a run failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FailKind {
+    Leak,
+    WrongRead,
+    Invariant,
+    Oracle,
+    Panic,
+    /// The model refused a statement: the generator emitted something invalid.
+    RunError,
+}
+
+impl FailKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailKind::Leak => "leak",
+            FailKind::WrongRead => "wrong-read",
+            FailKind::Invariant => "invariant",
+            FailKind::Oracle => "oracle",
+            FailKind::Panic => "panic",
+            FailKind::RunError => "run-error",
+        }
+    }
+}
+
+/// The first failure of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub scheme: String,
+    pub kind: FailKind,
+    pub line: u32,
+    pub message: String,
+}
+
+impl Failure {
+    /// What "fails the same way" compares while shrinking: scheme, kind, and the message
+    /// with every number replaced (frame numbers and addresses change as statements go).
+    pub fn signature(&self) -> (String, FailKind, String) {
+        (self.scheme.clone(), self.kind, shape(&self.message))
+    }
+}
+
+/// The message with runs of digits and hex numbers replaced by `#`.
+pub fn shape(message: &str) -> String {
+    let mut out = String::new();
+    let mut in_num = false;
+    for w in message.split_inclusive(|c: char| !c.is_ascii_alphanumeric()) {
+        let (word, sep) = w.split_at(
+            w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                .len(),
+        );
+        let numeric = !word.is_empty()
+            && (word.bytes().all(|b| b.is_ascii_digit())
+                || (word.starts_with("0x") && word[2..].bytes().all(|b| b.is_ascii_hexdigit())));
+        if numeric {
+            if !in_num {
+                out.push('#');
+            }
+        } else {
+            out.push_str(word);
+        }
+        in_num = numeric && sep.is_empty();
+        out.push_str(sep);
+    }
+    out
+}
+
+/// Estimates that disagree with the recount (counted, never failures).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Disagreements {
+    /// Folio-statement pairs where `folio_mapcount` differs from the page tables.
+    pub mapcount: u64,
+    /// Page-statement pairs where kpagecount's value differs from the page tables.
+    pub page_mapcount: u64,
+    /// Folio-statement pairs where maybe-shared differs from "mapped by two MMs or more".
+    pub maybe_shared: u64,
+}
+
+impl Disagreements {
+    pub fn add(&mut self, o: Disagreements) {
+        self.mapcount += o.mapcount;
+        self.page_mapcount += o.page_mapcount;
+        self.maybe_shared += o.maybe_shared;
+    }
+    pub fn total(&self) -> u64 {
+        self.mapcount + self.page_mapcount + self.maybe_shared
+    }
+}
+
+/// What one run of one scenario under one scheme produced.
+#[derive(Clone, Debug, Default)]
+pub struct RunResult {
+    /// Statements performed (a failure does not stop the run; a run error or panic does).
+    pub statements: u64,
+    pub failure: Option<Failure>,
+    /// Problems reported in total (every statement after a bug may report it again).
+    pub problems: u64,
+    pub disagreements: Disagreements,
+    /// FNV-1a over every record rendered as JSON (the determinism check compares it).
+    pub digest: u64,
+}
+
+/// Options of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct ExecOptions {
+    /// Count estimate disagreements after every statement (a second recount).
+    pub count_disagreements: bool,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            count_disagreements: true,
+        }
+    }
+}
+
+/// Runs a validated scenario under `scheme`.
+pub fn run_one(scenario: &Scenario, scheme: &SchemeSpec, opts: ExecOptions) -> RunResult {
+    let mut counting = Counting {
+        inner: scheme.runner(),
+        opts,
+        statements: 0,
+        disagreements: Disagreements::default(),
+    };
+    let mut result = RunResult {
+        digest: FNV_OFFSET,
+        ..RunResult::default()
+    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        drive(scenario, &mut counting, &mut |r: &Record| {
+            result.digest = fnv(result.digest, foliolab_report::render_json(r).as_bytes());
+            if let Record::Problem(p) = r {
+                classify(&mut result, scheme, p.line, p.kind, &p.message);
+            }
+        })
+    }));
+    result.statements = counting.statements;
+    result.disagreements = counting.disagreements;
+    if let Err(payload) = outcome {
+        let message = crate::panics::message(payload.as_ref());
+        let line = statement_line(scenario, counting.statements);
+        result.problems += 1;
+        result.failure.get_or_insert(Failure {
+            scheme: scheme.name.clone(),
+            kind: FailKind::Panic,
+            line,
+            message,
+        });
+    }
+    result
+}
+
+fn statement_line(s: &Scenario, performed: u64) -> u32 {
+    s.statements()
+        .nth(performed as usize)
+        .map_or(0, |st| st.pos.line)
+}
+
+fn classify(r: &mut RunResult, scheme: &SchemeSpec, line: u32, kind: ProblemKind, msg: &str) {
+    let kind = match kind {
+        ProblemKind::Leak if !scheme.leaks_fail() => return,
+        ProblemKind::Leak => FailKind::Leak,
+        ProblemKind::WrongRead => FailKind::WrongRead,
+        ProblemKind::Invariant => FailKind::Invariant,
+        ProblemKind::Oracle => FailKind::Oracle,
+        ProblemKind::RunError => FailKind::RunError,
+    };
+    r.problems += 1;
+    r.failure.get_or_insert(Failure {
+        scheme: scheme.name.clone(),
+        kind,
+        line,
+        message: msg.to_string(),
+    });
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, 64 bits, continued from `h`.
+pub fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h ^= 0xff;
+    h.wrapping_mul(0x100_0000_01b3)
+}
+
+/// The model runner, plus a count of statements and of estimate disagreements.
+struct Counting {
+    inner: ModelRunner,
+    opts: ExecOptions,
+    statements: u64,
+    disagreements: Disagreements,
+}
+
+impl Counting {
+    fn count_disagreements(&mut self) {
+        let model = self.inner.model();
+        let truth = foliolab_oracle::recount(model.processes().map(|(_, p)| &p.aspace), &model.mem);
+        let d = &mut self.disagreements;
+        for (head, t) in &truth {
+            let f = model.folio(*head);
+            if model.scheme.mapcount(f) != t.total_entries() as i64 {
+                d.mapcount += 1;
+            }
+            let shared = t.entries_per_mm.values().filter(|&&n| n > 0).count() > 1;
+            if model.scheme.maybe_mapped_shared(f) != shared {
+                d.maybe_shared += 1;
+            }
+            for i in 0..f.nr_pages() {
+                let page = head.add(i);
+                let mapped = t.page_mapcount(i as usize) as i64;
+                if mapped > 0 && model.scheme.page_mapcount(f, page) != mapped {
+                    d.page_mapcount += 1;
+                }
+            }
+        }
+    }
+}
+
+impl Runner for Counting {
+    fn kind(&self) -> RunnerKind {
+        self.inner.kind()
+    }
+    fn unsupported(&self, scenario: &Scenario) -> Vec<String> {
+        self.inner.unsupported(scenario)
+    }
+    fn perform(&mut self, stmt: &Stmt) -> Result<(), RunError> {
+        self.inner.perform(stmt)
+    }
+    fn read(&mut self, proc: &str, range: &Range) -> Result<Vec<ReadValue>, RunError> {
+        self.inner.read(proc, range)
+    }
+    fn pages(&mut self, proc: &str, range: &Range) -> Result<Vec<(u64, PageObs)>, RunError> {
+        self.inner.pages(proc, range)
+    }
+    fn smaps(&mut self, proc: &str, region: &str) -> Result<Vec<SmapsObs>, RunError> {
+        self.inner.smaps(proc, region)
+    }
+    fn rss_pages(&mut self, proc: &str, kind: RssKind) -> Result<u64, RunError> {
+        self.inner.rss_pages(proc, kind)
+    }
+    fn faults(&mut self, proc: &str) -> Result<u64, RunError> {
+        self.inner.faults(proc)
+    }
+    fn stats(&mut self) -> Result<BTreeMap<String, i64>, RunError> {
+        self.inner.stats()
+    }
+    fn held_values(&mut self, proc: &str, name: &str) -> Result<Vec<u64>, RunError> {
+        self.inner.held_values(proc, name)
+    }
+    fn frame_epoch(&mut self, frame: u64) -> Option<u64> {
+        self.inner.frame_epoch(frame)
+    }
+    fn after_statement(&mut self, stmt: &Stmt) -> Vec<Problem> {
+        self.statements += 1;
+        let out = self.inner.after_statement(stmt);
+        if self.opts.count_disagreements {
+            self.count_disagreements();
+        }
+        out
+    }
+}
+
+/// Whether the runner can perform `kind` (asked with a one-statement scenario).
+pub fn model_supports(kind: foliolab_scenario::StmtKind) -> bool {
+    let runner = ModelRunner::new("linux-6.18").expect("linux-6.18 exists");
+    let s = crate::gen::build(vec![kind]);
+    foliolab_report::check_supported(&s, &runner).is_empty()
+}
+
+/// The support table for [`crate::ops::OPS`] on the model.
+pub fn model_support_table() -> crate::Supported {
+    crate::ops::OPS
+        .iter()
+        .map(|op| model_supports((op.sample)()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shape;
+
+    #[test]
+    fn shapes_ignore_numbers() {
+        assert_eq!(
+            shape("Pfn(4096) (linux-6.18): _large_mapcount 16, page tables map it 32 times"),
+            shape("Pfn(512) (linux-6.18): _large_mapcount 3, page tables map it 4 times")
+        );
+        assert_eq!(shape("read 0x1a00 at 0x10000"), "read # at #");
+        assert_ne!(shape("refcount 3"), shape("mapcount 3"));
+    }
+}
