@@ -10,6 +10,7 @@ pub mod config;
 mod fault;
 mod fork;
 mod madvise;
+mod migrate;
 pub mod model;
 mod mremap;
 pub mod observe;

@@ -25,6 +25,8 @@ pub enum Cause {
     PmdSplit,
     /// A folio split unmapped or remapped the pages.
     FolioSplit,
+    /// Migration replaced the mappings by migration entries, or restored them.
+    Migrate,
 }
 
 /// The folio an event is about.

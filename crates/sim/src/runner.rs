@@ -214,6 +214,10 @@ impl ModelRunner {
                     .map_err(Self::err)?;
                 self.expected.move_range(pid.0, s, e, new);
             }
+            Op::Migrate { range } => {
+                let (s, e) = self.span(proc, range)?;
+                self.model.migrate(pid, s, e).map_err(Self::err)?;
+            }
             Op::Fork { child } => {
                 let c = self.model.fork(pid).map_err(Self::err)?;
                 self.procs.insert(child.clone(), c);

@@ -36,7 +36,6 @@ fn unsupported_op(op: &ProcOp) -> Option<String> {
         ProcOp::Pin { .. } => Some("pin".into()),
         ProcOp::Splice { .. } => Some("splice".into()),
         ProcOp::Release { .. } => Some("release".into()),
-        ProcOp::Migrate { .. } => Some("migrate".into()),
         ProcOp::ExpectPipe { .. } => Some("expect pipe".into()),
         ProcOp::ExpectPin { .. } => Some("expect pin".into()),
         _ => None,

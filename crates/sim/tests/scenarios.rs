@@ -100,6 +100,11 @@ fn kernel_note_traces_pass() {
 }
 
 #[test]
+fn model_only_scenarios_pass() {
+    assert!(run_dir("tests/model", false) >= 2);
+}
+
+#[test]
 fn regressions_pass() {
     run_dir("tests/regressions", false);
 }
