@@ -6,6 +6,7 @@
 
 mod batch;
 pub mod check;
+pub mod collapse;
 pub mod config;
 mod fault;
 mod fork;

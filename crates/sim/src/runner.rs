@@ -156,6 +156,7 @@ impl ModelRunner {
                 self.procs.insert(proc.clone(), pid);
             }
             StmtKind::Shrink => self.model.shrink(),
+            StmtKind::Khugepaged => self.model.khugepaged_scan(),
             _ => {}
         }
         Ok(())
@@ -243,6 +244,11 @@ impl ModelRunner {
         advice: Advice,
     ) -> Result<(), RunError> {
         let (s, e) = self.span(proc, range)?;
+        if advice == Advice::Collapse {
+            // MADV_COLLAPSE may fail on a kernel; its result is reported, not fatal.
+            self.model.madvise_collapse(pid, s, e).map_err(Self::err)?;
+            return Ok(());
+        }
         let a = model_advice(advice)
             .ok_or_else(|| RunError::new(format!("advise {} is not modelled", advice.name())))?;
         let r = self.model.madvise(pid, s, e.0 - s.0, a);

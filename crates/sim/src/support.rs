@@ -1,6 +1,6 @@
 //! What the model runner can perform: everything else is `unsupported` before the run starts.
 
-use foliolab_scenario::{Advice, Item, MapKind, ProcOp, Scenario, StmtKind};
+use foliolab_scenario::{Item, MapKind, ProcOp, Scenario, StmtKind};
 
 /// Texts for every statement the model cannot perform yet (spec 4: exit 3).
 pub fn unsupported(s: &Scenario) -> Vec<String> {
@@ -18,7 +18,6 @@ fn unsupported_stmt(kind: &StmtKind) -> Option<String> {
     match kind {
         StmtKind::Swap { .. } => Some("swap".into()),
         StmtKind::File { .. } => Some("file".into()),
-        StmtKind::Khugepaged => Some("khugepaged".into()),
         StmtKind::Proc { op, .. } => unsupported_op(op),
         _ => None,
     }
@@ -29,10 +28,6 @@ fn unsupported_op(op: &ProcOp) -> Option<String> {
         ProcOp::Map { kind, .. } if *kind != MapKind::Anon => {
             Some(format!("map of kind {}", kind_name(kind)))
         }
-        ProcOp::Advise {
-            advice: Advice::Collapse,
-            ..
-        } => Some("advise collapse".into()),
         ProcOp::Pin { .. } => Some("pin".into()),
         ProcOp::Splice { .. } => Some("splice".into()),
         ProcOp::Release { .. } => Some("release".into()),
