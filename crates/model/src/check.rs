@@ -121,7 +121,7 @@ impl Model {
         let mapped: u64 = truth
             .iter()
             .filter(|(h, _)| self.folio(**h).anon)
-            .map(|(_, t)| t.pages_mapped())
+            .map(|(h, t)| self.scheme.nr_mapped_pages(self.folio(*h), t))
             .sum();
         if self.stats.vm(VmStat::NrAnonMapped) != mapped as i64 {
             out.push(format!(

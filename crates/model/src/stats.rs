@@ -127,10 +127,21 @@ impl VmStat {
     }
 }
 
+/// Write-fault outcomes on present read-only anon mappings (model-only, not in
+/// [`Stats::by_name`]): what `foliolab compare` reports per scheme.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CowStats {
+    /// The mapping was made writable in place (AnonExclusive, or the scheme allowed reuse).
+    pub reuses: u64,
+    /// A page was copied (zero-page and huge-zero replacements are not copies).
+    pub copies: u64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     mthp: [[i64; 14]; 10],
     vm: [i64; 17],
+    pub cow: CowStats,
 }
 
 impl Stats {

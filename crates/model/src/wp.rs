@@ -26,6 +26,7 @@ impl Model {
             }
             let new = pte.with_write(true).with_dirty(true).with_young(true);
             self.proc_mut(pid).aspace.pt.set_pte(va, new);
+            self.stats.cow.reuses += 1;
             return Ok(());
         }
         self.wp_page_copy(pid, va, Some(page))
@@ -41,13 +42,13 @@ impl Model {
         if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {
             return false;
         }
-        if !f.is_large() {
-            return refcount == 1;
-        }
         let ctx = Ctx {
             mm: self.mm_id(pid),
             cause: Cause::Cow,
         };
+        if !f.is_large() {
+            return self.scheme.can_reuse_small(f, refcount, ctx);
+        }
         self.scheme.can_reuse_large(f, refcount, ctx)
     }
 
@@ -66,6 +67,7 @@ impl Model {
         match old {
             None => self.add_rss(pid, RssCounter::Anon, 1),
             Some(page) => {
+                self.stats.cow.copies += 1;
                 let f = self.folio_of_page(page);
                 self.rmap_remove(pid, f, page, 1, Level::Pte, Cause::Cow);
                 self.put_folio(f.head, 1);
@@ -116,6 +118,7 @@ impl Model {
                 .flags
                 .set(PageFlags::ANON_EXCLUSIVE, true);
             let new = leaf.with_write(true).with_dirty(true).with_young(true);
+            self.stats.cow.reuses += 1;
             self.proc_mut(pid)
                 .aspace
                 .pt

@@ -6,7 +6,8 @@
 //! `_entire_mapcount` (raw −1), `_mm_id_mapcount[2]` (raw −1) and `_mm_ids` (two 31-bit ids,
 //! the lock bit 31 and the shared bit 63). The refcount and `_pincount` are the model's.
 
-use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::cost::{lines, Costs, Layout};
+use crate::event::{Cause, Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
 use crate::scheme::Scheme;
 use foliolab_types::{FolioTruth, MmId, Pfn, PfnArray};
 
@@ -46,12 +47,14 @@ impl Default for Words {
 #[derive(Clone)]
 pub struct Linux618 {
     words: PfnArray<Words>,
+    costs: Costs,
 }
 
 impl Linux618 {
     pub fn new(nr_pages: u64) -> Linux618 {
         Linux618 {
             words: PfnArray::new(nr_pages),
+            costs: Costs::default(),
         }
     }
 
@@ -126,7 +129,8 @@ impl Linux618 {
         self.words.get(page).mapcount + 1
     }
 
-    fn add_ptes_large(&mut self, f: FolioRef, first: Pfn, nr: u64, mm: MmId) -> StatDelta {
+    fn add_ptes_large(&mut self, f: FolioRef, first: Pfn, nr: u64, ctx: Ctx) -> StatDelta {
+        let (mm, cause) = (ctx.mm, ctx.cause);
         let mut first_maps = 0;
         for i in 0..nr {
             let w = self.words.get_mut(first.add(i));
@@ -136,6 +140,7 @@ impl Linux618 {
             }
         }
         let mut stat = StatDelta::default();
+        self.cost_ptes(f, first, nr, first_maps > 0, cause);
         if first_maps > 0 {
             let w = self.f1_mut(f);
             w.nr_pages_mapped += first_maps;
@@ -147,12 +152,14 @@ impl Linux618 {
         stat
     }
 
-    fn add_pmd_large(&mut self, f: FolioRef, mm: MmId) -> StatDelta {
+    fn add_pmd_large(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
+        let mm = ctx.mm;
         let n = f.nr_pages() as i64;
         let mut stat = StatDelta::default();
         let w = self.f1_mut(f);
         w.entire_mapcount += 1;
-        if w.entire_mapcount == 0 {
+        let first = w.entire_mapcount == 0;
+        if first {
             w.nr_pages_mapped += ENTIRELY_MAPPED;
             if w.nr_pages_mapped < 2 * ENTIRELY_MAPPED {
                 stat.nr_pmd = n;
@@ -160,10 +167,12 @@ impl Linux618 {
             }
         }
         self.add_large(f, 1, mm);
+        self.costs.record(ctx.cause, 2 + first as u64, 1);
         stat
     }
 
-    fn remove_ptes_large(&mut self, f: FolioRef, first: Pfn, nr: u64, mm: MmId) -> Removed {
+    fn remove_ptes_large(&mut self, f: FolioRef, first: Pfn, nr: u64, ctx: Ctx) -> Removed {
+        let mm = ctx.mm;
         self.sub_large(f, nr as i32, mm);
         let mut last = 0;
         for i in 0..nr {
@@ -174,6 +183,7 @@ impl Linux618 {
             }
         }
         let mut r = Removed::default();
+        self.cost_ptes(f, first, nr, last > 0, ctx.cause);
         if last > 0 {
             let w = self.f1_mut(f);
             w.nr_pages_mapped -= last;
@@ -185,13 +195,15 @@ impl Linux618 {
         r
     }
 
-    fn remove_pmd_large(&mut self, f: FolioRef, mm: MmId) -> Removed {
+    fn remove_pmd_large(&mut self, f: FolioRef, ctx: Ctx) -> Removed {
+        let mm = ctx.mm;
         let n = f.nr_pages() as i64;
         self.sub_large(f, 1, mm);
         let mut r = Removed::default();
         let w = self.f1_mut(f);
         w.entire_mapcount -= 1;
-        if w.entire_mapcount == -1 {
+        let last = w.entire_mapcount == -1;
+        if last {
             w.nr_pages_mapped -= ENTIRELY_MAPPED;
             if w.nr_pages_mapped < ENTIRELY_MAPPED {
                 r.stat.nr_pmd = -n;
@@ -200,7 +212,16 @@ impl Linux618 {
                 r.partially_mapped = nr > 0 && nr < n;
             }
         }
+        self.costs.record(ctx.cause, 2 + last as u64, 1);
         r
+    }
+
+    /// A PTE batch: one atomic per page `_mapcount`, one for `_nr_pages_mapped` if a page
+    /// changed state, one for the large-mapcount bit spinlock; the pages plus page[1].
+    fn cost_ptes(&mut self, f: FolioRef, first: Pfn, nr: u64, npm: bool, cause: Cause) {
+        let start = f.index_of(first) as u64;
+        self.costs
+            .record(cause, nr + npm as u64 + 1, lines(start, nr, &[1]));
     }
 
     fn check_slots(&self, f: FolioRef, truth: &FolioTruth, out: &mut Vec<String>) {
@@ -290,6 +311,8 @@ impl Scheme for Linux618 {
 
     fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
         let n = f.nr_pages() as i64;
+        let touched = if f.pmd_mappable() { 1 } else { f.nr_pages() };
+        self.costs.record(ctx.cause, 0, touched);
         if !f.is_large() {
             self.words.get_mut(f.head).mapcount = 0;
             return StatDelta { nr: 1, nr_pmd: 0 };
@@ -313,6 +336,7 @@ impl Scheme for Linux618 {
 
     fn add(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
         if !f.is_large() {
+            self.costs.record(ctx.cause, 1, 1);
             let w = self.words.get_mut(f.head);
             w.mapcount += 1;
             return StatDelta {
@@ -321,13 +345,14 @@ impl Scheme for Linux618 {
             };
         }
         match level {
-            Level::Pte => self.add_ptes_large(f, first, nr, ctx.mm),
-            Level::Pmd => self.add_pmd_large(f, ctx.mm),
+            Level::Pte => self.add_ptes_large(f, first, nr, ctx),
+            Level::Pmd => self.add_pmd_large(f, ctx),
         }
     }
 
     fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
         if !f.is_large() {
+            self.costs.record(ctx.cause, 1, 1);
             self.words.get_mut(f.head).mapcount += 1;
             return;
         }
@@ -337,16 +362,19 @@ impl Scheme for Linux618 {
                     self.words.get_mut(first.add(i)).mapcount += 1;
                 }
                 self.add_large(f, nr as i32, ctx.mm);
+                self.cost_ptes(f, first, nr, false, ctx.cause);
             }
             Level::Pmd => {
                 self.f1_mut(f).entire_mapcount += 1;
                 self.add_large(f, 1, ctx.mm);
+                self.costs.record(ctx.cause, 2, 1);
             }
         }
     }
 
     fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
         if !f.is_large() {
+            self.costs.record(ctx.cause, 1, 1);
             let w = self.words.get_mut(f.head);
             w.mapcount -= 1;
             let nr = -((w.mapcount == -1) as i64);
@@ -356,8 +384,8 @@ impl Scheme for Linux618 {
             };
         }
         match level {
-            Level::Pte => self.remove_ptes_large(f, first, nr, ctx.mm),
-            Level::Pmd => self.remove_pmd_large(f, ctx.mm),
+            Level::Pte => self.remove_ptes_large(f, first, nr, ctx),
+            Level::Pmd => self.remove_pmd_large(f, ctx),
         }
     }
 
@@ -476,5 +504,19 @@ impl Scheme for Linux618 {
         }
         self.check_slots(f, truth, &mut out);
         out
+    }
+
+    fn costs(&self) -> Costs {
+        self.costs.clone()
+    }
+
+    fn layout(&self) -> Layout {
+        // Per page `_mapcount`; page[1]: `_large_mapcount`, `_nr_pages_mapped`,
+        // `_entire_mapcount`, `_mm_id_mapcount[2]`, `_mm_ids`.
+        Layout {
+            folio_bytes: 4 + 4 + 4 + 8 + 8,
+            page_bytes: 4,
+            ..Layout::default()
+        }
     }
 }

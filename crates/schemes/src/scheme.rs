@@ -1,5 +1,6 @@
 //! The [`Scheme`] trait: one mapcount design.
 
+use crate::cost::{Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
 use foliolab_types::{FolioTruth, Pfn};
 
@@ -55,4 +56,30 @@ pub trait Scheme {
     /// Compares the counts this scheme claims to keep exactly with the truth; one message
     /// per disagreement or broken internal invariant.
     fn check(&self, folio: FolioRef, truth: &FolioTruth) -> Vec<String>;
+
+    /// Whether a write fault may reuse this small anon folio (`wp_can_reuse_anon_folio`):
+    /// since 5.8 only when the caller holds the sole reference. `linux-5.7` looks at the
+    /// mapcount instead.
+    fn can_reuse_small(&self, folio: FolioRef, refcount: i64, ctx: Ctx) -> bool {
+        let _ = (folio, ctx);
+        refcount == 1
+    }
+
+    /// The pages this folio contributes to NR_ANON_MAPPED / NR_FILE_MAPPED, by this scheme's
+    /// definition, when the page tables say `truth`: the precise mapped pages by default;
+    /// the whole folio once any page is mapped for the average-based designs.
+    fn nr_mapped_pages(&self, folio: FolioRef, truth: &FolioTruth) -> u64 {
+        let _ = folio;
+        truth.pages_mapped()
+    }
+
+    /// Atomic RMWs and cachelines spent so far, by operation kind.
+    fn costs(&self) -> Costs {
+        Costs::default()
+    }
+
+    /// Metadata layout: bytes, overflow limit, speculative-reference hazard.
+    fn layout(&self) -> Layout {
+        Layout::default()
+    }
 }

@@ -10,7 +10,7 @@ mod runner;
 mod support;
 mod thp;
 
-pub use runner::ModelRunner;
+pub use runner::{ModelRunner, Peaks};
 
 use foliolab_report::{drive, Record, SummaryRecord};
 use foliolab_scenario::Scenario;

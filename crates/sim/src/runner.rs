@@ -24,6 +24,16 @@ pub struct ModelRunner {
     pending: Vec<Problem>,
     /// Check invariants and the oracle after every statement (on by default).
     pub check_every_statement: bool,
+    /// Highs sampled after every statement (for `foliolab compare`).
+    pub peaks: Peaks,
+}
+
+/// The largest values seen after any statement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Peaks {
+    /// Page frames in use (user folios, page cache, zero pages).
+    pub used_pages: u64,
+    pub deferred_queue_len: u64,
 }
 
 impl ModelRunner {
@@ -44,6 +54,7 @@ impl ModelRunner {
             expected: ExpectedMemory::default(),
             pending: Vec::new(),
             check_every_statement: true,
+            peaks: Peaks::default(),
         }
     }
 
@@ -407,6 +418,13 @@ impl Runner for ModelRunner {
     }
 
     fn after_statement(&mut self, _stmt: &Stmt) -> Vec<Problem> {
+        let total = foliolab_mem::memory::PHYS_BYTES / PAGE_SIZE;
+        let used = total.saturating_sub(self.model.mem.nr_free_pages());
+        self.peaks.used_pages = self.peaks.used_pages.max(used);
+        self.peaks.deferred_queue_len = self
+            .peaks
+            .deferred_queue_len
+            .max(self.model.deferred_queue_len());
         let mut out = std::mem::take(&mut self.pending);
         if self.check_every_statement {
             out.extend(self.check_now());

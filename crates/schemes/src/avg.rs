@@ -1,0 +1,39 @@
+//! Shared parts of the average-based designs (`linux-6.18-npm`, `rfc-2026`): MM_ID slots for
+//! sharing, no per-page mapcount. kpagecount and PSS use the average per-page mapcount,
+//! pagemap bit 56 and USS use "maybe mapped shared", NR_ANON_MAPPED counts a whole folio as
+//! soon as any page is mapped, and a partial mapping is detected only when the average
+//! mapcount falls below one.
+
+use crate::mmid::MmSlots;
+
+/// `folio_average_page_mapcount` from the large mapcount `l`, the PMD-level count `e` and
+/// the folio size `n`.
+pub fn average_mapcount(l: i64, e: i64, n: i64) -> i64 {
+    if l <= 0 {
+        return 0;
+    }
+    if l <= e {
+        return e;
+    }
+    let order = n.trailing_zeros();
+    ((((l - e) + n / 2) >> order) + e).max(1)
+}
+
+/// pagemap bit 56 / USS "private" without per-page counts: not maybe shared.
+pub fn exclusive(slots: &MmSlots, large: bool) -> bool {
+    if large {
+        !slots.maybe_shared()
+    } else {
+        slots.l == 1
+    }
+}
+
+/// Small-folio mapcount changes (no slots for order 0): `(new mapcount, stat delta)`.
+pub fn small_change(slots: &mut MmSlots, diff: i64) -> i64 {
+    slots.l += diff;
+    match (diff > 0, slots.l) {
+        (true, 1) => 1,
+        (false, 0) => -1,
+        _ => 0,
+    }
+}

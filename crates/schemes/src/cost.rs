@@ -1,0 +1,152 @@
+//! What each scheme's rmap work costs, counted per operation kind ([`Cause`]): atomic
+//! read-modify-writes and distinct `struct page` cachelines touched (one 64-byte line per
+//! `struct page`, from each scheme's declared field layout), plus its static layout: metadata
+//! bytes, the mapping count at which a counter overflows, and whether a field sits where a
+//! speculative reference could corrupt it.
+
+use crate::event::Cause;
+use foliolab_types::Order;
+
+/// Every cause, in report order.
+pub const CAUSES: [Cause; 7] = [
+    Cause::Fault,
+    Cause::Fork,
+    Cause::Zap,
+    Cause::Cow,
+    Cause::PmdSplit,
+    Cause::FolioSplit,
+    Cause::Migrate,
+];
+
+/// Position of `c` in [`CAUSES`].
+pub fn cause_index(c: Cause) -> usize {
+    match c {
+        Cause::Fault => 0,
+        Cause::Fork => 1,
+        Cause::Zap => 2,
+        Cause::Cow => 3,
+        Cause::PmdSplit => 4,
+        Cause::FolioSplit => 5,
+        Cause::Migrate => 6,
+    }
+}
+
+/// Short name of a cause for reports.
+pub fn cause_name(c: Cause) -> &'static str {
+    match c {
+        Cause::Fault => "fault",
+        Cause::Fork => "fork",
+        Cause::Zap => "zap",
+        Cause::Cow => "cow",
+        Cause::PmdSplit => "pmd-split",
+        Cause::FolioSplit => "folio-split",
+        Cause::Migrate => "migrate",
+    }
+}
+
+/// Cost of the rmap calls of one operation kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpCost {
+    /// rmap calls (a per-page scheme makes one per page).
+    pub calls: u64,
+    pub atomic_rmw: u64,
+    pub cachelines: u64,
+}
+
+impl OpCost {
+    pub fn add(&mut self, o: OpCost) {
+        self.calls += o.calls;
+        self.atomic_rmw += o.atomic_rmw;
+        self.cachelines += o.cachelines;
+    }
+}
+
+/// Costs by operation kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Costs {
+    pub by_cause: [OpCost; 7],
+}
+
+impl Costs {
+    /// One rmap call of kind `cause` doing `rmw` atomics on `lines` distinct cachelines.
+    pub fn record(&mut self, cause: Cause, rmw: u64, lines: u64) {
+        self.by_cause[cause_index(cause)].add(OpCost {
+            calls: 1,
+            atomic_rmw: rmw,
+            cachelines: lines,
+        });
+    }
+    pub fn total(&self) -> OpCost {
+        let mut t = OpCost::default();
+        self.by_cause.iter().for_each(|c| t.add(*c));
+        t
+    }
+    pub fn merge(&mut self, o: &Costs) {
+        for (a, b) in self.by_cause.iter_mut().zip(o.by_cause.iter()) {
+            a.add(*b);
+        }
+    }
+}
+
+/// Distinct `struct page` lines touched: pages `[start, start + nr)` of the folio plus the
+/// folio-metadata pages `extra` (page indices), each counted once.
+pub fn lines(start: u64, nr: u64, extra: &[u64]) -> u64 {
+    let mut n = nr;
+    let mut seen: Vec<u64> = Vec::new();
+    for &e in extra {
+        if (e < start || e >= start + nr) && !seen.contains(&e) {
+            seen.push(e);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Static facts about a scheme's metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Mapcount metadata of an order-0 folio, bytes.
+    pub small_bytes: u64,
+    /// Per-folio metadata of a large folio independent of its size, bytes.
+    pub folio_bytes: u64,
+    /// Per-page metadata of a large folio, bytes per 4K page.
+    pub page_bytes: u64,
+    /// Extra bytes per (MM, page) pair mapped (only `exact` has any).
+    pub mm_page_bytes: u64,
+    /// The counter that overflows first when many MMs map a 2 MiB folio by PTEs.
+    pub overflow_counter: &'static str,
+    /// How many MMs can each map a 2 MiB folio fully by PTEs before it overflows.
+    pub overflow_mms_2m: u64,
+    /// A field placed where a speculative reference (GUP-fast, PFN walkers) could corrupt
+    /// it: a tail page's `_refcount` (seeds 000). `None`: no such field.
+    pub speculative_ref_hazard: Option<&'static str>,
+}
+
+impl Layout {
+    /// Metadata bytes of one folio of `order` mapped by one MM.
+    pub fn metadata_bytes(&self, order: Order) -> u64 {
+        let n = order.nr_pages();
+        if order.0 == 0 {
+            return self.small_bytes + self.mm_page_bytes;
+        }
+        self.folio_bytes + n * (self.page_bytes + self.mm_page_bytes)
+    }
+}
+
+/// References (and PTE-granular mapcounts) are 32-bit signed: one MM fully PTE-mapping a
+/// 2 MiB folio holds 512 of them, so about 2^31 / 512 = 2^22 MMs overflow it (seeds 004).
+pub const PTE_REFCOUNT_MMS_2M: u64 = (1u64 << 31) / 512;
+
+impl Default for Layout {
+    fn default() -> Layout {
+        Layout {
+            small_bytes: 4,
+            folio_bytes: 0,
+            page_bytes: 0,
+            mm_page_bytes: 0,
+            overflow_counter: "_refcount",
+            overflow_mms_2m: PTE_REFCOUNT_MMS_2M,
+            speculative_ref_hazard: None,
+        }
+    }
+}

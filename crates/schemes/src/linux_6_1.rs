@@ -1,0 +1,319 @@
+//! `linux-6.1`: the 53f9263baba6 design quoted in the seeds (003), as in era-6.1 `mm/rmap.c`.
+//! A PMD mapping raises `compound_mapcount` (first tail page); a PTE mapping raises the page's
+//! own `_mapcount`. When a PMD is split while other PMDs still map the folio, `PG_double_map`
+//! is set and every page's `_mapcount` gets +1, removed with the last compound mapping, so
+//! "the last mapping of a page" can be seen per page. `page_mapcount` = page + compound
+//! (- 1 under DoubleMap); `total_mapcount` loops over all pages. rmap calls come per page
+//! ([`crate::per_page`]); a page's last PTE unmap queues the whole folio for deferred split.
+//! COW: a large folio is reused only with a single reference (`page_count == 1`).
+//!
+//! `linux-5.7` ([`crate::linux_5_7`]) shares this accounting with the pre-5.8 COW rule.
+
+use crate::cost::{Costs, Layout};
+use crate::event::{Cause, Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::per_page::each_page;
+use crate::scheme::Scheme;
+use crate::store::{FolioState, Store};
+use foliolab_types::{FolioTruth, Pfn};
+
+/// Which COW rule applies on top of the 6.1-era accounting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Era {
+    /// 5.8+ : reuse only with the sole reference.
+    V61,
+    /// Before 5.8: reuse when every page's mapcount is at most one (`reuse_swap_page`).
+    V57,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct St61 {
+    /// `_mapcount + 1` of each page: PTE mappings, plus one under DoubleMap.
+    pub p: Vec<i64>,
+    pub compound: i64,
+    pub double_map: bool,
+}
+
+impl St61 {
+    pub fn page_mapcount(&self, i: usize) -> i64 {
+        self.p[i] + self.compound - self.double_map as i64
+    }
+    /// `total_mapcount`: a loop over every page.
+    pub fn total(&self) -> i64 {
+        let dm = if self.double_map {
+            self.p.len() as i64
+        } else {
+            0
+        };
+        self.compound + self.p.iter().sum::<i64>() - dm
+    }
+    /// `page_trans_huge_map_swapcount` without swap: the largest page mapcount.
+    pub fn max_page_mapcount(&self) -> i64 {
+        (0..self.p.len())
+            .map(|i| self.page_mapcount(i))
+            .max()
+            .unwrap_or(0)
+    }
+    fn set_double_map(&mut self, on: bool) {
+        let d = if on { 1 } else { -1 };
+        self.p.iter_mut().for_each(|x| *x += d);
+        self.double_map = on;
+    }
+}
+
+impl FolioState for St61 {
+    fn fresh(f: FolioRef) -> St61 {
+        St61 {
+            p: vec![0; f.nr_pages() as usize],
+            compound: 0,
+            double_map: false,
+        }
+    }
+    fn leftovers(&self) -> Option<String> {
+        (self.compound != 0 || self.double_map || self.p.iter().any(|&x| x != 0))
+            .then(|| format!("compound {} total {}", self.compound, self.total()))
+    }
+}
+
+/// 6.1-era accounting (and 5.7's, with [`Era::V57`]).
+#[derive(Clone)]
+pub struct Era61 {
+    era: Era,
+    folios: Store<St61>,
+    costs: Costs,
+}
+
+impl Era61 {
+    pub fn new(era: Era) -> Era61 {
+        Era61 {
+            era,
+            folios: Store::default(),
+            costs: Costs::default(),
+        }
+    }
+
+    fn add_page(&mut self, f: FolioRef, page: Pfn, stats: bool, ctx: Ctx) -> StatDelta {
+        self.costs.record(ctx.cause, 1, 1);
+        let s = self.folios.get_mut(f);
+        let i = f.index_of(page);
+        s.p[i] += 1;
+        StatDelta {
+            nr: (stats && s.p[i] == 1) as i64,
+            nr_pmd: 0,
+        }
+    }
+
+    fn remove_page(&mut self, f: FolioRef, page: Pfn, ctx: Ctx) -> Removed {
+        self.costs.record(ctx.cause, 1, 1);
+        let s = self.folios.get_mut(f);
+        let i = f.index_of(page);
+        s.p[i] -= 1;
+        let last = s.p[i] == 0;
+        Removed {
+            stat: StatDelta {
+                nr: -(last as i64),
+                nr_pmd: 0,
+            },
+            partially_mapped: last && f.is_large(),
+        }
+    }
+
+    fn add_pmd(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
+        self.costs.record(ctx.cause, 1, 1);
+        let n = f.nr_pages() as i64;
+        let s = self.folios.get_mut(f);
+        s.compound += 1;
+        match s.compound {
+            1 => StatDelta { nr: n, nr_pmd: n },
+            _ => StatDelta::default(),
+        }
+    }
+
+    /// A PMD goes: through `__split_huge_pmd_locked` (statistics of THPs only) or through
+    /// `page_remove_rmap(compound)` (the DoubleMap pages still mapped stay counted).
+    fn remove_pmd(&mut self, f: FolioRef, ctx: Ctx) -> Removed {
+        self.costs.record(ctx.cause, 1, 1);
+        let n = f.nr_pages() as i64;
+        let s = self.folios.get_mut(f);
+        s.compound -= 1;
+        let mut r = Removed::default();
+        if s.compound != 0 {
+            return r;
+        }
+        r.stat.nr_pmd = -n;
+        let dm = s.double_map;
+        if dm {
+            s.set_double_map(false);
+            self.costs.record(ctx.cause, n as u64, n as u64);
+        }
+        if ctx.cause == Cause::PmdSplit {
+            return r;
+        }
+        let s = self.folios.get(f);
+        let nr = if dm {
+            s.p.iter().filter(|&&x| x == 0).count() as i64
+        } else {
+            n
+        };
+        r.stat.nr = -nr;
+        r.partially_mapped = nr > 0 && nr < n;
+        r
+    }
+
+    /// `__split_huge_pmd_locked`: DoubleMap first if other PMDs stay, then the PTEs.
+    fn split_ptes(&mut self, f: FolioRef, first: Pfn, nr: u64, ctx: Ctx) -> StatDelta {
+        let n = f.nr_pages();
+        let s = self.folios.get_mut(f);
+        if s.compound > 1 && !s.double_map {
+            s.set_double_map(true);
+            self.costs.record(ctx.cause, n, n);
+        }
+        each_page(first, nr, |p| Removed {
+            stat: self.add_page(f, p, false, ctx),
+            partially_mapped: false,
+        })
+        .stat
+    }
+
+    fn st(&self, f: FolioRef) -> std::borrow::Cow<'_, St61> {
+        self.folios.get(f)
+    }
+}
+
+impl Scheme for Era61 {
+    fn name(&self) -> &'static str {
+        match self.era {
+            Era::V61 => "linux-6.1",
+            Era::V57 => "linux-5.7",
+        }
+    }
+    fn prep_folio(&mut self, f: FolioRef) {
+        self.folios.prep(f)
+    }
+    fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
+        self.folios.free(f)
+    }
+    fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
+        let n = f.nr_pages() as i64;
+        let s = self.folios.get_mut(f);
+        if f.pmd_mappable() {
+            s.compound = 1;
+            self.costs.record(ctx.cause, 0, 1);
+            return StatDelta { nr: n, nr_pmd: n };
+        }
+        s.p.iter_mut().for_each(|x| *x = 1);
+        self.costs.record(ctx.cause, 0, n as u64);
+        StatDelta { nr: n, nr_pmd: 0 }
+    }
+    fn add(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
+        match level {
+            Level::Pmd => self.add_pmd(f, ctx),
+            Level::Pte if ctx.cause == Cause::PmdSplit && f.is_large() => {
+                self.split_ptes(f, first, nr, ctx)
+            }
+            Level::Pte => {
+                each_page(first, nr, |p| Removed {
+                    stat: self.add_page(f, p, true, ctx),
+                    partially_mapped: false,
+                })
+                .stat
+            }
+        }
+    }
+    fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
+        match level {
+            Level::Pmd => {
+                self.costs.record(ctx.cause, 1, 1);
+                self.folios.get_mut(f).compound += 1;
+            }
+            Level::Pte => {
+                each_page(first, nr, |p| {
+                    self.add_page(f, p, false, ctx);
+                    Removed::default()
+                });
+            }
+        }
+    }
+    fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
+        match level {
+            Level::Pmd => self.remove_pmd(f, ctx),
+            Level::Pte => each_page(first, nr, |p| self.remove_page(f, p, ctx)),
+        }
+    }
+    fn mapcount(&self, f: FolioRef) -> i64 {
+        self.st(f).total()
+    }
+    fn page_mapcount(&self, f: FolioRef, page: Pfn) -> i64 {
+        self.st(f).page_mapcount(f.index_of(page))
+    }
+    fn page_mapped_exclusively(&self, f: FolioRef, page: Pfn) -> bool {
+        self.page_mapcount(f, page) == 1
+    }
+    /// madvise's `page_mapcount(page) != 1` on the head page.
+    fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
+        self.st(f).page_mapcount(0) > 1
+    }
+    fn can_reuse_small(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
+        match self.era {
+            Era::V61 => refcount == 1,
+            Era::V57 => crate::linux_5_7::reuse_small(&self.st(f)),
+        }
+    }
+    fn can_reuse_large(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
+        match self.era {
+            Era::V61 => refcount == 1,
+            Era::V57 => crate::linux_5_7::reuse_large(&self.st(f)),
+        }
+    }
+    fn counters(&self, f: FolioRef) -> FolioCounters {
+        let s = self.st(f);
+        let large = f.is_large();
+        FolioCounters {
+            mapcount: Some(s.total()),
+            entire_mapcount: large.then_some(s.compound),
+            maybe_shared: Some(s.page_mapcount(0) > 1),
+            ..Default::default()
+        }
+    }
+    /// Exact: compound mapcount, every page's mapcount, the total.
+    fn check(&self, f: FolioRef, truth: &FolioTruth) -> Vec<String> {
+        let s = self.st(f);
+        let mut out = Vec::new();
+        if s.total() != truth.total_entries() as i64 {
+            out.push(format!(
+                "total_mapcount {}, mapped {} times",
+                s.total(),
+                truth.total_entries()
+            ));
+        }
+        if s.compound != truth.pmd_maps as i64 {
+            out.push(format!(
+                "compound_mapcount {}, {} PMD mappings",
+                s.compound, truth.pmd_maps
+            ));
+        }
+        if let Some(i) =
+            (0..s.p.len()).find(|&i| s.page_mapcount(i) != truth.page_mapcount(i) as i64)
+        {
+            out.push(format!(
+                "page_mapcount[{i}] {}, mapped {} times",
+                s.page_mapcount(i),
+                truth.page_mapcount(i)
+            ));
+        }
+        if s.double_map && s.compound == 0 {
+            out.push("PG_double_map without a compound mapping".into());
+        }
+        out
+    }
+    fn costs(&self) -> Costs {
+        self.costs.clone()
+    }
+    fn layout(&self) -> Layout {
+        // Per page `_mapcount`; `compound_mapcount` in page[1]; PG_double_map is a flag bit.
+        Layout {
+            folio_bytes: 4,
+            page_bytes: 4,
+            ..Layout::default()
+        }
+    }
+}

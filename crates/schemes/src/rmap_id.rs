@@ -1,0 +1,222 @@
+//! `rmap-id`: "mm: precise "mapped shared" vs. "mapped exclusively" detection for PTE-mapped
+//! THP / partially-mappable folios" (Hildenbrand, RFC, Nov 2023, not merged).
+//!
+//! Rules as described (anchors 1.6, docs/schemes/rmap-id.md): every MM gets an rmap id; a
+//! large folio keeps its total mapcount plus rmap values `V[X]`; mapping `n` pages adds
+//! `n * subid(id, X)` to every `V[X]` (removal subtracts), under a seqcount. The folio is
+//! mapped exclusively by MM `m` iff `V[X] == mapcount * subid(m, X)` for every `X`. The RFC
+//! sized the number of values to the folio order so fixed-width words stay exact; the model
+//! uses two unbounded sums with `subid(id, 1) = id` and `subid(id, 2) = id^2`: if
+//! `sum c_i id_i = L m` and `sum c_i id_i^2 = L m^2` with `sum c_i = L`, the variance of the
+//! ids is zero, so all are `m` (the same exactness by a different construction).
+//!
+//! The RFC sits on 6.7-era accounting, kept here as in `linux-6.14` (per-page `_mapcount`,
+//! `_nr_pages_mapped`, `_entire_mapcount`, total mapcount): statistics, kpagecount, bit 56
+//! and partial-map detection are exact; "mapped shared" and COW reuse are exact too.
+
+use crate::cost::{lines, Costs, Layout};
+use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::pm::PmCounts;
+use crate::scheme::Scheme;
+use crate::store::{FolioState, Store};
+use foliolab_types::{FolioTruth, MmId, Order, Pfn};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RmapIdState {
+    pub pm: PmCounts,
+    pub vals: [i128; 2],
+}
+
+impl RmapIdState {
+    /// Mapped by `m` alone (and mapped at all).
+    fn exclusive_to(&self, m: MmId) -> bool {
+        let (l, id) = (self.pm.l as i128, m.0 as i128);
+        l > 0 && self.vals[0] == l * id && self.vals[1] == l * id * id
+    }
+    /// Mapped by a single MM (whichever).
+    fn exclusive(&self) -> bool {
+        let l = self.pm.l as i128;
+        l > 0 && self.vals[0] % l == 0 && self.exclusive_to(MmId((self.vals[0] / l) as u32))
+    }
+    fn account(&mut self, m: MmId, n: i64) {
+        let id = m.0 as i128;
+        self.vals[0] += n as i128 * id;
+        self.vals[1] += n as i128 * id * id;
+    }
+}
+
+impl FolioState for RmapIdState {
+    fn fresh(f: FolioRef) -> RmapIdState {
+        RmapIdState {
+            pm: PmCounts::new(f.nr_pages()),
+            vals: [0, 0],
+        }
+    }
+    fn leftovers(&self) -> Option<String> {
+        (!self.pm.is_initial() || self.vals != [0, 0]).then(|| format!("left: {:?}", self.vals))
+    }
+}
+
+/// Number of 64-bit rmap values the RFC keeps for a folio of `order`: 1 up to order 2,
+/// 2 up to order 5, 4 beyond (its 8/16/32 bytes at orders 2/5/10; steps in between assumed).
+pub fn rmap_values(order: Order) -> u64 {
+    match order.0 {
+        0..=2 => 1,
+        3..=5 => 2,
+        _ => 4,
+    }
+}
+
+/// The November 2023 rmap-id RFC.
+#[derive(Clone, Default)]
+pub struct RmapId {
+    folios: Store<RmapIdState>,
+    costs: Costs,
+}
+
+impl RmapId {
+    pub fn new() -> RmapId {
+        RmapId::default()
+    }
+
+    /// 6.7-era atomics, plus one per rmap value and two for the seqcount.
+    fn cost(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
+        if !f.is_large() {
+            self.costs.record(ctx.cause, 1, 1);
+            return;
+        }
+        let extra = rmap_values(f.order) + 2;
+        let (rmw, touched) = match level {
+            Level::Pmd => (3 + extra, 2),
+            Level::Pte => (nr + 2 + extra, lines(f.index_of(first) as u64, nr, &[1, 2])),
+        };
+        self.costs.record(ctx.cause, rmw, touched);
+    }
+
+    fn change(
+        &mut self,
+        f: FolioRef,
+        first: Pfn,
+        nr: u64,
+        level: Level,
+        ctx: Ctx,
+        dir: i64,
+    ) -> Removed {
+        self.cost(f, first, nr, level, ctx);
+        let idx = f.index_of(first);
+        let s = self.folios.get_mut(f);
+        let diff = if level == Level::Pmd { 1 } else { nr as i64 };
+        if f.is_large() {
+            s.account(ctx.mm, dir * diff);
+        }
+        match (level, dir > 0) {
+            (Level::Pmd, true) => Removed {
+                stat: s.pm.add_pmd().0,
+                partially_mapped: false,
+            },
+            (Level::Pte, true) => Removed {
+                stat: s.pm.add_ptes(idx, nr).0,
+                partially_mapped: false,
+            },
+            (Level::Pmd, false) => s.pm.remove_pmd().0,
+            (Level::Pte, false) => s.pm.remove_ptes(idx, nr).0,
+        }
+    }
+}
+
+impl Scheme for RmapId {
+    fn name(&self) -> &'static str {
+        "rmap-id"
+    }
+    fn prep_folio(&mut self, f: FolioRef) {
+        self.folios.prep(f)
+    }
+    fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
+        self.folios.free(f)
+    }
+    fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
+        self.costs.record(
+            ctx.cause,
+            0,
+            if f.pmd_mappable() {
+                2
+            } else {
+                f.nr_pages().max(1)
+            },
+        );
+        let s = self.folios.get_mut(f);
+        let stat = s.pm.add_new(f.pmd_mappable());
+        if f.is_large() {
+            let l = s.pm.l;
+            s.account(ctx.mm, l);
+        }
+        stat
+    }
+    fn add(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
+        self.change(f, first, nr, level, ctx, 1).stat
+    }
+    fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
+        self.change(f, first, nr, level, ctx, 1);
+    }
+    fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
+        self.change(f, first, nr, level, ctx, -1)
+    }
+    fn mapcount(&self, f: FolioRef) -> i64 {
+        self.folios.get(f).pm.l
+    }
+    fn page_mapcount(&self, f: FolioRef, page: Pfn) -> i64 {
+        self.folios.get(f).pm.page_mapcount(f.index_of(page))
+    }
+    fn page_mapped_exclusively(&self, f: FolioRef, page: Pfn) -> bool {
+        self.page_mapcount(f, page) == 1
+    }
+    fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
+        let s = self.folios.get(f);
+        if !f.is_large() {
+            return s.pm.l > 1;
+        }
+        s.pm.l > 0 && !s.exclusive()
+    }
+    fn can_reuse_large(&self, f: FolioRef, refcount: i64, ctx: Ctx) -> bool {
+        let s = self.folios.get(f);
+        s.pm.l > 1 && s.exclusive_to(ctx.mm) && s.pm.l == refcount
+    }
+    fn counters(&self, f: FolioRef) -> FolioCounters {
+        let s = self.folios.get(f);
+        let large = f.is_large();
+        FolioCounters {
+            mapcount: Some(s.pm.l),
+            large_mapcount: large.then_some(s.pm.l),
+            entire_mapcount: large.then_some(s.pm.e),
+            nr_pages_mapped: large.then_some(s.pm.npm),
+            maybe_shared: Some(self.maybe_mapped_shared(f)),
+            ..Default::default()
+        }
+    }
+    /// Everything exact, "mapped shared" included.
+    fn check(&self, f: FolioRef, truth: &FolioTruth) -> Vec<String> {
+        let s = self.folios.get(f);
+        let mut out = Vec::new();
+        s.pm.check(truth, &mut out);
+        if f.is_large() && s.pm.l > 0 && s.exclusive() != (truth.nr_mms() == 1) {
+            out.push(format!(
+                "rmap values say exclusive={}, {} MMs map it",
+                s.exclusive(),
+                truth.nr_mms()
+            ));
+        }
+        out
+    }
+    fn costs(&self) -> Costs {
+        self.costs.clone()
+    }
+    fn layout(&self) -> Layout {
+        // 6.7-era words (total mapcount, `_entire_mapcount`, `_nr_pages_mapped`, per page
+        // `_mapcount`) plus a seqcount and the rmap values (counted at order 9).
+        Layout {
+            folio_bytes: 12 + 4 + 8 * rmap_values(Order(9)),
+            page_bytes: 4,
+            ..Layout::default()
+        }
+    }
+}

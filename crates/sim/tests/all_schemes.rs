@@ -1,0 +1,95 @@
+//! Every scheme runs every repository scenario with invariants and its own exactness claims
+//! checked against the oracle after every statement. Under a scheme a scenario does not name,
+//! only value expectations are checked (the rest are `skipped(scheme)`), so every run must end
+//! with exit 0: no invariant broken, no counter the scheme claims to keep exactly wrong, no
+//! read leaking.
+
+use foliolab_report::{check_supported, drive, Record};
+use foliolab_scenario::{parse, validate};
+use foliolab_schemes::SCHEME_NAMES;
+use foliolab_sim::ModelRunner;
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scenarios() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in [
+        "examples",
+        "tests/traces",
+        "tests/conformance",
+        "tests/regressions",
+        "tests/compare",
+    ] {
+        let Ok(entries) = std::fs::read_dir(repo().join(dir)) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "scn"))
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    out
+}
+
+/// Problems of one run (empty: exit 0); `None` if the model cannot perform it.
+fn run(path: &Path, scheme: &str) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let s = parse(&path.display().to_string(), &text).unwrap();
+    validate(&s).unwrap();
+    let mut runner = ModelRunner::new(scheme).unwrap();
+    if !check_supported(&s, &runner).is_empty() {
+        return None;
+    }
+    let mut bad = Vec::new();
+    let summary = drive(&s, &mut runner, &mut |r: &Record| match r {
+        Record::Expect(e) if e.result == foliolab_report::ExpectResult::Fail => bad.push(format!(
+            "line {}: {} (observed {})",
+            e.line, e.text, e.observed
+        )),
+        Record::Problem(p) => bad.push(format!("line {}: {:?}: {}", p.line, p.kind, p.message)),
+        _ => {}
+    });
+    if summary.exit != 0 && bad.is_empty() {
+        bad.push(format!("exit {}", summary.exit));
+    }
+    Some(bad)
+}
+
+fn run_all(scheme: &str) -> usize {
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for f in scenarios() {
+        if let Some(bad) = run(&f, scheme) {
+            ran += 1;
+            if !bad.is_empty() {
+                failures.push(format!(
+                    "{} under {scheme}:\n  {}",
+                    f.display(),
+                    bad.join("\n  ")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    ran
+}
+
+#[test]
+fn exact_agrees_with_the_oracle_on_every_scenario() {
+    assert!(run_all("exact") >= 40);
+}
+
+#[test]
+fn every_scheme_runs_every_scenario_cleanly() {
+    for name in SCHEME_NAMES {
+        if *name != "exact" {
+            assert!(run_all(name) >= 40, "{name}");
+        }
+    }
+}
