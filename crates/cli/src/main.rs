@@ -2,6 +2,7 @@
 
 mod bench;
 mod builtin;
+mod compare;
 mod load;
 mod probe;
 mod run;
@@ -33,6 +34,8 @@ enum Command {
     /// The probe's helper process (internal).
     #[command(name = "__probe-helper", hide = true)]
     ProbeHelper,
+    /// Every mapcount design on the same workloads: wrong answers by kind, decisions, costs.
+    Compare(compare::CompareArgs),
     /// Print a scenario in canonical form.
     Fmt {
         /// Scenario files.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::bench(args),
         Command::Probe(args) => probe::probe(args),
         Command::Check(args) => probe::check(args),
+        Command::Compare(args) => compare::run(args),
         Command::ProbeHelper => unreachable!("dispatched before argument parsing"),
         Command::Fmt { files } => load::fmt(&files),
     };
