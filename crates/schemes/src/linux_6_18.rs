@@ -254,7 +254,7 @@ impl Linux618 {
         }
         let one_slot_all = (0..2)
             .any(|k| Self::slot_id(w, k) != MmId::DUMMY && w.mm_id_mapcount[k] as i64 + 1 == l);
-        if Self::shared(w) != !(l == 0 || one_slot_all) {
+        if Self::shared(w) == (l == 0 || one_slot_all) {
             out.push(format!("M4: shared bit {} with L={l}", Self::shared(w)));
         }
         if !Self::shared(w) && l >= 1 && truth.nr_mms() != 1 {
@@ -497,7 +497,7 @@ impl Scheme for Linux618 {
                 truth.pages_pte_mapped()
             ));
         }
-        if (npm >= ENTIRELY_MAPPED) != (e >= 1) || npm >= 2 * ENTIRELY_MAPPED || npm < 0 {
+        if (npm >= ENTIRELY_MAPPED) != (e >= 1) || !(0..2 * ENTIRELY_MAPPED).contains(&npm) {
             out.push(format!(
                 "_nr_pages_mapped {npm:#x} inconsistent with _entire_mapcount {e}"
             ));
