@@ -310,12 +310,13 @@ fn print_scheme(r: &Row) {
         t.maybe_shared_fp, t.maybe_shared_fn, t.bit56_fp, t.bit56_fn, t.cow_fp, t.cow_fn
     );
     println!(
-        "  mapcount {}  kpagecount {}  partial missed {} spurious {}  stats {}",
+        "  mapcount {}  kpagecount {}  partial missed {} spurious {}  stats {} (pss {})",
         t.mapcount_errors,
         t.kpagecount_errors,
         t.partial_missed,
         t.partial_spurious,
-        t.stats_errors
+        t.stats_errors,
+        t.pss_errors
     );
     println!(
         "  peak memory {} KiB (sum of per-scenario peaks)  deferred queue max {}",
