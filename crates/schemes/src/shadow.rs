@@ -295,6 +295,17 @@ impl Scheme for FanOut {
     fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> u64 {
         self.driver.nr_mapped_pages(f, truth)
     }
+    /// A decision point: the madvise skip is judged like "maybe shared".
+    fn madvise_skips_shared(&self, f: FolioRef) -> bool {
+        let shared = self.exact.maybe_mapped_shared(f);
+        let mut rows = self.tallies.borrow_mut();
+        for (sh, t) in self.shadows.iter().zip(rows.iter_mut()) {
+            let skip = sh.s.madvise_skips_shared(f);
+            t.maybe_shared_fp += (skip && !shared) as u64;
+            t.maybe_shared_fn += (!skip && shared) as u64;
+        }
+        self.driver.madvise_skips_shared(f)
+    }
     fn counters(&self, f: FolioRef) -> FolioCounters {
         self.driver.counters(f)
     }

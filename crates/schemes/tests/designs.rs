@@ -126,3 +126,21 @@ fn per_page_mapcounts_cost_4_bytes_per_page_and_mm_id_a_constant() {
     assert!(b("linux-6.18-npm") < 64);
     assert!(b("vma-count") < b("linux-6.18-npm"));
 }
+
+#[test]
+fn madvise_shared_skip_follows_each_era() {
+    let f = mthp();
+    let page0_private = |name: &str| {
+        let mut s = by_name(name, 1 << 20).unwrap();
+        s.prep_folio(f);
+        s.add_new_anon(f, ctx(P, Cause::Fault));
+        s.dup(f, f.head, 16, Level::Pte, ctx(C, Cause::Fork));
+        s.remove(f, f.head, 1, Level::Pte, ctx(C, Cause::Cow));
+        s.madvise_skips_shared(f)
+    };
+    // The child COWed page 0: the folio is still shared, but page 0 is not.
+    assert!(!page0_private("linux-6.5"));
+    assert!(!page0_private("linux-6.1"));
+    assert!(page0_private("linux-6.18"));
+    assert!(page0_private("exact"));
+}
