@@ -103,3 +103,19 @@ fn unknown_scheme_is_an_error_and_files_can_be_given() {
     let v = json(&["--json", "--scheme", "linux-6.18", file]);
     assert_eq!(v["schemes"][0]["name"], "linux-6.18");
 }
+
+#[test]
+fn human_output_has_a_summary_and_a_table_per_scheme() {
+    let (code, out) = compare(&["--scheme", "linux-6.18", "--scheme", "rfc-2026"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("shadow mode"));
+    for name in ["linux-6.18", "rfc-2026"] {
+        assert!(out.contains(&format!("== {name}")), "{out}");
+    }
+    assert_eq!(
+        out.matches("  fork ").count(),
+        2,
+        "one cost table per scheme"
+    );
+    assert!(out.contains("2M 24 B"), "rfc-2026 keeps 24 bytes per folio");
+}
