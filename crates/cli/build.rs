@@ -1,33 +1,54 @@
-//! Embeds every `examples/*.scn` file of the repository as the built-in example set.
+//! Embeds every `examples/*.scn` file of the repository as the built-in example set, and every
+//! `tests/compare/*.scn` file as the built-in suite of `foliolab compare`.
 
 use std::fmt::Write;
 use std::path::Path;
 
-fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    println!("cargo:rerun-if-changed={}", dir.display());
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .expect("examples directory")
+fn embed(src: &mut String, dir: &str, konst: &str, doc: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(dir);
+    println!("cargo:rerun-if-changed={}", path.display());
+    let mut names: Vec<_> = std::fs::read_dir(&path)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "scn"))
         .collect();
     names.sort();
-    let mut src = String::from(
-        "/// Built-in example scenarios: (name, text).\npub const EXAMPLES: &[(&str, &str)] = &[\n",
-    );
+    writeln!(
+        src,
+        "/// {doc}: (name, text).\npub const {konst}: &[(&str, &str)] = &["
+    )
+    .unwrap();
     for p in &names {
         println!("cargo:rerun-if-changed={}", p.display());
         let name = p.file_name().unwrap().to_string_lossy();
-        let abs = p.canonicalize().expect("example path");
+        let abs = p.canonicalize().expect("scenario path");
         writeln!(
             src,
-            "    (\"examples/{name}\", include_str!({:?})),",
+            "    (\"{dir}/{name}\", include_str!({:?})),",
             abs.display().to_string()
         )
         .unwrap();
     }
     src.push_str("];\n");
+}
+
+fn main() {
+    let mut src = String::new();
+    embed(
+        &mut src,
+        "examples",
+        "EXAMPLES",
+        "Built-in example scenarios",
+    );
+    embed(
+        &mut src,
+        "tests/compare",
+        "COMPARE_SUITE",
+        "The built-in suite of `foliolab compare`",
+    );
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("builtin.rs");
     std::fs::write(out, src).unwrap();
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod builtin;
+mod compare;
 mod fuzz;
 mod load;
 mod probe;
@@ -36,6 +37,8 @@ enum Command {
     /// The probe's helper process (internal).
     #[command(name = "__probe-helper", hide = true)]
     ProbeHelper,
+    /// Every mapcount design on the same workloads: wrong answers by kind, decisions, costs.
+    Compare(compare::CompareArgs),
     /// Print a scenario in canonical form.
     Fmt {
         /// Scenario files.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Fuzz(args) => fuzz::fuzz(args),
         Command::Probe(args) => probe::probe(args),
         Command::Check(args) => probe::check(args),
+        Command::Compare(args) => compare::run(args),
         Command::ProbeHelper => unreachable!("dispatched before argument parsing"),
         Command::Fmt { files } => load::fmt(&files),
     };

@@ -82,7 +82,7 @@ impl Model {
                 return;
             }
             let f = self.folio_of_page(leaf.pfn());
-            if self.scheme.maybe_mapped_shared(f) {
+            if self.scheme.madvise_skips_shared(f) {
                 return;
             }
             if start == haddr && end.0 == haddr.0 + PMD_SIZE {
@@ -176,7 +176,7 @@ impl Model {
             nr
         };
         if f.is_large() && nr < f.nr_pages() {
-            if self.scheme.maybe_mapped_shared(f) {
+            if self.scheme.madvise_skips_shared(f) {
                 return None;
             }
             return if self.split_folio(f) {

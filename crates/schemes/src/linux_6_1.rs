@@ -252,6 +252,10 @@ impl Scheme for Era61 {
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
         self.st(f).page_mapcount(0) > 1
     }
+    /// `page_mapcount(page) != 1` on the head page.
+    fn madvise_skips_shared(&self, f: FolioRef) -> bool {
+        self.st(f).page_mapcount(0) != 1
+    }
     fn can_reuse_small(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
         match self.era {
             Era::V61 => refcount == 1,

@@ -114,6 +114,10 @@ impl Scheme for Linux65 {
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
         self.folios.get(f).page_mapcount(0) > 1
     }
+    /// `folio_estimated_sharers(folio) != 1`.
+    fn madvise_skips_shared(&self, f: FolioRef) -> bool {
+        self.folios.get(f).page_mapcount(0) != 1
+    }
     fn can_reuse_large(&self, _f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
         refcount == 1
     }

@@ -73,6 +73,13 @@ pub trait Scheme {
         truth.pages_mapped()
     }
 
+    /// The "mapped shared" test of MADV_PAGEOUT, MADV_COLD and MADV_FREE, which skip folios
+    /// other processes may map (6.15+: `folio_maybe_mapped_shared`; before: a mapcount of the
+    /// first page other than 1). The swap and reclaim work calls it.
+    fn madvise_skips_shared(&self, folio: FolioRef) -> bool {
+        self.maybe_mapped_shared(folio)
+    }
+
     /// Atomic RMWs and cachelines spent so far, by operation kind.
     fn costs(&self) -> Costs {
         Costs::default()

@@ -37,8 +37,11 @@ pub struct Tally {
     /// Folios never flagged although partially mapped / removals flagging a folio that is not.
     pub partial_missed: u64,
     pub partial_spurious: u64,
-    /// Observations where the folio's NR_ANON_MAPPED or NR_ANON_THPS share is wrong.
+    /// Observations where the folio's NR_ANON_MAPPED or NR_ANON_THPS share, or the PSS its
+    /// mappings add up to, is wrong.
     pub stats_errors: u64,
+    /// Of those, observations with a wrong PSS (smaps, from kpagecount-style mapcounts).
+    pub pss_errors: u64,
     /// COW decisions this scheme would take at the can-reuse points.
     pub cow_copies: u64,
     pub cow_reuses: u64,
@@ -72,6 +75,7 @@ impl Tally {
             (&mut self.partial_missed, o.partial_missed),
             (&mut self.partial_spurious, o.partial_spurious),
             (&mut self.stats_errors, o.stats_errors),
+            (&mut self.pss_errors, o.pss_errors),
             (&mut self.cow_copies, o.cow_copies),
             (&mut self.cow_reuses, o.cow_reuses),
             (&mut self.bad_free, o.bad_free),
@@ -162,18 +166,27 @@ impl FanOut {
     }
 }
 
-/// One shadow's answers for a folio against the oracle's truth.
+/// A page's PSS in smaps' fixed point (`PAGE_SIZE << PSS_SHIFT`).
+const PSS_PAGE: u64 = 4096 << 12;
+
+/// One shadow's answers for a folio against the oracle's truth: smaps charges each mapping
+/// of a page `PSS_PAGE / mapcount`, so the folio's mappings add up to one page per mapped
+/// page only with the right mapcounts.
 fn observe(s: &dyn Scheme, stat: StatDelta, f: FolioRef, truth: &FolioTruth, t: &mut Tally) {
     let total = truth.total_entries();
     t.mapcount_errors += (s.mapcount(f) != total as i64) as u64;
     let (mut kpc, mut fp, mut fneg) = (false, false, false);
+    let (mut pss, mut pss_true) = (0u64, 0u64);
     for i in 0..f.nr_pages() {
         let real = truth.page_mapcount(i as usize);
         if real == 0 {
             continue;
         }
         let page = f.head.add(i);
-        kpc |= s.page_mapcount(f, page) != real as i64;
+        let mc = s.page_mapcount(f, page);
+        kpc |= mc != real as i64;
+        pss += real * (PSS_PAGE / mc.max(1) as u64);
+        pss_true += real * (PSS_PAGE / real);
         let ex = s.page_mapped_exclusively(f, page);
         fp |= !ex && real == 1;
         fneg |= ex && real > 1;
@@ -192,7 +205,10 @@ fn observe(s: &dyn Scheme, stat: StatDelta, f: FolioRef, truth: &FolioTruth, t: 
     } else {
         0
     };
-    t.stats_errors += (stat.nr != truth.pages_mapped() as i64 || stat.nr_pmd != pmd) as u64;
+    let pss_wrong = pss != pss_true;
+    t.pss_errors += pss_wrong as u64;
+    t.stats_errors +=
+        (stat.nr != truth.pages_mapped() as i64 || stat.nr_pmd != pmd || pss_wrong) as u64;
 }
 
 impl Scheme for FanOut {
@@ -278,6 +294,17 @@ impl Scheme for FanOut {
     }
     fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> u64 {
         self.driver.nr_mapped_pages(f, truth)
+    }
+    /// A decision point: the madvise skip is judged like "maybe shared".
+    fn madvise_skips_shared(&self, f: FolioRef) -> bool {
+        let shared = self.exact.maybe_mapped_shared(f);
+        let mut rows = self.tallies.borrow_mut();
+        for (sh, t) in self.shadows.iter().zip(rows.iter_mut()) {
+            let skip = sh.s.madvise_skips_shared(f);
+            t.maybe_shared_fp += (skip && !shared) as u64;
+            t.maybe_shared_fn += (!skip && shared) as u64;
+        }
+        self.driver.madvise_skips_shared(f)
     }
     fn counters(&self, f: FolioRef) -> FolioCounters {
         self.driver.counters(f)

@@ -113,3 +113,8 @@ fn regressions_pass() {
 fn conformance_scenarios_pass_on_the_model() {
     run_dir("tests/conformance", true);
 }
+
+#[test]
+fn compare_suite_passes() {
+    assert!(run_dir("tests/compare", false) >= 12);
+}
