@@ -75,6 +75,7 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
         check_determinism: args.check_determinism,
         shard,
     };
+    println!("{}", statements_line(&campaign));
     if let Some(i) = args.index {
         return Ok(replay(&campaign, i, &args));
     }
@@ -138,6 +139,20 @@ fn first_line(seed: u64, a: &FuzzArgs, schemes: &[SchemeSpec]) -> String {
         "fuzz: seed={seed:#018x} commit={} schemes={} replay: {replay}",
         commit(),
         names.join(",")
+    )
+}
+
+/// Which rows of the statement table the generator uses, and which wait for the model.
+fn statements_line(c: &Campaign) -> String {
+    let rows = foliolab_fuzz::ops::OPS.iter().zip(&c.support);
+    let (on, off): (Vec<_>, Vec<_>) = rows.partition(|(_, ok)| **ok);
+    let names = |v: Vec<(&foliolab_fuzz::ops::OpSpec, &bool)>| {
+        v.iter().map(|(o, _)| o.name).collect::<Vec<_>>().join(",")
+    };
+    format!(
+        "statements: {} (not performed by the model yet: {})",
+        names(on),
+        names(off)
     )
 }
 

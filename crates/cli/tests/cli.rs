@@ -136,3 +136,49 @@ fn json_lines_end_with_a_summary() {
     assert_eq!(last["exit"], 0);
     assert_eq!(last["pass"], 1);
 }
+
+/// `foliolab fuzz`: the first line is the seed, the commit and the replay command; a commit
+/// id is a seed; two runs print the same lines except `timing:`/`progress:`.
+#[test]
+fn fuzz_prints_seed_first_and_is_reproducible() {
+    let commit = "8a5cf95e0d6c3f0b2a1e4d7c9b8a7f6e5d4c3b2a";
+    let args = [
+        "fuzz",
+        "--seed",
+        commit,
+        "--seeds",
+        "4",
+        "--steps",
+        "40",
+        "--no-shrink",
+        "--jobs",
+        "2",
+    ];
+    let (code, a) = run(&args);
+    assert_eq!(code, 0, "{a}");
+    let first = a.lines().next().unwrap();
+    assert!(
+        first.starts_with("fuzz: seed=0x8a5cf95e0d6c3f0b commit="),
+        "{first}"
+    );
+    assert!(
+        first.contains("replay: foliolab fuzz --seed 0x8a5cf95e0d6c3f0b --steps 40"),
+        "{first}"
+    );
+    assert!(a.contains("summary: 4 cases"), "{a}");
+    let (_, b) = run(&args);
+    let stable = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with("timing:") && !l.starts_with("progress:"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(stable(&a), stable(&b));
+}
+
+#[test]
+fn fuzz_rejects_a_bad_shard() {
+    let (code, out) = run(&["fuzz", "--seed", "1", "--shard", "3/3"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("need 0 <= I < N"), "{out}");
+}
