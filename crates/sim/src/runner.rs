@@ -156,6 +156,7 @@ impl ModelRunner {
                 self.procs.insert(proc.clone(), pid);
             }
             StmtKind::Shrink => self.model.shrink(),
+            StmtKind::Swap { size_bytes } => self.model.enable_swap(*size_bytes),
             _ => {}
         }
         Ok(())
