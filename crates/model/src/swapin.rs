@@ -117,7 +117,7 @@ impl Model {
                 }
             }
         }
-        Ok(self.alloc_folio(Order(0))?)
+        self.alloc_folio(Order(0))
     }
 
     /// `can_swapin_thp`: the aligned range holds swap entries continuing the faulting one
