@@ -88,9 +88,10 @@ impl Model {
         }
     }
 
-    /// The order-0 folios a split left of `f`, reclaimed one by one.
+    /// The order-0 folios a split left of `f`, reclaimed one by one: the head goes on, the
+    /// tails were added to the end of the folio list, which reclaim takes from the end.
     fn swap_out_pieces(&mut self, f: FolioRef) {
-        for i in 0..f.nr_pages() {
+        for i in std::iter::once(0).chain((1..f.nr_pages()).rev()) {
             let p = f.head.add(i);
             if self.live.contains(&p) {
                 self.swap_out_folio(p);
