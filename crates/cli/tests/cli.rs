@@ -115,10 +115,10 @@ fn failed_expectation_exits_1_with_expected_and_observed() {
 fn unsupported_statement_exits_3_before_running() {
     let (code, out) = run_text(
         "s.scn",
-        "scenario 1\nswap 1G\nspawn p\np: map a 4K\np: write a 1\n",
+        "scenario 1\nfile f 4K\nspawn p\np: map a 4K\np: write a 1\n",
     );
     assert_eq!(code, 3, "{out}");
-    assert!(out.contains("unsupported: line 2: swap"), "{out}");
+    assert!(out.contains("unsupported: line 2: file"), "{out}");
     assert!(!out.contains("pass"), "{out}");
 }
 

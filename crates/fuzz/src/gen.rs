@@ -75,6 +75,11 @@ impl<'a> Gen<'a> {
                 settings: thp_settings(&mut self.rng),
             });
         }
+        if self.rng.chance(1, 2) {
+            kinds.push(StmtKind::Swap {
+                size_bytes: 64 << 20,
+            });
+        }
         let first = self.world.fresh_proc();
         self.world.spawn(&first);
         kinds.push(StmtKind::Spawn { proc: first });

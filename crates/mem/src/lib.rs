@@ -8,6 +8,7 @@ pub mod memory;
 pub mod page;
 pub mod pagetable;
 pub mod pte;
+pub mod swap;
 pub mod vma;
 
 pub use aspace::AddressSpace;
@@ -16,4 +17,5 @@ pub use memory::{Content, Memory};
 pub use page::{Page, PageFlags};
 pub use pagetable::{PageTable, PmdEntry, PteTable};
 pub use pte::Pte;
+pub use swap::SwapDevice;
 pub use vma::{VmFlags, Vma, VmaKind, VmaSet};

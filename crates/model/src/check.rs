@@ -36,6 +36,7 @@ impl Model {
         }
         self.check_stats(truth, &mut out);
         self.check_mappings(&mut out);
+        self.check_swap(&mut out);
         out
     }
 

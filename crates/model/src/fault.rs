@@ -110,8 +110,10 @@ impl Model {
             self.do_anonymous_page(pid, va, write)
         } else if pte.is_present() {
             self.do_wp_page(pid, va)
+        } else if pte.is_swap() {
+            self.do_swap_page(pid, va, write)
         } else {
-            Err(ModelError::Unsupported("faults on swap entries".into()))
+            Err(ModelError::Unsupported("faults on non-swap entries".into()))
         }
     }
 
@@ -124,7 +126,7 @@ impl Model {
         orders.contains(&order) && Self::suitable(vma, va, order)
     }
 
-    fn suitable(vma: &Vma, va: VirtAddr, order: Order) -> bool {
+    pub(crate) fn suitable(vma: &Vma, va: VirtAddr, order: Order) -> bool {
         let start = va.align_down(order.size_bytes());
         let pg_diff = (vma.start.0 / PAGE_SIZE).wrapping_sub(vma.pgoff);
         pg_diff.is_multiple_of(order.nr_pages())

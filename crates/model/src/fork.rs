@@ -120,6 +120,12 @@ impl Model {
         let mut rss = 0i64;
         while i < last {
             let pte = src.ptes[i];
+            if pte.is_swap() {
+                src.ptes[i] = self.dup_swap_entry(child, pte);
+                dst.ptes[i] = src.ptes[i];
+                i += 1;
+                continue;
+            }
             if !pte.is_present() || pte.is_special() {
                 dst.ptes[i] = if pte.is_present() {
                     pte.with_young(false)

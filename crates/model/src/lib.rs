@@ -17,6 +17,8 @@ mod mremap;
 pub mod observe;
 mod split;
 pub mod stats;
+mod swap;
+mod swapin;
 mod vmops;
 mod wp;
 mod zap;

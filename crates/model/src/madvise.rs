@@ -156,6 +156,10 @@ impl Model {
         picked: &mut Vec<Pfn>,
     ) -> Option<u64> {
         let pte = self.proc(pid).aspace.pt.pte(va);
+        if pte.is_swap() && advice == Advice::Free {
+            self.zap_swap_entry(pid, va, pte);
+            return Some(1);
+        }
         if !pte.is_present() || pte.is_special() {
             return Some(1);
         }
@@ -250,6 +254,10 @@ impl Model {
         }
         if !self.mem.page(head).flags.has(PageFlags::SWAPBACKED) {
             self.discard_lazyfree(f);
+            return;
+        }
+        if self.swap.is_some() {
+            self.swap_out_folio(head);
             return;
         }
         let pieces = if f.is_large() {

@@ -4,7 +4,7 @@
 use crate::config::ThpConfig;
 use crate::stats::{MthpStat, Stats};
 use foliolab_mem::page::NIL;
-use foliolab_mem::{AddressSpace, Memory, OutOfMemory, PageFlags};
+use foliolab_mem::{AddressSpace, Memory, OutOfMemory, PageFlags, SwapDevice};
 use foliolab_schemes::{FolioRef, Scheme};
 use foliolab_types::{MmId, Order, Pfn, VirtAddr};
 use std::collections::BTreeSet;
@@ -80,6 +80,8 @@ pub struct Model {
     dq_len: u64,
     /// Problems found while operating (bad page state at free): drained by checks.
     pub(crate) problems: Vec<String>,
+    /// The swap device of the `swap` statement, if any.
+    pub swap: Option<SwapDevice>,
     /// Deliberately broken behaviours, so regression tests can show they catch the bug.
     #[cfg(feature = "test-variants")]
     pub variants: Variants,
@@ -95,6 +97,9 @@ pub struct Variants {
     /// Bug 2 (CVE-2025-38447): the lazyfree unmap batch assumes the folio lies in one page
     /// table, clearing only that table's PTEs but removing the rmap of the whole batch.
     pub lazyfree_batch_one_table: bool,
+    /// Bug 9 (partial zeromap large-folio swap-in): swap-in looks at the zeromap of the
+    /// first entry only, both when choosing a large order and when reading.
+    pub swapin_zeromap_first_only: bool,
 }
 
 impl Model {
@@ -112,6 +117,7 @@ impl Model {
             dq_tail: NIL,
             dq_len: 0,
             problems: Vec::new(),
+            swap: None,
             #[cfg(feature = "test-variants")]
             variants: Variants::default(),
         }

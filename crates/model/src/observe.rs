@@ -224,9 +224,22 @@ impl Model {
             if pte.is_present() && !pte.is_special() {
                 self.smaps_account(&mut s, pte, 1);
             }
+            if pte.is_swap() {
+                self.smaps_swap(&mut s, pte);
+            }
             va = va.add(PAGE_SIZE);
         }
         s
+    }
+
+    /// A swap entry in `smaps_pte_entry`: `Swap`, and `SwapPss` divided by the swap count.
+    fn smaps_swap(&self, s: &mut SmapsView, pte: Pte) {
+        let count = self
+            .swap
+            .as_ref()
+            .map_or(1, |d| d.count(pte.swap_offset()) as u64);
+        s.swap += PAGE_SIZE;
+        s.swap_pss_fixed += (PAGE_SIZE << PSS_SHIFT) / count.max(1);
     }
 
     /// `smaps_account` for `nr` pages mapped by `entry`.

@@ -123,7 +123,15 @@ impl Model {
             Advice::Dofork => self.set_vma_flags(pid, start, end, 0, VmFlags::DONTCOPY),
             Advice::Wipeonfork => self.set_vma_flags(pid, start, end, VmFlags::WIPEONFORK, 0),
             Advice::Keeponfork => self.set_vma_flags(pid, start, end, 0, VmFlags::WIPEONFORK),
-            Advice::Willneed => {}
+            Advice::Willneed => {
+                for v in self.proc(pid).aspace.vmas.overlapping(start, end) {
+                    let (s, e) = (
+                        VirtAddr(v.start.0.max(start.0)),
+                        VirtAddr(v.end.0.min(end.0)),
+                    );
+                    self.willneed_swapin(pid, s, e);
+                }
+            }
             Advice::PopulateRead | Advice::PopulateWrite => {
                 hole.clone()?;
                 self.populate(pid, start, end, advice == Advice::PopulateWrite)?;

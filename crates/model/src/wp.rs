@@ -15,6 +15,9 @@ impl Model {
         }
         let page = pte.pfn();
         let f = self.folio_of_page(page);
+        if f.anon && !self.page_anon_exclusive(page) {
+            self.reuse_frees_swap(f);
+        }
         if f.anon && (self.page_anon_exclusive(page) || self.can_reuse(pid, f)) {
             self.mem
                 .page_mut(page)
@@ -34,6 +37,15 @@ impl Model {
 
     pub fn page_anon_exclusive(&self, page: Pfn) -> bool {
         self.mem.page(page).flags.has(PageFlags::ANON_EXCLUSIVE)
+    }
+
+    /// The swap-cache step of `wp_can_reuse_anon_folio`: a small folio referenced only by
+    /// this mapping and the swap cache leaves the cache if no swap PTE needs it.
+    fn reuse_frees_swap(&mut self, f: FolioRef) {
+        let flags = self.mem.page(f.head).flags;
+        if !f.is_large() && flags.has(PageFlags::SWAPCACHE) && self.mem.refcount(f.head) <= 2 {
+            self.folio_free_swap(f);
+        }
     }
 
     /// `wp_can_reuse_anon_folio` (small) and `__wp_can_reuse_large_anon_folio` (large).

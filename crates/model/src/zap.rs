@@ -29,6 +29,7 @@ impl Model {
 
     pub(crate) fn tlb_finish(&mut self, gather: Gather) {
         for (head, nr) in gather.refs {
+            self.free_swap_cache(head);
             self.put_folio(head, nr);
         }
     }
@@ -88,6 +89,10 @@ impl Model {
     ) -> usize {
         let va = haddr.add(i as u64 * PAGE_SIZE);
         let pte = self.proc(pid).aspace.pt.pte(va);
+        if pte.is_swap() {
+            self.zap_swap_entry(pid, va, pte);
+            return 1;
+        }
         if !pte.is_present() || pte.is_special() {
             if pte.is_present() {
                 self.proc_mut(pid)

@@ -168,6 +168,7 @@ impl ModelRunner {
             }
             StmtKind::Shrink => self.model.shrink(),
             StmtKind::Khugepaged => self.model.khugepaged_scan(),
+            StmtKind::Swap { size_bytes } => self.model.enable_swap(*size_bytes),
             _ => {}
         }
         Ok(())

@@ -16,7 +16,6 @@ pub fn unsupported(s: &Scenario) -> Vec<String> {
 
 fn unsupported_stmt(kind: &StmtKind) -> Option<String> {
     match kind {
-        StmtKind::Swap { .. } => Some("swap".into()),
         StmtKind::File { .. } => Some("file".into()),
         StmtKind::Proc { op, .. } => unsupported_op(op),
         _ => None,

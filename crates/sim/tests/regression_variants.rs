@@ -61,3 +61,19 @@ fn bug2_lazyfree_batch_across_page_tables() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn bug9_partial_zeromap_swapin() {
+    let name = "0003-partial-zeromap-swapin.scn";
+    assert_eq!(run(name, Variants::default()), (0, vec![]));
+    let broken = Variants {
+        swapin_zeromap_first_only: true,
+        ..Variants::default()
+    };
+    let (exit, problems) = run(name, broken);
+    assert_eq!(exit, 1, "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("expected 0x91")),
+        "{problems:?}"
+    );
+}
