@@ -39,6 +39,8 @@ pub enum ModelError {
     Enomem { va: VirtAddr },
     /// The model's 16 GiB are exhausted.
     OutOfMemory,
+    /// The system call fails with EFAULT (GUP: no VMA, or the VMA forbids the access).
+    Efault { va: VirtAddr, reason: &'static str },
     /// The operation is not modelled.
     Unsupported(String),
 }
@@ -51,6 +53,7 @@ impl fmt::Display for ModelError {
             ModelError::OutOfMemory => {
                 write!(f, "the model's 16 GiB of physical memory are exhausted")
             }
+            ModelError::Efault { va, reason } => write!(f, "EFAULT at {:#x}: {reason}", va.0),
             ModelError::Unsupported(what) => write!(f, "not modelled: {what}"),
         }
     }
@@ -80,6 +83,8 @@ pub struct Model {
     dq_len: u64,
     /// Problems found while operating (bad page state at free): drained by checks.
     pub(crate) problems: Vec<String>,
+    /// GUP references held by processes (pins, pipes) and the mms that ever pinned.
+    pub(crate) gup: crate::gup::Holds,
     /// Deliberately broken behaviours, so regression tests can show they catch the bug.
     #[cfg(feature = "test-variants")]
     pub variants: Variants,
@@ -112,6 +117,7 @@ impl Model {
             dq_tail: NIL,
             dq_len: 0,
             problems: Vec::new(),
+            gup: crate::gup::Holds::default(),
             #[cfg(feature = "test-variants")]
             variants: Variants::default(),
         }
