@@ -166,8 +166,9 @@ impl Model {
         out
     }
 
-    /// `folio_maybe_dma_pinned`; `extra` references the caller took already count.
-    fn folio_maybe_dma_pinned(&self, f: FolioRef, extra: i32) -> bool {
+    /// `folio_maybe_dma_pinned`; `extra` references the caller took already count. Also
+    /// what `folio_try_share_anon_rmap_*` (swap-out, migration) must refuse on.
+    pub(crate) fn folio_maybe_dma_pinned(&self, f: FolioRef, extra: i32) -> bool {
         if f.is_large() {
             return self.mem.page(f.head.add(1)).pincount > 0;
         }
