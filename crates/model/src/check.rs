@@ -57,6 +57,7 @@ impl Model {
         if refs == 0 {
             out.push(format!("{:?}: live folio with no reference", f.head));
         }
+        self.check_pincount(f, out);
         for m in self.scheme.check(f, t) {
             out.push(format!("{:?} ({}): {m}", f.head, self.scheme.name()));
         }
@@ -64,19 +65,32 @@ impl Model {
         self.check_deferred(f, out);
     }
 
-    /// References other than mappings: pins and the swap cache (none yet in this model).
+    /// References other than mappings: pins (one per page of a large folio, the bias of a
+    /// small one), pipes' plain references, and the swap cache.
     fn extra_refs(&self, f: FolioRef) -> i64 {
-        let pins = if f.is_large() {
-            self.mem.page(f.head.add(1)).pincount as i64
-        } else {
-            0
-        };
+        let pins = self.held_refs(f).refs;
         let swapcache = if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {
             f.nr_pages() as i64
         } else {
             0
         };
         pins + swapcache
+    }
+
+    /// `_pincount` of a large folio counts the pages its holders pinned (invariant 9).
+    fn check_pincount(&self, f: FolioRef, out: &mut Vec<String>) {
+        let pins = self.held_refs(f).pins;
+        let pincount = if f.is_large() {
+            self.mem.page(f.head.add(1)).pincount as i64
+        } else {
+            0
+        };
+        if pincount != pins {
+            out.push(format!(
+                "{:?}: _pincount {pincount}, holders pinned {pins} pages",
+                f.head
+            ));
+        }
     }
 
     /// PageAnonExclusive: an exclusive page is mapped at most once and never with a PMD

@@ -20,23 +20,25 @@ impl Model {
             cv.anon_vma = if copy { self.new_anon_vma() } else { 0 };
             self.proc_mut(child).aspace.vmas.insert(cv);
             if copy {
-                self.copy_page_range(parent, child, &vma);
+                self.copy_page_range(parent, child, &vma)?;
             }
         }
         Ok(child)
     }
 
-    fn copy_page_range(&mut self, parent: Pid, child: Pid, vma: &Vma) {
+    fn copy_page_range(&mut self, parent: Pid, child: Pid, vma: &Vma) -> Result<(), ModelError> {
         let child_mm = self.mm_id(child);
         let mut child_pt = std::mem::take(&mut self.proc_mut(child).aspace.pt);
         let mut addr = vma.start;
-        while addr < vma.end {
+        let mut result = Ok(());
+        while addr < vma.end && result.is_ok() {
             let haddr = addr.align_down(PMD_SIZE);
             let end = VirtAddr((haddr.0 + PMD_SIZE).min(vma.end.0));
-            self.copy_pmd_range(parent, child, child_mm, &mut child_pt, addr, end);
+            result = self.copy_pmd_range(parent, child, child_mm, &mut child_pt, addr, end);
             addr = end;
         }
         self.proc_mut(child).aspace.pt = child_pt;
+        result
     }
 
     fn copy_pmd_range(
@@ -47,13 +49,17 @@ impl Model {
         child_pt: &mut PageTable,
         start: VirtAddr,
         end: VirtAddr,
-    ) {
+    ) -> Result<(), ModelError> {
         let haddr = start.align_down(PMD_SIZE);
         match self.proc(parent).aspace.pt.pmd(haddr) {
-            None => {}
+            None => Ok(()),
             Some(PmdEntry::Leaf(leaf)) => {
                 let leaf = *leaf;
-                self.copy_huge_pmd(parent, child, child_mm, child_pt, haddr, leaf);
+                if self.copy_huge_pmd(parent, child, child_mm, child_pt, haddr, leaf) {
+                    return Ok(());
+                }
+                // -EAGAIN: the pinned PMD was split, copy it PTE by PTE.
+                self.copy_pte_range(parent, child, child_mm, child_pt, start, end)
             }
             Some(PmdEntry::Table(_)) => {
                 self.copy_pte_range(parent, child, child_mm, child_pt, start, end)
@@ -61,6 +67,8 @@ impl Model {
         }
     }
 
+    /// False when the folio may be pinned and is exclusive: the source PMD is split instead
+    /// and the caller copies the PTEs.
     fn copy_huge_pmd(
         &mut self,
         parent: Pid,
@@ -69,12 +77,16 @@ impl Model {
         child_pt: &mut PageTable,
         haddr: VirtAddr,
         leaf: Pte,
-    ) {
+    ) -> bool {
         if leaf.is_special() {
             child_pt.set_pmd(haddr, Some(PmdEntry::Leaf(leaf.with_young(false))));
-            return;
+            return true;
         }
         let f = self.folio_of_page(leaf.pfn());
+        if self.dup_pmd_busy(parent, f) {
+            self.split_huge_pmd(parent, haddr);
+            return false;
+        }
         self.mem.ref_add(f.head, 1);
         self.mem
             .page_mut(f.head)
@@ -97,6 +109,7 @@ impl Model {
             .set_pmd(haddr, Some(PmdEntry::Leaf(ro)));
         child_pt.set_pmd(haddr, Some(PmdEntry::Leaf(ro.with_young(false))));
         self.add_rss(child, RssCounter::Anon, PMD_NR_PAGES as i64);
+        true
     }
 
     fn copy_pte_range(
@@ -107,10 +120,10 @@ impl Model {
         child_pt: &mut PageTable,
         start: VirtAddr,
         end: VirtAddr,
-    ) {
+    ) -> Result<(), ModelError> {
         let haddr = start.align_down(PMD_SIZE);
         let Some(PmdEntry::Table(src)) = self.proc(parent).aspace.pt.pmd(haddr) else {
-            return;
+            return Ok(());
         };
         let mut src = src.clone();
         let dst = child_pt.table_mut(haddr);
@@ -118,6 +131,9 @@ impl Model {
         let last = ((end.0 - haddr.0) / PAGE_SIZE) as usize;
         let mut i = first;
         let mut rss = 0i64;
+        // `prealloc` in copy_pte_range: set after a dup refused a maybe-pinned exclusive
+        // page; while set, PTEs are copied one by one.
+        let mut prealloc = false;
         while i < last {
             let pte = src.ptes[i];
             if pte.is_swap() {
@@ -136,11 +152,23 @@ impl Model {
                 continue;
             }
             let f = self.folio_of_page(pte.pfn());
-            let nr = if f.is_large() {
+            let nr = if f.is_large() && !prealloc {
                 folio_pte_batch(&src, i, f, last - i, true)
             } else {
                 1
             };
+            if self.dup_anon_busy(parent, f, pte.pfn(), nr as u64) {
+                if prealloc {
+                    let va = haddr.add(i as u64 * PAGE_SIZE);
+                    dst.ptes[i] = self.copy_present_page(child, va, pte.pfn())?;
+                    prealloc = false;
+                    i += 1;
+                } else {
+                    // -EAGAIN: preallocate a page and retry this PTE alone.
+                    prealloc = true;
+                }
+                continue;
+            }
             self.mem.ref_add(f.head, nr as i32);
             for j in 0..nr {
                 self.mem
@@ -168,5 +196,6 @@ impl Model {
             *t = src;
         }
         self.add_rss(child, RssCounter::Anon, rss);
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@ pub mod collapse;
 pub mod config;
 mod fault;
 mod fork;
+mod gup;
 mod madvise;
 mod migrate;
 pub mod model;
@@ -25,6 +26,7 @@ mod zap;
 
 pub use config::{ThpConfig, ThpMode};
 pub use fault::Access;
+pub use gup::{HoldId, PinOpts};
 #[cfg(feature = "test-variants")]
 pub use model::Variants;
 pub use model::{Model, ModelError, Pid, Process, RssCounter};

@@ -39,6 +39,8 @@ pub enum ModelError {
     Enomem { va: VirtAddr },
     /// The model's 16 GiB are exhausted.
     OutOfMemory,
+    /// The system call fails with EFAULT (GUP: no VMA, or the VMA forbids the access).
+    Efault { va: VirtAddr, reason: &'static str },
     /// The operation is not modelled.
     Unsupported(String),
 }
@@ -51,6 +53,7 @@ impl fmt::Display for ModelError {
             ModelError::OutOfMemory => {
                 write!(f, "the model's 16 GiB of physical memory are exhausted")
             }
+            ModelError::Efault { va, reason } => write!(f, "EFAULT at {:#x}: {reason}", va.0),
             ModelError::Unsupported(what) => write!(f, "not modelled: {what}"),
         }
     }
@@ -82,6 +85,8 @@ pub struct Model {
     pub(crate) problems: Vec<String>,
     /// The swap device of the `swap` statement, if any.
     pub swap: Option<SwapDevice>,
+    /// GUP references held by processes (pins, pipes) and the mms that ever pinned.
+    pub(crate) gup: crate::gup::Holds,
     /// Deliberately broken behaviours, so regression tests can show they catch the bug.
     #[cfg(feature = "test-variants")]
     pub variants: Variants,
@@ -118,6 +123,7 @@ impl Model {
             dq_len: 0,
             problems: Vec::new(),
             swap: None,
+            gup: crate::gup::Holds::default(),
             #[cfg(feature = "test-variants")]
             variants: Variants::default(),
         }

@@ -35,7 +35,12 @@ impl Model {
     /// Reclaim of one isolated swap-backed anon folio with a swap device.
     pub(crate) fn swap_out_folio(&mut self, head: Pfn) {
         let f = self.folio(head);
-        if !self.mem.page(head).flags.has(PageFlags::SWAPCACHE) && !self.add_to_swap(f) {
+        let in_swapcache = self.mem.page(head).flags.has(PageFlags::SWAPCACHE);
+        // `shrink_folio_list` keeps a maybe-DMA-pinned folio before it tries the swap cache.
+        if !in_swapcache && self.folio_maybe_dma_pinned(f, 0) {
+            return;
+        }
+        if !in_swapcache && !self.add_to_swap(f) {
             return;
         }
         if !self.live.contains(&head) || self.folio(head) != f {

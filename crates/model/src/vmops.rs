@@ -170,6 +170,7 @@ impl Model {
 
     /// Tears the process down: zap everything, free the page tables, release the MM id.
     pub fn exit(&mut self, pid: Pid) {
+        self.gup_exit(pid);
         let vmas: Vec<Vma> = self.proc(pid).aspace.vmas.iter().cloned().collect();
         for v in &vmas {
             self.zap_range(pid, v.start, v.end);

@@ -11,7 +11,7 @@ impl Model {
     pub(crate) fn do_wp_page(&mut self, pid: Pid, va: VirtAddr) -> Result<(), ModelError> {
         let pte = self.proc(pid).aspace.pt.pte(va);
         if pte.is_special() {
-            return self.wp_page_copy(pid, va, None);
+            return self.wp_page_copy(pid, va, None, false);
         }
         let page = pte.pfn();
         let f = self.folio_of_page(page);
@@ -32,7 +32,7 @@ impl Model {
             self.stats.cow.reuses += 1;
             return Ok(());
         }
-        self.wp_page_copy(pid, va, Some(page))
+        self.wp_page_copy(pid, va, Some(page), false)
     }
 
     pub fn page_anon_exclusive(&self, page: Pfn) -> bool {
@@ -49,7 +49,7 @@ impl Model {
     }
 
     /// `wp_can_reuse_anon_folio` (small) and `__wp_can_reuse_large_anon_folio` (large).
-    fn can_reuse(&self, pid: Pid, f: FolioRef) -> bool {
+    pub(crate) fn can_reuse(&self, pid: Pid, f: FolioRef) -> bool {
         let refcount = self.mem.refcount(f.head) as i64;
         if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {
             return false;
@@ -65,8 +65,15 @@ impl Model {
     }
 
     /// Copies the page at `va` (or zero-fills, for the zero page) into a new exclusive
-    /// order-0 folio and unmaps the old page.
-    fn wp_page_copy(&mut self, pid: Pid, va: VirtAddr, old: Option<Pfn>) -> Result<(), ModelError> {
+    /// order-0 folio and unmaps the old page. With FAULT_FLAG_UNSHARE (`unshare`) the new
+    /// PTE stays read-only and clean.
+    pub(crate) fn wp_page_copy(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        old: Option<Pfn>,
+        unshare: bool,
+    ) -> Result<(), ModelError> {
         let anon_vma = self.anon_vma_prepare(pid, va);
         let new = self.alloc_folio(Order(0))?;
         let content = old.map(|p| self.mem.content(p)).unwrap_or_default();
@@ -75,7 +82,7 @@ impl Model {
         self.proc_mut(pid)
             .aspace
             .pt
-            .set_pte(va, Pte::present(new.head, true, true));
+            .set_pte(va, Pte::present(new.head, !unshare, !unshare));
         match old {
             None => self.add_rss(pid, RssCounter::Anon, 1),
             Some(page) => {

@@ -58,13 +58,22 @@ impl ExpectedMemory {
         if got.value == want.value {
             return ReadVerdict::Ok;
         }
-        match self.writers.get(&got.tag) {
-            Some(&w) if w != proc && got.tag > self.fork_point(proc, w) => {
-                ReadVerdict::Leak { writer: w }
-            }
-            _ => ReadVerdict::Wrong {
+        match self.held_leak(proc, got) {
+            Some(writer) => ReadVerdict::Leak { writer },
+            None => ReadVerdict::Wrong {
                 expected: want.value,
             },
+        }
+    }
+
+    /// Judges a value `proc` reads through a page it holds (a pin or a pipe): only a leak is
+    /// a problem there, since what the page should hold is the scenario's to say. Returns
+    /// the writer when the value was written by another process after the fork that
+    /// separated them.
+    pub fn held_leak(&self, proc: u32, got: Content) -> Option<u32> {
+        match self.writers.get(&got.tag) {
+            Some(&w) if w != proc && got.tag > self.fork_point(proc, w) => Some(w),
+            _ => None,
         }
     }
 

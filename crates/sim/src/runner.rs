@@ -19,9 +19,11 @@ pub struct ModelRunner {
     pub(crate) thp: ThpConfig,
     pub(crate) procs: BTreeMap<String, Pid>,
     pub(crate) place: Placement,
-    expected: ExpectedMemory,
+    pub(crate) expected: ExpectedMemory,
     /// Problems found while performing the statement (wrong reads), reported after it.
-    pending: Vec<Problem>,
+    pub(crate) pending: Vec<Problem>,
+    /// Pins and pipes by name: the holding process and the model's hold.
+    pub(crate) holds: BTreeMap<String, (Pid, foliolab_model::HoldId)>,
     /// Check invariants and the oracle after every statement (on by default).
     pub check_every_statement: bool,
     /// Highs sampled after every statement (for `foliolab compare`).
@@ -53,6 +55,7 @@ impl ModelRunner {
             place: Placement::default(),
             expected: ExpectedMemory::default(),
             pending: Vec::new(),
+            holds: BTreeMap::new(),
             check_every_statement: true,
             peaks: Peaks::default(),
         }
@@ -87,7 +90,7 @@ impl ModelRunner {
         Ok((r.start.add(s), r.start.add(e)))
     }
 
-    fn err(e: ModelError) -> RunError {
+    pub(crate) fn err(e: ModelError) -> RunError {
         RunError::new(e.to_string())
     }
 
@@ -238,7 +241,11 @@ impl ModelRunner {
                 self.expected.fork(pid.0, c.0);
                 self.forget_uncopied(pid, c);
             }
+            Op::Pin { .. } | Op::Splice { .. } | Op::Release { .. } => {
+                self.perform_gup(proc, pid, op)?
+            }
             Op::Exit => {
+                self.holds.retain(|_, (owner, _)| *owner != pid);
                 self.model.exit(pid);
                 self.expected.exit(pid.0);
                 self.procs.remove(proc);
@@ -408,10 +415,8 @@ impl Runner for ModelRunner {
         Ok(s)
     }
 
-    fn held_values(&mut self, _proc: &str, name: &str) -> Result<Vec<u64>, RunError> {
-        Err(RunError::new(format!(
-            "pins and pipes are not modelled ({name})"
-        )))
+    fn held_values(&mut self, proc: &str, name: &str) -> Result<Vec<u64>, RunError> {
+        self.read_held(proc, name)
     }
 
     fn frame_epoch(&mut self, frame: u64) -> Option<u64> {

@@ -27,11 +27,6 @@ fn unsupported_op(op: &ProcOp) -> Option<String> {
         ProcOp::Map { kind, .. } if *kind != MapKind::Anon => {
             Some(format!("map of kind {}", kind_name(kind)))
         }
-        ProcOp::Pin { .. } => Some("pin".into()),
-        ProcOp::Splice { .. } => Some("splice".into()),
-        ProcOp::Release { .. } => Some("release".into()),
-        ProcOp::ExpectPipe { .. } => Some("expect pipe".into()),
-        ProcOp::ExpectPin { .. } => Some("expect pin".into()),
         _ => None,
     }
 }

@@ -37,8 +37,17 @@ fn scenarios() -> Vec<PathBuf> {
     out
 }
 
-/// Problems of one run (empty: exit 0); `None` if the model cannot perform it.
+/// Scenarios that fail under a scheme by design, each proven in its own test: the CVE the
+/// pre-5.8 COW rule leaks through (`cve_2020_29374.rs`).
+const FAILS_BY_DESIGN: &[(&str, &str)] = &[("0004-cve-2020-29374.scn", "linux-5.7")];
+
+/// Problems of one run (empty: exit 0); `None` if the model cannot perform it or the run
+/// fails by design.
 fn run(path: &Path, scheme: &str) -> Option<Vec<String>> {
+    let file = path.file_name()?.to_string_lossy();
+    if FAILS_BY_DESIGN.contains(&(file.as_ref(), scheme)) {
+        return None;
+    }
     let text = std::fs::read_to_string(path).unwrap();
     let s = parse(&path.display().to_string(), &text).unwrap();
     validate(&s).unwrap();
