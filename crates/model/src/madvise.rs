@@ -220,6 +220,9 @@ impl Model {
             if self.scheme.mapcount(f) != f.nr_pages() as i64 {
                 return;
             }
+            if flags.has(PageFlags::SWAPCACHE) && !self.folio_free_swap(f) {
+                return;
+            }
             self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, false);
         }
         for i in 0..nr {
