@@ -390,42 +390,6 @@ pub fn read_status_rss(pid: i32) -> Result<[u64; 4]> {
     Ok(out)
 }
 
-/// Per-size stat names of spec 3.6 (exact and noisy).
-pub const SIZE_STATS: &[&str] = &[
-    "anon_fault_alloc",
-    "anon_fault_fallback",
-    "anon_fault_fallback_charge",
-    "nr_anon",
-    "nr_anon_partially_mapped",
-    "split",
-    "split_deferred",
-    "swpout",
-    "swpout_fallback",
-    "swpin",
-    "swpin_fallback",
-    "shmem_alloc",
-    "shmem_fallback",
-    "split_failed",
-];
-/// vmstat names of spec 3.6 (exact and noisy).
-pub const VMSTATS: &[&str] = &[
-    "thp_fault_alloc",
-    "thp_fault_fallback",
-    "thp_split_pmd",
-    "thp_split_page",
-    "thp_deferred_split_page",
-    "thp_underused_split_page",
-    "thp_swpout",
-    "thp_collapse_alloc",
-    "nr_anon_transparent_hugepages",
-    "thp_split_page_failed",
-    "thp_zero_page_alloc",
-    "pswpin",
-    "pswpout",
-    "nr_anon_pages",
-    "nr_mapped",
-];
-
 /// Spec size name of a `hugepages-NkB` directory (16K .. 2M).
 pub fn size_name(kb: u64) -> String {
     if kb >= 1024 && kb % 1024 == 0 {
@@ -443,7 +407,7 @@ pub fn read_counters() -> Result<BTreeMap<String, i64>> {
         if !std::path::Path::new(&dir).exists() {
             continue;
         }
-        for s in SIZE_STATS {
+        for s in foliolab_scenario::counters::per_size_names() {
             if let Ok(t) = sys::read_string(format!("{dir}/{s}")) {
                 if let Ok(v) = t.trim().parse::<i64>() {
                     out.insert(format!("{}.{s}", size_name(kb)), v);
@@ -455,7 +419,7 @@ pub fn read_counters() -> Result<BTreeMap<String, i64>> {
     for line in vm.lines() {
         let mut it = line.split_whitespace();
         if let (Some(k), Some(v)) = (it.next(), it.next()) {
-            if VMSTATS.contains(&k) {
+            if foliolab_scenario::counters::vmstat_names().any(|n| n == k) {
                 if let Ok(v) = v.parse::<i64>() {
                     out.insert(k.to_string(), v);
                 }

@@ -89,6 +89,20 @@ pub fn counter_class(name: &str) -> Option<CounterClass> {
     }
 }
 
+/// Per-size statistic names of spec 3.6 (exact, then the noisy `split_failed`), without the
+/// size prefix: the files a kernel runner reads under `hugepages-NkB/stats/`.
+pub fn per_size_names() -> impl Iterator<Item = &'static str> {
+    PER_SIZE_EXACT
+        .iter()
+        .copied()
+        .chain(std::iter::once("split_failed"))
+}
+
+/// vmstat counter names of spec 3.6 (exact, then noisy).
+pub fn vmstat_names() -> impl Iterator<Item = &'static str> {
+    VMSTAT_EXACT.iter().chain(VMSTAT_NOISY.iter()).copied()
+}
+
 /// Every counter name of spec 3.6 with its class, in a fixed order.
 pub fn all_counters() -> Vec<(String, CounterClass)> {
     let mut out = Vec::new();
