@@ -8,69 +8,9 @@ use foliolab_fuzz::campaign::Campaign;
 use foliolab_fuzz::exec::model_support_table;
 use foliolab_fuzz::shrink::shrink;
 use foliolab_fuzz::{ExecOptions, FailKind, SchemeSpec};
-use foliolab_schemes::*;
-use foliolab_types::{FolioTruth, Pfn};
+use foliolab_schemes::{Bugs, Linux618};
 
-struct ForgetsThirdMm(Linux618);
-
-impl ForgetsThirdMm {
-    fn both_slots_taken_by_others(&self, f: FolioRef, ctx: Ctx) -> bool {
-        let c = self.0.counters(f);
-        let other = |s: Option<Option<(foliolab_types::MmId, i64)>>| matches!(s, Some(Some((mm, _))) if mm != ctx.mm);
-        f.is_large() && other(c.slot0) && other(c.slot1)
-    }
-}
-
-impl Scheme for ForgetsThirdMm {
-    fn name(&self) -> &'static str {
-        "linux-6.18"
-    }
-    fn prep_folio(&mut self, f: FolioRef) {
-        self.0.prep_folio(f)
-    }
-    fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
-        self.0.free_folio(f)
-    }
-    fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
-        self.0.add_new_anon(f, ctx)
-    }
-    fn add(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
-        self.0.add(f, first, nr, level, ctx)
-    }
-    fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
-        if !self.both_slots_taken_by_others(f, ctx) {
-            self.0.dup(f, first, nr, level, ctx)
-        }
-    }
-    fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
-        self.0.remove(f, first, nr, level, ctx)
-    }
-    fn mapcount(&self, f: FolioRef) -> i64 {
-        self.0.mapcount(f)
-    }
-    fn page_mapcount(&self, f: FolioRef, p: Pfn) -> i64 {
-        self.0.page_mapcount(f, p)
-    }
-    fn page_mapped_exclusively(&self, f: FolioRef, p: Pfn) -> bool {
-        self.0.page_mapped_exclusively(f, p)
-    }
-    fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
-        self.0.maybe_mapped_shared(f)
-    }
-    fn can_reuse_large(&self, f: FolioRef, refcount: i64, ctx: Ctx) -> bool {
-        self.0.can_reuse_large(f, refcount, ctx)
-    }
-    fn counters(&self, f: FolioRef) -> FolioCounters {
-        self.0.counters(f)
-    }
-    fn check(&self, f: FolioRef, t: &FolioTruth) -> Vec<String> {
-        self.0.check(f, t)
-    }
-}
-
-/// Cases the fuzzer may spend before it must have caught the canary.
 const CASES_BUDGET: u64 = 64;
-/// Shrinker runs allowed.
 const SHRINK_BUDGET: u64 = 3000;
 
 #[test]
@@ -78,7 +18,12 @@ fn the_fuzzer_catches_and_shrinks_the_canary() {
     foliolab_fuzz::panics::install_quiet_hook();
     let pages = foliolab_mem::memory::PHYS_BYTES / foliolab_types::PAGE_SIZE;
     let canary = SchemeSpec::custom("canary-forgets-third-mm", move || {
-        Box::new(ForgetsThirdMm(Linux618::new(pages)))
+        let mut s = Linux618::new(pages);
+        s.bugs = Bugs {
+            forget_third_mm_dup: true,
+            ..Bugs::default()
+        };
+        Box::new(s)
     });
     let c = Campaign {
         seed: 0xc0ffee,

@@ -28,6 +28,8 @@ pub mod vma_count;
 pub use cost::{Costs, Layout, OpCost};
 pub use event::*;
 pub use exact::Exact;
+#[cfg(feature = "test-variants")]
+pub use linux_6_18::Bugs;
 pub use linux_6_18::Linux618;
 pub use scheme::Scheme;
 

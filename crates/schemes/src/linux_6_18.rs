@@ -48,6 +48,19 @@ impl Default for Words {
 pub struct Linux618 {
     words: PfnArray<Words>,
     costs: Costs,
+    /// Deliberate bugs, so tests can show the checks and the fuzzer catch them.
+    #[cfg(feature = "test-variants")]
+    pub bugs: Bugs,
+}
+
+/// Deliberately broken behaviours of linux-6.18 (tests only).
+#[cfg(feature = "test-variants")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bugs {
+    /// fork forgets `folio_try_dup_anon_rmap` for large folios.
+    pub forget_large_dup: bool,
+    /// fork forgets the dup when both MM_ID slots are held by other MMs (the third MM).
+    pub forget_third_mm_dup: bool,
 }
 
 impl Linux618 {
@@ -55,7 +68,27 @@ impl Linux618 {
         Linux618 {
             words: PfnArray::new(nr_pages),
             costs: Costs::default(),
+            #[cfg(feature = "test-variants")]
+            bugs: Bugs::default(),
         }
+    }
+
+    /// Whether a deliberate bug drops this dup (always false outside tests).
+    fn bug_drops_dup(&self, f: FolioRef, ctx: Ctx) -> bool {
+        #[cfg(feature = "test-variants")]
+        {
+            let w = self.f1(f);
+            let taken_by_other =
+                |k| Self::slot_id(w, k) != MmId::DUMMY && Self::slot_id(w, k) != ctx.mm;
+            if f.is_large()
+                && (self.bugs.forget_large_dup
+                    || (self.bugs.forget_third_mm_dup && taken_by_other(0) && taken_by_other(1)))
+            {
+                return true;
+            }
+        }
+        let _ = (f, ctx);
+        false
     }
 
     fn f1(&self, f: FolioRef) -> &Words {
@@ -351,6 +384,9 @@ impl Scheme for Linux618 {
     }
 
     fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
+        if self.bug_drops_dup(f, ctx) {
+            return;
+        }
         if !f.is_large() {
             self.costs.record(ctx.cause, 1, 1);
             self.words.get_mut(f.head).mapcount += 1;
