@@ -37,3 +37,15 @@ pub fn small_change(slots: &mut MmSlots, diff: i64) -> i64 {
         _ => 0,
     }
 }
+
+/// NR_ANON_MAPPED without per-page mapcounts: the whole folio while any page is mapped.
+pub fn whole_folio_mapped_pages(
+    f: crate::event::FolioRef,
+    truth: &foliolab_types::FolioTruth,
+) -> u64 {
+    if truth.total_entries() > 0 {
+        f.nr_pages()
+    } else {
+        0
+    }
+}

@@ -149,26 +149,17 @@ impl Scheme for Linux618Npm {
         exclusive(&self.folios.get(f).slots, f.is_large())
     }
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
-        let s = self.folios.get(f);
-        if !f.is_large() {
-            return s.slots.l > 1;
-        }
-        s.slots.maybe_shared()
+        self.folios.get(f).slots.maybe_mapped_shared(f.is_large())
     }
     fn can_reuse_large(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
         self.folios.get(f).slots.can_reuse(refcount)
     }
     fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> u64 {
-        if truth.total_entries() > 0 {
-            f.nr_pages()
-        } else {
-            0
-        }
+        crate::avg::whole_folio_mapped_pages(f, truth)
     }
     fn counters(&self, f: FolioRef) -> FolioCounters {
         let s = self.folios.get(f);
-        let slot =
-            |k: usize| (s.slots.ids[k] != MmId::DUMMY).then_some((s.slots.ids[k], s.slots.t[k]));
+        let slot = |k: usize| s.slots.slot(k);
         let large = f.is_large();
         FolioCounters {
             mapcount: Some(s.slots.l),

@@ -62,6 +62,20 @@ impl MmSlots {
     }
 
     /// `folio_maybe_mapped_shared` for a large folio.
+    /// `folio_maybe_mapped_shared`: small folios by their mapcount, large by the slots.
+    pub fn maybe_mapped_shared(&self, large: bool) -> bool {
+        if large {
+            self.maybe_shared()
+        } else {
+            self.l > 1
+        }
+    }
+
+    /// A slot for reports: `None` when free.
+    pub fn slot(&self, k: usize) -> Option<(MmId, i64)> {
+        (self.ids[k] != MmId::DUMMY).then_some((self.ids[k], self.t[k]))
+    }
+
     pub fn maybe_shared(&self) -> bool {
         self.l > 1 && self.shared
     }

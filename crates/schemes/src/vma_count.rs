@@ -152,11 +152,7 @@ impl Scheme for VmaCount {
         s.count == 1 && entries > 1 && entries == refcount
     }
     fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> u64 {
-        if truth.total_entries() > 0 {
-            f.nr_pages()
-        } else {
-            0
-        }
+        crate::avg::whole_folio_mapped_pages(f, truth)
     }
     fn counters(&self, f: FolioRef) -> FolioCounters {
         let s = self.folios.get(f);
