@@ -2,12 +2,16 @@
 //! what they report (spec 3.5): a leak (except under `linux-5.7`), a broken invariant, a
 //! wrong value read, or a disagreement with the oracle that the scheme's own `check` reports
 //! (it reports only what the scheme claims to keep exactly) is a failure; a panic of the
-//! model is a failure; a run error is a generator bug and a failure too. Disagreements of
+//! model is a failure; a run error is a generator bug and a failure too. The generator's
+//! expectations (`expect pin` / `expect pipe` values, which hold under every scheme) are
+//! failures when they fail, except under `linux-5.7`, whose COW loses pins by design.
+//! Disagreements of
 //! the scheme's estimates (mapcount, per-page mapcount, maybe-shared) with the recount are
 //! counted, not failures.
 
 use foliolab_report::{
-    drive, PageObs, Problem, ProblemKind, ReadValue, Record, RunError, Runner, RunnerKind, SmapsObs,
+    drive, ExpectResult, PageObs, Problem, ProblemKind, ReadValue, Record, RunError, Runner,
+    RunnerKind, SmapsObs,
 };
 use foliolab_scenario::{Range, RssKind, Scenario, Stmt};
 use foliolab_schemes::Scheme;
@@ -69,6 +73,8 @@ impl SchemeSpec {
 pub enum FailKind {
     Leak,
     WrongRead,
+    /// A generated expectation failed.
+    Expect,
     Invariant,
     Oracle,
     Panic,
@@ -81,6 +87,7 @@ impl FailKind {
         match self {
             FailKind::Leak => "leak",
             FailKind::WrongRead => "wrong-read",
+            FailKind::Expect => "expect",
             FailKind::Invariant => "invariant",
             FailKind::Oracle => "oracle",
             FailKind::Panic => "panic",
@@ -196,8 +203,21 @@ pub fn run_one(scenario: &Scenario, scheme: &SchemeSpec, opts: ExecOptions) -> R
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         drive(scenario, &mut counting, &mut |r: &Record| {
             result.digest = fnv(result.digest, foliolab_report::render_json(r).as_bytes());
-            if let Record::Problem(p) = r {
-                classify(&mut result, scheme, p.line, p.kind, &p.message);
+            match r {
+                Record::Problem(p) => classify(&mut result, scheme, p.line, p.kind, &p.message),
+                Record::Expect(e) if e.result == ExpectResult::Fail && scheme.leaks_fail() => {
+                    result.problems += 1;
+                    result.failure.get_or_insert(Failure {
+                        scheme: scheme.name.clone(),
+                        kind: FailKind::Expect,
+                        line: e.line,
+                        message: format!(
+                            "{}: expected {}, observed {}",
+                            e.text, e.expected, e.observed
+                        ),
+                    });
+                }
+                _ => {}
             }
         })
     }));

@@ -122,30 +122,47 @@ impl<'a> Gen<'a> {
     /// A range of some region of `proc` whose every page satisfies `need`:
     /// `(region, first page, pages)`.
     pub fn range(&mut self, proc: &str, need: Need) -> Option<(String, usize, usize)> {
+        self.range_where(proc, need, false, false)
+    }
+
+    /// [`Gen::range`] restricted to private anonymous regions (`anon_only`) and to one VMA
+    /// of the shadow (`one_vma`: every page has the same VMA id).
+    pub fn range_where(
+        &mut self,
+        proc: &str,
+        need: Need,
+        anon_only: bool,
+        one_vma: bool,
+    ) -> Option<(String, usize, usize)> {
         let p = self.world.procs.get(proc)?;
         let candidates: Vec<&String> = p
             .regions
             .iter()
-            .filter(|(_, r)| r.any(|pg| need.ok(pg)))
+            .filter(|(_, r)| (r.anon || !anon_only) && r.any(|pg| need.ok(pg)))
             .map(|(n, _)| n)
             .collect();
         if candidates.is_empty() {
             return None;
         }
         let region = (*self.rng.pick(&candidates)).clone();
-        let pages = p.regions[&region].pages.clone();
+        let r = &p.regions[&region];
+        let pages = r.pages.clone();
+        let vmas: Vec<u64> = r.meta.iter().map(|m| m.vma).collect();
         let n = pages.len();
-        if self.rng.chance(1, 6) && pages.iter().all(|pg| need.ok(*pg)) {
+        let whole_ok =
+            pages.iter().all(|pg| need.ok(*pg)) && (!one_vma || vmas.iter().all(|v| *v == vmas[0]));
+        if self.rng.chance(1, 6) && whole_ok {
             return Some((region, 0, n));
         }
         let mut first = self.rng.below(n as u64) as usize;
         while !need.ok(pages[first]) {
             first = (first + 1) % n;
         }
+        let same = |i: usize, j: usize| !one_vma || vmas[i] == vmas[j];
         if self.rng.chance(1, 3) {
             let align = *self.rng.pick(&[4usize, 16, 512]);
             let down = first / align * align;
-            if (down..=first).all(|i| need.ok(pages[i])) {
+            if (down..=first).all(|i| need.ok(pages[i]) && same(i, first)) {
                 first = down;
             }
         }
@@ -153,7 +170,11 @@ impl<'a> Gen<'a> {
             self.rng
                 .exponential(self.swarm.range_pages_mean, (n - first) as u64) as usize;
         let mut len = 1;
-        while len < want && first + len < n && need.ok(pages[first + len]) {
+        while len < want
+            && first + len < n
+            && need.ok(pages[first + len])
+            && same(first + len, first)
+        {
             len += 1;
         }
         Some((region, first, len))

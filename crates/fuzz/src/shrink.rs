@@ -158,9 +158,17 @@ fn names(kinds: &[StmtKind]) -> Vec<String> {
                 ..
             } => out.push(child.clone()),
             StmtKind::Proc {
-                op: ProcOp::Map { region, .. },
+                op:
+                    ProcOp::Map { region, .. }
+                    | ProcOp::Move {
+                        new_region: region, ..
+                    },
                 ..
             } => out.push(region.clone()),
+            StmtKind::Proc {
+                op: ProcOp::Pin { name, .. } | ProcOp::Splice { name, .. },
+                ..
+            } => out.push(name.clone()),
             _ => {}
         }
     }
@@ -168,7 +176,8 @@ fn names(kinds: &[StmtKind]) -> Vec<String> {
 }
 
 /// Whether a statement uses `name` as its process, a child it forks, or a region it names.
-/// Process and region names are distinct in generated scenarios (`pN`, `rN`).
+/// Process, region and pin/pipe names are distinct in generated scenarios (`pN`, `rN`,
+/// `nN`).
 fn uses(k: &StmtKind, name: &str) -> bool {
     match k {
         StmtKind::Spawn { proc } => proc == name,
@@ -178,6 +187,15 @@ fn uses(k: &StmtKind, name: &str) -> bool {
                     ProcOp::Fork { child } => child == name,
                     ProcOp::Map { region, .. } => region == name,
                     ProcOp::ObserveSmaps { region } => region == name,
+                    ProcOp::Move {
+                        range, new_region, ..
+                    } => new_region == name || range.region == name,
+                    ProcOp::Pin { name: n, range, .. } | ProcOp::Splice { name: n, range } => {
+                        n == name || range.region == name
+                    }
+                    ProcOp::Release { name: n }
+                    | ProcOp::ExpectPin { name: n, .. }
+                    | ProcOp::ExpectPipe { name: n, .. } => n == name,
                     other => other.range().is_some_and(|r| r.region == name),
                 }
         }
@@ -253,6 +271,10 @@ fn range_mut(op: &mut ProcOp) -> Option<&mut Range> {
         | ProcOp::Advise { range, .. }
         | ProcOp::Write { range, .. }
         | ProcOp::Read { range }
+        | ProcOp::Move { range, .. }
+        | ProcOp::Pin { range, .. }
+        | ProcOp::Splice { range, .. }
+        | ProcOp::Migrate { range }
         | ProcOp::Observe { range } => Some(range),
         _ => None,
     }

@@ -20,6 +20,7 @@ fn generated_scenarios_are_valid_and_runnable() {
         if let Some(f) = &r.failure {
             assert_ne!(f.kind, FailKind::RunError, "seed {seed}: {f:?}\n{text}");
             assert_ne!(f.kind, FailKind::Panic, "seed {seed}: {f:?}\n{text}");
+            assert_ne!(f.kind, FailKind::Expect, "seed {seed}: {f:?}\n{text}");
         }
     }
 }
@@ -76,7 +77,8 @@ fn same_shape(a: &str, b: &str) -> bool {
         };
         match w {
             "advise" => format!("advise {}", rest.last().unwrap_or(&"")),
-            "map" => format!("map {}", rest.iter().any(|x| *x == "shmem")),
+            "expect" => format!("expect {}", rest.first().unwrap_or(&"")),
+            "map" => format!("map {}", rest.contains(&"shmem")),
             "observe" => format!("observe {}", rest.first().unwrap_or(&""))
                 .replace(|c: char| c.is_ascii_digit(), ""),
             other => other.to_string(),
