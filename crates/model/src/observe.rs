@@ -184,6 +184,8 @@ impl Model {
             out.push("SWAPBACKED");
         }
         if pf.has(PageFlags::SWAPCACHE) {
+            // PG_swapcache is PG_owner_private: kpageflags reports both names.
+            out.push("OWNER_PRIVATE");
             out.push("SWAPCACHE");
         }
         if f.is_large() && f.anon {

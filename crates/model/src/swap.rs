@@ -146,6 +146,8 @@ impl Model {
             return false;
         }
         self.delete_from_swap_cache(f);
+        // The swap copy is gone: the folio holds the only copy of the data now.
+        self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, true);
         true
     }
 

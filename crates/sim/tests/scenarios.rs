@@ -127,5 +127,9 @@ fn cow_selftest_scenarios_pass() {
     let files = scenarios("tests/cow");
     assert_eq!(files.len(), 14 * 52 + 4 + 12);
     let ran = run_dir("tests/cow", true);
-    assert!(ran >= 14 * 52 + 4 + 6, "only {ran} of {} ran on the model", files.len());
+    assert!(
+        ran >= 14 * 52 + 4 + 6,
+        "only {ran} of {} ran on the model",
+        files.len()
+    );
 }

@@ -116,13 +116,27 @@ pub const ANON_CASES: [(&str, &str); 14] = [
 /// How cow.c prepares the memory it hands to an anonymous test case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Config {
-    BasePage { swapped: bool },
+    BasePage {
+        swapped: bool,
+    },
     /// PMD-mapped THP (2M only).
-    Pmd { swapped: bool },
-    PteMapped { size: u64, swapped: bool },
-    SinglePte { size: u64, swapped: bool },
-    PartialMremap { size: u64 },
-    PartialShared { size: u64 },
+    Pmd {
+        swapped: bool,
+    },
+    PteMapped {
+        size: u64,
+        swapped: bool,
+    },
+    SinglePte {
+        size: u64,
+        swapped: bool,
+    },
+    PartialMremap {
+        size: u64,
+    },
+    PartialShared {
+        size: u64,
+    },
 }
 
 impl Config {
@@ -233,10 +247,7 @@ struct Scn {
 
 impl Scn {
     fn new(title: &str, notes: &[&str]) -> Scn {
-        let mut lines = vec![
-            "scenario 1".to_string(),
-            format!("# cow.c: \"{title}\""),
-        ];
+        let mut lines = vec!["scenario 1".to_string(), format!("# cow.c: \"{title}\"")];
         for n in notes {
             lines.push(format!("# {n}"));
         }
@@ -324,11 +335,7 @@ fn setup(s: &mut Scn, cfg: Config) -> (String, u64) {
         Config::PartialMremap { .. } => {
             let half = size / 2;
             s.l("# mremap() the upper half elsewhere; the test runs on the lower half.");
-            s.l(format!(
-                "p: move a[{}..{}] b shift=4K",
-                sz(half),
-                sz(size)
-            ));
+            s.l(format!("p: move a[{}..{}] b shift=4K", sz(half), sz(size)));
             (format!("a[0..{}]", sz(half)), half)
         }
         Config::PartialShared { .. } => {
@@ -371,22 +378,32 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
     match n {
         1 | 2 => {
             s.l("p: fork c");
-            s.l(format!("c: read {m}                       # the child saves the old contents"));
+            s.l(format!(
+                "c: read {m}                       # the child saves the old contents"
+            ));
             if n == 2 {
                 s.l(format!("p: protect {m} r"));
                 s.l(format!("p: protect {m} rw"));
             }
             s.l(format!("p: write {m} 0xff"));
-            s.l(format!("c: expect {m} == 0x1              # no leak from parent into child"));
+            s.l(format!(
+                "c: expect {m} == 0x1              # no leak from parent into child"
+            ));
             s.l("c: exit");
         }
         3 | 4 => {
             s.l("p: fork c");
-            s.l(format!("c: read {m}                       # the child saves the old contents"));
+            s.l(format!(
+                "c: read {m}                       # the child saves the old contents"
+            ));
             if splice_note.is_empty() {
-                s.l(format!("c: splice q {spliced}  # a R/O GUP reference (FOLL_GET)"));
+                s.l(format!(
+                    "c: splice q {spliced}  # a R/O GUP reference (FOLL_GET)"
+                ));
             } else {
-                s.l(format!("c: splice q {spliced}{splice_note} (R/O GUP, FOLL_GET)"));
+                s.l(format!(
+                    "c: splice q {spliced}{splice_note} (R/O GUP, FOLL_GET)"
+                ));
             }
             s.l(format!("c: unmap {m}"));
             if n == 4 {
@@ -398,7 +415,9 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
             s.l("c: exit");
         }
         5 | 6 => {
-            s.l(format!("p: read {m}                       # the parent saves the old contents"));
+            s.l(format!(
+                "p: read {m}                       # the parent saves the old contents"
+            ));
             if n == 5 {
                 s.l(format!("p: splice q {spliced}{splice_note}"));
                 s.l("p: fork c");
@@ -431,13 +450,17 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
         9..=14 => {
             let fast = if n % 2 == 0 { " fast" } else { "" };
             match n {
-                9 | 10 => s.l("p: fork c                         # the pages are R/O-mapped and shared"),
+                9 | 10 => {
+                    s.l("p: fork c                         # the pages are R/O-mapped and shared")
+                }
                 11 | 12 => {
                     s.l("p: fork c");
                     s.l("c: exit                           # R/O-mapped, no longer shared");
                 }
                 _ => {
-                    s.l(format!("p: protect {m} r                  # R/O-mapped, exclusive"));
+                    s.l(format!(
+                        "p: protect {m} r                  # R/O-mapped, exclusive"
+                    ));
                     s.l(format!("p: protect {m} rw"));
                 }
             }
@@ -498,7 +521,10 @@ pub const COLLAPSE_CASES: [(&str, &str); 4] = [
 fn collapse_files() -> Vec<File> {
     let mut out = Vec::new();
     for (i, (slug, desc)) in COLLAPSE_CASES.iter().enumerate() {
-        let mut s = Scn::new(desc, &["The THP knobs keep their boot values (2M inherits \"madvise\")."]);
+        let mut s = Scn::new(
+            desc,
+            &["The THP knobs keep their boot values (2M inherits \"madvise\")."],
+        );
         s.l("spawn p");
         s.l("p: map a 2M");
         s.l("p: advise a hugepage");
@@ -531,7 +557,9 @@ fn collapse_files() -> Vec<File> {
                 "a[1M..2M]"
             }
         };
-        s.l(format!("c: read {checked}                       # the child saves the old contents"));
+        s.l(format!(
+            "c: read {checked}                       # the child saves the old contents"
+        ));
         if i >= 2 {
             s.l("p: advise a dofork                # merge the VMAs again so that collapse can work");
         }
@@ -540,7 +568,9 @@ fn collapse_files() -> Vec<File> {
             s.l("p: expect a pmd                   # cow.c skips when MADV_COLLAPSE failed");
         }
         s.l("p: write a 0xff");
-        s.l(format!("c: expect {checked} == 0x1              # no leak from parent into child"));
+        s.l(format!(
+            "c: expect {checked} == 0x1              # no leak from parent into child"
+        ));
         s.l("c: exit");
         out.push(File {
             path: PathBuf::from(format!("collapse/{slug}.scn")),

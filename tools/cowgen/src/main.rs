@@ -38,6 +38,10 @@ fn main() -> ExitCode {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, &f.text).unwrap();
     }
-    println!("tests/cow: wrote {} scenarios ({} changed)", files.len(), stale.len());
+    println!(
+        "tests/cow: wrote {} scenarios ({} changed)",
+        files.len(),
+        stale.len()
+    );
     ExitCode::SUCCESS
 }
