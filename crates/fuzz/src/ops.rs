@@ -267,6 +267,10 @@ fn map(g: &mut Gen, kind: MapKind) -> Option<StmtKind> {
         .pick(&[Prot::Rw, Prot::Rw, Prot::Rw, Prot::Rwx, Prot::R, Prot::None]);
     let region = g.world.fresh_region();
     g.world.map(&proc, &region, size_bytes, prot);
+    if kind != MapKind::Anon {
+        let p = g.world.procs.get_mut(&proc).expect("live process");
+        p.shared.insert(region.clone());
+    }
     let op = ProcOp::Map {
         region,
         size_bytes,
@@ -348,5 +352,10 @@ fn observe_smaps(g: &mut Gen) -> Option<StmtKind> {
 
 fn advise(g: &mut Gen, advice: Advice, need: Need) -> Option<StmtKind> {
     let (proc, range) = ranged(g, need)?;
+    let private_only = matches!(advice, Advice::Free | Advice::Wipeonfork);
+    if private_only && g.world.procs[&proc].shared.contains(&range.region) {
+        // EINVAL on shared memory: not a valid statement.
+        return None;
+    }
     proc_op(proc, ProcOp::Advise { range, advice })
 }

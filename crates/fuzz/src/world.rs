@@ -26,6 +26,8 @@ impl RegionShadow {
 #[derive(Clone, Debug, Default)]
 pub struct ProcShadow {
     pub regions: BTreeMap<String, RegionShadow>,
+    /// Regions of shared memory (`map ... shmem`): MADV_FREE and MADV_WIPEONFORK fail there.
+    pub shared: std::collections::BTreeSet<String>,
     /// Forks between this process and a `spawn`.
     pub depth: u32,
 }

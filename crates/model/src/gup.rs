@@ -261,6 +261,12 @@ impl Model {
                 reason: "no mapping",
             });
         };
+        if vma.flags.has(VmFlags::PFNMAP) {
+            return Err(ModelError::Efault {
+                va,
+                reason: "VM_PFNMAP has no pages to take",
+            });
+        }
         let allowed = if opts.write {
             vma.flags.has(VmFlags::WRITE)
         } else {
