@@ -398,12 +398,28 @@ impl Model {
         true
     }
 
+    /// `folio_mark_accessed`: referenced first, active (on the LRU, batch drained) the
+    /// second time.
+    pub(crate) fn folio_mark_accessed(&mut self, f: FolioRef) {
+        let flags = &mut self.mem.page_mut(f.head).flags;
+        if !flags.has(PageFlags::REFERENCED) {
+            flags.set(PageFlags::REFERENCED, true);
+        } else if !flags.has(PageFlags::ACTIVE) {
+            flags.set(PageFlags::ACTIVE, true);
+            flags.set(PageFlags::REFERENCED, false);
+        }
+    }
+
     /// `__split_huge_pmd_locked` on a file VMA: the PMD is zapped, not remapped; the
     /// pages are faulted in again later.
     pub(crate) fn zap_file_pmd(&mut self, pid: Pid, haddr: VirtAddr, leaf: Pte, f: FolioRef) {
         self.proc_mut(pid).aspace.pt.set_pmd(haddr, None);
+        let flags = &mut self.mem.page_mut(f.head).flags;
         if leaf.dirty() {
-            self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, true);
+            flags.set(PageFlags::DIRTY, true);
+        }
+        if leaf.young() {
+            flags.set(PageFlags::REFERENCED, true);
         }
         self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::PmdSplit);
         let counter = self.mm_counter(f);

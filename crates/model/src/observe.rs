@@ -187,6 +187,9 @@ impl Model {
         if self.scheme.mapcount(f) > 0 {
             out.push("MMAP");
         }
+        if pf.has(PageFlags::REFERENCED) {
+            out.push("REFERENCED");
+        }
         if pf.has(PageFlags::SWAPBACKED) {
             out.push("SWAPBACKED");
         }

@@ -116,6 +116,7 @@ impl Model {
             table.ptes[i + j] = foliolab_mem::Pte::NONE;
         }
         self.file_zap_dirty(f, cleared);
+        self.file_zap_young(f, cleared);
         let counter = self.mm_counter(f);
         self.add_rss(pid, counter, -(nr as i64));
         self.rmap_remove(pid, f, pte.pfn(), nr as u64, Level::Pte, Cause::Zap);
@@ -132,6 +133,13 @@ impl Model {
                 .page_mut(f.head)
                 .flags
                 .set(foliolab_mem::PageFlags::DIRTY, true);
+        }
+    }
+
+    /// `zap_present_folio_ptes` for a file folio mapped by a young PTE: `folio_mark_accessed`.
+    fn file_zap_young(&mut self, f: foliolab_schemes::FolioRef, entry: foliolab_mem::Pte) {
+        if !f.anon && entry.young() {
+            self.folio_mark_accessed(f);
         }
     }
 }
