@@ -453,8 +453,11 @@ fn observe_smaps(g: &mut Gen) -> Option<StmtKind> {
 
 fn advise(g: &mut Gen, advice: Advice, need: Need) -> Option<StmtKind> {
     let proc = g.proc()?;
-    // MADV_WIPEONFORK is for private anonymous mappings only (EINVAL otherwise).
-    let anon_only = matches!(advice, Advice::Wipeonfork | Advice::Keeponfork);
+    // MADV_WIPEONFORK and MADV_FREE are for private anonymous mappings only (EINVAL otherwise).
+    let anon_only = matches!(
+        advice,
+        Advice::Wipeonfork | Advice::Keeponfork | Advice::Free
+    );
     let (region, first, n) = g.range_where(&proc, need, anon_only, false)?;
     let size = g.world.procs[&proc].regions[&region].pages.len();
     let w = &mut g.world;

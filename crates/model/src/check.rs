@@ -74,7 +74,12 @@ impl Model {
         } else {
             0
         };
-        pins + swapcache
+        let cache = if self.cache.holds(f.head) {
+            f.nr_pages() as i64
+        } else {
+            0
+        };
+        pins + swapcache + cache + self.driver_refs(f)
     }
 
     /// `_pincount` of a large folio counts the pages its holders pinned (invariant 9).
@@ -144,7 +149,11 @@ impl Model {
                 self.stats.vm(VmStat::NrAnonMapped)
             ));
         }
-        let thps = truth.values().filter(|t| t.pmd_maps > 0).count() as i64;
+        self.check_file_stats(truth, out);
+        let thps = truth
+            .iter()
+            .filter(|(h, t)| t.pmd_maps > 0 && self.folio(**h).anon)
+            .count() as i64;
         if self.stats.vm(VmStat::NrAnonTransparentHugepages) != thps {
             out.push(format!(
                 "nr_anon_transparent_hugepages {}, {thps} PMD-mapped folios",
@@ -174,15 +183,44 @@ impl Model {
         }
     }
 
+    /// NR_FILE_MAPPED and NR_SHMEM_PMDMAPPED equal what the page tables say of file folios.
+    fn check_file_stats(&self, truth: &BTreeMap<Pfn, FolioTruth>, out: &mut Vec<String>) {
+        let mut mapped = 0u64;
+        let mut shmem_pmd = 0i64;
+        for (h, t) in truth {
+            let f = self.folio(*h);
+            if f.anon {
+                continue;
+            }
+            mapped += self.scheme.nr_mapped_pages(f, t);
+            if t.pmd_maps > 0 && self.mem.page(f.head).flags.has(PageFlags::SWAPBACKED) {
+                shmem_pmd += f.nr_pages() as i64;
+            }
+        }
+        if self.stats.vm(VmStat::NrFileMapped) != mapped as i64 {
+            out.push(format!(
+                "NR_FILE_MAPPED {}, page tables map {mapped} file pages",
+                self.stats.vm(VmStat::NrFileMapped)
+            ));
+        }
+        if self.stats.vm(VmStat::NrShmemPmdmapped) != shmem_pmd {
+            out.push(format!(
+                "NR_SHMEM_PMDMAPPED {}, {shmem_pmd} pages of PMD-mapped shmem folios",
+                self.stats.vm(VmStat::NrShmemPmdmapped)
+            ));
+        }
+    }
+
     /// Per-mm RSS equals the pages its page tables map; writable anon PTEs map exclusive pages.
     fn check_mappings(&self, out: &mut Vec<String>) {
         for (pid, p) in self.processes() {
-            let mut anon = 0i64;
+            let mut rss = [0i64; 4];
             for (va, e) in p.aspace.pt.iter() {
                 match e {
                     PmdEntry::Leaf(l) if !l.is_special() => {
-                        anon += PMD_ORDER.nr_pages() as i64;
-                        if l.writable() && !self.page_anon_exclusive(l.pfn()) {
+                        let f = self.folio_of_page(l.pfn());
+                        rss[self.mm_counter(f) as usize] += PMD_ORDER.nr_pages() as i64;
+                        if f.anon && l.writable() && !self.page_anon_exclusive(l.pfn()) {
                             out.push(format!(
                                 "{pid:?}: writable PMD at {va:?} maps a non-exclusive folio"
                             ));
@@ -190,8 +228,9 @@ impl Model {
                     }
                     PmdEntry::Table(t) => {
                         for pte in t.ptes.iter().filter(|p| p.is_present() && !p.is_special()) {
-                            anon += 1;
-                            if pte.writable() && !self.page_anon_exclusive(pte.pfn()) {
+                            let f = self.folio_of_page(pte.pfn());
+                            rss[self.mm_counter(f) as usize] += 1;
+                            if f.anon && pte.writable() && !self.page_anon_exclusive(pte.pfn()) {
                                 out.push(format!(
                                     "{pid:?}: writable PTE maps non-exclusive page {:?}",
                                     pte.pfn()
@@ -202,11 +241,13 @@ impl Model {
                     _ => {}
                 }
             }
-            if p.rss[RssCounter::Anon as usize] != anon {
-                out.push(format!(
-                    "{pid:?}: MM_ANONPAGES {}, page tables map {anon}",
-                    p.rss[RssCounter::Anon as usize]
-                ));
+            for c in [RssCounter::Anon, RssCounter::File, RssCounter::Shmem] {
+                if p.rss[c as usize] != rss[c as usize] {
+                    out.push(format!(
+                        "{pid:?}: RSS counter {c:?} {}, page tables map {}",
+                        p.rss[c as usize], rss[c as usize]
+                    ));
+                }
             }
         }
     }

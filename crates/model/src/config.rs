@@ -25,6 +25,30 @@ impl ThpMode {
     }
 }
 
+/// A shmem THP setting (`shmem_enabled`, global or per size).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShmemMode {
+    Always,
+    WithinSize,
+    Advise,
+    Never,
+    /// Per-size only: follow the top-level setting.
+    Inherit,
+}
+
+impl ShmemMode {
+    pub fn parse(s: &str) -> Option<ShmemMode> {
+        Some(match s {
+            "always" => ShmemMode::Always,
+            "within_size" => ShmemMode::WithinSize,
+            "advise" => ShmemMode::Advise,
+            "never" => ShmemMode::Never,
+            "inherit" => ShmemMode::Inherit,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThpConfig {
     pub enabled: ThpMode,
@@ -35,12 +59,18 @@ pub struct ThpConfig {
     pub max_ptes_none: u32,
     pub max_ptes_swap: u32,
     pub max_ptes_shared: u32,
+    /// `shmem_enabled` (tmpfs, memfd and shared anonymous memory).
+    pub shmem: ShmemMode,
+    /// Per-size `shmem_enabled`, index = order (2..=9 used; shared anonymous memory only).
+    pub shmem_per_size: [ShmemMode; 10],
 }
 
 impl Default for ThpConfig {
     fn default() -> ThpConfig {
         let mut per_size = [ThpMode::Never; 10];
         per_size[PMD_ORDER.0 as usize] = ThpMode::Inherit;
+        let mut shmem_per_size = [ShmemMode::Never; 10];
+        shmem_per_size[PMD_ORDER.0 as usize] = ShmemMode::Inherit;
         ThpConfig {
             enabled: ThpMode::Madvise,
             per_size,
@@ -49,6 +79,8 @@ impl Default for ThpConfig {
             max_ptes_none: 511,
             max_ptes_swap: 64,
             max_ptes_shared: 256,
+            shmem: ShmemMode::Never,
+            shmem_per_size,
         }
     }
 }

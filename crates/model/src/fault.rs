@@ -90,10 +90,11 @@ impl Model {
         write: bool,
     ) -> Result<(), ModelError> {
         let vma = self.vma_at(pid, va)?;
+        if Self::vma_file(&vma).is_some() {
+            return self.file_fault(pid, va, write, &vma);
+        }
         if !vma.is_anon() {
-            return Err(ModelError::Unsupported(
-                "faults on non-anonymous mappings".into(),
-            ));
+            return self.driver_fault(pid, va, write);
         }
         let pt = &self.proc(pid).aspace.pt;
         if let Some(leaf) = pt.pmd_leaf(va) {
@@ -199,6 +200,9 @@ impl Model {
             );
         } else {
             self.stats.count_vm(VmStat::NrFileMapped, stat.nr);
+            if self.mem.page(f.head).flags.has(PageFlags::SWAPBACKED) {
+                self.stats.count_vm(VmStat::NrShmemPmdmapped, stat.nr_pmd);
+            }
         }
     }
 

@@ -16,8 +16,11 @@ impl Model {
                 continue;
             }
             let mut cv = vma.clone();
-            let copy = vma.anon_vma != 0 && !vma.flags.has(VmFlags::WIPEONFORK);
-            cv.anon_vma = if copy { self.new_anon_vma() } else { 0 };
+            let anon = vma.anon_vma != 0 && !vma.flags.has(VmFlags::WIPEONFORK);
+            cv.anon_vma = if anon { self.new_anon_vma() } else { 0 };
+            // `vma_needs_copy`: VM_COPY_ON_FORK, or anon pages to copy; shared file
+            // mappings are refilled on fault instead.
+            let copy = anon || vma.flags.has(VmFlags::PFNMAP) || vma.flags.has(VmFlags::MIXEDMAP);
             self.proc_mut(child).aspace.vmas.insert(cv);
             if copy {
                 self.copy_page_range(parent, child, &vma)?;
@@ -53,6 +56,8 @@ impl Model {
         let haddr = start.align_down(PMD_SIZE);
         match self.proc(parent).aspace.pt.pmd(haddr) {
             None => Ok(()),
+            // `copy_huge_pmd` skips file PMDs: they can be refilled on fault.
+            Some(PmdEntry::Leaf(_)) if !self.vma_at(parent, start)?.is_anon() => Ok(()),
             Some(PmdEntry::Leaf(leaf)) => {
                 let leaf = *leaf;
                 if self.copy_huge_pmd(parent, child, child_mm, child_pt, haddr, leaf) {
@@ -130,7 +135,9 @@ impl Model {
         let first = ((start.0 - haddr.0) / PAGE_SIZE) as usize;
         let last = ((end.0 - haddr.0) / PAGE_SIZE) as usize;
         let mut i = first;
-        let mut rss = 0i64;
+        let mut rss = [0i64; 4];
+        let vma = self.vma_at(parent, start)?;
+        let cow = !vma.flags.has(VmFlags::SHARED);
         // `prealloc` in copy_pte_range: set after a dup refused a maybe-pinned exclusive
         // page; while set, PTEs are copied one by one.
         let mut prealloc = false;
@@ -175,9 +182,13 @@ impl Model {
                     .page_mut(pte.pfn().add(j as u64))
                     .flags
                     .set(PageFlags::ANON_EXCLUSIVE, false);
-                let p = src.ptes[i + j].with_write(false);
+                let p = if cow {
+                    src.ptes[i + j].with_write(false)
+                } else {
+                    src.ptes[i + j]
+                };
                 src.ptes[i + j] = p;
-                dst.ptes[i + j] = p.with_young(false);
+                dst.ptes[i + j] = p.with_young(false).with_dirty(p.dirty() && cow);
             }
             self.scheme.dup(
                 f,
@@ -189,13 +200,15 @@ impl Model {
                     cause: Cause::Fork,
                 },
             );
-            rss += nr as i64;
+            rss[self.mm_counter(f) as usize] += nr as i64;
             i += nr;
         }
         if let Some(PmdEntry::Table(t)) = self.proc_mut(parent).aspace.pt.pmd_mut(haddr) {
             *t = src;
         }
-        self.add_rss(child, RssCounter::Anon, rss);
+        for c in [RssCounter::Anon, RssCounter::File, RssCounter::Shmem] {
+            self.add_rss(child, c, rss[c as usize]);
+        }
         Ok(())
     }
 }

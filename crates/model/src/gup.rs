@@ -261,6 +261,12 @@ impl Model {
                 reason: "no mapping",
             });
         };
+        if vma.flags.has(VmFlags::PFNMAP) {
+            return Err(ModelError::Efault {
+                va,
+                reason: "VM_PFNMAP has no pages to take",
+            });
+        }
         let allowed = if opts.write {
             vma.flags.has(VmFlags::WRITE)
         } else {
@@ -304,21 +310,27 @@ impl Model {
         if opts.write && !entry.writable() {
             return Follow::Fault;
         }
-        if kind == HoldKind::Pin && !opts.write && self.gup_must_unshare(check, opts) {
+        if kind == HoldKind::Pin && !opts.write && self.gup_must_unshare(pid, va, check, opts) {
             return Follow::Unshare;
         }
         Follow::Page(page)
     }
 
-    /// `gup_must_unshare` for a read-only FOLL_PIN of `page` in a private anon mapping: an
-    /// anon page must be exclusive; the zero pages (not anon) are unshared for longterm pins
-    /// only (these mappings are always COW mappings).
-    fn gup_must_unshare(&self, page: Pfn, opts: PinOpts) -> bool {
-        if self.mem.is_zero_pfn(page) {
-            return opts.longterm;
-        }
+    /// `gup_must_unshare` for a read-only FOLL_PIN of `page`: an anon page must be
+    /// exclusive; a page that is not anon (the zero pages, page-cache pages) in a COW mapping
+    /// is unshared for longterm pins only, so the pin sees the process's later writes.
+    fn gup_must_unshare(&self, pid: Pid, va: VirtAddr, page: Pfn, opts: PinOpts) -> bool {
         let f = self.folio_of_page(page);
-        f.anon && !self.page_anon_exclusive(page)
+        if self.mem.is_zero_pfn(page) || !f.anon {
+            let cow = self
+                .proc(pid)
+                .aspace
+                .vmas
+                .find(va)
+                .is_some_and(|v| !v.flags.has(foliolab_mem::VmFlags::SHARED));
+            return opts.longterm && cow;
+        }
+        !self.page_anon_exclusive(page)
     }
 
     /// `handle_mm_fault` with FAULT_FLAG_UNSHARE: make the page exclusive (reuse it if no one

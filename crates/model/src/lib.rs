@@ -8,7 +8,9 @@ mod batch;
 pub mod check;
 pub mod collapse;
 pub mod config;
+mod driver;
 mod fault;
+mod file;
 mod fork;
 mod gup;
 mod madvise;
@@ -24,7 +26,7 @@ mod vmops;
 mod wp;
 mod zap;
 
-pub use config::{ThpConfig, ThpMode};
+pub use config::{ShmemMode, ThpConfig, ThpMode};
 pub use fault::Access;
 pub use gup::{HoldId, PinOpts};
 #[cfg(feature = "test-variants")]

@@ -82,7 +82,7 @@ impl Model {
                 return;
             }
             let f = self.folio_of_page(leaf.pfn());
-            if self.scheme.madvise_skips_shared(f) {
+            if !f.anon || self.scheme.madvise_skips_shared(f) {
                 return;
             }
             if start == haddr && end.0 == haddr.0 + PMD_SIZE {
@@ -164,6 +164,11 @@ impl Model {
             return Some(1);
         }
         let f = self.folio_of_page(pte.pfn());
+        if !f.anon {
+            // File pages: MADV_COLD and MADV_PAGEOUT leave them alone here (a model
+            // simplification, see ARCHITECTURE.md).
+            return Some(1);
+        }
         let haddr = va.align_down(PMD_SIZE);
         let idx = ((va.0 - haddr.0) / PAGE_SIZE) as usize;
         let max = ((end.0 - va.0) / PAGE_SIZE) as usize;

@@ -4,7 +4,7 @@
 use crate::config::ThpConfig;
 use crate::stats::{MthpStat, Stats};
 use foliolab_mem::page::NIL;
-use foliolab_mem::{AddressSpace, Memory, OutOfMemory, PageFlags, SwapDevice};
+use foliolab_mem::{AddressSpace, Memory, OutOfMemory, PageCache, PageFlags, SwapDevice};
 use foliolab_schemes::{FolioRef, Scheme};
 use foliolab_types::{MmId, Order, Pfn, VirtAddr};
 use std::collections::BTreeSet;
@@ -41,6 +41,10 @@ pub enum ModelError {
     OutOfMemory,
     /// The system call fails with EFAULT (GUP: no VMA, or the VMA forbids the access).
     Efault { va: VirtAddr, reason: &'static str },
+    /// The system call fails with EINVAL (advice the VMA does not allow).
+    Einval { va: VirtAddr, reason: &'static str },
+    /// The access raises SIGBUS (beyond the end of a file, or no page to fault in).
+    Sigbus { va: VirtAddr, reason: &'static str },
     /// The operation is not modelled.
     Unsupported(String),
 }
@@ -54,6 +58,8 @@ impl fmt::Display for ModelError {
                 write!(f, "the model's 16 GiB of physical memory are exhausted")
             }
             ModelError::Efault { va, reason } => write!(f, "EFAULT at {:#x}: {reason}", va.0),
+            ModelError::Einval { va, reason } => write!(f, "EINVAL at {:#x}: {reason}", va.0),
+            ModelError::Sigbus { va, reason } => write!(f, "SIGBUS at {:#x}: {reason}", va.0),
             ModelError::Unsupported(what) => write!(f, "not modelled: {what}"),
         }
     }
@@ -87,6 +93,10 @@ pub struct Model {
     pub swap: Option<SwapDevice>,
     /// GUP references held by processes (pins, pipes) and the mms that ever pinned.
     pub(crate) gup: crate::gup::Holds,
+    /// tmpfs files (memfd, shared anonymous memory) and their cached folios.
+    pub cache: PageCache,
+    /// Memory drivers handed out to `driver` mappings.
+    pub(crate) drivers: crate::driver::Drivers,
     /// Deliberately broken behaviours, so regression tests can show they catch the bug.
     #[cfg(feature = "test-variants")]
     pub variants: Variants,
@@ -124,6 +134,8 @@ impl Model {
             problems: Vec::new(),
             swap: None,
             gup: crate::gup::Holds::default(),
+            cache: PageCache::default(),
+            drivers: crate::driver::Drivers::default(),
             #[cfg(feature = "test-variants")]
             variants: Variants::default(),
         }

@@ -55,6 +55,8 @@ pub struct SmapsView {
     pub anonymous: u64,
     pub lazyfree: u64,
     pub anon_huge: u64,
+    pub shmem_pmd_mapped: u64,
+    pub file_pmd_mapped: u64,
     pub swap: u64,
     pub swap_pss_fixed: u64,
 }
@@ -78,6 +80,11 @@ impl Model {
         }
         v.pfn = Some(entry.pfn());
         v.writable = entry.writable();
+        if entry.is_special() && self.is_raw_pfn(entry.pfn()) {
+            // VM_PFNMAP: a raw PFN, no struct page to report.
+            v.backing = Backing::Present;
+            return v;
+        }
         if entry.is_special() {
             v.backing = if pmd {
                 Backing::HugeZero
@@ -180,6 +187,9 @@ impl Model {
         if self.scheme.mapcount(f) > 0 {
             out.push("MMAP");
         }
+        if pf.has(PageFlags::REFERENCED) {
+            out.push("REFERENCED");
+        }
         if pf.has(PageFlags::SWAPBACKED) {
             out.push("SWAPBACKED");
         }
@@ -188,7 +198,12 @@ impl Model {
             out.push("OWNER_PRIVATE");
             out.push("SWAPCACHE");
         }
-        if f.is_large() && f.anon {
+        let rmappable = self
+            .mem
+            .page(f.head.add(1))
+            .flags
+            .has(PageFlags::LARGE_RMAPPABLE);
+        if f.is_large() && rmappable {
             out.push("THP");
         }
         if pf.has(PageFlags::UPTODATE) {
@@ -216,7 +231,15 @@ impl Model {
         while va < end {
             if let Some(leaf) = pt.pmd_leaf(va) {
                 if !leaf.is_special() {
-                    s.anon_huge += PMD_SIZE;
+                    let f = self.folio_of_page(leaf.pfn());
+                    let huge = if f.anon {
+                        &mut s.anon_huge
+                    } else if self.mem.page(f.head).flags.has(PageFlags::SWAPBACKED) {
+                        &mut s.shmem_pmd_mapped
+                    } else {
+                        &mut s.file_pmd_mapped
+                    };
+                    *huge += PMD_SIZE;
                     self.smaps_account(&mut s, leaf, PMD_NR_PAGES);
                 }
                 va = va.align_down(PMD_SIZE).add(PMD_SIZE);

@@ -14,7 +14,7 @@ pub struct Prot {
 }
 
 impl Prot {
-    fn flags(self) -> u32 {
+    pub(crate) fn flags(self) -> u32 {
         (if self.read { VmFlags::READ } else { 0 })
             | (if self.write { VmFlags::WRITE } else { 0 })
             | (if self.exec { VmFlags::EXEC } else { 0 })
@@ -112,6 +112,7 @@ impl Model {
     ) -> Result<(), ModelError> {
         let end = start.add(len_bytes);
         let hole = self.require_mapped(pid, start, end);
+        self.advice_valid(pid, start, end, advice)?;
         match advice {
             Advice::Hugepage => {
                 self.set_vma_flags(pid, start, end, VmFlags::HUGEPAGE, VmFlags::NOHUGEPAGE)
@@ -157,6 +158,31 @@ impl Model {
             }
         }
         hole
+    }
+
+    /// EINVAL for advice a VMA of the range does not take: MADV_FREE and MADV_WIPEONFORK
+    /// need private anonymous memory, MADV_DONTNEED refuses VM_PFNMAP.
+    fn advice_valid(
+        &self,
+        pid: Pid,
+        start: VirtAddr,
+        end: VirtAddr,
+        advice: Advice,
+    ) -> Result<(), ModelError> {
+        for v in self.proc(pid).aspace.vmas.overlapping(start, end) {
+            let reason = match advice {
+                Advice::Free | Advice::Wipeonfork if !v.is_anon() => {
+                    "the advice needs private anonymous memory"
+                }
+                Advice::Dontneed if v.flags.has(VmFlags::PFNMAP) => "VM_PFNMAP",
+                _ => continue,
+            };
+            return Err(ModelError::Einval {
+                va: VirtAddr(v.start.0.max(start.0)),
+                reason,
+            });
+        }
+        Ok(())
     }
 
     /// `madvise_update_vma`: set and clear VMA flags on [start, end), splitting VMAs (and PMDs
@@ -218,8 +244,15 @@ impl Model {
             let pmd_end = VirtAddr((haddr.0 + PMD_SIZE).min(end.0));
             if let Some(leaf) = self.proc(pid).aspace.pt.pmd_leaf(haddr) {
                 if addr == haddr && pmd_end.0 == haddr.0 + PMD_SIZE {
+                    let shared = self
+                        .proc(pid)
+                        .aspace
+                        .vmas
+                        .find(haddr)
+                        .is_some_and(|v| v.flags.has(VmFlags::SHARED));
                     let w = write
                         && (leaf.writable()
+                            || shared
                             || (!leaf.is_special() && self.page_anon_exclusive(leaf.pfn())));
                     self.proc_mut(pid)
                         .aspace
@@ -234,8 +267,15 @@ impl Model {
             while va < pmd_end {
                 let pte = self.proc(pid).aspace.pt.pte(va);
                 if pte.is_present() {
+                    let shared = self
+                        .proc(pid)
+                        .aspace
+                        .vmas
+                        .find(va)
+                        .is_some_and(|v| v.flags.has(VmFlags::SHARED));
                     let w = write
                         && (pte.writable()
+                            || shared
                             || (!pte.is_special() && self.page_anon_exclusive(pte.pfn())));
                     self.proc_mut(pid).aspace.pt.set_pte(va, pte.with_write(w));
                 }

@@ -88,6 +88,11 @@ impl Model {
             Some(page) => {
                 self.stats.cow.copies += 1;
                 let f = self.folio_of_page(page);
+                if !f.anon {
+                    let counter = self.mm_counter(f);
+                    self.add_rss(pid, counter, -1);
+                    self.add_rss(pid, RssCounter::Anon, 1);
+                }
                 self.rmap_remove(pid, f, page, 1, Level::Pte, Cause::Cow);
                 self.put_folio(f.head, 1);
             }
@@ -182,6 +187,10 @@ impl Model {
             return;
         }
         let f = self.folio_of_page(leaf.pfn());
+        if !f.anon {
+            self.zap_file_pmd(pid, haddr, leaf, f);
+            return;
+        }
         let nr = PMD_ORDER.nr_pages();
         let exclusive = self.page_anon_exclusive(f.head);
         if leaf.dirty() {

@@ -3,7 +3,7 @@
 //! flush).
 
 use crate::batch::folio_pte_batch;
-use crate::model::{Model, Pid, RssCounter};
+use crate::model::{Model, Pid};
 use foliolab_mem::PmdEntry;
 use foliolab_schemes::{Cause, Level};
 use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER, PMD_SIZE};
@@ -41,8 +41,10 @@ impl Model {
                 self.proc_mut(pid).aspace.pt.set_pmd(haddr, None);
                 if !leaf.is_special() {
                     let f = self.folio_of_page(leaf.pfn());
+                    self.file_zap_dirty(f, leaf);
                     self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Zap);
-                    self.add_rss(pid, RssCounter::Anon, -(PMD_ORDER.nr_pages() as i64));
+                    let counter = self.mm_counter(f);
+                    self.add_rss(pid, counter, -(PMD_ORDER.nr_pages() as i64));
                     gather.refs.push((f.head, 1));
                 }
                 return;
@@ -108,12 +110,36 @@ impl Model {
             _ => 1,
         };
         let table = self.proc_mut(pid).aspace.pt.table_mut(haddr);
+        let mut cleared = foliolab_mem::Pte::NONE;
         for j in 0..nr {
+            cleared = foliolab_mem::Pte(cleared.0 | table.ptes[i + j].0);
             table.ptes[i + j] = foliolab_mem::Pte::NONE;
         }
-        self.add_rss(pid, RssCounter::Anon, -(nr as i64));
+        self.file_zap_dirty(f, cleared);
+        self.file_zap_young(f, cleared);
+        let counter = self.mm_counter(f);
+        self.add_rss(pid, counter, -(nr as i64));
         self.rmap_remove(pid, f, pte.pfn(), nr as u64, Level::Pte, Cause::Zap);
         gather.refs.push((f.head, nr as i32));
         nr
+    }
+
+    /// `zap_present_folio_ptes` for a file folio: a dirty entry dirties the folio. (The
+    /// kernel also delays the rmap removal of dirty file PTEs until after the TLB flush;
+    /// between statements the result is the same.)
+    fn file_zap_dirty(&mut self, f: foliolab_schemes::FolioRef, entry: foliolab_mem::Pte) {
+        if !f.anon && entry.dirty() {
+            self.mem
+                .page_mut(f.head)
+                .flags
+                .set(foliolab_mem::PageFlags::DIRTY, true);
+        }
+    }
+
+    /// `zap_present_folio_ptes` for a file folio mapped by a young PTE: `folio_mark_accessed`.
+    fn file_zap_young(&mut self, f: foliolab_schemes::FolioRef, entry: foliolab_mem::Pte) {
+        if !f.anon && entry.young() {
+            self.folio_mark_accessed(f);
+        }
     }
 }

@@ -19,10 +19,25 @@ pub enum ReadVerdict {
     },
 }
 
-/// Per process (by an id of the caller's choosing), the content of each written page.
+/// Where the data of a page of a file mapping lives (`file` is an id of the caller's
+/// choosing, `index` a page index in it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub file: u32,
+    pub index: u64,
+    /// A shared mapping writes to the file; a private one keeps its writes to itself.
+    pub shared: bool,
+}
+
+/// Per process (by an id of the caller's choosing), the content of each written page, and
+/// the file pages its file mappings show until it writes them privately.
 #[derive(Clone, Debug, Default)]
 pub struct ExpectedMemory {
     procs: BTreeMap<u32, BTreeMap<u64, Content>>,
+    /// Per process, the file page behind each page of its file mappings.
+    bindings: BTreeMap<u32, BTreeMap<u64, Binding>>,
+    /// Per file, the content of each written page.
+    files: BTreeMap<u32, BTreeMap<u64, Content>>,
     /// Write tag to the process that performed the write.
     writers: BTreeMap<u32, u32>,
     /// Child to (parent, last tag before the fork).
@@ -31,25 +46,77 @@ pub struct ExpectedMemory {
 }
 
 impl ExpectedMemory {
-    /// Records a write by `proc`; returns the tag to store with the value.
+    /// Records a write by `proc`; returns the tag to store with the value. A write through
+    /// a shared file mapping goes to the file, where every mapping of it sees it (so it is
+    /// never a leak).
     pub fn write(&mut self, proc: u32, va: VirtAddr, value: u64) -> u32 {
         self.next_tag += 1;
         let tag = self.next_tag;
+        let content = Content { value, tag };
+        if let Some(b) = self.binding(proc, va).filter(|b| b.shared) {
+            self.files
+                .entry(b.file)
+                .or_default()
+                .insert(b.index, content);
+            return tag;
+        }
         self.writers.insert(tag, proc);
         self.procs
             .entry(proc)
             .or_default()
-            .insert(va.page_index(), Content { value, tag });
+            .insert(va.page_index(), content);
         tag
     }
 
-    /// What a read by `proc` at `va` must return.
-    pub fn expected(&self, proc: u32, va: VirtAddr) -> Content {
-        self.procs
+    fn binding(&self, proc: u32, va: VirtAddr) -> Option<Binding> {
+        self.bindings
             .get(&proc)
             .and_then(|m| m.get(&va.page_index()))
             .copied()
+    }
+
+    /// What a read by `proc` at `va` must return: its own write, else the file page its
+    /// mapping shows, else zero.
+    pub fn expected(&self, proc: u32, va: VirtAddr) -> Content {
+        if let Some(c) = self.procs.get(&proc).and_then(|m| m.get(&va.page_index())) {
+            return *c;
+        }
+        self.binding(proc, va)
+            .and_then(|b| self.files.get(&b.file)?.get(&b.index).copied())
             .unwrap_or_default()
+    }
+
+    /// A new file mapping of [start, end) showing `file` from page `first_index`.
+    pub fn map_file(
+        &mut self,
+        proc: u32,
+        start: VirtAddr,
+        end: VirtAddr,
+        file: u32,
+        first_index: u64,
+        shared: bool,
+    ) {
+        self.clear(proc, start, end);
+        let m = self.bindings.entry(proc).or_default();
+        for (i, page) in (start.page_index()..end.0.div_ceil(PAGE_SIZE)).enumerate() {
+            let index = first_index + i as u64;
+            m.insert(
+                page,
+                Binding {
+                    file,
+                    index,
+                    shared,
+                },
+            );
+        }
+    }
+
+    /// Pages in [start, end) lose what `proc` wrote privately (MADV_DONTNEED): anonymous
+    /// memory reads zero again, a private file mapping the file.
+    pub fn discard(&mut self, proc: u32, start: VirtAddr, end: VirtAddr) {
+        if let Some(m) = self.procs.get_mut(&proc) {
+            remove_range(m, start, end);
+        }
     }
 
     /// Judges a value read.
@@ -81,42 +148,35 @@ impl ExpectedMemory {
     pub fn fork(&mut self, parent: u32, child: u32) {
         let view = self.procs.get(&parent).cloned().unwrap_or_default();
         self.procs.insert(child, view);
+        let files = self.bindings.get(&parent).cloned().unwrap_or_default();
+        self.bindings.insert(child, files);
         self.forks.insert(child, (parent, self.next_tag));
     }
 
-    /// Pages in [start, end) read zero again (munmap, MADV_DONTNEED, a new mapping).
+    /// Pages in [start, end) are no longer mapped (munmap, a new mapping over them): they
+    /// read zero if mapped anonymously again.
     pub fn clear(&mut self, proc: u32, start: VirtAddr, end: VirtAddr) {
         if let Some(m) = self.procs.get_mut(&proc) {
-            let keys: Vec<u64> = m
-                .range(start.page_index()..end.0.div_ceil(PAGE_SIZE))
-                .map(|(k, _)| *k)
-                .collect();
-            for k in keys {
-                m.remove(&k);
-            }
+            remove_range(m, start, end);
+        }
+        if let Some(m) = self.bindings.get_mut(&proc) {
+            remove_range(m, start, end);
         }
     }
 
     /// mremap: what [start, end) held is now at `new`; the old range reads zero.
     pub fn move_range(&mut self, proc: u32, start: VirtAddr, end: VirtAddr, new: VirtAddr) {
-        let Some(m) = self.procs.get_mut(&proc) else {
-            return;
-        };
-        let keys: Vec<u64> = m
-            .range(start.page_index()..end.0.div_ceil(PAGE_SIZE))
-            .map(|(k, _)| *k)
-            .collect();
-        let moved: Vec<(u64, Content)> = keys
-            .iter()
-            .filter_map(|k| m.remove(k).map(|c| (*k, c)))
-            .collect();
-        for (k, c) in moved {
-            m.insert(k - start.page_index() + new.page_index(), c);
+        if let Some(m) = self.procs.get_mut(&proc) {
+            move_entries(m, start, end, new);
+        }
+        if let Some(m) = self.bindings.get_mut(&proc) {
+            move_entries(m, start, end, new);
         }
     }
 
     pub fn exit(&mut self, proc: u32) {
         self.procs.remove(&proc);
+        self.bindings.remove(&proc);
     }
 
     /// `proc` and its ancestors, each with the write tag current when it was forked.
@@ -143,5 +203,31 @@ impl ExpectedMemory {
             }
         }
         0
+    }
+}
+
+/// Removes the pages of [start, end) from a per-page map.
+fn remove_range<T>(m: &mut BTreeMap<u64, T>, start: VirtAddr, end: VirtAddr) {
+    let keys: Vec<u64> = m
+        .range(start.page_index()..end.0.div_ceil(PAGE_SIZE))
+        .map(|(k, _)| *k)
+        .collect();
+    for k in keys {
+        m.remove(&k);
+    }
+}
+
+/// Moves the pages of [start, end) of a per-page map to `new`.
+fn move_entries<T>(m: &mut BTreeMap<u64, T>, start: VirtAddr, end: VirtAddr, new: VirtAddr) {
+    let keys: Vec<u64> = m
+        .range(start.page_index()..end.0.div_ceil(PAGE_SIZE))
+        .map(|(k, _)| *k)
+        .collect();
+    let moved: Vec<(u64, T)> = keys
+        .iter()
+        .filter_map(|k| m.remove(k).map(|c| (*k, c)))
+        .collect();
+    for (k, c) in moved {
+        m.insert(k - start.page_index() + new.page_index(), c);
     }
 }

@@ -5,7 +5,7 @@
 pub mod expected;
 pub mod recount;
 
-pub use expected::{ExpectedMemory, ReadVerdict};
+pub use expected::{Binding, ExpectedMemory, ReadVerdict};
 pub use recount::recount;
 
 #[cfg(test)]
@@ -54,6 +54,27 @@ mod tests {
             ),
             ReadVerdict::Wrong { expected: 0x11 }
         );
+    }
+
+    #[test]
+    fn shared_file_writes_are_seen_by_every_mapping_and_private_ones_are_not() {
+        let mut e = ExpectedMemory::default();
+        let (a, b, c) = (VirtAddr(0x10000), VirtAddr(0x20000), VirtAddr(0x30000));
+        e.map_file(1, a, a.add(0x2000), 7, 0, true);
+        e.map_file(2, b, b.add(0x2000), 7, 0, true);
+        e.map_file(2, c, c.add(0x2000), 7, 0, false);
+        let t = e.write(1, a, 0x5);
+        assert_eq!(e.expected(2, b).value, 0x5);
+        assert_eq!(e.expected(2, c).value, 0x5);
+        assert_eq!(e.held_leak(2, Content { value: 0x5, tag: t }), None);
+        e.write(2, c, 0x6);
+        assert_eq!(e.expected(1, a).value, 0x5);
+        e.discard(2, c, c.add(0x1000));
+        assert_eq!(e.expected(2, c).value, 0x5);
+        e.clear(1, a, a.add(0x2000));
+        assert_eq!(e.expected(1, a).value, 0);
+        e.map_file(1, a, a.add(0x2000), 7, 0, true);
+        assert_eq!(e.expected(1, a).value, 0x5);
     }
 
     #[test]

@@ -219,6 +219,16 @@ impl Scheme for Era61 {
             }
         }
     }
+    /// Before 6.2 `page_add_file_rmap` counted a page's first PTE mapping in
+    /// NR_FILE_MAPPED even while a PMD mapped its THP: a file THP mapped both ways counts
+    /// twice (anon PTE mappings of a PMD-mapped THP come from a PMD split, which does not
+    /// count them).
+    fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> u64 {
+        if f.anon || truth.pmd_maps == 0 {
+            return truth.pages_mapped();
+        }
+        f.nr_pages() + truth.pages_pte_mapped()
+    }
     fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
         match level {
             Level::Pmd => {

@@ -110,8 +110,8 @@ fn smaps_obs(v: &SmapsView, base: u64) -> SmapsObs {
         (SmapsField::Anonymous, kb(v.anonymous)),
         (SmapsField::Lazyfree, kb(v.lazyfree)),
         (SmapsField::AnonHuge, kb(v.anon_huge)),
-        (SmapsField::ShmemPmdMapped, 0),
-        (SmapsField::FilePmdMapped, 0),
+        (SmapsField::ShmemPmdMapped, kb(v.shmem_pmd_mapped)),
+        (SmapsField::FilePmdMapped, kb(v.file_pmd_mapped)),
         (SmapsField::Swap, kb(v.swap)),
         (SmapsField::SwapPss, v.swap_pss_kb()),
     ]

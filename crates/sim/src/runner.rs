@@ -8,9 +8,12 @@ use foliolab_model::{
 };
 use foliolab_oracle::{recount, ExpectedMemory, ReadVerdict};
 use foliolab_report::{Problem, ProblemKind, ReadValue, RunError, Runner, RunnerKind};
-use foliolab_scenario::{Advice, Prot, Range, RssKind, Scenario, Stmt, StmtKind};
+use foliolab_scenario::{Advice, MapKind, Prot, Range, RssKind, Scenario, Stmt, StmtKind};
 use foliolab_types::{VirtAddr, PAGE_SIZE};
 use std::collections::BTreeMap;
+
+/// Expected-memory ids of driver buffers start here (files take the low ids).
+const DRIVER_FILE_IDS: u32 = 1 << 31;
 
 /// Runs scenarios on the model under one scheme.
 pub struct ModelRunner {
@@ -28,6 +31,10 @@ pub struct ModelRunner {
     pub check_every_statement: bool,
     /// Highs sampled after every statement (for `foliolab compare`).
     pub peaks: Peaks,
+    /// Files of `file` statements by name.
+    pub(crate) files: BTreeMap<String, foliolab_mem::FileId>,
+    /// Driver buffers handed out so far (their ids in expected memory follow the files').
+    pub(crate) drivers: u32,
 }
 
 /// The largest values seen after any statement.
@@ -58,6 +65,8 @@ impl ModelRunner {
             holds: BTreeMap::new(),
             check_every_statement: true,
             peaks: Peaks::default(),
+            files: BTreeMap::new(),
+            drivers: 0,
         }
     }
 
@@ -172,6 +181,10 @@ impl ModelRunner {
             StmtKind::Shrink => self.model.shrink(),
             StmtKind::Khugepaged => self.model.khugepaged_scan(),
             StmtKind::Swap { size_bytes } => self.model.enable_swap(*size_bytes),
+            StmtKind::File { file, size_bytes } => {
+                let id = self.model.file_create(*size_bytes);
+                self.files.insert(file.clone(), id);
+            }
             _ => {}
         }
         Ok(())
@@ -186,12 +199,10 @@ impl ModelRunner {
                 size_bytes,
                 prot,
                 align_bytes,
-                ..
+                kind,
             } => {
                 let start = self.place.place(proc, region, *size_bytes, *align_bytes);
-                self.model
-                    .mmap_anon(pid, start, *size_bytes, mprot(*prot))
-                    .map_err(Self::err)?;
+                self.map(pid, start, *size_bytes, mprot(*prot), kind)?;
             }
             Op::Unmap { range } => {
                 let (s, e) = self.span(proc, range)?;
@@ -271,13 +282,59 @@ impl ModelRunner {
         let a = model_advice(advice)
             .ok_or_else(|| RunError::new(format!("advise {} is not modelled", advice.name())))?;
         let r = self.model.madvise(pid, s, e.0 - s.0, a);
-        if a == MAdvice::Dontneed {
-            self.expected.clear(pid.0, s, e);
+        if a == MAdvice::Dontneed && r.is_ok() {
+            self.expected.discard(pid.0, s, e);
         }
         if matches!(a, MAdvice::Free | MAdvice::Pageout) {
             self.forget_discarded(pid, s, e);
         }
         r.map_err(Self::err)
+    }
+
+    /// A new region of any kind at `start`; file-backed kinds bind expected memory to
+    /// their file (drivers' buffers are files of their own there).
+    fn map(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        len: u64,
+        prot: MProt,
+        kind: &MapKind,
+    ) -> Result<(), RunError> {
+        let end = start.add(len);
+        let bind = match kind {
+            MapKind::Anon => {
+                self.model
+                    .mmap_anon(pid, start, len, prot)
+                    .map_err(Self::err)?;
+                return Ok(());
+            }
+            MapKind::Shmem => {
+                let f = self.model.mmap_shmem(pid, start, len, prot);
+                (f.map_err(Self::err)?.0, true)
+            }
+            MapKind::File { file, shared } => {
+                let id = *self
+                    .files
+                    .get(file)
+                    .ok_or_else(|| RunError::new(format!("no file {file}")))?;
+                let r = self.model.mmap_file(pid, start, len, prot, id, *shared);
+                r.map_err(Self::err)?;
+                (id.0, *shared)
+            }
+            MapKind::DriverMixedmap | MapKind::DriverPfnmap => {
+                let r = if *kind == MapKind::DriverMixedmap {
+                    self.model.mmap_driver_mixedmap(pid, start, len, prot)
+                } else {
+                    self.model.mmap_driver_pfnmap(pid, start, len, prot)
+                };
+                r.map_err(Self::err)?;
+                self.drivers += 1;
+                (DRIVER_FILE_IDS + self.drivers, true)
+            }
+        };
+        self.expected.map_file(pid.0, start, end, bind.0, 0, bind.1);
+        Ok(())
     }
 
     /// Ranges the child did not inherit (MADV_DONTFORK: a hole; MADV_WIPEONFORK: zeros).
@@ -304,7 +361,7 @@ impl ModelRunner {
         let mut va = s;
         while va < e {
             if self.model.page_view(pid, va).backing == foliolab_model::observe::Backing::None {
-                self.expected.clear(pid.0, va, va.add(PAGE_SIZE));
+                self.expected.discard(pid.0, va, va.add(PAGE_SIZE));
             }
             va = va.add(PAGE_SIZE);
         }

@@ -1,6 +1,6 @@
 //! The `thp` statement applied to the model's configuration.
 
-use foliolab_model::{ThpConfig, ThpMode};
+use foliolab_model::{ShmemMode, ThpConfig, ThpMode};
 use foliolab_scenario::{ThpKey, ThpSetting};
 
 /// Applies validated `thp` settings (values already checked by the scenario validator).
@@ -21,7 +21,13 @@ pub fn apply(config: &mut ThpConfig, settings: &[ThpSetting]) {
             ThpKey::MaxPtesShared => {
                 config.max_ptes_shared = v.parse().unwrap_or(config.max_ptes_shared)
             }
-            ThpKey::Defrag | ThpKey::Shmem | ThpKey::ShmemSize(_) => {}
+            ThpKey::Shmem => config.shmem = ShmemMode::parse(v).unwrap_or(config.shmem),
+            ThpKey::ShmemSize(order) => {
+                if let Some(m) = ShmemMode::parse(v) {
+                    config.shmem_per_size[order as usize] = m;
+                }
+            }
+            ThpKey::Defrag => {}
         }
     }
 }
