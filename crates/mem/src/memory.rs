@@ -193,6 +193,34 @@ impl Memory {
         p.refcount += nr;
         assert!(p.refcount >= 0, "refcount underflow on {head:?}");
     }
+    /// `get_page_unless_zero` on one `struct page`: succeeds only on a page whose own
+    /// refcount is non-zero, which a tail page's never is (the tail-refcount rule).
+    pub fn get_page_unless_zero(&mut self, pfn: Pfn) -> bool {
+        let p = self.map.get_mut(pfn);
+        if p.refcount == 0 {
+            return false;
+        }
+        p.refcount += 1;
+        true
+    }
+
+    /// `folio_try_get(page_folio(page))` plus the re-check GUP-fast does: a speculative
+    /// reference on whatever folio the page belongs to *now*, taken only if that folio is not
+    /// being freed (refcount 0), and given back if the page moved to another folio meanwhile.
+    /// Returns the folio that now holds the extra reference.
+    pub fn folio_try_get(&mut self, page: Pfn) -> Option<Pfn> {
+        let head = self.folio_of(page);
+        let p = self.map.get(page);
+        if !p.flags.has(PageFlags::ALLOCATED) || !self.get_page_unless_zero(head) {
+            return None;
+        }
+        if self.folio_of(page) != head {
+            self.ref_add(head, -1);
+            return None;
+        }
+        Some(head)
+    }
+
     pub fn content(&self, pfn: Pfn) -> Content {
         *self.contents.get(pfn)
     }
@@ -217,5 +245,49 @@ impl Memory {
 impl Default for Memory {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GUP-fast reads a PTE locklessly, then takes a speculative reference on the page's
+    /// folio. If the page was freed and its memory reused in between, as a tail of a larger
+    /// folio, the tail-refcount rule makes a raw reference on the tail fail, and
+    /// `folio_try_get` lands on the new folio's head (GUP-fast's PTE re-check then gives it
+    /// back). Tail refcounts stay 0 throughout.
+    #[test]
+    fn speculative_reference_on_a_freed_page_reused_as_a_tail() {
+        let mut m = Memory::new();
+        let f = m.alloc_folio(Order(4)).unwrap();
+        let pages = m.split_folio(f, Order(0));
+        let stale = pages[1];
+        for &p in &pages {
+            m.ref_add(p, 1);
+        }
+        // The pages are freed (the last reference goes) ...
+        for &p in &pages {
+            m.ref_add(p, -1);
+            m.free_folio(p);
+        }
+        assert_eq!(
+            m.folio_try_get(stale),
+            None,
+            "freed memory gives no reference"
+        );
+        // ... and the memory comes back as one 64K folio: the stale page is now a tail.
+        let g = m.alloc_folio(Order(4)).unwrap();
+        assert_eq!(g, f, "the buddy allocator reuses the merged block");
+        assert_eq!(m.folio_of(stale), g);
+        assert!(
+            !m.get_page_unless_zero(stale),
+            "a raw reference on a tail must fail"
+        );
+        assert_eq!(m.folio_try_get(stale), Some(g));
+        assert_eq!(m.refcount(g), 2);
+        m.ref_add(g, -1);
+        assert_eq!(m.refcount(g), 1);
+        assert_eq!(m.page(stale).refcount, 0, "tail refcounts stay 0");
     }
 }
