@@ -219,15 +219,19 @@ impl Scheme for Era61 {
             }
         }
     }
-    /// Before 6.2 `page_add_file_rmap` counted a page's first PTE mapping in
-    /// NR_FILE_MAPPED even while a PMD mapped its THP: a file THP mapped both ways counts
-    /// twice (anon PTE mappings of a PMD-mapped THP come from a PMD split, which does not
-    /// count them).
-    fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> u64 {
-        if f.anon || truth.pmd_maps == 0 {
-            return truth.pages_mapped();
+    /// Before 6.2 a page's first PTE mapping counted in NR_{ANON,FILE}_MAPPED even while a
+    /// PMD mapped its THP: a file THP mapped both ways counts twice. For anon THPs it depends
+    /// on the path: PTEs that came from a PMD split (DoubleMap) were not counted, PTEs added
+    /// by rmap calls (migration, for one) were, so the statistic is not a function of the
+    /// page tables there.
+    fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
+        if truth.pmd_maps == 0 || truth.pages_pte_mapped() == 0 {
+            return Some(truth.pages_mapped());
         }
-        f.nr_pages() + truth.pages_pte_mapped()
+        if f.anon {
+            return None;
+        }
+        Some(f.nr_pages() + truth.pages_pte_mapped())
     }
     fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
         match level {

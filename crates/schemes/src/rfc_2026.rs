@@ -167,8 +167,8 @@ impl Scheme for Rfc2026 {
     fn can_reuse_large(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
         self.folios.get(f).slots.can_reuse(refcount)
     }
-    fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> u64 {
-        crate::avg::whole_folio_mapped_pages(f, truth)
+    fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
+        Some(crate::avg::whole_folio_mapped_pages(f, truth))
     }
     fn counters(&self, f: FolioRef) -> FolioCounters {
         let s = self.folios.get(f);

@@ -67,10 +67,12 @@ pub trait Scheme {
 
     /// The pages this folio contributes to NR_ANON_MAPPED / NR_FILE_MAPPED, by this scheme's
     /// definition, when the page tables say `truth`: the precise mapped pages by default;
-    /// the whole folio once any page is mapped for the average-based designs.
-    fn nr_mapped_pages(&self, folio: FolioRef, truth: &FolioTruth) -> u64 {
+    /// the whole folio once any page is mapped for the average-based designs. `None` when
+    /// the design's statistic depends on the path that led here, not only on the page
+    /// tables (then the conservation invariant cannot be checked for it).
+    fn nr_mapped_pages(&self, folio: FolioRef, truth: &FolioTruth) -> Option<u64> {
         let _ = folio;
-        truth.pages_mapped()
+        Some(truth.pages_mapped())
     }
 
     /// The "mapped shared" test of MADV_PAGEOUT, MADV_COLD and MADV_FREE, which skip folios

@@ -292,7 +292,7 @@ impl Scheme for FanOut {
         self.judge_cow(truth, |s| s.can_reuse_small(f, refcount, ctx));
         self.driver.can_reuse_small(f, refcount, ctx)
     }
-    fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> u64 {
+    fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
         self.driver.nr_mapped_pages(f, truth)
     }
     /// A decision point: the madvise skip is judged like "maybe shared".

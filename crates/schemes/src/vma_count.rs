@@ -151,8 +151,8 @@ impl Scheme for VmaCount {
         let entries = s.scan.mm(ctx.mm).map_or(0, |m| m.entries()) as i64;
         s.count == 1 && entries > 1 && entries == refcount
     }
-    fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> u64 {
-        crate::avg::whole_folio_mapped_pages(f, truth)
+    fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
+        Some(crate::avg::whole_folio_mapped_pages(f, truth))
     }
     fn counters(&self, f: FolioRef) -> FolioCounters {
         let s = self.folios.get(f);
