@@ -143,8 +143,11 @@ impl Model {
             .filter(|(h, _)| self.folio(**h).anon)
             .map(|(h, t)| self.scheme.nr_mapped_pages(self.folio(*h), t))
             .sum();
-        // A design whose statistic depends on the path (before 6.2) is not checked.
-        if let Some(mapped) = mapped.filter(|&m| self.stats.vm(VmStat::NrAnonMapped) != m as i64) {
+        // Designs whose statistic depends on the history (before 6.2) are not checked.
+        let conserved = self.scheme.anon_mapped_conserved();
+        if let Some(mapped) =
+            mapped.filter(|&m| conserved && self.stats.vm(VmStat::NrAnonMapped) != m as i64)
+        {
             out.push(format!(
                 "NR_ANON_MAPPED {}, page tables map {mapped} anon pages",
                 self.stats.vm(VmStat::NrAnonMapped)

@@ -219,17 +219,18 @@ impl Scheme for Era61 {
             }
         }
     }
-    /// Before 6.2 a page's first PTE mapping counted in NR_{ANON,FILE}_MAPPED even while a
-    /// PMD mapped its THP: a file THP mapped both ways counts twice. For anon THPs it depends
-    /// on the path: PTEs that came from a PMD split (DoubleMap) were not counted, PTEs added
-    /// by rmap calls (migration, for one) were, so the statistic is not a function of the
-    /// page tables there.
+    /// Before 6.2 NR_ANON_MAPPED depends on the history, not only on the page tables: PTEs
+    /// that came from a PMD split (DoubleMap offsets every `_mapcount`) were not counted,
+    /// PTEs added by rmap calls (migration, swap-in) were, and the difference stays after
+    /// the PMD goes and after splits.
+    fn anon_mapped_conserved(&self) -> bool {
+        false
+    }
+    /// Before 6.2 a page's first PTE mapping counted in NR_FILE_MAPPED even while a PMD
+    /// mapped its THP: a file THP mapped both ways counts twice.
     fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
-        if truth.pmd_maps == 0 || truth.pages_pte_mapped() == 0 {
+        if f.anon || truth.pmd_maps == 0 || truth.pages_pte_mapped() == 0 {
             return Some(truth.pages_mapped());
-        }
-        if f.anon {
-            return None;
         }
         Some(f.nr_pages() + truth.pages_pte_mapped())
     }

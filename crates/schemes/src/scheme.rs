@@ -65,6 +65,12 @@ pub trait Scheme {
         refcount == 1
     }
 
+    /// Whether NR_ANON_MAPPED is a function of the page tables in this design (conserved, so
+    /// the model checks it after every statement). Before 6.2 it depends on the history.
+    fn anon_mapped_conserved(&self) -> bool {
+        true
+    }
+
     /// The pages this folio contributes to NR_ANON_MAPPED / NR_FILE_MAPPED, by this scheme's
     /// definition, when the page tables say `truth`: the precise mapped pages by default;
     /// the whole folio once any page is mapped for the average-based designs. `None` when

@@ -292,6 +292,9 @@ impl Scheme for FanOut {
         self.judge_cow(truth, |s| s.can_reuse_small(f, refcount, ctx));
         self.driver.can_reuse_small(f, refcount, ctx)
     }
+    fn anon_mapped_conserved(&self) -> bool {
+        self.driver.anon_mapped_conserved()
+    }
     fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
         self.driver.nr_mapped_pages(f, truth)
     }
