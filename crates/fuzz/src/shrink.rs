@@ -231,6 +231,31 @@ fn op_alternatives(op: &ProcOp) -> Vec<ProcOp> {
             range: range.clone(),
             value: 1,
         }),
+        ProcOp::Pin {
+            name,
+            range,
+            write,
+            longterm,
+            fast,
+        } if *fast || !*write || !*longterm => {
+            // The default form (`rw longterm`, slow path) first, then without `fast`.
+            out.push(ProcOp::Pin {
+                name: name.clone(),
+                range: range.clone(),
+                write: true,
+                longterm: true,
+                fast: false,
+            });
+            if *fast {
+                out.push(ProcOp::Pin {
+                    name: name.clone(),
+                    range: range.clone(),
+                    write: *write,
+                    longterm: *longterm,
+                    fast: false,
+                });
+            }
+        }
         ProcOp::Map {
             region,
             size_bytes,
