@@ -149,6 +149,9 @@ fn statements_line(c: &Campaign) -> String {
     let names = |v: Vec<(&foliolab_fuzz::ops::OpSpec, &bool)>| {
         v.iter().map(|(o, _)| o.name).collect::<Vec<_>>().join(",")
     };
+    if off.is_empty() {
+        return format!("statements: {}", names(on));
+    }
     format!(
         "statements: {} (not performed by the model yet: {})",
         names(on),
