@@ -116,13 +116,27 @@ pub const ANON_CASES: [(&str, &str); 14] = [
 /// How cow.c prepares the memory it hands to an anonymous test case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Config {
-    BasePage { swapped: bool },
+    BasePage {
+        swapped: bool,
+    },
     /// PMD-mapped THP (2M only).
-    Pmd { swapped: bool },
-    PteMapped { size: u64, swapped: bool },
-    SinglePte { size: u64, swapped: bool },
-    PartialMremap { size: u64 },
-    PartialShared { size: u64 },
+    Pmd {
+        swapped: bool,
+    },
+    PteMapped {
+        size: u64,
+        swapped: bool,
+    },
+    SinglePte {
+        size: u64,
+        swapped: bool,
+    },
+    PartialMremap {
+        size: u64,
+    },
+    PartialShared {
+        size: u64,
+    },
 }
 
 impl Config {
@@ -233,10 +247,7 @@ struct Scn {
 
 impl Scn {
     fn new(title: &str, notes: &[&str]) -> Scn {
-        let mut lines = vec![
-            "scenario 1".to_string(),
-            format!("# cow.c: \"{title}\""),
-        ];
+        let mut lines = vec!["scenario 1".to_string(), format!("# cow.c: \"{title}\"")];
         for n in notes {
             lines.push(format!("# {n}"));
         }
@@ -324,11 +335,7 @@ fn setup(s: &mut Scn, cfg: Config) -> (String, u64) {
         Config::PartialMremap { .. } => {
             let half = size / 2;
             s.l("# mremap() the upper half elsewhere; the test runs on the lower half.");
-            s.l(format!(
-                "p: move a[{}..{}] b shift=4K",
-                sz(half),
-                sz(size)
-            ));
+            s.l(format!("p: move a[{}..{}] b shift=4K", sz(half), sz(size)));
             (format!("a[0..{}]", sz(half)), half)
         }
         Config::PartialShared { .. } => {
@@ -357,7 +364,15 @@ fn setup(s: &mut Scn, cfg: Config) -> (String, u64) {
 const PIPE_DEFAULT: u64 = 64 << 10;
 
 /// The body of anonymous case `n` (1..=14) on range `m` of `len` bytes at offset 0 of `a`.
-fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
+fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64, regions: &[&str]) {
+    // With page observations (`regions` not empty), every process records its pages before
+    // it exits, and the parent at the end, so that `foliolab check` compares frames, folios,
+    // mapcounts and PMD mappings, not only values.
+    let observe = |s: &mut Scn, p: &str| {
+        for r in regions {
+            s.l(format!("{p}: observe {r}"));
+        }
+    };
     let spliced = if len > PIPE_DEFAULT {
         format!("a[0..{}]", sz(PIPE_DEFAULT))
     } else {
@@ -371,22 +386,35 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
     match n {
         1 | 2 => {
             s.l("p: fork c");
-            s.l(format!("c: read {m}                       # the child saves the old contents"));
+            s.l(format!(
+                "c: read {m}                       # the child saves the old contents"
+            ));
             if n == 2 {
                 s.l(format!("p: protect {m} r"));
                 s.l(format!("p: protect {m} rw"));
             }
             s.l(format!("p: write {m} 0xff"));
-            s.l(format!("c: expect {m} == 0x1              # no leak from parent into child"));
-            s.l("c: exit");
+            s.l(format!(
+                "c: expect {m} == 0x1              # no leak from parent into child"
+            ));
+            {
+                observe(s, "c");
+                s.l("c: exit");
+            }
         }
         3 | 4 => {
             s.l("p: fork c");
-            s.l(format!("c: read {m}                       # the child saves the old contents"));
+            s.l(format!(
+                "c: read {m}                       # the child saves the old contents"
+            ));
             if splice_note.is_empty() {
-                s.l(format!("c: splice q {spliced}  # a R/O GUP reference (FOLL_GET)"));
+                s.l(format!(
+                    "c: splice q {spliced}  # a R/O GUP reference (FOLL_GET)"
+                ));
             } else {
-                s.l(format!("c: splice q {spliced}{splice_note} (R/O GUP, FOLL_GET)"));
+                s.l(format!(
+                    "c: splice q {spliced}{splice_note} (R/O GUP, FOLL_GET)"
+                ));
             }
             s.l(format!("c: unmap {m}"));
             if n == 4 {
@@ -395,10 +423,15 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
             }
             s.l(format!("p: write {m} 0xff"));
             s.l("c: expect pipe q == 0x1           # no leak from parent into child (CVE-2020-29374)");
-            s.l("c: exit");
+            {
+                observe(s, "c");
+                s.l("c: exit");
+            }
         }
         5 | 6 => {
-            s.l(format!("p: read {m}                       # the parent saves the old contents"));
+            s.l(format!(
+                "p: read {m}                       # the parent saves the old contents"
+            ));
             if n == 5 {
                 s.l(format!("p: splice q {spliced}{splice_note}"));
                 s.l("p: fork c");
@@ -408,7 +441,10 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
             }
             s.l(format!("p: unmap {m}"));
             s.l(format!("c: write {m} 0xff"));
-            s.l("c: exit");
+            {
+                observe(s, "c");
+                s.l("c: exit");
+            }
             s.l("p: expect pipe q == 0x1           # no leak from child into parent");
             s.l("p: release q");
         }
@@ -425,19 +461,29 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
             s.l("p: fork c                         # the pinned pages are copied for the child");
             s.l(format!("p: write {m} 0xff"));
             s.l("p: expect pin k == 0xff           # the pin sees the write");
-            s.l("c: exit");
+            {
+                observe(s, "c");
+                s.l("c: exit");
+            }
             s.l("p: release k");
         }
         9..=14 => {
             let fast = if n % 2 == 0 { " fast" } else { "" };
             match n {
-                9 | 10 => s.l("p: fork c                         # the pages are R/O-mapped and shared"),
+                9 | 10 => {
+                    s.l("p: fork c                         # the pages are R/O-mapped and shared")
+                }
                 11 | 12 => {
                     s.l("p: fork c");
-                    s.l("c: exit                           # R/O-mapped, no longer shared");
+                    {
+                        observe(s, "c");
+                        s.l("c: exit                           # R/O-mapped, no longer shared");
+                    }
                 }
                 _ => {
-                    s.l(format!("p: protect {m} r                  # R/O-mapped, exclusive"));
+                    s.l(format!(
+                        "p: protect {m} r                  # R/O-mapped, exclusive"
+                    ));
                     s.l(format!("p: protect {m} rw"));
                 }
             }
@@ -446,14 +492,19 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
             s.l("p: expect pin k == 0xff           # the pin sees the write");
             s.l("p: release k");
             if n == 9 || n == 10 {
-                s.l("c: exit");
+                {
+                    observe(s, "c");
+                    s.l("c: exit");
+                }
             }
         }
         _ => unreachable!(),
     }
+    observe(s, "p");
+    s.l("observe stats");
 }
 
-fn anon_files() -> Vec<File> {
+fn anon_files(observe_pages: bool) -> Vec<File> {
     let mut out = Vec::new();
     for (i, (slug, desc)) in ANON_CASES.iter().enumerate() {
         let n = i + 1;
@@ -465,7 +516,17 @@ fn anon_files() -> Vec<File> {
             }
             let mut s = Scn::new(&title, &notes);
             let (m, len) = setup(&mut s, cfg);
-            anon_case(&mut s, n, &m, len);
+            let regions: &[&str] = if !observe_pages {
+                &[]
+            } else if matches!(cfg, Config::PartialMremap { .. }) {
+                &["a", "b"]
+            } else {
+                &["a"]
+            };
+            for r in regions {
+                s.l(format!("p: observe {r}"));
+            }
+            anon_case(&mut s, n, &m, len, regions);
             out.push(File {
                 path: PathBuf::from(format!("anon/{slug}/{}.scn", cfg.slug())),
                 text: s.text(),
@@ -498,7 +559,10 @@ pub const COLLAPSE_CASES: [(&str, &str); 4] = [
 fn collapse_files() -> Vec<File> {
     let mut out = Vec::new();
     for (i, (slug, desc)) in COLLAPSE_CASES.iter().enumerate() {
-        let mut s = Scn::new(desc, &["The THP knobs keep their boot values (2M inherits \"madvise\")."]);
+        let mut s = Scn::new(
+            desc,
+            &["The THP knobs keep their boot values (2M inherits \"madvise\")."],
+        );
         s.l("spawn p");
         s.l("p: map a 2M");
         s.l("p: advise a hugepage");
@@ -531,7 +595,9 @@ fn collapse_files() -> Vec<File> {
                 "a[1M..2M]"
             }
         };
-        s.l(format!("c: read {checked}                       # the child saves the old contents"));
+        s.l(format!(
+            "c: read {checked}                       # the child saves the old contents"
+        ));
         if i >= 2 {
             s.l("p: advise a dofork                # merge the VMAs again so that collapse can work");
         }
@@ -540,7 +606,9 @@ fn collapse_files() -> Vec<File> {
             s.l("p: expect a pmd                   # cow.c skips when MADV_COLLAPSE failed");
         }
         s.l("p: write a 0xff");
-        s.l(format!("c: expect {checked} == 0x1              # no leak from parent into child"));
+        s.l(format!(
+            "c: expect {checked} == 0x1              # no leak from parent into child"
+        ));
         s.l("c: exit");
         out.push(File {
             path: PathBuf::from(format!("collapse/{slug}.scn")),
@@ -646,7 +714,16 @@ fn non_anon_files() -> Vec<File> {
 
 /// Every scenario of `tests/cow/`, in a fixed order.
 pub fn generate() -> Vec<File> {
-    let mut v = anon_files();
+    generate_with(false)
+}
+
+/// `generate()`, or with `observe_pages` the anonymous scenarios also record every page of
+/// their regions after the setup, before each child exits and at the end (`observe`). Those
+/// records include the kpageflags of every page, and the model does not age pages
+/// (PG_referenced, PG_active) as the kernel does, so this variant is for reading the
+/// differences of `foliolab check`, not for committing (`cowgen --observe DIR`).
+pub fn generate_with(observe_pages: bool) -> Vec<File> {
+    let mut v = anon_files(observe_pages);
     v.extend(collapse_files());
     v.extend(non_anon_files());
     v
