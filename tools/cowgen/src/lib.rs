@@ -556,7 +556,7 @@ pub const COLLAPSE_CASES: [(&str, &str); 4] = [
     ),
 ];
 
-fn collapse_files() -> Vec<File> {
+fn collapse_files(observe_pages: bool) -> Vec<File> {
     let mut out = Vec::new();
     for (i, (slug, desc)) in COLLAPSE_CASES.iter().enumerate() {
         let mut s = Scn::new(
@@ -605,10 +605,18 @@ fn collapse_files() -> Vec<File> {
             s.l("p: advise a collapse              # before anyone modified the COW-shared pages");
             s.l("p: expect a pmd                   # cow.c skips when MADV_COLLAPSE failed");
         }
+        let observe = |s: &mut Scn| {
+            if observe_pages {
+                s.l("p: observe a");
+                s.l("c: observe a");
+            }
+        };
+        observe(&mut s);
         s.l("p: write a 0xff");
         s.l(format!(
             "c: expect {checked} == 0x1              # no leak from parent into child"
         ));
+        observe(&mut s);
         s.l("c: exit");
         out.push(File {
             path: PathBuf::from(format!("collapse/{slug}.scn")),
@@ -724,7 +732,7 @@ pub fn generate() -> Vec<File> {
 /// differences of `foliolab check`, not for committing (`cowgen --observe DIR`).
 pub fn generate_with(observe_pages: bool) -> Vec<File> {
     let mut v = anon_files(observe_pages);
-    v.extend(collapse_files());
+    v.extend(collapse_files(observe_pages));
     v.extend(non_anon_files());
     v
 }
