@@ -42,11 +42,11 @@ const PAGE: u64 = 4 << 10;
 fn sz(bytes: u64) -> String {
     if bytes == 0 {
         "0".into()
-    } else if bytes % (1 << 30) == 0 {
+    } else if bytes.is_multiple_of(1 << 30) {
         format!("{}G", bytes >> 30)
-    } else if bytes % (1 << 20) == 0 {
+    } else if bytes.is_multiple_of(1 << 20) {
         format!("{}M", bytes >> 20)
-    } else if bytes % (1 << 10) == 0 {
+    } else if bytes.is_multiple_of(1 << 10) {
         format!("{}K", bytes >> 10)
     } else {
         bytes.to_string()
