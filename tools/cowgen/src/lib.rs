@@ -468,7 +468,7 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64, regions: &[&str]) {
             s.l("p: release k");
         }
         9..=14 => {
-            let fast = if n % 2 == 0 { " fast" } else { "" };
+            let fast = if n.is_multiple_of(2) { " fast" } else { "" };
             match n {
                 9 | 10 => {
                     s.l("p: fork c                         # the pages are R/O-mapped and shared")
