@@ -42,11 +42,11 @@ const PAGE: u64 = 4 << 10;
 fn sz(bytes: u64) -> String {
     if bytes == 0 {
         "0".into()
-    } else if bytes % (1 << 30) == 0 {
+    } else if bytes.is_multiple_of(1 << 30) {
         format!("{}G", bytes >> 30)
-    } else if bytes % (1 << 20) == 0 {
+    } else if bytes.is_multiple_of(1 << 20) {
         format!("{}M", bytes >> 20)
-    } else if bytes % (1 << 10) == 0 {
+    } else if bytes.is_multiple_of(1 << 10) {
         format!("{}K", bytes >> 10)
     } else {
         bytes.to_string()
@@ -364,7 +364,15 @@ fn setup(s: &mut Scn, cfg: Config) -> (String, u64) {
 const PIPE_DEFAULT: u64 = 64 << 10;
 
 /// The body of anonymous case `n` (1..=14) on range `m` of `len` bytes at offset 0 of `a`.
-fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
+fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64, regions: &[&str]) {
+    // With page observations (`regions` not empty), every process records its pages before
+    // it exits, and the parent at the end, so that `foliolab check` compares frames, folios,
+    // mapcounts and PMD mappings, not only values.
+    let observe = |s: &mut Scn, p: &str| {
+        for r in regions {
+            s.l(format!("{p}: observe {r}"));
+        }
+    };
     let spliced = if len > PIPE_DEFAULT {
         format!("a[0..{}]", sz(PIPE_DEFAULT))
     } else {
@@ -389,7 +397,10 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
             s.l(format!(
                 "c: expect {m} == 0x1              # no leak from parent into child"
             ));
-            s.l("c: exit");
+            {
+                observe(s, "c");
+                s.l("c: exit");
+            }
         }
         3 | 4 => {
             s.l("p: fork c");
@@ -412,7 +423,10 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
             }
             s.l(format!("p: write {m} 0xff"));
             s.l("c: expect pipe q == 0x1           # no leak from parent into child (CVE-2020-29374)");
-            s.l("c: exit");
+            {
+                observe(s, "c");
+                s.l("c: exit");
+            }
         }
         5 | 6 => {
             s.l(format!(
@@ -427,7 +441,10 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
             }
             s.l(format!("p: unmap {m}"));
             s.l(format!("c: write {m} 0xff"));
-            s.l("c: exit");
+            {
+                observe(s, "c");
+                s.l("c: exit");
+            }
             s.l("p: expect pipe q == 0x1           # no leak from child into parent");
             s.l("p: release q");
         }
@@ -444,18 +461,24 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
             s.l("p: fork c                         # the pinned pages are copied for the child");
             s.l(format!("p: write {m} 0xff"));
             s.l("p: expect pin k == 0xff           # the pin sees the write");
-            s.l("c: exit");
+            {
+                observe(s, "c");
+                s.l("c: exit");
+            }
             s.l("p: release k");
         }
         9..=14 => {
-            let fast = if n % 2 == 0 { " fast" } else { "" };
+            let fast = if n.is_multiple_of(2) { " fast" } else { "" };
             match n {
                 9 | 10 => {
                     s.l("p: fork c                         # the pages are R/O-mapped and shared")
                 }
                 11 | 12 => {
                     s.l("p: fork c");
-                    s.l("c: exit                           # R/O-mapped, no longer shared");
+                    {
+                        observe(s, "c");
+                        s.l("c: exit                           # R/O-mapped, no longer shared");
+                    }
                 }
                 _ => {
                     s.l(format!(
@@ -469,14 +492,19 @@ fn anon_case(s: &mut Scn, n: usize, m: &str, len: u64) {
             s.l("p: expect pin k == 0xff           # the pin sees the write");
             s.l("p: release k");
             if n == 9 || n == 10 {
-                s.l("c: exit");
+                {
+                    observe(s, "c");
+                    s.l("c: exit");
+                }
             }
         }
         _ => unreachable!(),
     }
+    observe(s, "p");
+    s.l("observe stats");
 }
 
-fn anon_files() -> Vec<File> {
+fn anon_files(observe_pages: bool) -> Vec<File> {
     let mut out = Vec::new();
     for (i, (slug, desc)) in ANON_CASES.iter().enumerate() {
         let n = i + 1;
@@ -488,7 +516,17 @@ fn anon_files() -> Vec<File> {
             }
             let mut s = Scn::new(&title, &notes);
             let (m, len) = setup(&mut s, cfg);
-            anon_case(&mut s, n, &m, len);
+            let regions: &[&str] = if !observe_pages {
+                &[]
+            } else if matches!(cfg, Config::PartialMremap { .. }) {
+                &["a", "b"]
+            } else {
+                &["a"]
+            };
+            for r in regions {
+                s.l(format!("p: observe {r}"));
+            }
+            anon_case(&mut s, n, &m, len, regions);
             out.push(File {
                 path: PathBuf::from(format!("anon/{slug}/{}.scn", cfg.slug())),
                 text: s.text(),
@@ -518,7 +556,7 @@ pub const COLLAPSE_CASES: [(&str, &str); 4] = [
     ),
 ];
 
-fn collapse_files() -> Vec<File> {
+fn collapse_files(observe_pages: bool) -> Vec<File> {
     let mut out = Vec::new();
     for (i, (slug, desc)) in COLLAPSE_CASES.iter().enumerate() {
         let mut s = Scn::new(
@@ -567,10 +605,18 @@ fn collapse_files() -> Vec<File> {
             s.l("p: advise a collapse              # before anyone modified the COW-shared pages");
             s.l("p: expect a pmd                   # cow.c skips when MADV_COLLAPSE failed");
         }
+        let observe = |s: &mut Scn| {
+            if observe_pages {
+                s.l("p: observe a");
+                s.l("c: observe a");
+            }
+        };
+        observe(&mut s);
         s.l("p: write a 0xff");
         s.l(format!(
             "c: expect {checked} == 0x1              # no leak from parent into child"
         ));
+        observe(&mut s);
         s.l("c: exit");
         out.push(File {
             path: PathBuf::from(format!("collapse/{slug}.scn")),
@@ -676,8 +722,17 @@ fn non_anon_files() -> Vec<File> {
 
 /// Every scenario of `tests/cow/`, in a fixed order.
 pub fn generate() -> Vec<File> {
-    let mut v = anon_files();
-    v.extend(collapse_files());
+    generate_with(false)
+}
+
+/// `generate()`, or with `observe_pages` the anonymous scenarios also record every page of
+/// their regions after the setup, before each child exits and at the end (`observe`). Those
+/// records include the kpageflags of every page, and the model does not age pages
+/// (PG_referenced, PG_active) as the kernel does, so this variant is for reading the
+/// differences of `foliolab check`, not for committing (`cowgen --observe DIR`).
+pub fn generate_with(observe_pages: bool) -> Vec<File> {
+    let mut v = anon_files(observe_pages);
+    v.extend(collapse_files(observe_pages));
     v.extend(non_anon_files());
     v
 }

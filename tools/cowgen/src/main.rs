@@ -1,24 +1,26 @@
 //! `cargo run -p cowgen` rewrites `tests/cow/` from `cowgen::generate()`;
-//! `cargo run -p cowgen -- --check` only reports whether the committed files match.
+//! `cargo run -p cowgen -- --check` only reports whether the committed files match;
+//! `cargo run -p cowgen -- --observe DIR` writes the variant with page observations to DIR.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let check = match std::env::args().nth(1).as_deref() {
-        None => false,
-        Some("--check") => true,
-        Some(other) => {
-            eprintln!("usage: cowgen [--check]  (unknown argument {other:?})");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (check, dir, files) = match args.iter().map(|a| a.as_str()).collect::<Vec<_>>()[..] {
+        [] => (false, None, cowgen::generate()),
+        ["--check"] => (true, None, cowgen::generate()),
+        ["--observe", d] => (false, Some(PathBuf::from(d)), cowgen::generate_with(true)),
+        _ => {
+            eprintln!("usage: cowgen [--check | --observe DIR]");
             return ExitCode::from(2);
         }
     };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cow");
-    let files = cowgen::generate();
+    let dir = dir.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cow"));
     let stale = cowgen::differences(&dir, &files);
     if check {
         if stale.is_empty() {
-            println!("tests/cow: {} scenarios, up to date", files.len());
+            println!("{}: {} scenarios, up to date", dir.display(), files.len());
             return ExitCode::SUCCESS;
         }
         for s in &stale {
@@ -39,7 +41,8 @@ fn main() -> ExitCode {
         std::fs::write(&p, &f.text).unwrap();
     }
     println!(
-        "tests/cow: wrote {} scenarios ({} changed)",
+        "{}: wrote {} scenarios ({} changed)",
+        dir.display(),
         files.len(),
         stale.len()
     );
