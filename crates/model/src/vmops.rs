@@ -48,28 +48,14 @@ impl Model {
         len_bytes: u64,
         prot: Prot,
     ) -> Result<(), ModelError> {
-        let end = start.add(len_bytes);
-        if !self
-            .proc(pid)
-            .aspace
-            .vmas
-            .overlapping(start, end)
-            .is_empty()
-        {
-            return Err(ModelError::Unsupported(
-                "mapping over an existing mapping".into(),
-            ));
-        }
-        let vma = Vma {
+        self.insert_vma(
+            pid,
             start,
-            end,
-            flags: VmFlags(prot.flags()),
-            kind: VmaKind::Anon,
-            anon_vma: 0,
-            pgoff: start.0 / PAGE_SIZE,
-        };
-        self.proc_mut(pid).aspace.vmas.insert(vma);
-        Ok(())
+            len_bytes,
+            VmFlags(prot.flags()),
+            VmaKind::Anon,
+            start.0 / PAGE_SIZE,
+        )
     }
 
     pub fn munmap(&mut self, pid: Pid, start: VirtAddr, len_bytes: u64) {
@@ -237,6 +223,19 @@ impl Model {
 
     /// `change_protection` over [start, end): write-protect, or make exclusive anon pages
     /// writable directly when write permission is added.
+    /// Whether mprotect adding write permission makes this entry writable at once
+    /// (`can_change_pte_writable`): already writable, a shared mapping, or an exclusive anon
+    /// page; anything else waits for a write fault.
+    fn may_write_directly(&self, pid: Pid, va: VirtAddr, entry: foliolab_mem::Pte) -> bool {
+        let shared = self
+            .proc(pid)
+            .aspace
+            .vmas
+            .find(va)
+            .is_some_and(|v| v.flags.has(VmFlags::SHARED));
+        entry.writable() || shared || (!entry.is_special() && self.page_anon_exclusive(entry.pfn()))
+    }
+
     fn change_protection(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr, write: bool) {
         let mut addr = start;
         while addr < end {
@@ -244,16 +243,7 @@ impl Model {
             let pmd_end = VirtAddr((haddr.0 + PMD_SIZE).min(end.0));
             if let Some(leaf) = self.proc(pid).aspace.pt.pmd_leaf(haddr) {
                 if addr == haddr && pmd_end.0 == haddr.0 + PMD_SIZE {
-                    let shared = self
-                        .proc(pid)
-                        .aspace
-                        .vmas
-                        .find(haddr)
-                        .is_some_and(|v| v.flags.has(VmFlags::SHARED));
-                    let w = write
-                        && (leaf.writable()
-                            || shared
-                            || (!leaf.is_special() && self.page_anon_exclusive(leaf.pfn())));
+                    let w = write && self.may_write_directly(pid, haddr, leaf);
                     self.proc_mut(pid)
                         .aspace
                         .pt
@@ -267,16 +257,7 @@ impl Model {
             while va < pmd_end {
                 let pte = self.proc(pid).aspace.pt.pte(va);
                 if pte.is_present() {
-                    let shared = self
-                        .proc(pid)
-                        .aspace
-                        .vmas
-                        .find(va)
-                        .is_some_and(|v| v.flags.has(VmFlags::SHARED));
-                    let w = write
-                        && (pte.writable()
-                            || shared
-                            || (!pte.is_special() && self.page_anon_exclusive(pte.pfn())));
+                    let w = write && self.may_write_directly(pid, va, pte);
                     self.proc_mut(pid).aspace.pt.set_pte(va, pte.with_write(w));
                 }
                 va = va.add(PAGE_SIZE);
