@@ -49,60 +49,44 @@ fn strip_item(item: &Item) -> Item {
     }
 }
 
+/// The one list of statements that work on a range, for `range` and `range_mut`.
+macro_rules! range_of {
+    ($op:expr) => {
+        match $op {
+            ProcOp::Unmap { range }
+            | ProcOp::Protect { range, .. }
+            | ProcOp::Advise { range, .. }
+            | ProcOp::Move { range, .. }
+            | ProcOp::Write { range, .. }
+            | ProcOp::Read { range }
+            | ProcOp::Pin { range, .. }
+            | ProcOp::Splice { range, .. }
+            | ProcOp::Migrate { range }
+            | ProcOp::ExpectValue { range, .. }
+            | ProcOp::Remember { range, .. }
+            | ProcOp::ExpectSame { range, .. }
+            | ProcOp::ExpectNew { range, .. }
+            | ProcOp::ExpectState { range, .. }
+            | ProcOp::ExpectMapcount { range, .. }
+            | ProcOp::ExpectExclusive { range, .. }
+            | ProcOp::ExpectPmd { range, .. }
+            | ProcOp::ExpectOrder { range, .. }
+            | ProcOp::ExpectFolio { range, .. }
+            | ProcOp::ExpectPage { range, .. }
+            | ProcOp::Observe { range } => Some(range),
+            _ => None,
+        }
+    };
+}
+
 impl ProcOp {
     /// The range the statement works on, if it has one.
     pub fn range(&self) -> Option<&Range> {
-        match self {
-            ProcOp::Unmap { range }
-            | ProcOp::Protect { range, .. }
-            | ProcOp::Advise { range, .. }
-            | ProcOp::Move { range, .. }
-            | ProcOp::Write { range, .. }
-            | ProcOp::Read { range }
-            | ProcOp::Pin { range, .. }
-            | ProcOp::Splice { range, .. }
-            | ProcOp::Migrate { range }
-            | ProcOp::ExpectValue { range, .. }
-            | ProcOp::Remember { range, .. }
-            | ProcOp::ExpectSame { range, .. }
-            | ProcOp::ExpectNew { range, .. }
-            | ProcOp::ExpectState { range, .. }
-            | ProcOp::ExpectMapcount { range, .. }
-            | ProcOp::ExpectExclusive { range, .. }
-            | ProcOp::ExpectPmd { range, .. }
-            | ProcOp::ExpectOrder { range, .. }
-            | ProcOp::ExpectFolio { range, .. }
-            | ProcOp::ExpectPage { range, .. }
-            | ProcOp::Observe { range } => Some(range),
-            _ => None,
-        }
+        range_of!(self)
     }
 
     fn range_mut(&mut self) -> Option<&mut Range> {
-        match self {
-            ProcOp::Unmap { range }
-            | ProcOp::Protect { range, .. }
-            | ProcOp::Advise { range, .. }
-            | ProcOp::Move { range, .. }
-            | ProcOp::Write { range, .. }
-            | ProcOp::Read { range }
-            | ProcOp::Pin { range, .. }
-            | ProcOp::Splice { range, .. }
-            | ProcOp::Migrate { range }
-            | ProcOp::ExpectValue { range, .. }
-            | ProcOp::Remember { range, .. }
-            | ProcOp::ExpectSame { range, .. }
-            | ProcOp::ExpectNew { range, .. }
-            | ProcOp::ExpectState { range, .. }
-            | ProcOp::ExpectMapcount { range, .. }
-            | ProcOp::ExpectExclusive { range, .. }
-            | ProcOp::ExpectPmd { range, .. }
-            | ProcOp::ExpectOrder { range, .. }
-            | ProcOp::ExpectFolio { range, .. }
-            | ProcOp::ExpectPage { range, .. }
-            | ProcOp::Observe { range } => Some(range),
-            _ => None,
-        }
+        range_of!(self)
     }
 
     /// True for the expectations of spec 3.3 (not `remember`).
