@@ -392,7 +392,7 @@ pub fn read_status_rss(pid: i32) -> Result<[u64; 4]> {
 
 /// Spec size name of a `hugepages-NkB` directory (16K .. 2M).
 pub fn size_name(kb: u64) -> String {
-    if kb >= 1024 && kb % 1024 == 0 {
+    if kb >= 1024 && kb.is_multiple_of(1024) {
         format!("{}M", kb / 1024)
     } else {
         format!("{kb}K")

@@ -501,12 +501,11 @@ impl<'g> KernelRunner<'g> {
                 let p = self.proc_mut(proc)?;
                 let addr = place(p.cursor, *align_bytes, 0);
                 p.send(
-                    &format!(
+                    format!(
                         "map {addr:#x} {size_bytes:#x} {kind_s} {} {path}",
                         prot.name()
                     )
-                    .trim_end()
-                    .to_string(),
+                    .trim_end(),
                 )?;
                 p.cursor = addr + size_bytes;
                 p.regions.insert(
@@ -899,6 +898,21 @@ impl Runner for KernelRunner<'_> {
     }
 }
 
+/// Runs one parsed, validated scenario on the kernel through the shared driver, handing
+/// every record to `sink`. `unsupported` texts (exit 3) come back in the summary's exit
+/// status; print them with [`foliolab_report::check_supported`] before calling this.
+pub fn probe_scenario(
+    guard: &mut HostGuard,
+    opts: &ProbeOptions,
+    scenario: &Scenario,
+    sink: &mut dyn FnMut(&foliolab_report::Record),
+) -> Result<foliolab_report::SummaryRecord> {
+    let mut runner = KernelRunner::new(guard, opts.clone())?;
+    let summary = foliolab_report::drive(scenario, &mut runner, sink);
+    runner.finish()?;
+    Ok(summary)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -926,19 +940,4 @@ mod tests {
         )));
         assert!(k.contains(&("use_zero_page".to_string(), "1".to_string())));
     }
-}
-
-/// Runs one parsed, validated scenario on the kernel through the shared driver, handing
-/// every record to `sink`. `unsupported` texts (exit 3) come back in the summary's exit
-/// status; print them with [`foliolab_report::check_supported`] before calling this.
-pub fn probe_scenario(
-    guard: &mut HostGuard,
-    opts: &ProbeOptions,
-    scenario: &Scenario,
-    sink: &mut dyn FnMut(&foliolab_report::Record),
-) -> Result<foliolab_report::SummaryRecord> {
-    let mut runner = KernelRunner::new(guard, opts.clone())?;
-    let summary = foliolab_report::drive(scenario, &mut runner, sink);
-    runner.finish()?;
-    Ok(summary)
 }
