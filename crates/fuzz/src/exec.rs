@@ -288,17 +288,17 @@ impl Counting {
         let d = &mut self.disagreements;
         for (head, t) in &truth {
             let f = model.folio(*head);
-            if model.scheme.mapcount(f) != t.total_entries() as i64 {
+            if model.folio_mapcount(f) != t.total_entries() as i64 {
                 d.mapcount += 1;
             }
             let shared = t.entries_per_mm.values().filter(|&&n| n > 0).count() > 1;
-            if model.scheme.maybe_mapped_shared(f) != shared {
+            if model.folio_maybe_mapped_shared(f) != shared {
                 d.maybe_shared += 1;
             }
             for i in 0..f.nr_pages() {
                 let page = head.add(i);
                 let mapped = t.page_mapcount(i as usize) as i64;
-                if mapped > 0 && model.scheme.page_mapcount(f, page) != mapped {
+                if mapped > 0 && model.kpagecount(f, page) != mapped {
                     d.page_mapcount += 1;
                 }
             }

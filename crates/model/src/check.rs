@@ -58,9 +58,7 @@ impl Model {
             out.push(format!("{:?}: live folio with no reference", f.head));
         }
         self.check_pincount(f, out);
-        for m in self.scheme.check(f, t) {
-            out.push(format!("{:?} ({}): {m}", f.head, self.scheme.name()));
-        }
+        self.check_design(f, t, out);
         self.check_exclusive(f, t, out);
         self.check_deferred(f, out);
     }
@@ -141,10 +139,10 @@ impl Model {
         let mapped: Option<u64> = truth
             .iter()
             .filter(|(h, _)| self.folio(**h).anon)
-            .map(|(h, t)| self.scheme.nr_mapped_pages(self.folio(*h), t))
+            .map(|(h, t)| self.design_mapped_pages(self.folio(*h), t))
             .sum();
         // Designs whose statistic depends on the history (before 6.2) are not checked.
-        let conserved = self.scheme.anon_mapped_conserved();
+        let conserved = self.rmap.anon_mapped_conserved();
         if let Some(mapped) =
             mapped.filter(|&m| conserved && self.stats.vm(VmStat::NrAnonMapped) != m as i64)
         {
@@ -196,7 +194,7 @@ impl Model {
             if f.anon {
                 continue;
             }
-            match self.scheme.nr_mapped_pages(f, t) {
+            match self.design_mapped_pages(f, t) {
                 Some(n) => mapped += n,
                 None => return,
             }

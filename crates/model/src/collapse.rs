@@ -98,7 +98,7 @@ impl Model {
         self.stats.count_vm(VmStat::ThpCollapseAlloc, 1);
         self.copy_into(&table, new.head);
         self.unmap_collapsed(pid, haddr, &table);
-        let new = self.add_new_anon(new, pid, anon_vma, Cause::Fault);
+        let new = self.rmap_add_new_anon(new, pid, anon_vma, Cause::Fault);
         let leaf = Pte::present(new.head, vma.flags.has(VmFlags::WRITE), true);
         self.proc_mut(pid)
             .aspace
@@ -124,11 +124,11 @@ impl Model {
             let f = self.folio_of_page(pte.pfn());
             if !f.anon
                 || self.mem.refcount(f.head) as i64
-                    != self.scheme.mapcount(f) + self.swapcache_refs(f)
+                    != self.folio_mapcount(f) + self.swapcache_refs(f)
             {
                 return Err(CollapseFail::ExtraReferences);
             }
-            shared += self.scheme.maybe_mapped_shared(f) as u32;
+            shared += self.folio_maybe_mapped_shared(f) as u32;
             referenced +=
                 (pte.young() || self.mem.page(f.head).flags.has(PageFlags::REFERENCED)) as u32;
         }

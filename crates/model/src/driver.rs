@@ -13,7 +13,7 @@ use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::vmops::Prot;
 use foliolab_mem::memory::FIRST_PFN;
 use foliolab_mem::{PageFlags, Pte, VmFlags, VmaKind};
-use foliolab_schemes::{Cause, Ctx, FolioRef, Level};
+use foliolab_schemes::{Cause, FolioRef, Level};
 use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_ORDER};
 use std::collections::BTreeSet;
 
@@ -75,12 +75,7 @@ impl Model {
     fn vm_insert_page(&mut self, pid: Pid, va: VirtAddr, f: FolioRef, page: Pfn, write: bool) {
         self.mem.ref_add(f.head, 1);
         self.add_rss(pid, RssCounter::File, 1);
-        let ctx = Ctx {
-            mm: self.mm_id(pid),
-            cause: Cause::Fault,
-        };
-        let stat = self.scheme.add(f, page, 1, Level::Pte, ctx);
-        self.apply_stat(f, stat);
+        self.rmap_add(pid, f, page, 1, Level::Pte, Cause::Fault);
         self.proc_mut(pid)
             .aspace
             .pt

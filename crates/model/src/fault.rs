@@ -3,8 +3,8 @@
 
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::stats::{MthpStat, VmStat};
-use foliolab_mem::{Content, PageFlags, Pte, VmFlags, Vma};
-use foliolab_schemes::{Cause, Ctx, FolioRef, StatDelta};
+use foliolab_mem::{Content, Pte, VmFlags, Vma};
+use foliolab_schemes::{Cause, FolioRef};
 use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_ORDER, PMD_SIZE};
 
 /// What an access does at one base page.
@@ -153,59 +153,6 @@ impl Model {
         id
     }
 
-    /// Marks a fresh folio anonymous and maps it for the first time (`folio_add_new_anon_rmap`
-    /// with RMAP_EXCLUSIVE).
-    pub(crate) fn add_new_anon(
-        &mut self,
-        f: FolioRef,
-        pid: Pid,
-        anon_vma: u32,
-        cause: Cause,
-    ) -> FolioRef {
-        let f = FolioRef { anon: true, ..f };
-        {
-            let h = self.mem.page_mut(f.head);
-            h.flags.set(
-                PageFlags::ANON | PageFlags::SWAPBACKED | PageFlags::LRU | PageFlags::UPTODATE,
-                true,
-            );
-            h.anon_vma = anon_vma;
-        }
-        let ae_pages = if f.pmd_mappable() { 1 } else { f.nr_pages() };
-        for i in 0..ae_pages {
-            self.mem
-                .page_mut(f.head.add(i))
-                .flags
-                .set(PageFlags::ANON_EXCLUSIVE, true);
-        }
-        let ctx = Ctx {
-            mm: self.mm_id(pid),
-            cause,
-        };
-        let stat = self.scheme.add_new_anon(f, ctx);
-        self.apply_stat(f, stat);
-        if f.is_large() {
-            self.stats.count_mthp(f.order, MthpStat::NrAnon, 1);
-        }
-        f
-    }
-
-    /// Applies an rmap call's statistics (`__folio_mod_stat`).
-    pub(crate) fn apply_stat(&mut self, f: FolioRef, stat: StatDelta) {
-        if f.anon {
-            self.stats.count_vm(VmStat::NrAnonMapped, stat.nr);
-            self.stats.count_vm(
-                VmStat::NrAnonTransparentHugepages,
-                stat.nr_pmd / PMD_ORDER.nr_pages() as i64,
-            );
-        } else {
-            self.stats.count_vm(VmStat::NrFileMapped, stat.nr);
-            if self.mem.page(f.head).flags.has(PageFlags::SWAPBACKED) {
-                self.stats.count_vm(VmStat::NrShmemPmdmapped, stat.nr_pmd);
-            }
-        }
-    }
-
     fn do_anonymous_page(&mut self, pid: Pid, va: VirtAddr, write: bool) -> Result<(), ModelError> {
         if !write {
             let zero = Pte::zero(self.mem.zero_pfn());
@@ -215,7 +162,7 @@ impl Model {
         let vma = self.vma_at(pid, va)?;
         let anon_vma = self.anon_vma_prepare(pid, va);
         let f = self.alloc_anon_folio(pid, &vma, va)?;
-        let f = self.add_new_anon(f, pid, anon_vma, Cause::Fault);
+        let f = self.rmap_add_new_anon(f, pid, anon_vma, Cause::Fault);
         let nr = f.nr_pages();
         self.mem.ref_add(f.head, nr as i32 - 1);
         let start = va.align_down(f.order.size_bytes());
@@ -298,7 +245,7 @@ impl Model {
                 .count_mthp(PMD_ORDER, MthpStat::AnonFaultFallback, 1);
             return Ok(None);
         };
-        let f = self.add_new_anon(f, pid, anon_vma, Cause::Fault);
+        let f = self.rmap_add_new_anon(f, pid, anon_vma, Cause::Fault);
         let writable = vma.flags.has(VmFlags::WRITE);
         let leaf = Pte::present(f.head, writable, true);
         self.proc_mut(pid)

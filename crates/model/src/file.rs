@@ -9,7 +9,7 @@ use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::stats::MthpStat;
 use crate::vmops::Prot;
 use foliolab_mem::{Cached, FileId, PageFlags, PmdEntry, Pte, VmFlags, Vma, VmaKind};
-use foliolab_schemes::{Cause, Ctx, FolioRef, Level};
+use foliolab_schemes::{Cause, FolioRef, Level};
 use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER, PMD_SIZE};
 
 /// `fault_around_bytes` (64K) in pages.
@@ -107,17 +107,6 @@ impl Model {
         vma.pgoff + (va.0 - vma.start.0) / PAGE_SIZE
     }
 
-    /// `mm_counter`: which RSS counter a folio's mappings count in.
-    pub(crate) fn mm_counter(&self, f: FolioRef) -> RssCounter {
-        if f.anon {
-            RssCounter::Anon
-        } else if self.mem.page(f.head).flags.has(PageFlags::SWAPBACKED) {
-            RssCounter::Shmem
-        } else {
-            RssCounter::File
-        }
-    }
-
     /// `do_fault` and the write faults on present entries, for a file VMA.
     pub(crate) fn file_fault(
         &mut self,
@@ -195,7 +184,7 @@ impl Model {
         let new = self.alloc_folio(Order(0))?;
         let l = self.shmem_get_folio(file, vma, va)?;
         self.mem.set_content(new.head, self.mem.content(l.page));
-        let new = self.add_new_anon(new, pid, anon_vma, Cause::Fault);
+        let new = self.rmap_add_new_anon(new, pid, anon_vma, Cause::Fault);
         let writable = vma.flags.has(VmFlags::WRITE);
         self.proc_mut(pid)
             .aspace
@@ -378,12 +367,7 @@ impl Model {
                 Pte::present(first.add(i), writable, dirty),
             );
         }
-        let ctx = Ctx {
-            mm: self.mm_id(pid),
-            cause: Cause::Fault,
-        };
-        let stat = self.scheme.add(f, first, nr, Level::Pte, ctx);
-        self.apply_stat(f, stat);
+        self.rmap_add(pid, f, first, nr, Level::Pte, Cause::Fault);
         let counter = self.mm_counter(f);
         self.add_rss(pid, counter, nr as i64);
     }
@@ -406,12 +390,7 @@ impl Model {
             .set_pmd(haddr, Some(PmdEntry::Leaf(leaf)));
         let counter = self.mm_counter(f);
         self.add_rss(pid, counter, PMD_NR_PAGES as i64);
-        let ctx = Ctx {
-            mm: self.mm_id(pid),
-            cause: Cause::Fault,
-        };
-        let stat = self.scheme.add(f, f.head, PMD_NR_PAGES, Level::Pmd, ctx);
-        self.apply_stat(f, stat);
+        self.rmap_add(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Fault);
         true
     }
 

@@ -3,8 +3,8 @@
 use crate::batch::folio_pte_batch;
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use foliolab_mem::{PageFlags, PageTable, PmdEntry, Pte, VmFlags, Vma};
-use foliolab_schemes::{Cause, Ctx, Level};
-use foliolab_types::{MmId, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
+use foliolab_schemes::Level;
+use foliolab_types::{VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
 
 impl Model {
     /// Forks `parent`; returns the child.
@@ -30,14 +30,13 @@ impl Model {
     }
 
     fn copy_page_range(&mut self, parent: Pid, child: Pid, vma: &Vma) -> Result<(), ModelError> {
-        let child_mm = self.mm_id(child);
         let mut child_pt = std::mem::take(&mut self.proc_mut(child).aspace.pt);
         let mut addr = vma.start;
         let mut result = Ok(());
         while addr < vma.end && result.is_ok() {
             let haddr = addr.align_down(PMD_SIZE);
             let end = VirtAddr((haddr.0 + PMD_SIZE).min(vma.end.0));
-            result = self.copy_pmd_range(parent, child, child_mm, &mut child_pt, addr, end);
+            result = self.copy_pmd_range(parent, child, &mut child_pt, addr, end);
             addr = end;
         }
         self.proc_mut(child).aspace.pt = child_pt;
@@ -48,7 +47,6 @@ impl Model {
         &mut self,
         parent: Pid,
         child: Pid,
-        child_mm: MmId,
         child_pt: &mut PageTable,
         start: VirtAddr,
         end: VirtAddr,
@@ -60,15 +58,13 @@ impl Model {
             Some(PmdEntry::Leaf(_)) if !self.vma_at(parent, start)?.is_anon() => Ok(()),
             Some(PmdEntry::Leaf(leaf)) => {
                 let leaf = *leaf;
-                if self.copy_huge_pmd(parent, child, child_mm, child_pt, haddr, leaf) {
+                if self.copy_huge_pmd(parent, child, child_pt, haddr, leaf) {
                     return Ok(());
                 }
                 // -EAGAIN: the pinned PMD was split, copy it PTE by PTE.
-                self.copy_pte_range(parent, child, child_mm, child_pt, start, end)
+                self.copy_pte_range(parent, child, child_pt, start, end)
             }
-            Some(PmdEntry::Table(_)) => {
-                self.copy_pte_range(parent, child, child_mm, child_pt, start, end)
-            }
+            Some(PmdEntry::Table(_)) => self.copy_pte_range(parent, child, child_pt, start, end),
         }
     }
 
@@ -78,7 +74,6 @@ impl Model {
         &mut self,
         parent: Pid,
         child: Pid,
-        child_mm: MmId,
         child_pt: &mut PageTable,
         haddr: VirtAddr,
         leaf: Pte,
@@ -97,16 +92,7 @@ impl Model {
             .page_mut(f.head)
             .flags
             .set(PageFlags::ANON_EXCLUSIVE, false);
-        self.scheme.dup(
-            f,
-            f.head,
-            PMD_NR_PAGES,
-            Level::Pmd,
-            Ctx {
-                mm: child_mm,
-                cause: Cause::Fork,
-            },
-        );
+        self.rmap_dup(child, f, f.head, PMD_NR_PAGES, Level::Pmd);
         let ro = leaf.with_write(false);
         self.proc_mut(parent)
             .aspace
@@ -121,7 +107,6 @@ impl Model {
         &mut self,
         parent: Pid,
         child: Pid,
-        child_mm: MmId,
         child_pt: &mut PageTable,
         start: VirtAddr,
         end: VirtAddr,
@@ -190,16 +175,7 @@ impl Model {
                 src.ptes[i + j] = p;
                 dst.ptes[i + j] = p.with_young(false).with_dirty(p.dirty() && cow);
             }
-            self.scheme.dup(
-                f,
-                pte.pfn(),
-                nr as u64,
-                Level::Pte,
-                Ctx {
-                    mm: child_mm,
-                    cause: Cause::Fork,
-                },
-            );
+            self.rmap_dup(child, f, pte.pfn(), nr as u64, Level::Pte);
             rss[self.mm_counter(f) as usize] += nr as i64;
             i += nr;
         }

@@ -202,7 +202,7 @@ impl Model {
         let anon_vma = self.anon_vma_prepare(child, va);
         let new = self.alloc_folio(foliolab_types::Order(0))?;
         self.mem.set_content(new.head, self.mem.content(page));
-        let new = self.add_new_anon(new, child, anon_vma, Cause::Fork);
+        let new = self.rmap_add_new_anon(new, child, anon_vma, Cause::Fork);
         self.add_rss(child, crate::model::RssCounter::Anon, 1);
         Ok(Pte::present(new.head, vma.flags.has(VmFlags::WRITE), true))
     }
@@ -344,7 +344,7 @@ impl Model {
             return self.wp_huge_pmd(pid, va, leaf);
         }
         let f = self.folio_of_page(leaf.pfn());
-        if self.wp_huge_pmd_reuse(f) {
+        if self.wp_can_reuse_pmd(f) {
             return Ok(());
         }
         self.split_huge_pmd(pid, va.align_down(PMD_SIZE));
@@ -358,7 +358,7 @@ impl Model {
             return self.wp_page_copy(pid, va, None, true);
         }
         let page = pte.pfn();
-        if self.wp_reuse_anon(pid, va, page) {
+        if self.wp_can_reuse_anon(pid, va, page) {
             return Ok(());
         }
         self.wp_page_copy(pid, va, Some(page), true)

@@ -18,6 +18,7 @@ mod migrate;
 pub mod model;
 mod mremap;
 pub mod observe;
+pub mod rmap;
 mod split;
 pub mod stats;
 mod swap;

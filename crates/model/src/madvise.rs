@@ -82,7 +82,7 @@ impl Model {
                 return;
             }
             let f = self.folio_of_page(leaf.pfn());
-            if !f.anon || self.scheme.madvise_skips_shared(f) {
+            if !f.anon || self.madvise_skips_shared(f) {
                 return;
             }
             if start == haddr && end.0 == haddr.0 + PMD_SIZE {
@@ -119,7 +119,7 @@ impl Model {
     ) {
         match advice {
             Advice::Free => {
-                if self.scheme.mapcount(f) != 1 {
+                if self.folio_mapcount(f) != 1 {
                     return;
                 }
                 self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, false);
@@ -185,7 +185,7 @@ impl Model {
             nr
         };
         if f.is_large() && nr < f.nr_pages() {
-            if self.scheme.madvise_skips_shared(f) {
+            if self.madvise_skips_shared(f) {
                 return None;
             }
             return if self.split_folio(f) {
@@ -194,7 +194,7 @@ impl Model {
                 Some(nr)
             };
         }
-        let exclusive = self.scheme.mapcount(f) == f.nr_pages() as i64;
+        let exclusive = self.folio_mapcount(f) == f.nr_pages() as i64;
         match advice {
             Advice::Free => self.free_batch(pid, va, nr, f),
             _ if !exclusive => {}
@@ -222,7 +222,7 @@ impl Model {
     fn free_batch(&mut self, pid: Pid, va: VirtAddr, nr: u64, f: FolioRef) {
         let flags = self.mem.page(f.head).flags;
         if flags.has(PageFlags::SWAPCACHE) || flags.has(PageFlags::DIRTY) {
-            if self.scheme.mapcount(f) != f.nr_pages() as i64 {
+            if self.folio_mapcount(f) != f.nr_pages() as i64 {
                 return;
             }
             if flags.has(PageFlags::SWAPCACHE) && !self.folio_free_swap(f) {
@@ -311,7 +311,7 @@ impl Model {
             if dirty {
                 self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, true);
             }
-            let extra_refs = self.mem.refcount(f.head) as i64 != self.scheme.mapcount(f);
+            let extra_refs = self.mem.refcount(f.head) as i64 != self.folio_mapcount(f);
             if self.mem.page(f.head).flags.has(PageFlags::DIRTY) || extra_refs {
                 self.restore_batch(pid, va, pmd, &ptes, dirty, young);
                 self.mem

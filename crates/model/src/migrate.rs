@@ -9,7 +9,7 @@
 use crate::model::{Model, ModelError, Pid};
 use crate::stats::MthpStat;
 use foliolab_mem::{PageFlags, PmdEntry, Pte};
-use foliolab_schemes::{Cause, Ctx, FolioRef, Level};
+use foliolab_schemes::{Cause, FolioRef, Level};
 use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
 use std::collections::BTreeSet;
 
@@ -53,7 +53,7 @@ impl Model {
     }
 
     fn migrate_folio(&mut self, f: FolioRef) -> Result<(), ModelError> {
-        if self.mem.refcount(f.head) as i64 != self.scheme.mapcount(f) {
+        if self.mem.refcount(f.head) as i64 != self.folio_mapcount(f) {
             return Ok(());
         }
         let entries = self.unmap_for_migration(f);
@@ -142,17 +142,12 @@ impl Model {
             .page_mut(page)
             .flags
             .set(PageFlags::ANON_EXCLUSIVE, e.exclusive);
-        let ctx = Ctx {
-            mm: self.mm_id(e.pid),
-            cause: Cause::Migrate,
-        };
         let (level, nr) = if e.pmd {
             (Level::Pmd, PMD_NR_PAGES)
         } else {
             (Level::Pte, 1)
         };
-        let stat = self.scheme.add(dst, page, nr, level, ctx);
-        self.apply_stat(dst, stat);
+        self.rmap_add(e.pid, dst, page, nr, level, Cause::Migrate);
         let pt = &mut self.proc_mut(e.pid).aspace.pt;
         if e.pmd {
             pt.set_pmd(e.va.align_down(PMD_SIZE), Some(PmdEntry::Leaf(mapped)));

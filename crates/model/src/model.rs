@@ -75,7 +75,8 @@ impl From<OutOfMemory> for ModelError {
 
 pub struct Model {
     pub mem: Memory,
-    pub scheme: Box<dyn Scheme>,
+    /// The mapcount design, behind the one door (`rmap.rs`).
+    pub rmap: crate::rmap::Rmap,
     pub thp: ThpConfig,
     pub stats: Stats,
     pub(crate) procs: Vec<Option<Process>>,
@@ -121,7 +122,7 @@ impl Model {
     pub fn new(scheme: Box<dyn Scheme>, thp: ThpConfig) -> Model {
         Model {
             mem: Memory::new(),
-            scheme,
+            rmap: crate::rmap::Rmap::new(scheme),
             thp,
             stats: Stats::default(),
             procs: Vec::new(),
@@ -215,7 +216,7 @@ impl Model {
             order,
             anon: false,
         };
-        self.scheme.prep_folio(f);
+        self.rmap_prep_folio(f);
         self.live.insert(head);
         Ok(f)
     }
@@ -234,9 +235,7 @@ impl Model {
         if f.anon && f.is_large() {
             self.stats.count_mthp(f.order, MthpStat::NrAnon, -1);
         }
-        if let Err(e) = self.scheme.free_folio(f) {
-            self.problems.push(e);
-        }
+        self.rmap_free_folio(f);
         self.live.remove(&head);
         self.mem.free_folio(head);
     }

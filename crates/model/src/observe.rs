@@ -138,11 +138,9 @@ impl Model {
         v.backing = Backing::Present;
         v.folio = Some(f);
         v.index = page.offset_from(f.head);
-        v.kpagecount = self.scheme.page_mapcount(f, page).max(0) as u64;
+        v.kpagecount = self.kpagecount(f, page).max(0) as u64;
         // Since 6.15 a PMD mapping's bit 56 is computed on the head page for every index.
-        v.exclusive = self
-            .scheme
-            .page_mapped_exclusively(f, if pmd { f.head } else { page });
+        v.exclusive = self.page_mapped_exclusively(f, if pmd { f.head } else { page });
         v.anon_exclusive = self.page_anon_exclusive(page);
         v.refcount = self.mem.refcount(f.head) as i64;
         v.pincount = if f.is_large() {
@@ -152,7 +150,7 @@ impl Model {
         };
         v.partially_mapped = self.is_partially_mapped(f);
         v.deferred = self.is_queued(f);
-        v.counters = self.scheme.counters(f);
+        v.counters = self.folio_counters(f);
         v.flags = self.kpageflags(f);
         if f.is_large() {
             v.flags.push(if v.index == 0 {
@@ -184,7 +182,7 @@ impl Model {
         if f.is_large() && pf.has(PageFlags::LRU) {
             out.push("LRU");
         }
-        if self.scheme.mapcount(f) > 0 {
+        if self.folio_mapped(f) {
             out.push("MMAP");
         }
         if pf.has(PageFlags::REFERENCED) {
@@ -288,9 +286,9 @@ impl Model {
             let mc = if sole {
                 1
             } else {
-                self.scheme.page_mapcount(f, page).max(1) as u64
+                self.kpagecount(f, page).max(1) as u64
             };
-            let private = sole || self.scheme.page_mapped_exclusively(f, page);
+            let private = sole || self.page_mapped_exclusively(f, page);
             let pss = (PAGE_SIZE << PSS_SHIFT) / mc;
             s.pss_fixed += pss;
             if dirty {

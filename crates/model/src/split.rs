@@ -1,12 +1,13 @@
-//! Folio splits and the deferred split shrinker: `split_folio` (unmap to migration entries
-//! one PTE at a time, split the memmap, remap, all-zero subpages to the shared zero page) and
-//! `deferred_split_scan`.
+//! Splits: `__split_huge_pmd_locked` (a PMD mapping becomes PTEs of the same folio, or is
+//! zapped for file folios), folio splits (`split_folio`: unmap to migration entries one PTE
+//! at a time, split the memmap, remap, all-zero subpages to the shared zero page) and the
+//! deferred split shrinker (`deferred_split_scan`).
 
 use crate::model::{Model, Pid, RssCounter};
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::{PageFlags, PmdEntry, Pte, PteTable};
-use foliolab_schemes::{Cause, Ctx, FolioRef, Level};
-use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES};
+use foliolab_schemes::{Cause, FolioRef, Level};
+use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER};
 
 /// A mapping replaced by a migration entry while the folio is split.
 #[derive(Clone, Copy, Debug)]
@@ -20,6 +21,53 @@ struct Migration {
 }
 
 impl Model {
+    /// `__split_huge_pmd_locked` without freezing: the PMD becomes 512 PTEs of the same
+    /// folio (adding the PTE mappings before removing the PMD one).
+    pub(crate) fn split_huge_pmd(&mut self, pid: Pid, haddr: VirtAddr) {
+        let Some(leaf) = self.proc(pid).aspace.pt.pmd_leaf(haddr) else {
+            return;
+        };
+        self.stats.count_vm(VmStat::ThpSplitPmd, 1);
+        let mut table = PteTable::new();
+        if leaf.is_special() {
+            let zero = Pte::zero(self.mem.zero_pfn());
+            table.ptes.iter_mut().for_each(|p| *p = zero);
+            self.proc_mut(pid)
+                .aspace
+                .pt
+                .set_pmd(haddr, Some(PmdEntry::Table(table)));
+            return;
+        }
+        let f = self.folio_of_page(leaf.pfn());
+        if !f.anon {
+            self.zap_file_pmd(pid, haddr, leaf, f);
+            return;
+        }
+        let nr = PMD_ORDER.nr_pages();
+        let exclusive = self.page_anon_exclusive(f.head);
+        if leaf.dirty() {
+            self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, true);
+        }
+        self.mem.ref_add(f.head, nr as i32 - 1);
+        self.rmap_add(pid, f, f.head, nr, Level::Pte, Cause::PmdSplit);
+        for i in 0..nr {
+            if exclusive {
+                self.mem
+                    .page_mut(f.head.add(i))
+                    .flags
+                    .set(PageFlags::ANON_EXCLUSIVE, true);
+            }
+            let pte =
+                Pte::present(f.head.add(i), leaf.writable(), leaf.dirty()).with_young(leaf.young());
+            table.ptes[i as usize] = pte;
+        }
+        self.proc_mut(pid)
+            .aspace
+            .pt
+            .set_pmd(haddr, Some(PmdEntry::Table(table)));
+        self.rmap_remove(pid, f, f.head, nr, Level::Pmd, Cause::PmdSplit);
+    }
+
     /// The `shrink` statement: run the deferred split shrinker until the queue stops changing.
     pub fn shrink(&mut self) {
         for _ in 0..5 {
@@ -66,7 +114,7 @@ impl Model {
         } else {
             0
         };
-        if f.order.0 == 0 || self.mem.refcount(f.head) as i64 != self.scheme.mapcount(f) + swapcache
+        if f.order.0 == 0 || self.mem.refcount(f.head) as i64 != self.folio_mapcount(f) + swapcache
         {
             self.stats.count_mthp(f.order, MthpStat::SplitFailed, 1);
             if f.pmd_mappable() {
@@ -76,12 +124,10 @@ impl Model {
         }
         let entries = self.unmap_folio(f);
         self.unqueue_deferred(f);
-        if let Err(e) = self.scheme.free_folio(f) {
-            self.problems.push(e);
-        }
+        self.rmap_free_folio(f);
         let heads = self.mem.split_folio(f.head, Order(0));
         for &h in &heads {
-            self.scheme.prep_folio(self.folio(h));
+            self.rmap_prep_folio(self.folio(h));
             self.live.insert(h);
         }
         self.stats.count_mthp(f.order, MthpStat::NrAnon, -1);
@@ -202,12 +248,7 @@ impl Model {
             .page_mut(m.page)
             .flags
             .set(PageFlags::ANON_EXCLUSIVE, m.exclusive);
-        let ctx = Ctx {
-            mm: self.mm_id(m.pid),
-            cause: Cause::FolioSplit,
-        };
-        let stat = self.scheme.add(small, m.page, 1, Level::Pte, ctx);
-        self.apply_stat(small, stat);
+        self.rmap_add(m.pid, small, m.page, 1, Level::Pte, Cause::FolioSplit);
         let pte = Pte::present(m.page, m.writable, m.dirty);
         self.proc_mut(m.pid).aspace.pt.set_pte(m.va, pte);
     }

@@ -28,10 +28,6 @@ impl Model {
             .map(|(slot, _)| slot)
     }
 
-    fn folio_mapped(&self, f: FolioRef) -> bool {
-        self.scheme.mapcount(f) > 0
-    }
-
     /// Reclaim of one isolated swap-backed anon folio with a swap device.
     pub(crate) fn swap_out_folio(&mut self, head: Pfn) {
         let f = self.folio(head);
@@ -59,7 +55,7 @@ impl Model {
     /// activated or split and its pieces already reclaimed.
     fn add_to_swap(&mut self, f: FolioRef) -> bool {
         if f.is_large() {
-            if self.mem.refcount(f.head) as i64 != self.scheme.mapcount(f) {
+            if self.mem.refcount(f.head) as i64 != self.folio_mapcount(f) {
                 self.activate(f.head);
                 return false;
             }

@@ -7,7 +7,7 @@
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::stats::MthpStat;
 use foliolab_mem::{PageFlags, Pte, VmFlags, Vma};
-use foliolab_schemes::{Cause, Ctx, FolioRef, Level};
+use foliolab_schemes::{Cause, FolioRef, Level};
 use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_ORDER};
 
 /// What a swap-in maps: `nr` pages of `folio` from `page` at `va`, whose first slot is `slot`.
@@ -191,14 +191,9 @@ impl Model {
         let f = s.folio;
         if !self.mem.page(f.head).flags.has(PageFlags::ANON) {
             let anon_vma = self.anon_vma_prepare(pid, s.va);
-            self.add_new_anon(f, pid, anon_vma, Cause::Fault);
+            self.rmap_add_new_anon(f, pid, anon_vma, Cause::Fault);
         } else {
-            let ctx = Ctx {
-                mm: self.mm_id(pid),
-                cause: Cause::Fault,
-            };
-            let stat = self.scheme.add(f, s.page, s.nr, Level::Pte, ctx);
-            self.apply_stat(f, stat);
+            self.rmap_add(pid, f, s.page, s.nr, Level::Pte, Cause::Fault);
         }
         for i in 0..s.nr {
             self.mem

@@ -179,3 +179,21 @@ fn the_checks_catch_violations() {
         .join("\n")
         .contains("HashMap in model state"));
 }
+
+/// The model reaches its design only through `crates/model/src/rmap.rs`: no other file names
+/// the scheme or calls an rmap event method on it.
+#[test]
+fn the_model_calls_its_design_only_in_rmap() {
+    let mut files = Vec::new();
+    rust_files(&repo().join("crates/model/src"), &mut files);
+    assert!(files.len() >= 20, "only {} model sources", files.len());
+    let mut bad = Vec::new();
+    for f in files.iter().filter(|f| !f.ends_with("rmap.rs")) {
+        for (n, line) in code_lines(f) {
+            if line.contains("scheme.") || line.contains(".scheme") {
+                bad.push(format!("{}:{n}: {}", f.display(), line.trim()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

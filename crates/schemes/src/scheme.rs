@@ -88,6 +88,18 @@ pub trait Scheme {
         self.maybe_mapped_shared(folio)
     }
 
+    /// Whether the model should show this scheme the oracle's truth of every live folio
+    /// after each statement ([`Scheme::observe`]). Only shadow fan-outs want it.
+    fn wants_observations(&self) -> bool {
+        false
+    }
+
+    /// The observation step, apart from the read-only [`Scheme::check`]: the truth of one
+    /// live folio after a statement, for designs that tally their answers against it.
+    fn observe(&mut self, folio: FolioRef, truth: &FolioTruth) {
+        let _ = (folio, truth);
+    }
+
     /// Atomic RMWs and cachelines spent so far, by operation kind.
     fn costs(&self) -> Costs {
         Costs::default()

@@ -6,7 +6,8 @@
 //! it is the `exact` scheme fed the same events (itself checked against the oracle's recount
 //! of the page tables after every statement); for what userspace reads between statements
 //! (mapcount, kpagecount, bit 56, "maybe shared", NR_ANON_MAPPED) it is the oracle's
-//! `FolioTruth`, handed to [`Scheme::check`] after every statement. Those are counted once
+//! `FolioTruth`, shown to [`Scheme::observe`] by the model's observation step after every
+//! statement (never by the read-only [`Scheme::check`]). Those are counted once
 //! per (statement, folio) observation that has at least one wrong answer of the kind.
 
 use crate::cost::{Costs, Layout};
@@ -320,12 +321,18 @@ impl Scheme for FanOut {
                 .into_iter()
                 .map(|m| format!("exact: {m}")),
         );
+        out
+    }
+    fn wants_observations(&self) -> bool {
+        true
+    }
+    /// Each shadow's answers for the folio against the truth, tallied.
+    fn observe(&mut self, f: FolioRef, truth: &FolioTruth) {
         let mut rows = self.tallies.borrow_mut();
         for (sh, t) in self.shadows.iter().zip(rows.iter_mut()) {
             let stat = sh.stat.get(&f.head).copied().unwrap_or_default();
             observe(sh.s.as_ref(), stat, f, truth, t);
         }
-        out
     }
     fn costs(&self) -> Costs {
         self.driver.costs()

@@ -9,7 +9,7 @@ use foliolab_model::{
 };
 use foliolab_oracle::{recount, ExpectedMemory, ReadVerdict};
 use foliolab_scenario::{Advice, MapKind, Prot, Range, RssKind, Scenario, Stmt, StmtKind};
-use foliolab_types::{VirtAddr, PAGE_SIZE};
+use foliolab_types::{FolioTruth, VirtAddr, PAGE_SIZE};
 use std::collections::BTreeMap;
 
 /// Expected-memory ids of driver buffers start here (files take the low ids).
@@ -367,13 +367,9 @@ impl ModelRunner {
         }
     }
 
-    fn check_now(&mut self) -> Vec<Problem> {
-        let truth = recount(
-            self.model.processes().map(|(_, p)| &p.aspace),
-            &self.model.mem,
-        );
+    fn check_now(&mut self, truth: &BTreeMap<foliolab_types::Pfn, FolioTruth>) -> Vec<Problem> {
         self.model
-            .check_invariants(&truth)
+            .check_invariants(truth)
             .into_iter()
             .map(|message| Problem {
                 kind: ProblemKind::Invariant,
@@ -489,9 +485,17 @@ impl Runner for ModelRunner {
             .deferred_queue_len
             .max(self.model.deferred_queue_len());
         let mut out = std::mem::take(&mut self.pending);
-        if self.check_every_statement {
-            out.extend(self.check_now());
+        if !self.check_every_statement && !self.model.design_wants_observations() {
+            return out;
         }
+        let truth = recount(
+            self.model.processes().map(|(_, p)| &p.aspace),
+            &self.model.mem,
+        );
+        if self.check_every_statement {
+            out.extend(self.check_now(&truth));
+        }
+        self.model.observe_designs(&truth);
         out
     }
 }

@@ -1,0 +1,315 @@
+//! The one door between the model and the mapcount design: every call of a [`Scheme`] is in
+//! this file (the scheme sits in [`Rmap`], whose field only this module can reach).
+//!
+//! - lifecycle: a folio's words are prepared at allocation and checked at free or split;
+//! - events: `folio_add_new_anon_rmap`, `folio_add_{anon,file}_rmap_*`, the fork dup and
+//!   `folio_remove_rmap_*`, each with its statistics (`__folio_mod_stat`), and the removal's
+//!   deferred-split queueing;
+//! - the context an event carries (the mm and the cause) and `mm_counter`;
+//! - queries: folio mapcount, kpagecount, bit 56, "maybe mapped shared", the madvise skip;
+//! - the COW reuse decision, one for write faults and FAULT_FLAG_UNSHARE, PTE and PMD;
+//! - reporting: the scheme's counters, its own checks against the oracle's truth, and the
+//!   explicit observation step that lets shadow schemes tally their answers.
+
+use crate::model::{Model, Pid, RssCounter};
+use crate::stats::{MthpStat, VmStat};
+use foliolab_mem::PageFlags;
+use foliolab_schemes::{Cause, Ctx, FolioCounters, FolioRef, Level, Scheme};
+use foliolab_types::{FolioTruth, Pfn, VirtAddr, PMD_ORDER};
+
+/// The design the model drives. Its scheme is private to this module.
+pub struct Rmap {
+    scheme: Box<dyn Scheme>,
+}
+
+impl Rmap {
+    pub(crate) fn new(scheme: Box<dyn Scheme>) -> Rmap {
+        Rmap { scheme }
+    }
+    /// The design's name (`linux-6.18`).
+    pub fn name(&self) -> &'static str {
+        self.scheme.name()
+    }
+    /// Whether NR_ANON_MAPPED is a function of the page tables in this design.
+    pub fn anon_mapped_conserved(&self) -> bool {
+        self.scheme.anon_mapped_conserved()
+    }
+}
+
+impl Model {
+    /// Who maps and why: the mm of `pid` and the cause.
+    fn rmap_ctx(&self, pid: Pid, cause: Cause) -> Ctx {
+        Ctx {
+            mm: self.mm_id(pid),
+            cause,
+        }
+    }
+
+    // ---- lifecycle ----
+
+    /// A folio comes out of the allocator (or out of a split): fresh mapcount words.
+    pub(crate) fn rmap_prep_folio(&mut self, f: FolioRef) {
+        self.rmap.scheme.prep_folio(f);
+    }
+
+    /// A folio is freed (or split): every count must be back at its initial value; a "bad
+    /// page" is reported by the next check.
+    pub(crate) fn rmap_free_folio(&mut self, f: FolioRef) {
+        if let Err(e) = self.rmap.scheme.free_folio(f) {
+            self.problems.push(e);
+        }
+    }
+
+    // ---- events ----
+
+    /// `folio_add_new_anon_rmap` with RMAP_EXCLUSIVE: marks a fresh folio anonymous and maps
+    /// it for the first time (a PMD for a PMD-sized folio, PTEs over the whole folio
+    /// otherwise).
+    pub(crate) fn rmap_add_new_anon(
+        &mut self,
+        f: FolioRef,
+        pid: Pid,
+        anon_vma: u32,
+        cause: Cause,
+    ) -> FolioRef {
+        let f = FolioRef { anon: true, ..f };
+        {
+            let h = self.mem.page_mut(f.head);
+            h.flags.set(
+                PageFlags::ANON | PageFlags::SWAPBACKED | PageFlags::LRU | PageFlags::UPTODATE,
+                true,
+            );
+            h.anon_vma = anon_vma;
+        }
+        let ae_pages = if f.pmd_mappable() { 1 } else { f.nr_pages() };
+        for i in 0..ae_pages {
+            self.mem
+                .page_mut(f.head.add(i))
+                .flags
+                .set(PageFlags::ANON_EXCLUSIVE, true);
+        }
+        let ctx = self.rmap_ctx(pid, cause);
+        let stat = self.rmap.scheme.add_new_anon(f, ctx);
+        self.apply_stat(f, stat);
+        if f.is_large() {
+            self.stats.count_mthp(f.order, MthpStat::NrAnon, 1);
+        }
+        f
+    }
+
+    /// `folio_add_{anon,file}_rmap_{ptes,pmd}`: `nr` pages from `first` (the whole folio for
+    /// a PMD) gain a mapping in `pid`.
+    pub(crate) fn rmap_add(
+        &mut self,
+        pid: Pid,
+        f: FolioRef,
+        first: Pfn,
+        nr: u64,
+        level: Level,
+        cause: Cause,
+    ) {
+        let ctx = self.rmap_ctx(pid, cause);
+        let stat = self.rmap.scheme.add(f, first, nr, level, ctx);
+        self.apply_stat(f, stat);
+    }
+
+    /// `folio_try_dup_anon_rmap_*` / `folio_dup_file_rmap_*` at fork, once the model decided
+    /// the dup may proceed: the child's mappings (no statistics change).
+    pub(crate) fn rmap_dup(&mut self, child: Pid, f: FolioRef, first: Pfn, nr: u64, level: Level) {
+        let ctx = self.rmap_ctx(child, Cause::Fork);
+        self.rmap.scheme.dup(f, first, nr, level, ctx);
+    }
+
+    /// `folio_remove_rmap_{ptes,pmd}` plus its statistics and deferred-split queueing.
+    pub(crate) fn rmap_remove(
+        &mut self,
+        pid: Pid,
+        f: FolioRef,
+        first: Pfn,
+        nr: u64,
+        level: Level,
+        cause: Cause,
+    ) {
+        let ctx = self.rmap_ctx(pid, cause);
+        let r = self.rmap.scheme.remove(f, first, nr, level, ctx);
+        self.apply_stat(f, r.stat);
+        if r.partially_mapped && f.anon && !self.is_partially_mapped(f) {
+            self.deferred_split_folio(f, true);
+        }
+    }
+
+    /// An rmap call's statistics (`__folio_mod_stat`).
+    fn apply_stat(&mut self, f: FolioRef, stat: foliolab_schemes::StatDelta) {
+        if f.anon {
+            self.stats.count_vm(VmStat::NrAnonMapped, stat.nr);
+            self.stats.count_vm(
+                VmStat::NrAnonTransparentHugepages,
+                stat.nr_pmd / PMD_ORDER.nr_pages() as i64,
+            );
+        } else {
+            self.stats.count_vm(VmStat::NrFileMapped, stat.nr);
+            if self.mem.page(f.head).flags.has(PageFlags::SWAPBACKED) {
+                self.stats.count_vm(VmStat::NrShmemPmdmapped, stat.nr_pmd);
+            }
+        }
+    }
+
+    /// `mm_counter`: which RSS counter a folio's mappings count in.
+    pub(crate) fn mm_counter(&self, f: FolioRef) -> RssCounter {
+        if f.anon {
+            RssCounter::Anon
+        } else if self.mem.page(f.head).flags.has(PageFlags::SWAPBACKED) {
+            RssCounter::Shmem
+        } else {
+            RssCounter::File
+        }
+    }
+
+    // ---- queries ----
+
+    /// `folio_mapcount` as the design keeps it.
+    pub fn folio_mapcount(&self, f: FolioRef) -> i64 {
+        self.rmap.scheme.mapcount(f)
+    }
+
+    /// `folio_mapped`.
+    pub(crate) fn folio_mapped(&self, f: FolioRef) -> bool {
+        self.folio_mapcount(f) > 0
+    }
+
+    /// `folio_maybe_mapped_shared` (or the design's equivalent).
+    pub fn folio_maybe_mapped_shared(&self, f: FolioRef) -> bool {
+        self.rmap.scheme.maybe_mapped_shared(f)
+    }
+
+    /// The "mapped shared" test of MADV_COLD, MADV_PAGEOUT and MADV_FREE.
+    pub(crate) fn madvise_skips_shared(&self, f: FolioRef) -> bool {
+        self.rmap.scheme.madvise_skips_shared(f)
+    }
+
+    /// What /proc/kpagecount reports for `page` of `f`.
+    pub fn kpagecount(&self, f: FolioRef, page: Pfn) -> i64 {
+        self.rmap.scheme.page_mapcount(f, page)
+    }
+
+    /// pagemap bit 56 and the smaps private/shared split for `page` of `f`.
+    pub(crate) fn page_mapped_exclusively(&self, f: FolioRef, page: Pfn) -> bool {
+        self.rmap.scheme.page_mapped_exclusively(f, page)
+    }
+
+    /// The design's folio fields for reports (`expect folio`, `observe`).
+    pub(crate) fn folio_counters(&self, f: FolioRef) -> FolioCounters {
+        self.rmap.scheme.counters(f)
+    }
+
+    // ---- the COW reuse decision ----
+
+    /// The reuse branch of `do_wp_page`, shared by write faults and FAULT_FLAG_UNSHARE: an
+    /// anon page that is AnonExclusive, or whose folio `wp_can_reuse_anon_folio` (freeing
+    /// the swap cache first) lets this mapping take over, becomes AnonExclusive and the
+    /// folio moves to this VMA's anon_vma (`folio_move_anon_rmap`, small folios). The
+    /// caller then makes the PTE writable (write) or leaves it read-only (unshare).
+    pub(crate) fn wp_can_reuse_anon(&mut self, pid: Pid, va: VirtAddr, page: Pfn) -> bool {
+        let f = self.folio_of_page(page);
+        if !f.anon {
+            return false;
+        }
+        if !self.page_anon_exclusive(page) {
+            self.reuse_frees_swap(f);
+            if !self.design_allows_reuse(pid, f) {
+                return false;
+            }
+        }
+        self.mem
+            .page_mut(page)
+            .flags
+            .set(PageFlags::ANON_EXCLUSIVE, true);
+        let anon_vma = self.anon_vma_prepare(pid, va);
+        if !f.is_large() {
+            self.mem.page_mut(f.head).anon_vma = anon_vma;
+        }
+        true
+    }
+
+    /// The swap-cache step of `wp_can_reuse_anon_folio`: a small folio referenced only by
+    /// this mapping and the swap cache leaves the cache if no swap PTE needs it.
+    fn reuse_frees_swap(&mut self, f: FolioRef) {
+        let flags = self.mem.page(f.head).flags;
+        if !f.is_large() && flags.has(PageFlags::SWAPCACHE) && self.mem.refcount(f.head) <= 2 {
+            self.folio_free_swap(f);
+        }
+    }
+
+    /// `wp_can_reuse_anon_folio` (small) and `__wp_can_reuse_large_anon_folio` (large),
+    /// asked of the design, with the reference count as it stands.
+    fn design_allows_reuse(&self, pid: Pid, f: FolioRef) -> bool {
+        let refcount = self.mem.refcount(f.head) as i64;
+        if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {
+            return false;
+        }
+        let ctx = self.rmap_ctx(pid, Cause::Cow);
+        if !f.is_large() {
+            return self.rmap.scheme.can_reuse_small(f, refcount, ctx);
+        }
+        self.rmap.scheme.can_reuse_large(f, refcount, ctx)
+    }
+
+    /// The reuse branch of `do_huge_pmd_wp_page`, shared by write faults and
+    /// FAULT_FLAG_UNSHARE: the head is AnonExclusive, or the mapping holds the only
+    /// reference (a PMD-mapped folio never sits in the model's swap cache); the head becomes
+    /// AnonExclusive.
+    pub(crate) fn wp_can_reuse_pmd(&mut self, f: FolioRef) -> bool {
+        let sole = self.mem.refcount(f.head) == 1
+            && !self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE);
+        if !self.page_anon_exclusive(f.head) && !sole {
+            return false;
+        }
+        self.mem
+            .page_mut(f.head)
+            .flags
+            .set(PageFlags::ANON_EXCLUSIVE, true);
+        true
+    }
+
+    // ---- reporting and checks ----
+
+    /// The design's own checks of the counts it claims to keep exactly, one message each.
+    pub(crate) fn check_design(&self, f: FolioRef, truth: &FolioTruth, out: &mut Vec<String>) {
+        for m in self.rmap.scheme.check(f, truth) {
+            out.push(format!("{:?} ({}): {m}", f.head, self.rmap.scheme.name()));
+        }
+    }
+
+    /// The pages `f` contributes to NR_ANON_MAPPED / NR_FILE_MAPPED by the design's
+    /// definition (`None`: it depends on the history).
+    pub(crate) fn design_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
+        self.rmap.scheme.nr_mapped_pages(f, truth)
+    }
+
+    /// The explicit observation step: every live folio's truth is shown to the design, so
+    /// that shadow designs tally their answers (a no-op for plain designs). Run after a
+    /// statement, apart from the read-only checks.
+    pub fn observe_designs(&mut self, truth: &std::collections::BTreeMap<Pfn, FolioTruth>) {
+        if !self.rmap.scheme.wants_observations() {
+            return;
+        }
+        let heads: Vec<Pfn> = self.live.iter().copied().collect();
+        for head in heads {
+            let f = self.folio(head);
+            let fresh;
+            let t = match truth.get(&head) {
+                Some(t) => t,
+                None => {
+                    fresh = FolioTruth::new(f.nr_pages());
+                    &fresh
+                }
+            };
+            self.rmap.scheme.observe(f, t);
+        }
+    }
+
+    /// Whether the design wants the observation step after each statement.
+    pub fn design_wants_observations(&self) -> bool {
+        self.rmap.scheme.wants_observations()
+    }
+}
