@@ -69,9 +69,7 @@ fn touched(
     backing: &str,
     len_bytes: u64,
 ) -> anyhow::Result<(Model, foliolab_model::Pid, VirtAddr)> {
-    let scheme =
-        foliolab_schemes::by_name("linux-6.18", foliolab_mem::memory::PHYS_BYTES / PAGE_SIZE)
-            .expect("scheme");
+    let scheme = foliolab_schemes::by_name("linux-6.18").expect("scheme");
     let mut m = Model::new(scheme, config(backing));
     let p = m.spawn();
     let start = VirtAddr(0x100_0000_0000 + (2 << 20));

@@ -15,7 +15,7 @@ use foliolab_model::stats::MthpStat;
 use foliolab_scenario::{parse, validate, Scenario};
 use foliolab_schemes::cost::{cause_name, CAUSES};
 use foliolab_schemes::shadow::{FanOut, Tally};
-use foliolab_schemes::{by_name, Scheme, SCHEME_NAMES};
+use foliolab_schemes::{registry, Scheme};
 use foliolab_sim::ModelRunner;
 use foliolab_types::{Order, PAGE_SIZE, PMD_ORDER};
 use serde_json::json;
@@ -77,10 +77,8 @@ struct RunOut {
     exit: i32,
 }
 
-const PAGES: u64 = foliolab_mem::memory::PHYS_BYTES / PAGE_SIZE;
-
 fn scheme(name: &str) -> Box<dyn Scheme> {
-    by_name(name, PAGES).expect("scheme names are checked first")
+    registry::by_name(name).expect("scheme names are checked first")
 }
 
 /// Runs `s` with `driver` driving and `shadows` alongside.
@@ -184,14 +182,11 @@ fn load_suite(files: &[PathBuf]) -> Result<Vec<(String, Scenario)>, String> {
 
 fn selected(args: &CompareArgs) -> Result<Vec<String>, String> {
     if args.schemes.is_empty() {
-        return Ok(SCHEME_NAMES.iter().map(|s| s.to_string()).collect());
+        return Ok(registry::names().map(str::to_string).collect());
     }
     for s in &args.schemes {
-        if !SCHEME_NAMES.contains(&s.as_str()) {
-            return Err(format!(
-                "unknown scheme {s} (known: {})",
-                SCHEME_NAMES.join(", ")
-            ));
+        if registry::design(s).is_none() {
+            return Err(format!("unknown scheme {s} (known: {})", registry::known()));
         }
     }
     Ok(args.schemes.clone())

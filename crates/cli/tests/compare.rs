@@ -54,7 +54,7 @@ fn json_last_line_has_the_issue_schema_for_every_scheme() {
         let v = json(&["--json", "--mode", mode]);
         assert_eq!(v["mode"], mode);
         let rows = v["schemes"].as_array().unwrap();
-        assert_eq!(rows.len(), foliolab_schemes::SCHEME_NAMES.len());
+        assert_eq!(rows.len(), foliolab_schemes::DESIGNS.len());
         for r in rows {
             let keys: Vec<&str> = r.as_object().unwrap().keys().map(|k| k.as_str()).collect();
             let mut want = KEYS.to_vec();

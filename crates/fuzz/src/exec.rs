@@ -30,20 +30,17 @@ pub struct SchemeSpec {
 impl SchemeSpec {
     /// A scheme of this build by name.
     pub fn builtin(name: &str) -> Option<SchemeSpec> {
-        let pages = foliolab_mem::memory::PHYS_BYTES / foliolab_types::PAGE_SIZE;
-        foliolab_schemes::by_name(name, pages)?;
-        let owned = name.to_string();
+        let design = foliolab_schemes::registry::design(name)?;
         Some(SchemeSpec {
-            name: owned.clone(),
-            make: Arc::new(move || foliolab_schemes::by_name(&owned, pages).expect("known")),
+            name: design.name.to_string(),
+            make: Arc::new(move || design.instantiate()),
         })
     }
 
-    /// Every scheme in `SCHEME_NAMES`.
+    /// Every registered scheme.
     pub fn all() -> Vec<SchemeSpec> {
-        foliolab_schemes::SCHEME_NAMES
-            .iter()
-            .filter_map(|n| SchemeSpec::builtin(n))
+        foliolab_schemes::registry::names()
+            .filter_map(SchemeSpec::builtin)
             .collect()
     }
 
@@ -62,9 +59,10 @@ impl SchemeSpec {
         ModelRunner::with_scheme((self.make)())
     }
 
-    /// Leaks are failures except under linux-5.7 (spec 3.5: its COW leaks by design).
+    /// Leaks (and the generator's pin and pipe values) are failures except under a design
+    /// whose COW leaks by design (spec 3.5; the registry's `leaks_by_design`).
     pub fn leaks_fail(&self) -> bool {
-        self.name != "linux-5.7"
+        !foliolab_schemes::registry::properties(&self.name).leaks_by_design
     }
 }
 

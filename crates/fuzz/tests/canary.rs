@@ -16,9 +16,8 @@ const SHRINK_BUDGET: u64 = 3000;
 #[test]
 fn the_fuzzer_catches_and_shrinks_the_canary() {
     foliolab_fuzz::panics::install_quiet_hook();
-    let pages = foliolab_mem::memory::PHYS_BYTES / foliolab_types::PAGE_SIZE;
     let canary = SchemeSpec::custom("canary-forgets-third-mm", move || {
-        let mut s = Linux618::new(pages);
+        let mut s = Linux618::new(foliolab_types::MODEL_NR_PAGES);
         s.bugs = Bugs {
             forget_third_mm_dup: true,
             ..Bugs::default()

@@ -9,7 +9,7 @@ use crate::page::{Page, PageFlags};
 use foliolab_types::{Order, Pfn, PfnArray, PMD_ORDER};
 
 /// The model's physical memory size: 16 GiB.
-pub const PHYS_BYTES: u64 = 16 << 30;
+pub const PHYS_BYTES: u64 = foliolab_types::MODEL_PHYS_BYTES;
 /// First PFN handed to the buddy allocator (the first 16 MiB stay reserved, as firmware and
 /// the kernel image would).
 pub const FIRST_PFN: Pfn = Pfn(0x1000);

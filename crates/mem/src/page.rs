@@ -69,13 +69,17 @@ pub const NIL: u32 = u32::MAX;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page {
     pub flags: PageFlags,
-    /// `_refcount`: meaningful on a folio's first page only; tails stay 0.
+    /// `_refcount`, unbiased: references to the folio (mappings, pins, caches, the
+    /// allocation's own until it is mapped), >= 1 while allocated, 0 when free; meaningful on
+    /// a folio's first page only, tails stay 0 (a speculative reference must never see a
+    /// tail count).
     pub refcount: i32,
     /// `compound_head`: the folio's first page (a small folio or head points at itself).
     pub head: Pfn,
-    /// page[1]: folio order; in a free block's first page: the buddy order.
+    /// page[1]: folio order 1..=9; in a free block's first page: the buddy order.
     pub order: u8,
-    /// page[1]: `_pincount` of a large folio.
+    /// page[1]: `_pincount` of a large folio, unbiased: FOLL_PIN pins on its pages (one per
+    /// pinned page), 0 unpinned. Small folios count a pin as 1024 references instead.
     pub pincount: i32,
     /// page[2] `_deferred_list` links, or buddy free-list links on a free block's first page
     /// (PFN offsets; [`NIL`] for none).
@@ -84,6 +88,9 @@ pub struct Page {
     /// head: the anon_vma the folio belongs to (`folio->mapping`), 0 for none.
     pub anon_vma: u32,
 }
+
+// The model's `struct page` stays small: a 16 GiB memmap is touched section by section.
+const _: () = assert!(std::mem::size_of::<Page>() == 40);
 
 impl Default for Page {
     fn default() -> Page {

@@ -142,7 +142,7 @@ impl Model {
             .map(|(h, t)| self.design_mapped_pages(self.folio(*h), t))
             .sum();
         // Designs whose statistic depends on the history (before 6.2) are not checked.
-        let conserved = self.rmap.anon_mapped_conserved();
+        let conserved = self.rmap.properties().anon_mapped_conserved;
         if let Some(mapped) =
             mapped.filter(|&m| conserved && self.stats.vm(VmStat::NrAnonMapped) != m as i64)
         {

@@ -25,8 +25,10 @@ pub enum RssCounter {
 
 pub struct Process {
     pub aspace: AddressSpace,
+    /// `mm->rss_stat` by [`RssCounter`]: pages (swap entries for `Swap`) the page tables
+    /// map, unbiased, never negative between statements.
     pub rss: [i64; 4],
-    /// Faults charged during the last access operation.
+    /// Faults charged during the last access operation (minor plus major).
     pub faults_last: u64,
 }
 

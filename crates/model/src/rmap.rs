@@ -14,7 +14,7 @@
 use crate::model::{Model, Pid, RssCounter};
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::PageFlags;
-use foliolab_schemes::{Cause, Ctx, FolioCounters, FolioRef, Level, Scheme};
+use foliolab_schemes::{Cause, Ctx, FolioCounters, FolioRef, Level, Properties, Scheme};
 use foliolab_types::{FolioTruth, Pfn, VirtAddr, PMD_ORDER};
 
 /// The design the model drives. Its scheme is private to this module.
@@ -30,9 +30,9 @@ impl Rmap {
     pub fn name(&self) -> &'static str {
         self.scheme.name()
     }
-    /// Whether NR_ANON_MAPPED is a function of the page tables in this design.
-    pub fn anon_mapped_conserved(&self) -> bool {
-        self.scheme.anon_mapped_conserved()
+    /// What the design declares of itself (its registry row).
+    pub fn properties(&self) -> Properties {
+        self.scheme.properties()
     }
 }
 

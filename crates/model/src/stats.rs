@@ -139,8 +139,12 @@ pub struct CowStats {
 
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
-    mthp: [[i64; 14]; 10],
-    vm: [i64; 17],
+    /// Per order (index 0 never counted) and [`MthpStat`]: events since the run started, or
+    /// the current value of a gauge (`nr_anon`, `nr_anon_partially_mapped`); unbiased.
+    mthp: [[i64; MthpStat::ALL.len()]; 10],
+    /// By [`VmStat`]: events or gauges (pages for `NrAnonMapped`, `NrFileMapped`,
+    /// `NrShmemPmdmapped`; PMD-sized folios for `NrAnonTransparentHugepages`), unbiased.
+    vm: [i64; VmStat::ALL.len()],
     pub cow: CowStats,
 }
 

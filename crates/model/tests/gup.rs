@@ -7,7 +7,7 @@ use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE};
 const A: VirtAddr = VirtAddr(0x7000_0000_0000);
 
 fn model() -> (Model, Pid) {
-    let scheme = foliolab_schemes::by_name("linux-6.18", 1 << 22).unwrap();
+    let scheme = foliolab_schemes::by_name("linux-6.18").unwrap();
     let mut m = Model::new(scheme, ThpConfig::default());
     let p = m.spawn();
     (m, p)

@@ -4,7 +4,9 @@
 //! soon as any page is mapped, and a partial mapping is detected only when the average
 //! mapcount falls below one.
 
+use crate::event::FolioCounters;
 use crate::mmid::MmSlots;
+use foliolab_types::FolioTruth;
 
 /// `folio_average_page_mapcount` from the large mapcount `l`, the PMD-level count `e` and
 /// the folio size `n`.
@@ -48,4 +50,30 @@ pub fn whole_folio_mapped_pages(
     } else {
         0
     }
+}
+
+/// The report fields of a design built on MM_ID slots without per-page counts; `entire` is
+/// its count of PMD mappings.
+pub fn slot_counters(slots: &MmSlots, entire: i64, large: bool) -> FolioCounters {
+    FolioCounters {
+        mapcount: Some(slots.l),
+        large_mapcount: large.then_some(slots.l),
+        entire_mapcount: large.then_some(entire),
+        slot0: large.then_some(slots.slot(0)),
+        slot1: large.then_some(slots.slot(1)),
+        maybe_shared: Some(slots.maybe_mapped_shared(large)),
+        ..Default::default()
+    }
+}
+
+/// The exact mapcount of a small folio (kept in `slots.l`) against the truth.
+pub fn check_small(slots: &MmSlots, truth: &FolioTruth) -> Vec<String> {
+    if slots.l == truth.total_entries() as i64 {
+        return Vec::new();
+    }
+    vec![format!(
+        "_mapcount {}, mapped {} times",
+        slots.l,
+        truth.total_entries()
+    )]
 }

@@ -6,9 +6,10 @@
 
 use crate::cost::{lines, Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
-use crate::scheme::Scheme;
-use crate::store::{FolioState, Store};
+use crate::kit::{FolioState, Kit};
+use crate::scheme::{Queries, Reporting, RmapEvents};
 use crate::tracker::Tracked;
+use crate::words::{bytes, ExactFolio, ExactPair, PageMapcount};
 use foliolab_types::{FolioTruth, Pfn};
 
 impl FolioState for Tracked {
@@ -23,8 +24,7 @@ impl FolioState for Tracked {
 /// Exact per-(MM, page) bookkeeping.
 #[derive(Clone, Default)]
 pub struct Exact {
-    folios: Store<Tracked>,
-    costs: Costs,
+    kit: Kit<Tracked>,
 }
 
 impl Exact {
@@ -34,12 +34,12 @@ impl Exact {
 
     /// The folio's mappings as this scheme knows them.
     pub fn tracked(&self, f: FolioRef) -> Tracked {
-        self.folios.get(f).into_owned()
+        self.kit.folios.get(f).into_owned()
     }
 
     /// Some but not all pages mapped: what deferred split should catch.
     pub fn is_partial(&self, f: FolioRef) -> bool {
-        self.folios.get(f).is_partial()
+        self.kit.folios.get(f).is_partial()
     }
 
     fn change(
@@ -54,7 +54,7 @@ impl Exact {
         let n = f.nr_pages();
         let nr = if level == Level::Pmd { n } else { nr };
         let idx = f.index_of(first);
-        let t = self.folios.get_mut(f);
+        let t = self.kit.folios.get_mut(f);
         let (before, pmd_before) = (t.pages_mapped() as i64, t.pmd > 0);
         if add {
             t.add(idx, nr, level, ctx.mm);
@@ -66,7 +66,7 @@ impl Exact {
         let partial = after < before && t.is_partial();
         // One counter per (MM, page) pair and one folio total; 16 pairs per cacheline.
         let touched = if level == Level::Pmd { 1 } else { nr };
-        self.costs
+        self.kit
             .record(ctx.cause, touched + 1, lines(0, touched.div_ceil(16), &[0]));
         let stat = StatDelta {
             nr: after - before,
@@ -76,29 +76,15 @@ impl Exact {
     }
 }
 
-impl Scheme for Exact {
-    fn name(&self) -> &'static str {
-        "exact"
-    }
+impl RmapEvents for Exact {
     fn prep_folio(&mut self, f: FolioRef) {
-        self.folios.prep(f)
+        self.kit.prep(f)
     }
     fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
-        self.folios.free(f)
-    }
-    fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
-        let level = if f.pmd_mappable() {
-            Level::Pmd
-        } else {
-            Level::Pte
-        };
-        self.change(f, f.head, f.nr_pages(), level, ctx, true).0
+        self.kit.free(f)
     }
     fn add(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
         self.change(f, first, nr, level, ctx, true).0
-    }
-    fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
-        self.change(f, first, nr, level, ctx, true);
     }
     fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
         let (stat, partially_mapped) = self.change(f, first, nr, level, ctx, false);
@@ -107,28 +93,34 @@ impl Scheme for Exact {
             partially_mapped,
         }
     }
+}
+
+impl Queries for Exact {
     fn mapcount(&self, f: FolioRef) -> i64 {
-        self.folios.get(f).total_entries() as i64
+        self.kit.folios.get(f).total_entries() as i64
     }
     fn page_mapcount(&self, f: FolioRef, page: Pfn) -> i64 {
-        self.folios.get(f).page_mapcount(f.index_of(page)) as i64
-    }
-    fn page_mapped_exclusively(&self, f: FolioRef, page: Pfn) -> bool {
-        self.page_mapcount(f, page) == 1
+        self.kit.folios.get(f).page_mapcount(f.index_of(page)) as i64
     }
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
-        let t = self.folios.get(f);
+        let t = self.kit.folios.get(f);
         t.nr_mms() > 1 || (!f.is_large() && t.total_entries() > 1)
     }
     /// Reuse exactly when the faulting MM is the only mapper and holds every reference; like
     /// 6.18 it still copies a folio mapped by a single entry (the large folio can then go).
     fn can_reuse_large(&self, f: FolioRef, refcount: i64, ctx: Ctx) -> bool {
-        let t = self.folios.get(f);
+        let t = self.kit.folios.get(f);
         let l = t.total_entries() as i64;
         l > 1 && t.sole_mm() == Some(ctx.mm) && l == refcount
     }
+}
+
+impl Reporting for Exact {
+    fn name(&self) -> &'static str {
+        "exact"
+    }
     fn counters(&self, f: FolioRef) -> FolioCounters {
-        let t = self.folios.get(f);
+        let t = self.kit.folios.get(f);
         let large = f.is_large();
         FolioCounters {
             mapcount: Some(t.total_entries() as i64),
@@ -140,7 +132,7 @@ impl Scheme for Exact {
         }
     }
     fn check(&self, f: FolioRef, truth: &FolioTruth) -> Vec<String> {
-        let mine = self.folios.get(f).to_truth();
+        let mine = self.kit.folios.get(f).to_truth();
         if &mine == truth {
             return Vec::new();
         }
@@ -149,15 +141,14 @@ impl Scheme for Exact {
         )]
     }
     fn costs(&self) -> Costs {
-        self.costs.clone()
+        self.kit.costs()
     }
     fn layout(&self) -> Layout {
-        // A (MM id, count) pair per mapped page and MM, and a folio total.
         Layout {
-            small_bytes: 4,
-            folio_bytes: 8,
+            small_bytes: bytes::<PageMapcount>(),
+            folio_bytes: bytes::<ExactFolio>(),
             page_bytes: 0,
-            mm_page_bytes: 8,
+            mm_page_bytes: bytes::<ExactPair>(),
             overflow_counter: "_refcount",
             ..Layout::default()
         }

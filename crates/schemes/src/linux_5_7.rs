@@ -7,11 +7,11 @@
 //! `page_count == 1`. Unlike 6.18, a PTE-mapped THP whose pages are each mapped once is reused
 //! page by page, even while other MMs map other pages of it.
 
-use crate::linux_6_1::{Era, Era61, St61};
+use crate::linux_6_1::{CowRule, Era61, St61};
 
 /// A `linux-5.7` scheme.
 pub fn new() -> Era61 {
-    Era61::new(Era::V57)
+    Era61::new(CowRule::Before58)
 }
 
 /// Small page: reuse iff mapped once (the swap count is zero in this model).

@@ -11,25 +11,31 @@
 
 use crate::cost::{Costs, Layout};
 use crate::event::{Cause, Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::kit::{FolioState, Kit};
 use crate::per_page::each_page;
-use crate::scheme::Scheme;
-use crate::store::{FolioState, Store};
+use crate::scheme::{Queries, Reporting, RmapEvents};
+use crate::words::{bytes, Folio61, PageMapcount};
 use foliolab_types::{FolioTruth, Pfn};
 
 /// Which COW rule applies on top of the 6.1-era accounting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Era {
+pub enum CowRule {
     /// 5.8+ : reuse only with the sole reference.
-    V61,
+    Since58,
     /// Before 5.8: reuse when every page's mapcount is at most one (`reuse_swap_page`).
-    V57,
+    Before58,
 }
 
+/// One folio's 6.1-era counts, true values (the kernel words are
+/// [`crate::words::PageMapcount`] and [`crate::words::Folio61`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct St61 {
-    /// `_mapcount + 1` of each page: PTE mappings, plus one under DoubleMap.
+    /// `_mapcount + 1` of each page: PTE mappings, plus one under DoubleMap (0..=MMs + 1).
     pub p: Vec<i64>,
+    /// `compound_mapcount + 1`: PMD mappings, 0..=MMs.
     pub compound: i64,
+    /// PG_double_map: set when a PMD was split while other PMDs still map the folio, until
+    /// the last PMD mapping goes.
     pub double_map: bool,
 }
 
@@ -74,26 +80,24 @@ impl FolioState for St61 {
     }
 }
 
-/// 6.1-era accounting (and 5.7's, with [`Era::V57`]).
+/// 6.1-era accounting (and 5.7's, with [`CowRule::Before58`]).
 #[derive(Clone)]
 pub struct Era61 {
-    era: Era,
-    folios: Store<St61>,
-    costs: Costs,
+    cow: CowRule,
+    kit: Kit<St61>,
 }
 
 impl Era61 {
-    pub fn new(era: Era) -> Era61 {
+    pub fn new(cow: CowRule) -> Era61 {
         Era61 {
-            era,
-            folios: Store::default(),
-            costs: Costs::default(),
+            cow,
+            kit: Kit::default(),
         }
     }
 
     fn add_page(&mut self, f: FolioRef, page: Pfn, stats: bool, ctx: Ctx) -> StatDelta {
-        self.costs.record(ctx.cause, 1, 1);
-        let s = self.folios.get_mut(f);
+        self.kit.costs.record(ctx.cause, 1, 1);
+        let s = self.kit.folios.get_mut(f);
         let i = f.index_of(page);
         s.p[i] += 1;
         StatDelta {
@@ -103,8 +107,8 @@ impl Era61 {
     }
 
     fn remove_page(&mut self, f: FolioRef, page: Pfn, ctx: Ctx) -> Removed {
-        self.costs.record(ctx.cause, 1, 1);
-        let s = self.folios.get_mut(f);
+        self.kit.costs.record(ctx.cause, 1, 1);
+        let s = self.kit.folios.get_mut(f);
         let i = f.index_of(page);
         s.p[i] -= 1;
         let last = s.p[i] == 0;
@@ -118,9 +122,9 @@ impl Era61 {
     }
 
     fn add_pmd(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
-        self.costs.record(ctx.cause, 1, 1);
+        self.kit.costs.record(ctx.cause, 1, 1);
         let n = f.nr_pages() as i64;
-        let s = self.folios.get_mut(f);
+        let s = self.kit.folios.get_mut(f);
         s.compound += 1;
         match s.compound {
             1 => StatDelta { nr: n, nr_pmd: n },
@@ -131,9 +135,9 @@ impl Era61 {
     /// A PMD goes: through `__split_huge_pmd_locked` (statistics of THPs only) or through
     /// `page_remove_rmap(compound)` (the DoubleMap pages still mapped stay counted).
     fn remove_pmd(&mut self, f: FolioRef, ctx: Ctx) -> Removed {
-        self.costs.record(ctx.cause, 1, 1);
+        self.kit.costs.record(ctx.cause, 1, 1);
         let n = f.nr_pages() as i64;
-        let s = self.folios.get_mut(f);
+        let s = self.kit.folios.get_mut(f);
         s.compound -= 1;
         let mut r = Removed::default();
         if s.compound != 0 {
@@ -143,12 +147,12 @@ impl Era61 {
         let dm = s.double_map;
         if dm {
             s.set_double_map(false);
-            self.costs.record(ctx.cause, n as u64, n as u64);
+            self.kit.costs.record(ctx.cause, n as u64, n as u64);
         }
         if ctx.cause == Cause::PmdSplit {
             return r;
         }
-        let s = self.folios.get(f);
+        let s = self.kit.folios.get(f);
         let nr = if dm {
             s.p.iter().filter(|&&x| x == 0).count() as i64
         } else {
@@ -162,10 +166,10 @@ impl Era61 {
     /// `__split_huge_pmd_locked`: DoubleMap first if other PMDs stay, then the PTEs.
     fn split_ptes(&mut self, f: FolioRef, first: Pfn, nr: u64, ctx: Ctx) -> StatDelta {
         let n = f.nr_pages();
-        let s = self.folios.get_mut(f);
+        let s = self.kit.folios.get_mut(f);
         if s.compound > 1 && !s.double_map {
             s.set_double_map(true);
-            self.costs.record(ctx.cause, n, n);
+            self.kit.costs.record(ctx.cause, n, n);
         }
         each_page(first, nr, |p| Removed {
             stat: self.add_page(f, p, false, ctx),
@@ -175,33 +179,27 @@ impl Era61 {
     }
 
     fn st(&self, f: FolioRef) -> std::borrow::Cow<'_, St61> {
-        self.folios.get(f)
+        self.kit.folios.get(f)
     }
 }
 
-impl Scheme for Era61 {
-    fn name(&self) -> &'static str {
-        match self.era {
-            Era::V61 => "linux-6.1",
-            Era::V57 => "linux-5.7",
-        }
-    }
+impl RmapEvents for Era61 {
     fn prep_folio(&mut self, f: FolioRef) {
-        self.folios.prep(f)
+        self.kit.prep(f)
     }
     fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
-        self.folios.free(f)
+        self.kit.free(f)
     }
     fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
         let n = f.nr_pages() as i64;
-        let s = self.folios.get_mut(f);
+        let s = self.kit.folios.get_mut(f);
         if f.pmd_mappable() {
             s.compound = 1;
-            self.costs.record(ctx.cause, 0, 1);
+            self.kit.costs.record(ctx.cause, 0, 1);
             return StatDelta { nr: n, nr_pmd: n };
         }
         s.p.iter_mut().for_each(|x| *x = 1);
-        self.costs.record(ctx.cause, 0, n as u64);
+        self.kit.costs.record(ctx.cause, 0, n as u64);
         StatDelta { nr: n, nr_pmd: 0 }
     }
     fn add(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
@@ -219,26 +217,11 @@ impl Scheme for Era61 {
             }
         }
     }
-    /// Before 6.2 NR_ANON_MAPPED depends on the history, not only on the page tables: PTEs
-    /// that came from a PMD split (DoubleMap offsets every `_mapcount`) were not counted,
-    /// PTEs added by rmap calls (migration, swap-in) were, and the difference stays after
-    /// the PMD goes and after splits.
-    fn anon_mapped_conserved(&self) -> bool {
-        false
-    }
-    /// Before 6.2 a page's first PTE mapping counted in NR_FILE_MAPPED even while a PMD
-    /// mapped its THP: a file THP mapped both ways counts twice.
-    fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
-        if f.anon || truth.pmd_maps == 0 || truth.pages_pte_mapped() == 0 {
-            return Some(truth.pages_mapped());
-        }
-        Some(f.nr_pages() + truth.pages_pte_mapped())
-    }
     fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
         match level {
             Level::Pmd => {
-                self.costs.record(ctx.cause, 1, 1);
-                self.folios.get_mut(f).compound += 1;
+                self.kit.costs.record(ctx.cause, 1, 1);
+                self.kit.folios.get_mut(f).compound += 1;
             }
             Level::Pte => {
                 each_page(first, nr, |p| {
@@ -254,14 +237,22 @@ impl Scheme for Era61 {
             Level::Pte => each_page(first, nr, |p| self.remove_page(f, p, ctx)),
         }
     }
+}
+
+impl Queries for Era61 {
+    /// Before 6.2 a page's first PTE mapping counted in NR_FILE_MAPPED even while a PMD
+    /// mapped its THP: a file THP mapped both ways counts twice.
+    fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
+        if f.anon || truth.pmd_maps == 0 || truth.pages_pte_mapped() == 0 {
+            return Some(truth.pages_mapped());
+        }
+        Some(f.nr_pages() + truth.pages_pte_mapped())
+    }
     fn mapcount(&self, f: FolioRef) -> i64 {
         self.st(f).total()
     }
     fn page_mapcount(&self, f: FolioRef, page: Pfn) -> i64 {
         self.st(f).page_mapcount(f.index_of(page))
-    }
-    fn page_mapped_exclusively(&self, f: FolioRef, page: Pfn) -> bool {
-        self.page_mapcount(f, page) == 1
     }
     /// madvise's `page_mapcount(page) != 1` on the head page.
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
@@ -272,15 +263,24 @@ impl Scheme for Era61 {
         self.st(f).page_mapcount(0) != 1
     }
     fn can_reuse_small(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
-        match self.era {
-            Era::V61 => refcount == 1,
-            Era::V57 => crate::linux_5_7::reuse_small(&self.st(f)),
+        match self.cow {
+            CowRule::Since58 => refcount == 1,
+            CowRule::Before58 => crate::linux_5_7::reuse_small(&self.st(f)),
         }
     }
     fn can_reuse_large(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
-        match self.era {
-            Era::V61 => refcount == 1,
-            Era::V57 => crate::linux_5_7::reuse_large(&self.st(f)),
+        match self.cow {
+            CowRule::Since58 => refcount == 1,
+            CowRule::Before58 => crate::linux_5_7::reuse_large(&self.st(f)),
+        }
+    }
+}
+
+impl Reporting for Era61 {
+    fn name(&self) -> &'static str {
+        match self.cow {
+            CowRule::Since58 => "linux-6.1",
+            CowRule::Before58 => "linux-5.7",
         }
     }
     fn counters(&self, f: FolioRef) -> FolioCounters {
@@ -325,13 +325,12 @@ impl Scheme for Era61 {
         out
     }
     fn costs(&self) -> Costs {
-        self.costs.clone()
+        self.kit.costs()
     }
     fn layout(&self) -> Layout {
-        // Per page `_mapcount`; `compound_mapcount` in page[1]; PG_double_map is a flag bit.
         Layout {
-            folio_bytes: 4,
-            page_bytes: 4,
+            folio_bytes: bytes::<Folio61>(),
+            page_bytes: bytes::<PageMapcount>(),
             ..Layout::default()
         }
     }

@@ -7,9 +7,10 @@
 
 use crate::cost::{lines, Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::kit::{FolioState, Kit};
 use crate::pm::PmCounts;
-use crate::scheme::Scheme;
-use crate::store::{FolioState, Store};
+use crate::scheme::{Queries, Reporting, RmapEvents};
+use crate::words::{bytes, Folio614, PageMapcount};
 use foliolab_types::{FolioTruth, Pfn};
 
 impl FolioState for PmCounts {
@@ -25,8 +26,7 @@ impl FolioState for PmCounts {
 /// Linux 6.10-6.14.
 #[derive(Clone, Default)]
 pub struct Linux614 {
-    folios: Store<PmCounts>,
-    costs: Costs,
+    kit: Kit<PmCounts>,
 }
 
 impl Linux614 {
@@ -44,7 +44,7 @@ impl Linux614 {
                 lines(f.index_of(first) as u64, nr, &[1]),
             ),
         };
-        self.costs.record(ctx.cause, rmw, touched);
+        self.kit.costs.record(ctx.cause, rmw, touched);
     }
 }
 
@@ -62,23 +62,20 @@ pub fn likely_mapped_shared(f: FolioRef, c: &PmCounts) -> bool {
     c.p[0] > 1
 }
 
-impl Scheme for Linux614 {
-    fn name(&self) -> &'static str {
-        "linux-6.14"
-    }
+impl RmapEvents for Linux614 {
     fn prep_folio(&mut self, f: FolioRef) {
-        self.folios.prep(f)
+        self.kit.prep(f)
     }
     fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
-        self.folios.free(f)
+        self.kit.free(f)
     }
     fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
         let touched = if f.pmd_mappable() { 1 } else { f.nr_pages() };
-        self.costs.record(ctx.cause, 0, touched);
-        self.folios.get_mut(f).add_new(f.pmd_mappable())
+        self.kit.costs.record(ctx.cause, 0, touched);
+        self.kit.folios.get_mut(f).add_new(f.pmd_mappable())
     }
     fn add(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
-        let c = self.folios.get_mut(f);
+        let c = self.kit.folios.get_mut(f);
         let (stat, changed) = match level {
             Level::Pmd => c.add_pmd(),
             Level::Pte => c.add_ptes(f.index_of(first), nr),
@@ -87,7 +84,7 @@ impl Scheme for Linux614 {
         stat
     }
     fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
-        let c = self.folios.get_mut(f);
+        let c = self.kit.folios.get_mut(f);
         match level {
             Level::Pmd => c.dup_pmd(),
             Level::Pte => c.dup_ptes(f.index_of(first), nr),
@@ -95,7 +92,7 @@ impl Scheme for Linux614 {
         self.cost(f, first, nr, level, false, ctx);
     }
     fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
-        let c = self.folios.get_mut(f);
+        let c = self.kit.folios.get_mut(f);
         let (r, changed) = match level {
             Level::Pmd => c.remove_pmd(),
             Level::Pte => c.remove_ptes(f.index_of(first), nr),
@@ -103,24 +100,30 @@ impl Scheme for Linux614 {
         self.cost(f, first, nr, level, changed, ctx);
         r
     }
+}
+
+impl Queries for Linux614 {
     fn mapcount(&self, f: FolioRef) -> i64 {
-        self.folios.get(f).l
+        self.kit.folios.get(f).l
     }
     fn page_mapcount(&self, f: FolioRef, page: Pfn) -> i64 {
-        self.folios.get(f).page_mapcount(f.index_of(page))
-    }
-    fn page_mapped_exclusively(&self, f: FolioRef, page: Pfn) -> bool {
-        self.page_mapcount(f, page) == 1
+        self.kit.folios.get(f).page_mapcount(f.index_of(page))
     }
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
-        likely_mapped_shared(f, &self.folios.get(f))
+        likely_mapped_shared(f, &self.kit.folios.get(f))
     }
     /// Before 6.15 a large folio was never reused: every write copies one page.
     fn can_reuse_large(&self, _f: FolioRef, _refcount: i64, _ctx: Ctx) -> bool {
         false
     }
+}
+
+impl Reporting for Linux614 {
+    fn name(&self) -> &'static str {
+        "linux-6.14"
+    }
     fn counters(&self, f: FolioRef) -> FolioCounters {
-        let c = self.folios.get(f);
+        let c = self.kit.folios.get(f);
         let large = f.is_large();
         FolioCounters {
             mapcount: Some(c.l),
@@ -133,16 +136,16 @@ impl Scheme for Linux614 {
     }
     fn check(&self, f: FolioRef, truth: &FolioTruth) -> Vec<String> {
         let mut out = Vec::new();
-        self.folios.get(f).check(truth, &mut out);
+        self.kit.folios.get(f).check(truth, &mut out);
         out
     }
     fn costs(&self) -> Costs {
-        self.costs.clone()
+        self.kit.costs()
     }
     fn layout(&self) -> Layout {
         Layout {
-            folio_bytes: 12,
-            page_bytes: 4,
+            folio_bytes: bytes::<Folio614>(),
+            page_bytes: bytes::<PageMapcount>(),
             ..Layout::default()
         }
     }

@@ -8,7 +8,8 @@
 
 use crate::cost::{lines, Costs, Layout};
 use crate::event::{Cause, Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
-use crate::scheme::Scheme;
+use crate::scheme::{Queries, Reporting, RmapEvents};
+use crate::words::{bytes, Folio618, PageMapcount};
 use foliolab_types::{FolioTruth, MmId, Pfn, PfnArray};
 
 /// `ENTIRELY_MAPPED` (2^23), added to `_nr_pages_mapped` while `_entire_mapcount >= 1`.
@@ -19,26 +20,20 @@ const MM_ID_MASK: u64 = (1 << 31) - 1;
 const SHARED_BIT: u64 = 1 << 63;
 const LOCK_BIT: u64 = 1 << 31;
 
-/// The mapcount words of one `struct page`; the page[1] words are used on page[1] only.
+/// The mapcount words of one `struct page`: its own `_mapcount` and, used on page[1] of a
+/// large folio only, the folio's words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Words {
-    mapcount: i32,
-    large_mapcount: i32,
-    nr_pages_mapped: i32,
-    entire_mapcount: i32,
-    mm_id_mapcount: [i32; 2],
-    mm_ids: u64,
+    page: PageMapcount,
+    folio: Folio618,
 }
 
 impl Default for Words {
+    /// A page fresh from the allocator: unmapped, free slots.
     fn default() -> Words {
         Words {
-            mapcount: -1,
-            large_mapcount: -1,
-            nr_pages_mapped: 0,
-            entire_mapcount: -1,
-            mm_id_mapcount: [-1, -1],
-            mm_ids: 0,
+            page: PageMapcount { mapcount: -1 },
+            folio: Folio618::default(),
         }
     }
 }
@@ -91,24 +86,27 @@ impl Linux618 {
         false
     }
 
-    fn f1(&self, f: FolioRef) -> &Words {
-        self.words.get(f.head.add(1))
+    /// The folio's words, in page[1].
+    fn f1(&self, f: FolioRef) -> &Folio618 {
+        &self.words.get(f.head.add(1)).folio
     }
-    fn f1_mut(&mut self, f: FolioRef) -> &mut Words {
-        self.words.get_mut(f.head.add(1))
+    fn f1_mut(&mut self, f: FolioRef) -> &mut Folio618 {
+        &mut self.words.get_mut(f.head.add(1)).folio
     }
-    fn slot_id(w: &Words, k: usize) -> MmId {
+    fn slot_id(w: &Folio618, k: usize) -> MmId {
         MmId(((w.mm_ids >> (32 * k)) & MM_ID_MASK) as u32)
     }
-    fn set_slot(w: &mut Words, k: usize, id: MmId, count: i32) {
+    /// Puts `id` in slot `k` with `count` mappings (true value; stored raw, `count` − 1: a
+    /// free slot is `MM_ID_DUMMY` with raw −1).
+    fn set_slot(w: &mut Folio618, k: usize, id: MmId, count: i32) {
         let shift = 32 * k;
         w.mm_ids = (w.mm_ids & !(MM_ID_MASK << shift)) | ((id.0 as u64) << shift);
         w.mm_id_mapcount[k] = count - 1;
     }
-    fn shared(w: &Words) -> bool {
+    fn shared(w: &Folio618) -> bool {
         w.mm_ids & SHARED_BIT != 0
     }
-    fn set_shared(w: &mut Words, on: bool) {
+    fn set_shared(w: &mut Folio618, on: bool) {
         if on {
             w.mm_ids |= SHARED_BIT;
         } else {
@@ -159,7 +157,7 @@ impl Linux618 {
     }
 
     fn page_mc(&self, page: Pfn) -> i32 {
-        self.words.get(page).mapcount + 1
+        self.words.get(page).page.mapcount + 1
     }
 
     fn add_ptes_large(&mut self, f: FolioRef, first: Pfn, nr: u64, ctx: Ctx) -> StatDelta {
@@ -167,8 +165,8 @@ impl Linux618 {
         let mut first_maps = 0;
         for i in 0..nr {
             let w = self.words.get_mut(first.add(i));
-            w.mapcount += 1;
-            if w.mapcount == 0 {
+            w.page.mapcount += 1;
+            if w.page.mapcount == 0 {
                 first_maps += 1;
             }
         }
@@ -210,8 +208,8 @@ impl Linux618 {
         let mut last = 0;
         for i in 0..nr {
             let w = self.words.get_mut(first.add(i));
-            w.mapcount -= 1;
-            if w.mapcount == -1 {
+            w.page.mapcount -= 1;
+            if w.page.mapcount == -1 {
                 last += 1;
             }
         }
@@ -299,11 +297,7 @@ impl Linux618 {
     }
 }
 
-impl Scheme for Linux618 {
-    fn name(&self) -> &'static str {
-        "linux-6.18"
-    }
-
+impl RmapEvents for Linux618 {
     fn prep_folio(&mut self, f: FolioRef) {
         for i in 0..f.nr_pages() {
             *self.words.get_mut(f.head.add(i)) = Words::default();
@@ -314,19 +308,15 @@ impl Scheme for Linux618 {
         let mut bad = Vec::new();
         if f.is_large() {
             let w = *self.f1(f);
-            let fresh = Words {
-                mapcount: w.mapcount,
-                ..Words::default()
-            };
-            if w != fresh {
+            if w != Folio618::default() {
                 bad.push(format!("page[1] words not reset: {w:?}"));
             }
         }
         for i in 0..f.nr_pages() {
-            if self.words.get(f.head.add(i)).mapcount != -1 {
+            if self.words.get(f.head.add(i)).page.mapcount != -1 {
                 bad.push(format!(
                     "page[{i}] _mapcount {}",
-                    self.words.get(f.head.add(i)).mapcount + 1
+                    self.words.get(f.head.add(i)).page.mapcount + 1
                 ));
             }
         }
@@ -347,7 +337,7 @@ impl Scheme for Linux618 {
         let touched = if f.pmd_mappable() { 1 } else { f.nr_pages() };
         self.costs.record(ctx.cause, 0, touched);
         if !f.is_large() {
-            self.words.get_mut(f.head).mapcount = 0;
+            self.words.get_mut(f.head).page.mapcount = 0;
             return StatDelta { nr: 1, nr_pmd: 0 };
         }
         let w = self.f1_mut(f);
@@ -362,7 +352,7 @@ impl Scheme for Linux618 {
         Self::set_slot(w, 0, ctx.mm, n as i32);
         w.large_mapcount = n as i32 - 1;
         for i in 0..f.nr_pages() {
-            self.words.get_mut(f.head.add(i)).mapcount = 0;
+            self.words.get_mut(f.head.add(i)).page.mapcount = 0;
         }
         StatDelta { nr: n, nr_pmd: 0 }
     }
@@ -371,9 +361,9 @@ impl Scheme for Linux618 {
         if !f.is_large() {
             self.costs.record(ctx.cause, 1, 1);
             let w = self.words.get_mut(f.head);
-            w.mapcount += 1;
+            w.page.mapcount += 1;
             return StatDelta {
-                nr: (w.mapcount == 0) as i64,
+                nr: (w.page.mapcount == 0) as i64,
                 nr_pmd: 0,
             };
         }
@@ -389,13 +379,13 @@ impl Scheme for Linux618 {
         }
         if !f.is_large() {
             self.costs.record(ctx.cause, 1, 1);
-            self.words.get_mut(f.head).mapcount += 1;
+            self.words.get_mut(f.head).page.mapcount += 1;
             return;
         }
         match level {
             Level::Pte => {
                 for i in 0..nr {
-                    self.words.get_mut(first.add(i)).mapcount += 1;
+                    self.words.get_mut(first.add(i)).page.mapcount += 1;
                 }
                 self.add_large(f, nr as i32, ctx.mm);
                 self.cost_ptes(f, first, nr, false, ctx.cause);
@@ -412,8 +402,8 @@ impl Scheme for Linux618 {
         if !f.is_large() {
             self.costs.record(ctx.cause, 1, 1);
             let w = self.words.get_mut(f.head);
-            w.mapcount -= 1;
-            let nr = -((w.mapcount == -1) as i64);
+            w.page.mapcount -= 1;
+            let nr = -((w.page.mapcount == -1) as i64);
             return Removed {
                 stat: StatDelta { nr, nr_pmd: 0 },
                 partially_mapped: false,
@@ -424,7 +414,9 @@ impl Scheme for Linux618 {
             Level::Pmd => self.remove_pmd_large(f, ctx),
         }
     }
+}
 
+impl Queries for Linux618 {
     fn mapcount(&self, f: FolioRef) -> i64 {
         if f.is_large() {
             self.f1(f).large_mapcount as i64 + 1
@@ -441,10 +433,6 @@ impl Scheme for Linux618 {
         mc
     }
 
-    fn page_mapped_exclusively(&self, f: FolioRef, page: Pfn) -> bool {
-        self.page_mapcount(f, page) == 1
-    }
-
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
         if !f.is_large() {
             return self.mapcount(f) > 1;
@@ -459,6 +447,12 @@ impl Scheme for Linux618 {
     fn can_reuse_large(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
         let l = self.mapcount(f);
         l > 1 && !Self::shared(self.f1(f)) && l == refcount
+    }
+}
+
+impl Reporting for Linux618 {
+    fn name(&self) -> &'static str {
+        "linux-6.18"
     }
 
     fn counters(&self, f: FolioRef) -> FolioCounters {
@@ -547,11 +541,9 @@ impl Scheme for Linux618 {
     }
 
     fn layout(&self) -> Layout {
-        // Per page `_mapcount`; page[1]: `_large_mapcount`, `_nr_pages_mapped`,
-        // `_entire_mapcount`, `_mm_id_mapcount[2]`, `_mm_ids`.
         Layout {
-            folio_bytes: 4 + 4 + 4 + 8 + 8,
-            page_bytes: 4,
+            folio_bytes: bytes::<Folio618>(),
+            page_bytes: bytes::<PageMapcount>(),
             ..Layout::default()
         }
     }

@@ -4,17 +4,22 @@
 //! "maybe mapped shared", NR_ANON_MAPPED counts whole folios, and a partial mapping is seen
 //! only once the average per-page mapcount drops below one (the blind spot, trace E).
 
-use crate::avg::{average_mapcount, exclusive, small_change};
+use crate::avg::{average_mapcount, check_small, exclusive, slot_counters, small_change};
 use crate::cost::{Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::kit::{FolioState, Kit};
 use crate::mmid::MmSlots;
-use crate::scheme::Scheme;
-use crate::store::{FolioState, Store};
+use crate::scheme::{Queries, Reporting, RmapEvents};
+use crate::words::{bytes, FolioNpm};
 use foliolab_types::{FolioTruth, MmId, Pfn};
 
+/// One folio's NO_PAGE_MAPCOUNT state, true values (the kernel words are
+/// [`crate::words::FolioNpm`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NpmState {
+    /// `L`, the slots and `S` (see [`MmSlots`]); a small folio's mapcount in `slots.l`.
     pub slots: MmSlots,
+    /// `E`: PMD mappings, 0..=MMs (raw `_entire_mapcount` + 1).
     pub e: i64,
 }
 
@@ -31,8 +36,7 @@ impl FolioState for NpmState {
 /// Linux 6.15+ with NO_PAGE_MAPCOUNT.
 #[derive(Clone, Default)]
 pub struct Linux618Npm {
-    folios: Store<NpmState>,
-    costs: Costs,
+    kit: Kit<NpmState>,
 }
 
 impl Linux618Npm {
@@ -42,7 +46,7 @@ impl Linux618Npm {
 
     fn add_large(&mut self, f: FolioRef, nr: u64, level: Level, mm: MmId) -> StatDelta {
         let n = f.nr_pages() as i64;
-        let s = self.folios.get_mut(f);
+        let s = self.kit.folios.get_mut(f);
         let mut stat = StatDelta::default();
         let diff = match level {
             Level::Pmd => {
@@ -62,7 +66,7 @@ impl Linux618Npm {
 
     fn remove_large(&mut self, f: FolioRef, nr: u64, level: Level, mm: MmId) -> Removed {
         let n = f.nr_pages() as i64;
-        let s = self.folios.get_mut(f);
+        let s = self.kit.folios.get_mut(f);
         let mut r = Removed::default();
         let (diff, last) = match level {
             Level::Pmd => {
@@ -84,20 +88,17 @@ impl Linux618Npm {
     }
 }
 
-impl Scheme for Linux618Npm {
-    fn name(&self) -> &'static str {
-        "linux-6.18-npm"
-    }
+impl RmapEvents for Linux618Npm {
     fn prep_folio(&mut self, f: FolioRef) {
-        self.folios.prep(f)
+        self.kit.prep(f)
     }
     fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
-        self.folios.free(f)
+        self.kit.free(f)
     }
     fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
-        self.costs.record(ctx.cause, 0, 1);
+        self.kit.costs.record(ctx.cause, 0, 1);
         let n = f.nr_pages() as i64;
-        let s = self.folios.get_mut(f);
+        let s = self.kit.folios.get_mut(f);
         if !f.is_large() {
             s.slots.l = 1;
             return StatDelta { nr: 1, nr_pmd: 0 };
@@ -112,22 +113,19 @@ impl Scheme for Linux618Npm {
     }
     fn add(&mut self, f: FolioRef, _first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
         // One atomic for the bit spinlock (and one for `E` at PMD level), all in page[1].
-        self.costs
+        self.kit
             .record(ctx.cause, 1 + (level == Level::Pmd) as u64, 1);
         if !f.is_large() {
-            let nr = small_change(&mut self.folios.get_mut(f).slots, 1);
+            let nr = small_change(&mut self.kit.folios.get_mut(f).slots, 1);
             return StatDelta { nr, nr_pmd: 0 };
         }
         self.add_large(f, nr, level, ctx.mm)
     }
-    fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
-        self.add(f, first, nr, level, ctx);
-    }
     fn remove(&mut self, f: FolioRef, _first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
-        self.costs
+        self.kit
             .record(ctx.cause, 1 + (level == Level::Pmd) as u64, 1);
         if !f.is_large() {
-            let nr = small_change(&mut self.folios.get_mut(f).slots, -1);
+            let nr = small_change(&mut self.kit.folios.get_mut(f).slots, -1);
             return Removed {
                 stat: StatDelta { nr, nr_pmd: 0 },
                 partially_mapped: false,
@@ -135,55 +133,51 @@ impl Scheme for Linux618Npm {
         }
         self.remove_large(f, nr, level, ctx.mm)
     }
+}
+
+impl Queries for Linux618Npm {
     fn mapcount(&self, f: FolioRef) -> i64 {
-        self.folios.get(f).slots.l
+        self.kit.folios.get(f).slots.l
     }
     fn page_mapcount(&self, f: FolioRef, _page: Pfn) -> i64 {
-        let s = self.folios.get(f);
+        let s = self.kit.folios.get(f);
         if !f.is_large() {
             return s.slots.l;
         }
         average_mapcount(s.slots.l, s.e, f.nr_pages() as i64)
     }
     fn page_mapped_exclusively(&self, f: FolioRef, _page: Pfn) -> bool {
-        exclusive(&self.folios.get(f).slots, f.is_large())
+        exclusive(&self.kit.folios.get(f).slots, f.is_large())
     }
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
-        self.folios.get(f).slots.maybe_mapped_shared(f.is_large())
+        self.kit
+            .folios
+            .get(f)
+            .slots
+            .maybe_mapped_shared(f.is_large())
     }
     fn can_reuse_large(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
-        self.folios.get(f).slots.can_reuse(refcount)
+        self.kit.folios.get(f).slots.can_reuse(refcount)
     }
     fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
         Some(crate::avg::whole_folio_mapped_pages(f, truth))
     }
+}
+
+impl Reporting for Linux618Npm {
+    fn name(&self) -> &'static str {
+        "linux-6.18-npm"
+    }
     fn counters(&self, f: FolioRef) -> FolioCounters {
-        let s = self.folios.get(f);
-        let slot = |k: usize| s.slots.slot(k);
-        let large = f.is_large();
-        FolioCounters {
-            mapcount: Some(s.slots.l),
-            large_mapcount: large.then_some(s.slots.l),
-            entire_mapcount: large.then_some(s.e),
-            slot0: large.then_some(slot(0)),
-            slot1: large.then_some(slot(1)),
-            maybe_shared: Some(self.maybe_mapped_shared(f)),
-            ..Default::default()
-        }
+        let s = self.kit.folios.get(f);
+        slot_counters(&s.slots, s.e, f.is_large())
     }
     fn check(&self, f: FolioRef, truth: &FolioTruth) -> Vec<String> {
-        let s = self.folios.get(f);
-        let mut out = Vec::new();
+        let s = self.kit.folios.get(f);
         if !f.is_large() {
-            if s.slots.l != truth.total_entries() as i64 {
-                out.push(format!(
-                    "_mapcount {}, mapped {} times",
-                    s.slots.l,
-                    truth.total_entries()
-                ));
-            }
-            return out;
+            return check_small(&s.slots, truth);
         }
+        let mut out = Vec::new();
         s.slots.check(truth, &mut out);
         if s.e != truth.pmd_maps as i64 {
             out.push(format!(
@@ -194,12 +188,11 @@ impl Scheme for Linux618Npm {
         out
     }
     fn costs(&self) -> Costs {
-        self.costs.clone()
+        self.kit.costs()
     }
     fn layout(&self) -> Layout {
-        // page[1]: `_large_mapcount`, `_entire_mapcount`, `_mm_id_mapcount[2]`, `_mm_ids`.
         Layout {
-            folio_bytes: 4 + 4 + 8 + 8,
+            folio_bytes: bytes::<FolioNpm>(),
             ..Layout::default()
         }
     }

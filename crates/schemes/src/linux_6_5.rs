@@ -9,17 +9,17 @@
 
 use crate::cost::{lines, Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::kit::Kit;
 use crate::per_page::each_page;
 use crate::pm::PmCounts;
-use crate::scheme::Scheme;
-use crate::store::Store;
+use crate::scheme::{Queries, Reporting, RmapEvents};
+use crate::words::{bytes, Folio65, PageMapcount};
 use foliolab_types::{FolioTruth, Pfn};
 
 /// Linux 6.3-6.7.
 #[derive(Clone, Default)]
 pub struct Linux65 {
-    folios: Store<PmCounts>,
-    costs: Costs,
+    kit: Kit<PmCounts>,
 }
 
 impl Linux65 {
@@ -28,13 +28,13 @@ impl Linux65 {
     }
 
     fn add_page(&mut self, f: FolioRef, page: Pfn, ctx: Ctx) -> StatDelta {
-        let (stat, changed) = self.folios.get_mut(f).add_ptes(f.index_of(page), 1);
+        let (stat, changed) = self.kit.folios.get_mut(f).add_ptes(f.index_of(page), 1);
         self.cost_page(f, page, changed, ctx);
         stat
     }
 
     fn remove_page(&mut self, f: FolioRef, page: Pfn, ctx: Ctx) -> Removed {
-        let (mut r, changed) = self.folios.get_mut(f).remove_ptes(f.index_of(page), 1);
+        let (mut r, changed) = self.kit.folios.get_mut(f).remove_ptes(f.index_of(page), 1);
         self.cost_page(f, page, changed, ctx);
         r.partially_mapped = r.stat.nr != 0 && f.pmd_mappable();
         r
@@ -43,7 +43,7 @@ impl Linux65 {
     /// One atomic on the page's `_mapcount`, one on `_nr_pages_mapped` if it changed state.
     fn cost_page(&mut self, f: FolioRef, page: Pfn, changed: bool, ctx: Ctx) {
         let extra: &[u64] = if changed && f.is_large() { &[1] } else { &[] };
-        self.costs.record(
+        self.kit.costs.record(
             ctx.cause,
             1 + changed as u64,
             lines(f.index_of(page) as u64, 1, extra),
@@ -56,25 +56,22 @@ impl Linux65 {
     }
 }
 
-impl Scheme for Linux65 {
-    fn name(&self) -> &'static str {
-        "linux-6.5"
-    }
+impl RmapEvents for Linux65 {
     fn prep_folio(&mut self, f: FolioRef) {
-        self.folios.prep(f)
+        self.kit.prep(f)
     }
     fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
-        self.folios.free(f)
+        self.kit.free(f)
     }
     fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
         let touched = if f.pmd_mappable() { 1 } else { f.nr_pages() };
-        self.costs.record(ctx.cause, 0, touched);
-        self.folios.get_mut(f).add_new(f.pmd_mappable())
+        self.kit.costs.record(ctx.cause, 0, touched);
+        self.kit.folios.get_mut(f).add_new(f.pmd_mappable())
     }
     fn add(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
         if level == Level::Pmd {
-            self.costs.record(ctx.cause, 2, 1);
-            return self.folios.get_mut(f).add_pmd().0;
+            self.kit.costs.record(ctx.cause, 2, 1);
+            return self.kit.folios.get_mut(f).add_pmd().0;
         }
         each_page(first, nr, |p| Removed {
             stat: self.add_page(f, p, ctx),
@@ -84,45 +81,54 @@ impl Scheme for Linux65 {
     }
     fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
         if level == Level::Pmd {
-            self.costs.record(ctx.cause, 1, 1);
-            return self.folios.get_mut(f).dup_pmd();
+            self.kit.costs.record(ctx.cause, 1, 1);
+            return self.kit.folios.get_mut(f).dup_pmd();
         }
         for i in 0..nr {
-            self.folios.get_mut(f).dup_ptes(f.index_of(first.add(i)), 1);
-            self.costs.record(ctx.cause, 1, 1);
+            self.kit
+                .folios
+                .get_mut(f)
+                .dup_ptes(f.index_of(first.add(i)), 1);
+            self.kit.costs.record(ctx.cause, 1, 1);
         }
     }
     fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
         if level == Level::Pmd {
-            self.costs.record(ctx.cause, 2, 1);
-            let (mut r, _) = self.folios.get_mut(f).remove_pmd();
+            self.kit.costs.record(ctx.cause, 2, 1);
+            let (mut r, _) = self.kit.folios.get_mut(f).remove_pmd();
             r.partially_mapped &= f.pmd_mappable();
             return r;
         }
         each_page(first, nr, |p| self.remove_page(f, p, ctx))
     }
+}
+
+impl Queries for Linux65 {
     fn mapcount(&self, f: FolioRef) -> i64 {
-        Self::total(&self.folios.get(f))
+        Self::total(&self.kit.folios.get(f))
     }
     fn page_mapcount(&self, f: FolioRef, page: Pfn) -> i64 {
-        self.folios.get(f).page_mapcount(f.index_of(page))
-    }
-    fn page_mapped_exclusively(&self, f: FolioRef, page: Pfn) -> bool {
-        self.page_mapcount(f, page) == 1
+        self.kit.folios.get(f).page_mapcount(f.index_of(page))
     }
     /// `folio_estimated_sharers(folio) > 1`: page 0's mapcount.
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
-        self.folios.get(f).page_mapcount(0) > 1
+        self.kit.folios.get(f).page_mapcount(0) > 1
     }
     /// `folio_estimated_sharers(folio) != 1`.
     fn madvise_skips_shared(&self, f: FolioRef) -> bool {
-        self.folios.get(f).page_mapcount(0) != 1
+        self.kit.folios.get(f).page_mapcount(0) != 1
     }
     fn can_reuse_large(&self, _f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
         refcount == 1
     }
+}
+
+impl Reporting for Linux65 {
+    fn name(&self) -> &'static str {
+        "linux-6.5"
+    }
     fn counters(&self, f: FolioRef) -> FolioCounters {
-        let c = self.folios.get(f);
+        let c = self.kit.folios.get(f);
         let large = f.is_large();
         FolioCounters {
             mapcount: Some(Self::total(&c)),
@@ -134,16 +140,16 @@ impl Scheme for Linux65 {
     }
     fn check(&self, f: FolioRef, truth: &FolioTruth) -> Vec<String> {
         let mut out = Vec::new();
-        self.folios.get(f).check(truth, &mut out);
+        self.kit.folios.get(f).check(truth, &mut out);
         out
     }
     fn costs(&self) -> Costs {
-        self.costs.clone()
+        self.kit.costs()
     }
     fn layout(&self) -> Layout {
         Layout {
-            folio_bytes: 8,
-            page_bytes: 4,
+            folio_bytes: bytes::<Folio65>(),
+            page_bytes: bytes::<PageMapcount>(),
             ..Layout::default()
         }
     }

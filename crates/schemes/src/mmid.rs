@@ -4,12 +4,19 @@
 
 use foliolab_types::{FolioTruth, MmId};
 
-/// `_large_mapcount`, two (MM, count) slots and the "maybe mapped shared" bit.
+/// `_large_mapcount`, two (MM, count) slots and the "maybe mapped shared" bit, as true
+/// (unbiased) values; the kernel words are in [`crate::words::Folio618`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MmSlots {
+    /// `L`: all entries mapping the folio (raw `_large_mapcount` + 1). For a small folio the
+    /// designs built on this keep its mapcount here (no slots).
     pub l: i64,
+    /// The slots' MMs; `MM_ID_DUMMY` (0) for a free slot.
     pub ids: [MmId; 2],
+    /// `t_k`: entries of slot k's MM, >= 1 while the slot is taken, 0 when free (raw
+    /// `_mm_id_mapcount[k]` + 1).
     pub t: [i64; 2],
+    /// `S`: maybe mapped shared (bit 63 of `_mm_ids`); may stay set after the sharing ended.
     pub shared: bool,
 }
 

@@ -6,11 +6,18 @@
 use crate::event::{Removed, StatDelta};
 use foliolab_types::FolioTruth;
 
+/// The PAGE_MAPCOUNT counts of one folio as true (unbiased) values; the kernel stores them
+/// biased by −1 in [`crate::words::PageMapcount`] and [`crate::words::Folio614`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PmCounts {
+    /// `P[i]`: PTE mappings of page i, 0..=MMs for anon pages (raw `_mapcount` + 1).
     pub p: Vec<i64>,
+    /// `E`: PMD mappings, 0..=MMs (raw `_entire_mapcount` + 1).
     pub e: i64,
+    /// `NPM`: pages with `P[i] >= 1`, 0..=N (`_nr_pages_mapped` without the
+    /// `ENTIRELY_MAPPED` bit, which here is `E >= 1`).
     pub npm: i64,
+    /// `L`: all entries, `E + ΣP[i]` (raw `_large_mapcount` + 1).
     pub l: i64,
 }
 

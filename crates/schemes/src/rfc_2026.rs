@@ -10,17 +10,22 @@
 //! NR_ANON_THPS follows from `L` and `T`, since with p PMDs and q PTEs `L = p + q` and
 //! `T = pN + q`, so `p = (T - L) / (N - 1)`.
 
-use crate::avg::{exclusive, small_change};
+use crate::avg::{check_small, exclusive, slot_counters, small_change};
 use crate::cost::{Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::kit::{FolioState, Kit};
 use crate::mmid::MmSlots;
-use crate::scheme::Scheme;
-use crate::store::{FolioState, Store};
+use crate::scheme::{Queries, Reporting, RmapEvents};
+use crate::words::{bytes, FolioRfc2026};
 use foliolab_types::{FolioTruth, MmId, Pfn};
 
+/// One folio's state under the April 2026 RFC, true values (the kernel words are
+/// [`crate::words::FolioRfc2026`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RfcState {
+    /// `L`, the slots and `S` (see [`MmSlots`]); a small folio's mapcount in `slots.l`.
     pub slots: MmSlots,
+    /// `T`, `_total_mapped_pages`: a PTE counts 1, a PMD N; 0..=2N·MMs, unbiased.
     pub t: i64,
 }
 
@@ -47,8 +52,7 @@ impl FolioState for RfcState {
 /// The April 2026 RFC.
 #[derive(Clone, Default)]
 pub struct Rfc2026 {
-    folios: Store<RfcState>,
-    costs: Costs,
+    kit: Kit<RfcState>,
 }
 
 impl Rfc2026 {
@@ -65,7 +69,7 @@ impl Rfc2026 {
         add: bool,
     ) -> (StatDelta, i64) {
         let n = f.nr_pages() as i64;
-        let s = self.folios.get_mut(f);
+        let s = self.kit.folios.get_mut(f);
         let (pmds, l_before) = (s.pmds(n), s.slots.l);
         let (diff, pages) = match level {
             Level::Pmd => (1, n),
@@ -87,7 +91,7 @@ impl Rfc2026 {
     }
 
     fn average(&self, f: FolioRef) -> i64 {
-        let s = self.folios.get(f);
+        let s = self.kit.folios.get(f);
         let n = f.nr_pages() as i64;
         if s.slots.l <= 0 {
             return 0;
@@ -96,20 +100,17 @@ impl Rfc2026 {
     }
 }
 
-impl Scheme for Rfc2026 {
-    fn name(&self) -> &'static str {
-        "rfc-2026"
-    }
+impl RmapEvents for Rfc2026 {
     fn prep_folio(&mut self, f: FolioRef) {
-        self.folios.prep(f)
+        self.kit.prep(f)
     }
     fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
-        self.folios.free(f)
+        self.kit.free(f)
     }
     fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
-        self.costs.record(ctx.cause, 0, 1);
+        self.kit.costs.record(ctx.cause, 0, 1);
         let n = f.nr_pages() as i64;
-        let s = self.folios.get_mut(f);
+        let s = self.kit.folios.get_mut(f);
         if !f.is_large() {
             s.slots.l = 1;
             return StatDelta { nr: 1, nr_pmd: 0 };
@@ -124,20 +125,17 @@ impl Scheme for Rfc2026 {
     }
     fn add(&mut self, f: FolioRef, _first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
         // `L`, `T` and the slots change under the one bit spinlock in page[1].
-        self.costs.record(ctx.cause, 1, 1);
+        self.kit.costs.record(ctx.cause, 1, 1);
         if !f.is_large() {
-            let nr = small_change(&mut self.folios.get_mut(f).slots, 1);
+            let nr = small_change(&mut self.kit.folios.get_mut(f).slots, 1);
             return StatDelta { nr, nr_pmd: 0 };
         }
         self.change(f, nr, level, ctx.mm, true).0
     }
-    fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
-        self.add(f, first, nr, level, ctx);
-    }
     fn remove(&mut self, f: FolioRef, _first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
-        self.costs.record(ctx.cause, 1, 1);
+        self.kit.costs.record(ctx.cause, 1, 1);
         if !f.is_large() {
-            let nr = small_change(&mut self.folios.get_mut(f).slots, -1);
+            let nr = small_change(&mut self.kit.folios.get_mut(f).slots, -1);
             return Removed {
                 stat: StatDelta { nr, nr_pmd: 0 },
                 partially_mapped: false,
@@ -149,54 +147,50 @@ impl Scheme for Rfc2026 {
             partially_mapped: t > 0 && t < f.nr_pages() as i64,
         }
     }
+}
+
+impl Queries for Rfc2026 {
     fn mapcount(&self, f: FolioRef) -> i64 {
-        self.folios.get(f).slots.l
+        self.kit.folios.get(f).slots.l
     }
     fn page_mapcount(&self, f: FolioRef, _page: Pfn) -> i64 {
         if !f.is_large() {
-            return self.folios.get(f).slots.l;
+            return self.kit.folios.get(f).slots.l;
         }
         self.average(f)
     }
     fn page_mapped_exclusively(&self, f: FolioRef, _page: Pfn) -> bool {
-        exclusive(&self.folios.get(f).slots, f.is_large())
+        exclusive(&self.kit.folios.get(f).slots, f.is_large())
     }
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
-        self.folios.get(f).slots.maybe_mapped_shared(f.is_large())
+        self.kit
+            .folios
+            .get(f)
+            .slots
+            .maybe_mapped_shared(f.is_large())
     }
     fn can_reuse_large(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
-        self.folios.get(f).slots.can_reuse(refcount)
+        self.kit.folios.get(f).slots.can_reuse(refcount)
     }
     fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
         Some(crate::avg::whole_folio_mapped_pages(f, truth))
     }
+}
+
+impl Reporting for Rfc2026 {
+    fn name(&self) -> &'static str {
+        "rfc-2026"
+    }
     fn counters(&self, f: FolioRef) -> FolioCounters {
-        let s = self.folios.get(f);
-        let slot = |k: usize| s.slots.slot(k);
-        let large = f.is_large();
-        FolioCounters {
-            mapcount: Some(s.slots.l),
-            large_mapcount: large.then_some(s.slots.l),
-            entire_mapcount: large.then_some(s.pmds(f.nr_pages() as i64)),
-            slot0: large.then_some(slot(0)),
-            slot1: large.then_some(slot(1)),
-            maybe_shared: Some(self.maybe_mapped_shared(f)),
-            ..Default::default()
-        }
+        let s = self.kit.folios.get(f);
+        slot_counters(&s.slots, s.pmds(f.nr_pages() as i64), f.is_large())
     }
     fn check(&self, f: FolioRef, truth: &FolioTruth) -> Vec<String> {
-        let s = self.folios.get(f);
-        let mut out = Vec::new();
+        let s = self.kit.folios.get(f);
         if !f.is_large() {
-            if s.slots.l != truth.total_entries() as i64 {
-                out.push(format!(
-                    "_mapcount {}, mapped {} times",
-                    s.slots.l,
-                    truth.total_entries()
-                ));
-            }
-            return out;
+            return check_small(&s.slots, truth);
         }
+        let mut out = Vec::new();
         s.slots.check(truth, &mut out);
         let t = truth.pte_maps_per_page.iter().sum::<u64>() + truth.pmd_maps * f.nr_pages();
         if s.t != t as i64 {
@@ -208,12 +202,11 @@ impl Scheme for Rfc2026 {
         out
     }
     fn costs(&self) -> Costs {
-        self.costs.clone()
+        self.kit.costs()
     }
     fn layout(&self) -> Layout {
-        // page[1]: `_large_mapcount`, `_total_mapped_pages`, `_mm_id_mapcount[2]`, `_mm_ids`.
         Layout {
-            folio_bytes: 4 + 4 + 8 + 8,
+            folio_bytes: bytes::<FolioRfc2026>(),
             ..Layout::default()
         }
     }

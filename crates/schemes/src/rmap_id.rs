@@ -16,14 +16,20 @@
 
 use crate::cost::{lines, Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::kit::{FolioState, Kit};
 use crate::pm::PmCounts;
-use crate::scheme::Scheme;
-use crate::store::{FolioState, Store};
+use crate::scheme::{Queries, Reporting, RmapEvents};
+use crate::words::{bytes, FolioRmapId, PageMapcount, RmapValue};
 use foliolab_types::{FolioTruth, MmId, Order, Pfn};
 
+/// One folio's state under rmap-id (true values; the kernel words are
+/// [`crate::words::FolioRmapId`] and the [`crate::words::RmapValue`]s).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RmapIdState {
+    /// The 6.7-era counts, true values (see [`PmCounts`]).
     pub pm: PmCounts,
+    /// The rmap sums: `vals[0]` = Σ entries·id, `vals[1]` = Σ entries·id² over the mapping
+    /// MMs; 0 when unmapped, never negative (unbounded here; the RFC's words wrap).
     pub vals: [i128; 2],
 }
 
@@ -70,8 +76,7 @@ pub fn rmap_values(order: Order) -> u64 {
 /// The November 2023 rmap-id RFC.
 #[derive(Clone, Default)]
 pub struct RmapId {
-    folios: Store<RmapIdState>,
-    costs: Costs,
+    kit: Kit<RmapIdState>,
 }
 
 impl RmapId {
@@ -82,7 +87,7 @@ impl RmapId {
     /// 6.7-era atomics, plus one per rmap value and two for the seqcount.
     fn cost(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
         if !f.is_large() {
-            self.costs.record(ctx.cause, 1, 1);
+            self.kit.costs.record(ctx.cause, 1, 1);
             return;
         }
         let extra = rmap_values(f.order) + 2;
@@ -90,7 +95,7 @@ impl RmapId {
             Level::Pmd => (3 + extra, 2),
             Level::Pte => (nr + 2 + extra, lines(f.index_of(first) as u64, nr, &[1, 2])),
         };
-        self.costs.record(ctx.cause, rmw, touched);
+        self.kit.costs.record(ctx.cause, rmw, touched);
     }
 
     fn change(
@@ -104,7 +109,7 @@ impl RmapId {
     ) -> Removed {
         self.cost(f, first, nr, level, ctx);
         let idx = f.index_of(first);
-        let s = self.folios.get_mut(f);
+        let s = self.kit.folios.get_mut(f);
         let diff = if level == Level::Pmd { 1 } else { nr as i64 };
         if f.is_large() {
             s.account(ctx.mm, dir * diff);
@@ -124,18 +129,15 @@ impl RmapId {
     }
 }
 
-impl Scheme for RmapId {
-    fn name(&self) -> &'static str {
-        "rmap-id"
-    }
+impl RmapEvents for RmapId {
     fn prep_folio(&mut self, f: FolioRef) {
-        self.folios.prep(f)
+        self.kit.prep(f)
     }
     fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
-        self.folios.free(f)
+        self.kit.free(f)
     }
     fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
-        self.costs.record(
+        self.kit.costs.record(
             ctx.cause,
             0,
             if f.pmd_mappable() {
@@ -144,7 +146,7 @@ impl Scheme for RmapId {
                 f.nr_pages().max(1)
             },
         );
-        let s = self.folios.get_mut(f);
+        let s = self.kit.folios.get_mut(f);
         let stat = s.pm.add_new(f.pmd_mappable());
         if f.is_large() {
             let l = s.pm.l;
@@ -161,28 +163,34 @@ impl Scheme for RmapId {
     fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
         self.change(f, first, nr, level, ctx, -1)
     }
+}
+
+impl Queries for RmapId {
     fn mapcount(&self, f: FolioRef) -> i64 {
-        self.folios.get(f).pm.l
+        self.kit.folios.get(f).pm.l
     }
     fn page_mapcount(&self, f: FolioRef, page: Pfn) -> i64 {
-        self.folios.get(f).pm.page_mapcount(f.index_of(page))
-    }
-    fn page_mapped_exclusively(&self, f: FolioRef, page: Pfn) -> bool {
-        self.page_mapcount(f, page) == 1
+        self.kit.folios.get(f).pm.page_mapcount(f.index_of(page))
     }
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
-        let s = self.folios.get(f);
+        let s = self.kit.folios.get(f);
         if !f.is_large() {
             return s.pm.l > 1;
         }
         s.pm.l > 0 && !s.exclusive()
     }
     fn can_reuse_large(&self, f: FolioRef, refcount: i64, ctx: Ctx) -> bool {
-        let s = self.folios.get(f);
+        let s = self.kit.folios.get(f);
         s.pm.l > 1 && s.exclusive_to(ctx.mm) && s.pm.l == refcount
     }
+}
+
+impl Reporting for RmapId {
+    fn name(&self) -> &'static str {
+        "rmap-id"
+    }
     fn counters(&self, f: FolioRef) -> FolioCounters {
-        let s = self.folios.get(f);
+        let s = self.kit.folios.get(f);
         let large = f.is_large();
         FolioCounters {
             mapcount: Some(s.pm.l),
@@ -195,7 +203,7 @@ impl Scheme for RmapId {
     }
     /// Everything exact, "mapped shared" included.
     fn check(&self, f: FolioRef, truth: &FolioTruth) -> Vec<String> {
-        let s = self.folios.get(f);
+        let s = self.kit.folios.get(f);
         let mut out = Vec::new();
         s.pm.check(truth, &mut out);
         if f.is_large() && s.pm.l > 0 && s.exclusive() != (truth.nr_mms() == 1) {
@@ -208,14 +216,13 @@ impl Scheme for RmapId {
         out
     }
     fn costs(&self) -> Costs {
-        self.costs.clone()
+        self.kit.costs()
     }
     fn layout(&self) -> Layout {
-        // 6.7-era words (total mapcount, `_entire_mapcount`, `_nr_pages_mapped`, per page
-        // `_mapcount`) plus a seqcount and the rmap values (counted at order 9).
+        // The rmap values are counted at order 9.
         Layout {
-            folio_bytes: 12 + 4 + 8 * rmap_values(Order(9)),
-            page_bytes: 4,
+            folio_bytes: bytes::<FolioRmapId>() + bytes::<RmapValue>() * rmap_values(Order(9)),
+            page_bytes: bytes::<PageMapcount>(),
             ..Layout::default()
         }
     }

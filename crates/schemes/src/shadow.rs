@@ -13,7 +13,7 @@
 use crate::cost::{Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
 use crate::exact::Exact;
-use crate::scheme::Scheme;
+use crate::scheme::{Queries, Reporting, RmapEvents, Scheme};
 use foliolab_types::{FolioTruth, Pfn};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -212,10 +212,7 @@ fn observe(s: &dyn Scheme, stat: StatDelta, f: FolioRef, truth: &FolioTruth, t: 
         (stat.nr != truth.pages_mapped() as i64 || stat.nr_pmd != pmd || pss_wrong) as u64;
 }
 
-impl Scheme for FanOut {
-    fn name(&self) -> &'static str {
-        self.driver.name()
-    }
+impl RmapEvents for FanOut {
     fn prep_folio(&mut self, f: FolioRef) {
         self.driver.prep_folio(f);
         self.exact.prep_folio(f);
@@ -271,6 +268,9 @@ impl Scheme for FanOut {
         *self.tallies.borrow_mut() = rows;
         self.driver.remove(f, first, nr, level, ctx)
     }
+}
+
+impl Queries for FanOut {
     fn mapcount(&self, f: FolioRef) -> i64 {
         self.driver.mapcount(f)
     }
@@ -293,9 +293,6 @@ impl Scheme for FanOut {
         self.judge_cow(truth, |s| s.can_reuse_small(f, refcount, ctx));
         self.driver.can_reuse_small(f, refcount, ctx)
     }
-    fn anon_mapped_conserved(&self) -> bool {
-        self.driver.anon_mapped_conserved()
-    }
     fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
         self.driver.nr_mapped_pages(f, truth)
     }
@@ -309,6 +306,12 @@ impl Scheme for FanOut {
             t.maybe_shared_fn += (!skip && shared) as u64;
         }
         self.driver.madvise_skips_shared(f)
+    }
+}
+
+impl Reporting for FanOut {
+    fn name(&self) -> &'static str {
+        self.driver.name()
     }
     fn counters(&self, f: FolioRef) -> FolioCounters {
         self.driver.counters(f)

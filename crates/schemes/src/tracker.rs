@@ -7,9 +7,10 @@ use crate::event::Level;
 use foliolab_types::{FolioTruth, MmId};
 use std::collections::BTreeMap;
 
-/// What one MM maps of a folio.
+/// What one MM maps of a folio (true counts).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MmMaps {
+    /// PMD entries of this MM mapping the folio.
     pub pmd: u64,
     /// PTE mappings per page (anon: at most one per MM, but file pages may repeat).
     pub pte: Vec<u32>,
@@ -29,12 +30,16 @@ impl MmMaps {
     }
 }
 
-/// One folio's mappings, exactly.
+/// One folio's mappings, exactly (true counts, kept from the events).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tracked {
+    /// Pages in the folio (N).
     pub nr: u64,
+    /// PTE mappings of each page, all MMs together.
     pub pte: Vec<u64>,
+    /// PMD mappings, all MMs together.
     pub pmd: u64,
+    /// Per MM with at least one entry: what it maps.
     pub mms: BTreeMap<MmId, MmMaps>,
 }
 

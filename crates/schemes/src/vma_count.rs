@@ -19,14 +19,19 @@
 
 use crate::cost::{Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
-use crate::scheme::Scheme;
-use crate::store::{FolioState, Store};
+use crate::kit::{FolioState, Kit};
+use crate::scheme::{Queries, Reporting, RmapEvents};
 use crate::tracker::Tracked;
+use crate::words::{bytes, FolioVmaCount, PageMapcount};
 use foliolab_types::{FolioTruth, Pfn};
 
+/// One folio's state under vma-count, true values (the kernel words would be
+/// [`crate::words::FolioVmaCount`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VmaState {
+    /// VMAs (approximated by MMs) mapping any page of the folio, 0..=VMAs, unbiased.
     pub count: i64,
+    /// PMD mappings, 0..=MMs, unbiased.
     pub pmd: i64,
     /// Stands for the page tables: consulted only for the VMA (MM) of the current event.
     scan: Tracked,
@@ -51,8 +56,7 @@ const PTES_PER_LINE: u64 = 8;
 /// Willy's VMA-count design.
 #[derive(Clone, Default)]
 pub struct VmaCount {
-    folios: Store<VmaState>,
-    costs: Costs,
+    kit: Kit<VmaState>,
 }
 
 impl VmaCount {
@@ -72,7 +76,7 @@ impl VmaCount {
         let n = f.nr_pages() as i64;
         let idx = f.index_of(first);
         let nr = if level == Level::Pmd { n as u64 } else { nr };
-        let s = self.folios.get_mut(f);
+        let s = self.kit.folios.get_mut(f);
         let had = s.scan.mm(ctx.mm).is_some();
         let (count0, pmd0) = (s.count, s.pmd);
         if add {
@@ -98,34 +102,20 @@ impl VmaCount {
         } else {
             0
         };
-        self.costs.record(ctx.cause, rmw, 1 + scan_lines);
+        self.kit.costs.record(ctx.cause, rmw, 1 + scan_lines);
         (stat, partial)
     }
 }
 
-impl Scheme for VmaCount {
-    fn name(&self) -> &'static str {
-        "vma-count"
-    }
+impl RmapEvents for VmaCount {
     fn prep_folio(&mut self, f: FolioRef) {
-        self.folios.prep(f)
+        self.kit.prep(f)
     }
     fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
-        self.folios.free(f)
-    }
-    fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
-        let level = if f.pmd_mappable() {
-            Level::Pmd
-        } else {
-            Level::Pte
-        };
-        self.change(f, f.head, f.nr_pages(), level, ctx, true).0
+        self.kit.free(f)
     }
     fn add(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
         self.change(f, first, nr, level, ctx, true).0
-    }
-    fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
-        self.change(f, first, nr, level, ctx, true);
     }
     fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
         let (stat, partially_mapped) = self.change(f, first, nr, level, ctx, false);
@@ -134,28 +124,34 @@ impl Scheme for VmaCount {
             partially_mapped,
         }
     }
+}
+
+impl Queries for VmaCount {
     fn mapcount(&self, f: FolioRef) -> i64 {
-        self.folios.get(f).count
+        self.kit.folios.get(f).count
     }
     fn page_mapcount(&self, f: FolioRef, _page: Pfn) -> i64 {
-        self.folios.get(f).count
-    }
-    fn page_mapped_exclusively(&self, f: FolioRef, _page: Pfn) -> bool {
-        self.folios.get(f).count == 1
+        self.kit.folios.get(f).count
     }
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
-        self.folios.get(f).count > 1
+        self.kit.folios.get(f).count > 1
     }
     fn can_reuse_large(&self, f: FolioRef, refcount: i64, ctx: Ctx) -> bool {
-        let s = self.folios.get(f);
+        let s = self.kit.folios.get(f);
         let entries = s.scan.mm(ctx.mm).map_or(0, |m| m.entries()) as i64;
         s.count == 1 && entries > 1 && entries == refcount
     }
     fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
         Some(crate::avg::whole_folio_mapped_pages(f, truth))
     }
+}
+
+impl Reporting for VmaCount {
+    fn name(&self) -> &'static str {
+        "vma-count"
+    }
     fn counters(&self, f: FolioRef) -> FolioCounters {
-        let s = self.folios.get(f);
+        let s = self.kit.folios.get(f);
         FolioCounters {
             mapcount: Some(s.count),
             entire_mapcount: f.is_large().then_some(s.pmd),
@@ -165,7 +161,7 @@ impl Scheme for VmaCount {
     }
     /// Exact: the number of MMs (standing for VMAs) and of PMD mappings.
     fn check(&self, f: FolioRef, truth: &FolioTruth) -> Vec<String> {
-        let s = self.folios.get(f);
+        let s = self.kit.folios.get(f);
         let mut out = Vec::new();
         if s.count != truth.nr_mms() as i64 {
             out.push(format!(
@@ -183,14 +179,14 @@ impl Scheme for VmaCount {
         out
     }
     fn costs(&self) -> Costs {
-        self.costs.clone()
+        self.kit.costs()
     }
     fn layout(&self) -> Layout {
-        // The VMA count in the head (where `_mapcount` is) and a PMD count in page[1]. With
-        // one reference per VMA too (seeds 003), a 2 MiB folio takes 2^31 VMAs to overflow.
+        // With one reference per VMA too (seeds 003), a 2 MiB folio takes 2^31 VMAs to
+        // overflow.
         Layout {
-            small_bytes: 4,
-            folio_bytes: 8,
+            small_bytes: bytes::<PageMapcount>(),
+            folio_bytes: bytes::<FolioVmaCount>(),
             overflow_counter: "_mapcount (VMAs)",
             overflow_mms_2m: 1u64 << 31,
             ..Layout::default()

@@ -1,6 +1,6 @@
 //! Rules of single designs, on hand-made event sequences.
 
-use foliolab_schemes::linux_6_1::{Era, Era61};
+use foliolab_schemes::linux_6_1::{CowRule, Era61};
 use foliolab_schemes::rfc_2026::Rfc2026;
 use foliolab_schemes::*;
 use foliolab_types::{MmId, Order, Pfn};
@@ -47,7 +47,7 @@ fn rfc_2026_two_pmds_and_one_pte_give_mapcount_3_and_1025_mapped_pages() {
 #[test]
 fn linux_6_1_double_map_keeps_page_mapcounts_across_a_pmd_split() {
     let f = thp();
-    let mut s = Era61::new(Era::V61);
+    let mut s = Era61::new(CowRule::Since58);
     s.prep_folio(f);
     s.add_new_anon(f, ctx(P, Cause::Fault));
     s.dup(f, f.head, 512, Level::Pmd, ctx(C, Cause::Fork));
@@ -69,7 +69,7 @@ fn linux_6_1_double_map_keeps_page_mapcounts_across_a_pmd_split() {
 #[test]
 fn per_page_removal_flags_partial_on_the_first_page() {
     let f = mthp();
-    let mut s = Era61::new(Era::V61);
+    let mut s = Era61::new(CowRule::Since58);
     s.prep_folio(f);
     s.add_new_anon(f, ctx(P, Cause::Fault));
     let r = s.remove(f, f.head, 16, Level::Pte, ctx(P, Cause::Zap));
@@ -84,7 +84,7 @@ fn per_page_removal_flags_partial_on_the_first_page() {
 #[test]
 fn npm_average_mapcount_never_drops_to_zero_while_mapped() {
     let f = mthp();
-    let mut s = by_name("linux-6.18-npm", 1 << 20).unwrap();
+    let mut s = by_name("linux-6.18-npm").unwrap();
     s.prep_folio(f);
     s.add_new_anon(f, ctx(P, Cause::Fault));
     let r = s.remove(f, f.head, 12, Level::Pte, ctx(P, Cause::Zap));
@@ -98,7 +98,7 @@ fn npm_average_mapcount_never_drops_to_zero_while_mapped() {
 #[test]
 fn mm_id_slots_clear_the_shared_bit_when_the_child_leaves() {
     let f = mthp();
-    let mut s = by_name("rfc-2026", 1 << 20).unwrap();
+    let mut s = by_name("rfc-2026").unwrap();
     s.prep_folio(f);
     s.add_new_anon(f, ctx(P, Cause::Fault));
     s.dup(f, f.head, 16, Level::Pte, ctx(C, Cause::Fork));
@@ -110,17 +110,17 @@ fn mm_id_slots_clear_the_shared_bit_when_the_child_leaves() {
 
 #[test]
 fn every_scheme_is_registered_and_reports_a_layout() {
-    for name in SCHEME_NAMES {
-        let s = by_name(name, 1 << 20).unwrap();
-        assert_eq!(s.name(), *name);
+    for name in registry::names() {
+        let s = by_name(name).unwrap();
+        assert_eq!(s.name(), name);
         assert!(s.layout().metadata_bytes(Order(9)) > 0, "{name}");
     }
-    assert!(by_name("linux-9.9", 1).is_none());
+    assert!(by_name("linux-9.9").is_none());
 }
 
 #[test]
 fn per_page_mapcounts_cost_4_bytes_per_page_and_mm_id_a_constant() {
-    let b = |n: &str| by_name(n, 1).unwrap().layout().metadata_bytes(Order(9));
+    let b = |n: &str| by_name(n).unwrap().layout().metadata_bytes(Order(9));
     assert_eq!(b("linux-6.18"), 512 * 4 + 28);
     assert_eq!(b("linux-6.18-npm"), b("rfc-2026"));
     assert!(b("linux-6.18-npm") < 64);
@@ -131,7 +131,7 @@ fn per_page_mapcounts_cost_4_bytes_per_page_and_mm_id_a_constant() {
 fn madvise_shared_skip_follows_each_era() {
     let f = mthp();
     let page0_private = |name: &str| {
-        let mut s = by_name(name, 1 << 20).unwrap();
+        let mut s = by_name(name).unwrap();
         s.prep_folio(f);
         s.add_new_anon(f, ctx(P, Cause::Fault));
         s.dup(f, f.head, 16, Level::Pte, ctx(C, Cause::Fork));
@@ -143,4 +143,25 @@ fn madvise_shared_skip_follows_each_era() {
     assert!(!page0_private("linux-6.1"));
     assert!(page0_private("linux-6.18"));
     assert!(page0_private("exact"));
+}
+
+#[test]
+fn the_registry_is_one_table_of_unique_names_with_their_properties() {
+    let names: Vec<&str> = registry::names().collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), names.len(), "unique names");
+    assert_eq!(names.len(), DESIGNS.len());
+    let leaky: Vec<&str> = DESIGNS
+        .iter()
+        .filter(|d| d.properties.leaks_by_design)
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(leaky, ["linux-5.7"], "only the pre-5.8 COW rule leaks");
+    assert!(!registry::properties("linux-6.1").anon_mapped_conserved);
+    assert!(registry::properties("linux-6.18").anon_mapped_conserved);
+    assert_eq!(registry::properties("not-registered"), registry::PLAIN);
+    let s = by_name("linux-5.7").unwrap();
+    assert!(s.properties().leaks_by_design, "properties come from the row");
 }

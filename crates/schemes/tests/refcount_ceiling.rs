@@ -10,7 +10,7 @@
 //! (`try_get_folio` refuses a negative count); the mapping paths (fault, fork, PMD split)
 //! take references unchecked, so the first wrapped value comes from a mapping.
 
-use foliolab_schemes::{by_name, Cause, Ctx, FolioRef, Level, Scheme, SCHEME_NAMES};
+use foliolab_schemes::{by_name, registry, Cause, Ctx, FolioRef, Level, Scheme};
 use foliolab_types::{MmId, Order, Pfn, PMD_NR_PAGES};
 
 /// The first mapping (1-based) at which each counter passes the W-bit signed maximum.
@@ -88,9 +88,9 @@ fn refcount_wrap(width: u32, extra: i64) -> u64 {
 fn the_refcount_wraps_first_in_every_scheme_and_width() {
     for width in [12u32, 16, 20] {
         let mappings = refcount_wrap(width, 0) + 2;
-        for name in SCHEME_NAMES {
+        for name in registry::names() {
             for per_mm in [true, false] {
-                let mut s = by_name(name, 0x4000).expect("scheme");
+                let mut s = by_name(name).expect("scheme");
                 let w = run(s.as_mut(), width, mappings, per_mm);
                 let r = w.refcount.expect("the refcount wraps");
                 assert_eq!(
@@ -118,7 +118,7 @@ fn the_refcount_wraps_first_in_every_scheme_and_width() {
 fn precise_schemes_wrap_folio_mapcount_one_mapping_after_the_refcount() {
     for width in [12u32, 16, 20] {
         let mappings = refcount_wrap(width, 0) + 1;
-        let mut s = by_name("linux-6.18", 0x4000).expect("scheme");
+        let mut s = by_name("linux-6.18").expect("scheme");
         let w = run(s.as_mut(), width, mappings, true);
         assert_eq!(w.folio_mapcount, Some(refcount_wrap(width, 0)));
         assert_eq!(w.folio_mapcount, w.refcount.map(|k| k + 1));
@@ -126,7 +126,7 @@ fn precise_schemes_wrap_folio_mapcount_one_mapping_after_the_refcount() {
         assert_eq!(w.page_mapcount, None);
         // Per MM a slot holds 512: only one MM (many VMAs) drives it to the edge, with L.
         assert_eq!(w.slot, None);
-        let mut s = by_name("linux-6.18", 0x4000).expect("scheme");
+        let mut s = by_name("linux-6.18").expect("scheme");
         let one_mm = run(s.as_mut(), width, mappings, false);
         assert_eq!(one_mm.slot, one_mm.folio_mapcount);
     }

@@ -28,5 +28,5 @@ pub fn run_scenario(
 
 /// Names of the schemes the model can run under.
 pub fn scheme_names() -> Vec<&'static str> {
-    foliolab_schemes::SCHEME_NAMES.to_vec()
+    foliolab_schemes::registry::names().collect()
 }

@@ -48,8 +48,7 @@ pub struct Peaks {
 impl ModelRunner {
     /// A runner for scheme `name`; `None` if no such scheme exists.
     pub fn new(scheme: &str) -> Option<ModelRunner> {
-        let pages = foliolab_mem::memory::PHYS_BYTES / PAGE_SIZE;
-        Some(Self::with_scheme(foliolab_schemes::by_name(scheme, pages)?))
+        Some(Self::with_scheme(foliolab_schemes::by_name(scheme)?))
     }
 
     /// A runner driven by any scheme (tests use deliberately broken ones).

@@ -4,10 +4,8 @@
 use foliolab_driver::drive;
 use foliolab_scenario::{parse, validate, Scenario};
 use foliolab_schemes::shadow::{FanOut, Tally};
-use foliolab_schemes::{by_name, SCHEME_NAMES};
+use foliolab_schemes::{by_name, registry};
 use foliolab_sim::ModelRunner;
-
-const PAGES: u64 = 1 << 22;
 
 fn scenario(text: &str) -> Scenario {
     let s = parse("t.scn", text).unwrap();
@@ -17,11 +15,8 @@ fn scenario(text: &str) -> Scenario {
 
 /// linux-6.18 drives; every scheme shadows. The driver's run must pass.
 fn shadow(text: &str) -> Vec<Tally> {
-    let shadows = SCHEME_NAMES
-        .iter()
-        .map(|n| by_name(n, PAGES).unwrap())
-        .collect();
-    let (fan, tallies) = FanOut::new(by_name("linux-6.18", PAGES).unwrap(), shadows);
+    let shadows = registry::names().map(|n| by_name(n).unwrap()).collect();
+    let (fan, tallies) = FanOut::new(by_name("linux-6.18").unwrap(), shadows);
     let mut runner = ModelRunner::with_scheme(Box::new(fan));
     let summary = drive(&scenario(text), &mut runner, &mut |_| {});
     assert_eq!(summary.exit, 0, "{text}");

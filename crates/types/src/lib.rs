@@ -22,6 +22,11 @@ pub const PMD_ORDER: Order = Order(9);
 pub const PMD_NR_PAGES: u64 = 1 << 9;
 /// Bytes covered by one PMD entry.
 pub const PMD_SIZE: u64 = PMD_NR_PAGES * PAGE_SIZE;
+/// Physical memory of the model (spec 4: 16 GiB). Designs size their per-page storage
+/// from it (the registry does), the allocator hands out frames below it.
+pub const MODEL_PHYS_BYTES: u64 = 16 << 30;
+/// Page frames of the model's physical memory.
+pub const MODEL_NR_PAGES: u64 = MODEL_PHYS_BYTES / PAGE_SIZE;
 /// Largest folio order the model allocates (2 MiB).
 pub const MAX_ORDER: Order = Order(9);
 
