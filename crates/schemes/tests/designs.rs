@@ -163,5 +163,8 @@ fn the_registry_is_one_table_of_unique_names_with_their_properties() {
     assert!(registry::properties("linux-6.18").anon_mapped_conserved);
     assert_eq!(registry::properties("not-registered"), registry::PLAIN);
     let s = by_name("linux-5.7").unwrap();
-    assert!(s.properties().leaks_by_design, "properties come from the row");
+    assert!(
+        s.properties().leaks_by_design,
+        "properties come from the row"
+    );
 }
