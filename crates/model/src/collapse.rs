@@ -6,6 +6,7 @@
 //! page; MADV_COLLAPSE ignores them.
 
 use crate::batch::folio_pte_batch;
+use crate::era::Khugepaged;
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::stats::VmStat;
 use foliolab_mem::{Content, PageFlags, PmdEntry, Pte, PteTable, VmFlags};
@@ -48,10 +49,7 @@ impl Model {
         for pid in pids {
             let vmas: Vec<foliolab_mem::Vma> = self.proc(pid).aspace.vmas.iter().cloned().collect();
             for v in vmas {
-                let allowed = self.thp.allowable_orders(
-                    v.flags.has(VmFlags::HUGEPAGE),
-                    v.flags.has(VmFlags::NOHUGEPAGE),
-                );
+                let allowed = self.anon_orders(&v);
                 if !v.is_anon() || !allowed.contains(&PMD_ORDER) {
                     continue;
                 }
@@ -111,6 +109,10 @@ impl Model {
 
     /// `hpage_collapse_scan_pmd` and `__collapse_huge_page_isolate`'s checks.
     fn scan_pmd(&self, table: &PteTable, khugepaged: bool) -> Result<(), CollapseFail> {
+        // Era: the khugepaged rules (PMD collapse with the max_ptes_* limits).
+        match self.era.khugepaged {
+            Khugepaged::PmdWithLimits => {}
+        }
         let (mut none, mut swap, mut shared, mut referenced) = (0u32, 0u32, 0u32, 0u32);
         for pte in table.ptes.iter() {
             if pte.is_none() || pte.is_special() {

@@ -120,11 +120,17 @@ impl Model {
 
     /// `thp_vma_allowable_orders` plus `thp_vma_suitable_order` for one order.
     fn order_allowed(&self, vma: &Vma, va: VirtAddr, order: Order) -> bool {
-        let orders = self.thp.allowable_orders(
+        let orders = self.anon_orders(vma);
+        orders.contains(&order) && Self::suitable(vma, va, order)
+    }
+
+    /// Era: the large anonymous orders this VMA may get (`thp_vma_allowable_orders`).
+    pub(crate) fn anon_orders(&self, vma: &Vma) -> Vec<Order> {
+        self.era.anon_orders(
+            &self.thp,
             vma.flags.has(VmFlags::HUGEPAGE),
             vma.flags.has(VmFlags::NOHUGEPAGE),
-        );
-        orders.contains(&order) && Self::suitable(vma, va, order)
+        )
     }
 
     pub(crate) fn suitable(vma: &Vma, va: VirtAddr, order: Order) -> bool {
@@ -186,10 +192,7 @@ impl Model {
         vma: &Vma,
         va: VirtAddr,
     ) -> Result<FolioRef, ModelError> {
-        let mut orders = self.thp.allowable_orders(
-            vma.flags.has(VmFlags::HUGEPAGE),
-            vma.flags.has(VmFlags::NOHUGEPAGE),
-        );
+        let mut orders = self.anon_orders(vma);
         orders.retain(|&o| o < PMD_ORDER && Self::suitable(vma, va, o));
         orders.sort_by(|a, b| b.cmp(a));
         let pt = &self.proc(pid).aspace.pt;

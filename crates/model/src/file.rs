@@ -5,6 +5,7 @@
 //! the shmem THP policy (`shmem_allowable_huge_orders`).
 
 use crate::config::ShmemMode;
+use crate::era::FaultAround;
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::stats::MthpStat;
 use crate::vmops::Prot;
@@ -240,7 +241,8 @@ impl Model {
         }
         let mut mapped = false;
         for c in folios {
-            let (lo, hi) = if self.maps_whole_folio(vma, file, c) {
+            let whole = self.era.fault_around == FaultAround::WholeFolio;
+            let (lo, hi) = if whole && self.maps_whole_folio(vma, file, c) {
                 (c.index, c.index + c.nr_pages - 1)
             } else {
                 (start.max(c.index), end.min(c.index + c.nr_pages - 1))
@@ -516,6 +518,10 @@ impl Model {
             ShmemMode::Advise => hugepage,
             ShmemMode::Never | ShmemMode::Inherit => false,
         };
+        // Era: before the per-size shmem knobs, the top-level knob gives PMD-sized folios.
+        if !self.era.shmem_per_size {
+            return if global { vec![PMD_ORDER] } else { Vec::new() };
+        }
         (2..=PMD_ORDER.0)
             .filter(|&o| match self.thp.shmem_per_size[o as usize] {
                 ShmemMode::Always => true,

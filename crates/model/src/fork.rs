@@ -144,7 +144,8 @@ impl Model {
                 continue;
             }
             let f = self.folio_of_page(pte.pfn());
-            let nr = if f.is_large() && !prealloc {
+            // Era: PTE batching (6.9+); one PTE at a time before.
+            let nr = if f.is_large() && !prealloc && self.era.pte_batching {
                 folio_pte_batch(&src, i, f, last - i, true)
             } else {
                 1

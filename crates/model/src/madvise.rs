@@ -5,6 +5,7 @@
 //! split, `swpout_fallback` is counted) and stay mapped; clean lazyfree folios are dropped.
 
 use crate::batch::folio_pte_batch;
+use crate::era::MadviseLarge;
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::stats::{MthpStat, VmStat};
 use crate::vmops::Advice;
@@ -184,6 +185,8 @@ impl Model {
         } else {
             nr
         };
+        // Era: large folios the range covers in part are skipped if shared, else split.
+        let MadviseLarge::SkipSharedSplitPartial = self.era.madvise_large;
         if f.is_large() && nr < f.nr_pages() {
             if self.madvise_skips_shared(f) {
                 return None;
@@ -405,6 +408,7 @@ impl Model {
                     && entry.pfn().0 == last.3.pfn().0 + last.4;
                 if contiguous
                     && same_vma
+                    && self.era.lazyfree_batching
                     && (!va.is_aligned(PMD_SIZE) || self.batch_crosses_tables())
                 {
                     last.4 += 1;

@@ -70,7 +70,8 @@ impl Model {
         for e in entries {
             self.remove_migration_entry(dst, e);
         }
-        if queued {
+        // Era: the March 2026 stable fix requeues the new folio with the old one's flag.
+        if queued && self.era.migrate_requeue {
             self.deferred_split_folio(dst, partially);
         }
         self.mem.ref_add(f.head, 1);

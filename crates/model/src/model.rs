@@ -2,6 +2,7 @@
 //! deferred split queue. Operations live in sibling modules as `impl Model` blocks.
 
 use crate::config::ThpConfig;
+use crate::era::Era;
 use crate::stats::{MthpStat, Stats};
 use foliolab_mem::page::NIL;
 use foliolab_mem::{AddressSpace, Memory, OutOfMemory, PageCache, PageFlags, SwapDevice};
@@ -76,6 +77,8 @@ impl From<OutOfMemory> for ModelError {
 }
 
 pub struct Model {
+    /// The kernel generation whose operations the model performs.
+    pub era: Era,
     pub mem: Memory,
     /// The mapcount design, behind the one door (`rmap.rs`).
     pub rmap: crate::rmap::Rmap,
@@ -121,8 +124,16 @@ pub struct Variants {
 }
 
 impl Model {
+    /// A model of this machine's kernel ([`Era::LINUX_6_18`]) driving `scheme`.
     pub fn new(scheme: Box<dyn Scheme>, thp: ThpConfig) -> Model {
+        Model::with_era(Era::LINUX_6_18, scheme, thp)
+    }
+
+    /// A model of `era`'s operations driving `scheme` (any design: an era's own, or another
+    /// one to compare under the same operations).
+    pub fn with_era(era: Era, scheme: Box<dyn Scheme>, thp: ThpConfig) -> Model {
         Model {
+            era,
             mem: Memory::new(),
             rmap: crate::rmap::Rmap::new(scheme),
             thp,
@@ -242,6 +253,19 @@ impl Model {
         self.mem.free_folio(head);
     }
 
+    /// Every counter this era has (spec 3.6 names, zeros included) and the model-only
+    /// `deferred_queue_len`.
+    pub fn counters_by_name(&self) -> std::collections::BTreeMap<String, i64> {
+        let mut s = self.stats.by_name();
+        // Era: which THP statistics exist.
+        s.retain(|name, _| self.era.thp_stats.exists(name));
+        s.insert(
+            "deferred_queue_len".into(),
+            self.deferred_queue_len() as i64,
+        );
+        s
+    }
+
     // ---- the deferred split queue (page[2] links) ----
 
     pub fn deferred_queue_len(&self) -> u64 {
@@ -261,7 +285,9 @@ impl Model {
 
     /// `deferred_split_folio`: queue a large anon folio, flagging it if partially mapped.
     pub(crate) fn deferred_split_folio(&mut self, f: FolioRef, partially_mapped: bool) {
-        if f.order.0 <= 1 || (!partially_mapped && !self.thp.shrink_underused) {
+        // Era: which folios the queue takes, and whether underused candidates exist.
+        let underused = self.era.deferred_split.underused && self.thp.shrink_underused;
+        if !self.era.queues_for_deferred_split(f.order) || (!partially_mapped && !underused) {
             return;
         }
         if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {

@@ -1,6 +1,7 @@
 //! What the model shows of itself: the per-page view behind pagemap/kpagecount/kpageflags
 //! (plus the model-only fields) and smaps. Read-only.
 
+use crate::era::Bit56Pmd;
 use crate::model::{Model, Pid};
 use foliolab_mem::{PageFlags, Pte};
 use foliolab_schemes::{FolioCounters, FolioRef};
@@ -139,8 +140,12 @@ impl Model {
         v.folio = Some(f);
         v.index = page.offset_from(f.head);
         v.kpagecount = self.kpagecount(f, page).max(0) as u64;
-        // Since 6.15 a PMD mapping's bit 56 is computed on the head page for every index.
-        v.exclusive = self.page_mapped_exclusively(f, if pmd { f.head } else { page });
+        // Era: since 6.15 a PMD mapping's bit 56 is computed on the head page for every index.
+        let bit56_page = match self.era.bit56_pmd {
+            Bit56Pmd::HeadPage if pmd => f.head,
+            _ => page,
+        };
+        v.exclusive = self.page_mapped_exclusively(f, bit56_page);
         v.anon_exclusive = self.page_anon_exclusive(page);
         v.refcount = self.mem.refcount(f.head) as i64;
         v.pincount = if f.is_large() {

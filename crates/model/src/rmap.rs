@@ -11,6 +11,7 @@
 //! - reporting: the scheme's counters, its own checks against the oracle's truth, and the
 //!   explicit observation step that lets shadow schemes tally their answers.
 
+use crate::era::CowReuse;
 use crate::model::{Model, Pid, RssCounter};
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::PageFlags;
@@ -251,7 +252,11 @@ impl Model {
         if !f.is_large() {
             return self.rmap.scheme.can_reuse_small(f, refcount, ctx);
         }
-        self.rmap.scheme.can_reuse_large(f, refcount, ctx)
+        // Era: whether a large folio may be reused at all.
+        match self.era.cow_reuse {
+            CowReuse::SmallOnly => false,
+            CowReuse::SmallAndLarge => self.rmap.scheme.can_reuse_large(f, refcount, ctx),
+        }
     }
 
     /// The reuse branch of `do_huge_pmd_wp_page`, shared by write faults and

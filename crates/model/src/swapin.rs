@@ -4,6 +4,7 @@
 //! is all swap entries with contiguous offsets, the same bits, one zeromap state and no
 //! cached slot; any other entry is read through the swap cache at order 0.
 
+use crate::era::SwapinOrder;
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::stats::MthpStat;
 use foliolab_mem::{PageFlags, Pte, VmFlags, Vma};
@@ -90,10 +91,10 @@ impl Model {
         va: VirtAddr,
         pte: Pte,
     ) -> Result<FolioRef, ModelError> {
-        let mut orders = self.thp.allowable_orders(
-            vma.flags.has(VmFlags::HUGEPAGE),
-            vma.flags.has(VmFlags::NOHUGEPAGE),
-        );
+        let mut orders = match self.era.swapin {
+            SwapinOrder::Large => self.anon_orders(vma),
+            SwapinOrder::Small => Vec::new(),
+        };
         orders.retain(|&o| o < PMD_ORDER && o.0 > 0 && Self::suitable(vma, va, o));
         orders.sort_by(|a, b| b.cmp(a));
         let page_idx = va.0 / PAGE_SIZE;

@@ -77,6 +77,10 @@ impl Model {
             let end = (f.head.0 + f.nr_pages() - t.ptes[i].pfn().0) as usize;
             return max.min(end).min(t.ptes.len() - i);
         }
+        // Era: PTE batching (6.9+); one PTE at a time before.
+        if !self.era.pte_batching {
+            return 1;
+        }
         folio_pte_batch(t, i, f, max, false)
     }
 

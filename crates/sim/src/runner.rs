@@ -5,7 +5,7 @@
 use crate::place::{Placement, Region};
 use foliolab_driver::{Problem, ProblemKind, ReadValue, RunError, Runner, RunnerKind};
 use foliolab_model::{
-    Access, Advice as MAdvice, Model, ModelError, Pid, Prot as MProt, RssCounter, ThpConfig,
+    Access, Advice as MAdvice, Era, Model, ModelError, Pid, Prot as MProt, RssCounter, ThpConfig,
 };
 use foliolab_oracle::{recount, ExpectedMemory, ReadVerdict};
 use foliolab_scenario::{Advice, MapKind, Prot, Range, RssKind, Scenario, Stmt, StmtKind};
@@ -53,9 +53,15 @@ impl ModelRunner {
 
     /// A runner driven by any scheme (tests use deliberately broken ones).
     pub fn with_scheme(s: Box<dyn foliolab_schemes::Scheme>) -> ModelRunner {
+        Self::with_era(Era::LINUX_6_18, s)
+    }
+
+    /// A runner performing `era`'s operations under the design `s` (the era's own design or
+    /// any other, as `compare` runs them).
+    pub fn with_era(era: Era, s: Box<dyn foliolab_schemes::Scheme>) -> ModelRunner {
         ModelRunner {
             scheme: s.name().to_string(),
-            model: Model::new(s, ThpConfig::default()),
+            model: Model::with_era(era, s, ThpConfig::default()),
             thp: ThpConfig::default(),
             procs: BTreeMap::new(),
             place: Placement::default(),
@@ -459,12 +465,7 @@ impl Runner for ModelRunner {
     }
 
     fn stats(&mut self) -> Result<BTreeMap<String, i64>, RunError> {
-        let mut s = self.model.stats.by_name();
-        s.insert(
-            "deferred_queue_len".into(),
-            self.model.deferred_queue_len() as i64,
-        );
-        Ok(s)
+        Ok(self.model.counters_by_name())
     }
 
     fn held_values(&mut self, proc: &str, name: &str) -> Result<Vec<u64>, RunError> {

@@ -1,0 +1,268 @@
+//! Kernel generations differ in operations, not only in counting. An [`Era`] is one
+//! generation's answers at the model's named decision points: the model asks the era (never a
+//! version number) wherever a generation could decide differently, and the accounting itself
+//! is the design's (the scheme the era names). Today the model implements one era,
+//! [`Era::LINUX_6_18`], this machine's kernel; every point lists what other generations do,
+//! for the eras still to be measured on their kernels (5.10, 6.1, 6.12, 7.2).
+//!
+//! | point | field | asked in | 6.18 |
+//! |---|---|---|---|
+//! | mTHP availability and order choice | [`Era::anon_large`] | `fault.rs` (anon faults), `swapin.rs`, `collapse.rs` | per-size knobs; largest suitable order whose PTEs are all none |
+//! | COW reuse policy | [`Era::cow_reuse`] | `rmap.rs` (write fault and unshare) | small: sole reference; large: asked of the design |
+//! | pagemap bit 56 of a PMD mapping | [`Era::bit56_pmd`] | `observe.rs` | the head page's mapcount for every index |
+//! | madvise cold/pageout/free on large folios | [`Era::madvise_large`] | `madvise.rs` | skip maybe-shared folios, split partially covered ones |
+//! | deferred split rules | [`Era::deferred_split`] | `model.rs`, `fault.rs`, `collapse.rs` | any large anon folio of order >= 2; underused PMD THPs queued |
+//! | swap-in order | [`Era::swapin`] | `swapin.rs` | large when the aligned range swaps in whole |
+//! | khugepaged rules | [`Era::khugepaged`] | `collapse.rs` | PMD collapse; `max_ptes_none/swap/shared` |
+//! | which THP statistics exist | [`Era::thp_stats`] | `stats.rs` | every counter of spec 3.6 |
+//! | fault-around of large file folios | [`Era::fault_around`] | `file.rs` | an entire folio inside the VMA and one page table |
+//! | per-size shmem knobs | [`Era::shmem_per_size`] | `file.rs` | apply to memfd and shared anonymous memory |
+//! | PTE batching of fork and zap | [`Era::pte_batching`] | `batch.rs` callers | batched (`folio_pte_batch`) |
+//! | lazyfree unmap batching in reclaim | [`Era::lazyfree_batching`] | `madvise.rs` | per page table and VMA |
+//! | migration requeues a partially mapped folio | [`Era::migrate_requeue`] | `migrate.rs` | yes (March 2026 stable fix) |
+
+use crate::config::{ThpConfig, ThpMode};
+use foliolab_types::{Order, PMD_ORDER};
+
+/// A kernel generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Generation {
+    V5_10,
+    V6_1,
+    V6_12,
+    V6_18,
+    V7_2,
+}
+
+impl Generation {
+    /// `6.18`, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Generation::V5_10 => "5.10",
+            Generation::V6_1 => "6.1",
+            Generation::V6_12 => "6.12",
+            Generation::V6_18 => "6.18",
+            Generation::V7_2 => "7.2",
+        }
+    }
+}
+
+/// Large anonymous folios: which orders exist and which one a fault takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnonLarge {
+    /// Before 6.8: PMD-sized THP only, under the top-level `enabled` knob (a scenario's
+    /// `2M=` maps to it); smaller orders do not exist.
+    PmdOnly,
+    /// 6.8+: the per-size knobs (`hugepages-*kB/enabled`); a fault takes the largest
+    /// enabled, suitable order whose PTE range is all none and falls back order by order.
+    PerSize,
+}
+
+/// The COW reuse policy of a write fault or FAULT_FLAG_UNSHARE on a page that is not
+/// AnonExclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CowReuse {
+    /// Before 6.15: small folios by the sole-reference rule (5.8+); a large folio is never
+    /// reused (every write to a shared page of a PTE-mapped THP copies).
+    SmallOnly,
+    /// 6.15+: large folios too, when the design says the faulting MM holds every mapping
+    /// and reference (`__wp_can_reuse_large_anon_folio`).
+    SmallAndLarge,
+}
+
+/// pagemap bit 56 (`PM_MMAP_EXCLUSIVE`) for the pages of a PMD mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bit56Pmd {
+    /// 6.14 and earlier: each page's own mapcount (`page + idx`).
+    EachPage,
+    /// 6.15+: the head page's mapcount for every index.
+    HeadPage,
+}
+
+/// MADV_COLD, MADV_PAGEOUT and MADV_FREE on large anon folios.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MadviseLarge {
+    /// 6.9+: a folio the design may call shared is skipped; an exclusive folio the range
+    /// covers only in part is split, one covered whole is handled as one batch. (5.10 split
+    /// every PTE-mapped THP it met; to be measured with that era.)
+    SkipSharedSplitPartial,
+}
+
+/// Which folios go on the deferred split queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeferredSplit {
+    /// 6.8+: any anon folio of order >= 2; before, PMD-mappable folios only.
+    pub any_large_anon: bool,
+    /// 6.12+: a newly PMD-mapped THP is queued as an underused candidate
+    /// (`shrink_underused`), and the shrinker splits mostly-zero ones.
+    pub underused: bool,
+}
+
+/// The order of a folio swapped in past the swap cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwapinOrder {
+    /// Before large swap-in: order 0 always.
+    Small,
+    /// 6.12+ (`alloc_swap_folio`): the largest enabled order whose aligned range is all swap
+    /// entries with contiguous slots, one zeromap state and no cached slot.
+    Large,
+}
+
+/// khugepaged and MADV_COLLAPSE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Khugepaged {
+    /// PMD collapse only; khugepaged honours `max_ptes_none`, `max_ptes_swap` and
+    /// `max_ptes_shared` and needs a referenced page, MADV_COLLAPSE ignores them. (mTHP
+    /// collapse came after 6.18; to be measured with 7.2.)
+    PmdWithLimits,
+}
+
+/// Which THP statistics a generation has (spec 3.6 names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThpStats {
+    /// 6.18: every counter of spec 3.6. (5.10 has 21 `thp_*` vmstat names, 6.1 24, 6.12
+    /// 25; per-size statistics appear with mTHP; to be listed with those eras.)
+    Linux618,
+}
+
+impl ThpStats {
+    /// Whether the counter `name` (`64K.split`, `thp_split_pmd`, ...) exists.
+    pub fn exists(self, name: &str) -> bool {
+        match self {
+            ThpStats::Linux618 => !name.is_empty(),
+        }
+    }
+}
+
+/// Fault-around (`filemap_map_pages`) of a cached large folio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAround {
+    /// Before 6.18: only the pages inside the 64K window.
+    Window,
+    /// 6.18: the entire folio when it lies inside the VMA, one page table and the file.
+    WholeFolio,
+}
+
+/// One kernel generation's policies at every decision point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Era {
+    pub generation: Generation,
+    /// The accounting design of this generation (a registry name).
+    pub design: &'static str,
+    pub anon_large: AnonLarge,
+    pub cow_reuse: CowReuse,
+    pub bit56_pmd: Bit56Pmd,
+    pub madvise_large: MadviseLarge,
+    pub deferred_split: DeferredSplit,
+    pub swapin: SwapinOrder,
+    pub khugepaged: Khugepaged,
+    pub thp_stats: ThpStats,
+    pub fault_around: FaultAround,
+    /// 6.11+: the per-size `shmem.SIZE` knobs apply to anonymous shmem and memfd mappings;
+    /// before, only the top-level knob (PMD-sized folios).
+    pub shmem_per_size: bool,
+    /// 6.9+: fork and zap handle runs of PTEs mapping one folio as one batch (one rmap call);
+    /// before, one call per page.
+    pub pte_batching: bool,
+    /// 6.16+: reclaim unmaps a lazyfree folio one batch of PTEs (one page table, one VMA)
+    /// at a time; before, one PTE at a time.
+    pub lazyfree_batching: bool,
+    /// March 2026 stable fix: migration requeues the new folio on the deferred split queue
+    /// with the old one's "partially mapped" flag.
+    pub migrate_requeue: bool,
+}
+
+impl Era {
+    /// Linux 6.18, this machine's kernel (THP, MM_ID, PAGE_MAPCOUNT).
+    pub const LINUX_6_18: Era = Era {
+        generation: Generation::V6_18,
+        design: "linux-6.18",
+        anon_large: AnonLarge::PerSize,
+        cow_reuse: CowReuse::SmallAndLarge,
+        bit56_pmd: Bit56Pmd::HeadPage,
+        madvise_large: MadviseLarge::SkipSharedSplitPartial,
+        deferred_split: DeferredSplit {
+            any_large_anon: true,
+            underused: true,
+        },
+        swapin: SwapinOrder::Large,
+        khugepaged: Khugepaged::PmdWithLimits,
+        thp_stats: ThpStats::Linux618,
+        fault_around: FaultAround::WholeFolio,
+        shmem_per_size: true,
+        pte_batching: true,
+        lazyfree_batching: true,
+        migrate_requeue: true,
+    };
+
+    /// Orders an anonymous fault (or swap-in, or khugepaged) may use in a VMA:
+    /// `thp_vma_allowable_orders` as this generation has it.
+    pub fn anon_orders(&self, thp: &ThpConfig, hugepage: bool, nohugepage: bool) -> Vec<Order> {
+        match self.anon_large {
+            AnonLarge::PerSize => thp.allowable_orders(hugepage, nohugepage),
+            AnonLarge::PmdOnly => {
+                let on = !nohugepage
+                    && match thp.enabled {
+                        ThpMode::Always => true,
+                        ThpMode::Madvise => hugepage,
+                        ThpMode::Never | ThpMode::Inherit => false,
+                    };
+                if on {
+                    vec![PMD_ORDER]
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    /// Whether a large folio of `order` may go on the deferred split queue at all.
+    pub fn queues_for_deferred_split(&self, order: Order) -> bool {
+        order.0 >= 2 && (self.deferred_split.any_large_anon || order >= PMD_ORDER)
+    }
+}
+
+impl Default for Era {
+    fn default() -> Era {
+        Era::LINUX_6_18
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pmd_only_generations_have_no_mthp_orders() {
+        let mut thp = ThpConfig {
+            enabled: ThpMode::Madvise,
+            ..ThpConfig::default()
+        };
+        thp.per_size[4] = ThpMode::Always;
+        let old = Era {
+            anon_large: AnonLarge::PmdOnly,
+            ..Era::LINUX_6_18
+        };
+        assert_eq!(old.anon_orders(&thp, true, false), vec![PMD_ORDER]);
+        assert!(old.anon_orders(&thp, false, false).is_empty());
+        assert_eq!(
+            Era::LINUX_6_18.anon_orders(&thp, true, false),
+            vec![Order(4), PMD_ORDER]
+        );
+    }
+
+    #[test]
+    fn deferred_split_orders() {
+        assert!(Era::LINUX_6_18.queues_for_deferred_split(Order(2)));
+        assert!(!Era::LINUX_6_18.queues_for_deferred_split(Order(1)));
+        let old = Era {
+            deferred_split: DeferredSplit {
+                any_large_anon: false,
+                underused: false,
+            },
+            ..Era::LINUX_6_18
+        };
+        assert!(!old.queues_for_deferred_split(Order(4)));
+        assert!(old.queues_for_deferred_split(PMD_ORDER));
+    }
+}
