@@ -289,7 +289,7 @@ impl Counting {
             if model.folio_mapcount(f) != t.total_entries() as i64 {
                 d.mapcount += 1;
             }
-            let shared = t.entries_per_mm.values().filter(|&&n| n > 0).count() > 1;
+            let shared = t.is_mapped_shared();
             if model.folio_maybe_mapped_shared(f) != shared {
                 d.maybe_shared += 1;
             }

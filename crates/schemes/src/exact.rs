@@ -55,14 +55,14 @@ impl Exact {
         let nr = if level == Level::Pmd { n } else { nr };
         let idx = f.index_of(first);
         let t = self.kit.folios.get_mut(f);
-        let (before, pmd_before) = (t.pages_mapped() as i64, t.pmd > 0);
+        let (before, pmd_before) = (t.pages_mapped() as i64, t.pmd() > 0);
         if add {
             t.add(idx, nr, level, ctx.mm);
         } else {
             t.remove(idx, nr, level, ctx.mm);
         }
         let after = t.pages_mapped() as i64;
-        let pmd_delta = (t.pmd > 0) as i64 - pmd_before as i64;
+        let pmd_delta = (t.pmd() > 0) as i64 - pmd_before as i64;
         let partial = after < before && t.is_partial();
         // One counter per (MM, page) pair and one folio total; 16 pairs per cacheline.
         let touched = if level == Level::Pmd { 1 } else { nr };
@@ -103,8 +103,7 @@ impl Queries for Exact {
         self.kit.folios.get(f).page_mapcount(f.index_of(page)) as i64
     }
     fn maybe_mapped_shared(&self, f: FolioRef) -> bool {
-        let t = self.kit.folios.get(f);
-        t.nr_mms() > 1 || (!f.is_large() && t.total_entries() > 1)
+        self.kit.folios.get(f).truth.is_mapped_shared()
     }
     /// Reuse exactly when the faulting MM is the only mapper and holds every reference; like
     /// 6.18 it still copies a folio mapped by a single entry (the large folio can then go).
@@ -125,8 +124,8 @@ impl Reporting for Exact {
         FolioCounters {
             mapcount: Some(t.total_entries() as i64),
             large_mapcount: large.then_some(t.total_entries() as i64),
-            entire_mapcount: large.then_some(t.pmd as i64),
-            nr_pages_mapped: large.then_some(t.pte.iter().filter(|&&n| n > 0).count() as i64),
+            entire_mapcount: large.then_some(t.pmd() as i64),
+            nr_pages_mapped: large.then_some(t.pages_pte_mapped() as i64),
             maybe_shared: Some(self.maybe_mapped_shared(f)),
             ..Default::default()
         }

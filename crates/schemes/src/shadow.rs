@@ -196,7 +196,7 @@ fn observe(s: &dyn Scheme, stat: StatDelta, f: FolioRef, truth: &FolioTruth, t: 
     t.bit56_fp += fp as u64;
     t.bit56_fn += fneg as u64;
     if total > 0 {
-        let shared = truth.nr_mms() > 1 || (!f.is_large() && total > 1);
+        let shared = truth.is_mapped_shared();
         let ms = s.maybe_mapped_shared(f);
         t.maybe_shared_fp += (ms && !shared) as u64;
         t.maybe_shared_fn += (!ms && shared) as u64;
