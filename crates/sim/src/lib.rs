@@ -30,3 +30,9 @@ pub fn run_scenario(
 pub fn scheme_names() -> Vec<&'static str> {
     foliolab_schemes::registry::names().collect()
 }
+
+/// docs/schemes/adding-a-design.md, whose code rebuilds the `exact` design and checks it
+/// against the registered one: run by `cargo test -p foliolab-sim --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/schemes/adding-a-design.md")]
+mod adding_a_design {}
