@@ -206,106 +206,9 @@ pub fn diff_runs(left: &[Record], right: &[Record]) -> Vec<Diff> {
         let l = lm.get(&line).unwrap_or(&empty);
         let r = rm.get(&line).unwrap_or(&empty);
         compare_pages(line, &l.pages, &r.pages, &mut out);
-        // smaps, by (proc, region, vma start).
-        let sk = |s: &&SmapsRecord| (s.proc.clone(), s.region.clone(), s.vma_start_bytes);
-        let lsm: BTreeMap<_, _> = l.smaps.iter().map(|s| (sk(s), *s)).collect();
-        let rsm: BTreeMap<_, _> = r.smaps.iter().map(|s| (sk(s), *s)).collect();
-        for k in lsm.keys().chain(rsm.keys()).collect::<BTreeSet<_>>() {
-            let what = format!("smaps {} {} [{:#x}..]", k.0, k.1, k.2);
-            match (lsm.get(k), rsm.get(k)) {
-                (Some(a), Some(b)) => {
-                    if a.vma_end_bytes != b.vma_end_bytes {
-                        out.push(Diff::new(
-                            line,
-                            format!("{what} vma_end"),
-                            format!("{:#x}", a.vma_end_bytes),
-                            format!("{:#x}", b.vma_end_bytes),
-                        ));
-                    }
-                    for f in a
-                        .fields_kb
-                        .keys()
-                        .chain(b.fields_kb.keys())
-                        .collect::<BTreeSet<_>>()
-                    {
-                        let (x, y) = (
-                            a.fields_kb.get(f).copied().unwrap_or(0),
-                            b.fields_kb.get(f).copied().unwrap_or(0),
-                        );
-                        if x != y {
-                            out.push(Diff::new(
-                                line,
-                                format!("{what} {}", f.name()),
-                                format!("{x} kB"),
-                                format!("{y} kB"),
-                            ));
-                        }
-                    }
-                }
-                (a, b) => out.push(Diff::new(
-                    line,
-                    format!("{what} vma"),
-                    if a.is_some() { "present" } else { "missing" },
-                    if b.is_some() { "present" } else { "missing" },
-                )),
-            }
-        }
-        // stats
-        let mut lc: BTreeMap<&String, i64> = BTreeMap::new();
-        let mut rc: BTreeMap<&String, i64> = BTreeMap::new();
-        for s in &l.stats {
-            lc.extend(s.counters.iter().map(|(k, v)| (k, *v)));
-        }
-        for s in &r.stats {
-            rc.extend(s.counters.iter().map(|(k, v)| (k, *v)));
-        }
-        if !l.stats.is_empty() || !r.stats.is_empty() {
-            for k in lc.keys().chain(rc.keys()).collect::<BTreeSet<_>>() {
-                let (x, y) = (
-                    lc.get(k).copied().unwrap_or(0),
-                    rc.get(k).copied().unwrap_or(0),
-                );
-                if x != y {
-                    out.push(Diff::new(
-                        line,
-                        format!("stat {k}"),
-                        x.to_string(),
-                        y.to_string(),
-                    ));
-                }
-            }
-        }
-        // expectations, in order, when neither side skipped.
-        for (a, b) in l.expects.iter().zip(&r.expects) {
-            let skipped = |e: &ExpectRecord| matches!(e.result, ExpectResult::Skipped(_));
-            if skipped(a) || skipped(b) {
-                continue;
-            }
-            if a.result != b.result {
-                out.push(Diff::new(
-                    line,
-                    format!("expect `{}` result", a.text),
-                    a.result.text(),
-                    b.result.text(),
-                ));
-            }
-            if a.observed != b.observed {
-                out.push(Diff::new(
-                    line,
-                    format!("expect `{}` observed", a.text),
-                    a.observed.clone(),
-                    b.observed.clone(),
-                ));
-            }
-        }
-        if l.expects.len() != r.expects.len() {
-            out.push(Diff::new(
-                line,
-                "expectations",
-                l.expects.len().to_string(),
-                r.expects.len().to_string(),
-            ));
-        }
+        compare_smaps(line, &l.smaps, &r.smaps, &mut out);
+        compare_stats(line, l, r, &mut out);
+        compare_expects(line, l, r, &mut out);
         let pl: Vec<&String> = l.problems.iter().map(|p| &p.message).collect();
         let pr: Vec<&String> = r.problems.iter().map(|p| &p.message).collect();
         if pl.len() != pr.len() {
@@ -323,6 +226,124 @@ pub fn diff_runs(left: &[Record], right: &[Record]) -> Vec<Diff> {
         }
     }
     out
+}
+
+/// smaps records of one statement, by (proc, region, vma start).
+fn compare_smaps(line: u32, l: &[&SmapsRecord], r: &[&SmapsRecord], out: &mut Vec<Diff>) {
+    let sk = |s: &&SmapsRecord| (s.proc.clone(), s.region.clone(), s.vma_start_bytes);
+    let lsm: BTreeMap<_, _> = l.iter().map(|s| (sk(s), *s)).collect();
+    let rsm: BTreeMap<_, _> = r.iter().map(|s| (sk(s), *s)).collect();
+    for k in lsm.keys().chain(rsm.keys()).collect::<BTreeSet<_>>() {
+        let what = format!("smaps {} {} [{:#x}..]", k.0, k.1, k.2);
+        match (lsm.get(k), rsm.get(k)) {
+            (Some(a), Some(b)) => compare_smaps_fields(line, &what, a, b, out),
+            (a, b) => out.push(Diff::new(
+                line,
+                format!("{what} vma"),
+                if a.is_some() { "present" } else { "missing" },
+                if b.is_some() { "present" } else { "missing" },
+            )),
+        }
+    }
+}
+
+fn compare_smaps_fields(
+    line: u32,
+    what: &str,
+    a: &SmapsRecord,
+    b: &SmapsRecord,
+    out: &mut Vec<Diff>,
+) {
+    if a.vma_end_bytes != b.vma_end_bytes {
+        out.push(Diff::new(
+            line,
+            format!("{what} vma_end"),
+            format!("{:#x}", a.vma_end_bytes),
+            format!("{:#x}", b.vma_end_bytes),
+        ));
+    }
+    for f in a
+        .fields_kb
+        .keys()
+        .chain(b.fields_kb.keys())
+        .collect::<BTreeSet<_>>()
+    {
+        let (x, y) = (
+            a.fields_kb.get(f).copied().unwrap_or(0),
+            b.fields_kb.get(f).copied().unwrap_or(0),
+        );
+        if x != y {
+            out.push(Diff::new(
+                line,
+                format!("{what} {}", f.name()),
+                format!("{x} kB"),
+                format!("{y} kB"),
+            ));
+        }
+    }
+}
+
+/// The counters of the statement's stats records (a counter missing on one side is 0).
+fn compare_stats(line: u32, l: &Line, r: &Line, out: &mut Vec<Diff>) {
+    if l.stats.is_empty() && r.stats.is_empty() {
+        return;
+    }
+    let mut lc: BTreeMap<&String, i64> = BTreeMap::new();
+    let mut rc: BTreeMap<&String, i64> = BTreeMap::new();
+    for s in &l.stats {
+        lc.extend(s.counters.iter().map(|(k, v)| (k, *v)));
+    }
+    for s in &r.stats {
+        rc.extend(s.counters.iter().map(|(k, v)| (k, *v)));
+    }
+    for k in lc.keys().chain(rc.keys()).collect::<BTreeSet<_>>() {
+        let (x, y) = (
+            lc.get(k).copied().unwrap_or(0),
+            rc.get(k).copied().unwrap_or(0),
+        );
+        if x != y {
+            out.push(Diff::new(
+                line,
+                format!("stat {k}"),
+                x.to_string(),
+                y.to_string(),
+            ));
+        }
+    }
+}
+
+/// Expectations, in order, when neither side skipped; and their number.
+fn compare_expects(line: u32, l: &Line, r: &Line, out: &mut Vec<Diff>) {
+    for (a, b) in l.expects.iter().zip(&r.expects) {
+        let skipped = |e: &ExpectRecord| matches!(e.result, ExpectResult::Skipped(_));
+        if skipped(a) || skipped(b) {
+            continue;
+        }
+        if a.result != b.result {
+            out.push(Diff::new(
+                line,
+                format!("expect `{}` result", a.text),
+                a.result.text(),
+                b.result.text(),
+            ));
+        }
+        if a.observed != b.observed {
+            out.push(Diff::new(
+                line,
+                format!("expect `{}` observed", a.text),
+                a.observed.clone(),
+                b.observed.clone(),
+            ));
+        }
+    }
+    if l.expects.len() != r.expects.len() {
+        out.push(Diff::new(
+            line,
+            "expectations",
+            l.expects.len().to_string(),
+            r.expects.len().to_string(),
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 
 use crate::batch::folio_pte_batch;
 use crate::model::{Model, ModelError, Pid, RssCounter};
-use foliolab_mem::{PageFlags, PageTable, PmdEntry, Pte, VmFlags, Vma};
+use foliolab_mem::{PageFlags, PageTable, PmdEntry, Pte, PteTable, VmFlags, Vma};
+use foliolab_schemes::FolioRef;
 use foliolab_schemes::Level;
 use foliolab_types::{VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
 
@@ -103,6 +104,56 @@ impl Model {
         true
     }
 
+    /// A swap entry (one more reference, shared in parent and child), a zero page or raw
+    /// PFN (copied, not young), or none.
+    fn copy_nonpresent_pte(
+        &mut self,
+        child: Pid,
+        src: &mut PteTable,
+        dst: &mut PteTable,
+        i: usize,
+    ) {
+        let pte = src.ptes[i];
+        dst.ptes[i] = if pte.is_swap() {
+            src.ptes[i] = self.dup_swap_entry(child, pte);
+            src.ptes[i]
+        } else if pte.is_present() {
+            pte.with_young(false)
+        } else {
+            pte
+        };
+    }
+
+    /// `copy_present_ptes` for a batch the dup accepted: the child's references, pages no
+    /// longer AnonExclusive, the parent's PTEs write-protected in a COW mapping, the child's
+    /// old (and clean in a COW mapping), then the rmap dup.
+    fn copy_present_ptes(
+        &mut self,
+        child: Pid,
+        (src, dst): (&mut PteTable, &mut PteTable),
+        batch: std::ops::Range<usize>,
+        f: FolioRef,
+        cow: bool,
+    ) {
+        let first = src.ptes[batch.start].pfn();
+        self.mem.ref_add(f.head, batch.len() as i32);
+        for k in batch.clone() {
+            let page = first.add((k - batch.start) as u64);
+            self.mem
+                .page_mut(page)
+                .flags
+                .set(PageFlags::ANON_EXCLUSIVE, false);
+            let p = if cow {
+                src.ptes[k].with_write(false)
+            } else {
+                src.ptes[k]
+            };
+            src.ptes[k] = p;
+            dst.ptes[k] = p.with_young(false).with_dirty(p.dirty() && cow);
+        }
+        self.rmap_dup(child, f, first, batch.len() as u64, Level::Pte);
+    }
+
     fn copy_pte_range(
         &mut self,
         parent: Pid,
@@ -128,18 +179,8 @@ impl Model {
         let mut prealloc = false;
         while i < last {
             let pte = src.ptes[i];
-            if pte.is_swap() {
-                src.ptes[i] = self.dup_swap_entry(child, pte);
-                dst.ptes[i] = src.ptes[i];
-                i += 1;
-                continue;
-            }
             if !pte.is_present() || pte.is_special() {
-                dst.ptes[i] = if pte.is_present() {
-                    pte.with_young(false)
-                } else {
-                    pte
-                };
+                self.copy_nonpresent_pte(child, &mut src, dst, i);
                 i += 1;
                 continue;
             }
@@ -162,21 +203,7 @@ impl Model {
                 }
                 continue;
             }
-            self.mem.ref_add(f.head, nr as i32);
-            for j in 0..nr {
-                self.mem
-                    .page_mut(pte.pfn().add(j as u64))
-                    .flags
-                    .set(PageFlags::ANON_EXCLUSIVE, false);
-                let p = if cow {
-                    src.ptes[i + j].with_write(false)
-                } else {
-                    src.ptes[i + j]
-                };
-                src.ptes[i + j] = p;
-                dst.ptes[i + j] = p.with_young(false).with_dirty(p.dirty() && cow);
-            }
-            self.rmap_dup(child, f, pte.pfn(), nr as u64, Level::Pte);
+            self.copy_present_ptes(child, (&mut src, dst), i..i + nr, f, cow);
             rss[self.mm_counter(f) as usize] += nr as i64;
             i += nr;
         }

@@ -90,7 +90,10 @@ impl Tracked {
         };
         let entries = match level {
             Level::Pmd => {
-                assert!(m.pmd > 0, "unbalanced rmap removal: {mm:?} has no PMD mapping");
+                assert!(
+                    m.pmd > 0,
+                    "unbalanced rmap removal: {mm:?} has no PMD mapping"
+                );
                 self.truth.pmd_maps -= 1;
                 m.pmd -= 1;
                 1
@@ -107,7 +110,11 @@ impl Tracked {
                 nr
             }
         };
-        let left = self.truth.entries_per_mm.get_mut(&mm).expect("kept with mms");
+        let left = self
+            .truth
+            .entries_per_mm
+            .get_mut(&mm)
+            .expect("kept with mms");
         *left -= entries;
         if m.entries() == 0 {
             self.mms.remove(&mm);
