@@ -107,9 +107,10 @@ pub const CRATES: &[CrateRule] = &[
         anyhow: false,
         model_state: false,
     },
+    // Designs come from the registry, which sizes memory itself: no need for `mem`.
     CrateRule {
         dir: "crates/fuzz",
-        may_depend_on: &[TYPES, SCENARIO, DRIVER, MEM, SCHEMES, MODEL, ORACLE, SIM],
+        may_depend_on: &[TYPES, SCENARIO, DRIVER, SCHEMES, MODEL, ORACLE, SIM],
         io: false,
         anyhow: false,
         model_state: false,
@@ -117,7 +118,7 @@ pub const CRATES: &[CrateRule] = &[
     CrateRule {
         dir: "crates/cli",
         may_depend_on: &[
-            TYPES, SCENARIO, DRIVER, MEM, SCHEMES, MODEL, ORACLE, SIM, PROBE, FUZZ,
+            TYPES, SCENARIO, DRIVER, SCHEMES, MODEL, ORACLE, SIM, PROBE, FUZZ,
         ],
         io: true,
         anyhow: true,
