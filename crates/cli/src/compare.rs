@@ -12,6 +12,7 @@ use crate::load::load_all;
 use clap::{Args, ValueEnum};
 use foliolab_driver::{drive, ProblemKind, Record};
 use foliolab_model::stats::MthpStat;
+use foliolab_model::Era;
 use foliolab_scenario::{parse, validate, Scenario};
 use foliolab_schemes::cost::{cause_name, CAUSES};
 use foliolab_schemes::shadow::{FanOut, Tally};
@@ -142,7 +143,7 @@ pub fn compare(
     let mut skipped = Vec::new();
     for (sname, s) in suite {
         match mode {
-            Mode::Shadow => match run_once(s, "linux-6.18", names) {
+            Mode::Shadow => match run_once(s, Era::LINUX_6_18.design, names) {
                 None => skipped.push(sname.clone()),
                 Some(run) => {
                     for (row, t) in rows.iter_mut().zip(&run.tallies) {

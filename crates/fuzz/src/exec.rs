@@ -350,7 +350,8 @@ impl Runner for Counting {
 
 /// Whether the runner can perform `kind` (asked with a one-statement scenario).
 pub fn model_supports(kind: foliolab_scenario::StmtKind) -> bool {
-    let runner = ModelRunner::new("linux-6.18").expect("linux-6.18 exists");
+    let era = foliolab_model::Era::LINUX_6_18;
+    let runner = ModelRunner::new(era.design).expect("the era's design is registered");
     let s = crate::gen::build(vec![kind]);
     foliolab_driver::check_supported(&s, &runner).is_empty()
 }
