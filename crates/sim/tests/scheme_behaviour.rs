@@ -159,3 +159,24 @@ fn exact_never_disagrees_and_batched_designs_cost_fewer_calls() {
             < tally(&t, "linux-6.18").costs.total().atomic_rmw
     );
 }
+
+/// Shadow tallies come from the observation step, not from the read-only checks: with the
+/// per-statement checks off they are the same.
+#[test]
+fn shadow_tallies_do_not_depend_on_the_checks() {
+    let run = |check: bool| {
+        let shadows = registry::names().map(|n| by_name(n).unwrap()).collect();
+        let (fan, tallies) = FanOut::new(by_name("linux-6.18").unwrap(), shadows);
+        let mut runner = ModelRunner::with_scheme(Box::new(fan));
+        runner.check_every_statement = check;
+        drive(&scenario(THREE), &mut runner, &mut |_| {});
+        let out = tallies.borrow().clone();
+        out
+    };
+    let (on, off) = (run(true), run(false));
+    assert_eq!(on, off);
+    assert!(
+        tally(&on, "linux-6.18").maybe_shared_fp > 0,
+        "observations were made"
+    );
+}
