@@ -268,7 +268,7 @@ impl Pagemap {
 pub fn read_pages(pid: i32, phys: &PhysReader, addr: u64, n: usize) -> Result<Vec<PageObs>> {
     let pm = Pagemap::open(pid)?;
     let entries = pm.entries(addr, n)?;
-    let huge = pm.huge(addr, n)?;
+    let huge = crate::compat::pmd_bits(&pm, pid, phys, addr, n)?;
     let mut cache = HashMap::new();
     let mut out = Vec::with_capacity(n);
     for (i, &e) in entries.iter().enumerate() {
@@ -298,7 +298,7 @@ pub fn read_pages(pid: i32, phys: &PhysReader, addr: u64, n: usize) -> Result<Ve
                 index: Some(pfn - head),
                 mapcount: Some(phys.count(pfn)?),
                 exclusive: Some(e & PM_EXCLUSIVE != 0),
-                pmd: Some(huge[i]),
+                pmd: huge[i],
                 flags: flag_names(flags, order),
                 model: None,
             });
