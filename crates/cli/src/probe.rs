@@ -4,9 +4,9 @@
 use crate::load::load_all;
 use crate::run::combine;
 use clap::Args;
+use foliolab_driver::diff::diff_runs;
+use foliolab_driver::{check_supported, drive, render_human, render_json, Record};
 use foliolab_probe::{probe_scenario, restore_host, HostGuard, KernelRunner, ProbeOptions};
-use foliolab_report::compare::compare;
-use foliolab_report::{check_supported, drive, render_human, render_json, Record};
 use foliolab_scenario::Scenario;
 use foliolab_sim::ModelRunner;
 use std::path::PathBuf;
@@ -171,7 +171,7 @@ pub(crate) fn print_verdict(
     kernel_exit: i32,
     json: bool,
 ) -> u8 {
-    let diffs = compare(left, right);
+    let diffs = diff_runs(left, right);
     for d in &diffs {
         println!(
             "{}",

@@ -254,7 +254,7 @@ fn run_one(
         }
     };
     let missing = match KernelRunner::new(guard, opts.clone()) {
-        Ok(r) => foliolab_report::check_supported(&sc, &r),
+        Ok(r) => foliolab_driver::check_supported(&sc, &r),
         Err(e) => {
             send(out, &GuestMsg::Error(i, e.to_string()));
             return 2;
@@ -266,8 +266,8 @@ fn run_one(
         }
         return 3;
     }
-    let mut sink = |r: &foliolab_report::Record| {
-        send(out, &GuestMsg::Rec(i, foliolab_report::render_json(r)));
+    let mut sink = |r: &foliolab_driver::Record| {
+        send(out, &GuestMsg::Rec(i, foliolab_driver::render_json(r)));
     };
     match probe_scenario(guard, opts, &sc, &mut sink) {
         Ok(s) => s.exit,

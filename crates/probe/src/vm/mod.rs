@@ -10,7 +10,7 @@
 //! enforcing the boot, per-scenario and total timeouts ([`session`]). The guest
 //! ([`guest`]) is foliolab itself as init; it runs each scenario with the same
 //! [`KernelRunner`](crate::KernelRunner) as the host probe and sends spec 4.1 records back,
-//! which [`records`] parses into the same [`Record`](foliolab_report::Record)s.
+//! which [`records`] parses into the same [`Record`](foliolab_driver::Record)s.
 
 pub mod apt;
 pub mod cache;

@@ -1,8 +1,8 @@
 //! Spec 4.1 records back from their JSON lines: the guest renders every record with
-//! [`foliolab_report::render_json`]; the host parses it back into the same [`Record`], so
+//! [`foliolab_driver::render_json`]; the host parses it back into the same [`Record`], so
 //! `check --kernel` compares a VM's records exactly as it compares the host kernel's.
 
-use foliolab_report::{
+use foliolab_driver::{
     ExpectRecord, ExpectResult, PageRecord, ProblemKind, ProblemRecord, Record, SmapsRecord,
     StatsRecord, SummaryRecord,
 };
@@ -63,7 +63,7 @@ fn nullable<T>(
     }
 }
 
-/// Parses one JSON line of [`foliolab_report::render_json`].
+/// Parses one JSON line of [`foliolab_driver::render_json`].
 pub fn parse_record(line: &str) -> Result<Record, RecordError> {
     let v: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
     let o = v.as_object().ok_or_else(|| bad("not an object"))?;
@@ -190,7 +190,7 @@ fn summary(o: &Obj) -> Result<SummaryRecord, RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use foliolab_report::render_json;
+    use foliolab_driver::render_json;
 
     fn round(r: Record) {
         let line = render_json(&r);

@@ -10,7 +10,7 @@ pub use super::qemu::Accel;
 use super::qemu::{find_qemu, qemu_version, Boot};
 use super::records::parse_record;
 use super::VmError;
-use foliolab_report::Record;
+use foliolab_driver::Record;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::Child;
