@@ -48,6 +48,11 @@ pub struct KernelArgs {
     /// Print what the VM's kernel exposes (knobs, counters, features) on standard error.
     #[arg(long)]
     pub facts: bool,
+    /// With a VM kernel: also write each scenario's records to DIR/<file path>.jsonl (or
+    /// .unsupported/.error), the kernel's facts to DIR/facts.txt and the run's figures to
+    /// DIR/run.txt: raw results to keep.
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
 }
 
 impl KernelArgs {
@@ -158,6 +163,62 @@ fn guest_text(name: &str, s: &Scenario) -> String {
     lines.join("\n") + "\n"
 }
 
+/// `--save DIR`: raw results of a VM run, one file per scenario.
+struct Saver {
+    dir: Option<PathBuf>,
+    facts: String,
+}
+
+impl Saver {
+    fn new(dir: Option<PathBuf>) -> Saver {
+        Saver {
+            dir,
+            facts: String::new(),
+        }
+    }
+
+    fn fact(&mut self, key: &str, value: &str) {
+        self.facts.push_str(&format!("{key} = {value}\n"));
+    }
+
+    /// `tests/conformance/x.scn` → `DIR/tests/conformance/x.<ext>`.
+    fn path(dir: &std::path::Path, name: &str, ext: &str) -> PathBuf {
+        let rel: PathBuf = std::path::Path::new(name)
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .collect();
+        dir.join(rel).with_extension(ext)
+    }
+
+    fn scenario(&self, name: &str, o: &Outcome) -> anyhow::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let (ext, text) = if !o.unsupported.is_empty() {
+            ("unsupported", o.unsupported.join("\n") + "\n")
+        } else if !o.errors.is_empty() && o.records.is_empty() {
+            ("error", o.errors.join("\n") + "\n")
+        } else {
+            let mut t: String = o.records.iter().map(|r| render_json(r) + "\n").collect();
+            o.errors
+                .iter()
+                .for_each(|e| t.push_str(&format!("# error: {e}\n")));
+            ("jsonl", t)
+        };
+        let p = Saver::path(dir, name, ext);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).with_context(|| format!("mkdir {}", d.display()))?;
+        }
+        std::fs::write(&p, text).with_context(|| format!("write {}", p.display()))
+    }
+
+    fn finish(&self, closing: &str) -> anyhow::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        std::fs::create_dir_all(dir).with_context(|| format!("mkdir {}", dir.display()))?;
+        std::fs::write(dir.join("facts.txt"), &self.facts)?;
+        std::fs::write(dir.join("run.txt"), format!("{closing}\n"))?;
+        Ok(())
+    }
+}
+
 /// What a VM run collected for one scenario.
 #[derive(Default)]
 struct Outcome {
@@ -190,6 +251,9 @@ fn run_vm(
         })
         .collect();
     let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
+    let mut saver = Saver::new(args.save.clone());
+    let mut save_error = None;
+    let mut tally = Tally::default();
     let mut on = |e: VmEvent| match e {
         VmEvent::Progress(m) => progress(m),
         VmEvent::Booted {
@@ -201,8 +265,12 @@ fn run_vm(
             boot.as_secs_f64(),
             accel.name()
         )),
-        VmEvent::Fact { key, value } if args.facts => eprintln!("vm: fact {key} = {value}"),
-        VmEvent::Fact { .. } => {}
+        VmEvent::Fact { key, value } => {
+            if args.facts {
+                eprintln!("vm: fact {key} = {value}");
+            }
+            saver.fact(key, value);
+        }
         VmEvent::Note(n) => progress(n),
         VmEvent::Begin(i) => {
             pending.insert(i, Outcome::default());
@@ -220,10 +288,20 @@ fn run_vm(
         VmEvent::End { index, exit, .. } => {
             let mut o = pending.remove(&index).unwrap_or_default();
             o.exit = exit;
+            tally.count(exit);
+            if let Err(e) = saver.scenario(&jobs[index].name, &o) {
+                save_error.get_or_insert(e);
+            }
             on_end(index, o);
         }
     };
     let report = vm::run_job(&kernel, &exe, &cache, &jobs, &opts, &mut on)?;
+    if let Some(e) = save_error {
+        return Err(e);
+    }
+    let closing = closing_line(&args.kernel, &tally, &report);
+    eprintln!("{closing}");
+    saver.finish(&closing)?;
     Ok(report)
 }
 
@@ -250,14 +328,14 @@ impl Tally {
     }
 }
 
-fn closing_line(spec_text: &str, t: &Tally, r: &VmReport) {
+fn closing_line(spec_text: &str, t: &Tally, r: &VmReport) -> String {
     let release = r.boots.first().map_or("?", |b| b.release.as_str());
     let boots: Vec<String> = r
         .boots
         .iter()
         .map(|b| {
             format!(
-                "boot {:.1} s, {} scenarios in {:.1} s ({})",
+                "boot {:.1} s, {} scenarios, {:.1} s in all ({})",
                 b.boot.as_secs_f64(),
                 b.ended,
                 b.total.as_secs_f64(),
@@ -265,7 +343,7 @@ fn closing_line(spec_text: &str, t: &Tally, r: &VmReport) {
             )
         })
         .collect();
-    eprintln!(
+    format!(
         "vm: --kernel {spec_text} ({release}): {} ran ({} with failures), {} unsupported, {} errors; {} boot(s): {}; total {:.1} s",
         t.ran,
         t.failed,
@@ -274,7 +352,7 @@ fn closing_line(spec_text: &str, t: &Tally, r: &VmReport) {
         r.boots.len(),
         boots.join("; "),
         r.total.as_secs_f64()
-    );
+    )
 }
 
 /// Splits loaded scenarios into the invalid ones (printed, exit 2) and the job.
@@ -301,7 +379,6 @@ pub fn probe(
 ) -> anyhow::Result<u8> {
     let mut code = 0u8;
     let job = valid_job(loaded, &mut code);
-    let mut tally = Tally::default();
     let names: Vec<String> = job.iter().map(|(n, _)| n.clone()).collect();
     let mut headed = std::collections::BTreeSet::new();
     let mut on_record = |i: usize, r: &Record| {
@@ -324,11 +401,9 @@ pub fn probe(
         for e in &o.errors {
             println!("{}: error: {e}", names[i]);
         }
-        tally.count(o.exit);
         code = combine(code, o.exit.clamp(0, 3) as u8);
     };
-    let report = run_vm(spec, args, &job, &mut on_record, &mut on_end)?;
-    closing_line(&args.kernel, &tally, &report);
+    run_vm(spec, args, &job, &mut on_record, &mut on_end)?;
     Ok(code)
 }
 
@@ -374,15 +449,12 @@ pub fn check(
         "check: the model runs the {era} era for --kernel {} (no era profiles yet)",
         args.kernel
     );
-    let mut tally = Tally::default();
     let mut on_end = |i: usize, o: Outcome| {
         let (name, s) = &job[i];
-        tally.count(o.exit);
         let c = check_end(spec, scheme, name, s, o, json);
         code = combine(code, c);
     };
-    let report = run_vm(spec, args, &job, &mut |_, _| {}, &mut on_end)?;
-    closing_line(&args.kernel, &tally, &report);
+    run_vm(spec, args, &job, &mut |_, _| {}, &mut on_end)?;
     Ok(code)
 }
 

@@ -261,7 +261,7 @@ fn classify_block(pm: &Pagemap, phys: &PhysReader, start: u64) -> Result<Block> 
         return Ok(Block::Other);
     }
     let pfn0 = e[0] & pfn_mask;
-    if pfn0 % PMD_PAGES != 0
+    if !pfn0.is_multiple_of(PMD_PAGES)
         || e.iter()
             .enumerate()
             .any(|(i, x)| x & pfn_mask != pfn0 + i as u64)
@@ -333,6 +333,41 @@ pub fn pmd_by_smaps(
         }
     }
     Ok(out)
+}
+
+/// The pid of the khugepaged thread (it is restarted when THP goes `never` and back).
+fn khugepaged_pid() -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (comm.trim() == "khugepaged").then_some(pid)
+    })
+}
+
+/// khugepaged's scheduler state (`R`, `S`, `D`, ...), from /proc/PID/stat.
+fn khugepaged_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+/// Waits `min`, then until khugepaged sleeps (three looks 10 ms apart find it neither
+/// running nor in an uninterruptible wait), at most 10 s: a pass a knob write started
+/// must be over before a scenario goes on, however slow the machine (a VM under TCG runs a
+/// pass many times slower than the host).
+pub fn settle_khugepaged(min: std::time::Duration) {
+    std::thread::sleep(min);
+    let Some(pid) = khugepaged_pid() else {
+        return;
+    };
+    let t = std::time::Instant::now();
+    let mut quiet = 0;
+    while quiet < 3 && t.elapsed() < std::time::Duration::from_secs(10) {
+        match khugepaged_state(pid) {
+            Some('R') | Some('D') => quiet = 0,
+            _ => quiet += 1,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// Whether this kernel shows counter `name` (spec 3.6 names): a per-size stat file or a

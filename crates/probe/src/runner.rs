@@ -366,10 +366,11 @@ impl<'g> KernelRunner<'g> {
             k.advise()?;
         }
         debug("after keeper");
-        if !was_paused {
-            // Writing the sleep wakes khugepaged for one pass (inside the keeper): let it end.
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        // Writing the sleep wakes khugepaged for one pass (inside the keeper), and so does
+        // any THP knob write while its list is not empty (start_stop_khugepaged): let the
+        // pass end before a scenario process exists, however slow the machine.
+        let min = if was_paused { 0 } else { 100 };
+        crate::compat::settle_khugepaged(Duration::from_millis(min));
         debug("after knobs");
         self.thp_applied = true;
         Ok(())
@@ -672,7 +673,7 @@ impl<'g> KernelRunner<'g> {
         }
         // The write woke it for one more pass: wait for it; the full scans dropped the
         // keeper's mm from khugepaged's list: register it again.
-        std::thread::sleep(Duration::from_millis(100));
+        crate::compat::settle_khugepaged(Duration::from_millis(100));
         if let Some(k) = &mut self.guard.keeper {
             k.advise()?;
         }

@@ -154,8 +154,8 @@ fn notes_have_pvh(mut n: &[u8]) -> bool {
     false
 }
 
-/// What to boot: the extracted PVH `vmlinux` written to `out` when that works, else `None`
-/// (boot the image itself) with the reason.
+/// Writes the PVH-bootable ELF of `image` (itself, or its decompressed payload) to `out`;
+/// the error says why there is none (then the image itself boots).
 pub fn extract_pvh_vmlinux(image: &Path, out: &Path) -> Result<(), String> {
     let b = std::fs::read(image).map_err(|e| format!("read {}: {e}", image.display()))?;
     if elf_has_pvh_note(&b) {

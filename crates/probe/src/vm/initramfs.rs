@@ -54,7 +54,7 @@ pub fn parse_ldd(text: &str) -> Vec<PathBuf> {
         .filter_map(|l| {
             let l = l.trim();
             let path = match l.split_once("=>") {
-                Some((_, rhs)) => rhs.trim().split_whitespace().next()?,
+                Some((_, rhs)) => rhs.split_whitespace().next()?,
                 None => l.split_whitespace().next()?,
             };
             path.starts_with('/').then(|| PathBuf::from(path))
@@ -86,9 +86,17 @@ fn stripped(exe: &Path, cache_dir: &Path) -> Result<Vec<u8>, VmError> {
         .arg(exe)
         .status()
         .is_ok_and(|s| s.success());
-    if ok && std::fs::rename(&tmp, &out).is_ok() {
-        // Keep only the newest few.
-        return std::fs::read(&out).map_err(|e| VmError::io(format!("read {}", out.display()), e));
+    if ok {
+        // Only the current executable's copy is kept.
+        for old in std::fs::read_dir(cache_dir).into_iter().flatten().flatten() {
+            if old.file_name().to_string_lossy().starts_with("guest-") {
+                let _ = std::fs::remove_file(old.path());
+            }
+        }
+        if std::fs::rename(&tmp, &out).is_ok() {
+            return std::fs::read(&out)
+                .map_err(|e| VmError::io(format!("read {}", out.display()), e));
+        }
     }
     std::fs::read(exe).map_err(|e| VmError::io(format!("read {}", exe.display()), e))
 }

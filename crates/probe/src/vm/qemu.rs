@@ -75,10 +75,19 @@ pub struct Boot<'a> {
 /// The kernel command line: console on ttyS0, a ramfs root (on the default tmpfs rootfs
 /// the runner's own executable would count as RssShmem), foliolab as init, reboot at once
 /// on a panic (QEMU then exits: `-no-reboot`).
+/// `FOLIOLAB_PROBE_DEBUG` passes through (the kernel hands unknown `KEY=VALUE` parameters
+/// to init's environment; the guest's debug lines go to the console log).
 pub fn kernel_cmdline() -> String {
-    "console=ttyS0 rootfstype=ramfs rdinit=/foliolab panic=-1 quiet loglevel=4 mitigations=off \
-     -- __vm-guest"
-        .to_string()
+    let debug = match std::env::var("FOLIOLAB_PROBE_DEBUG") {
+        Ok(v) if !v.is_empty() && !v.contains(char::is_whitespace) => {
+            format!(" FOLIOLAB_PROBE_DEBUG={v}")
+        }
+        _ => String::new(),
+    };
+    format!(
+        "console=ttyS0 rootfstype=ramfs rdinit=/foliolab panic=-1 quiet loglevel=4 \
+         mitigations=off{debug} -- __vm-guest"
+    )
 }
 
 impl Boot<'_> {

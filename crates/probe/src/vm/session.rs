@@ -146,6 +146,18 @@ fn store_kvm_verdict(cache: &Cache, key: &str, usable: bool, why: &str) {
     let _ = std::fs::write(cache.root().join("kvm-verdict"), text);
 }
 
+fn initial_accel(opts: &VmOptions, cache: &Cache, key: &str) -> Accel {
+    match opts.accel {
+        AccelChoice::Tcg => Accel::Tcg,
+        AccelChoice::Kvm => Accel::Kvm,
+        AccelChoice::Auto if !Path::new("/dev/kvm").exists() => Accel::Tcg,
+        AccelChoice::Auto => match kvm_verdict(cache, key) {
+            Some(true) | None => Accel::Kvm,
+            Some(false) => Accel::Tcg,
+        },
+    }
+}
+
 /// Runs the job on the prepared kernel: `exe` is the foliolab executable the guest runs.
 pub fn run_job(
     kernel: &PreparedKernel,
@@ -164,94 +176,106 @@ pub fn run_job(
     std::fs::create_dir_all(&run_dir)
         .map_err(|e| VmError::io(format!("mkdir {}", run_dir.display()), e))?;
     let key = format!("{} | {}", crate::sys::kernel_release(), qemu_version(&qemu));
-    let mut accel = match opts.accel {
-        AccelChoice::Tcg => Accel::Tcg,
-        AccelChoice::Kvm => Accel::Kvm,
-        AccelChoice::Auto if !Path::new("/dev/kvm").exists() => Accel::Tcg,
-        AccelChoice::Auto => match kvm_verdict(cache, &key) {
-            Some(true) | None => Accel::Kvm,
-            Some(false) => Accel::Tcg,
-        },
-    };
     let start = Instant::now();
-    let mut report = VmReport::default();
-    let mut pending: Vec<JobScenario> = job.to_vec();
-    let result = loop {
-        if pending.is_empty() {
-            break Ok(());
-        }
-        if report.boots.len() > job.len() + 1 {
-            break Err(VmError::Boot("too many boots".into()));
-        }
-        let trial = accel == Accel::Kvm && opts.accel == AccelChoice::Auto;
-        let ctx = BootCtx {
-            qemu: &qemu,
-            kernel,
-            exe,
-            cache,
-            run_dir: &run_dir,
-            opts,
-            accel,
-            trial,
-            deadline: start + opts.total_timeout,
-        };
-        let out = boot_once(&ctx, &pending, on)?;
-        if trial {
-            let ok = out.report.is_some();
-            let why = match &out.end {
-                BootEnd::NoBoot(w) | BootEnd::Broke(_, w) => w.clone(),
-                BootEnd::Done => "a trial boot worked".into(),
-            };
-            store_kvm_verdict(cache, &key, ok && matches!(out.end, BootEnd::Done), &why);
-            if !ok {
-                on(VmEvent::Progress(
-                    "KVM does not work here (trial boot failed): using TCG",
-                ));
-                accel = Accel::Tcg;
-                continue;
-            }
-        }
-        report.boots.extend(out.report.clone());
-        pending.retain(|s| !out.ended.contains(&s.index));
-        match out.end {
-            BootEnd::Done => {
-                for s in pending.drain(..) {
-                    on(VmEvent::Error(
-                        s.index,
-                        "the guest finished without running it",
-                    ));
-                    on(VmEvent::End {
-                        index: s.index,
-                        exit: 2,
-                        millis: 0,
-                    });
-                }
-            }
-            BootEnd::Broke(Some(i), why) => {
-                on(VmEvent::Error(i, &why));
-                on(VmEvent::End {
-                    index: i,
-                    exit: 2,
-                    millis: 0,
-                });
-                pending.retain(|s| s.index != i);
-                if start.elapsed() >= opts.total_timeout {
-                    break Err(VmError::Boot(format!(
-                        "total timeout ({:?}) reached",
-                        opts.total_timeout
-                    )));
-                }
-            }
-            BootEnd::Broke(None, why) if out.ended.is_empty() => break Err(VmError::Boot(why)),
-            BootEnd::Broke(None, _) => {}
-            BootEnd::NoBoot(why) => break Err(VmError::Boot(why)),
-        }
+    let mut ctx = BootCtx {
+        qemu: &qemu,
+        kernel,
+        exe,
+        cache,
+        run_dir: &run_dir,
+        opts,
+        accel: initial_accel(opts, cache, &key),
+        trial: false,
+        deadline: start + opts.total_timeout,
     };
+    let mut report = VmReport::default();
+    let result = boots(&mut ctx, &key, job, &mut report, on);
     report.total = start.elapsed();
     if std::env::var_os("FOLIOLAB_VM_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&run_dir);
     }
     result.map(|_| report)
+}
+
+/// Boots until every scenario of the job has ended.
+fn boots(
+    ctx: &mut BootCtx,
+    key: &str,
+    job: &[JobScenario],
+    report: &mut VmReport,
+    on: &mut dyn FnMut(VmEvent),
+) -> Result<(), VmError> {
+    let mut pending: Vec<JobScenario> = job.to_vec();
+    while !pending.is_empty() {
+        if report.boots.len() > job.len() + 1 {
+            return Err(VmError::Boot("too many boots".into()));
+        }
+        ctx.trial = ctx.accel == Accel::Kvm && ctx.opts.accel == AccelChoice::Auto;
+        let out = boot_once(ctx, &pending, on)?;
+        if ctx.trial {
+            let why = match &out.end {
+                BootEnd::NoBoot(w) | BootEnd::Broke(_, w) => w.clone(),
+                BootEnd::Done => "a trial boot worked".into(),
+            };
+            store_kvm_verdict(ctx.cache, key, matches!(out.end, BootEnd::Done), &why);
+            if out.report.is_none() {
+                on(VmEvent::Progress(
+                    "KVM does not work here (trial boot failed): using TCG",
+                ));
+                ctx.accel = Accel::Tcg;
+                continue;
+            }
+        }
+        report.boots.extend(out.report.clone());
+        pending.retain(|s| !out.ended.contains(&s.index));
+        settle(out, &mut pending, on)?;
+        if !pending.is_empty() && Instant::now() >= ctx.deadline {
+            return Err(VmError::Boot(format!(
+                "the total timeout ({:?}) was reached with {} scenarios left",
+                ctx.opts.total_timeout,
+                pending.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a boot's end means for the scenarios it left: a scenario it broke off in ends with
+/// exit 2; a boot that ran nothing is an error.
+fn settle(
+    out: BootOutcome,
+    pending: &mut Vec<JobScenario>,
+    on: &mut dyn FnMut(VmEvent),
+) -> Result<(), VmError> {
+    match out.end {
+        BootEnd::Done => {
+            for s in pending.drain(..) {
+                on(VmEvent::Error(
+                    s.index,
+                    "the guest finished without running it",
+                ));
+                on(VmEvent::End {
+                    index: s.index,
+                    exit: 2,
+                    millis: 0,
+                });
+            }
+            Ok(())
+        }
+        BootEnd::Broke(Some(i), why) => {
+            on(VmEvent::Error(i, &why));
+            on(VmEvent::End {
+                index: i,
+                exit: 2,
+                millis: 0,
+            });
+            pending.retain(|s| s.index != i);
+            Ok(())
+        }
+        BootEnd::Broke(None, why) if out.ended.is_empty() => Err(VmError::Boot(why)),
+        BootEnd::Broke(None, _) => Ok(()),
+        BootEnd::NoBoot(why) => Err(VmError::Boot(why)),
+    }
 }
 
 struct BootCtx<'a> {
@@ -303,13 +327,20 @@ fn spawn_reader<R: Read + Send + 'static>(r: R, tx: mpsc::Sender<Option<String>>
     });
 }
 
-fn boot_once(
+/// A running QEMU: its message lines, and its standard error once it ends.
+struct Running {
+    qemu: Qemu,
+    lines: mpsc::Receiver<Option<String>>,
+    stderr: std::thread::JoinHandle<String>,
+    t0: Instant,
+}
+
+fn start(
     ctx: &BootCtx,
     pending: &[JobScenario],
     on: &mut dyn FnMut(VmEvent),
-) -> Result<BootOutcome, VmError> {
+) -> Result<Running, VmError> {
     let initramfs = ctx.run_dir.join("initramfs.cpio");
-    let console = ctx.run_dir.join("console.log");
     let image = build(
         ctx.exe,
         &ctx.cache.root().join("guest"),
@@ -322,7 +353,7 @@ fn boot_once(
         qemu: ctx.qemu,
         kernel: ctx.kernel,
         initramfs: &initramfs,
-        console_log: &console,
+        console_log: &ctx.run_dir.join("console.log"),
         cpus: ctx.opts.cpus,
         memory_mib: ctx.opts.memory_mib,
         accel: ctx.accel,
@@ -341,43 +372,54 @@ fn boot_once(
         .command()
         .spawn()
         .map_err(|e| VmError::io(format!("start {}", ctx.qemu.display()), e))?;
-    let (tx, rx) = mpsc::channel();
+    let (tx, lines) = mpsc::channel();
     if let Some(out) = child.stdout.take() {
         spawn_reader(out, tx);
     }
-    let stderr = child.stderr.take();
-    let err_thread = std::thread::spawn(move || {
+    let err = child.stderr.take();
+    let stderr = std::thread::spawn(move || {
         let mut s = String::new();
-        if let Some(mut e) = stderr {
+        if let Some(mut e) = err {
             let _ = e.read_to_string(&mut s);
         }
         s
     });
-    let mut qemu = Qemu(child);
-    let mut st = Stream::new(ctx, t0);
-    let end = st.pump(&rx, on);
-    let end = match end {
-        Some(e) => {
-            drop(qemu);
-            e
+    Ok(Running {
+        qemu: Qemu(child),
+        lines,
+        stderr,
+        t0,
+    })
+}
+
+/// Waits up to 30 s for QEMU to exit after the guest powered off, then makes sure it is gone.
+fn wait_exit(mut q: Qemu) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(30) {
+        if let Ok(Some(_)) = q.0.try_wait() {
+            break;
         }
-        None => {
-            // Done: give QEMU time to power off, then make sure it is gone.
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_secs(30) {
-                if let Ok(Some(_)) = qemu.0.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            drop(qemu);
-            BootEnd::Done
-        }
-    };
-    let qemu_err = err_thread.join().unwrap_or_default();
-    let tail = console_tail(&console, 25);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(q);
+}
+
+fn boot_once(
+    ctx: &BootCtx,
+    pending: &[JobScenario],
+    on: &mut dyn FnMut(VmEvent),
+) -> Result<BootOutcome, VmError> {
+    let run = start(ctx, pending, on)?;
+    let mut st = Stream::new(ctx, run.t0);
+    let end = st.pump(&run.lines, on);
+    match end {
+        Some(_) => drop(run.qemu),
+        None => wait_exit(run.qemu),
+    }
+    let qemu_err = run.stderr.join().unwrap_or_default();
+    let console = ctx.run_dir.join("console.log");
     let explain = |w: String| {
-        let q = qemu_err.trim();
+        let (q, tail) = (qemu_err.trim(), console_tail(&console, 25));
         if q.is_empty() {
             format!("{w}; {tail}")
         } else {
@@ -385,16 +427,17 @@ fn boot_once(
         }
     };
     let end = match end {
-        BootEnd::Broke(i, w) => BootEnd::Broke(i, explain(w)),
-        BootEnd::NoBoot(w) => BootEnd::NoBoot(explain(w)),
-        BootEnd::Done => BootEnd::Done,
+        None => BootEnd::Done,
+        Some(BootEnd::Broke(i, w)) => BootEnd::Broke(i, explain(w)),
+        Some(BootEnd::NoBoot(w)) => BootEnd::NoBoot(explain(w)),
+        Some(BootEnd::Done) => BootEnd::Done,
     };
     let _ = std::fs::copy(&console, ctx.cache.root().join("last-console.log"));
     let report = st.booted.map(|(release, boot)| BootReport {
         release,
         accel: ctx.accel,
         boot,
-        total: t0.elapsed(),
+        total: run.t0.elapsed(),
         ended: st.ended.len(),
     });
     Ok(BootOutcome {
