@@ -40,10 +40,10 @@ pub struct KernelArgs {
     pub boot_timeout: u64,
     /// Seconds one scenario may take in the VM (it then ends with exit status 2 and the
     /// rest run in a new boot).
-    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub scenario_timeout: u64,
     /// Seconds the whole VM run may take.
-    #[arg(long, default_value_t = 14400, value_name = "SECS")]
+    #[arg(long, default_value_t = 7200, value_name = "SECS")]
     pub total_timeout: u64,
     /// Print what the VM's kernel exposes (knobs, counters, features) on standard error.
     #[arg(long)]
@@ -135,7 +135,11 @@ pub fn kernel_cmd(args: KernelCmdArgs) -> anyhow::Result<u8> {
             if modules.is_empty() {
                 "(none)".into()
             } else {
-                modules.join(" ")
+                format!(
+                    "{} (in {})",
+                    modules.join(" "),
+                    p.dir.join("modules").display()
+                )
             },
             cache.root().display()
         );
@@ -238,6 +242,10 @@ fn run_vm(
     on_end: &mut dyn FnMut(usize, Outcome),
 ) -> anyhow::Result<VmReport> {
     let (cache, kernel) = prepare(spec)?;
+    if job.is_empty() {
+        eprintln!("vm: no scenario to run: no boot");
+        return Ok(VmReport::default());
+    }
     let exe = std::env::current_exe().context("the foliolab executable")?;
     let scenarios: Vec<&Scenario> = job.iter().map(|(_, s)| s).collect();
     let opts = args.options(&scenarios);

@@ -424,16 +424,29 @@ mod tests {
         assert!(f.contains(&("shmem_enabled".into(), "never".into())));
         // A kernel with per-size knobs keeps them as they are.
         assert_eq!(fold_legacy_knobs(knobs.clone(), &|_| true), knobs);
-        let s = |k, v| thp_setting_unsupported_with(&setting(k, v), "x", &old);
-        assert_eq!(s(ThpKey::Size(9), "always"), None);
-        assert_eq!(s(ThpKey::Size(4), "never"), None);
-        assert!(s(ThpKey::Size(4), "madvise").unwrap().contains("6.8"));
-        assert!(s(ThpKey::ShmemSize(4), "always").unwrap().contains("6.12"));
-        assert!(s(ThpKey::ShrinkUnderused, "on").is_some());
+        let old = |k: &str| !k.starts_with("hugepages-") && k != "shrink_underused";
+        let s = |k, knob, v| thp_setting_unsupported_with(&setting(k, v), knob, &old);
         assert_eq!(
-            thp_setting_unsupported_with(&setting(ThpKey::Size(4), "madvise"), "x", &|_| true),
+            s(ThpKey::Size(9), "hugepages-2048kB/enabled", "always"),
             None
         );
+        assert_eq!(s(ThpKey::Size(4), "hugepages-64kB/enabled", "never"), None);
+        let m = s(ThpKey::Size(4), "hugepages-64kB/enabled", "madvise");
+        assert!(m.is_some_and(|m| m.contains("6.8")));
+        let m = s(
+            ThpKey::ShmemSize(4),
+            "hugepages-64kB/shmem_enabled",
+            "always",
+        );
+        assert!(m.is_some_and(|m| m.contains("6.12")));
+        assert!(s(ThpKey::ShrinkUnderused, "shrink_underused", "on").is_some());
+        let new = |_: &str| true;
+        let m = thp_setting_unsupported_with(
+            &setting(ThpKey::Size(4), "madvise"),
+            "hugepages-64kB/enabled",
+            &new,
+        );
+        assert_eq!(m, None);
     }
 
     #[test]

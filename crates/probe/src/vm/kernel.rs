@@ -103,6 +103,9 @@ pub struct PreparedKernel {
     pub modules: Vec<Module>,
     /// Why a module the runner wants is missing (zram: swap scenarios are unsupported).
     pub missing_modules: Option<String>,
+    /// The cache directory holding it: `image` (as packaged), `vmlinux`, `config` and
+    /// `modules/` (a modules directory `--kernel-modules` accepts).
+    pub dir: PathBuf,
 }
 
 /// Modules the guest needs: zram, for the `swap` statement.
@@ -147,7 +150,8 @@ fn find(root: &Path, pred: &dyn Fn(&str) -> bool, depth: u32) -> Option<PathBuf>
 }
 
 /// A prepared kernel directory: `image`, optionally `vmlinux` (PVH), `config`,
-/// `modules/NN-name.ko`, `label`, `missing-modules`.
+/// `modules/NAME.ko` with `modules/order` (load order, one name a line: the directory is a
+/// modules directory `--kernel-modules` accepts), `label`, `missing-modules`.
 fn load_prepared(dir: &Path) -> Option<PreparedKernel> {
     let label = std::fs::read_to_string(dir.join("label")).ok()?;
     let image = dir.join("image");
@@ -161,11 +165,11 @@ fn load_prepared(dir: &Path) -> Option<PreparedKernel> {
         (image, false)
     };
     let mut modules = Vec::new();
-    for p in read_dir_sorted(&dir.join("modules")) {
-        let name = p.file_stem()?.to_str()?.split_once('-')?.1.to_string();
+    let order = std::fs::read_to_string(dir.join("modules/order")).ok()?;
+    for name in order.lines().filter(|l| !l.is_empty()) {
         modules.push(Module {
-            name,
-            elf: std::fs::read(&p).ok()?,
+            name: name.to_string(),
+            elf: std::fs::read(dir.join("modules").join(format!("{name}.ko"))).ok()?,
         });
     }
     Some(PreparedKernel {
@@ -177,6 +181,7 @@ fn load_prepared(dir: &Path) -> Option<PreparedKernel> {
         missing_modules: std::fs::read_to_string(dir.join("missing-modules"))
             .ok()
             .map(|s| s.trim().to_string()),
+        dir: dir.to_path_buf(),
     })
 }
 
@@ -197,25 +202,27 @@ fn fill_prepared(
     if let Err(why) = extract_pvh_vmlinux(image, &dir.join("vmlinux")) {
         std::fs::write(dir.join("no-pvh"), &why).map_err(io("write no-pvh".into()))?;
     }
-    let missing = match modules_root {
-        None => Some("no modules directory given".to_string()),
+    let (mods, missing) = match modules_root {
+        None => (Vec::new(), Some("no modules directory given".to_string())),
         Some(root) => {
             let builtin = find(root, &|p| p.ends_with("/modules.builtin"), 0)
                 .and_then(|p| std::fs::read_to_string(p).ok())
                 .map(|t| builtin_names(&t))
                 .unwrap_or_default();
             match resolve(root, WANTED_MODULES, &builtin) {
-                Ok(mods) => {
-                    for (i, m) in mods.iter().enumerate() {
-                        let p = dir.join("modules").join(format!("{i:02}-{}.ko", m.name));
-                        std::fs::write(&p, &m.elf).map_err(io(format!("write {}", p.display())))?;
-                    }
-                    None
-                }
-                Err(e) => Some(e),
+                Ok(mods) => (mods, None),
+                Err(e) => (Vec::new(), Some(e)),
             }
         }
     };
+    let mut order = String::new();
+    for m in &mods {
+        let p = dir.join("modules").join(format!("{}.ko", m.name));
+        std::fs::write(&p, &m.elf).map_err(io(format!("write {}", p.display())))?;
+        order.push_str(&m.name);
+        order.push('\n');
+    }
+    std::fs::write(dir.join("modules/order"), order).map_err(io("write modules/order".into()))?;
     if let Some(m) = &missing {
         std::fs::write(dir.join("missing-modules"), m)
             .map_err(io("write missing-modules".into()))?;

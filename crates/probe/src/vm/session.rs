@@ -46,8 +46,8 @@ impl Default for VmOptions {
             cpus: 2,
             memory_mib: 1024,
             boot_timeout: Duration::from_secs(180),
-            scenario_timeout: Duration::from_secs(600),
-            total_timeout: Duration::from_secs(4 * 3600),
+            scenario_timeout: Duration::from_secs(300),
+            total_timeout: Duration::from_secs(2 * 3600),
             accel: AccelChoice::Auto,
         }
     }
