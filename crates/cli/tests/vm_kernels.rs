@@ -327,6 +327,8 @@ fn probe_kernel_path() -> Result<String, String> {
     ))
 }
 
+type TestFn = dyn Fn() -> Result<String, String>;
+
 fn kernels() -> Vec<String> {
     std::env::var("FOLIOLAB_VM_KERNELS")
         .unwrap_or_else(|_| "6.1 6.12".into())
@@ -337,7 +339,7 @@ fn kernels() -> Vec<String> {
 
 fn main() {
     let require = std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() == Some("require");
-    let mut tests: Vec<(String, Box<dyn Fn() -> Result<String, String>>)> = Vec::new();
+    let mut tests: Vec<(String, Box<TestFn>)> = Vec::new();
     for k in kernels() {
         let kk = k.clone();
         tests.push((
