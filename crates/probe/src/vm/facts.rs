@@ -117,6 +117,16 @@ fn pagemap_scan() -> String {
     }
 }
 
+/// The spec 3.6 counters this kernel shows (`check --kernel` compares only these).
+fn shown_counters() -> String {
+    foliolab_scenario::counters::all_counters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| crate::compat::shows_counter(n))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Every fact, in a fixed order.
 pub fn collect() -> Vec<(String, String)> {
     let mut v = vec![
@@ -145,6 +155,7 @@ pub fn collect() -> Vec<(String, String)> {
             dir_names(&format!("{THP_DIR}/hugepages-2048kB/stats")),
         ),
         ("vmstat_thp".into(), vmstat_thp()),
+        ("counters".into(), shown_counters()),
         ("smaps_fields".into(), smaps_fields()),
         ("pagemap_scan".into(), pagemap_scan()),
         (
