@@ -243,6 +243,8 @@ fn run_vm(
     on_record: &mut dyn FnMut(usize, &Record),
     on_end: &mut dyn FnMut(usize, Outcome),
 ) -> anyhow::Result<VmReport> {
+    // Before any download: without QEMU nothing can boot.
+    vm::qemu::find_qemu()?;
     let (cache, kernel) = prepare(spec)?;
     if job.is_empty() {
         eprintln!("vm: no scenario to run: no boot");

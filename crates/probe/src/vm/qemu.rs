@@ -16,7 +16,15 @@ pub const QEMU_PACKAGE: &str = "qemu-system-x86";
 /// The emulator on PATH (`FOLIOLAB_QEMU` overrides it).
 pub fn find_qemu() -> Result<PathBuf, VmError> {
     if let Some(p) = std::env::var_os("FOLIOLAB_QEMU") {
-        return Ok(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(VmError::Missing {
+                tool: p.display().to_string(),
+                package: QEMU_PACKAGE.into(),
+            })
+        };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
