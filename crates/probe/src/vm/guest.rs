@@ -139,8 +139,11 @@ pub fn guest_init() -> ! {
     for (k, v) in super::facts::collect() {
         send(&mut port, &GuestMsg::Fact { key: k, value: v });
     }
-    run_child(&mut port);
-    send(&mut port, &GuestMsg::Done);
+    // A runner that died leaves its scenario unfinished: no `done`, so the host ends that
+    // scenario with the console's reason and runs the rest in a new boot.
+    if run_child(&mut port) {
+        send(&mut port, &GuestMsg::Done);
+    }
     // SAFETY: sync and reboot take no pointers; process 1 may power off.
     unsafe {
         libc::sync();
@@ -152,8 +155,8 @@ pub fn guest_init() -> ! {
 }
 
 /// Starts the runner with the port as its standard output and reaps every process until the
-/// runner is gone.
-fn run_child(port: &mut dyn Write) {
+/// runner is gone; whether it ended normally.
+fn run_child(port: &mut dyn Write) -> bool {
     let stdout = match open_port() {
         Some(f) => std::process::Stdio::from(f),
         None => std::process::Stdio::null(),
@@ -165,11 +168,9 @@ fn run_child(port: &mut dyn Write) {
     let pid = match child {
         Ok(c) => c.id() as i32,
         Err(e) => {
-            send(
-                port,
-                &GuestMsg::Note(format!("the runner did not start: {e}")),
-            );
-            return;
+            let m = format!("the runner did not start: {e}");
+            send(port, &GuestMsg::Note(m));
+            return false;
         }
     };
     loop {
@@ -177,18 +178,14 @@ fn run_child(port: &mut dyn Write) {
         // SAFETY: waiting for any child into a local.
         let r = unsafe { libc::waitpid(-1, &mut status, 0) };
         if r < 0 {
-            return;
+            return false;
         }
         if r == pid {
-            if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-                send(
-                    port,
-                    &GuestMsg::Note(format!(
-                        "the runner ended abnormally (wait status {status:#x})"
-                    )),
-                );
+            let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+            if !ok {
+                eprintln!("foliolab guest: the runner ended abnormally (wait status {status:#x})");
             }
-            return;
+            return ok;
         }
     }
 }
@@ -203,8 +200,14 @@ pub fn guest_run() -> ! {
         Err(e) => {
             for (i, _) in parse_index(&index) {
                 send(&mut out, &GuestMsg::Error(i, format!("probe setup: {e}")));
+                let end = GuestMsg::End {
+                    index: i,
+                    exit: 2,
+                    millis: 0,
+                };
+                send(&mut out, &end);
             }
-            std::process::exit(2);
+            std::process::exit(0);
         }
     };
     let opts = ProbeOptions::from_env();
