@@ -401,6 +401,7 @@ pub fn size_name(kb: u64) -> String {
 
 /// Absolute values of every counter of spec 3.6 (sizes 16K to 2M).
 pub fn read_counters() -> Result<BTreeMap<String, i64>> {
+    crate::compat::refresh_counters();
     let mut out = BTreeMap::new();
     for kb in [16u64, 32, 64, 128, 256, 512, 1024, 2048] {
         let dir = format!("{THP_DIR}/hugepages-{kb}kB/stats");
