@@ -171,6 +171,8 @@ fn guest_text(name: &str, s: &Scenario) -> String {
 struct Saver {
     dir: Option<PathBuf>,
     facts: String,
+    /// Progress and the guest's notes (modules, MGLRU, reruns), for run.txt.
+    log: String,
 }
 
 impl Saver {
@@ -178,7 +180,13 @@ impl Saver {
         Saver {
             dir,
             facts: String::new(),
+            log: String::new(),
         }
+    }
+
+    fn note(&mut self, line: &str) {
+        self.log.push_str(line);
+        self.log.push('\n');
     }
 
     fn fact(&mut self, key: &str, value: &str) {
@@ -218,7 +226,7 @@ impl Saver {
         let Some(dir) = &self.dir else { return Ok(()) };
         std::fs::create_dir_all(dir).with_context(|| format!("mkdir {}", dir.display()))?;
         std::fs::write(dir.join("facts.txt"), &self.facts)?;
-        std::fs::write(dir.join("run.txt"), format!("{closing}\n"))?;
+        std::fs::write(dir.join("run.txt"), format!("{}{closing}\n", self.log))?;
         Ok(())
     }
 }
@@ -262,64 +270,95 @@ fn run_vm(
             text: guest_text(name, s),
         })
         .collect();
-    let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
-    let mut saver = Saver::new(args.save.clone());
-    let mut save_error = None;
-    let mut tally = Tally::default();
-    let mut counters = None;
-    let mut on = |e: VmEvent| match e {
-        VmEvent::Progress(m) => progress(m),
-        VmEvent::Booted {
-            release,
-            accel,
-            boot,
-        } => progress(&format!(
-            "guest runner up on {release} after {:.1} s ({})",
-            boot.as_secs_f64(),
-            accel.name()
-        )),
-        VmEvent::Fact { key, value } => {
-            if args.facts {
-                eprintln!("vm: fact {key} = {value}");
-            }
-            if key == "counters" {
-                counters = Some(value.split_whitespace().map(String::from).collect());
-            }
-            saver.fact(key, value);
-        }
-        VmEvent::Note(n) => progress(n),
-        VmEvent::Begin(i) => {
-            pending.insert(i, Outcome::default());
-        }
-        VmEvent::Unsupported(i, t) => pending
-            .entry(i)
-            .or_default()
-            .unsupported
-            .push(t.to_string()),
-        VmEvent::Record(i, r) => {
-            on_record(i, &r);
-            pending.entry(i).or_default().records.push(r);
-        }
-        VmEvent::Error(i, t) => pending.entry(i).or_default().errors.push(t.to_string()),
-        VmEvent::End { index, exit, .. } => {
-            let mut o = pending.remove(&index).unwrap_or_default();
-            o.exit = exit;
-            o.counters = counters.clone();
-            tally.count(exit);
-            if let Err(e) = saver.scenario(&jobs[index].name, &o) {
-                save_error.get_or_insert(e);
-            }
-            on_end(index, o);
-        }
+    let mut c = Collector {
+        args,
+        names: jobs.iter().map(|j| j.name.clone()).collect(),
+        pending: BTreeMap::new(),
+        saver: Saver::new(args.save.clone()),
+        save_error: None,
+        tally: Tally::default(),
+        counters: None,
+        on_record,
+        on_end,
     };
-    let report = vm::run_job(&kernel, &exe, &cache, &jobs, &opts, &mut on)?;
-    if let Some(e) = save_error {
+    let report = vm::run_job(&kernel, &exe, &cache, &jobs, &opts, &mut |e| c.event(e))?;
+    if let Some(e) = c.save_error {
         return Err(e);
     }
-    let closing = closing_line(&args.kernel, &tally, &report);
+    let closing = closing_line(&args.kernel, &c.tally, &report);
     eprintln!("{closing}");
-    saver.finish(&closing)?;
+    c.saver.finish(&closing)?;
     Ok(report)
+}
+
+/// Gathers a VM run's events into per-scenario outcomes.
+struct Collector<'a> {
+    args: &'a KernelArgs,
+    names: Vec<String>,
+    pending: BTreeMap<usize, Outcome>,
+    saver: Saver,
+    save_error: Option<anyhow::Error>,
+    tally: Tally,
+    /// The counters the kernel shows (its `counters` fact).
+    counters: Option<std::collections::BTreeSet<String>>,
+    on_record: &'a mut dyn FnMut(usize, &Record),
+    on_end: &'a mut dyn FnMut(usize, Outcome),
+}
+
+impl Collector<'_> {
+    fn say(&mut self, m: &str) {
+        progress(m);
+        self.saver.note(&format!("vm: {m}"));
+    }
+
+    fn event(&mut self, e: VmEvent) {
+        match e {
+            VmEvent::Progress(m) | VmEvent::Note(m) => self.say(m),
+            VmEvent::Booted {
+                release,
+                accel,
+                boot,
+            } => self.say(&format!(
+                "guest runner up on {release} after {:.1} s ({})",
+                boot.as_secs_f64(),
+                accel.name()
+            )),
+            VmEvent::Fact { key, value } => {
+                if self.args.facts {
+                    eprintln!("vm: fact {key} = {value}");
+                }
+                if key == "counters" {
+                    self.counters = Some(value.split_whitespace().map(String::from).collect());
+                }
+                self.saver.fact(key, value);
+            }
+            VmEvent::Begin(i) => {
+                self.pending.insert(i, Outcome::default());
+            }
+            VmEvent::Unsupported(i, t) => self.outcome(i).unsupported.push(t.to_string()),
+            VmEvent::Record(i, r) => {
+                (self.on_record)(i, &r);
+                self.outcome(i).records.push(r);
+            }
+            VmEvent::Error(i, t) => self.outcome(i).errors.push(t.to_string()),
+            VmEvent::End { index, exit, .. } => self.end(index, exit),
+        }
+    }
+
+    fn outcome(&mut self, i: usize) -> &mut Outcome {
+        self.pending.entry(i).or_default()
+    }
+
+    fn end(&mut self, index: usize, exit: i32) {
+        let mut o = self.pending.remove(&index).unwrap_or_default();
+        o.exit = exit;
+        o.counters = self.counters.clone();
+        self.tally.count(exit);
+        if let Err(e) = self.saver.scenario(&self.names[index], &o) {
+            self.save_error.get_or_insert(e);
+        }
+        (self.on_end)(index, o);
+    }
 }
 
 /// Per-run tallies for the closing line.
