@@ -139,6 +139,25 @@ fn pread_u64s(f: &File, index: u64, n: usize, what: &str) -> Result<Vec<u64>> {
         .collect())
 }
 
+/// Up to `n` entries from `index` on: fewer where the file ends (the last PFN of memory).
+fn pread_u64s_upto(f: &File, index: u64, n: usize, what: &str) -> Result<Vec<u64>> {
+    let mut buf = vec![0u8; n * 8];
+    let mut done = 0;
+    while done < buf.len() {
+        let r = f
+            .read_at(&mut buf[done..], index * 8 + done as u64)
+            .map_err(|e| ProbeError::io(format!("read {what} at {index:#x}"), e))?;
+        if r == 0 {
+            break;
+        }
+        done += r;
+    }
+    Ok(buf[..done - done % 8]
+        .chunks_exact(8)
+        .map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect())
+}
+
 impl PhysReader {
     pub fn open() -> Result<PhysReader> {
         Ok(PhysReader {
@@ -190,7 +209,8 @@ impl PhysReader {
         };
         let mut nr: u64 = 1;
         if hf & KPF_HEAD != 0 {
-            let v = pread_u64s(&self.kpageflags, head + 1, 1023, "kpageflags")?;
+            // A folio at the top of memory: kpageflags ends before 1023 more entries.
+            let v = pread_u64s_upto(&self.kpageflags, head + 1, 1023, "kpageflags")?;
             for f in v {
                 if f & KPF_TAIL == 0 || f & KPF_HEAD != 0 {
                     break;
