@@ -126,8 +126,9 @@ pub fn kernel_cmd(args: KernelCmdArgs) -> anyhow::Result<u8> {
         let (cache, p) = prepare(&spec)?;
         let modules: Vec<&str> = p.modules.iter().map(|m| m.name.as_str()).collect();
         println!(
-            "{k}: {}\n  boot image: {}\n  config: {}\n  modules: {}\n  cache: {}",
+            "{k}: {}\n  image: {}\n  boot image: {}\n  config: {}\n  modules: {}\n  cache: {}",
             p.label,
+            p.dir.join("image").display(),
             p.boot_image.display(),
             p.config
                 .as_ref()

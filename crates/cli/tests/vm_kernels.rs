@@ -218,10 +218,19 @@ fn probe_generation(k: &str) -> Result<String, String> {
     let ran = results.iter().filter(|r| r.1 == "jsonl").count();
     let unsupported: Vec<&(String, &str, String)> =
         results.iter().filter(|r| r.1 == "unsupported").collect();
+    let mut by_reason: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
     for (f, _, why) in &unsupported {
+        // "line N: REASON": grouped by the reason without its line.
+        let first = why.lines().next().unwrap_or("");
+        let reason = first.split_once(": ").map_or(first, |(_, r)| r);
+        let name = f.rsplit('/').next().unwrap_or(f);
+        by_reason.entry(reason.to_string()).or_default().push(name);
+    }
+    for (reason, files) in &by_reason {
         println!(
-            "  {k}: unsupported {f}: {}",
-            why.lines().next().unwrap_or("")
+            "  {k}: {} unsupported: {reason}: {}",
+            files.len(),
+            files.join(" ")
         );
     }
     let closing = run
