@@ -10,11 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 /// One swap device (the probe uses compressed RAM, a synchronous device).
 #[derive(Clone, Debug, Default)]
 pub struct SwapDevice {
-    /// Swap count of each slot: the swap PTEs that reference it. Slot 0 is the header.
+    /// Swap count of each slot, unbiased: the swap PTEs that reference it (0: free unless
+    /// the swap cache holds it). Slot 0 is the header, never used.
     count: Vec<u32>,
     /// The swap cache: slot to the page that caches it.
     cache: BTreeMap<u64, Pfn>,
+    /// Slots whose page was all zeros when written (read back as zeros, no I/O).
     zeromap: BTreeSet<u64>,
+    /// What each written slot holds.
     data: BTreeMap<u64, Content>,
 }
 

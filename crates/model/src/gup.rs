@@ -60,7 +60,10 @@ pub(crate) struct Holds {
 /// References a folio owes to holders.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct HeldRefs {
+    /// References in `_refcount`: one per held page of a large folio or per FOLL_GET, the
+    /// 1024 bias per pin of a small folio.
     pub refs: i64,
+    /// Pinned pages of a large folio (its `_pincount`); 0 for small folios.
     pub pins: i64,
 }
 

@@ -85,11 +85,14 @@ pub struct Model {
     pub thp: ThpConfig,
     pub stats: Stats,
     pub(crate) procs: Vec<Option<Process>>,
+    /// MM ids in use (31-bit, 0 is `MM_ID_DUMMY`); a new process takes the lowest free one.
     mm_ids: BTreeSet<u32>,
+    /// The last anon_vma id handed out (0 means "none" on a VMA or folio).
     next_anon_vma: u32,
     /// Heads of every user folio currently allocated.
     pub(crate) live: BTreeSet<Pfn>,
-    /// Deferred split queue, threaded through page[2] of each folio (FIFO).
+    /// Deferred split queue, threaded through page[2] of each folio (FIFO): first and last
+    /// head PFN ([`NIL`] when empty) and the number of folios queued (`split_queue_len`).
     dq_head: u32,
     dq_tail: u32,
     dq_len: u64,
