@@ -60,6 +60,9 @@ impl KernelArgs {
     /// The VM kernel asked for, or `None` for the host.
     pub fn vm_spec(&self) -> anyhow::Result<Option<KernelSpec>> {
         match KernelSpec::parse(&self.kernel, self.kernel_modules.clone())? {
+            KernelSpec::Host if self.save.is_some() || self.facts => {
+                anyhow::bail!("--save and --facts go with a VM kernel (--kernel K)")
+            }
             KernelSpec::Host => Ok(None),
             s => Ok(Some(s)),
         }
