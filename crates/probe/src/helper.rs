@@ -273,6 +273,11 @@ impl Helper {
                     ),
                     _ => return Err(format!("bad kind {kind}")),
                 };
+                // Version 2: the file offset of a file mapping (optional).
+                let file_off = match it.next() {
+                    Some(o) => parse_u64(Some(o))?,
+                    None => 0,
+                };
                 // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
                 let p = unsafe {
                     libc::mmap(
@@ -281,7 +286,7 @@ impl Helper {
                         prot,
                         flags | libc::MAP_FIXED_NOREPLACE,
                         fd,
-                        0,
+                        file_off as libc::off_t,
                     )
                 };
                 if p == libc::MAP_FAILED {

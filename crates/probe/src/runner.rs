@@ -18,6 +18,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod placed;
+
 /// The lowest address the probe places regions at (32 TiB), far from the helper's own
 /// mappings, which the kernel places top-down from below the stack.
 const REGION_BASE: u64 = 0x2000_0000_0000;
@@ -475,6 +477,9 @@ impl<'g> KernelRunner<'g> {
     }
 
     fn proc_op(&mut self, proc: &str, op: &ProcOp) -> std::result::Result<(), RunError> {
+        if let Some(r) = self.proc_op_placed(proc, op) {
+            return r;
+        }
         match op {
             ProcOp::Map {
                 region,

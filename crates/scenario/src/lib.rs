@@ -19,6 +19,7 @@ mod parse_proc;
 pub mod parse_thp;
 mod print;
 mod tables;
+mod v2;
 mod validate;
 mod validate_proc;
 
