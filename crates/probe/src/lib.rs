@@ -6,7 +6,8 @@
 //! - [`KernelRunner`]: the [`foliolab_report::Runner`] of the kernel: one exec'd helper
 //!   process per scenario process, commands over pipes;
 //! - [`helper_main`]: the helper process (`foliolab __probe-helper`);
-//! - [`readers`]: pagemap, kpagecount, kpageflags, PAGEMAP_SCAN, smaps, counters.
+//! - [`readers`]: pagemap, kpagecount, kpageflags, PAGEMAP_SCAN, smaps, counters;
+//! - [`trace`]: `foliolab record`: a command traced in a private tracefs instance.
 
 pub mod error;
 pub mod helper;
@@ -14,6 +15,7 @@ pub mod host;
 pub mod readers;
 pub mod runner;
 pub mod sys;
+pub mod trace;
 
 pub use error::{ProbeError, Result};
 pub use helper::helper_main;
