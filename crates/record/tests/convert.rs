@@ -96,7 +96,20 @@ fn recording() -> Recording {
     b.fault(ROOT, STACK - 0x22000, true); // grows the stack by one page
     b.fault(ROOT, STACK + 0x10000, false); // vDSO: outside
     b.fault(ROOT, LIB + 0x1000, true); // forbidden: read-only
-                                       // MAP_FIXED over the middle of the library mapping, read-write.
+    fixed_brk_mremap(&mut b);
+    threads_and_forks(&mut b);
+    Recording {
+        events: b.events,
+        snapshots: b.snapshots,
+        root_pid: ROOT,
+        command: "prog".into(),
+        kernel: "6.18".into(),
+        thp: Vec::new(),
+    }
+}
+
+fn fixed_brk_mremap(b: &mut B) {
+    // MAP_FIXED over the middle of the library mapping, read-write.
     b.sys(
         ROOT,
         Syscall::Mmap,
@@ -141,6 +154,10 @@ fn recording() -> Recording {
         to as i64,
     );
     b.fault(ROOT, to + 0x5000, true);
+}
+
+fn threads_and_forks(b: &mut B) {
+    let to = 0x7f00_2000_0000u64;
     // A thread faults in the same mm; then a fork, whose child writes and exits.
     b.ev(Event::NewTask {
         parent: ROOT,
@@ -157,14 +174,6 @@ fn recording() -> Recording {
     b.ev(Event::Exit { tid: ROOT + 2 });
     b.ev(Event::Exit { tid: ROOT + 1 });
     b.ev(Event::Exit { tid: ROOT });
-    Recording {
-        events: b.events,
-        snapshots: b.snapshots,
-        root_pid: ROOT,
-        command: "prog".into(),
-        kernel: "6.18".into(),
-        thp: Vec::new(),
-    }
 }
 
 #[test]
@@ -217,7 +226,7 @@ fn the_converted_scenario_runs_on_the_model_with_every_check() {
     let (s, _) = convert(&recording()).unwrap();
     let mut problems = Vec::new();
     let summary = foliolab_sim::run_scenario(&s, "linux-6.18", &mut |r| {
-        if let foliolab_report::Record::Problem(p) = r {
+        if let foliolab_driver::Record::Problem(p) = r {
             problems.push(p.message.clone());
         }
     })

@@ -3,8 +3,8 @@
 //! moves to a place inside a space.
 
 use crate::runner::{mprot, ModelRunner};
+use foliolab_driver::RunError;
 use foliolab_model::Pid;
-use foliolab_report::RunError;
 use foliolab_scenario::{At, MapKind, ProcOp};
 use foliolab_types::{VirtAddr, PAGE_SIZE};
 

@@ -4,7 +4,7 @@
 //! and `move ... at=` is `mremap(MREMAP_MAYMOVE|MREMAP_FIXED)` to a place inside a space.
 
 use super::{place, KernelRunner, Region};
-use foliolab_report::RunError;
+use foliolab_driver::RunError;
 use foliolab_scenario::{At, MapKind, ProcOp, Prot, Range};
 use std::os::fd::AsRawFd;
 
