@@ -73,6 +73,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
             "faults_outside": s.faults_outside, "faults_forbidden": s.faults_forbidden,
             "syscalls": s.syscalls, "syscalls_failed": s.syscalls_failed,
             "advice_ignored": s.advice_ignored, "files_unknown": s.files_unknown,
+            "files_inferred": s.files_inferred,
             "devices": s.devices, "execs_unseen": s.execs_unseen,
             "implicit_pages": s.implicit_pages, "hugetlb": s.hugetlb,
             "statements": s.statements, "bytes": text.len(),
@@ -96,8 +97,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
             s.faults_outside, s.faults_forbidden, s.statements, text.len() / 1024
         );
         eprintln!(
-            "  approximated: {} ignored advice, {} unknown files, {} device mappings, {} execs unseen ({} implicit pages), {} hugetlb",
-            s.advice_ignored, s.files_unknown, s.devices, s.execs_unseen, s.implicit_pages, s.hugetlb
+            "  approximated: {} ignored advice, {} unknown files ({} more inferred from length and offset), {} device mappings, {} execs unseen ({} implicit pages), {} hugetlb",
+            s.advice_ignored, s.files_unknown, s.files_inferred, s.devices, s.execs_unseen, s.implicit_pages, s.hugetlb
         );
     }
     Ok(0)

@@ -60,6 +60,9 @@ pub struct Summary {
     pub advice_ignored: u64,
     /// File mappings whose file no snapshot saw (a private stand-in file each).
     pub files_unknown: u64,
+    /// File mappings no snapshot saw, identified by a seen mapping of the same length and
+    /// offset (of one file only).
+    pub files_inferred: u64,
     /// Device mappings left out (their faults are counted as outside).
     pub devices: u64,
     /// Execs whose mappings no snapshot caught (the process ended first): faults there
@@ -86,7 +89,8 @@ pub fn convert(rec: &Recording) -> Result<(Scenario, Summary), ConvertError> {
     let resolved = crate::resolve::resolve(rec);
     let walked = crate::walk::walk(rec, &resolved);
     let layout = crate::layout::Layout::new(&walked);
-    let (scenario, summary) = crate::emit::emit(rec, &walked, &layout);
+    let (scenario, mut summary) = crate::emit::emit(rec, &walked, &layout);
+    summary.files_inferred = resolved.inferred;
     foliolab_scenario::validate(&scenario).map_err(|e| {
         ConvertError(format!(
             "the recorded scenario is invalid (a recorder bug): {e}"

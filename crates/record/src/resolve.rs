@@ -29,6 +29,8 @@ pub(crate) enum Backing {
 pub(crate) struct Resolved {
     /// Backing of each file mmap/shmat exit, by event index.
     pub backing: BTreeMap<usize, Backing>,
+    /// File mappings whose file was inferred from another mapping's length and offset.
+    pub inferred: u64,
     /// Length of each shmat mapping (the snapshot's VMA), by event index.
     pub shm_len: BTreeMap<usize, u64>,
     /// Mappings an exec made, by the new mm; `None` when no snapshot was taken in time.
@@ -167,10 +169,40 @@ pub(crate) fn resolve(rec: &Recording) -> Resolved {
         out.backing
             .insert(idx, found.map_or(Backing::Unknown, |f| f.0));
     }
+    infer_unknown(&p, &mut out);
     for &(idx, mm) in &p.execs {
         out.exec_maps.insert(mm, exec_maps(rec, &p, idx, mm));
     }
     out
+}
+
+/// A file mapping no snapshot saw is the file that another, seen, mapping of the same
+/// length from the same offset maps, when only one file was seen mapped so (ld.so maps
+/// every library with a first mapping of its whole span, then its segments at fixed
+/// offsets: the lengths and offsets identify the library).
+fn infer_unknown(p: &Pass1, out: &mut Resolved) {
+    let mut seen: BTreeMap<(u64, u64), Option<Backing>> = BTreeMap::new();
+    for &(idx, _, start, end, off) in &p.file_maps {
+        let (Some(off), Some(b @ Backing::File { .. })) = (off, out.backing.get(&idx)) else {
+            continue;
+        };
+        let e = seen
+            .entry((end - start, off))
+            .or_insert_with(|| Some(b.clone()));
+        if e.as_ref() != Some(b) {
+            *e = None;
+        }
+    }
+    for &(idx, _, start, end, off) in &p.file_maps {
+        let Some(off) = off else { continue };
+        if out.backing.get(&idx) != Some(&Backing::Unknown) {
+            continue;
+        }
+        if let Some(Some(b)) = seen.get(&(end - start, off)) {
+            out.backing.insert(idx, b.clone());
+            out.inferred += 1;
+        }
+    }
 }
 
 /// The mappings of the first snapshot after an exec that no system call made in between.

@@ -145,6 +145,10 @@ pub fn record(opts: &RecordOptions) -> Result<Outcome> {
     inst.write("set_event_pid", &root.to_string())?;
     inst.enable(&enabled_events())?;
     let reader = Reader::open(inst, &cpus, decoder.clone())?;
+    // The reader must take its snapshots while short-lived processes still run: it gets
+    // ahead of the command (whose processes keep their own priority, forked before this).
+    // SAFETY: setpriority on the calling thread only.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, -10) };
     inst.write("tracing_on", "1")?;
     cmd.release()?;
     s.command = Some(cmd);
