@@ -47,6 +47,29 @@ impl Model {
         Ok(())
     }
 
+    /// mremap in place (no MREMAP_MAYMOVE): the VMA that ends at `end` grows by `len_bytes`
+    /// (`vma_expand`: the same VMA, anon_vma and file offset), then merges with an equal
+    /// neighbour. The pages it grows over must be unmapped.
+    pub fn grow_vma(&mut self, pid: Pid, end: VirtAddr, len_bytes: u64) -> Result<(), ModelError> {
+        let last = VirtAddr(end.0 - PAGE_SIZE);
+        let vma = self.vma_at(pid, last)?;
+        if vma.end != end {
+            return Err(ModelError::Unsupported(format!(
+                "grow: {:#x} is not the end of its VMA",
+                end.0
+            )));
+        }
+        let new_end = end.add(len_bytes);
+        if !self.proc(pid).aspace.vmas.overlapping(end, new_end).is_empty() {
+            return Err(ModelError::Unsupported("grow onto an existing mapping".into()));
+        }
+        if let Some(v) = self.proc_mut(pid).aspace.vmas.find_mut(last) {
+            v.end = new_end;
+        }
+        self.merge_vmas_around(pid, end, new_end);
+        Ok(())
+    }
+
     /// Merges the VMAs touching [start, end) with their equal neighbours.
     pub fn merge_vmas_around(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
         let lo = VirtAddr(start.0.saturating_sub(PAGE_SIZE));

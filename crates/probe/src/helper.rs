@@ -300,6 +300,7 @@ impl Helper {
         let cmd = it.next().unwrap_or("");
         match cmd {
             "map" => self.map(&mut it),
+            "grow" => grow(parse_u64(it.next())?, parse_u64(it.next())?),
             "unmap" => {
                 let (addr, len) = (parse_u64(it.next())?, parse_u64(it.next())?);
                 // SAFETY: unmapping a scenario range.
@@ -522,6 +523,17 @@ impl Helper {
             _ => Err(format!("unknown command {cmd}")),
         }
     }
+}
+
+/// `grow ADDR NEW_LEN`: mremap of the page at ADDR to NEW_LEN bytes in place (version 2).
+fn grow(addr: u64, new_len: u64) -> Result<String, String> {
+    // SAFETY: mremap without MREMAP_MAYMOVE never moves anything: it grows the VMA in place
+    // over unmapped pages or fails.
+    let p = unsafe { libc::mremap(addr as *mut _, PAGE as usize, new_len as usize, 0) };
+    if p == libc::MAP_FAILED {
+        return Err(format!("mremap (grow): {}", errno_text()));
+    }
+    Ok(String::new())
 }
 
 /// Values of the pages in a pipe, read from a tee'd copy so the pipe keeps them.

@@ -163,6 +163,15 @@ impl Emitter<'_> {
                 region,
                 to,
             } => self.mv(*mm, *from, *len, *region, *to),
+            Op::Grow {
+                mm, region, len, ..
+            } => {
+                let op = ProcOp::Grow {
+                    region: region_name(*region),
+                    size_bytes: *len,
+                };
+                self.proc_stmt(*mm, op, None)
+            }
             Op::Access {
                 mm,
                 region,

@@ -36,6 +36,7 @@ impl Layout {
             let (mm, s, l) = match op {
                 Op::Map { mm, start, len, .. } => (*mm, *start, *len),
                 Op::Move { mm, to, len, .. } => (*mm, *to, *len),
+                Op::Grow { mm, at, len, .. } => (*mm, *at, *len),
                 _ => continue,
             };
             spans.entry(w.mm_lineage[mm]).or_default().push((s, s + l));

@@ -57,6 +57,13 @@ pub(crate) enum Op {
         len: u64,
         advice: Advice,
     },
+    /// The VMA ending at the end of `region` (at `at`) grows in place by `len`.
+    Grow {
+        mm: usize,
+        region: usize,
+        at: u64,
+        len: u64,
+    },
     Move {
         mm: usize,
         from: Loc,
@@ -85,6 +92,8 @@ pub(crate) struct Walked {
     pub ops: Vec<Op>,
     /// A note per region (file path, `brk`, `stack`, ...).
     pub region_notes: Vec<String>,
+    /// Each region's end address (where it was mapped, moved, or grew to).
+    pub region_ends: Vec<u64>,
     pub files: Vec<FileInfo>,
     /// Per mm: its exec lineage, pid and what it runs.
     pub mm_lineage: Vec<usize>,
@@ -232,6 +241,7 @@ impl Walker<'_> {
         self.unmap(mm, start, start + len);
         let region = self.out.region_notes.len();
         self.out.region_notes.push(note.to_string());
+        self.out.region_ends.push(start + len);
         self.out.summary.regions += 1;
         let piece = Piece {
             end: start + len,

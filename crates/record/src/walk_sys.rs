@@ -244,6 +244,7 @@ impl Walker<'_> {
         let region = self.out.region_notes.len();
         let note = format!("mremap of {}", self.out.region_notes[first.region]);
         self.out.region_notes.push(note);
+        self.out.region_ends.push(to + len);
         self.out.summary.regions += 1;
         for (s, e, mut p) in pieces {
             p.end = to + (e - from);
@@ -280,6 +281,17 @@ impl Walker<'_> {
         if let PieceKind::File { file, pgoff, .. } = kind {
             let f = &mut self.out.files[file];
             f.size = f.size.max((pgoff * PAGE + len).div_ceil(PAGE) * PAGE);
+        }
+        if self.out.region_ends[p.region] == at && self.vmas[mm].is_free(at, at + len) {
+            // In place, as mremap's vma_expand does: the same VMA, its offset continued.
+            let mut grown = p;
+            grown.end = at + len;
+            grown.kind = kind;
+            self.vmas[mm].insert(at, grown);
+            self.out.region_ends[p.region] = at + len;
+            let region = p.region;
+            self.out.ops.push(Op::Grow { mm, region, at, len });
+            return;
         }
         let note = format!("growth of {}", self.out.region_notes[p.region]);
         self.map(mm, at, len, kind, p.prot, &note);

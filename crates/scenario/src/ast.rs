@@ -234,6 +234,12 @@ pub enum ProcOp {
         at: At,
         file_offset_bytes: u64,
     },
+    /// `grow R SIZE`: the VMA that ends where R ends grows in place by SIZE bytes (mremap
+    /// without MREMAP_MAYMOVE); R grows with it.
+    Grow {
+        region: String,
+        size_bytes: u64,
+    },
     /// `move RANGE R2 at=S+OFF`: mremap to offset OFF of space S.
     MoveAt {
         range: Range,

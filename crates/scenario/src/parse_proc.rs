@@ -26,6 +26,10 @@ pub(crate) fn parse_proc_op(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioErro
         },
         "move" => mremap(cur)?,
         "space" => crate::v2::space(cur)?,
+        "grow" => ProcOp::Grow {
+            region: cur.name("a region name")?,
+            size_bytes: cur.u64(crate::cursor::SIZE)?,
+        },
         "write" => ProcOp::Write {
             range: cur.range()?,
             value: cur.u64(VALUE)?,

@@ -196,6 +196,7 @@ pub(crate) fn print_op(op: &ProcOp) -> Option<String> {
             }
             s
         }
+        ProcOp::Grow { region, size_bytes } => format!("grow {region} {}", size(*size_bytes)),
         ProcOp::MoveAt {
             range,
             new_region,
@@ -241,6 +242,7 @@ impl Checker<'_> {
                 new_region,
                 at,
             } => self.move_at(pos, proc, range, new_region, at),
+            ProcOp::Grow { region, size_bytes } => self.grow(pos, proc, region, *size_bytes),
             _ => return None,
         };
         Some(self.needs_v2(pos, op).and(r))
@@ -253,9 +255,13 @@ impl Checker<'_> {
         let word = match op {
             ProcOp::Space { .. } => "space",
             ProcOp::MapAt { .. } => "map",
+            ProcOp::Grow { .. } => "grow",
             _ => "move",
         };
-        let why = format!("`{word}` with a space needs `scenario 2`");
+        let why = match word {
+            "grow" => "`grow` needs `scenario 2`".to_string(),
+            _ => format!("`{word}` with a space needs `scenario 2`"),
+        };
         Err(self.err(pos, Some(word), why))
     }
 
@@ -335,6 +341,17 @@ impl Checker<'_> {
             }
         }
         self.define_region(pos, proc, region, size_bytes)
+    }
+
+    fn grow(&mut self, pos: Pos, proc: &str, region: &str, size_bytes: u64) -> Result<(), ScenarioError> {
+        self.page_size(pos, size_bytes, "growth")?;
+        let p = self.procs.get_mut(proc);
+        let Some(r) = p.filter(|p| !p.spaces.contains(region)).and_then(|p| p.regions.get_mut(region)) else {
+            let why = format!("unknown region `{region}` of process `{proc}`");
+            return Err(self.err(pos, Some(region), why));
+        };
+        *r += size_bytes;
+        Ok(())
     }
 
     fn move_at(

@@ -49,6 +49,7 @@ impl ModelRunner {
                 new_region,
                 at,
             } => self.move_at(proc, pid, range, new_region, at),
+            ProcOp::Grow { region, size_bytes } => self.grow(proc, pid, region, *size_bytes),
             _ => return None,
         })
     }
@@ -94,6 +95,22 @@ impl ModelRunner {
             }
         }
         self.place.define(proc, region, start, size_bytes);
+        Ok(())
+    }
+
+    fn grow(&mut self, proc: &str, pid: Pid, region: &str, len: u64) -> Result<(), RunError> {
+        let r = self.region(proc, region)?;
+        let end = r.start.add(r.size_bytes);
+        self.model.grow_vma(pid, end, len).map_err(Self::err)?;
+        let vma = self.model.proc(pid).aspace.vmas.find(end).cloned();
+        if let Some(v) = vma {
+            if let foliolab_mem::VmaKind::File { file, shared } = v.kind {
+                let first = v.pgoff + (end.0 - v.start.0) / PAGE_SIZE;
+                let new_end = end.add(len);
+                self.expected.map_file(pid.0, end, new_end, file, first, shared);
+            }
+        }
+        self.place.define(proc, region, r.start, r.size_bytes + len);
         Ok(())
     }
 

@@ -41,6 +41,7 @@ impl KernelRunner<'_> {
                 new_region,
                 at,
             } => self.move_at(proc, range, new_region, at),
+            ProcOp::Grow { region, size_bytes } => self.grow(proc, region, *size_bytes),
             _ => return None,
         })
     }
@@ -105,6 +106,19 @@ impl KernelRunner<'_> {
             prot,
         };
         p.regions.insert(region.to_string(), r);
+        Ok(())
+    }
+
+    /// mremap of R's last page to a page plus `len` bytes, without MREMAP_MAYMOVE: the
+    /// kernel grows its VMA in place.
+    fn grow(&mut self, proc: &str, region: &str, len: u64) -> R<()> {
+        let p = self.proc_mut(proc)?;
+        let r = p.region(region)?.clone();
+        let last = r.addr + r.size - 4096;
+        p.send(&format!("grow {last:#x} {:#x}", 4096 + len))?;
+        if let Some(x) = p.regions.get_mut(region) {
+            x.size += len;
+        }
         Ok(())
     }
 
