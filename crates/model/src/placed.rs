@@ -60,8 +60,16 @@ impl Model {
             )));
         }
         let new_end = end.add(len_bytes);
-        if !self.proc(pid).aspace.vmas.overlapping(end, new_end).is_empty() {
-            return Err(ModelError::Unsupported("grow onto an existing mapping".into()));
+        if !self
+            .proc(pid)
+            .aspace
+            .vmas
+            .overlapping(end, new_end)
+            .is_empty()
+        {
+            return Err(ModelError::Unsupported(
+                "grow onto an existing mapping".into(),
+            ));
         }
         if let Some(v) = self.proc_mut(pid).aspace.vmas.find_mut(last) {
             v.end = new_end;

@@ -290,7 +290,12 @@ impl Walker<'_> {
             self.vmas[mm].insert(at, grown);
             self.out.region_ends[p.region] = at + len;
             let region = p.region;
-            self.out.ops.push(Op::Grow { mm, region, at, len });
+            self.out.ops.push(Op::Grow {
+                mm,
+                region,
+                at,
+                len,
+            });
             return;
         }
         let note = format!("growth of {}", self.out.region_notes[p.region]);

@@ -343,10 +343,19 @@ impl Checker<'_> {
         self.define_region(pos, proc, region, size_bytes)
     }
 
-    fn grow(&mut self, pos: Pos, proc: &str, region: &str, size_bytes: u64) -> Result<(), ScenarioError> {
+    fn grow(
+        &mut self,
+        pos: Pos,
+        proc: &str,
+        region: &str,
+        size_bytes: u64,
+    ) -> Result<(), ScenarioError> {
         self.page_size(pos, size_bytes, "growth")?;
         let p = self.procs.get_mut(proc);
-        let Some(r) = p.filter(|p| !p.spaces.contains(region)).and_then(|p| p.regions.get_mut(region)) else {
+        let Some(r) = p
+            .filter(|p| !p.spaces.contains(region))
+            .and_then(|p| p.regions.get_mut(region))
+        else {
             let why = format!("unknown region `{region}` of process `{proc}`");
             return Err(self.err(pos, Some(region), why));
         };

@@ -107,7 +107,8 @@ impl ModelRunner {
             if let foliolab_mem::VmaKind::File { file, shared } = v.kind {
                 let first = v.pgoff + (end.0 - v.start.0) / PAGE_SIZE;
                 let new_end = end.add(len);
-                self.expected.map_file(pid.0, end, new_end, file, first, shared);
+                self.expected
+                    .map_file(pid.0, end, new_end, file, first, shared);
             }
         }
         self.place.define(proc, region, r.start, r.size_bytes + len);
