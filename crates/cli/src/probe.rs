@@ -21,6 +21,8 @@ pub struct ProbeArgs {
     /// Restore THP knobs and swap from the journal a killed probe left behind, and exit.
     #[arg(long)]
     pub restore: bool,
+    #[command(flatten)]
+    pub target: crate::vm::KernelArgs,
 }
 
 #[derive(Args)]
@@ -42,6 +44,8 @@ pub struct CheckArgs {
     /// large recorded workloads; `foliolab run` keeps them).
     #[arg(long)]
     pub no_check: bool,
+    #[command(flatten)]
+    pub target: crate::vm::KernelArgs,
 }
 
 pub fn probe(args: ProbeArgs) -> anyhow::Result<u8> {
@@ -51,6 +55,9 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let loaded = load_all(&args.files);
+    if let Some(spec) = args.target.vm_spec()? {
+        return crate::vm::probe(&spec, &args.target, loaded, args.json);
+    }
     let mut guard = HostGuard::acquire()?;
     let opts = ProbeOptions::from_env()?;
     let mut code = 0;
@@ -110,6 +117,9 @@ fn probe_one(
 
 pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let loaded = load_all(&args.files);
+    if let Some(spec) = args.target.vm_spec()? {
+        return crate::vm::check(&spec, &args.target, loaded, &args.scheme, args.json);
+    }
     let mut guard = HostGuard::acquire()?;
     let opts = ProbeOptions::from_env()?;
     let mut code = 0;
@@ -162,45 +172,64 @@ fn check_one(
     let ms = drive(s, &mut model, &mut |r: &Record| left.push(r.clone()));
     let mut right = Vec::new();
     let ks = probe_scenario(guard, opts, s, &mut |r: &Record| right.push(r.clone()))?;
-    let diffs = diff_runs(&left, &right);
+    let verdict = print_verdict(name, &left, &right, ms.exit, ks.exit, args.json);
+    if args.sample.is_none() {
+        return Ok(verdict);
+    }
+    // With --sample, `expect faults == 1` states what the recording saw: a replay that
+    // faults otherwise fails it on both runners alike, which is no difference.
+    println!(
+        "{name}: sampled `expect faults == 1` (the recording's fault): model {} pass, {} fail; kernel {} pass, {} fail",
+        ms.pass, ms.fail, ks.pass, ks.fail
+    );
+    let same = foliolab_driver::diff::diff_runs(&left, &right).is_empty();
+    Ok(if same && ms.exit <= 1 && ks.exit <= 1 {
+        0
+    } else {
+        verdict
+    })
+}
+
+/// Prints every difference between the model's records (`left`) and the kernel's
+/// (`right`) and the closing line of one scenario; returns its exit status.
+pub(crate) fn print_verdict(
+    name: &str,
+    left: &[Record],
+    right: &[Record],
+    model_exit: i32,
+    kernel_exit: i32,
+    json: bool,
+) -> u8 {
+    let diffs = diff_runs(left, right);
     for d in &diffs {
         println!(
             "{}",
-            if args.json {
+            if json {
                 d.json()
             } else {
                 format!("{name}:{}", d.human())
             }
         );
     }
-    // With --sample, `expect faults == 1` states what the recording saw: a replay that
-    // faults otherwise fails it on both runners alike, which is no difference.
-    let exits_ok = |e: i32| e == 0 || (args.sample.is_some() && e == 1);
-    let verdict = if diffs.is_empty() && exits_ok(ms.exit) && exits_ok(ks.exit) {
+    let verdict = if diffs.is_empty() && model_exit == 0 && kernel_exit == 0 {
         0
-    } else if ms.exit == 2 || ks.exit == 2 {
+    } else if model_exit == 2 || kernel_exit == 2 {
         2
     } else {
         1
     };
-    if args.json {
+    if json {
         println!(
             "{}",
-            serde_json::json!({"kind": "check", "file": name, "diffs": diffs.len(), "model_exit": ms.exit, "kernel_exit": ks.exit, "exit": verdict})
+            serde_json::json!({"kind": "check", "file": name, "diffs": diffs.len(), "model_exit": model_exit, "kernel_exit": kernel_exit, "exit": verdict})
         );
     } else {
         println!(
             "{name}: {} differences; model exit {}, kernel exit {}",
             diffs.len(),
-            ms.exit,
-            ks.exit
+            model_exit,
+            kernel_exit
         );
-        if args.sample.is_some() {
-            println!(
-                "{name}: sampled `expect faults == 1` (the recording's fault): model {} pass, {} fail; kernel {} pass, {} fail",
-                ms.pass, ms.fail, ks.pass, ks.fail
-            );
-        }
     }
-    Ok(verdict)
+    verdict
 }
