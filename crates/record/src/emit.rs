@@ -177,19 +177,21 @@ impl Emitter<'_> {
                 region,
                 off,
                 write,
-            } => {
-                let range = range(*region, *off, 4096);
-                let op = if *write {
-                    ProcOp::Write {
-                        range,
-                        value: *mm as u64 + 1,
-                    }
-                } else {
-                    ProcOp::Read { range }
-                };
-                self.proc_stmt(*mm, op, None)
-            }
+            } => self.access(*mm, *region, *off, *write),
         }
+    }
+
+    fn access(&mut self, mm: usize, region: usize, off: u64, write: bool) {
+        let range = range(region, off, 4096);
+        let op = if write {
+            ProcOp::Write {
+                range,
+                value: mm as u64 + 1,
+            }
+        } else {
+            ProcOp::Read { range }
+        };
+        self.proc_stmt(mm, op, None)
     }
 
     fn spawn(&mut self, mm: usize) {
