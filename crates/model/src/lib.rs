@@ -20,6 +20,7 @@ mod migrate;
 pub mod model;
 mod mremap;
 pub mod observe;
+mod placed;
 pub mod rmap;
 mod split;
 pub mod stats;
