@@ -277,8 +277,13 @@ fn against_committed(
     }
     let mut same = 0;
     for (f, ext, text) in results {
-        let old = std::fs::read_to_string(committed.join(f).with_extension(ext))
-            .map_err(|e| format!("{k}: {f}: no committed .{ext} result ({e})"))?;
+        let old = std::fs::read_to_string(committed.join(f).with_extension(ext)).map_err(|e| {
+            format!(
+                "{k}: {f}: no committed .{ext} result ({e}); a new scenario needs its records: \
+                     foliolab probe --kernel {k} --save /tmp/m {f}, then copy \
+                     /tmp/m/{f} (.jsonl or .unsupported) into docs/kernel-measurements/{k}/"
+            )
+        })?;
         if old != *text {
             return Err(format!(
                 "{k}: {f} differs from docs/kernel-measurements/{k}:\n{}",
