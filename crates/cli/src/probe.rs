@@ -1,12 +1,18 @@
 //! `foliolab probe` (scenarios on this machine's kernel), `foliolab check` (model and kernel,
-//! compared statement by statement) and the hidden helper mode the probe executes.
+//! compared statement by statement) and `foliolab probe --restore`.
+//!
+//! Before the host is touched at all, every scenario is checked: what this runner cannot
+//! perform (exit 3) and whether it fits the host's memory and cgroup limits (exit 2,
+//! `refused: ...`). When nothing is left to run, the lock is never taken.
 
-use crate::load::load_all;
+use crate::load::{load_all, Loaded};
 use crate::run::combine;
 use clap::Args;
-use foliolab_probe::{probe_scenario, restore_host, HostGuard, KernelRunner, ProbeOptions};
+use foliolab_probe::budget::{self, Mode};
+use foliolab_probe::runner::unsupported;
+use foliolab_probe::{probe_scenario, restore_host, HostGuard, ProbeError, ProbeOptions};
 use foliolab_report::compare::compare;
-use foliolab_report::{check_supported, drive, render_human, render_json, Record};
+use foliolab_report::{check_supported, drive, render_human, render_json, Record, SummaryRecord};
 use foliolab_scenario::Scenario;
 use foliolab_sim::ModelRunner;
 use std::path::PathBuf;
@@ -18,7 +24,8 @@ pub struct ProbeArgs {
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
-    /// Restore THP knobs and swap from the journal a killed probe left behind, and exit.
+    /// Restore THP knobs and swap from the journal a killed probe left behind, and exit
+    /// (status 2 when an item could not be restored; the journal keeps it).
     #[arg(long)]
     pub restore: bool,
 }
@@ -35,37 +42,95 @@ pub struct CheckArgs {
     pub scheme: String,
 }
 
-pub fn probe(args: ProbeArgs) -> anyhow::Result<u8> {
-    if args.restore {
-        let r = restore_host()?;
-        println!("restored: {r:?}");
-        return Ok(0);
+fn restore() -> u8 {
+    match restore_host() {
+        Ok(r) if r.nothing => println!("restore: no journal, nothing to do"),
+        Ok(r) if r.restored.is_empty() => println!("restore: everything was already in place"),
+        Ok(r) => r.restored.iter().for_each(|x| println!("restored {x}")),
+        Err(e) => {
+            eprintln!("foliolab: {e}");
+            return 2;
+        }
     }
-    let loaded = load_all(&args.files);
-    let mut guard = HostGuard::acquire()?;
-    let opts = ProbeOptions::from_env()?;
+    0
+}
+
+/// The scenarios that may run, after reporting the invalid (2), the unsupported (3) and
+/// those that do not fit the host (2); and the exit status so far.
+fn preflight(loaded: Vec<(String, Loaded)>, mode: Mode) -> (Vec<(String, Scenario)>, u8) {
+    let mut ok = Vec::new();
     let mut code = 0;
     for (name, l) in loaded {
-        let c = match l {
-            Err(e) => {
-                println!("{e}");
-                2
+        let c = match l.map_err(|e| (e, 2)).and_then(|s| admit(&name, s, mode)) {
+            Ok(s) => {
+                ok.push((name, s));
+                0
             }
-            Ok(s) => probe_one(&mut guard, &opts, &name, &s, args.json)?,
+            Err((msg, c)) => {
+                println!("{msg}");
+                c
+            }
         };
         code = combine(code, c);
     }
-    guard.restore()?;
-    Ok(code)
+    (ok, code)
 }
 
-fn kernel_unsupported(
-    guard: &mut HostGuard,
-    opts: &ProbeOptions,
-    s: &Scenario,
-) -> anyhow::Result<Vec<String>> {
-    let r = KernelRunner::new(guard, opts.clone())?;
-    Ok(check_supported(s, &r))
+fn admit(name: &str, s: Scenario, mode: Mode) -> Result<Scenario, (String, u8)> {
+    let missing = unsupported(&s);
+    if !missing.is_empty() {
+        let who = if mode == Mode::Check { "kernel: " } else { "" };
+        let lines: Vec<String> = missing
+            .iter()
+            .map(|m| format!("{name}: unsupported: {who}{m}"))
+            .collect();
+        return Err((lines.join("\n"), 3));
+    }
+    budget::check(&s, mode).map_err(|e| (format!("{name}: {e}"), 2))?;
+    Ok(s)
+}
+
+/// Exit status of a probe error inside a run: a scenario refused for its size is a 2 for
+/// that file; anything else ends the command (the guard restores on the way out).
+fn scenario_error(name: &str, e: ProbeError) -> anyhow::Result<u8> {
+    match e {
+        ProbeError::Resources(_) => {
+            println!("{name}: {e}");
+            Ok(2)
+        }
+        e => Err(e.into()),
+    }
+}
+
+/// Restores the host at the end; a failed item makes the exit status 2.
+fn finish(guard: HostGuard, code: u8) -> u8 {
+    match guard.restore() {
+        Ok(_) => code,
+        Err(e) => {
+            eprintln!("foliolab: {e}");
+            combine(code, 2)
+        }
+    }
+}
+
+pub fn probe(args: ProbeArgs) -> anyhow::Result<u8> {
+    if args.restore {
+        return Ok(restore());
+    }
+    let (scenarios, mut code) = preflight(load_all(&args.files), Mode::Probe);
+    if scenarios.is_empty() {
+        return Ok(code);
+    }
+    let opts = ProbeOptions::this_executable()?;
+    let mut guard = HostGuard::acquire()?;
+    for (name, s) in &scenarios {
+        let c = match probe_one(&mut guard, &opts, name, s, args.json) {
+            Ok(summary) => summary.exit as u8,
+            Err(e) => scenario_error(name, e)?,
+        };
+        code = combine(code, c);
+    }
+    Ok(finish(guard, code))
 }
 
 fn probe_one(
@@ -74,14 +139,7 @@ fn probe_one(
     name: &str,
     s: &Scenario,
     json: bool,
-) -> anyhow::Result<u8> {
-    let missing = kernel_unsupported(guard, opts, s)?;
-    if !missing.is_empty() {
-        missing
-            .iter()
-            .for_each(|m| println!("{name}: unsupported: {m}"));
-        return Ok(3);
-    }
+) -> Result<SummaryRecord, ProbeError> {
     if !json {
         println!("== {name}");
     }
@@ -95,27 +153,21 @@ fn probe_one(
             }
         )
     };
-    let summary = probe_scenario(guard, opts, s, &mut sink)?;
-    Ok(summary.exit as u8)
+    probe_scenario(guard, opts, s, Mode::Probe, &mut sink)
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
-    let loaded = load_all(&args.files);
+    let (scenarios, mut code) = preflight(load_all(&args.files), Mode::Check);
+    if scenarios.is_empty() {
+        return Ok(code);
+    }
+    let opts = ProbeOptions::this_executable()?;
     let mut guard = HostGuard::acquire()?;
-    let opts = ProbeOptions::from_env()?;
-    let mut code = 0;
-    for (name, l) in loaded {
-        let c = match l {
-            Err(e) => {
-                println!("{e}");
-                2
-            }
-            Ok(s) => check_one(&mut guard, &opts, &name, &s, &args)?,
-        };
+    for (name, s) in &scenarios {
+        let c = check_one(&mut guard, &opts, name, s, &args)?;
         code = combine(code, c);
     }
-    guard.restore()?;
-    Ok(code)
+    Ok(finish(guard, code))
 }
 
 fn check_one(
@@ -127,25 +179,22 @@ fn check_one(
 ) -> anyhow::Result<u8> {
     let mut model = ModelRunner::new(&args.scheme)
         .ok_or_else(|| anyhow::anyhow!("unknown scheme {}", args.scheme))?;
-    let mut missing: Vec<String> = check_supported(s, &model)
-        .into_iter()
-        .map(|m| format!("model: {m}"))
-        .collect();
-    missing.extend(
-        kernel_unsupported(guard, opts, s)?
-            .into_iter()
-            .map(|m| format!("kernel: {m}")),
-    );
+    let missing = check_supported(s, &model);
     if !missing.is_empty() {
         missing
             .iter()
-            .for_each(|m| println!("{name}: unsupported: {m}"));
+            .for_each(|m| println!("{name}: unsupported: model: {m}"));
         return Ok(3);
     }
     let mut left = Vec::new();
     let ms = drive(s, &mut model, &mut |r: &Record| left.push(r.clone()));
     let mut right = Vec::new();
-    let ks = probe_scenario(guard, opts, s, &mut |r: &Record| right.push(r.clone()))?;
+    let ks = match probe_scenario(guard, opts, s, Mode::Check, &mut |r: &Record| {
+        right.push(r.clone())
+    }) {
+        Ok(ks) => ks,
+        Err(e) => return scenario_error(name, e),
+    };
     let diffs = compare(&left, &right);
     for d in &diffs {
         println!(
@@ -157,25 +206,33 @@ fn check_one(
             }
         );
     }
-    let verdict = if diffs.is_empty() && ms.exit == 0 && ks.exit == 0 {
+    Ok(report_check(name, diffs.len(), &ms, &ks, args.json))
+}
+
+fn report_check(
+    name: &str,
+    diffs: usize,
+    ms: &SummaryRecord,
+    ks: &SummaryRecord,
+    json: bool,
+) -> u8 {
+    let verdict = if diffs == 0 && ms.exit == 0 && ks.exit == 0 {
         0
     } else if ms.exit == 2 || ks.exit == 2 {
         2
     } else {
         1
     };
-    if args.json {
+    if json {
         println!(
             "{}",
-            serde_json::json!({"kind": "check", "file": name, "diffs": diffs.len(), "model_exit": ms.exit, "kernel_exit": ks.exit, "exit": verdict})
+            serde_json::json!({"kind": "check", "file": name, "diffs": diffs, "model_exit": ms.exit, "kernel_exit": ks.exit, "exit": verdict})
         );
     } else {
         println!(
-            "{name}: {} differences; model exit {}, kernel exit {}",
-            diffs.len(),
-            ms.exit,
-            ks.exit
+            "{name}: {diffs} differences; model exit {}, kernel exit {}",
+            ms.exit, ks.exit
         );
     }
-    Ok(verdict)
+    verdict
 }

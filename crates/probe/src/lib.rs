@@ -1,16 +1,23 @@
 //! Runs scenarios on this machine's Linux kernel and reads what it exposes. Never uses the
 //! model.
 //!
-//! - [`HostGuard`]: lock, journal of every THP knob and the swap state, restore on every exit
-//!   path; [`restore_host`] for `foliolab probe --restore`;
+//! - [`host`]: host safety: the lock, the journal of every THP knob and of zram swap,
+//!   signals, and restore on every exit path ([`HostGuard`], [`restore_host`] for
+//!   `foliolab probe --restore`);
+//! - [`budget`]: what a scenario needs against what the host and its cgroups have, checked
+//!   before anything changes;
 //! - [`KernelRunner`]: the [`foliolab_report::Runner`] of the kernel: one exec'd helper
-//!   process per scenario process, commands over pipes;
+//!   process per scenario process, typed commands over pipes ([`protocol`]), helpers known
+//!   by pidfd ([`pidfd`]);
 //! - [`helper_main`]: the helper process (`foliolab __probe-helper`);
 //! - [`readers`]: pagemap, kpagecount, kpageflags, PAGEMAP_SCAN, smaps, counters.
 
+pub mod budget;
 pub mod error;
 pub mod helper;
 pub mod host;
+pub mod pidfd;
+pub mod protocol;
 pub mod readers;
 pub mod runner;
 pub mod sys;

@@ -313,6 +313,60 @@ pub fn read_pages(pid: i32, phys: &PhysReader, addr: u64, n: usize) -> Result<Ve
     Ok(out)
 }
 
+/// Where a longterm pin would migrate a page from: the PFN spans of ZONE_MOVABLE (from
+/// /proc/zoneinfo) and whether the host has CMA memory (`CmaTotal` in /proc/meminfo), whose
+/// areas are not listed per PFN.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unpinnable {
+    movable: Vec<(u64, u64)>,
+    cma: bool,
+}
+
+impl Unpinnable {
+    /// This host's.
+    pub fn read() -> Unpinnable {
+        Unpinnable::parse(
+            &sys::read_string("/proc/zoneinfo").unwrap_or_default(),
+            &sys::read_string("/proc/meminfo").unwrap_or_default(),
+        )
+    }
+
+    pub fn parse(zoneinfo: &str, meminfo: &str) -> Unpinnable {
+        let mut u = Unpinnable::default();
+        let (mut in_movable, mut spanned) = (false, 0u64);
+        for line in zoneinfo.lines() {
+            let mut w = line.split_whitespace();
+            match (w.next(), w.next(), w.next(), w.next()) {
+                (Some("Node"), _, Some("zone"), Some(z)) => in_movable = z == "Movable",
+                (Some("spanned"), Some(n), _, _) if in_movable => spanned = n.parse().unwrap_or(0),
+                (Some("start_pfn:"), Some(n), _, _) if in_movable && spanned > 0 => {
+                    let start: u64 = n.parse().unwrap_or(0);
+                    u.movable.push((start, start + spanned));
+                }
+                _ => {}
+            }
+        }
+        u.cma = meminfo.lines().any(|l| {
+            l.starts_with("CmaTotal:") && l.split_whitespace().nth(1).is_some_and(|n| n != "0")
+        });
+        u
+    }
+
+    /// The first old frame a pin moved away from memory it may not stay pinned in, given
+    /// the pagemap entries of the range before and after the pin. A frame that changed
+    /// elsewhere was copied by the pin's write fault (a COW-shared page), not migrated. With
+    /// CMA present, whose PFNs are not known, a change of a page that was mapped once
+    /// (pagemap bit 56) counts as a possible migration.
+    pub fn migrated(&self, before: &[u64], after: &[u64]) -> Option<u64> {
+        before.iter().zip(after).find_map(|(&b, &a)| {
+            let (old, new) = (b & PM_PFN_MASK, a & PM_PFN_MASK);
+            let moved = b & a & PM_PRESENT != 0 && old != new;
+            let movable = self.movable.iter().any(|&(s, e)| (s..e).contains(&old));
+            (moved && (movable || (self.cma && b & PM_EXCLUSIVE != 0))).then_some(old)
+        })
+    }
+}
+
 /// One VMA of /proc/PID/smaps.
 #[derive(Clone, Debug, Default)]
 pub struct SmapsVma {
@@ -429,6 +483,15 @@ pub fn read_counters() -> Result<BTreeMap<String, i64>> {
     Ok(out)
 }
 
+/// One value of /proc/vmstat.
+pub fn vmstat_value(name: &str) -> Option<u64> {
+    let vm = sys::read_string("/proc/vmstat").ok()?;
+    vm.lines().find_map(|l| {
+        let mut it = l.split_whitespace();
+        (it.next() == Some(name)).then(|| it.next()?.parse().ok())?
+    })
+}
+
 /// Sum of the per-size `nr_anon_partially_mapped` gauges (the `shrink` loop's measure).
 pub fn partially_mapped_total() -> Result<i64> {
     Ok(read_counters()?
@@ -453,5 +516,52 @@ mod tests {
             vec!["LRU".to_string(), "ANON".to_string()]
         );
         assert_eq!(std::mem::size_of::<PmScanArg>(), 96);
+    }
+
+    const ZONEINFO: &str = "Node 0, zone   Normal\n  pages free     1\n        spanned  5505024\n        present  5505024\n  start_pfn:           1048576\nNode 0, zone  Movable\n  pages free     0\n        spanned  4096\n        present  4096\n  start_pfn:           6553600\n";
+
+    #[test]
+    fn a_cow_copy_is_not_a_migration() {
+        let u = Unpinnable::parse(ZONEINFO, "MemTotal: 1 kB\n");
+        let present = |pfn: u64, excl: bool| PM_PRESENT | pfn | if excl { PM_EXCLUSIVE } else { 0 };
+        // A shared page in ZONE_NORMAL copied by the pin's write fault.
+        assert_eq!(
+            u.migrated(&[present(0x100000, false)], &[present(0x100100, true)]),
+            None
+        );
+        // An exclusive page of ZONE_NORMAL that changed: still not ZONE_MOVABLE.
+        assert_eq!(
+            u.migrated(&[present(0x100000, true)], &[present(0x100100, true)]),
+            None
+        );
+        // A page of ZONE_MOVABLE moved away.
+        assert_eq!(
+            u.migrated(&[present(6553601, true)], &[present(0x100100, true)]),
+            Some(6553601)
+        );
+        // Unchanged, or not present before: nothing.
+        assert_eq!(
+            u.migrated(&[present(6553601, true)], &[present(6553601, true)]),
+            None
+        );
+        assert_eq!(u.migrated(&[0], &[present(0x100100, true)]), None);
+    }
+
+    #[test]
+    fn cma_counts_a_changed_exclusive_page() {
+        let u = Unpinnable::parse("", "CmaTotal:  16384 kB\n");
+        let present = |pfn: u64, excl: bool| PM_PRESENT | pfn | if excl { PM_EXCLUSIVE } else { 0 };
+        assert_eq!(
+            u.migrated(&[present(0x5, true)], &[present(0x6, true)]),
+            Some(5)
+        );
+        assert_eq!(
+            u.migrated(&[present(0x5, false)], &[present(0x6, true)]),
+            None
+        );
+        assert_eq!(
+            Unpinnable::parse("", "CmaTotal: 0 kB\n"),
+            Unpinnable::default()
+        );
     }
 }

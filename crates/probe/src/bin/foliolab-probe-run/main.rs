@@ -1,128 +1,162 @@
 //! Runs scenario files on the kernel with the probe's small driver (a development and test
-//! tool; the `foliolab probe` command is the user interface). `--restore` restores the host
-//! from a journal. Helper: `FOLIOLAB_PROBE_HELPER`, else `foliolab-probe-helper` beside this
-//! executable. `--hold-ms N` sleeps N ms after the scenarios' setup (for signal tests).
+//! tool; the `foliolab probe` command is the user interface). The helper is
+//! `foliolab-probe-helper` beside this executable; nothing in the environment changes it or
+//! the host paths.
+//!
+//! - `--restore`: restore the host from the journal and exit (2 when an item failed);
+//! - `--json`: one JSON object per line;
+//! - `--hold`: after each scenario's last statement, with its processes alive, its swap on
+//!   and its knobs set, print `holding` and wait for a line or the end of standard input
+//!   (for the host-safety tests);
+//! - `--kill-helper LINE:PROC`: just before the statement at LINE (an action), SIGKILL the
+//!   helper of PROC from outside (the host-safety tests' stand-in for the OOM killer).
 
-use foliolab_probe::{probe_scenario, restore_host, HostGuard, KernelRunner, ProbeOptions};
-use foliolab_report::{check_supported, render_human, render_json};
+use foliolab_probe::runner::unsupported;
+use foliolab_probe::{budget, restore_host, HostGuard, KernelRunner, ProbeOptions};
+use foliolab_report::{drive, render_human, render_json, Record, Runner};
+use foliolab_scenario::Scenario;
 use std::path::PathBuf;
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--restore") {
-        match restore_host() {
-            Ok(r) => {
-                println!("restored: {r:?}");
-                std::process::exit(0)
-            }
-            Err(e) => {
-                eprintln!("restore failed: {e}");
-                std::process::exit(2)
-            }
-        }
-    }
-    let mut hold_ms = 0u64;
-    let mut json = false;
-    let mut files = Vec::new();
+mod disturb;
+
+#[derive(Default)]
+struct Args {
+    json: bool,
+    hold: bool,
+    kill: Option<(u32, String)>,
+    files: Vec<String>,
+}
+
+fn parse_args(args: Vec<String>) -> Result<Args, String> {
+    let mut a = Args::default();
     let mut it = args.into_iter();
-    while let Some(a) = it.next() {
-        if a == "--json" {
-            json = true;
-        } else if a == "--hold-ms" {
-            hold_ms = it.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-        } else {
-            files.push(a);
-        }
-    }
-    let mut opts = match ProbeOptions::from_env() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2)
-        }
-    };
-    if std::env::var_os("FOLIOLAB_PROBE_HELPER").is_none() {
-        let exe = std::env::current_exe().unwrap_or_default();
-        opts.helper = exe
-            .parent()
-            .map(|d| d.join("foliolab-probe-helper"))
-            .unwrap_or_else(|| PathBuf::from("foliolab-probe-helper"));
-        opts.helper_args.clear();
-    }
-    let mut guard = match HostGuard::acquire() {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2)
-        }
-    };
-    let mut worst = 0;
-    for f in &files {
-        let text = match std::fs::read_to_string(f) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("{f}: {e}");
-                worst = worst.max(2);
-                continue;
+    while let Some(x) = it.next() {
+        match x.as_str() {
+            "--json" => a.json = true,
+            "--hold" => a.hold = true,
+            "--kill-helper" => {
+                let v = it.next().ok_or("--kill-helper needs LINE:PROC")?;
+                let (l, p) = v.split_once(':').ok_or("--kill-helper needs LINE:PROC")?;
+                a.kill = Some((l.parse().map_err(|_| "bad LINE")?, p.to_string()));
             }
-        };
-        let sc = match foliolab_scenario::parse(f, &text)
-            .and_then(|s| foliolab_scenario::validate(&s).map(|_| s))
-        {
-            Ok(s) => s,
+            _ => a.files.push(x),
+        }
+    }
+    Ok(a)
+}
+
+fn restore() -> ! {
+    match restore_host() {
+        Ok(r) if r.nothing => println!("restore: no journal, nothing to do"),
+        Ok(r) => r.restored.iter().for_each(|x| println!("restored {x}")),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2)
+        }
+    }
+    std::process::exit(0)
+}
+
+fn load(f: &str) -> Result<Scenario, String> {
+    let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+    foliolab_scenario::parse(f, &text)
+        .and_then(|s| foliolab_scenario::validate(&s).map(|_| s))
+        .map_err(|e| e.to_string())
+}
+
+fn hold() {
+    println!("holding");
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+}
+
+/// Runs one scenario; its exit status.
+fn run_one(guard: &mut HostGuard, opts: &ProbeOptions, args: &Args, f: &str, sc: &Scenario) -> i32 {
+    let u = unsupported(sc);
+    if !u.is_empty() {
+        u.iter().for_each(|x| println!("unsupported: {x}"));
+        return 3;
+    }
+    let mut runner = match KernelRunner::new(guard, opts.clone(), sc, budget::Mode::Probe) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{f}: {e}");
+            return 2;
+        }
+    };
+    if !args.json {
+        println!("== {f}");
+    }
+    let mut sink = |r: &Record| {
+        println!(
+            "{}",
+            if args.json {
+                render_json(r)
+            } else {
+                render_human(r)
+            }
+        )
+    };
+    let summary = match &args.kill {
+        Some((line, proc)) => drive(
+            sc,
+            &mut disturb::KillBefore::new(&mut runner, *line, proc),
+            &mut sink,
+        ),
+        None => drive(sc, &mut runner as &mut dyn Runner, &mut sink),
+    };
+    if args.hold {
+        hold();
+    }
+    if let Err(e) = runner.finish() {
+        eprintln!("{f}: {e}");
+        return 2;
+    }
+    summary.exit as i32
+}
+
+fn main() {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.first().map(String::as_str) == Some("--restore") {
+        restore();
+    }
+    let args = parse_args(raw).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    });
+    let exe = std::env::current_exe().unwrap_or_default();
+    let helper = exe
+        .parent()
+        .map(|d| d.join("foliolab-probe-helper"))
+        .unwrap_or_else(|| PathBuf::from("foliolab-probe-helper"));
+    let opts = ProbeOptions::helper_executable(helper);
+    let mut worst = 0;
+    let mut scenarios = Vec::new();
+    for f in &args.files {
+        match load(f).and_then(|s| {
+            budget::check(&s, budget::Mode::Probe)
+                .map(|_| s)
+                .map_err(|e| format!("{f}: {e}"))
+        }) {
+            Ok(s) => scenarios.push((f.clone(), s)),
             Err(e) => {
                 eprintln!("{e}");
-                worst = worst.max(2);
-                continue;
-            }
-        };
-        {
-            let probe = match KernelRunner::new(&mut guard, opts.clone()) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("{e}");
-                    std::process::exit(2)
-                }
-            };
-            let u = check_supported(&sc, &probe);
-            drop(probe);
-            if !u.is_empty() {
-                for x in u {
-                    println!("unsupported: {x}");
-                }
-                worst = worst.max(3);
-                continue;
+                worst = 2;
             }
         }
-        if !json {
-            println!("== {f}");
-        }
-        let mut sink = |r: &foliolab_report::Record| {
-            println!(
-                "{}",
-                if json {
-                    render_json(r)
-                } else {
-                    render_human(r)
-                }
-            );
-        };
-        let res = match probe_scenario(&mut guard, &opts, &sc, &mut sink) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{f}: {e}");
-                worst = worst.max(2);
-                continue;
-            }
-        };
-        if hold_ms > 0 {
-            println!("holding");
-            std::thread::sleep(std::time::Duration::from_millis(hold_ms));
-        }
-        worst = worst.max(res.exit);
+    }
+    if scenarios.is_empty() {
+        std::process::exit(worst);
+    }
+    let mut guard = HostGuard::acquire().unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    });
+    for (f, sc) in &scenarios {
+        worst = worst.max(run_one(&mut guard, &opts, &args, f, sc));
     }
     if let Err(e) = guard.restore() {
-        eprintln!("restore: {e}");
+        eprintln!("{e}");
         std::process::exit(2);
     }
     std::process::exit(worst);
