@@ -8,11 +8,11 @@
 use crate::load::{load_all, Loaded};
 use crate::run::combine;
 use clap::Args;
+use foliolab_driver::diff::diff_runs;
+use foliolab_driver::{check_supported, drive, render_human, render_json, Record, SummaryRecord};
 use foliolab_probe::budget::{self, Mode};
 use foliolab_probe::runner::unsupported;
 use foliolab_probe::{probe_scenario, restore_host, HostGuard, ProbeError, ProbeOptions};
-use foliolab_report::compare::compare;
-use foliolab_report::{check_supported, drive, render_human, render_json, Record, SummaryRecord};
 use foliolab_scenario::Scenario;
 use foliolab_sim::ModelRunner;
 use std::path::PathBuf;
@@ -195,7 +195,7 @@ fn check_one(
         Ok(ks) => ks,
         Err(e) => return scenario_error(name, e),
     };
-    let diffs = compare(&left, &right);
+    let diffs = diff_runs(&left, &right);
     for d in &diffs {
         println!(
             "{}",

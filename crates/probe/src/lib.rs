@@ -6,7 +6,7 @@
 //!   `foliolab probe --restore`);
 //! - [`budget`]: what a scenario needs against what the host and its cgroups have, checked
 //!   before anything changes;
-//! - [`KernelRunner`]: the [`foliolab_report::Runner`] of the kernel: one exec'd helper
+//! - [`KernelRunner`]: the [`foliolab_driver::Runner`] of the kernel: one exec'd helper
 //!   process per scenario process, typed commands over pipes ([`protocol`]), helpers known
 //!   by pidfd ([`pidfd`]);
 //! - [`helper_main`]: the helper process (`foliolab __probe-helper`);

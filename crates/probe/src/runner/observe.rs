@@ -4,7 +4,7 @@
 use super::{rerr, KernelRunner};
 use crate::protocol::{Command, Reply};
 use crate::readers::{self, PAGE};
-use foliolab_report::{PageObs, ReadValue, RunError, SmapsObs};
+use foliolab_driver::{PageObs, ReadValue, RunError, SmapsObs};
 use foliolab_scenario::{Range, RssKind};
 use std::collections::BTreeMap;
 

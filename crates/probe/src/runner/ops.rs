@@ -6,7 +6,7 @@ use crate::error::ProbeError;
 use crate::pidfd::PidFd;
 use crate::protocol::{Command, MapTarget, Reply};
 use crate::readers::{Pagemap, PAGE};
-use foliolab_report::{Problem, ProblemKind, RunError};
+use foliolab_driver::{Problem, ProblemKind, RunError};
 use foliolab_scenario::{MapKind, ProcOp, Prot, Range};
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -85,7 +85,7 @@ impl KernelRunner<'_> {
                 shift_bytes,
             } => self.move_range(proc, range, new_region, *align_bytes, *shift_bytes),
             ProcOp::Write { range, value } => self.write(proc, range, *value),
-            ProcOp::Read { range } => foliolab_report::Runner::read(self, proc, range).map(drop),
+            ProcOp::Read { range } => foliolab_driver::Runner::read(self, proc, range).map(drop),
             ProcOp::Fork { child } => self.fork(proc, child),
             ProcOp::Exit => self.exit(proc),
             ProcOp::Pin {

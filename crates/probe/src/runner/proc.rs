@@ -6,7 +6,7 @@ use crate::host;
 use crate::pidfd::{Ended, PidFd};
 use crate::protocol::{Command, Reply};
 use crate::runner::ProbeOptions;
-use foliolab_report::RunError;
+use foliolab_driver::RunError;
 use foliolab_scenario::{MapKind, Prot, Range};
 use std::collections::BTreeMap;
 use std::fs::File;

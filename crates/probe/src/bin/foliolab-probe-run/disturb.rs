@@ -4,9 +4,9 @@
 //! dies is a failed run, never a pass: when the statement is PROC's own, the runner finds
 //! its helper gone; otherwise its check after the statement does.
 
+use foliolab_driver::{PageObs, Problem, ReadValue, RunError, Runner, RunnerKind, SmapsObs};
 use foliolab_probe::pidfd::PidFd;
 use foliolab_probe::KernelRunner;
-use foliolab_report::{PageObs, Problem, ReadValue, RunError, Runner, RunnerKind, SmapsObs};
 use foliolab_scenario::{Range, RssKind, Scenario, Stmt};
 use std::collections::BTreeMap;
 

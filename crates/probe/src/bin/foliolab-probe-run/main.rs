@@ -11,9 +11,9 @@
 //! - `--kill-helper LINE:PROC`: just before the statement at LINE (an action), SIGKILL the
 //!   helper of PROC from outside (the host-safety tests' stand-in for the OOM killer).
 
+use foliolab_driver::{drive, render_human, render_json, Record, Runner};
 use foliolab_probe::runner::unsupported;
 use foliolab_probe::{budget, restore_host, HostGuard, KernelRunner, ProbeOptions};
-use foliolab_report::{drive, render_human, render_json, Record, Runner};
 use foliolab_scenario::Scenario;
 use std::path::PathBuf;
 
