@@ -294,9 +294,22 @@ impl Probe {
         unsafe { libc::kill(self.pid(), sig) };
     }
 
-    /// Reaps the probe with its resource usage.
+    /// Closes its standard input (ending `--hold`) and reaps the probe with its resource
+    /// usage.
     pub fn wait(mut self) -> Ended {
         drop(self.stdin.take());
+        self.reap_ref()
+    }
+
+    /// Reaps the probe while its standard input stays open (a signalled `--hold` must end
+    /// by the signal, not by the end of its input).
+    pub fn wait_signalled(mut self) -> Ended {
+        let e = self.reap_ref();
+        drop(self.stdin.take());
+        e
+    }
+
+    fn reap_ref(&mut self) -> Ended {
         let mut status = 0;
         // SAFETY: rusage is plain data; wait4 reaps our child.
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -308,15 +321,13 @@ impl Probe {
         } else {
             (None, Some(libc::WTERMSIG(status)))
         };
-        let e = Ended {
+        Ended {
             code,
             signal,
             maxrss_kb: ru.ru_maxrss,
             out: self.text(false),
             err: self.text(true),
-        };
-        std::mem::forget(self.child);
-        e
+        }
     }
 }
 

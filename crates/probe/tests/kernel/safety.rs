@@ -63,7 +63,7 @@ fn signal_restores(sig: i32, before: &[String]) -> Result<(), String> {
     }
     let w = wait_lock();
     a.signal(sig);
-    let r = a.wait();
+    let r = a.wait_signalled();
     let _l = w.get()?;
     let name = foliolab_probe::sys::signal_name(sig);
     if r.signal.is_some() || r.code != Some(128 + sig) || !r.err.contains("host restored") {
@@ -101,7 +101,7 @@ fn sigkill_then(next: &[&str]) -> Result<String, String> {
     let (a, _) = start_holding()?;
     let w = wait_lock();
     a.signal(libc::SIGKILL);
-    let _ = a.wait();
+    let _ = a.wait_signalled();
     let lock = w.get()?;
     no_helpers_left()?;
     let killed = snapshot();
@@ -143,7 +143,7 @@ pub fn lock_wait_signal() -> TestResult {
         let mut b = Probe::start(&[&s])?;
         b.wait_for("waiting for", true, Duration::from_secs(30))?;
         b.signal(sig);
-        let rb = b.wait();
+        let rb = b.wait_signalled();
         if rb.code != Some(128 + sig) || !rb.err.contains("nothing was changed") {
             return Err(format!("B after {sig}: {rb:?}"));
         }
