@@ -483,6 +483,15 @@ pub fn read_counters() -> Result<BTreeMap<String, i64>> {
     Ok(out)
 }
 
+/// A `Key: N kB` field of /proc/PID/smaps_rollup, in kB.
+pub fn smaps_rollup_kb(pid: i32, key: &str) -> Option<u64> {
+    let text = sys::read_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
 /// One value of /proc/vmstat.
 pub fn vmstat_value(name: &str) -> Option<u64> {
     let vm = sys::read_string("/proc/vmstat").ok()?;

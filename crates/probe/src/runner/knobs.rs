@@ -150,6 +150,53 @@ impl KernelRunner<'_> {
 
     /// `khugepaged`: lets it run two full scans, then pauses it again.
     pub(super) fn khugepaged(&mut self) -> Result<()> {
+        let ours_before = self.our_pmd_mapped_kb();
+        let global_before = readers::vmstat_value("thp_collapse_alloc").unwrap_or(0);
+        let res = self.let_khugepaged_scan();
+        let ours = self.our_pmd_mapped_kb().saturating_sub(ours_before) / 2048;
+        let global = readers::vmstat_value("thp_collapse_alloc")
+            .unwrap_or(0)
+            .saturating_sub(global_before);
+        self.discount_foreign_collapses(global.saturating_sub(ours));
+        res
+    }
+
+    /// PMD-mapped anonymous memory of every scenario process, in kB (a khugepaged collapse
+    /// in one of them adds 2048).
+    fn our_pmd_mapped_kb(&self) -> u64 {
+        self.procs
+            .values()
+            .filter_map(|p| readers::smaps_rollup_kb(p.pid(), "AnonHugePages"))
+            .sum()
+    }
+
+    /// Khugepaged scans every mm on the host, so it may collapse other processes' memory
+    /// (a VM's guest memory with MADV_HUGEPAGE, say) while the scenario's statement runs.
+    /// The collapses that are not the scenario's are taken out of the counters they moved
+    /// (`thp_collapse_alloc`, `nr_anon_transparent_hugepages`, `2M.nr_anon`), and said so.
+    fn discount_foreign_collapses(&mut self, foreign: u64) {
+        let Some(base) = self.baseline.as_mut() else {
+            return;
+        };
+        if foreign == 0 {
+            return;
+        }
+        for k in [
+            "thp_collapse_alloc",
+            "nr_anon_transparent_hugepages",
+            "2M.nr_anon",
+        ] {
+            if let Some(v) = base.get_mut(k) {
+                *v += foreign as i64;
+            }
+        }
+        eprintln!(
+            "foliolab probe: khugepaged also collapsed {foreign} ranges of other processes on this host; thp_collapse_alloc, nr_anon_transparent_hugepages and 2M.nr_anon do not count them"
+        );
+    }
+
+    /// Lets khugepaged run two full scans, then pauses it again.
+    fn let_khugepaged_scan(&mut self) -> Result<()> {
         let start = full_scans()?;
         {
             let _h = host::host_lock();

@@ -99,3 +99,23 @@ pub fn cow_pin_in_forked_child() -> TestResult {
         "3 scenarios, {passes} expectations pass, no migration reported"
     ))
 }
+
+/// Khugepaged scans every mm on the host: while another process has collapsible memory,
+/// the `khugepaged` statement's counters must still count only the scenario's collapses.
+pub fn khugepaged_with_a_foreign_process() -> TestResult {
+    let foreign = Foreign::start(64)?;
+    let f = conformance("khugepaged-collapse-2m.scn")
+        .display()
+        .to_string();
+    let r = run(&[&f])?;
+    drop(foreign);
+    if r.code != Some(0) {
+        return Err(format!("{r:?}"));
+    }
+    match r.err.lines().find(|l| l.contains("also collapsed")) {
+        Some(note) => Ok(note.to_string()),
+        None => Err(format!(
+            "khugepaged collapsed nothing of the foreign process during the statement: {r:?}"
+        )),
+    }
+}

@@ -370,3 +370,70 @@ pub fn no_helpers_left() -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Another process on the host with memory khugepaged may collapse: `ranges` PMD ranges of
+/// PTE-mapped anonymous pages under MADV_HUGEPAGE (the probe's helper binary, driven by the
+/// protocol). Killed when dropped.
+pub struct Foreign {
+    child: Child,
+}
+
+impl Foreign {
+    pub fn start(ranges: u64) -> Result<Foreign, String> {
+        use foliolab_probe::protocol::{Command as C, MapTarget, Reply};
+        use foliolab_scenario::{Advice, Prot};
+        let mut child = Command::new(HELPER)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("start {HELPER}: {e}"))?;
+        let mut input = child.stdin.take().ok_or("no stdin")?;
+        let mut output = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        let mut f = Foreign { child };
+        let (addr, len) = (0x3000_0000_0000u64, ranges << 21);
+        let cmds = [
+            C::Map {
+                addr,
+                len,
+                target: MapTarget::Anon,
+                prot: Prot::Rw,
+            },
+            C::Advise {
+                addr,
+                len,
+                advice: Advice::Nohugepage,
+            },
+            C::Write {
+                addr,
+                len,
+                value: 7,
+            },
+            C::Advise {
+                addr,
+                len,
+                advice: Advice::Hugepage,
+            },
+        ];
+        let mut line = String::new();
+        output.read_line(&mut line).map_err(|e| e.to_string())?;
+        for c in cmds {
+            writeln!(input, "{}", c.encode()).map_err(|e| e.to_string())?;
+            line.clear();
+            output.read_line(&mut line).map_err(|e| e.to_string())?;
+            if matches!(Reply::decode(line.trim_end()), Ok(Reply::Err(_)) | Err(_)) {
+                return Err(format!("foreign process: {c:?}: {line}"));
+            }
+        }
+        std::mem::forget(input);
+        f.child.stdout = Some(output.into_inner());
+        Ok(f)
+    }
+}
+
+impl Drop for Foreign {
+    fn drop(&mut self) {
+        let _ = foliolab_probe::pidfd::PidFd::open(self.child.id() as i32)
+            .map(|p| p.signal(libc::SIGKILL));
+        let _ = self.child.wait();
+    }
+}

@@ -14,6 +14,7 @@
 //! - `refused_beyond_mem_available`, `refused_in_a_small_cgroup`: exit 2, nothing touched;
 //! - `huge_observation_streams`, `killed_helper_fails_the_run`;
 //! - `cow_pin_in_forked_child_passes`;
+//! - `khugepaged_counts_only_the_scenario`: another process's collapsible memory on the host;
 //!
 //! and `corpus_passes_five_identical_runs`: every scenario of tests/conformance passes on the
 //! kernel, five runs in a row with identical records.
@@ -89,6 +90,10 @@ fn tests() -> Vec<(&'static str, TestFn)> {
         (
             "cow_pin_in_forked_child_passes",
             corpus::cow_pin_in_forked_child,
+        ),
+        (
+            "khugepaged_counts_only_the_scenario",
+            corpus::khugepaged_with_a_foreign_process,
         ),
         (
             "corpus_passes_five_identical_runs",
