@@ -8,9 +8,10 @@
 use crate::load::{load_all, Loaded};
 use crate::run::combine;
 use clap::Args;
-use foliolab_driver::diff::diff_runs;
+use foliolab_driver::diff::{diff_runs, Diff};
 use foliolab_driver::{check_supported, drive, render_human, render_json, Record, SummaryRecord};
 use foliolab_probe::budget::{self, Mode};
+use foliolab_probe::recheck;
 use foliolab_probe::runner::unsupported;
 use foliolab_probe::{probe_scenario, restore_host, HostGuard, ProbeError, ProbeOptions};
 use foliolab_scenario::Scenario;
@@ -133,6 +134,19 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<u8> {
     Ok(finish(guard, code))
 }
 
+fn print_record(r: &Record, json: bool) {
+    println!(
+        "{}",
+        if json {
+            render_json(r)
+        } else {
+            render_human(r)
+        }
+    )
+}
+
+/// Runs one scenario, streaming its records; one with counter statements is buffered, so
+/// that a run failed by host-wide counters only can run again (`recheck`).
 fn probe_one(
     guard: &mut HostGuard,
     opts: &ProbeOptions,
@@ -143,17 +157,16 @@ fn probe_one(
     if !json {
         println!("== {name}");
     }
-    let mut sink = |r: &Record| {
-        println!(
-            "{}",
-            if json {
-                render_json(r)
-            } else {
-                render_human(r)
-            }
-        )
-    };
-    probe_scenario(guard, opts, s, Mode::Probe, &mut sink)
+    let lines = recheck::counter_lines(s);
+    if lines.is_empty() {
+        return probe_scenario(guard, opts, s, Mode::Probe, &mut |r: &Record| {
+            print_record(r, json)
+        });
+    }
+    let mut judge = |records: &[Record]| recheck::only_counters_failed(records, &lines);
+    let (summary, records) = recheck::run_rechecked(guard, opts, s, Mode::Probe, name, &mut judge)?;
+    records.iter().for_each(|r| print_record(r, json));
+    Ok(summary)
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
@@ -188,14 +201,10 @@ fn check_one(
     }
     let mut left = Vec::new();
     let ms = drive(s, &mut model, &mut |r: &Record| left.push(r.clone()));
-    let mut right = Vec::new();
-    let ks = match probe_scenario(guard, opts, s, Mode::Check, &mut |r: &Record| {
-        right.push(r.clone())
-    }) {
-        Ok(ks) => ks,
+    let (ks, diffs) = match kernel_side(guard, opts, name, s, &left) {
+        Ok(r) => r,
         Err(e) => return scenario_error(name, e),
     };
-    let diffs = diff_runs(&left, &right);
     for d in &diffs {
         println!(
             "{}",
@@ -207,6 +216,21 @@ fn check_one(
         );
     }
     Ok(report_check(name, diffs.len(), &ms, &ks, args.json))
+}
+
+/// The kernel run of `check` and its differences from the model's records (`left`), run
+/// again while they differ at counter statements only (`recheck`).
+fn kernel_side(
+    guard: &mut HostGuard,
+    opts: &ProbeOptions,
+    name: &str,
+    s: &Scenario,
+    left: &[Record],
+) -> Result<(SummaryRecord, Vec<Diff>), ProbeError> {
+    let lines = recheck::counter_lines(s);
+    let mut judge = |right: &[Record]| recheck::only_counter_diffs(&diff_runs(left, right), &lines);
+    let (ks, right) = recheck::run_rechecked(guard, opts, s, Mode::Check, name, &mut judge)?;
+    Ok((ks, diff_runs(left, &right)))
 }
 
 fn report_check(

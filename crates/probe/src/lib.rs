@@ -10,7 +10,8 @@
 //!   process per scenario process, typed commands over pipes ([`protocol`]), helpers known
 //!   by pidfd ([`pidfd`]);
 //! - [`helper_main`]: the helper process (`foliolab __probe-helper`);
-//! - [`readers`]: pagemap, kpagecount, kpageflags, PAGEMAP_SCAN, smaps, counters.
+//! - [`readers`]: pagemap, kpagecount, kpageflags, PAGEMAP_SCAN, smaps, counters;
+//! - [`recheck`]: a run failed by host-wide counters only runs again once the host is quiet.
 
 pub mod budget;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod host;
 pub mod pidfd;
 pub mod protocol;
 pub mod readers;
+pub mod recheck;
 pub mod runner;
 pub mod sys;
 

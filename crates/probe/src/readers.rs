@@ -501,6 +501,40 @@ pub fn vmstat_value(name: &str) -> Option<u64> {
     })
 }
 
+/// Host-wide THP event counters and gauges other processes move (vmstat).
+const HOST_THP_COUNTERS: [&str; 7] = [
+    "thp_fault_alloc",
+    "thp_fault_fallback",
+    "thp_collapse_alloc",
+    "thp_split_pmd",
+    "thp_split_page",
+    "thp_deferred_split_page",
+    "nr_anon_transparent_hugepages",
+];
+
+fn host_thp_counters() -> Vec<Option<u64>> {
+    HOST_THP_COUNTERS.iter().map(|n| vmstat_value(n)).collect()
+}
+
+/// Waits until no other process moves the host's THP counters for `quiet` (polling every
+/// 250 ms), at most `max`; true when the host went quiet.
+pub fn wait_for_quiet_thp_counters(quiet: std::time::Duration, max: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    let mut last = host_thp_counters();
+    let mut since = std::time::Instant::now();
+    while start.elapsed() < max {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let now = host_thp_counters();
+        if now != last {
+            last = now;
+            since = std::time::Instant::now();
+        } else if since.elapsed() >= quiet {
+            return true;
+        }
+    }
+    false
+}
+
 /// Sum of the per-size `nr_anon_partially_mapped` gauges (the `shrink` loop's measure).
 pub fn partially_mapped_total() -> Result<i64> {
     Ok(read_counters()?

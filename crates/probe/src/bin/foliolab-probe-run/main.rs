@@ -12,6 +12,7 @@
 //!   helper of PROC from outside (the host-safety tests' stand-in for the OOM killer).
 
 use foliolab_driver::{drive, render_human, render_json, Record, Runner};
+use foliolab_probe::recheck;
 use foliolab_probe::runner::unsupported;
 use foliolab_probe::{budget, restore_host, HostGuard, KernelRunner, ProbeOptions};
 use foliolab_scenario::Scenario;
@@ -70,13 +71,53 @@ fn hold() {
     let _ = std::io::stdin().read_line(&mut line);
 }
 
-/// Runs one scenario; its exit status.
+fn print_record(r: &Record, json: bool) {
+    println!(
+        "{}",
+        if json {
+            render_json(r)
+        } else {
+            render_human(r)
+        }
+    )
+}
+
+/// Runs one scenario; its exit status. Without `--hold` or `--kill-helper`, a scenario with
+/// counter statements runs again while only they fail (`recheck`), as `foliolab probe` does.
 fn run_one(guard: &mut HostGuard, opts: &ProbeOptions, args: &Args, f: &str, sc: &Scenario) -> i32 {
     let u = unsupported(sc);
     if !u.is_empty() {
         u.iter().for_each(|x| println!("unsupported: {x}"));
         return 3;
     }
+    if !args.json {
+        println!("== {f}");
+    }
+    let lines = recheck::counter_lines(sc);
+    if args.hold || args.kill.is_some() || lines.is_empty() {
+        return run_driven(guard, opts, args, f, sc);
+    }
+    let mut judge = |records: &[Record]| recheck::only_counters_failed(records, &lines);
+    match recheck::run_rechecked(guard, opts, sc, budget::Mode::Probe, f, &mut judge) {
+        Ok((summary, records)) => {
+            records.iter().for_each(|r| print_record(r, args.json));
+            summary.exit
+        }
+        Err(e) => {
+            eprintln!("{f}: {e}");
+            2
+        }
+    }
+}
+
+/// One run through the driver, records streamed, with the test hooks.
+fn run_driven(
+    guard: &mut HostGuard,
+    opts: &ProbeOptions,
+    args: &Args,
+    f: &str,
+    sc: &Scenario,
+) -> i32 {
     let mut runner = match KernelRunner::new(guard, opts.clone(), sc, budget::Mode::Probe) {
         Ok(r) => r,
         Err(e) => {
@@ -84,19 +125,7 @@ fn run_one(guard: &mut HostGuard, opts: &ProbeOptions, args: &Args, f: &str, sc:
             return 2;
         }
     };
-    if !args.json {
-        println!("== {f}");
-    }
-    let mut sink = |r: &Record| {
-        println!(
-            "{}",
-            if args.json {
-                render_json(r)
-            } else {
-                render_human(r)
-            }
-        )
-    };
+    let mut sink = |r: &Record| print_record(r, args.json);
     let summary = match &args.kill {
         Some((line, proc)) => drive(
             sc,
@@ -112,7 +141,7 @@ fn run_one(guard: &mut HostGuard, opts: &ProbeOptions, args: &Args, f: &str, sc:
         eprintln!("{f}: {e}");
         return 2;
     }
-    summary.exit as i32
+    summary.exit
 }
 
 fn main() {
