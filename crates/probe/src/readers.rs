@@ -120,6 +120,18 @@ fn open(path: &str) -> Result<File> {
 }
 
 fn pread_u64s(f: &File, index: u64, n: usize, what: &str) -> Result<Vec<u64>> {
+    let v = pread_u64s_upto(f, index, n, what)?;
+    if v.len() < n {
+        return Err(ProbeError::Host(format!(
+            "short read of {what} at {index:#x}"
+        )));
+    }
+    Ok(v)
+}
+
+/// Up to `n` entries from `index` on: fewer when the file ends first (/proc/kpageflags ends
+/// at the highest PFN).
+fn pread_u64s_upto(f: &File, index: u64, n: usize, what: &str) -> Result<Vec<u64>> {
     let mut buf = vec![0u8; n * 8];
     let mut done = 0;
     while done < buf.len() {
@@ -127,13 +139,11 @@ fn pread_u64s(f: &File, index: u64, n: usize, what: &str) -> Result<Vec<u64>> {
             .read_at(&mut buf[done..], index * 8 + done as u64)
             .map_err(|e| ProbeError::io(format!("read {what} at {index:#x}"), e))?;
         if r == 0 {
-            return Err(ProbeError::Host(format!(
-                "short read of {what} at {index:#x}"
-            )));
+            break;
         }
         done += r;
     }
-    Ok(buf
+    Ok(buf[..done - done % 8]
         .chunks_exact(8)
         .map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
         .collect())
@@ -190,7 +200,8 @@ impl PhysReader {
         };
         let mut nr: u64 = 1;
         if hf & KPF_HEAD != 0 {
-            let v = pread_u64s(&self.kpageflags, head + 1, 1023, "kpageflags")?;
+            // A folio near the highest PFN: the file ends before 1023 entries.
+            let v = pread_u64s_upto(&self.kpageflags, head + 1, 1023, "kpageflags")?;
             for f in v {
                 if f & KPF_TAIL == 0 || f & KPF_HEAD != 0 {
                     break;
@@ -559,6 +570,18 @@ mod tests {
             vec!["LRU".to_string(), "ANON".to_string()]
         );
         assert_eq!(std::mem::size_of::<PmScanArg>(), 96);
+    }
+
+    #[test]
+    fn reads_stop_at_the_end_of_the_file() {
+        let p = std::env::temp_dir().join(format!("foliolab-pread-{}", std::process::id()));
+        let words: Vec<u8> = [1u64, 2, 3].iter().flat_map(|w| w.to_ne_bytes()).collect();
+        std::fs::write(&p, words).expect("write");
+        let f = File::open(&p).expect("open");
+        assert_eq!(pread_u64s_upto(&f, 1, 1023, "t").expect("read"), vec![2, 3]);
+        assert!(pread_u64s(&f, 1, 3, "t").is_err());
+        assert_eq!(pread_u64s(&f, 0, 3, "t").expect("read"), vec![1, 2, 3]);
+        let _ = std::fs::remove_file(&p);
     }
 
     const ZONEINFO: &str = "Node 0, zone   Normal\n  pages free     1\n        spanned  5505024\n        present  5505024\n  start_pfn:           1048576\nNode 0, zone  Movable\n  pages free     0\n        spanned  4096\n        present  4096\n  start_pfn:           6553600\n";
