@@ -8,7 +8,7 @@
 use crate::load::{load_all, Loaded};
 use crate::run::combine;
 use clap::Args;
-use foliolab_driver::diff::{diff_runs, Diff};
+use foliolab_driver::diff::diff_runs;
 use foliolab_driver::{check_supported, drive, render_human, render_json, Record, SummaryRecord};
 use foliolab_probe::budget::{self, Mode};
 use foliolab_probe::recheck;
@@ -29,6 +29,8 @@ pub struct ProbeArgs {
     /// (status 2 when an item could not be restored; the journal keeps it).
     #[arg(long)]
     pub restore: bool,
+    #[command(flatten)]
+    pub target: crate::vm::KernelArgs,
 }
 
 #[derive(Args)]
@@ -41,6 +43,8 @@ pub struct CheckArgs {
     /// The scheme that drives the model.
     #[arg(long, default_value = "linux-6.18")]
     pub scheme: String,
+    #[command(flatten)]
+    pub target: crate::vm::KernelArgs,
 }
 
 fn restore() -> u8 {
@@ -118,7 +122,11 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<u8> {
     if args.restore {
         return Ok(restore());
     }
-    let (scenarios, mut code) = preflight(load_all(&args.files), Mode::Probe);
+    let loaded = load_all(&args.files);
+    if let Some(spec) = args.target.vm_spec()? {
+        return crate::vm::probe(&spec, &args.target, loaded, args.json);
+    }
+    let (scenarios, mut code) = preflight(loaded, Mode::Probe);
     if scenarios.is_empty() {
         return Ok(code);
     }
@@ -170,7 +178,11 @@ fn probe_one(
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
-    let (scenarios, mut code) = preflight(load_all(&args.files), Mode::Check);
+    let loaded = load_all(&args.files);
+    if let Some(spec) = args.target.vm_spec()? {
+        return crate::vm::check(&spec, &args.target, loaded, &args.scheme, args.json);
+    }
+    let (scenarios, mut code) = preflight(loaded, Mode::Check);
     if scenarios.is_empty() {
         return Ok(code);
     }
@@ -201,48 +213,53 @@ fn check_one(
     }
     let mut left = Vec::new();
     let ms = drive(s, &mut model, &mut |r: &Record| left.push(r.clone()));
-    let (ks, diffs) = match kernel_side(guard, opts, name, s, &left) {
+    let (ks, right) = match kernel_side(guard, opts, name, s, &left) {
         Ok(r) => r,
         Err(e) => return scenario_error(name, e),
     };
-    for d in &diffs {
-        println!(
-            "{}",
-            if args.json {
-                d.json()
-            } else {
-                format!("{name}:{}", d.human())
-            }
-        );
-    }
-    Ok(report_check(name, diffs.len(), &ms, &ks, args.json))
+    Ok(print_verdict(
+        name, &left, &right, ms.exit, ks.exit, args.json,
+    ))
 }
 
-/// The kernel run of `check` and its differences from the model's records (`left`), run
-/// again while they differ at counter statements only (`recheck`).
+/// The kernel run of `check` and its records, run again while they differ from the model's
+/// (`left`) at counter statements only (`recheck`).
 fn kernel_side(
     guard: &mut HostGuard,
     opts: &ProbeOptions,
     name: &str,
     s: &Scenario,
     left: &[Record],
-) -> Result<(SummaryRecord, Vec<Diff>), ProbeError> {
+) -> Result<(SummaryRecord, Vec<Record>), ProbeError> {
     let lines = recheck::counter_lines(s);
     let mut judge = |right: &[Record]| recheck::only_counter_diffs(&diff_runs(left, right), &lines);
-    let (ks, right) = recheck::run_rechecked(guard, opts, s, Mode::Check, name, &mut judge)?;
-    Ok((ks, diff_runs(left, &right)))
+    recheck::run_rechecked(guard, opts, s, Mode::Check, name, &mut judge)
 }
 
-fn report_check(
+/// Prints every difference between the model's records (`left`) and the kernel's
+/// (`right`) and the closing line of one scenario; returns its exit status.
+pub(crate) fn print_verdict(
     name: &str,
-    diffs: usize,
-    ms: &SummaryRecord,
-    ks: &SummaryRecord,
+    left: &[Record],
+    right: &[Record],
+    model_exit: i32,
+    kernel_exit: i32,
     json: bool,
 ) -> u8 {
-    let verdict = if diffs == 0 && ms.exit == 0 && ks.exit == 0 {
+    let diffs = diff_runs(left, right);
+    for d in &diffs {
+        println!(
+            "{}",
+            if json {
+                d.json()
+            } else {
+                format!("{name}:{}", d.human())
+            }
+        );
+    }
+    let verdict = if diffs.is_empty() && model_exit == 0 && kernel_exit == 0 {
         0
-    } else if ms.exit == 2 || ks.exit == 2 {
+    } else if model_exit == 2 || kernel_exit == 2 {
         2
     } else {
         1
@@ -250,12 +267,14 @@ fn report_check(
     if json {
         println!(
             "{}",
-            serde_json::json!({"kind": "check", "file": name, "diffs": diffs, "model_exit": ms.exit, "kernel_exit": ks.exit, "exit": verdict})
+            serde_json::json!({"kind": "check", "file": name, "diffs": diffs.len(), "model_exit": model_exit, "kernel_exit": kernel_exit, "exit": verdict})
         );
     } else {
         println!(
-            "{name}: {diffs} differences; model exit {}, kernel exit {}",
-            ms.exit, ks.exit
+            "{name}: {} differences; model exit {}, kernel exit {}",
+            diffs.len(),
+            model_exit,
+            kernel_exit
         );
     }
     verdict

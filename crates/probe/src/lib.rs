@@ -11,9 +11,12 @@
 //!   by pidfd ([`pidfd`]);
 //! - [`helper_main`]: the helper process (`foliolab __probe-helper`);
 //! - [`readers`]: pagemap, kpagecount, kpageflags, PAGEMAP_SCAN, smaps, counters;
-//! - [`recheck`]: a run failed by host-wide counters only runs again once the host is quiet.
+//! - [`recheck`]: a run failed by host-wide counters only runs again once the host is quiet;
+//! - [`compat`]: what older kernels lack (knobs, advice, RSS, PAGEMAP_SCAN), handled explicitly;
+//! - [`vm`]: the same runner inside a VM booting another kernel (`--kernel 6.1`).
 
 pub mod budget;
+pub mod compat;
 pub mod error;
 pub mod helper;
 pub mod host;
@@ -23,6 +26,7 @@ pub mod readers;
 pub mod recheck;
 pub mod runner;
 pub mod sys;
+pub mod vm;
 
 pub use error::{ProbeError, Result};
 pub use helper::helper_main;

@@ -200,7 +200,7 @@ impl PhysReader {
         };
         let mut nr: u64 = 1;
         if hf & KPF_HEAD != 0 {
-            // A folio near the highest PFN: the file ends before 1023 entries.
+            // A folio at the top of memory: kpageflags ends before 1023 more entries.
             let v = pread_u64s_upto(&self.kpageflags, head + 1, 1023, "kpageflags")?;
             for f in v {
                 if f & KPF_TAIL == 0 || f & KPF_HEAD != 0 {
@@ -279,7 +279,7 @@ impl Pagemap {
 pub fn read_pages(pid: i32, phys: &PhysReader, addr: u64, n: usize) -> Result<Vec<PageObs>> {
     let pm = Pagemap::open(pid)?;
     let entries = pm.entries(addr, n)?;
-    let huge = pm.huge(addr, n)?;
+    let huge = crate::compat::pmd_bits(&pm, pid, phys, addr, n)?;
     let mut cache = HashMap::new();
     let mut out = Vec::with_capacity(n);
     for (i, &e) in entries.iter().enumerate() {
@@ -309,7 +309,7 @@ pub fn read_pages(pid: i32, phys: &PhysReader, addr: u64, n: usize) -> Result<Ve
                 index: Some(pfn - head),
                 mapcount: Some(phys.count(pfn)?),
                 exclusive: Some(e & PM_EXCLUSIVE != 0),
-                pmd: Some(huge[i]),
+                pmd: huge[i],
                 flags: flag_names(flags, order),
                 model: None,
             });
@@ -466,6 +466,7 @@ pub fn size_name(kb: u64) -> String {
 
 /// Absolute values of every counter of spec 3.6 (sizes 16K to 2M).
 pub fn read_counters() -> Result<BTreeMap<String, i64>> {
+    crate::compat::refresh_counters();
     let mut out = BTreeMap::new();
     for kb in [16u64, 32, 64, 128, 256, 512, 1024, 2048] {
         let dir = format!("{THP_DIR}/hugepages-{kb}kB/stats");

@@ -110,10 +110,12 @@ impl KernelRunner<'_> {
     }
 
     pub(super) fn apply_thp(&mut self, settings: &[ThpSetting]) -> Result<()> {
-        let knobs: Vec<(String, String)> = run_knobs(settings)
-            .into_iter()
-            .filter(|(k, _)| self.guard.original(k).is_some())
-            .collect();
+        let exists = |k: &str| self.guard.original(k).is_some();
+        let knobs: Vec<(String, String)> =
+            crate::compat::fold_legacy_knobs(run_knobs(settings), &exists)
+                .into_iter()
+                .filter(|(k, _)| exists(k))
+                .collect();
         let was_paused = self.guard.saved_knobs().is_empty()
             || sys::read_knob(sleep_knob())? == KHUGEPAGED_PAUSE_MS;
         self.guard.set_knobs(&knobs)?;
@@ -125,10 +127,11 @@ impl KernelRunner<'_> {
             k.advise()?;
         }
         debug("after keeper");
-        if !was_paused {
-            // Writing the sleep wakes khugepaged for one pass (inside the keeper): let it end.
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        // Writing the sleep wakes khugepaged for one pass (inside the keeper), and so does
+        // any THP knob write while its list is not empty (start_stop_khugepaged): let the
+        // pass end before a scenario process exists, however slow the machine.
+        let min = if was_paused { 0 } else { 100 };
+        crate::compat::settle_khugepaged(Duration::from_millis(min));
         self.thp_applied = true;
         Ok(())
     }
@@ -209,7 +212,7 @@ impl KernelRunner<'_> {
         }
         // The write woke it for one more pass: wait for it; the full scans dropped the
         // keeper's mm from khugepaged's list: register it again.
-        std::thread::sleep(Duration::from_millis(100));
+        crate::compat::settle_khugepaged(Duration::from_millis(100));
         if let Some(k) = &mut self.guard.keeper {
             k.advise()?;
         }

@@ -365,6 +365,10 @@ impl Runner for KernelRunner<'_> {
         self.stat_deltas()
     }
 
+    fn shows_counter(&self, name: &str) -> bool {
+        crate::compat::shows_counter(name)
+    }
+
     fn held_values(&mut self, proc: &str, name: &str) -> std::result::Result<Vec<u64>, RunError> {
         self.held(proc, name).map_err(|e| self.explain(proc, e))
     }

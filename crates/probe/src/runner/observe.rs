@@ -1,11 +1,12 @@
 //! Observations on the kernel: values read, pages (pagemap, kpagecount, kpageflags,
 //! PAGEMAP_SCAN) in bounded batches, smaps, RSS, fault counts, counters, held pages.
 
+use super::proc::Proc;
 use super::{rerr, KernelRunner};
 use crate::protocol::{Command, Reply};
 use crate::readers::{self, PAGE};
 use foliolab_driver::{PageObs, ReadValue, RunError, SmapsObs};
-use foliolab_scenario::{Range, RssKind};
+use foliolab_scenario::{MapKind, Range, RssKind};
 use std::collections::BTreeMap;
 
 type Res<T> = std::result::Result<T, RunError>;
@@ -74,6 +75,9 @@ impl KernelRunner<'_> {
     /// The RSS counter minus what the helper's own (non-region) mappings contribute.
     pub(super) fn rss(&mut self, proc: &str, kind: RssKind) -> Res<u64> {
         let p = self.proc_mut(proc)?;
+        if crate::compat::rss_lags() {
+            return Ok(compat_rss_kb(p, kind)? / 4);
+        }
         let status = readers::read_status_rss(p.pid()).map_err(rerr)?;
         let vmas = readers::read_smaps(p.pid()).map_err(rerr)?;
         let own: Vec<_> = vmas
@@ -118,4 +122,27 @@ impl KernelRunner<'_> {
             r => Err(RunError::new(format!("held: unexpected reply {r:?}"))),
         }
     }
+}
+
+/// RSS from smaps where /proc/PID/status lags (before 6.2; see `compat`).
+fn compat_rss_kb(p: &Proc, kind: RssKind) -> Res<u64> {
+    use crate::compat::{RegionSpan, RssCounter};
+    let vmas = readers::read_smaps(p.pid()).map_err(rerr)?;
+    let regions: Vec<RegionSpan> = p
+        .regions
+        .values()
+        .map(|r| RegionSpan {
+            addr: r.addr,
+            size: r.size,
+            shmem: !matches!(r.kind, MapKind::Anon),
+            shared: matches!(r.kind, MapKind::Shmem | MapKind::File { shared: true, .. }),
+        })
+        .collect();
+    let which = match kind {
+        RssKind::Anon => RssCounter::Anon,
+        RssKind::File => RssCounter::File,
+        RssKind::Shmem => RssCounter::Shmem,
+        RssKind::Swap => RssCounter::Swap,
+    };
+    Ok(crate::compat::rss_from_smaps_kb(&vmas, &regions, which))
 }

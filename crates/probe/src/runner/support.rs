@@ -1,7 +1,7 @@
 //! What the kernel runner cannot perform (exit 3 before anything runs).
 
 use super::knobs::thp_knob;
-use crate::host::{self, THP_DIR};
+use crate::host;
 use foliolab_scenario::{Item, MapKind, ProcOp, Scenario, Stmt, StmtKind};
 use std::path::Path;
 
@@ -19,12 +19,27 @@ pub(super) fn unsupported(scenario: &Scenario) -> Vec<String> {
 }
 
 fn statement(stmt: &Stmt) -> Vec<String> {
+    // What an older kernel lacks comes first, with its own line prefix.
+    let mut out: Vec<String> = crate::compat::statement_unsupported(stmt)
+        .into_iter()
+        .map(|m| without_line(&m))
+        .collect();
+    out.extend(kind_unsupported(stmt));
+    out
+}
+
+/// `line N: what` as `what` (the caller prefixes the line).
+fn without_line(m: &str) -> String {
+    m.split_once(": ")
+        .filter(|(l, _)| l.starts_with("line "))
+        .map_or(m.to_string(), |(_, w)| w.to_string())
+}
+
+fn kind_unsupported(stmt: &Stmt) -> Vec<String> {
     match &stmt.kind {
         StmtKind::Thp { settings } => settings
             .iter()
-            .map(|s| thp_knob(s.key))
-            .filter(|k| !Path::new(THP_DIR).join(k).exists())
-            .map(|k| format!("THP knob {k} does not exist on this kernel"))
+            .filter_map(|s| crate::compat::thp_setting_unsupported(s, &thp_knob(s.key)))
             .collect(),
         StmtKind::Swap { .. } if !Path::new(host::ZRAM_DEV).exists() => {
             vec!["swap needs /dev/zram0".into()]
