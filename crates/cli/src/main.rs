@@ -6,6 +6,7 @@ mod compare;
 mod fuzz;
 mod load;
 mod probe;
+mod record;
 mod run;
 mod vm;
 
@@ -42,6 +43,8 @@ enum Command {
     ProbeHelper,
     /// Every mapcount design on the same workloads: wrong answers by kind, decisions, costs.
     Compare(compare::CompareArgs),
+    /// Trace a command's process tree and write it as a scenario (root; docs/record.md).
+    Record(record::RecordArgs),
     /// Print a scenario in canonical form.
     Fmt {
         /// Scenario files.
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe::probe(args),
         Command::Check(args) => probe::check(args),
         Command::Compare(args) => compare::run(args),
+        Command::Record(args) => record::run(args),
         Command::Kernel(args) => vm::kernel_cmd(args),
         Command::ProbeHelper => unreachable!("dispatched before argument parsing"),
         Command::Fmt { files } => load::fmt(&files),

@@ -13,7 +13,8 @@
 //! - [`readers`]: pagemap, kpagecount, kpageflags, PAGEMAP_SCAN, smaps, counters;
 //! - [`recheck`]: a run failed by host-wide counters only runs again once the host is quiet;
 //! - [`compat`]: what older kernels lack (knobs, advice, RSS, PAGEMAP_SCAN), handled explicitly;
-//! - [`vm`]: the same runner inside a VM booting another kernel (`--kernel 6.1`).
+//! - [`vm`]: the same runner inside a VM booting another kernel (`--kernel 6.1`);
+//! - [`trace`]: `foliolab record`: a command traced in a private tracefs instance.
 
 pub mod budget;
 pub mod compat;
@@ -26,6 +27,7 @@ pub mod readers;
 pub mod recheck;
 pub mod runner;
 pub mod sys;
+pub mod trace;
 pub mod vm;
 
 pub use error::{ProbeError, Result};

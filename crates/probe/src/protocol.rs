@@ -15,8 +15,13 @@ pub enum MapTarget {
     Anon,
     /// MAP_SHARED | MAP_ANONYMOUS.
     Shmem,
-    /// A file opened through this path (`/proc/PID/fd/N` of the runner's memfd).
-    File { path: String, shared: bool },
+    /// A file opened through this path (`/proc/PID/fd/N` of the runner's memfd), mapped
+    /// from byte `offset` of the file.
+    File {
+        path: String,
+        shared: bool,
+        offset: u64,
+    },
 }
 
 /// A request to a helper. Addresses and lengths are bytes.
@@ -47,6 +52,12 @@ pub enum Command {
         addr: u64,
         len: u64,
         to: u64,
+    },
+    /// mremap of the page at `addr` to `new_len` bytes in place (no MREMAP_MAYMOVE): the
+    /// VMA ending there grows (version 2's `grow`).
+    Grow {
+        addr: u64,
+        new_len: u64,
     },
     /// Stores `value` in the first 64 bits of every page.
     Write {
@@ -170,6 +181,40 @@ impl<'a> Words<'a> {
     }
 }
 
+impl MapTarget {
+    /// `anon`, `shmem`, `fshared PATH OFFSET`, `fprivate PATH OFFSET`.
+    fn encode(&self) -> String {
+        match self {
+            MapTarget::Anon => "anon".to_string(),
+            MapTarget::Shmem => "shmem".to_string(),
+            MapTarget::File {
+                path,
+                shared,
+                offset,
+            } => {
+                let kind = if *shared { "fshared" } else { "fprivate" };
+                format!("{kind} {path} {}", hex(*offset))
+            }
+        }
+    }
+
+    fn decode(w: &mut Words<'_>) -> Result<MapTarget, String> {
+        let kind = w.word()?;
+        let shared = match kind {
+            "anon" => return Ok(MapTarget::Anon),
+            "shmem" => return Ok(MapTarget::Shmem),
+            "fshared" => true,
+            "fprivate" => false,
+            k => return Err(format!("bad map target {k}")),
+        };
+        Ok(MapTarget::File {
+            path: w.name()?,
+            shared,
+            offset: w.hex()?,
+        })
+    }
+}
+
 impl Command {
     /// The command as one line (without the newline).
     pub fn encode(&self) -> String {
@@ -180,15 +225,7 @@ impl Command {
                 target,
                 prot,
             } => {
-                let t = match target {
-                    MapTarget::Anon => "anon".to_string(),
-                    MapTarget::Shmem => "shmem".to_string(),
-                    MapTarget::File { path, shared: true } => format!("fshared {path}"),
-                    MapTarget::File {
-                        path,
-                        shared: false,
-                    } => format!("fprivate {path}"),
-                };
+                let t = target.encode();
                 format!("map {} {} {} {t}", hex(*addr), hex(*len), prot.name())
             }
             Command::Unmap { addr, len } => format!("unmap {} {}", hex(*addr), hex(*len)),
@@ -204,6 +241,7 @@ impl Command {
             Command::Write { addr, len, value } => {
                 format!("write {} {} {}", hex(*addr), hex(*len), hex(*value))
             }
+            Command::Grow { addr, new_len } => format!("grow {} {}", hex(*addr), hex(*new_len)),
             Command::Read { addr, len } => format!("read {} {}", hex(*addr), hex(*len)),
             Command::Fork {
                 cmd_path,
@@ -221,26 +259,18 @@ impl Command {
 
     /// Parses one line [`Command::encode`] wrote.
     pub fn decode(line: &str) -> Result<Command, String> {
-        let mut w = Words::new(line, 6);
+        let mut w = Words::new(line, 7);
         let verb = w.word()?;
         let c = match verb {
             "map" => Command::Map {
                 addr: w.hex()?,
                 len: w.hex()?,
                 prot: prot_of(w.word()?)?,
-                target: match w.word()? {
-                    "anon" => MapTarget::Anon,
-                    "shmem" => MapTarget::Shmem,
-                    "fshared" => MapTarget::File {
-                        path: w.name()?,
-                        shared: true,
-                    },
-                    "fprivate" => MapTarget::File {
-                        path: w.name()?,
-                        shared: false,
-                    },
-                    k => return Err(format!("bad map target {k}")),
-                },
+                target: MapTarget::decode(&mut w)?,
+            },
+            "grow" => Command::Grow {
+                addr: w.hex()?,
+                new_len: w.hex()?,
             },
             "unmap" => Command::Unmap {
                 addr: w.hex()?,
@@ -414,6 +444,7 @@ mod tests {
                 target: MapTarget::File {
                     path: "/proc/1/fd/7".into(),
                     shared: true,
+                    offset: 0,
                 },
                 prot: Prot::R,
             },
@@ -423,6 +454,7 @@ mod tests {
                 target: MapTarget::File {
                     path: "/proc/1/fd/8".into(),
                     shared: false,
+                    offset: 0x20_0000,
                 },
                 prot: Prot::Rwx,
             },
@@ -432,6 +464,10 @@ mod tests {
     fn commands() -> Vec<Command> {
         let mut v = maps();
         v.extend([
+            Command::Grow {
+                addr: 0x2000_0000_f000,
+                new_len: 0x11000,
+            },
             Command::Unmap {
                 addr: 0x1000,
                 len: 0x2000,

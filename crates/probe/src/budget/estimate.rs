@@ -202,6 +202,17 @@ impl Walk {
         self.need.helpers += 1;
     }
 
+    /// `grow`: the region is bigger from now on (its charge is not).
+    fn grow(&mut self, proc: &str, region: &str, by: u64) {
+        if let Some(r) = self
+            .procs
+            .get_mut(proc)
+            .and_then(|p| p.regions.get_mut(region))
+        {
+            r.size = r.size.saturating_add(by);
+        }
+    }
+
     fn move_range(&mut self, proc: &str, r: &Range, new_region: &str) {
         let len = self.range_len(proc, r);
         let Some(p) = self.procs.get_mut(proc) else {
@@ -249,7 +260,17 @@ impl Walk {
             ProcOp::Fork { child } => self.fork(proc, child),
             ProcOp::Move {
                 range, new_region, ..
+            }
+            | ProcOp::MoveAt {
+                range, new_region, ..
             } => self.move_range(proc, range, new_region),
+            ProcOp::MapAt {
+                region,
+                size_bytes,
+                kind,
+                ..
+            } => self.map(proc, region, *size_bytes, kind),
+            ProcOp::Grow { region, size_bytes } => self.grow(proc, region, *size_bytes),
             ProcOp::Observe { range } => {
                 let pages = self.range_len(proc, range) / PAGE;
                 add(&mut self.observed_pages, pages);

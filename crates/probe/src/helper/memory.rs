@@ -96,6 +96,17 @@ pub(super) fn move_to(addr: u64, len: u64, to: u64) -> Result<Reply, String> {
     Ok(Reply::Done)
 }
 
+/// mremap of the page at `addr` to `new_len` bytes without MREMAP_MAYMOVE: the VMA grows
+/// in place over unmapped pages, or the call fails; nothing moves.
+pub(super) fn grow(addr: u64, new_len: u64) -> Result<Reply, String> {
+    // SAFETY: mremap without MREMAP_MAYMOVE never moves or replaces a mapping.
+    let p = unsafe { libc::mremap(addr as *mut _, PAGE as usize, new_len as usize, 0) };
+    if p == libc::MAP_FAILED {
+        return Err(format!("mremap (grow): {}", errno_text()));
+    }
+    Ok(Reply::Done)
+}
+
 impl Helper {
     pub(super) fn map(
         &mut self,
@@ -104,16 +115,21 @@ impl Helper {
         target: &MapTarget,
         prot: Prot,
     ) -> Result<Reply, String> {
-        let (flags, fd) = match target {
-            MapTarget::Anon => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
-            MapTarget::Shmem => (libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1),
-            MapTarget::File { path, shared } => (
+        let (flags, fd, offset) = match target {
+            MapTarget::Anon => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0),
+            MapTarget::Shmem => (libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0),
+            MapTarget::File {
+                path,
+                shared,
+                offset,
+            } => (
                 if *shared {
                     libc::MAP_SHARED
                 } else {
                     libc::MAP_PRIVATE
                 },
                 self.file_fd(path)?,
+                *offset,
             ),
         };
         // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
@@ -124,7 +140,7 @@ impl Helper {
                 prot_bits(prot),
                 flags | libc::MAP_FIXED_NOREPLACE,
                 fd,
-                0,
+                offset as libc::off_t,
             )
         };
         if p == libc::MAP_FAILED {

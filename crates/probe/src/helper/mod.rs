@@ -125,6 +125,7 @@ impl Helper {
             Command::Protect { addr, len, prot } => memory::protect(addr, len, prot),
             Command::Advise { addr, len, advice } => memory::advise(addr, len, advice),
             Command::Move { addr, len, to } => memory::move_to(addr, len, to),
+            Command::Grow { addr, new_len } => memory::grow(addr, new_len),
             Command::Write { addr, len, value } => {
                 Ok(Reply::Faults(self.access(addr, len, Some(value)).0))
             }

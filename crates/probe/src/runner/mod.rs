@@ -9,6 +9,7 @@
 mod knobs;
 mod observe;
 mod ops;
+mod placed;
 mod proc;
 mod support;
 
@@ -313,9 +314,10 @@ impl Runner for KernelRunner<'_> {
 
     fn perform(&mut self, stmt: &Stmt) -> std::result::Result<(), RunError> {
         match &stmt.kind {
-            StmtKind::Proc { proc, op } => {
-                self.proc_op(proc, op).map_err(|e| self.explain(proc, e))
-            }
+            StmtKind::Proc { proc, op } => self
+                .proc_op_placed(proc, op)
+                .unwrap_or_else(|| self.proc_op(proc, op))
+                .map_err(|e| self.explain(proc, e)),
             _ => self.perform_global(stmt),
         }
     }

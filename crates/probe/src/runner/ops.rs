@@ -118,7 +118,8 @@ impl KernelRunner<'_> {
         }
     }
 
-    fn map_target(&self, kind: &MapKind) -> Res<MapTarget> {
+    /// What a region of `kind` maps, from byte `offset` of a file.
+    pub(super) fn map_target(&self, kind: &MapKind, offset: u64) -> Res<MapTarget> {
         Ok(match kind {
             MapKind::Anon => MapTarget::Anon,
             MapKind::Shmem => MapTarget::Shmem,
@@ -131,6 +132,7 @@ impl KernelRunner<'_> {
                 MapTarget::File {
                     path,
                     shared: *shared,
+                    offset,
                 }
             }
             MapKind::DriverMixedmap | MapKind::DriverPfnmap => {
@@ -148,7 +150,7 @@ impl KernelRunner<'_> {
         prot: Prot,
         align: u64,
     ) -> Res<()> {
-        let target = self.map_target(kind)?;
+        let target = self.map_target(kind, 0)?;
         let p = self.proc_mut(proc)?;
         let addr = place(p.cursor, align, 0);
         p.call(&Command::Map {
