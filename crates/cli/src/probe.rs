@@ -1,12 +1,19 @@
 //! `foliolab probe` (scenarios on this machine's kernel), `foliolab check` (model and kernel,
-//! compared statement by statement) and the hidden helper mode the probe executes.
+//! compared statement by statement) and `foliolab probe --restore`.
+//!
+//! Before the host is touched at all, every scenario is checked: what this runner cannot
+//! perform (exit 3) and whether it fits the host's memory and cgroup limits (exit 2,
+//! `refused: ...`). When nothing is left to run, the lock is never taken.
 
-use crate::load::load_all;
+use crate::load::{load_all, Loaded};
 use crate::run::combine;
 use clap::Args;
 use foliolab_driver::diff::diff_runs;
-use foliolab_driver::{check_supported, drive, render_human, render_json, Record};
-use foliolab_probe::{probe_scenario, restore_host, HostGuard, KernelRunner, ProbeOptions};
+use foliolab_driver::{check_supported, drive, render_human, render_json, Record, SummaryRecord};
+use foliolab_probe::budget::{self, Mode};
+use foliolab_probe::recheck;
+use foliolab_probe::runner::unsupported;
+use foliolab_probe::{probe_scenario, restore_host, HostGuard, ProbeError, ProbeOptions};
 use foliolab_scenario::Scenario;
 use foliolab_sim::ModelRunner;
 use std::path::PathBuf;
@@ -18,7 +25,8 @@ pub struct ProbeArgs {
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
-    /// Restore THP knobs and swap from the journal a killed probe left behind, and exit.
+    /// Restore THP knobs and swap from the journal a killed probe left behind, and exit
+    /// (status 2 when an item could not be restored; the journal keeps it).
     #[arg(long)]
     pub restore: bool,
     #[command(flatten)]
@@ -48,71 +56,134 @@ pub struct CheckArgs {
     pub target: crate::vm::KernelArgs,
 }
 
+fn restore() -> u8 {
+    match restore_host() {
+        Ok(r) if r.nothing => println!("restore: no journal, nothing to do"),
+        Ok(r) if r.restored.is_empty() => println!("restore: everything was already in place"),
+        Ok(r) => r.restored.iter().for_each(|x| println!("restored {x}")),
+        Err(e) => {
+            eprintln!("foliolab: {e}");
+            return 2;
+        }
+    }
+    0
+}
+
+/// The scenarios that may run, after reporting the invalid (2), the unsupported (3) and
+/// those that do not fit the host (2); and the exit status so far.
+fn preflight(loaded: Vec<(String, Loaded)>, mode: Mode) -> (Vec<(String, Scenario)>, u8) {
+    let mut ok = Vec::new();
+    let mut code = 0;
+    for (name, l) in loaded {
+        let c = match l.map_err(|e| (e, 2)).and_then(|s| admit(&name, s, mode)) {
+            Ok(s) => {
+                ok.push((name, s));
+                0
+            }
+            Err((msg, c)) => {
+                println!("{msg}");
+                c
+            }
+        };
+        code = combine(code, c);
+    }
+    (ok, code)
+}
+
+fn admit(name: &str, s: Scenario, mode: Mode) -> Result<Scenario, (String, u8)> {
+    let missing = unsupported(&s);
+    if !missing.is_empty() {
+        let who = if mode == Mode::Check { "kernel: " } else { "" };
+        let lines: Vec<String> = missing
+            .iter()
+            .map(|m| format!("{name}: unsupported: {who}{m}"))
+            .collect();
+        return Err((lines.join("\n"), 3));
+    }
+    budget::check(&s, mode).map_err(|e| (format!("{name}: {e}"), 2))?;
+    Ok(s)
+}
+
+/// Exit status of a probe error inside a run: a scenario refused for its size is a 2 for
+/// that file; anything else ends the command (the guard restores on the way out).
+fn scenario_error(name: &str, e: ProbeError) -> anyhow::Result<u8> {
+    match e {
+        ProbeError::Resources(_) => {
+            println!("{name}: {e}");
+            Ok(2)
+        }
+        e => Err(e.into()),
+    }
+}
+
+/// Restores the host at the end; a failed item makes the exit status 2.
+fn finish(guard: HostGuard, code: u8) -> u8 {
+    match guard.restore() {
+        Ok(_) => code,
+        Err(e) => {
+            eprintln!("foliolab: {e}");
+            combine(code, 2)
+        }
+    }
+}
+
 pub fn probe(args: ProbeArgs) -> anyhow::Result<u8> {
     if args.restore {
-        let r = restore_host()?;
-        println!("restored: {r:?}");
-        return Ok(0);
+        return Ok(restore());
     }
     let loaded = load_all(&args.files);
     if let Some(spec) = args.target.vm_spec()? {
         return crate::vm::probe(&spec, &args.target, loaded, args.json);
     }
+    let (scenarios, mut code) = preflight(loaded, Mode::Probe);
+    if scenarios.is_empty() {
+        return Ok(code);
+    }
+    let opts = ProbeOptions::this_executable()?;
     let mut guard = HostGuard::acquire()?;
-    let opts = ProbeOptions::from_env()?;
-    let mut code = 0;
-    for (name, l) in loaded {
-        let c = match l {
-            Err(e) => {
-                println!("{e}");
-                2
-            }
-            Ok(s) => probe_one(&mut guard, &opts, &name, &s, args.json)?,
+    for (name, s) in &scenarios {
+        let c = match probe_one(&mut guard, &opts, name, s, args.json) {
+            Ok(summary) => summary.exit as u8,
+            Err(e) => scenario_error(name, e)?,
         };
         code = combine(code, c);
     }
-    guard.restore()?;
-    Ok(code)
+    Ok(finish(guard, code))
 }
 
-fn kernel_unsupported(
-    guard: &mut HostGuard,
-    opts: &ProbeOptions,
-    s: &Scenario,
-) -> anyhow::Result<Vec<String>> {
-    let r = KernelRunner::new(guard, opts.clone())?;
-    Ok(check_supported(s, &r))
+fn print_record(r: &Record, json: bool) {
+    println!(
+        "{}",
+        if json {
+            render_json(r)
+        } else {
+            render_human(r)
+        }
+    )
 }
 
+/// Runs one scenario, streaming its records; one with counter statements is buffered, so
+/// that a run failed by host-wide counters only can run again (`recheck`).
 fn probe_one(
     guard: &mut HostGuard,
     opts: &ProbeOptions,
     name: &str,
     s: &Scenario,
     json: bool,
-) -> anyhow::Result<u8> {
-    let missing = kernel_unsupported(guard, opts, s)?;
-    if !missing.is_empty() {
-        missing
-            .iter()
-            .for_each(|m| println!("{name}: unsupported: {m}"));
-        return Ok(3);
-    }
+) -> Result<SummaryRecord, ProbeError> {
     if !json {
         println!("== {name}");
     }
-    let mut sink = |r: &Record| {
-        println!(
-            "{}",
-            if json {
-                render_json(r)
-            } else {
-                render_human(r)
-            }
-        )
-    };
-    let summary = probe_scenario(guard, opts, s, &mut sink)?;
-    Ok(summary.exit as u8)
+    let lines = recheck::counter_lines(s);
+    if lines.is_empty() {
+        return probe_scenario(guard, opts, s, Mode::Probe, &mut |r: &Record| {
+            print_record(r, json)
+        });
+    }
+    let mut judge = |records: &[Record]| recheck::only_counters_failed(records, &lines);
+    let (summary, records) = recheck::run_rechecked(guard, opts, s, Mode::Probe, name, &mut judge)?;
+    records.iter().for_each(|r| print_record(r, json));
+    Ok(summary)
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
@@ -120,27 +191,28 @@ pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
     if let Some(spec) = args.target.vm_spec()? {
         return crate::vm::check(&spec, &args.target, loaded, &args.scheme, args.json);
     }
+    // With --sample, the observations are added before anything is estimated or run.
+    let loaded = loaded
+        .into_iter()
+        .map(|(name, l)| {
+            let l = l.map(|s| match args.sample {
+                Some(n) => foliolab_record::plan::with_observations(&s, n),
+                None => s,
+            });
+            (name, l)
+        })
+        .collect();
+    let (scenarios, mut code) = preflight(loaded, Mode::Check);
+    if scenarios.is_empty() {
+        return Ok(code);
+    }
+    let opts = ProbeOptions::this_executable()?;
     let mut guard = HostGuard::acquire()?;
-    let opts = ProbeOptions::from_env()?;
-    let mut code = 0;
-    for (name, l) in loaded {
-        let c = match l {
-            Err(e) => {
-                println!("{e}");
-                2
-            }
-            Ok(s) => {
-                let s = match args.sample {
-                    Some(n) => foliolab_record::plan::with_observations(&s, n),
-                    None => s,
-                };
-                check_one(&mut guard, &opts, &name, &s, &args)?
-            }
-        };
+    for (name, s) in &scenarios {
+        let c = check_one(&mut guard, &opts, name, s, &args)?;
         code = combine(code, c);
     }
-    guard.restore()?;
-    Ok(code)
+    Ok(finish(guard, code))
 }
 
 fn check_one(
@@ -153,25 +225,19 @@ fn check_one(
     let mut model = ModelRunner::new(&args.scheme)
         .ok_or_else(|| anyhow::anyhow!("unknown scheme {}", args.scheme))?;
     model.check_every_statement = !args.no_check;
-    let mut missing: Vec<String> = check_supported(s, &model)
-        .into_iter()
-        .map(|m| format!("model: {m}"))
-        .collect();
-    missing.extend(
-        kernel_unsupported(guard, opts, s)?
-            .into_iter()
-            .map(|m| format!("kernel: {m}")),
-    );
+    let missing = check_supported(s, &model);
     if !missing.is_empty() {
         missing
             .iter()
-            .for_each(|m| println!("{name}: unsupported: {m}"));
+            .for_each(|m| println!("{name}: unsupported: model: {m}"));
         return Ok(3);
     }
     let mut left = Vec::new();
     let ms = drive(s, &mut model, &mut |r: &Record| left.push(r.clone()));
-    let mut right = Vec::new();
-    let ks = probe_scenario(guard, opts, s, &mut |r: &Record| right.push(r.clone()))?;
+    let (ks, right) = match kernel_side(guard, opts, name, s, &left) {
+        Ok(r) => r,
+        Err(e) => return scenario_error(name, e),
+    };
     let verdict = print_verdict(name, &left, &right, ms.exit, ks.exit, args.json);
     if args.sample.is_none() {
         return Ok(verdict);
@@ -188,6 +254,20 @@ fn check_one(
     } else {
         verdict
     })
+}
+
+/// The kernel run of `check` and its records, run again while they differ from the model's
+/// (`left`) at counter statements only (`recheck`).
+fn kernel_side(
+    guard: &mut HostGuard,
+    opts: &ProbeOptions,
+    name: &str,
+    s: &Scenario,
+    left: &[Record],
+) -> Result<(SummaryRecord, Vec<Record>), ProbeError> {
+    let lines = recheck::counter_lines(s);
+    let mut judge = |right: &[Record]| recheck::only_counter_diffs(&diff_runs(left, right), &lines);
+    recheck::run_rechecked(guard, opts, s, Mode::Check, name, &mut judge)
 }
 
 /// Prints every difference between the model's records (`left`) and the kernel's

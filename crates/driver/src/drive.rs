@@ -71,7 +71,17 @@ impl Driver<'_> {
     fn run(&mut self, scenario: &Scenario) {
         for st in scenario.statements() {
             if let Err(e) = self.statement(st) {
-                self.run_error(st, &e.message);
+                if e.died {
+                    self.problem(
+                        st,
+                        Problem {
+                            kind: ProblemKind::Died,
+                            message: e.message,
+                        },
+                    );
+                } else {
+                    self.run_error(st, &e.message);
+                }
                 return;
             }
             for p in self.runner.after_statement(st) {
@@ -82,12 +92,13 @@ impl Driver<'_> {
         }
     }
 
-    /// Records a problem; false when it ends the run (a run error).
+    /// Records a problem; false when it ends the run (a run error, a process that died).
     fn problem(&mut self, st: &Stmt, p: Problem) -> bool {
         if p.kind == ProblemKind::RunError {
             self.run_error(st, &p.message);
             return false;
         }
+        let ends = p.kind == ProblemKind::Died;
         if p.kind == ProblemKind::Leak {
             self.summary.leaks += 1;
         }
@@ -98,7 +109,7 @@ impl Driver<'_> {
             message: p.message,
         };
         (self.sink)(&Record::Problem(rec));
-        true
+        !ends
     }
 
     fn run_error(&mut self, st: &Stmt, reason: &str) {

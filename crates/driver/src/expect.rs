@@ -2,7 +2,7 @@
 
 use crate::drive::Driver;
 use crate::outcome::Outcome;
-use crate::pages;
+use crate::pages::PageCheck;
 use crate::record::ExpectResult;
 use crate::runner::RunError;
 use foliolab_scenario::{ProcOp, Stmt};
@@ -105,22 +105,16 @@ impl Driver<'_> {
         })
     }
 
-    /// Expectations answered from `Runner::pages`.
+    /// Expectations answered from the page observations, checked batch by batch.
     fn page_outcome(&mut self, proc: &str, op: &ProcOp) -> Result<Outcome, RunError> {
-        let Some(range) = op.range() else {
-            return Err(RunError::new("internal: expectation without a range"));
+        let (Some(range), Some(mut check)) = (op.range(), PageCheck::new(op)) else {
+            return Err(RunError::new("internal: not a page expectation"));
         };
-        let obs = self.runner.pages(proc, range)?;
-        Ok(match op {
-            ProcOp::ExpectState { state, .. } => pages::state(&obs, *state),
-            ProcOp::ExpectMapcount { mapcount, .. } => pages::mapcount(&obs, *mapcount),
-            ProcOp::ExpectExclusive { exclusive, .. } => pages::exclusive(&obs, *exclusive),
-            ProcOp::ExpectPmd { pmd, .. } => pages::pmd(&obs, *pmd),
-            ProcOp::ExpectOrder { order, .. } => pages::order(&obs, *order),
-            ProcOp::ExpectFolio { field, value, .. } => pages::folio_field(&obs, *field, value),
-            ProcOp::ExpectPage { field, value, .. } => pages::page_field(&obs, *field, value),
-            _ => return Err(RunError::new("internal: not a page expectation")),
-        })
+        self.each_page(proc, range, &mut |_, off, p| {
+            check.push(off, &p);
+            Ok(())
+        })?;
+        Ok(check.finish())
     }
 }
 

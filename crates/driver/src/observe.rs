@@ -9,11 +9,32 @@ use foliolab_scenario::{counter_class, CounterClass, Range, Stmt};
 
 impl Driver<'_> {
     pub(crate) fn observe(&mut self, st: &Stmt, proc: &str, range: &Range) -> Result<(), RunError> {
-        for (off, p) in self.runner.pages(proc, range)? {
-            let rec = self.page_record(st.pos.line, proc, &range.region, off, &p);
-            (self.sink)(&Record::Page(rec));
+        self.each_page(proc, range, &mut |d, off, p| {
+            let rec = d.page_record(st.pos.line, proc, &range.region, off, &p);
+            (d.sink)(&Record::Page(rec));
+            Ok(())
+        })
+    }
+
+    /// Hands every page observation of `range` to `f`, in address order, one runner batch
+    /// at a time (never the whole range at once).
+    pub(crate) fn each_page(
+        &mut self,
+        proc: &str,
+        range: &Range,
+        f: &mut dyn FnMut(&mut Self, u64, PageObs) -> Result<(), RunError>,
+    ) -> Result<(), RunError> {
+        let mut done = 0u64;
+        loop {
+            let batch = self.runner.pages_batch(proc, range, done)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            done += batch.len() as u64;
+            for (off, p) in batch {
+                f(self, off, p)?;
+            }
         }
-        Ok(())
     }
 
     fn page_record(

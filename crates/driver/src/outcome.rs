@@ -25,16 +25,74 @@ impl Outcome {
     /// Per-item results `(offset, ok, observed)`: passes when every item is ok (and there is
     /// at least one). Observed lists every item on a pass, the failing ones on a failure.
     pub fn per_page(expected: impl ToString, items: Vec<(u64, bool, String)>) -> Outcome {
-        let pass = !items.is_empty() && items.iter().all(|(_, ok, _)| *ok);
-        let shown: Vec<(u64, String)> = items
-            .into_iter()
-            .filter(|(_, ok, _)| pass || !ok)
-            .map(|(o, _, s)| (o, s))
+        let mut acc = PerPage::default();
+        for (off, ok, text) in &items {
+            acc.push(*off, *ok, text);
+        }
+        acc.finish(expected)
+    }
+}
+
+/// Consecutive pages with the same text, as runs `(start, end, text)` (end exclusive).
+#[derive(Clone, Debug, Default)]
+struct Runs(Vec<(u64, u64, String)>);
+
+impl Runs {
+    fn push(&mut self, off: u64, text: &str) {
+        match self.0.last_mut() {
+            Some((_, end, t)) if *end == off && t == text => *end = off.saturating_add(PAGE_SIZE),
+            _ => self
+                .0
+                .push((off, off.saturating_add(PAGE_SIZE), text.to_string())),
+        }
+    }
+
+    fn render(&self) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(start, end, text)| {
+                if end.saturating_sub(*start) <= PAGE_SIZE {
+                    format!("{start:#x}: {text}")
+                } else {
+                    format!("{start:#x}..{end:#x}: {text}")
+                }
+            })
             .collect();
-        let observed = if shown.is_empty() {
+        parts.join(", ")
+    }
+}
+
+/// A per-page outcome built one page at a time: it keeps runs of equal texts, never a text
+/// per page, so checking a huge range costs memory in proportion to what differs.
+#[derive(Clone, Debug, Default)]
+pub struct PerPage {
+    items: u64,
+    failed: bool,
+    /// Every item while none failed (what a pass shows).
+    all: Runs,
+    failing: Runs,
+}
+
+impl PerPage {
+    pub fn push(&mut self, off: u64, ok: bool, text: &str) {
+        self.items += 1;
+        if !ok {
+            self.failed = true;
+            self.all = Runs::default();
+            self.failing.push(off, text);
+        } else if !self.failed {
+            self.all.push(off, text);
+        }
+    }
+
+    pub fn finish(self, expected: impl ToString) -> Outcome {
+        let pass = self.items > 0 && !self.failed;
+        let shown = if pass { &self.all } else { &self.failing };
+        let observed = if shown.0.is_empty() {
             "no pages".to_string()
         } else {
-            compress(&shown)
+            shown.render()
         };
         Outcome {
             pass,
@@ -47,26 +105,11 @@ impl Outcome {
 /// `0x0..0x3000: 1, 0x3000: 2`: consecutive pages with the same text form one run (end
 /// exclusive).
 pub fn compress(items: &[(u64, String)]) -> String {
-    let mut runs: Vec<(u64, u64, &str)> = Vec::new();
+    let mut runs = Runs::default();
     for (off, text) in items {
-        match runs.last_mut() {
-            Some((_, end, t)) if *end == *off && *t == text.as_str() => {
-                *end = off.saturating_add(PAGE_SIZE)
-            }
-            _ => runs.push((*off, off.saturating_add(PAGE_SIZE), text.as_str())),
-        }
+        runs.push(*off, text);
     }
-    let parts: Vec<String> = runs
-        .iter()
-        .map(|(start, end, text)| {
-            if end.saturating_sub(*start) <= PAGE_SIZE {
-                format!("{start:#x}: {text}")
-            } else {
-                format!("{start:#x}..{end:#x}: {text}")
-            }
-        })
-        .collect();
-    parts.join(", ")
+    runs.render()
 }
 
 #[cfg(test)]

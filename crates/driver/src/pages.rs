@@ -1,8 +1,9 @@
-//! Per-page expectations over `Runner::pages` observations (spec 3.3).
+//! Per-page expectations over `Runner::pages_batch` observations (spec 3.3), checked one
+//! page at a time.
 
 use crate::obs::{PageObs, ZeroKind};
-use crate::outcome::Outcome;
-use foliolab_scenario::{FieldValue, FolioField, PageField, PageState};
+use crate::outcome::{Outcome, PerPage};
+use foliolab_scenario::{FieldValue, FolioField, PageField, PageState, ProcOp};
 use std::collections::BTreeSet;
 
 /// The state a page is in, zero pages counted as `zeropage`.
@@ -23,111 +24,160 @@ fn needs_page(p: &PageObs, allow_zero: bool) -> Result<(), String> {
     }
 }
 
-/// Applies `f` to every page that satisfies `needs_page`; other pages fail with their state.
-fn each(
-    pages: &[(u64, PageObs)],
-    allow_zero: bool,
-    f: impl Fn(&PageObs) -> (bool, String),
-) -> Vec<(u64, bool, String)> {
-    pages
-        .iter()
-        .map(|(off, p)| match needs_page(p, allow_zero) {
-            Ok(()) => {
-                let (ok, text) = f(p);
-                (*off, ok, text)
+/// What a per-page expectation compares.
+#[derive(Clone, Debug)]
+enum Check {
+    State(PageState),
+    Mapcount(u64),
+    Order(u8),
+    Exclusive(bool),
+    Pmd(bool),
+    /// Every folio backing the range, each checked once (at its first page).
+    Folio(FolioField, FieldValue),
+    Page(PageField, FieldValue),
+}
+
+/// A per-page expectation checked one page at a time (spec 3.3), so a range of any size is
+/// checked without holding its observations.
+#[derive(Clone, Debug)]
+pub struct PageCheck {
+    check: Check,
+    expected: String,
+    /// Folios already checked (`expect folio`).
+    seen: BTreeSet<u64>,
+    acc: PerPage,
+}
+
+fn word(b: bool, yes: &'static str, no: &'static str) -> &'static str {
+    if b {
+        yes
+    } else {
+        no
+    }
+}
+
+impl PageCheck {
+    /// The check of a per-page expectation; `None` for any other statement.
+    pub fn new(op: &ProcOp) -> Option<PageCheck> {
+        let (check, expected) = match op {
+            ProcOp::ExpectState { state, .. } => (Check::State(*state), state.name().to_string()),
+            ProcOp::ExpectMapcount { mapcount, .. } => {
+                (Check::Mapcount(*mapcount), mapcount.to_string())
             }
-            Err(state) => (*off, false, state),
+            ProcOp::ExpectOrder { order, .. } => (Check::Order(*order), order.to_string()),
+            ProcOp::ExpectExclusive { exclusive, .. } => (
+                Check::Exclusive(*exclusive),
+                word(*exclusive, "exclusive", "shared").into(),
+            ),
+            ProcOp::ExpectPmd { pmd, .. } => (Check::Pmd(*pmd), word(*pmd, "pmd", "pte").into()),
+            ProcOp::ExpectFolio { field, value, .. } => {
+                (Check::Folio(*field, value.clone()), field_text(value))
+            }
+            ProcOp::ExpectPage { field, value, .. } => {
+                (Check::Page(*field, value.clone()), field_text(value))
+            }
+            _ => return None,
+        };
+        Some(PageCheck {
+            check,
+            expected,
+            seen: BTreeSet::new(),
+            acc: PerPage::default(),
         })
-        .collect()
-}
+    }
 
-pub fn state(pages: &[(u64, PageObs)], want: PageState) -> Outcome {
-    let items = pages
-        .iter()
-        .map(|(off, p)| (*off, state_of(p) == want, state_of(p).name().to_string()))
-        .collect();
-    Outcome::per_page(want.name(), items)
-}
-
-pub fn mapcount(pages: &[(u64, PageObs)], want: u64) -> Outcome {
-    let items = each(pages, true, |p| {
-        let n = if p.zero.is_some() {
-            Some(0)
-        } else {
-            p.mapcount
+    /// Checks the next page (pages come in address order).
+    pub fn push(&mut self, off: u64, p: &PageObs) {
+        let allow_zero = match &self.check {
+            Check::State(want) => {
+                let s = state_of(p);
+                self.acc.push(off, s == *want, s.name());
+                return;
+            }
+            Check::Folio(..) => {
+                if p.folio.is_some_and(|f| !self.seen.insert(f)) {
+                    return;
+                }
+                false
+            }
+            Check::Page(..) => false,
+            _ => true,
         };
-        (n == Some(want), opt(n))
-    });
-    Outcome::per_page(want, items)
+        match needs_page(p, allow_zero) {
+            Ok(()) => {
+                let (ok, text) = self.judge(p);
+                self.acc.push(off, ok, &text);
+            }
+            Err(state) => self.acc.push(off, false, &state),
+        }
+    }
+
+    pub fn finish(self) -> Outcome {
+        self.acc.finish(self.expected)
+    }
+
+    /// (ok, observed text) of a page that has what the check needs.
+    fn judge(&self, p: &PageObs) -> (bool, String) {
+        match &self.check {
+            Check::State(_) => (true, String::new()),
+            Check::Mapcount(want) => {
+                let n = if p.zero.is_some() {
+                    Some(0)
+                } else {
+                    p.mapcount
+                };
+                (n == Some(*want), opt(n))
+            }
+            Check::Order(want) => {
+                let o = match p.zero {
+                    Some(ZeroKind::Huge) => Some(9),
+                    Some(ZeroKind::Small) => Some(0),
+                    None => p.order,
+                };
+                (o == Some(*want), opt(o))
+            }
+            // pagemap bit 56 is defined for zero-page mappings too (always clear).
+            Check::Exclusive(want) => (
+                p.exclusive == Some(*want),
+                p.exclusive
+                    .map_or("?", |b| word(b, "exclusive", "shared"))
+                    .into(),
+            ),
+            // PAGEMAP_SCAN reports PAGE_IS_HUGE for the huge zero folio's PMD as well.
+            Check::Pmd(want) => (
+                p.pmd == Some(*want),
+                p.pmd.map_or("?", |b| word(b, "pmd", "pte")).into(),
+            ),
+            Check::Folio(field, want) => model_value(
+                p.model
+                    .as_ref()
+                    .and_then(|m| crate::model_fields::folio(&m.folio, *field)),
+                want,
+            ),
+            Check::Page(field, want) => model_value(
+                p.model
+                    .as_ref()
+                    .and_then(|m| crate::model_fields::page(m, *field)),
+                want,
+            ),
+        }
+    }
 }
 
-pub fn order(pages: &[(u64, PageObs)], want: u8) -> Outcome {
-    let items = each(pages, true, |p| {
-        let o = match p.zero {
-            Some(ZeroKind::Huge) => Some(9),
-            Some(ZeroKind::Small) => Some(0),
-            None => p.order,
-        };
-        (o == Some(want), opt(o))
-    });
-    Outcome::per_page(want, items)
+fn model_value(got: Option<FieldValue>, want: &FieldValue) -> (bool, String) {
+    (
+        got.as_ref() == Some(want),
+        got.map_or("not kept".into(), |v| field_text(&v)),
+    )
 }
 
-pub fn exclusive(pages: &[(u64, PageObs)], want: bool) -> Outcome {
-    let word = |b: bool| if b { "exclusive" } else { "shared" };
-    // pagemap bit 56 is defined for zero-page mappings too (always clear).
-    let items = each(pages, true, |p| {
-        (
-            p.exclusive == Some(want),
-            p.exclusive.map_or("?", word).into(),
-        )
-    });
-    Outcome::per_page(word(want), items)
-}
-
-pub fn pmd(pages: &[(u64, PageObs)], want: bool) -> Outcome {
-    let word = |b: bool| if b { "pmd" } else { "pte" };
-    // PAGEMAP_SCAN reports PAGE_IS_HUGE for the huge zero folio's PMD as well.
-    let items = each(pages, true, |p| {
-        (p.pmd == Some(want), p.pmd.map_or("?", word).into())
-    });
-    Outcome::per_page(word(want), items)
-}
-
-/// `expect folio`: every folio backing the range, each checked once (at its first page).
-pub fn folio_field(pages: &[(u64, PageObs)], field: FolioField, want: &FieldValue) -> Outcome {
-    let mut seen = BTreeSet::new();
-    let firsts: Vec<(u64, PageObs)> = pages
-        .iter()
-        .filter(|(_, p)| p.folio.is_none_or(|f| seen.insert(f)))
-        .cloned()
-        .collect();
-    let items = each(&firsts, false, |p| {
-        let got = p
-            .model
-            .as_ref()
-            .and_then(|m| crate::model_fields::folio(&m.folio, field));
-        (
-            got.as_ref() == Some(want),
-            got.map_or("not kept".into(), |v| field_text(&v)),
-        )
-    });
-    Outcome::per_page(field_text(want), items)
-}
-
-/// `expect page`: every page of the range.
-pub fn page_field(pages: &[(u64, PageObs)], field: PageField, want: &FieldValue) -> Outcome {
-    let items = each(pages, false, |p| {
-        let got = p
-            .model
-            .as_ref()
-            .and_then(|m| crate::model_fields::page(m, field));
-        (
-            got.as_ref() == Some(want),
-            got.map_or("not kept".into(), |v| field_text(&v)),
-        )
-    });
-    Outcome::per_page(field_text(want), items)
+/// Checks a whole list of observations (for runners' own tests and small ranges).
+pub fn check_all(op: &ProcOp, pages: &[(u64, PageObs)]) -> Option<Outcome> {
+    let mut c = PageCheck::new(op)?;
+    for (off, p) in pages {
+        c.push(*off, p);
+    }
+    Some(c.finish())
 }
 
 /// A field value as the scenario writes it.

@@ -96,6 +96,9 @@ pub enum ProblemKind {
     Oracle,
     /// The statement could not run (exit 2).
     RunError,
+    /// A process of the run died from outside the scenario (the OOM killer, a signal): the
+    /// run ends there, failed (exit 1).
+    Died,
 }
 
 #[derive(Clone, Debug, PartialEq)]

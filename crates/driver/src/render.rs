@@ -32,6 +32,7 @@ pub fn problem_name(kind: ProblemKind) -> &'static str {
         ProblemKind::Invariant => "invariant",
         ProblemKind::Oracle => "oracle",
         ProblemKind::RunError => "run_error",
+        ProblemKind::Died => "died",
     }
 }
 
@@ -152,10 +153,9 @@ pub fn render_human(r: &Record) -> String {
         }
         Record::Expect(e) => expect_human(e),
         Record::Problem(p) => {
-            let tag = if p.kind == ProblemKind::RunError {
-                "ERROR"
-            } else {
-                "BUG"
+            let tag = match p.kind {
+                ProblemKind::RunError | ProblemKind::Died => "ERROR",
+                _ => "BUG",
             };
             format!(
                 "{:>4} {tag:<5} {}: {}",

@@ -28,17 +28,30 @@ impl RunnerKind {
     }
 }
 
-/// A statement that could not run: exit status 2 at the statement's position.
+/// A statement that could not run: exit status 2 at the statement's position; or, when
+/// `died`, a process of the run was killed from outside (the OOM killer, a signal): the run
+/// ends as failed (exit status 1), since the scenario itself is not at fault.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunError {
     /// One line: what failed and why (`write to read-only page a+0x3000: SIGSEGV`).
     pub message: String,
+    /// A process died for a reason outside the scenario (reported as a `died` problem).
+    pub died: bool,
 }
 
 impl RunError {
     pub fn new(message: impl Into<String>) -> RunError {
         RunError {
             message: message.into(),
+            died: false,
+        }
+    }
+
+    /// A process of the run died from outside the scenario (exit status 1, not 2).
+    pub fn died(message: impl Into<String>) -> RunError {
+        RunError {
+            message: message.into(),
+            died: true,
         }
     }
 }
@@ -77,6 +90,24 @@ pub trait Runner {
 
     /// One observation per base page of `range`, in address order.
     fn pages(&mut self, proc: &str, range: &Range) -> Result<Vec<(u64, PageObs)>, RunError>;
+
+    /// The observations of `range` in batches: those of its pages from index `skip_pages`
+    /// (counted from the range's first page) on, at most as many as the runner chooses and
+    /// at least one while any remain; empty past the end. The driver observes through this,
+    /// so a runner that bounds its batches never holds a whole huge range in memory. The
+    /// default answers everything in the first batch.
+    fn pages_batch(
+        &mut self,
+        proc: &str,
+        range: &Range,
+        skip_pages: u64,
+    ) -> Result<Vec<(u64, PageObs)>, RunError> {
+        if skip_pages == 0 {
+            self.pages(proc, range)
+        } else {
+            Ok(Vec::new())
+        }
+    }
 
     /// smaps of every VMA of the region, in address order.
     fn smaps(&mut self, proc: &str, region: &str) -> Result<Vec<SmapsObs>, RunError>;

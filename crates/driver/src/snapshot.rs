@@ -1,7 +1,7 @@
 //! `remember`, `same`, `new`: raw frames recorded per region offset.
 
 use crate::drive::Driver;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, PerPage};
 use crate::pages::state_of;
 use crate::runner::RunError;
 use foliolab_scenario::{PageState, Range, RangeForm};
@@ -29,14 +29,14 @@ impl Driver<'_> {
         name: &str,
         range: &Range,
     ) -> Result<(), RunError> {
-        let pages = self.runner.pages(proc, range)?;
         let mut snap = Snapshot::default();
-        for (off, p) in pages {
+        self.each_page(proc, range, &mut |d, off, p| {
             if let (PageState::Present, Some(frame)) = (state_of(&p), p.frame) {
                 snap.frames
-                    .insert(off, (frame, self.runner.frame_epoch(frame)));
+                    .insert(off, (frame, d.runner.frame_epoch(frame)));
             }
-        }
+            Ok(())
+        })?;
         self.snapshots.insert(name.to_string(), snap);
         Ok(())
     }
@@ -50,35 +50,30 @@ impl Driver<'_> {
         at: Option<u64>,
         want_same: bool,
     ) -> Result<Outcome, RunError> {
-        let pages = self.runner.pages(proc, range)?;
         let snap = self.snapshots.get(name).cloned().unwrap_or_default();
         let start = range_start(range.form);
-        let mut items = Vec::new();
-        for (off, p) in pages {
+        let mut acc = PerPage::default();
+        self.each_page(proc, range, &mut |d, off, p| {
             let key = at.map_or(off, |a| a.saturating_add(off.saturating_sub(start)));
-            let item = match (state_of(&p), p.frame, snap.frames.get(&key)) {
+            match (state_of(&p), p.frame, snap.frames.get(&key)) {
                 (PageState::Present, Some(frame), Some(&(old, epoch))) => {
-                    if epoch.is_some() && self.runner.frame_epoch(old) != epoch {
+                    if epoch.is_some() && d.runner.frame_epoch(old) != epoch {
                         let why = format!("snapshot {name} refers to freed memory");
                         return Err(RunError::new(why));
                     }
                     let same = frame == old;
-                    (
-                        off,
-                        same == want_same,
-                        if same { "same" } else { "new" }.to_string(),
-                    )
+                    acc.push(off, same == want_same, if same { "same" } else { "new" });
                 }
-                (PageState::Present, _, None) => (off, false, "not in snapshot".to_string()),
-                (state, _, _) => (off, false, state.name().to_string()),
-            };
-            items.push(item);
-        }
+                (PageState::Present, _, None) => acc.push(off, false, "not in snapshot"),
+                (state, _, _) => acc.push(off, false, state.name()),
+            }
+            Ok(())
+        })?;
         let expected = if want_same {
             format!("same as {name}")
         } else {
             format!("new, not {name}")
         };
-        Ok(Outcome::per_page(expected, items))
+        Ok(acc.finish(expected))
     }
 }

@@ -19,6 +19,10 @@ struct Mock {
     fail_line: Option<u32>,
     problem_line: Option<(u32, ProblemKind)>,
     next_frame: u64,
+    /// Answer page observations in batches of this many pages (the default: all at once).
+    batch: Option<usize>,
+    /// The statement at this line finds its process killed from outside.
+    died_line: Option<u32>,
 }
 
 fn present(frame: u64, folio: u64, order: u8, mapcount: u64) -> PageObs {
@@ -57,6 +61,8 @@ impl Mock {
             fail_line: None,
             problem_line: None,
             next_frame: 1000,
+            batch: None,
+            died_line: None,
         }
     }
     fn model() -> Mock {
@@ -83,6 +89,9 @@ impl Runner for Mock {
     fn perform(&mut self, stmt: &Stmt) -> Result<(), RunError> {
         if self.fail_line == Some(stmt.pos.line) {
             return Err(RunError::new("write to read-only page a+0x0: SIGSEGV"));
+        }
+        if self.died_line == Some(stmt.pos.line) {
+            return Err(RunError::died("p (pid 7) killed by SIGKILL"));
         }
         let StmtKind::Proc { op, .. } = &stmt.kind else {
             return Ok(());
@@ -137,6 +146,16 @@ impl Runner for Mock {
         Ok((s / PAGE..e / PAGE)
             .map(|i| (i * PAGE, region[i as usize].clone()))
             .collect())
+    }
+    fn pages_batch(
+        &mut self,
+        proc: &str,
+        range: &Range,
+        skip: u64,
+    ) -> Result<Vec<(u64, PageObs)>, RunError> {
+        let all = self.pages(proc, range)?;
+        let n = self.batch.unwrap_or(all.len().max(1));
+        Ok(all.into_iter().skip(skip as usize).take(n).collect())
     }
     fn smaps(&mut self, _: &str, _: &str) -> Result<Vec<SmapsObs>, RunError> {
         let fields = BTreeMap::from([(foliolab_scenario::SmapsField::Rss, 64)]);
@@ -479,4 +498,60 @@ fn human_lines() {
         render_human(&sum),
         "model:linux-6.18: 3 pass, 1 fail, 0 skipped, 0 leaks; exit 1"
     );
+}
+
+#[test]
+fn batched_observations_give_the_same_records() {
+    let s = scenario(
+        "p: write a 0xaa\np: remember before a\np: write a+0x3000 0x11\np: expect a+0x3000 new before\n\
+         p: expect a same before\np: expect a present\np: expect a mapcount == 2\np: expect a order == 4\n\
+         p: unmap a[16K..32K]\np: expect a[0..48K] present\np: expect folio a refcount == 2\n\
+         p: expect page a page_mapcount == 0\np: observe a\n",
+    );
+    let (whole, ws) = run(&s, &mut Mock::model());
+    for batch in [1, 3, 16] {
+        let mut mock = Mock::model();
+        mock.batch = Some(batch);
+        let (batched, bs) = run(&s, &mut mock);
+        assert_eq!(batched, whole, "batches of {batch}");
+        assert_eq!(bs, ws);
+    }
+    assert!(
+        whole
+            .iter()
+            .filter(|r| matches!(r, Record::Page(_)))
+            .count()
+            == 16
+    );
+}
+
+#[test]
+fn a_process_killed_from_outside_is_exit_1_and_stops() {
+    let s = scenario("p: write a 1\np: expect a == 1\n");
+    let mut mock = Mock::model();
+    mock.died_line = Some(4);
+    let (records, summary) = run(&s, &mut mock);
+    assert_eq!(records.len(), 2, "{records:?}");
+    let Record::Problem(p) = &records[0] else {
+        panic!("{records:?}")
+    };
+    assert_eq!((p.line, p.kind), (4, ProblemKind::Died));
+    assert!(p.message.contains("SIGKILL"));
+    assert_eq!((summary.pass, summary.exit), (0, 1));
+    assert!(render_json(&records[0]).contains("\"died\""));
+}
+
+#[test]
+fn a_died_problem_after_a_statement_ends_the_run() {
+    let s = scenario("p: write a 1\np: expect a == 1\n");
+    let mut mock = Mock::model();
+    mock.problem_line = Some((4, ProblemKind::Died));
+    let (records, summary) = run(&s, &mut mock);
+    assert_eq!(summary.exit, 1);
+    assert_eq!(
+        (summary.pass, summary.fail),
+        (0, 0),
+        "the expectation after it never ran"
+    );
+    assert!(matches!(&records[0], Record::Problem(p) if p.kind == ProblemKind::Died));
 }

@@ -248,7 +248,8 @@ fn classify(r: &mut RunResult, scheme: &SchemeSpec, line: u32, kind: ProblemKind
         ProblemKind::WrongRead => FailKind::WrongRead,
         ProblemKind::Invariant => FailKind::Invariant,
         ProblemKind::Oracle => FailKind::Oracle,
-        ProblemKind::RunError => FailKind::RunError,
+        // The model never reports a died process; were it to, it is a run that ended.
+        ProblemKind::RunError | ProblemKind::Died => FailKind::RunError,
     };
     r.problems += 1;
     r.failure.get_or_insert(Failure {

@@ -14,6 +14,11 @@ pub enum ProbeError {
     Helper(String),
     /// The journal under /run could not be parsed.
     Journal(String),
+    /// A restore left items undone (each failure named; the journal keeps them).
+    Restore(String),
+    /// The scenario does not fit this host's memory (estimate against MemAvailable and
+    /// the cgroup limits); nothing was changed.
+    Resources(String),
 }
 
 impl ProbeError {
@@ -35,6 +40,8 @@ impl fmt::Display for ProbeError {
             ProbeError::Host(m) => write!(f, "host: {m}"),
             ProbeError::Helper(m) => write!(f, "helper: {m}"),
             ProbeError::Journal(m) => write!(f, "journal: {m}"),
+            ProbeError::Restore(m) => f.write_str(m),
+            ProbeError::Resources(m) => write!(f, "refused: {m}"),
         }
     }
 }

@@ -120,26 +120,17 @@ fn open(path: &str) -> Result<File> {
 }
 
 fn pread_u64s(f: &File, index: u64, n: usize, what: &str) -> Result<Vec<u64>> {
-    let mut buf = vec![0u8; n * 8];
-    let mut done = 0;
-    while done < buf.len() {
-        let r = f
-            .read_at(&mut buf[done..], index * 8 + done as u64)
-            .map_err(|e| ProbeError::io(format!("read {what} at {index:#x}"), e))?;
-        if r == 0 {
-            return Err(ProbeError::Host(format!(
-                "short read of {what} at {index:#x}"
-            )));
-        }
-        done += r;
+    let v = pread_u64s_upto(f, index, n, what)?;
+    if v.len() < n {
+        return Err(ProbeError::Host(format!(
+            "short read of {what} at {index:#x}"
+        )));
     }
-    Ok(buf
-        .chunks_exact(8)
-        .map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-        .collect())
+    Ok(v)
 }
 
-/// Up to `n` entries from `index` on: fewer where the file ends (the last PFN of memory).
+/// Up to `n` entries from `index` on: fewer when the file ends first (/proc/kpageflags ends
+/// at the highest PFN).
 fn pread_u64s_upto(f: &File, index: u64, n: usize, what: &str) -> Result<Vec<u64>> {
     let mut buf = vec![0u8; n * 8];
     let mut done = 0;
@@ -333,6 +324,60 @@ pub fn read_pages(pid: i32, phys: &PhysReader, addr: u64, n: usize) -> Result<Ve
     Ok(out)
 }
 
+/// Where a longterm pin would migrate a page from: the PFN spans of ZONE_MOVABLE (from
+/// /proc/zoneinfo) and whether the host has CMA memory (`CmaTotal` in /proc/meminfo), whose
+/// areas are not listed per PFN.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unpinnable {
+    movable: Vec<(u64, u64)>,
+    cma: bool,
+}
+
+impl Unpinnable {
+    /// This host's.
+    pub fn read() -> Unpinnable {
+        Unpinnable::parse(
+            &sys::read_string("/proc/zoneinfo").unwrap_or_default(),
+            &sys::read_string("/proc/meminfo").unwrap_or_default(),
+        )
+    }
+
+    pub fn parse(zoneinfo: &str, meminfo: &str) -> Unpinnable {
+        let mut u = Unpinnable::default();
+        let (mut in_movable, mut spanned) = (false, 0u64);
+        for line in zoneinfo.lines() {
+            let mut w = line.split_whitespace();
+            match (w.next(), w.next(), w.next(), w.next()) {
+                (Some("Node"), _, Some("zone"), Some(z)) => in_movable = z == "Movable",
+                (Some("spanned"), Some(n), _, _) if in_movable => spanned = n.parse().unwrap_or(0),
+                (Some("start_pfn:"), Some(n), _, _) if in_movable && spanned > 0 => {
+                    let start: u64 = n.parse().unwrap_or(0);
+                    u.movable.push((start, start + spanned));
+                }
+                _ => {}
+            }
+        }
+        u.cma = meminfo.lines().any(|l| {
+            l.starts_with("CmaTotal:") && l.split_whitespace().nth(1).is_some_and(|n| n != "0")
+        });
+        u
+    }
+
+    /// The first old frame a pin moved away from memory it may not stay pinned in, given
+    /// the pagemap entries of the range before and after the pin. A frame that changed
+    /// elsewhere was copied by the pin's write fault (a COW-shared page), not migrated. With
+    /// CMA present, whose PFNs are not known, a change of a page that was mapped once
+    /// (pagemap bit 56) counts as a possible migration.
+    pub fn migrated(&self, before: &[u64], after: &[u64]) -> Option<u64> {
+        before.iter().zip(after).find_map(|(&b, &a)| {
+            let (old, new) = (b & PM_PFN_MASK, a & PM_PFN_MASK);
+            let moved = b & a & PM_PRESENT != 0 && old != new;
+            let movable = self.movable.iter().any(|&(s, e)| (s..e).contains(&old));
+            (moved && (movable || (self.cma && b & PM_EXCLUSIVE != 0))).then_some(old)
+        })
+    }
+}
+
 /// One VMA of /proc/PID/smaps.
 #[derive(Clone, Debug, Default)]
 pub struct SmapsVma {
@@ -450,6 +495,58 @@ pub fn read_counters() -> Result<BTreeMap<String, i64>> {
     Ok(out)
 }
 
+/// A `Key: N kB` field of /proc/PID/smaps_rollup, in kB.
+pub fn smaps_rollup_kb(pid: i32, key: &str) -> Option<u64> {
+    let text = sys::read_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// One value of /proc/vmstat.
+pub fn vmstat_value(name: &str) -> Option<u64> {
+    let vm = sys::read_string("/proc/vmstat").ok()?;
+    vm.lines().find_map(|l| {
+        let mut it = l.split_whitespace();
+        (it.next() == Some(name)).then(|| it.next()?.parse().ok())?
+    })
+}
+
+/// Host-wide THP event counters and gauges other processes move (vmstat).
+const HOST_THP_COUNTERS: [&str; 7] = [
+    "thp_fault_alloc",
+    "thp_fault_fallback",
+    "thp_collapse_alloc",
+    "thp_split_pmd",
+    "thp_split_page",
+    "thp_deferred_split_page",
+    "nr_anon_transparent_hugepages",
+];
+
+fn host_thp_counters() -> Vec<Option<u64>> {
+    HOST_THP_COUNTERS.iter().map(|n| vmstat_value(n)).collect()
+}
+
+/// Waits until no other process moves the host's THP counters for `quiet` (polling every
+/// 250 ms), at most `max`; true when the host went quiet.
+pub fn wait_for_quiet_thp_counters(quiet: std::time::Duration, max: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    let mut last = host_thp_counters();
+    let mut since = std::time::Instant::now();
+    while start.elapsed() < max {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let now = host_thp_counters();
+        if now != last {
+            last = now;
+            since = std::time::Instant::now();
+        } else if since.elapsed() >= quiet {
+            return true;
+        }
+    }
+    false
+}
+
 /// Sum of the per-size `nr_anon_partially_mapped` gauges (the `shrink` loop's measure).
 pub fn partially_mapped_total() -> Result<i64> {
     Ok(read_counters()?
@@ -474,5 +571,64 @@ mod tests {
             vec!["LRU".to_string(), "ANON".to_string()]
         );
         assert_eq!(std::mem::size_of::<PmScanArg>(), 96);
+    }
+
+    #[test]
+    fn reads_stop_at_the_end_of_the_file() {
+        let p = std::env::temp_dir().join(format!("foliolab-pread-{}", std::process::id()));
+        let words: Vec<u8> = [1u64, 2, 3].iter().flat_map(|w| w.to_ne_bytes()).collect();
+        std::fs::write(&p, words).expect("write");
+        let f = File::open(&p).expect("open");
+        assert_eq!(pread_u64s_upto(&f, 1, 1023, "t").expect("read"), vec![2, 3]);
+        assert!(pread_u64s(&f, 1, 3, "t").is_err());
+        assert_eq!(pread_u64s(&f, 0, 3, "t").expect("read"), vec![1, 2, 3]);
+        let _ = std::fs::remove_file(&p);
+    }
+
+    const ZONEINFO: &str = "Node 0, zone   Normal\n  pages free     1\n        spanned  5505024\n        present  5505024\n  start_pfn:           1048576\nNode 0, zone  Movable\n  pages free     0\n        spanned  4096\n        present  4096\n  start_pfn:           6553600\n";
+
+    #[test]
+    fn a_cow_copy_is_not_a_migration() {
+        let u = Unpinnable::parse(ZONEINFO, "MemTotal: 1 kB\n");
+        let present = |pfn: u64, excl: bool| PM_PRESENT | pfn | if excl { PM_EXCLUSIVE } else { 0 };
+        // A shared page in ZONE_NORMAL copied by the pin's write fault.
+        assert_eq!(
+            u.migrated(&[present(0x100000, false)], &[present(0x100100, true)]),
+            None
+        );
+        // An exclusive page of ZONE_NORMAL that changed: still not ZONE_MOVABLE.
+        assert_eq!(
+            u.migrated(&[present(0x100000, true)], &[present(0x100100, true)]),
+            None
+        );
+        // A page of ZONE_MOVABLE moved away.
+        assert_eq!(
+            u.migrated(&[present(6553601, true)], &[present(0x100100, true)]),
+            Some(6553601)
+        );
+        // Unchanged, or not present before: nothing.
+        assert_eq!(
+            u.migrated(&[present(6553601, true)], &[present(6553601, true)]),
+            None
+        );
+        assert_eq!(u.migrated(&[0], &[present(0x100100, true)]), None);
+    }
+
+    #[test]
+    fn cma_counts_a_changed_exclusive_page() {
+        let u = Unpinnable::parse("", "CmaTotal:  16384 kB\n");
+        let present = |pfn: u64, excl: bool| PM_PRESENT | pfn | if excl { PM_EXCLUSIVE } else { 0 };
+        assert_eq!(
+            u.migrated(&[present(0x5, true)], &[present(0x6, true)]),
+            Some(5)
+        );
+        assert_eq!(
+            u.migrated(&[present(0x5, false)], &[present(0x6, true)]),
+            None
+        );
+        assert_eq!(
+            Unpinnable::parse("", "CmaTotal: 0 kB\n"),
+            Unpinnable::default()
+        );
     }
 }

@@ -3,10 +3,11 @@
 //! so the kernel merges them with equal neighbours as it does for the recorded program),
 //! and `move ... at=` is `mremap(MREMAP_MAYMOVE|MREMAP_FIXED)` to a place inside a space.
 
-use super::{place, KernelRunner, Region};
+use super::proc::Region;
+use super::{place, KernelRunner};
+use crate::protocol::Command;
 use foliolab_driver::RunError;
 use foliolab_scenario::{At, MapKind, ProcOp, Prot, Range};
-use std::os::fd::AsRawFd;
 
 type R<T> = std::result::Result<T, RunError>;
 
@@ -27,15 +28,15 @@ impl KernelRunner<'_> {
                 prot,
                 at,
                 file_offset_bytes,
-            } => self.map_at(
-                proc,
-                region,
-                *size_bytes,
-                kind,
-                *prot,
-                at,
-                *file_offset_bytes,
-            ),
+            } => {
+                let r = Region {
+                    addr: 0,
+                    size: *size_bytes,
+                    kind: kind.clone(),
+                    prot: *prot,
+                };
+                self.map_at(proc, region, r, at, *file_offset_bytes)
+            }
             ProcOp::MoveAt {
                 range,
                 new_region,
@@ -65,47 +66,25 @@ impl KernelRunner<'_> {
         Ok(p.region(&at.space)?.addr + at.offset_bytes)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Maps `r` (its address still to be found) at `at`, from `file_offset` of a file.
     fn map_at(
         &mut self,
         proc: &str,
-        region: &str,
-        size: u64,
-        kind: &MapKind,
-        prot: Prot,
+        name: &str,
+        mut r: Region,
         at: &At,
         file_offset: u64,
     ) -> R<()> {
-        let addr = self.at_addr(proc, at)?;
-        let (kind_s, path) = match kind {
-            MapKind::Anon => ("anon", String::new()),
-            MapKind::Shmem => ("shmem", String::new()),
-            MapKind::File { file, shared } => {
-                let f = self
-                    .files
-                    .get(file)
-                    .ok_or_else(|| RunError::new(format!("no file {file}")))?;
-                let path = format!(
-                    "/proc/{}/fd/{} {file_offset:#x}",
-                    std::process::id(),
-                    f.as_raw_fd()
-                );
-                (if *shared { "fshared" } else { "fprivate" }, path)
-            }
-            MapKind::DriverMixedmap | MapKind::DriverPfnmap => {
-                return Err(RunError::new("unsupported: driver mappings are model-only"))
-            }
-        };
-        let line = format!("map {addr:#x} {size:#x} {kind_s} {} {path}", prot.name());
+        r.addr = self.at_addr(proc, at)?;
+        let target = self.map_target(&r.kind, file_offset)?;
         let p = self.proc_mut(proc)?;
-        p.send(line.trim_end())?;
-        let r = Region {
-            addr,
-            size,
-            kind: kind.clone(),
-            prot,
-        };
-        p.regions.insert(region.to_string(), r);
+        p.call(&Command::Map {
+            addr: r.addr,
+            len: r.size,
+            target,
+            prot: r.prot,
+        })?;
+        p.regions.insert(name.to_string(), r);
         Ok(())
     }
 
@@ -114,8 +93,11 @@ impl KernelRunner<'_> {
     fn grow(&mut self, proc: &str, region: &str, len: u64) -> R<()> {
         let p = self.proc_mut(proc)?;
         let r = p.region(region)?.clone();
-        let last = r.addr + r.size - 4096;
-        p.send(&format!("grow {last:#x} {:#x}", 4096 + len))?;
+        let addr = r.addr + r.size - 4096;
+        p.call(&Command::Grow {
+            addr,
+            new_len: 4096 + len,
+        })?;
         if let Some(x) = p.regions.get_mut(region) {
             x.size += len;
         }
@@ -125,12 +107,12 @@ impl KernelRunner<'_> {
     fn move_at(&mut self, proc: &str, range: &Range, new_region: &str, at: &At) -> R<()> {
         let to = self.at_addr(proc, at)?;
         let p = self.proc_mut(proc)?;
-        let (a, l, _) = p.span(range)?;
+        let (addr, len, _) = p.span(range)?;
         let src = p.region(&range.region)?.clone();
-        p.send(&format!("move {a:#x} {l:#x} {to:#x}"))?;
+        p.call(&Command::Move { addr, len, to })?;
         let r = Region {
             addr: to,
-            size: l,
+            size: len,
             kind: src.kind,
             prot: src.prot,
         };

@@ -73,8 +73,11 @@ impl Session {
         if unsafe { libc::geteuid() } != 0 {
             return Err(ProbeError::Host("recording needs root (tracefs)".into()));
         }
-        start_signal_thread();
+        // The signal thread restores from the journal: only once this process holds the
+        // lock (a recording waiting for it must never undo another's; a signal during the
+        // wait ends it with nothing touched).
         let lock = HostLock::acquire(Duration::from_secs(600))?;
+        start_signal_thread();
         let _j = JOURNAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(j) = journal::restore_from(&journal_path())? {
             eprintln!("foliolab record: undid what a killed recording left: {j:?}");

@@ -12,7 +12,8 @@
 
 use super::initramfs::{parse_index, GUEST_EXE, JOB_DIR, MODULES_DIR};
 use super::protocol::GuestMsg;
-use crate::{probe_scenario, HostGuard, KernelRunner, ProbeOptions};
+use crate::budget::Mode;
+use crate::{probe_scenario, HostGuard, ProbeOptions};
 use foliolab_driver::Record;
 use std::fs::File;
 use std::io::Write;
@@ -210,7 +211,7 @@ pub fn guest_run() -> ! {
             std::process::exit(0);
         }
     };
-    let opts = ProbeOptions::from_env();
+    let opts = ProbeOptions::this_executable();
     for (i, name) in parse_index(&index) {
         send(&mut out, &GuestMsg::Begin(i));
         let t = Instant::now();
@@ -257,13 +258,7 @@ fn run_one(
             return 2;
         }
     };
-    let missing = match KernelRunner::new(guard, opts.clone()) {
-        Ok(r) => foliolab_driver::check_supported(&sc, &r),
-        Err(e) => {
-            send(out, &GuestMsg::Error(i, e.to_string()));
-            return 2;
-        }
-    };
+    let missing = crate::runner::unsupported(&sc);
     if !missing.is_empty() {
         for m in missing {
             send(out, &GuestMsg::Unsupported(i, m));
@@ -272,7 +267,9 @@ fn run_one(
     }
     for attempt in 1..=KHUGEPAGED_ATTEMPTS {
         let mut records = Vec::new();
-        let res = probe_scenario(guard, opts, &sc, &mut |r: &Record| records.push(r.clone()));
+        let res = probe_scenario(guard, opts, &sc, Mode::Probe, &mut |r: &Record| {
+            records.push(r.clone())
+        });
         let disturbed = records.iter().any(khugepaged_ran);
         if disturbed && attempt < KHUGEPAGED_ATTEMPTS {
             send(
