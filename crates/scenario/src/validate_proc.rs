@@ -3,6 +3,9 @@
 use crate::ast::*;
 use crate::error::ScenarioError;
 use crate::tables::FieldKind;
+use crate::limits::{
+    limit_text, region_footprint_bytes, MAX_ADDRESS_SPACE_BYTES, MAX_PAGE_WALK_BYTES,
+};
 use crate::validate::{Checker, Held, PAGE};
 use foliolab_types::format_size_bytes as size;
 
@@ -15,7 +18,10 @@ impl Checker<'_> {
     ) -> Result<(), ScenarioError> {
         self.live_proc(pos, proc)?;
         if let Some(range) = op.range() {
-            self.range(proc, range)?;
+            let (start, end) = self.range(proc, range)?;
+            if walks_every_page(op) {
+                self.page_walk(range, start, end)?;
+            }
         }
         match op {
             ProcOp::Pin { name, .. } => self.define_held(pos, proc, name, false),
@@ -105,10 +111,39 @@ impl Checker<'_> {
         self.alignment(pos, align_bytes)?;
         if let MapKind::File { file, .. } = kind {
             if !self.files.contains(file) {
-                return Err(self.err(pos, Some(file), format!("unknown file `{file}`")));
+                let e = self.err(pos, Some(file), format!("unknown file `{file}`"));
+                let words = self.files.iter().map(String::as_str);
+                return Err(match crate::suggest::hint(file, words) {
+                    Some(h) => e.with_help(h),
+                    None => e,
+                });
             }
         }
+        if matches!(kind, MapKind::DriverMixedmap | MapKind::DriverPfnmap) {
+            let what = "a driver region (populated whole at `map`)";
+            self.at_most(pos, size_bytes, MAX_PAGE_WALK_BYTES, what)?;
+        }
+        self.place(pos, size_bytes, align_bytes)?;
         self.define_region(pos, proc, region, size_bytes)
+    }
+
+    /// Counts a new region against [`MAX_ADDRESS_SPACE_BYTES`].
+    fn place(&mut self, pos: Pos, size_bytes: u64, align_bytes: u64) -> Result<(), ScenarioError> {
+        let need = self
+            .address_space_bytes
+            .saturating_add(region_footprint_bytes(size_bytes, align_bytes));
+        if need > MAX_ADDRESS_SPACE_BYTES {
+            let why = format!(
+                "the regions need {} of address space with this one, over the limit",
+                size_round(need)
+            );
+            let e = self.err(pos, Some(&size(size_bytes)), why);
+            return Err(e
+                .with_help(limit_text(MAX_ADDRESS_SPACE_BYTES))
+                .with_help("a region counts its size, three times its alignment and 4M"));
+        }
+        self.address_space_bytes = need;
+        Ok(())
     }
 
     fn mremap(
@@ -126,6 +161,7 @@ impl Checker<'_> {
             let why = "shift must be a multiple of 4K below the alignment";
             return Err(self.err(pos, Some(&size(shift_bytes)), why));
         }
+        self.place(pos, (end - start).saturating_add(shift_bytes), align_bytes)?;
         self.define_region(pos, proc, new_region, end - start)
     }
 
@@ -151,8 +187,7 @@ impl Checker<'_> {
             .get(proc)
             .is_some_and(|p| p.regions.contains_key(region));
         if !known {
-            let why = format!("unknown region `{region}` of process `{proc}`");
-            return Err(self.err(pos, Some(region), why));
+            return Err(self.unknown_region(pos, proc, region));
         }
         Ok(())
     }
@@ -242,6 +277,11 @@ impl Checker<'_> {
             Some(a) if a % PAGE != 0 => {
                 Err(self.err(pos, Some(&size(a)), "offset must be a multiple of 4K"))
             }
+            Some(a) if a > MAX_ADDRESS_SPACE_BYTES => {
+                let why = "offset is beyond every region (over the address-space limit)";
+                let e = self.err(pos, Some(&size(a)), why);
+                Err(e.with_help(limit_text(MAX_ADDRESS_SPACE_BYTES)))
+            }
             _ => Ok(()),
         }
     }
@@ -268,5 +308,28 @@ impl Checker<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// True for the statements that visit every base page of their range (spec "Limits"):
+/// everything with a range but `unmap`, `protect`, `move` and the advice that works on
+/// VMAs or on what is mapped.
+fn walks_every_page(op: &ProcOp) -> bool {
+    match op {
+        ProcOp::Unmap { .. } | ProcOp::Protect { .. } | ProcOp::Move { .. } => false,
+        ProcOp::Advise { advice, .. } => {
+            matches!(advice, Advice::PopulateRead | Advice::PopulateWrite)
+        }
+        _ => op.range().is_some(),
+    }
+}
+
+/// A size for a message, rounded up to whole units above 1G.
+fn size_round(bytes: u64) -> String {
+    const G: u64 = 1 << 30;
+    if bytes > G {
+        size(bytes.div_ceil(G) * G)
+    } else {
+        size(bytes)
     }
 }
