@@ -36,11 +36,17 @@ pub fn region_footprint_bytes(size_bytes: u64, align_bytes: u64) -> u64 {
         .saturating_add(4 << 20)
 }
 
-/// `over the limit of 4G (1048576 pages)`-style text for messages.
+/// `the limit is 4G (1048576 pages; ...)`-style help text.
 pub(crate) fn limit_text(limit_bytes: u64) -> String {
-    format!(
-        "the limit is {} ({} pages; see Limits in the format spec)",
-        size(limit_bytes),
-        limit_bytes / foliolab_types::PAGE_SIZE
-    )
+    const T: u64 = 1 << 40;
+    let amount = if limit_bytes.is_multiple_of(T) {
+        format!("{} ({} TiB)", size(limit_bytes), limit_bytes / T)
+    } else {
+        format!(
+            "{} ({} pages)",
+            size(limit_bytes),
+            limit_bytes / foliolab_types::PAGE_SIZE
+        )
+    };
+    format!("the limit is {amount}; see Limits in the format spec")
 }

@@ -133,10 +133,8 @@ impl Checker<'_> {
             .address_space_bytes
             .saturating_add(region_footprint_bytes(size_bytes, align_bytes));
         if need > MAX_ADDRESS_SPACE_BYTES {
-            let why = format!(
-                "the regions need {} of address space with this one, over the limit",
-                size_round(need)
-            );
+            let why = "with this region, the scenario's regions need more address space than \
+                       the limit";
             let e = self.err(pos, Some(&size(size_bytes)), why);
             return Err(e
                 .with_help(limit_text(MAX_ADDRESS_SPACE_BYTES))
@@ -321,15 +319,5 @@ fn walks_every_page(op: &ProcOp) -> bool {
             matches!(advice, Advice::PopulateRead | Advice::PopulateWrite)
         }
         _ => op.range().is_some(),
-    }
-}
-
-/// A size for a message, rounded up to whole units above 1G.
-fn size_round(bytes: u64) -> String {
-    const G: u64 = 1 << 30;
-    if bytes > G {
-        size(bytes.div_ceil(G) * G)
-    } else {
-        size(bytes)
     }
 }
