@@ -7,5 +7,6 @@ pub mod builtin;
 pub mod diff;
 pub mod fmt;
 pub mod load;
+pub mod mutate;
 pub mod pipe;
 pub mod run;
