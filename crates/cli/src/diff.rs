@@ -26,7 +26,13 @@ pub fn unified(old_name: &str, new_name: &str, old: &str, new: &str) -> String {
     let ops = align(&a, &b);
     let mut out = format!("--- {old_name}\n+++ {new_name}\n");
     for hunk in hunks(&ops) {
-        write_hunk(&mut out, &ops[hunk.0..hunk.1], &a, &b, position(&ops, hunk.0));
+        write_hunk(
+            &mut out,
+            &ops[hunk.0..hunk.1],
+            &a,
+            &b,
+            position(&ops, hunk.0),
+        );
     }
     out
 }

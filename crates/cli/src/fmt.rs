@@ -38,7 +38,10 @@ pub fn fmt(args: &FmtArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Resu
         return Ok(2);
     }
     if args.write && files.iter().any(|f| is_stdin(f)) {
-        writeln!(err, "foliolab fmt: -w rewrites files; standard input has none")?;
+        writeln!(
+            err,
+            "foliolab fmt: -w rewrites files; standard input has none"
+        )?;
         return Ok(2);
     }
     let mut code = 0;

@@ -43,7 +43,10 @@ pub fn load_all(files: &[PathBuf]) -> Vec<(String, Loaded)> {
 
 /// The bytes of one source and its name in messages; standard input can be read once.
 /// A source larger than [`MAX_SCENARIO_BYTES`] is refused without reading it all.
-pub fn read_source(path: &Path, stdin_read: &mut bool) -> Result<(String, Vec<u8>), (String, String)> {
+pub fn read_source(
+    path: &Path,
+    stdin_read: &mut bool,
+) -> Result<(String, Vec<u8>), (String, String)> {
     let name = if is_stdin(path) {
         STDIN_NAME.to_string()
     } else {
@@ -53,7 +56,10 @@ pub fn read_source(path: &Path, stdin_read: &mut bool) -> Result<(String, Vec<u8
     let limit = MAX_SCENARIO_BYTES + 1;
     let read = if is_stdin(path) {
         if std::mem::replace(stdin_read, true) {
-            return Err((name.clone(), format!("{name}: standard input is given more than once")));
+            return Err((
+                name.clone(),
+                format!("{name}: standard input is given more than once"),
+            ));
         }
         std::io::stdin().lock().take(limit).read_to_end(&mut bytes)
     } else {

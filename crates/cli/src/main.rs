@@ -49,7 +49,9 @@ fn main() -> ExitCode {
         foliolab_probe::helper_main();
     }
     let cli = Cli::parse();
-    ExitCode::from(pipe::quiet_on_broken_pipe(|| exit_code(dispatch(cli.command))))
+    ExitCode::from(pipe::quiet_on_broken_pipe(|| {
+        exit_code(dispatch(cli.command))
+    }))
 }
 
 fn dispatch(command: Command) -> anyhow::Result<u8> {

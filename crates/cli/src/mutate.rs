@@ -53,20 +53,121 @@ const EDGE_NUMBERS: &[&str] = &[
 
 /// Words of the language and near misses, for word swaps.
 const WORDS: &[&str] = &[
-    "scenario", "schemes", "thp", "swap", "file", "spawn", "shrink", "khugepaged", "expect",
-    "stat", "observe", "stats", "map", "unmap", "protect", "advise", "move", "write", "read",
-    "fork", "exit", "pin", "splice", "release", "migrate", "remember", "same", "new", "at",
-    "present", "zeropage", "swapped", "none", "mapcount", "exclusive", "shared", "pmd",
-    "pte", "order", "faults", "smaps", "rss", "pipe", "folio", "page", "anon", "shmem",
-    "private", "driver", "mixedmap", "pfnmap", "r", "rw", "rx", "rwx", "ro", "longterm",
-    "short", "fast", "hugepage", "nohugepage", "dontneed", "free", "pageout", "cold",
-    "willneed", "dontfork", "dofork", "wipeonfork", "keeponfork", "collapse",
-    "populate_read", "populate_write", "refcount", "slot0", "p:1", "true", "false", "==",
-    "linux-5.7", "linux-6.81", "exact", "enabled=always", "2M=always", "64K=madvise",
-    "shmem=always", "max_ptes_none=0", "align=4K", "align=512M", "align=1G", "shift=4K",
-    "prot=none", "prot=r", "a+0x3000", "a[0..64K]", "a[4K..+8K]", "a[0..0]",
-    "a[0xfffffffffffff000..+4K]", "2M.split", "nr_anon_mapped", "p:", "c:", "p", "c", "a",
-    "b", "s", "k", "zz", "#", ":", "=", "[", "..", "+",
+    "scenario",
+    "schemes",
+    "thp",
+    "swap",
+    "file",
+    "spawn",
+    "shrink",
+    "khugepaged",
+    "expect",
+    "stat",
+    "observe",
+    "stats",
+    "map",
+    "unmap",
+    "protect",
+    "advise",
+    "move",
+    "write",
+    "read",
+    "fork",
+    "exit",
+    "pin",
+    "splice",
+    "release",
+    "migrate",
+    "remember",
+    "same",
+    "new",
+    "at",
+    "present",
+    "zeropage",
+    "swapped",
+    "none",
+    "mapcount",
+    "exclusive",
+    "shared",
+    "pmd",
+    "pte",
+    "order",
+    "faults",
+    "smaps",
+    "rss",
+    "pipe",
+    "folio",
+    "page",
+    "anon",
+    "shmem",
+    "private",
+    "driver",
+    "mixedmap",
+    "pfnmap",
+    "r",
+    "rw",
+    "rx",
+    "rwx",
+    "ro",
+    "longterm",
+    "short",
+    "fast",
+    "hugepage",
+    "nohugepage",
+    "dontneed",
+    "free",
+    "pageout",
+    "cold",
+    "willneed",
+    "dontfork",
+    "dofork",
+    "wipeonfork",
+    "keeponfork",
+    "collapse",
+    "populate_read",
+    "populate_write",
+    "refcount",
+    "slot0",
+    "p:1",
+    "true",
+    "false",
+    "==",
+    "linux-5.7",
+    "linux-6.81",
+    "exact",
+    "enabled=always",
+    "2M=always",
+    "64K=madvise",
+    "shmem=always",
+    "max_ptes_none=0",
+    "align=4K",
+    "align=512M",
+    "align=1G",
+    "shift=4K",
+    "prot=none",
+    "prot=r",
+    "a+0x3000",
+    "a[0..64K]",
+    "a[4K..+8K]",
+    "a[0..0]",
+    "a[0xfffffffffffff000..+4K]",
+    "2M.split",
+    "nr_anon_mapped",
+    "p:",
+    "c:",
+    "p",
+    "c",
+    "a",
+    "b",
+    "s",
+    "k",
+    "zz",
+    "#",
+    ":",
+    "=",
+    "[",
+    "..",
+    "+",
 ];
 
 /// Bytes inserted at random: separators, comment and prefix marks, control and invalid
@@ -95,7 +196,11 @@ fn edit(lines: &mut Vec<Vec<u8>>, donors: &[&str], rng: &mut Rng<'_>) {
     let i = rng.below(lines.len() as u64) as usize;
     match rng.weighted(&[40, 12, 8, 8, 6, 8, 8, 4, 4, 2, 2]) {
         Some(0) => replace_number(&mut lines[i], rng),
-        Some(1) => replace_token(&mut lines[i], |rng| rng.pick(WORDS).as_bytes().to_vec(), rng),
+        Some(1) => replace_token(
+            &mut lines[i],
+            |rng| rng.pick(WORDS).as_bytes().to_vec(),
+            rng,
+        ),
         Some(2) => {
             let donor = donor_line(donors, rng);
             replace_token(&mut lines[i], |rng| pick_token(&donor, rng), rng);
@@ -177,7 +282,11 @@ fn replace_token(line: &mut Vec<u8>, with: impl Fn(&mut Rng<'_>) -> Vec<u8>, rng
         Some(_) => 1,
         None => 0,
     };
-    let skip = if rng.chance(1, 10) { 0 } else { head.min(toks.len()) };
+    let skip = if rng.chance(1, 10) {
+        0
+    } else {
+        head.min(toks.len())
+    };
     if toks.len() <= skip || rng.chance(1, 8) {
         line.push(b' ');
         line.extend_from_slice(&new);
@@ -274,7 +383,10 @@ mod tests {
         let a: Vec<Vec<u8>> = (0..50).map(|i| case(7, i, &corpus).1).collect();
         let b: Vec<Vec<u8>> = (0..50).map(|i| case(7, i, &corpus).1).collect();
         assert_eq!(a, b);
-        let changed = a.iter().filter(|m| m.as_slice() != corpus[0].1.as_bytes()).count();
+        let changed = a
+            .iter()
+            .filter(|m| m.as_slice() != corpus[0].1.as_bytes())
+            .count();
         assert!(changed > 40, "{changed}");
     }
 

@@ -161,7 +161,10 @@ fn corpus() -> Vec<(String, String)> {
     scn_files(&repo().join("examples"), &mut files);
     scn_files(&repo().join("tests"), &mut files);
     let all = files.len();
-    assert!(all >= 850, "only {all} scenarios under examples/ and tests/");
+    assert!(
+        all >= 850,
+        "only {all} scenarios under examples/ and tests/"
+    );
     let mut cow = 0;
     files.retain(|p| {
         if !p.to_string_lossy().contains("/tests/cow/") {
@@ -181,14 +184,16 @@ fn corpus() -> Vec<(String, String)> {
 
 fn env_u64(name: &str) -> Option<u64> {
     let v = std::env::var(name).ok()?;
-    Some(foliolab_fuzz::parse_seed(&v).unwrap_or_else(|| panic!("{name}={v}: not a number or commit id")))
+    Some(
+        foliolab_fuzz::parse_seed(&v)
+            .unwrap_or_else(|| panic!("{name}={v}: not a number or commit id")),
+    )
 }
 
 /// True when the output of an invalid run says where: `mutant.scn:LINE:COLUMN: `.
 fn positioned(text: &str) -> bool {
-    let num = |s: Option<&str>| {
-        s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-    };
+    let num =
+        |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
     text.match_indices("mutant.scn:").any(|(i, m)| {
         let mut parts = text[i + m.len()..].splitn(3, ':');
         num(parts.next()) && num(parts.next()) && parts.next().is_some_and(|r| r.starts_with(' '))
@@ -204,7 +209,12 @@ fn reason(out: &str) -> String {
     let after = line.split("mutant.scn:").nth(1).unwrap_or(line);
     let text = after.splitn(3, ':').nth(2).unwrap_or(after);
     let text = text.split(" (found").next().unwrap_or(text);
-    text.split('`').step_by(2).collect::<Vec<_>>().join("_").trim().to_string()
+    text.split('`')
+        .step_by(2)
+        .collect::<Vec<_>>()
+        .join("_")
+        .trim()
+        .to_string()
 }
 
 /// What one mutant did.
@@ -291,7 +301,8 @@ impl Tally {
             PEAK.load(Ordering::Relaxed) >> 20
         );
         if std::env::var_os("FOLIOLAB_MUTATE_REASONS").is_some() {
-            let mut by_count: Vec<(&u64, &String)> = self.reasons.iter().map(|(r, n)| (n, r)).collect();
+            let mut by_count: Vec<(&u64, &String)> =
+                self.reasons.iter().map(|(r, n)| (n, r)).collect();
             by_count.sort_by(|a, b| b.cmp(a));
             for (n, r) in by_count.iter().take(40) {
                 out += &format!("  invalid: {n:7} {r}\n");
@@ -308,7 +319,10 @@ impl Tally {
         }
         for (index, what) in self.findings.iter().take(20) {
             let (which, mutant) = case(seed, *index, corpus);
-            let text: String = String::from_utf8_lossy(&mutant).chars().take(3000).collect();
+            let text: String = String::from_utf8_lossy(&mutant)
+                .chars()
+                .take(3000)
+                .collect();
             out += &format!(
                 "finding: mutant {index} of {} (replay: FOLIOLAB_MUTATE_SEED={seed:#x} \
                  FOLIOLAB_MUTATE_CASE={index}): {what}\n--- mutant ---\n{text}\n--------------\n",
@@ -370,10 +384,20 @@ fn worker(range: &str, cfg: &Config, corpus: &[(String, String)]) {
 static SPAWNED: AtomicU64 = AtomicU64::new(0);
 
 /// A worker over `start..end` and the thread that forwards its lines as `(job, worker, line)`.
-fn spawn_worker(job: usize, start: u64, end: u64, tx: &mpsc::Sender<(usize, u64, Option<String>)>) -> (Child, u64) {
+fn spawn_worker(
+    job: usize,
+    start: u64,
+    end: u64,
+    tx: &mpsc::Sender<(usize, u64, Option<String>)>,
+) -> (Child, u64) {
     let id = SPAWNED.fetch_add(1, Ordering::Relaxed);
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "mutants_never_panic_or_abort_and_errors_say_where", "--nocapture", "-q"])
+        .args([
+            "--exact",
+            "mutants_never_panic_or_abort_and_errors_say_where",
+            "--nocapture",
+            "-q",
+        ])
         .env("FOLIOLAB_MUTATE_WORKER", format!("{start}:{end}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -445,12 +469,22 @@ fn campaign(cfg: &Config, jobs: u64, tally: &mut Tally) {
         }
         if last_report.elapsed() > Duration::from_secs(60) {
             *last_report = Instant::now();
-            eprintln!("progress: {} of {} mutants, {} findings", tally.total(), cfg.count, tally.findings.len());
+            eprintln!(
+                "progress: {} of {} mutants, {} findings",
+                tally.total(),
+                cfg.count,
+                tally.findings.len()
+            );
         }
     }
 }
 
-fn restart(j: usize, from: u64, end: u64, tx: &mpsc::Sender<(usize, u64, Option<String>)>) -> Option<Job> {
+fn restart(
+    j: usize,
+    from: u64,
+    end: u64,
+    tx: &mpsc::Sender<(usize, u64, Option<String>)>,
+) -> Option<Job> {
     (from < end).then(|| {
         let (child, id) = spawn_worker(j, from, end, tx);
         Job {
@@ -477,7 +511,11 @@ fn handle_line(
         // The worker is gone: finished, or died on the mutant it was running.
         let status = job.child.wait().map(|s| format!("{s}")).unwrap_or_default();
         if let Some((index, t)) = job.current.take() {
-            tally.add(index, Outcome::Finding(format!("the process died: {status}")), t.elapsed());
+            tally.add(
+                index,
+                Outcome::Finding(format!("the process died: {status}")),
+                t.elapsed(),
+            );
             running[j] = restart(j, index + 1, job.end, tx);
         } else if job.next < job.end {
             running[j] = restart(j, job.next, job.end, tx);
@@ -487,7 +525,10 @@ fn handle_line(
         return;
     };
     let mut parts = line.splitn(3, ' ');
-    let (kind, index) = (parts.next().unwrap_or(""), parts.next().and_then(|i| i.parse::<u64>().ok()));
+    let (kind, index) = (
+        parts.next().unwrap_or(""),
+        parts.next().and_then(|i| i.parse::<u64>().ok()),
+    );
     let Some(index) = index else { return };
     let rest = parts.next().unwrap_or("");
     match kind {
@@ -497,13 +538,21 @@ fn handle_line(
             let exit: u8 = f.next().and_then(|e| e.parse().ok()).unwrap_or(255);
             let millis: u64 = f.next().and_then(|m| m.parse().ok()).unwrap_or(0);
             let reason = f.next().filter(|r| !r.is_empty()).map(str::to_string);
-            let outcome = if exit <= 3 { Outcome::Exit(exit, reason) } else { Outcome::Finding(format!("exit {exit}")) };
+            let outcome = if exit <= 3 {
+                Outcome::Exit(exit, reason)
+            } else {
+                Outcome::Finding(format!("exit {exit}"))
+            };
             tally.add(index, outcome, Duration::from_millis(millis));
             job.current = None;
             job.next = index + 1;
         }
         _ => {
-            let took = job.current.take().map(|(_, t)| t.elapsed()).unwrap_or_default();
+            let took = job
+                .current
+                .take()
+                .map(|(_, t)| t.elapsed())
+                .unwrap_or_default();
             tally.add(index, Outcome::Finding(rest.replace("\\n", "\n")), took);
             job.next = index + 1;
         }

@@ -29,8 +29,13 @@ fn corpus() -> Vec<PathBuf> {
                 .filter(|p| p.extension().is_some_and(|x| x == "scn"))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("{}: {e}", corpus_dir().display()));
     v.sort();
+    assert!(
+        v.len() >= 75,
+        "tests/conformance: {} scenarios, expected at least 75",
+        v.len()
+    );
     v
 }
 

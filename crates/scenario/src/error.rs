@@ -188,7 +188,10 @@ mod tests {
         let line = format!("{}TARGET{}", "a ".repeat(200), " b".repeat(200));
         let (shown, caret) = window(&line, 401);
         assert!(shown.starts_with('…') && shown.ends_with('…'));
-        assert_eq!(shown.chars().skip(caret).take(6).collect::<String>(), "TARGET");
+        assert_eq!(
+            shown.chars().skip(caret).take(6).collect::<String>(),
+            "TARGET"
+        );
     }
 
     #[test]

@@ -37,10 +37,13 @@ impl NumError {
     pub(crate) fn help(self, _expected: &str) -> Option<String> {
         match self {
             NumError::Syntax => Some(FORMS.into()),
-            NumError::HexUnit => {
-                Some("write it in decimal with the suffix (`64K`) or in hex without one (`0x10000`)".into())
+            NumError::HexUnit => Some(
+                "write it in decimal with the suffix (`64K`) or in hex without one (`0x10000`)"
+                    .into(),
+            ),
+            NumError::Overflow => {
+                Some("the largest value is 18446744073709551615 (`0xffffffffffffffff`)".into())
             }
-            NumError::Overflow => Some("the largest value is 18446744073709551615 (`0xffffffffffffffff`)".into()),
             NumError::Negative => None,
         }
     }

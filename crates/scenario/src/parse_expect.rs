@@ -185,8 +185,19 @@ fn expect_range(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
             },
             None => {
                 let words = [
-                    "==", "same", "new", "present", "zeropage", "swapped", "none", "mapcount",
-                    "exclusive", "shared", "pmd", "pte", "order",
+                    "==",
+                    "same",
+                    "new",
+                    "present",
+                    "zeropage",
+                    "swapped",
+                    "none",
+                    "mapcount",
+                    "exclusive",
+                    "shared",
+                    "pmd",
+                    "pte",
+                    "order",
                 ];
                 return Err(cur.err_suggest(tok, format!("expected {what}"), words));
             }

@@ -74,8 +74,8 @@ pub(crate) fn with_hint(e: ScenarioError, word: &str, words: &[&str]) -> Scenari
 
 /// Statement words after a process prefix (spec 3.2 to 3.4).
 pub(crate) const PROC_WORDS: [&str; 16] = [
-    "map", "unmap", "protect", "advise", "move", "write", "read", "fork", "exit", "pin",
-    "splice", "release", "migrate", "remember", "expect", "observe",
+    "map", "unmap", "protect", "advise", "move", "write", "read", "fork", "exit", "pin", "splice",
+    "release", "migrate", "remember", "expect", "observe",
 ];
 
 /// `map R SIZE [KIND] [prot=PROT] [align=A]`, options in any order, each at most once.

@@ -3,7 +3,10 @@
 /// The candidate closest to `word`, if it is close enough to be a likely typo: an edit
 /// distance (insertions, deletions, substitutions and swaps of neighbours) of at most a
 /// third of the longer word's length, and at least 1. Ties go to the earlier candidate.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     if word.len() > 64 {
         return None;
     }
@@ -26,7 +29,10 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 }
 
 /// `did you mean `X`?` for [`did_you_mean`]'s answer.
-pub(crate) fn hint<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn hint<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     did_you_mean(word, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 

@@ -237,7 +237,9 @@ impl<'a> Checker<'a> {
             return Ok(());
         }
         let why = format!("{what} of {} is over the limit", size(bytes));
-        Err(self.err(pos, Some(&size(bytes)), why).with_help(limit_text(limit_bytes)))
+        Err(self
+            .err(pos, Some(&size(bytes)), why)
+            .with_help(limit_text(limit_bytes)))
     }
 
     /// A range that a statement walks page by page is within [`MAX_PAGE_WALK_BYTES`].
@@ -328,7 +330,9 @@ impl<'a> Checker<'a> {
         let why = format!("unknown region `{region}` of process `{proc}`");
         let e = self.err(pos, Some(region), why);
         let regions = self.procs.get(proc).map(|p| &p.regions);
-        let words = regions.into_iter().flat_map(|r| r.keys().map(String::as_str));
+        let words = regions
+            .into_iter()
+            .flat_map(|r| r.keys().map(String::as_str));
         match crate::suggest::hint(region, words) {
             Some(h) => e.with_help(h),
             None => e,

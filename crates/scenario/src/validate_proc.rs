@@ -2,10 +2,10 @@
 
 use crate::ast::*;
 use crate::error::ScenarioError;
-use crate::tables::FieldKind;
 use crate::limits::{
     limit_text, region_footprint_bytes, MAX_ADDRESS_SPACE_BYTES, MAX_PAGE_WALK_BYTES,
 };
+use crate::tables::FieldKind;
 use crate::validate::{Checker, Held, PAGE};
 use foliolab_types::format_size_bytes as size;
 
