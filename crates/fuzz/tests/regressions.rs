@@ -16,8 +16,8 @@ fn regression_scenarios_pass_under_every_scheme() {
     files.retain(|p| p.extension().is_some_and(|x| x == "scn"));
     files.sort();
     assert!(
-        files.len() >= 5,
-        "{} regressions, expected at least 5",
+        files.len() >= 6,
+        "{} regressions, expected at least 6",
         files.len()
     );
     let mut bad = Vec::new();

@@ -21,7 +21,7 @@ fn scenarios() -> Vec<PathBuf> {
         ("examples", 11),
         ("tests/traces", 5),
         ("tests/conformance", 75),
-        ("tests/regressions", 5),
+        ("tests/regressions", 6),
         ("tests/compare", 12),
     ] {
         let entries = std::fs::read_dir(repo().join(dir)).unwrap_or_else(|e| panic!("{dir}: {e}"));

@@ -111,7 +111,7 @@ fn model_only_scenarios_pass() {
 
 #[test]
 fn regressions_pass() {
-    run_dir("tests/regressions", false, 5);
+    run_dir("tests/regressions", false, 6);
 }
 
 #[test]
