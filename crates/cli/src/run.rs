@@ -3,7 +3,7 @@
 
 use crate::load::{load_all, Loaded};
 use clap::Args;
-use foliolab_report::{check_supported, drive, render_human, render_json, Record};
+use foliolab_driver::{check_supported, drive, render_human, render_json, Record};
 use foliolab_sim::ModelRunner;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -132,7 +132,7 @@ fn emit(out: &mut dyn Write, name: &str, r: &Record, opts: &RunOptions) -> io::R
         return writeln!(out, "{}", render_json(r));
     }
     let interesting = match r {
-        Record::Expect(e) => e.result == foliolab_report::ExpectResult::Fail,
+        Record::Expect(e) => e.result == foliolab_driver::ExpectResult::Fail,
         Record::Problem(_) | Record::Summary(_) => true,
         _ => false,
     };

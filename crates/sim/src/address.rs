@@ -2,7 +2,7 @@
 //! written `region+0xOFFSET` (`SIGSEGV at a+0x3000`), not as the model's virtual address.
 
 use crate::place::Region;
-use foliolab_report::RunError;
+use foliolab_driver::RunError;
 
 /// `e` with every hexadecimal address that falls inside one of `regions` (name and bounds)
 /// written as an offset into that region.
