@@ -94,7 +94,12 @@ fn closed_pipe(args: &[&str], keep: usize) -> (i32, String) {
     }
     drop(stdout);
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     (child.wait().unwrap().code().unwrap_or(-1), err)
 }
 
@@ -105,12 +110,17 @@ fn a_closed_pipe_ends_quietly_with_exit_0() {
             &["run"][..],
             &["run", "--json"],
             &["compare"],
-            &["fuzz", "--seed", "1", "--seeds", "4", "--steps", "20", "--jobs", "1", "-v"],
+            &[
+                "fuzz", "--seed", "1", "--seeds", "4", "--steps", "20", "--jobs", "1", "-v",
+            ],
         ] {
             let (code, err) = closed_pipe(args, keep);
             assert_eq!(code, 0, "foliolab {args:?} | head -{keep}: {err}");
             assert!(!err.contains("panicked"), "foliolab {args:?}: {err}");
-            assert!(err.is_empty(), "foliolab {args:?} | head -{keep} printed: {err}");
+            assert!(
+                err.is_empty(),
+                "foliolab {args:?} | head -{keep} printed: {err}"
+            );
         }
     }
 }
@@ -138,7 +148,10 @@ fn dash_reads_standard_input() {
     assert!(err.starts_with("<stdin>:3:4: unknown statement"), "{err}");
     let (code, _, err) = run(&["run", "-", "-"], GOOD.as_bytes());
     assert_eq!(code, 2);
-    assert!(err.contains("standard input is given more than once"), "{err}");
+    assert!(
+        err.contains("standard input is given more than once"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -155,15 +168,33 @@ fn fmt_check_reports_each_file_that_is_not_canonical() {
     let canonical = write_tmp("canonical.scn", GOOD.as_bytes());
     let (code, out, err) = run(&["fmt", "--check", canonical.to_str().unwrap()], b"");
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
-    let messy = write_tmp("messy.scn", b"scenario 1\nspawn p\np: map a 65536   # big\np: write a 0xAA\n");
+    let messy = write_tmp(
+        "messy.scn",
+        b"scenario 1\nspawn p\np: map a 65536   # big\np: write a 0xAA\n",
+    );
     let invalid = write_tmp("invalid.scn", b"scenario 1\nspawn p\np: mmap a\n");
-    let files = [canonical.to_str().unwrap(), messy.to_str().unwrap(), invalid.to_str().unwrap()];
+    let files = [
+        canonical.to_str().unwrap(),
+        messy.to_str().unwrap(),
+        invalid.to_str().unwrap(),
+    ];
     let (code, out, err) = run(&["fmt", "--check", files[0], files[1]], b"");
     assert_eq!(code, 1, "{out}{err}");
     let m = files[1];
-    assert!(out.starts_with(&format!("--- {m}\n+++ {m} (canonical)\n@@ -1,4 +1,4 @@\n")), "{out}");
-    assert!(out.contains("\n-p: map a 65536   # big\n-p: write a 0xAA\n+p: map a 64K # big\n+p: write a 0xaa\n"), "{out}");
-    assert!(!out.contains(files[0]), "a canonical file is not reported: {out}");
+    assert!(
+        out.starts_with(&format!("--- {m}\n+++ {m} (canonical)\n@@ -1,4 +1,4 @@\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "\n-p: map a 65536   # big\n-p: write a 0xAA\n+p: map a 64K # big\n+p: write a 0xaa\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        !out.contains(files[0]),
+        "a canonical file is not reported: {out}"
+    );
     let (code, _, err) = run(&["fmt", "--check", files[0], files[1], files[2]], b"");
     assert_eq!(code, 2, "an unparsable file is exit 2");
     assert!(err.contains("invalid.scn:3:4: unknown statement"), "{err}");
@@ -171,11 +202,20 @@ fn fmt_check_reports_each_file_that_is_not_canonical() {
 
 #[test]
 fn fmt_w_rewrites_files_in_place() {
-    let a = write_tmp("w-a.scn", b"scenario 1\nspawn p\np: map a 2048K\n\n\n# end\n");
+    let a = write_tmp(
+        "w-a.scn",
+        b"scenario 1\nspawn p\np: map a 2048K\n\n\n# end\n",
+    );
     let b = write_tmp("w-b.scn", GOOD.as_bytes());
-    let (code, out, err) = run(&["fmt", "-w", a.to_str().unwrap(), b.to_str().unwrap()], b"");
+    let (code, out, err) = run(
+        &["fmt", "-w", a.to_str().unwrap(), b.to_str().unwrap()],
+        b"",
+    );
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
-    assert_eq!(std::fs::read_to_string(&a).unwrap(), "scenario 1\nspawn p\np: map a 2M\n\n# end\n");
+    assert_eq!(
+        std::fs::read_to_string(&a).unwrap(),
+        "scenario 1\nspawn p\np: map a 2M\n\n# end\n"
+    );
     assert_eq!(std::fs::read_to_string(&b).unwrap(), GOOD);
     let (code, _, _) = run(&["fmt", "--check", a.to_str().unwrap()], b"");
     assert_eq!(code, 0, "fmt -w output is canonical");
@@ -224,7 +264,10 @@ fn did_you_mean_for_statements_keywords_schemes_and_names() {
         assert!(d.contains(hint), "{body}: {d}");
     }
     let d = diagnostic(b"scenario 1\nschemes linux-6.18 linux-6.81\n");
-    assert!(d.contains("<stdin>:2:20: unknown scheme `linux-6.81`"), "{d}");
+    assert!(
+        d.contains("<stdin>:2:20: unknown scheme `linux-6.81`"),
+        "{d}"
+    );
     assert!(d.contains("did you mean `linux-6.18`?"), "{d}");
     let d = diagnostic(b"scenario 1\nthp enabeld=always\n");
     assert!(d.contains("did you mean `enabled`?"), "{d}");
@@ -233,8 +276,14 @@ fn did_you_mean_for_statements_keywords_schemes_and_names() {
 #[test]
 fn size_errors_name_the_accepted_forms() {
     let d = diagnostic(b"scenario 1\nspawn p\np: map a 64KB\n");
-    assert!(d.contains("<stdin>:3:10: expected a size (multiple of 4K) (found `64KB`)"), "{d}");
-    assert!(d.contains("suffix K, M or G") && d.contains("`0x1000`"), "{d}");
+    assert!(
+        d.contains("<stdin>:3:10: expected a size (multiple of 4K) (found `64KB`)"),
+        "{d}"
+    );
+    assert!(
+        d.contains("suffix K, M or G") && d.contains("`0x1000`"),
+        "{d}"
+    );
     let d = diagnostic(b"scenario 1\nspawn p\np: map a 0x10K\n");
     assert!(d.contains("in hex without one"), "{d}");
 }
@@ -242,7 +291,10 @@ fn size_errors_name_the_accepted_forms() {
 #[test]
 fn a_value_error_points_at_the_value() {
     let d = diagnostic(b"scenario 1\nspawn p\np: map a 6000\n");
-    assert!(d.contains("<stdin>:3:10: region size must be a non-zero multiple of 4K (found `6000`)"), "{d}");
+    assert!(
+        d.contains("<stdin>:3:10: region size must be a non-zero multiple of 4K (found `6000`)"),
+        "{d}"
+    );
     assert!(d.contains("3 | p: map a 6000\n  |          ^^^^\n"), "{d}");
     assert!(d.contains("4K and 8K"), "{d}");
     let d = diagnostic(b"scenario 1\nspawn p\np: map a 64K align=3K\n");
@@ -266,11 +318,20 @@ fn invalid_utf8_says_where() {
 #[test]
 fn limits_are_named() {
     let d = diagnostic(b"scenario 1\nspawn p\np: map a 0xfffffffffffff000 align=4K\n");
-    assert!(d.contains("<stdin>:3:10:") && d.contains("the limit is 65536G (64 TiB)"), "{d}");
+    assert!(
+        d.contains("<stdin>:3:10:") && d.contains("the limit is 65536G (64 TiB)"),
+        "{d}"
+    );
     let d = diagnostic(b"scenario 1\nspawn p\np: map a 1024G\np: expect a none\n");
-    assert!(d.contains("<stdin>:4:11:") && d.contains("the limit is 4G (1048576 pages)"), "{d}");
+    assert!(
+        d.contains("<stdin>:4:11:") && d.contains("the limit is 4G (1048576 pages)"),
+        "{d}"
+    );
     let d = diagnostic(b"scenario 1\nswap 0xfffffffffffff000\n");
-    assert!(d.contains("<stdin>:2:6:") && d.contains("the limit is 16G"), "{d}");
+    assert!(
+        d.contains("<stdin>:2:6:") && d.contains("the limit is 16G"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -281,5 +342,8 @@ fn run_errors_speak_in_region_offsets() {
 
 #[test]
 fn the_schemes_list_of_the_language_is_the_models() {
-    assert_eq!(foliolab_scenario::SCHEME_NAMES, foliolab_sim::scheme_names().as_slice());
+    assert_eq!(
+        foliolab_scenario::SCHEME_NAMES,
+        foliolab_sim::scheme_names().as_slice()
+    );
 }

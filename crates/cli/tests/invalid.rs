@@ -14,7 +14,11 @@ fn invalid_scenarios_are_rejected_where_and_why_their_header_says() {
         .filter(|p| p.extension().is_some_and(|x| x == "scn"))
         .collect();
     files.sort();
-    assert!(files.len() >= 4, "tests/invalid: {} scenarios, expected at least 4", files.len());
+    assert!(
+        files.len() >= 4,
+        "tests/invalid: {} scenarios, expected at least 4",
+        files.len()
+    );
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
         let want = text
@@ -26,9 +30,14 @@ fn invalid_scenarios_are_rejected_where_and_why_their_header_says() {
             .arg(f)
             .output()
             .unwrap();
-        let shown = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let shown = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{}: {shown}", f.display());
         let expected = format!("{}:{want}", f.display());
-        assert!(shown.contains(&expected), "{}: expected `{expected}` in:\n{shown}", f.display());
+        assert!(
+            shown.contains(&expected),
+            "{}: expected `{expected}` in:\n{shown}",
+            f.display()
+        );
     }
 }

@@ -276,7 +276,7 @@ impl Tally {
             Outcome::Slow => self.slow.push(index),
         }
         self.slowest.push((took, index));
-        self.slowest.sort_by(|a, b| b.0.cmp(&a.0));
+        self.slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
         self.slowest.truncate(5);
     }
 

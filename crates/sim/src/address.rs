@@ -44,8 +44,14 @@ mod tests {
             },
         )];
         let e = RunError::new("SIGSEGV at 0x10000203000: no mapping");
-        assert_eq!(relative(e, &regions).message, "SIGSEGV at a+0x3000: no mapping");
+        assert_eq!(
+            relative(e, &regions).message,
+            "SIGSEGV at a+0x3000: no mapping"
+        );
         let e = RunError::new("EFAULT at 0x10000208000: x, 0x");
-        assert_eq!(relative(e, &regions).message, "EFAULT at 0x10000208000: x, 0x");
+        assert_eq!(
+            relative(e, &regions).message,
+            "EFAULT at 0x10000208000: x, 0x"
+        );
     }
 }
