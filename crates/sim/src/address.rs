@@ -6,7 +6,7 @@ use foliolab_driver::RunError;
 
 /// `e` with every hexadecimal address that falls inside one of `regions` (name and bounds)
 /// written as an offset into that region.
-pub(crate) fn relative(e: RunError, regions: &[(String, Region)]) -> RunError {
+pub(crate) fn relative(mut e: RunError, regions: &[(String, Region)]) -> RunError {
     let mut out = String::new();
     let mut rest = e.message.as_str();
     while let Some(i) = rest.find("0x") {
@@ -26,7 +26,8 @@ pub(crate) fn relative(e: RunError, regions: &[(String, Region)]) -> RunError {
         rest = &rest[digits..];
     }
     out.push_str(rest);
-    RunError::new(out)
+    e.message = out;
+    e
 }
 
 #[cfg(test)]
