@@ -6,6 +6,7 @@ mod bench;
 mod compare;
 mod fuzz;
 mod probe;
+mod vm;
 
 use clap::{Parser, Subcommand};
 use foliolab_cli::{builtin, fmt, load, pipe, run};
@@ -34,6 +35,8 @@ enum Command {
     Probe(probe::ProbeArgs),
     /// Run scenarios on the model and on the kernel and print every difference.
     Check(probe::CheckArgs),
+    /// Download and prepare kernels for `--kernel K` (Debian packages, cached).
+    Kernel(vm::KernelCmdArgs),
     /// The probe's helper process (internal).
     #[command(name = "__probe-helper", hide = true)]
     ProbeHelper,
@@ -45,8 +48,12 @@ enum Command {
 
 fn main() -> ExitCode {
     // The helper must run before anything else starts (no threads, nothing on stdout).
-    if std::env::args().nth(1).as_deref() == Some("__probe-helper") {
-        foliolab_probe::helper_main();
+    match std::env::args().nth(1).as_deref() {
+        Some("__probe-helper") => foliolab_probe::helper_main(),
+        // Inside a VM: init (process 1) and the scenario runner it starts.
+        Some("__vm-guest") => foliolab_probe::vm::guest::guest_init(),
+        Some("__vm-guest-run") => foliolab_probe::vm::guest::guest_run(),
+        _ => {}
     }
     let cli = Cli::parse();
     ExitCode::from(pipe::quiet_on_broken_pipe(|| {
@@ -62,6 +69,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Probe(args) => probe::probe(args),
         Command::Check(args) => probe::check(args),
         Command::Compare(args) => compare::run(args),
+        Command::Kernel(args) => vm::kernel_cmd(args),
         Command::ProbeHelper => unreachable!("dispatched before argument parsing"),
         Command::Fmt(args) => {
             let stdout = std::io::stdout();
