@@ -308,7 +308,8 @@ impl Checker<'_> {
         }
         if let FieldValue::Slot { proc, .. } = v {
             if !self.procs.contains_key(proc) {
-                return Err(self.err(pos, Some(proc), format!("unknown process `{proc}`")));
+                let e = self.err(pos, Some(proc), format!("unknown process `{proc}`"));
+                return Err(self.hint(e, proc, self.procs.keys()));
             }
         }
         Ok(())
