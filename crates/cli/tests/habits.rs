@@ -257,6 +257,12 @@ fn did_you_mean_for_statements_keywords_schemes_and_names() {
         ("p: map b 4K anonn\n", "did you mean `anon`?"),
         ("p: write aa 1\n", "did you mean `a`?"),
         ("expect stat 2M.spilt == 0\n", "did you mean `2M.split`?"),
+        ("pp: write a 1\n", "did you mean `p`?"),
+        (
+            "p: remember snap a\np: expect a same snp\n",
+            "did you mean `snap`?",
+        ),
+        ("thp 2m=always\n", "did you mean `2M`?"),
         ("map b 4K\n", "`map` is a process statement"),
         ("p:map b 4K\n", "a process prefix is followed by a space"),
     ] {

@@ -18,7 +18,7 @@ pub fn did_you_mean<'a>(
         }
         let clen = c.chars().count();
         let limit = (len.max(clen) / 3).max(1);
-        let d = distance(&word.to_ascii_lowercase(), c);
+        let d = distance(&word.to_lowercase(), &c.to_lowercase());
         // Among equally distant words, the one of the same length (a swap, not a cut).
         let key = (d, len.abs_diff(clen));
         if d <= limit && best.is_none_or(|(bk, _)| key < bk) {
@@ -66,6 +66,8 @@ mod tests {
         assert_eq!(did_you_mean("mmap", words), Some("map"));
         assert_eq!(did_you_mean("protcet", words), Some("protect"));
         assert_eq!(did_you_mean("MAP", words), Some("map"));
+        assert_eq!(did_you_mean("2m", ["2M", "64K"]), Some("2M"));
+        assert_eq!(did_you_mean("2m.spilt", ["2M.split"]), Some("2M.split"));
         assert_eq!(did_you_mean("frobnicate", words), None);
         assert_eq!(did_you_mean("map", words), None);
         let schemes = ["linux-6.1", "linux-6.18", "linux-6.18-npm", "exact"];

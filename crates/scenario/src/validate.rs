@@ -325,6 +325,19 @@ impl<'a> Checker<'a> {
         Ok((start, end))
     }
 
+    /// `e` with "did you mean" for `word` among `names`, when one is close.
+    pub fn hint<'n>(
+        &self,
+        e: ScenarioError,
+        word: &str,
+        names: impl Iterator<Item = &'n String>,
+    ) -> ScenarioError {
+        match crate::suggest::hint(word, names.map(String::as_str)) {
+            Some(h) => e.with_help(h),
+            None => e,
+        }
+    }
+
     /// `unknown region`, with the closest region of the process as "did you mean".
     pub fn unknown_region(&self, pos: Pos, proc: &str, region: &str) -> ScenarioError {
         let why = format!("unknown region `{region}` of process `{proc}`");

@@ -35,7 +35,10 @@ impl Checker<'_> {
 
     fn live_proc(&self, pos: Pos, proc: &str) -> Result<(), ScenarioError> {
         match self.procs.get(proc) {
-            None => Err(self.err(pos, Some(proc), format!("unknown process `{proc}`"))),
+            None => {
+                let e = self.err(pos, Some(proc), format!("unknown process `{proc}`"));
+                Err(self.hint(e, proc, self.procs.keys()))
+            }
             Some(p) if !p.alive => {
                 Err(self.err(pos, Some(proc), format!("process `{proc}` has exited")))
             }
@@ -227,7 +230,8 @@ impl Checker<'_> {
     ) -> Result<&Held, ScenarioError> {
         let what = if pipe { "pipe" } else { "pin" };
         let Some(h) = self.held.get(name) else {
-            return Err(self.err(pos, Some(name), format!("unknown {what} `{name}`")));
+            let e = self.err(pos, Some(name), format!("unknown {what} `{name}`"));
+            return Err(self.hint(e, name, self.held.keys()));
         };
         if h.pipe != pipe {
             let other = if h.pipe { "pipe" } else { "pin" };
@@ -254,7 +258,8 @@ impl Checker<'_> {
 
     fn release(&mut self, pos: Pos, proc: &str, name: &str) -> Result<(), ScenarioError> {
         let Some(h) = self.held.get(name) else {
-            return Err(self.err(pos, Some(name), format!("unknown pin or pipe `{name}`")));
+            let e = self.err(pos, Some(name), format!("unknown pin or pipe `{name}`"));
+            return Err(self.hint(e, name, self.held.keys()));
         };
         self.held_live(pos, proc, name, h)?;
         if let Some(h) = self.held.get_mut(name) {
@@ -265,11 +270,12 @@ impl Checker<'_> {
 
     fn snapshot_use(&self, pos: Pos, snapshot: &str, at: Option<u64>) -> Result<(), ScenarioError> {
         if !self.snapshots.contains(snapshot) {
-            return Err(self.err(
+            let e = self.err(
                 pos,
                 Some(snapshot),
                 format!("unknown snapshot `{snapshot}`"),
-            ));
+            );
+            return Err(self.hint(e, snapshot, self.snapshots.iter()));
         }
         match at {
             Some(a) if a % PAGE != 0 => {
@@ -302,7 +308,8 @@ impl Checker<'_> {
         }
         if let FieldValue::Slot { proc, .. } = v {
             if !self.procs.contains_key(proc) {
-                return Err(self.err(pos, Some(proc), format!("unknown process `{proc}`")));
+                let e = self.err(pos, Some(proc), format!("unknown process `{proc}`"));
+                return Err(self.hint(e, proc, self.procs.keys()));
             }
         }
         Ok(())
