@@ -2,7 +2,7 @@
 //! printed; `--check` reports each file that is not canonical with a diff (exit 1); `-w`
 //! rewrites files in place. Files are handled one by one: a bad file does not stop the rest.
 
-use crate::load::{is_stdin, parse_bytes, read_source};
+use crate::load::{is_gzip, is_stdin, parse_bytes, read_source};
 use crate::run::combine;
 use clap::Args;
 use std::io::{self, Write};
@@ -52,11 +52,23 @@ pub fn fmt(args: &FmtArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Resu
                 writeln!(err, "{e}")?;
                 2
             }
+            Ok((name, _)) if args.write && is_gzip_file(f) => {
+                writeln!(err, "{name}: -w does not rewrite a compressed scenario")?;
+                2
+            }
             Ok((name, bytes)) => one(args, f, &name, &bytes, out, err)?,
         };
         code = combine(code, c);
     }
     Ok(code)
+}
+
+/// True when the file at `path` is gzip-compressed (its text was decompressed on reading).
+fn is_gzip_file(path: &std::path::Path) -> bool {
+    let mut magic = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok_and(|()| is_gzip(&magic))
 }
 
 fn one(

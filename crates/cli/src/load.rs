@@ -1,5 +1,5 @@
-//! Loading scenarios: from files, standard input (`-`) or the built-in set, parsed and
-//! validated, with errors rendered as `file:line:column: reason` plus the source line with a
+//! Loading scenarios: from files (gzip-compressed ones decompressed), standard input (`-`)
+//! or the built-in set, parsed and validated, with errors rendered as `file:line:column: reason` plus the source line with a
 //! caret and help lines.
 
 use crate::builtin;
@@ -54,6 +54,7 @@ pub fn read_source(
     };
     let mut bytes = Vec::new();
     let limit = MAX_SCENARIO_BYTES + 1;
+    // The limit is on the text; a compressed source (below) is cut at the same size.
     let read = if is_stdin(path) {
         if std::mem::replace(stdin_read, true) {
             return Err((
@@ -65,9 +66,10 @@ pub fn read_source(
     } else {
         std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut bytes))
     };
-    if let Err(e) = read {
-        return Err((name.clone(), format!("{name}: cannot read: {e}")));
-    }
+    let bytes = match read.and_then(|_| gunzip(bytes)) {
+        Ok(b) => b,
+        Err(e) => return Err((name.clone(), format!("{name}: cannot read: {e}"))),
+    };
     if bytes.len() as u64 > MAX_SCENARIO_BYTES {
         let why = format!(
             "{name}: larger than the limit of {} for a scenario (see Limits in the format spec)",
@@ -76,6 +78,24 @@ pub fn read_source(
         return Err((name, why));
     }
     Ok((name, bytes))
+}
+
+/// True for gzip-compressed bytes (recorded workloads are kept as `.scn.gz`).
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// `bytes` decompressed when they are gzip, at most one byte over [`MAX_SCENARIO_BYTES`]
+/// (so that the caller sees the text is over the limit without inflating all of it).
+fn gunzip(bytes: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    if !is_gzip(&bytes) {
+        return Ok(bytes);
+    }
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .take(MAX_SCENARIO_BYTES + 1)
+        .read_to_end(&mut text)?;
+    Ok(text)
 }
 
 /// Parses and validates `bytes`; an error is rendered against the source.

@@ -6,6 +6,7 @@ mod bench;
 mod compare;
 mod fuzz;
 mod probe;
+mod record;
 mod vm;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,8 @@ enum Command {
     ProbeHelper,
     /// Every mapcount design on the same workloads: wrong answers by kind, decisions, costs.
     Compare(compare::CompareArgs),
+    /// Trace a command's process tree and write it as a scenario (root; docs/record.md).
+    Record(record::RecordArgs),
     /// Print a scenario in canonical form (standard input without files); --check, -w.
     Fmt(fmt::FmtArgs),
 }
@@ -69,6 +72,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Probe(args) => probe::probe(args),
         Command::Check(args) => probe::check(args),
         Command::Compare(args) => compare::run(args),
+        Command::Record(args) => record::run(args),
         Command::Kernel(args) => vm::kernel_cmd(args),
         Command::ProbeHelper => unreachable!("dispatched before argument parsing"),
         Command::Fmt(args) => {

@@ -38,6 +38,7 @@ const ORACLE: &str = "foliolab-oracle";
 const SIM: &str = "foliolab-sim";
 const PROBE: &str = "foliolab-probe";
 const FUZZ: &str = "foliolab-fuzz";
+const RECORD: &str = "foliolab-record";
 
 /// One row per workspace member.
 pub const CRATES: &[CrateRule] = &[
@@ -102,7 +103,7 @@ pub const CRATES: &[CrateRule] = &[
     // Kernels judge the model: the probe shares nothing with it but the language.
     CrateRule {
         dir: "crates/probe",
-        may_depend_on: &[TYPES, SCENARIO, DRIVER],
+        may_depend_on: &[TYPES, SCENARIO, DRIVER, RECORD],
         io: true,
         anyhow: false,
         model_state: false,
@@ -117,10 +118,19 @@ pub const CRATES: &[CrateRule] = &[
     CrateRule {
         dir: "crates/cli",
         may_depend_on: &[
-            TYPES, SCENARIO, DRIVER, MEM, SCHEMES, MODEL, ORACLE, SIM, PROBE, FUZZ,
+            TYPES, SCENARIO, DRIVER, MEM, SCHEMES, MODEL, ORACLE, SIM, PROBE, FUZZ, RECORD,
         ],
         io: true,
         anyhow: true,
+        model_state: false,
+    },
+    // A recording to a scenario: pure (the probe traces and hands the bytes over); its tests
+    // run the converted scenario on the model (sim, driver: dev-dependencies).
+    CrateRule {
+        dir: "crates/record",
+        may_depend_on: &[TYPES, SCENARIO, DRIVER, SIM],
+        io: false,
+        anyhow: false,
         model_state: false,
     },
     CrateRule {

@@ -21,6 +21,7 @@ mod print;
 mod same_program;
 pub mod suggest;
 mod tables;
+mod v2;
 mod validate;
 mod validate_proc;
 

@@ -38,6 +38,8 @@ pub(crate) struct Checker<'a> {
     /// Address space the regions defined so far need (see [`crate::limits`]).
     pub address_space_bytes: u64,
     pub started: bool,
+    /// The format version of `scenario N` (1 or 2).
+    pub version: u32,
     pub spawned: bool,
     pub once: BTreeSet<&'static str>,
     pub files: BTreeSet<String>,
@@ -51,6 +53,8 @@ pub(crate) struct ProcInfo {
     pub alive: bool,
     /// Every region name the process ever defined (or inherited), with its size.
     pub regions: BTreeMap<String, u64>,
+    /// Which of `regions` are spaces (version 2).
+    pub spaces: BTreeSet<String>,
 }
 
 pub(crate) struct Held {
@@ -164,14 +168,17 @@ impl<'a> Checker<'a> {
 
     fn first(&mut self, st: &Stmt) -> Result<(), ScenarioError> {
         match st.kind {
-            StmtKind::Scenario { version: 1 } => {
+            StmtKind::Scenario {
+                version: v @ (1 | 2),
+            } => {
                 self.started = true;
+                self.version = v;
                 Ok(())
             }
             StmtKind::Scenario { version } => Err(self.err(
                 st.pos,
                 Some(&version.to_string()),
-                "unsupported format version (expected 1)",
+                "unsupported format version (expected 1 or 2)",
             )),
             _ => {
                 let text = print_stmt(st);

@@ -29,7 +29,10 @@ impl Checker<'_> {
             ProcOp::Release { name } => self.release(pos, proc, name),
             ProcOp::ExpectPin { name, .. } => self.check_held(pos, proc, name, false).map(drop),
             ProcOp::ExpectPipe { name, .. } => self.check_held(pos, proc, name, true).map(drop),
-            _ => self.other_op(pos, proc, op),
+            _ => match self.v2_op(pos, proc, op) {
+                Some(r) => r,
+                None => self.other_op(pos, proc, op),
+            },
         }
     }
 
@@ -131,7 +134,12 @@ impl Checker<'_> {
     }
 
     /// Counts a new region against [`MAX_ADDRESS_SPACE_BYTES`].
-    fn place(&mut self, pos: Pos, size_bytes: u64, align_bytes: u64) -> Result<(), ScenarioError> {
+    pub(crate) fn place(
+        &mut self,
+        pos: Pos,
+        size_bytes: u64,
+        align_bytes: u64,
+    ) -> Result<(), ScenarioError> {
         let need = self
             .address_space_bytes
             .saturating_add(region_footprint_bytes(size_bytes, align_bytes));
@@ -166,7 +174,7 @@ impl Checker<'_> {
         self.define_region(pos, proc, new_region, end - start)
     }
 
-    fn define_region(
+    pub(crate) fn define_region(
         &mut self,
         pos: Pos,
         proc: &str,
@@ -321,7 +329,10 @@ impl Checker<'_> {
 /// VMAs or on what is mapped.
 fn walks_every_page(op: &ProcOp) -> bool {
     match op {
-        ProcOp::Unmap { .. } | ProcOp::Protect { .. } | ProcOp::Move { .. } => false,
+        ProcOp::Unmap { .. }
+        | ProcOp::Protect { .. }
+        | ProcOp::Move { .. }
+        | ProcOp::MoveAt { .. } => false,
         ProcOp::Advise { advice, .. } => {
             matches!(advice, Advice::PopulateRead | Advice::PopulateWrite)
         }

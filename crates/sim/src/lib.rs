@@ -8,6 +8,7 @@ mod address;
 mod gup;
 mod observe;
 pub mod place;
+mod placed;
 mod runner;
 mod support;
 mod thp;
