@@ -4,7 +4,8 @@
 use std::fmt::Write;
 use std::path::Path;
 
-fn embed(src: &mut String, dir: &str, konst: &str, doc: &str) {
+/// Embeds every scenario of `dir`, which must hold at least `at_least`.
+fn embed(src: &mut String, dir: &str, konst: &str, doc: &str, at_least: usize) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(dir);
@@ -16,6 +17,11 @@ fn embed(src: &mut String, dir: &str, konst: &str, doc: &str) {
         .filter(|p| p.extension().is_some_and(|x| x == "scn"))
         .collect();
     names.sort();
+    assert!(
+        names.len() >= at_least,
+        "{dir}: {} scenarios, expected at least {at_least}",
+        names.len()
+    );
     writeln!(
         src,
         "/// {doc}: (name, text).\npub const {konst}: &[(&str, &str)] = &["
@@ -42,12 +48,14 @@ fn main() {
         "examples",
         "EXAMPLES",
         "Built-in example scenarios",
+        11,
     );
     embed(
         &mut src,
         "tests/compare",
         "COMPARE_SUITE",
         "The built-in suite of `foliolab compare`",
+        12,
     );
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("builtin.rs");
     std::fs::write(out, src).unwrap();

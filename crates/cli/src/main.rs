@@ -1,16 +1,16 @@
 //! The `foliolab` command: run scenarios on the model (`run`), and more as issues add them.
+//! Exit status: 0 passed, 1 failed, 2 invalid (or a usage error), 3 unsupported; a closed
+//! standard output ends any command quietly with 0.
 
 mod bench;
-mod builtin;
 mod compare;
 mod fuzz;
-mod load;
 mod probe;
 mod record;
-mod run;
 mod vm;
 
 use clap::{Parser, Subcommand};
+use foliolab_cli::{builtin, fmt, load, pipe, run};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -45,11 +45,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Trace a command's process tree and write it as a scenario (root; docs/record.md).
     Record(record::RecordArgs),
-    /// Print a scenario in canonical form.
-    Fmt {
-        /// Scenario files.
-        files: Vec<std::path::PathBuf>,
-    },
+    /// Print a scenario in canonical form (standard input without files); --check, -w.
+    Fmt(fmt::FmtArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,7 +59,13 @@ fn main() -> ExitCode {
         _ => {}
     }
     let cli = Cli::parse();
-    let code = match cli.command {
+    ExitCode::from(pipe::quiet_on_broken_pipe(|| {
+        exit_code(dispatch(cli.command))
+    }))
+}
+
+fn dispatch(command: Command) -> anyhow::Result<u8> {
+    match command {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),
         Command::Fuzz(args) => fuzz::fuzz(args),
@@ -72,13 +75,22 @@ fn main() -> ExitCode {
         Command::Record(args) => record::run(args),
         Command::Kernel(args) => vm::kernel_cmd(args),
         Command::ProbeHelper => unreachable!("dispatched before argument parsing"),
-        Command::Fmt { files } => load::fmt(&files),
-    };
-    match code {
-        Ok(c) => ExitCode::from(c),
+        Command::Fmt(args) => {
+            let stdout = std::io::stdout();
+            let code = fmt::fmt(&args, &mut stdout.lock(), &mut std::io::stderr())?;
+            Ok(code)
+        }
+    }
+}
+
+/// The exit status of a command's result: a closed pipe is 0, any other error 2.
+fn exit_code(result: anyhow::Result<u8>) -> u8 {
+    match result {
+        Ok(c) => c,
+        Err(e) if pipe::is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("foliolab: {e:#}");
-            ExitCode::from(2)
+            2
         }
     }
 }

@@ -1,16 +1,25 @@
-//! `foliolab run`: scenarios on the model.
+//! `foliolab run`: scenarios on the model. [`run_loaded`] is the whole path from a loaded
+//! scenario to its exit status; the binary, the CLI tests and the mutation fuzzer share it.
 
-use crate::load::load_all;
+use crate::load::{load_all, Loaded};
 use clap::Args;
 use foliolab_driver::{check_supported, drive, render_human, render_json, Record};
 use foliolab_sim::ModelRunner;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// Scenario files (default: the built-in examples).
+    /// Scenario files (`-` reads standard input; default: the built-in examples).
     pub files: Vec<PathBuf>,
-    /// The scheme that drives the model.
+    #[command(flatten)]
+    pub opts: RunOptions,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct RunOptions {
+    /// The scheme that drives the model (linux-5.7, linux-6.1, linux-6.5, linux-6.14,
+    /// linux-6.18, linux-6.18-npm, rfc-2026, vma-count, rmap-id, exact).
     #[arg(long, default_value = "linux-6.18")]
     pub scheme: String,
     /// One JSON object per line (spec 4.1).
@@ -22,6 +31,17 @@ pub struct RunArgs {
     /// Print only failures, problems and the summary of each scenario.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            scheme: "linux-6.18".into(),
+            json: false,
+            no_check: false,
+            quiet: false,
+        }
+    }
 }
 
 /// Combines exit statuses: invalid (2) over failed (1) over unsupported (3) over passed (0).
@@ -39,66 +59,88 @@ pub fn combine(a: u8, b: u8) -> u8 {
     }
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<u8> {
-    if ModelRunner::new(&args.scheme).is_none() {
-        anyhow::bail!(
-            "unknown scheme {} (known: {})",
-            args.scheme,
-            foliolab_schemes_names()
-        );
+/// An unknown scheme name, with the closest known one.
+pub fn check_scheme(name: &str) -> anyhow::Result<()> {
+    if ModelRunner::new(name).is_some() {
+        return Ok(());
     }
+    let known = foliolab_sim::scheme_names();
+    let hint = foliolab_scenario::suggest::did_you_mean(name, known.iter().copied())
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    anyhow::bail!("unknown scheme `{name}`{hint}; known: {}", known.join(", "))
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+    check_scheme(&args.opts.scheme)?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut err = io::stderr();
     let mut code = 0;
     for (name, loaded) in load_all(&args.files) {
-        let c = match loaded {
-            Err(e) => {
-                println!("{e}");
-                2
-            }
-            Ok(s) => run_one(&name, &s, &args),
-        };
+        let c = run_loaded(&name, &loaded, &args.opts, &mut out, &mut err)?;
         code = combine(code, c);
     }
+    out.flush()?;
     Ok(code)
 }
 
-fn foliolab_schemes_names() -> String {
-    foliolab_sim::scheme_names().join(", ")
-}
-
-fn run_one(name: &str, s: &foliolab_scenario::Scenario, args: &RunArgs) -> u8 {
-    let mut runner = ModelRunner::new(&args.scheme).expect("scheme checked");
-    runner.check_every_statement = !args.no_check;
+/// Runs one loaded scenario: its records to `out`, a load error to `err`; the exit status
+/// (0 passed, 1 failed, 2 invalid, 3 unsupported). Errors are only those of the writers.
+pub fn run_loaded(
+    name: &str,
+    loaded: &Loaded,
+    opts: &RunOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<u8> {
+    let s = match loaded {
+        Err(e) => {
+            writeln!(err, "{e}")?;
+            return Ok(2);
+        }
+        Ok(s) => s,
+    };
+    let Some(mut runner) = ModelRunner::new(&opts.scheme) else {
+        writeln!(err, "{name}: unknown scheme `{}`", opts.scheme)?;
+        return Ok(2);
+    };
+    runner.check_every_statement = !opts.no_check;
     let missing = check_supported(s, &runner);
     if !missing.is_empty() {
         for m in &missing {
-            println!("{name}: unsupported: {m}");
+            writeln!(out, "{name}: unsupported: {m}")?;
         }
-        return 3;
+        return Ok(3);
     }
-    if !args.json && !args.quiet {
-        println!("== {name}");
+    if !opts.json && !opts.quiet {
+        writeln!(out, "== {name}")?;
     }
-    let quiet = args.quiet;
-    let json = args.json;
-    let mut sink = |r: &Record| emit(name, r, json, quiet);
+    let mut written = Ok(());
+    let mut sink = |r: &Record| {
+        if written.is_ok() {
+            written = emit(out, name, r, opts);
+        }
+    };
     let summary = drive(s, &mut runner, &mut sink);
-    summary.exit as u8
+    written?;
+    Ok(summary.exit as u8)
 }
 
-fn emit(name: &str, r: &Record, json: bool, quiet: bool) {
-    if json {
-        println!("{}", render_json(r));
-        return;
+fn emit(out: &mut dyn Write, name: &str, r: &Record, opts: &RunOptions) -> io::Result<()> {
+    if opts.json {
+        return writeln!(out, "{}", render_json(r));
     }
     let interesting = match r {
         Record::Expect(e) => e.result == foliolab_driver::ExpectResult::Fail,
         Record::Problem(_) | Record::Summary(_) => true,
         _ => false,
     };
-    if !quiet || interesting {
-        if quiet && matches!(r, Record::Summary(_)) {
-            print!("{name}: ");
+    if !opts.quiet || interesting {
+        if opts.quiet && matches!(r, Record::Summary(_)) {
+            write!(out, "{name}: ")?;
         }
-        println!("{}", render_human(r));
+        writeln!(out, "{}", render_human(r))?;
     }
+    Ok(())
 }

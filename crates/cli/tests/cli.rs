@@ -63,7 +63,7 @@ fn range_outside_region_is_invalid() {
 fn reused_name_is_invalid() {
     let (code, out) = run_text("d.scn", "scenario 1\nspawn p\np: exit\nspawn p\n");
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("d.scn:4:1:"), "{out}");
+    assert!(out.contains("d.scn:4:7:"), "{out}");
 }
 
 #[test]

@@ -37,6 +37,11 @@ fn corpus() -> Vec<String> {
         .map(|p| p.display().to_string())
         .collect();
     v.sort();
+    assert!(
+        v.len() >= 75,
+        "tests/conformance: {} scenarios, expected at least 75",
+        v.len()
+    );
     v
 }
 

@@ -277,6 +277,7 @@ pub fn build(kinds: Vec<StmtKind>) -> Scenario {
                 },
                 kind,
                 comment: None,
+                tokens: Vec::new(),
             })
         })
         .collect();

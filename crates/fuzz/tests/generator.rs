@@ -49,6 +49,7 @@ fn every_supported_statement_is_generated() {
                     pos: Default::default(),
                     kind: (op.sample)(),
                     comment: None,
+                    tokens: Vec::new(),
                 });
                 if same_shape(&text, &sample) {
                     seen[i] = true;

@@ -55,6 +55,22 @@ pub(crate) struct Holds {
     holds: BTreeMap<HoldId, Hold>,
     next: u32,
     has_pinned: BTreeSet<Pid>,
+    /// Per page, how many holds reference it with FOLL_GET and with FOLL_PIN: the
+    /// invariant check asks per folio, and must not walk every held page for each one.
+    by_page: BTreeMap<Pfn, (i64, i64)>,
+}
+
+impl Holds {
+    fn count(&mut self, page: Pfn, kind: HoldKind, delta: i64) {
+        let e = self.by_page.entry(page).or_default();
+        match kind {
+            HoldKind::Get => e.0 += delta,
+            HoldKind::Pin => e.1 += delta,
+        }
+        if *e == (0, 0) {
+            self.by_page.remove(&page);
+        }
+    }
 }
 
 /// References a folio owes to holders.
@@ -103,6 +119,7 @@ impl Model {
     pub fn release(&mut self, id: HoldId) {
         if let Some(h) = self.gup.holds.remove(&id) {
             for page in h.pages {
+                self.gup.count(page, h.kind, -1);
                 self.ungrab(page, h.kind);
             }
         }
@@ -149,24 +166,23 @@ impl Model {
 
     /// The references and pins holders own on `f`.
     pub(crate) fn held_refs(&self, f: FolioRef) -> HeldRefs {
-        let mut out = HeldRefs::default();
-        let end = f.head.0 + f.nr_pages();
-        for h in self.gup.holds.values() {
-            let n = h
-                .pages
-                .iter()
-                .filter(|p| p.0 >= f.head.0 && p.0 < end)
-                .count() as i64;
-            match h.kind {
-                HoldKind::Get => out.refs += n,
-                HoldKind::Pin if f.is_large() => {
-                    out.refs += n;
-                    out.pins += n;
-                }
-                HoldKind::Pin => out.refs += n * GUP_PIN_COUNTING_BIAS as i64,
+        let end = Pfn(f.head.0 + f.nr_pages());
+        let (gets, pins) = self
+            .gup
+            .by_page
+            .range(f.head..end)
+            .fold((0, 0), |(g, p), (_, (dg, dp))| (g + dg, p + dp));
+        if f.is_large() {
+            HeldRefs {
+                refs: gets + pins,
+                pins,
+            }
+        } else {
+            HeldRefs {
+                refs: gets + pins * GUP_PIN_COUNTING_BIAS as i64,
+                pins: 0,
             }
         }
-        out
     }
 
     /// `folio_maybe_dma_pinned`; `extra` references the caller took already count. Also
@@ -235,6 +251,7 @@ impl Model {
                     self.grab(page, kind);
                     if let Some(h) = self.gup.holds.get_mut(&id) {
                         h.pages.push(page);
+                        self.gup.count(page, kind, 1);
                     }
                 }
                 Err(e) => {

@@ -1,6 +1,7 @@
 //! What every read must return: the memory each process sees, kept at the level of the
 //! program (writes, forks, unmaps), independent of how pages are shared physically.
 
+use crate::bindings::Bindings;
 use foliolab_mem::Content;
 use foliolab_types::{VirtAddr, PAGE_SIZE};
 use std::collections::BTreeMap;
@@ -35,7 +36,7 @@ pub struct Binding {
 pub struct ExpectedMemory {
     procs: BTreeMap<u32, BTreeMap<u64, Content>>,
     /// Per process, the file page behind each page of its file mappings.
-    bindings: BTreeMap<u32, BTreeMap<u64, Binding>>,
+    bindings: BTreeMap<u32, Bindings>,
     /// Per file, the content of each written page.
     files: BTreeMap<u32, BTreeMap<u64, Content>>,
     /// Write tag to the process that performed the write.
@@ -69,10 +70,7 @@ impl ExpectedMemory {
     }
 
     fn binding(&self, proc: u32, va: VirtAddr) -> Option<Binding> {
-        self.bindings
-            .get(&proc)
-            .and_then(|m| m.get(&va.page_index()))
-            .copied()
+        self.bindings.get(&proc)?.get(va.page_index())
     }
 
     /// What a read by `proc` at `va` must return: its own write, else the file page its
@@ -97,18 +95,9 @@ impl ExpectedMemory {
         shared: bool,
     ) {
         self.clear(proc, start, end);
+        let (first, last) = (start.page_index(), end.0.div_ceil(PAGE_SIZE));
         let m = self.bindings.entry(proc).or_default();
-        for (i, page) in (start.page_index()..end.0.div_ceil(PAGE_SIZE)).enumerate() {
-            let index = first_index + i as u64;
-            m.insert(
-                page,
-                Binding {
-                    file,
-                    index,
-                    shared,
-                },
-            );
-        }
+        m.map(first, last, file, first_index, shared);
     }
 
     /// Pages in [start, end) lose what `proc` wrote privately (MADV_DONTNEED): anonymous
@@ -160,7 +149,7 @@ impl ExpectedMemory {
             remove_range(m, start, end);
         }
         if let Some(m) = self.bindings.get_mut(&proc) {
-            remove_range(m, start, end);
+            m.remove(start.page_index(), end.0.div_ceil(PAGE_SIZE));
         }
     }
 
@@ -170,7 +159,11 @@ impl ExpectedMemory {
             move_entries(m, start, end, new);
         }
         if let Some(m) = self.bindings.get_mut(&proc) {
-            move_entries(m, start, end, new);
+            m.shift(
+                start.page_index(),
+                end.0.div_ceil(PAGE_SIZE),
+                new.page_index(),
+            );
         }
     }
 

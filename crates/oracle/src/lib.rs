@@ -2,6 +2,7 @@
 //! the page tables ([`recount`]) and keeps what every read must return ([`ExpectedMemory`]).
 //! It never reads a scheme's counters: it does not even depend on the schemes crate.
 
+mod bindings;
 pub mod expected;
 pub mod recount;
 

@@ -476,6 +476,7 @@ mod tests {
                 },
             },
             comment: None,
+            tokens: Vec::new(),
         };
         let on = |a, maj, min| statement_unsupported_on(&st(a), KernelVersion::new(maj, min));
         assert!(on(Advice::Collapse, 5, 10)

@@ -18,6 +18,7 @@ fn stmt(kind: StmtKind, comment: Option<String>) -> Item {
         pos: Pos::default(),
         kind,
         comment,
+        tokens: Vec::new(),
     })
 }
 

@@ -19,6 +19,7 @@ fn stmt(line: u32, kind: StmtKind) -> Item {
         pos: Pos { line, column: 1 },
         kind,
         comment: None,
+        tokens: Vec::new(),
     })
 }
 

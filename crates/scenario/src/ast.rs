@@ -39,6 +39,29 @@ pub struct Stmt {
     pub kind: StmtKind,
     /// A trailing `# comment` on the same line, kept by the printer.
     pub comment: Option<String>,
+    /// Every token of the statement's line as written (empty for statements built in
+    /// memory): validation errors point at the token they are about. Not part of the
+    /// program ([`Scenario::same_program`] ignores it).
+    pub tokens: Vec<Token>,
+}
+
+impl Stmt {
+    /// A statement built in memory (no source tokens).
+    pub fn new(pos: Pos, kind: StmtKind) -> Stmt {
+        Stmt {
+            pos,
+            kind,
+            comment: None,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// One token of a statement's line, as written, at its 1-based column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub column: u32,
+    pub text: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

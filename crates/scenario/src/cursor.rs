@@ -32,14 +32,24 @@ impl<'a> Cursor<'a> {
     /// An error at `tok` (or at the end of the line when `tok` is `None`).
     pub fn err(&self, tok: Option<Tok<'_>>, message: impl Into<String>) -> ScenarioError {
         let column = tok.map_or(self.end_col, |t| t.col);
-        ScenarioError {
-            path: self.path.to_string(),
-            pos: Pos {
-                line: self.line,
-                column,
-            },
-            token: tok.map(|t| t.text.to_string()),
-            message: message.into(),
+        let pos = Pos {
+            line: self.line,
+            column,
+        };
+        ScenarioError::new(self.path, pos, tok.map(|t| t.text), message)
+    }
+
+    /// An error at `tok` that names the closest word of `words` as "did you mean".
+    pub fn err_suggest<'w>(
+        &self,
+        tok: Tok<'_>,
+        message: impl Into<String>,
+        words: impl IntoIterator<Item = &'w str>,
+    ) -> ScenarioError {
+        let e = self.err(Some(tok), message);
+        match crate::suggest::hint(tok.text, words) {
+            Some(h) => e.with_help(h),
+            None => e,
         }
     }
 
@@ -62,7 +72,7 @@ impl<'a> Cursor<'a> {
         if tok.text == word {
             Ok(())
         } else {
-            Err(self.err(Some(tok), format!("expected `{word}`")))
+            Err(self.err_suggest(tok, format!("expected `{word}`"), [word]))
         }
     }
 
@@ -95,7 +105,13 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn num_in(&self, tok: Tok<'_>, what: &str) -> Result<u64, ScenarioError> {
-        parse_u64(tok.text).map_err(|e| self.err(Some(tok), e.message(what)))
+        parse_u64(tok.text).map_err(|e| {
+            let err = self.err(Some(tok), e.message(what));
+            match e.help(what) {
+                Some(h) => err.with_help(h),
+                None => err,
+            }
+        })
     }
 
     /// One of the words of `table`.
@@ -110,8 +126,10 @@ impl<'a> Cursor<'a> {
         tok: Tok<'_>,
         table: &[(&str, T)],
     ) -> Result<T, ScenarioError> {
-        lookup(table, tok.text)
-            .ok_or_else(|| self.err(Some(tok), format!("expected {}", one_of(table))))
+        lookup(table, tok.text).ok_or_else(|| {
+            let words = table.iter().map(|(w, _)| *w);
+            self.err_suggest(tok, format!("expected {}", one_of(table)), words)
+        })
     }
 
     /// A `KEY=VALUE` option value: the part after `=`, as a sub-token.

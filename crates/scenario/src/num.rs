@@ -27,6 +27,28 @@ impl NumError {
     }
 }
 
+/// The accepted forms of integers, for the help line of a malformed one.
+pub(crate) const FORMS: &str = "numbers are decimal, optionally with a binary unit suffix \
+    K, M or G (`4096`, `64K`, `2M`, `1G`), or hex without a suffix (`0x1000`); `_` may \
+    separate digits";
+
+impl NumError {
+    /// A help line for this error, if one helps.
+    pub(crate) fn help(self, _expected: &str) -> Option<String> {
+        match self {
+            NumError::Syntax => Some(FORMS.into()),
+            NumError::HexUnit => Some(
+                "write it in decimal with the suffix (`64K`) or in hex without one (`0x10000`)"
+                    .into(),
+            ),
+            NumError::Overflow => {
+                Some("the largest value is 18446744073709551615 (`0xffffffffffffffff`)".into())
+            }
+            NumError::Negative => None,
+        }
+    }
+}
+
 /// Parses an unsigned integer literal.
 pub(crate) fn parse_u64(text: &str) -> Result<u64, NumError> {
     if text.starts_with('-') {

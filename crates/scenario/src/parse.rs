@@ -8,6 +8,15 @@ use crate::num::parse_i64;
 
 /// Parses a whole scenario file. `path` is used in error messages only.
 pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let max = crate::limits::MAX_SCENARIO_BYTES;
+    if text.len() as u64 > max {
+        let why = format!("the scenario is {} bytes long, over the limit", text.len());
+        let pos = Pos { line: 1, column: 1 };
+        return Err(ScenarioError::new(path, pos, None, why).with_help(format!(
+            "a scenario is at most {} (see Limits in the format spec)",
+            foliolab_types::format_size_bytes(max)
+        )));
+    }
     let mut items = Vec::new();
     for (idx, raw) in text.split('\n').enumerate() {
         let line = u32::try_from(idx + 1).unwrap_or(u32::MAX);
@@ -19,6 +28,14 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
             }
             continue;
         }
+        let tokens = lexed
+            .toks
+            .iter()
+            .map(|t| Token {
+                column: t.col,
+                text: t.text.to_string(),
+            })
+            .collect();
         let mut cur = Cursor {
             path,
             line,
@@ -33,6 +50,7 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
             pos: cur.pos_of(first),
             kind,
             comment,
+            tokens,
         }));
     }
     Ok(Scenario {
@@ -88,8 +106,44 @@ fn parse_global(cur: &mut Cursor<'_>, first: Tok<'_>) -> Result<StmtKind, Scenar
             cur.word("stats")?;
             StmtKind::ObserveStats
         }
-        _ => return Err(cur.err(Some(first), "unknown statement")),
+        _ => return Err(unknown_global(cur, first)),
     })
+}
+
+/// Statement words without a process prefix (spec 3.1).
+pub(crate) const GLOBAL_WORDS: [&str; 10] = [
+    "scenario",
+    "schemes",
+    "thp",
+    "swap",
+    "file",
+    "spawn",
+    "shrink",
+    "khugepaged",
+    "expect",
+    "observe",
+];
+
+/// `unknown statement`, with what the writer probably meant.
+fn unknown_global(cur: &Cursor<'_>, first: Tok<'_>) -> ScenarioError {
+    let e = cur.err(Some(first), "unknown statement");
+    let text = first.text;
+    if crate::parse_proc::PROC_WORDS.contains(&text) {
+        return e.with_help(format!(
+            "`{text}` is a process statement: it takes a process prefix (`p: {text} ...`)"
+        ));
+    }
+    if let Some((proc, rest)) = text.split_once(':') {
+        if !proc.is_empty() && !rest.is_empty() {
+            return e.with_help(format!(
+                "a process prefix is followed by a space: `{proc}: {rest}`"
+            ));
+        }
+    }
+    match crate::suggest::hint(text, GLOBAL_WORDS) {
+        Some(h) => e.with_help(h),
+        None => e,
+    }
 }
 
 /// `expect stat NAME == N`.
@@ -97,7 +151,7 @@ fn expect_stat(cur: &mut Cursor<'_>) -> Result<StmtKind, ScenarioError> {
     let tok = cur.next("`stat`")?;
     if tok.text != "stat" {
         let why = "expected `stat` (other expectations take a process prefix `P:`)";
-        return Err(cur.err(Some(tok), why));
+        return Err(cur.err_suggest(tok, why, ["stat"]));
     }
     let name = cur.next("a counter name")?;
     let ok = name
@@ -105,7 +159,7 @@ fn expect_stat(cur: &mut Cursor<'_>) -> Result<StmtKind, ScenarioError> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
     if !ok {
-        return Err(cur.err(Some(name), "expected a counter name"));
+        return Err(cur.err(Some(name), "expected a counter name (spec 3.6)"));
     }
     cur.word("==")?;
     let tok = cur.next("a change (integer)")?;

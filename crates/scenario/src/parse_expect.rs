@@ -183,7 +183,24 @@ fn expect_range(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
                 range,
                 state: *state,
             },
-            None => return Err(cur.err(Some(tok), format!("expected {what}"))),
+            None => {
+                let words = [
+                    "==",
+                    "same",
+                    "new",
+                    "present",
+                    "zeropage",
+                    "swapped",
+                    "none",
+                    "mapcount",
+                    "exclusive",
+                    "shared",
+                    "pmd",
+                    "pte",
+                    "order",
+                ];
+                return Err(cur.err_suggest(tok, format!("expected {what}"), words));
+            }
         },
     })
 }

@@ -58,9 +58,30 @@ pub(crate) fn parse_proc_op(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioErro
         },
         "expect" => crate::parse_expect::expect(cur)?,
         "observe" => observe(cur)?,
-        _ => return Err(cur.err(Some(tok), "unknown statement")),
+        _ => {
+            let e = cur.err_suggest(tok, "unknown statement", PROC_WORDS);
+            return Err(if crate::parse::GLOBAL_WORDS[..8].contains(&tok.text) {
+                e.with_help(format!("`{}` takes no process prefix", tok.text))
+            } else {
+                e
+            });
+        }
     })
 }
+
+/// `e` with "did you mean" for `word` among `words`, if one is close.
+pub(crate) fn with_hint(e: ScenarioError, word: &str, words: &[&str]) -> ScenarioError {
+    match crate::suggest::hint(word, words.iter().copied()) {
+        Some(h) => e.with_help(h),
+        None => e,
+    }
+}
+
+/// Statement words after a process prefix (spec 3.2 to 3.4).
+pub(crate) const PROC_WORDS: [&str; 16] = [
+    "map", "unmap", "protect", "advise", "move", "write", "read", "fork", "exit", "pin", "splice",
+    "release", "migrate", "remember", "expect", "observe",
+];
 
 /// `map R SIZE [KIND] [prot=PROT] [align=A]`, options in any order, each at most once.
 fn map(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
@@ -91,9 +112,10 @@ fn map(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
                 ALIGN,
             )?;
             set_once(cur, tok, &mut align, a, "align")?;
-        } else if tok.text.contains('=') {
+        } else if let Some((key, _)) = tok.text.split_once('=') {
             let why = "expected one of: prot=PROT, align=A, at=S+OFF, off=FOFF";
-            return Err(cur.err(Some(tok), why));
+            let keys = ["prot", "align", "at", "off"];
+            return Err(with_hint(cur.err(Some(tok), why), key, &keys));
         } else {
             let k = map_kind(cur, tok)?;
             set_once(cur, tok, &mut kind, k, "the kind")?;
@@ -127,7 +149,10 @@ fn map_kind(cur: &mut Cursor<'_>, tok: Tok<'_>) -> Result<MapKind, ScenarioError
             false => MapKind::DriverMixedmap,
             true => MapKind::DriverPfnmap,
         },
-        _ => return Err(cur.err(Some(tok), format!("expected {KINDS}"))),
+        _ => {
+            let words = ["anon", "shmem", "file", "driver"];
+            return Err(cur.err_suggest(tok, format!("expected {KINDS}"), words));
+        }
     })
 }
 
@@ -175,8 +200,13 @@ fn mremap(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
             )?;
             set_once(cur, tok, &mut shift, s, "shift")?;
         } else {
+            let key = tok.text.split('=').next().unwrap_or_default();
             let why = "expected one of: align=A, shift=OFF, at=S+OFF";
-            return Err(cur.err(Some(tok), why));
+            return Err(with_hint(
+                cur.err(Some(tok), why),
+                key,
+                &["align", "shift", "at"],
+            ));
         }
     }
     let align_bytes = align.unwrap_or(2 << 20);
@@ -204,7 +234,9 @@ fn pin(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
         } else if tok.text == "fast" {
             set_once(cur, tok, &mut fast, true, "fast")?;
         } else {
-            return Err(cur.err(Some(tok), "expected one of: ro, rw, longterm, short, fast"));
+            let words = ["ro", "rw", "longterm", "short", "fast"];
+            let why = "expected one of: ro, rw, longterm, short, fast";
+            return Err(cur.err_suggest(tok, why, words));
         }
     }
     let (write, longterm) = (write.unwrap_or(true), longterm.unwrap_or(true));

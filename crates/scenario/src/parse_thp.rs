@@ -14,6 +14,24 @@ const ON_OFF: &[&str] = &["on", "off"];
 const SHMEM_TOP: &[&str] = &["always", "within_size", "advise", "never"];
 const SHMEM_SIZE: &[&str] = &["always", "within_size", "advise", "never", "inherit"];
 
+/// Every THP key, in the order of the spec's table.
+fn all_keys() -> Vec<ThpKey> {
+    let sizes = || SIZES.iter().map(|(_, o)| *o);
+    let mut keys = vec![ThpKey::Enabled];
+    keys.extend(sizes().map(ThpKey::Size));
+    keys.extend([
+        ThpKey::Defrag,
+        ThpKey::ZeroPage,
+        ThpKey::ShrinkUnderused,
+        ThpKey::MaxPtesNone,
+        ThpKey::MaxPtesSwap,
+        ThpKey::MaxPtesShared,
+        ThpKey::Shmem,
+    ]);
+    keys.extend(sizes().map(ThpKey::ShmemSize));
+    keys
+}
+
 /// The key of a `KEY` text, if known.
 pub fn thp_key(text: &str) -> Option<ThpKey> {
     let size_order = |s: &str| SIZES.iter().find(|(n, _)| *n == s).map(|(_, o)| *o);
@@ -91,13 +109,21 @@ fn thp_setting(cur: &Cursor<'_>, tok: Tok<'_>) -> Result<ThpSetting, ScenarioErr
     let Some((key_text, value)) = tok.text.split_once('=') else {
         return Err(cur.err(Some(tok), "expected KEY=VALUE"));
     };
-    let key = thp_key(key_text).ok_or_else(|| cur.err(Some(tok), "unknown THP key"))?;
+    let key = thp_key(key_text).ok_or_else(|| {
+        let names: Vec<String> = all_keys().into_iter().map(thp_key_name).collect();
+        let words: Vec<&str> = names.iter().map(String::as_str).collect();
+        let e = cur.err(Some(tok), "unknown THP key");
+        crate::parse_proc::with_hint(e, key_text, &words).with_help(
+            "keys: enabled, 16K to 2M, defrag, zero_page, shrink_underused, max_ptes_none, \
+             max_ptes_swap, max_ptes_shared, shmem, shmem.16K to shmem.2M",
+        )
+    })?;
     let value_tok = Cursor::option_value(tok, key_text);
     let value = match thp_values(key) {
         Some(words) if words.contains(&value) => value.to_string(),
         Some(words) => {
             let why = format!("expected one of: {}", words.join(", "));
-            return Err(cur.err(Some(value_tok), why));
+            return Err(cur.err_suggest(value_tok, why, words.iter().copied()));
         }
         None => match parse_u64(value) {
             Ok(n) if n <= 511 => n.to_string(),

@@ -36,6 +36,7 @@ fn strip_item(item: &Item) -> Item {
         Item::Stmt(st) => {
             let mut st = st.clone();
             st.pos = Pos::default();
+            st.tokens.clear();
             if let StmtKind::Thp { settings } = &mut st.kind {
                 settings.sort_by_key(|s| s.key);
             }

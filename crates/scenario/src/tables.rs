@@ -3,6 +3,21 @@
 
 use crate::ast::*;
 
+/// The mapcount designs a `schemes` statement may name (the model's schemes; a test of the
+/// `foliolab` crate keeps this list equal to theirs).
+pub const SCHEME_NAMES: &[&str] = &[
+    "linux-5.7",
+    "linux-6.1",
+    "linux-6.5",
+    "linux-6.14",
+    "linux-6.18",
+    "linux-6.18-npm",
+    "rfc-2026",
+    "vma-count",
+    "rmap-id",
+    "exact",
+];
+
 pub(crate) const PROTS: [(&str, Prot); 5] = [
     ("none", Prot::None),
     ("r", Prot::R),

@@ -280,6 +280,7 @@ impl Checker<'_> {
             let why = "shift must be a multiple of 4K below the alignment";
             return Err(self.err(pos, Some(&size(shift_bytes)), why));
         }
+        self.place(pos, size_bytes.saturating_add(shift_bytes), align_bytes)?;
         self.define_region(pos, proc, space, size_bytes)?;
         if let Some(p) = self.procs.get_mut(proc) {
             p.spaces.insert(space.to_string());
@@ -351,6 +352,8 @@ impl Checker<'_> {
         size_bytes: u64,
     ) -> Result<(), ScenarioError> {
         self.page_size(pos, size_bytes, "growth")?;
+        // Growth takes address space after the region: counted as a region of its own.
+        self.place(pos, size_bytes, PAGE)?;
         let p = self.procs.get_mut(proc);
         let Some(r) = p
             .filter(|p| !p.spaces.contains(region))
@@ -359,7 +362,7 @@ impl Checker<'_> {
             let why = format!("unknown region `{region}` of process `{proc}`");
             return Err(self.err(pos, Some(region), why));
         };
-        *r += size_bytes;
+        *r = r.saturating_add(size_bytes);
         Ok(())
     }
 

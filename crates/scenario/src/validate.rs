@@ -3,6 +3,8 @@
 use crate::ast::*;
 use crate::counters::counter_class;
 use crate::error::ScenarioError;
+use crate::limits::{limit_text, MAX_FILE_BYTES, MAX_PAGE_WALK_BYTES, MAX_SWAP_BYTES};
+use crate::num::parse_u64;
 use crate::print::{print_range, print_stmt};
 use foliolab_types::format_size_bytes as size;
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +18,8 @@ pub fn validate(s: &Scenario) -> Result<(), ScenarioError> {
         ..Checker::default()
     };
     for st in s.statements() {
+        c.stmt_pos = st.pos;
+        c.tokens = &st.tokens;
         c.stmt(st)?;
     }
     if !c.started {
@@ -28,6 +32,11 @@ pub fn validate(s: &Scenario) -> Result<(), ScenarioError> {
 #[derive(Default)]
 pub(crate) struct Checker<'a> {
     pub path: &'a str,
+    /// The statement being checked: its position and its tokens as written.
+    pub stmt_pos: Pos,
+    pub tokens: &'a [Token],
+    /// Address space the regions defined so far need (see [`crate::limits`]).
+    pub address_space_bytes: u64,
     pub started: bool,
     /// The format version of `scenario N` (1 or 2).
     pub version: u32,
@@ -54,14 +63,47 @@ pub(crate) struct Held {
     pub released: bool,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    /// An error at `pos`. An error about the statement as a whole that names a `token`
+    /// points at that token as written, when the statement has it.
     pub fn err(&self, pos: Pos, token: Option<&str>, msg: impl Into<String>) -> ScenarioError {
-        ScenarioError {
-            path: self.path.to_string(),
-            pos,
-            token: token.map(str::to_string),
-            message: msg.into(),
+        let located = token
+            .filter(|_| pos == self.stmt_pos)
+            .and_then(|t| self.locate(t));
+        match located {
+            Some((column, written)) => {
+                let pos = Pos {
+                    line: pos.line,
+                    column,
+                };
+                ScenarioError::new(self.path, pos, Some(written), msg)
+            }
+            None => ScenarioError::new(self.path, pos, token, msg),
         }
+    }
+
+    /// The column and text of the token of the current statement that `text` (a name or
+    /// a value as the validator prints it) stands for: the same text, the value of a
+    /// `KEY=VALUE`, the same number, or the process of a `PROC:...` token.
+    fn locate(&self, text: &str) -> Option<(u32, &'a str)> {
+        let number = parse_u64(text).ok();
+        let value_of = |t: &'a str| t.split_once('=').map(|(k, v)| (k.chars().count() + 1, v));
+        let same_number = |t: &str| number.is_some() && parse_u64(t).ok() == number;
+        let args = self.tokens.get(1..).unwrap_or_default();
+        if let Some(t) = args.iter().find(|t| t.text == text || same_number(&t.text)) {
+            return Some((t.column, &t.text));
+        }
+        for t in args {
+            if let Some((skip, v)) = value_of(&t.text) {
+                if v == text || same_number(v) {
+                    return Some((t.column + skip as u32, v));
+                }
+            }
+        }
+        let proc_of = |t: &'a str| t.split_once(':').map(|(p, _)| p).filter(|p| *p == text);
+        self.tokens
+            .iter()
+            .find_map(|t| proc_of(&t.text).map(|p| (t.column, p)))
     }
 
     fn stmt(&mut self, st: &Stmt) -> Result<(), ScenarioError> {
@@ -75,18 +117,23 @@ impl Checker<'_> {
                 Some("scenario"),
                 "`scenario` may only be the first statement",
             )),
-            StmtKind::Schemes { .. } => self.setup_once(pos, "schemes"),
+            StmtKind::Schemes { names } => {
+                self.setup_once(pos, "schemes")?;
+                self.known_schemes(pos, names)
+            }
             StmtKind::Thp { settings } => {
                 self.setup_once(pos, "thp")?;
                 self.thp_keys_unique(pos, settings)
             }
             StmtKind::Swap { size_bytes } => {
                 self.setup_once(pos, "swap")?;
-                self.page_size(pos, *size_bytes, "swap size")
+                self.page_size(pos, *size_bytes, "swap size")?;
+                self.at_most(pos, *size_bytes, MAX_SWAP_BYTES, "a swap device")
             }
             StmtKind::File { file, size_bytes } => {
                 self.before_spawn(pos, "file")?;
                 self.page_size(pos, *size_bytes, "file size")?;
+                self.at_most(pos, *size_bytes, MAX_FILE_BYTES, "a file")?;
                 let new = self.files.insert(file.clone());
                 self.fresh(pos, new, file, "file")
             }
@@ -105,7 +152,15 @@ impl Checker<'_> {
             StmtKind::Shrink | StmtKind::Khugepaged | StmtKind::ObserveStats => Ok(()),
             StmtKind::ExpectStat { counter, .. } => match counter_class(counter) {
                 Some(_) => Ok(()),
-                None => Err(self.err(pos, Some(counter), "unknown counter (see spec 3.6)")),
+                None => {
+                    let names = crate::counters::all_counters();
+                    let words = names.iter().map(|(n, _)| n.as_str());
+                    let e = self.err(pos, Some(counter), "unknown counter (see spec 3.6)");
+                    Err(match crate::suggest::hint(counter, words) {
+                        Some(h) => e.with_help(h),
+                        None => e,
+                    })
+                }
             },
             StmtKind::Proc { proc, op } => self.proc_stmt(pos, proc, op),
         }
@@ -163,11 +218,67 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// Every name of `schemes` is a known design (a typo would skip every expectation).
+    fn known_schemes(&self, pos: Pos, names: &[String]) -> Result<(), ScenarioError> {
+        let known = crate::tables::SCHEME_NAMES;
+        let Some(bad) = names.iter().find(|n| !known.contains(&n.as_str())) else {
+            return Ok(());
+        };
+        let e = self.err(pos, Some(bad), format!("unknown scheme `{bad}`"));
+        let e = match crate::suggest::hint(bad, known.iter().copied()) {
+            Some(h) => e.with_help(h),
+            None => e,
+        };
+        Err(e.with_help(format!("schemes: {}", known.join(", "))))
+    }
+
+    /// `bytes` (of `what`) within `limit_bytes`.
+    pub fn at_most(
+        &self,
+        pos: Pos,
+        bytes: u64,
+        limit_bytes: u64,
+        what: &str,
+    ) -> Result<(), ScenarioError> {
+        if bytes <= limit_bytes {
+            return Ok(());
+        }
+        let why = format!("{what} of {} is over the limit", size(bytes));
+        Err(self
+            .err(pos, Some(&size(bytes)), why)
+            .with_help(limit_text(limit_bytes)))
+    }
+
+    /// A range that a statement walks page by page is within [`MAX_PAGE_WALK_BYTES`].
+    pub fn page_walk(&self, r: &Range, start: u64, end: u64) -> Result<(), ScenarioError> {
+        let len = end - start;
+        if len <= MAX_PAGE_WALK_BYTES {
+            return Ok(());
+        }
+        let why = format!(
+            "this statement visits every page of its range, and {} is over the limit",
+            size(len)
+        );
+        let e = self.err(r.pos, Some(&print_range(r)), why);
+        Err(e
+            .with_help(limit_text(MAX_PAGE_WALK_BYTES))
+            .with_help("split the statement into several ranges"))
+    }
+
     /// A non-zero multiple of 4K.
     pub fn page_size(&self, pos: Pos, bytes: u64, what: &str) -> Result<(), ScenarioError> {
         if bytes == 0 || !bytes.is_multiple_of(PAGE) {
             let why = format!("{what} must be a non-zero multiple of 4K");
-            return Err(self.err(pos, Some(&size(bytes)), why));
+            let e = self.err(pos, Some(&size(bytes)), why);
+            let below = bytes / PAGE * PAGE;
+            return Err(match below.checked_add(PAGE) {
+                Some(above) if below > 0 => e.with_help(format!(
+                    "the nearest multiples of 4K are {} and {}",
+                    size(below),
+                    size(above)
+                )),
+                _ => e.with_help("for example 4K, 64K, 2M (sizes take the suffixes K, M, G)"),
+            });
         }
         Ok(())
     }
@@ -198,8 +309,7 @@ impl Checker<'_> {
         let text = print_range(r);
         let region = self.procs.get(proc).and_then(|p| p.regions.get(&r.region));
         let Some(&region_size) = region else {
-            let why = format!("unknown region `{}` of process `{proc}`", r.region);
-            return Err(self.err(r.pos, Some(&r.region), why));
+            return Err(self.unknown_region(r.pos, proc, &r.region));
         };
         let bounds = r.form.checked_resolve(region_size);
         let Some((start, end)) = bounds else {
@@ -222,11 +332,39 @@ impl Checker<'_> {
         Ok((start, end))
     }
 
+    /// `e` with "did you mean" for `word` among `names`, when one is close.
+    pub fn hint<'n>(
+        &self,
+        e: ScenarioError,
+        word: &str,
+        names: impl Iterator<Item = &'n String>,
+    ) -> ScenarioError {
+        match crate::suggest::hint(word, names.map(String::as_str)) {
+            Some(h) => e.with_help(h),
+            None => e,
+        }
+    }
+
+    /// `unknown region`, with the closest region of the process as "did you mean".
+    pub fn unknown_region(&self, pos: Pos, proc: &str, region: &str) -> ScenarioError {
+        let why = format!("unknown region `{region}` of process `{proc}`");
+        let e = self.err(pos, Some(region), why);
+        let regions = self.procs.get(proc).map(|p| &p.regions);
+        let words = regions
+            .into_iter()
+            .flat_map(|r| r.keys().map(String::as_str));
+        match crate::suggest::hint(region, words) {
+            Some(h) => e.with_help(h),
+            None => e,
+        }
+    }
+
     /// A power of two from 4K to 512M.
     pub fn alignment(&self, pos: Pos, align: u64) -> Result<(), ScenarioError> {
         if !align.is_power_of_two() || !(PAGE..=512 << 20).contains(&align) {
             let why = "alignment must be a power of two from 4K to 512M";
-            return Err(self.err(pos, Some(&size(align)), why));
+            let e = self.err(pos, Some(&size(align)), why);
+            return Err(e.with_help("for example align=4K, align=64K, align=2M"));
         }
         Ok(())
     }

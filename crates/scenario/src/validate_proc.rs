@@ -2,6 +2,9 @@
 
 use crate::ast::*;
 use crate::error::ScenarioError;
+use crate::limits::{
+    limit_text, region_footprint_bytes, MAX_ADDRESS_SPACE_BYTES, MAX_PAGE_WALK_BYTES,
+};
 use crate::tables::FieldKind;
 use crate::validate::{Checker, Held, PAGE};
 use foliolab_types::format_size_bytes as size;
@@ -15,7 +18,10 @@ impl Checker<'_> {
     ) -> Result<(), ScenarioError> {
         self.live_proc(pos, proc)?;
         if let Some(range) = op.range() {
-            self.range(proc, range)?;
+            let (start, end) = self.range(proc, range)?;
+            if walks_every_page(op) {
+                self.page_walk(range, start, end)?;
+            }
         }
         match op {
             ProcOp::Pin { name, .. } => self.define_held(pos, proc, name, false),
@@ -32,7 +38,10 @@ impl Checker<'_> {
 
     fn live_proc(&self, pos: Pos, proc: &str) -> Result<(), ScenarioError> {
         match self.procs.get(proc) {
-            None => Err(self.err(pos, Some(proc), format!("unknown process `{proc}`"))),
+            None => {
+                let e = self.err(pos, Some(proc), format!("unknown process `{proc}`"));
+                Err(self.hint(e, proc, self.procs.keys()))
+            }
             Some(p) if !p.alive => {
                 Err(self.err(pos, Some(proc), format!("process `{proc}` has exited")))
             }
@@ -108,10 +117,42 @@ impl Checker<'_> {
         self.alignment(pos, align_bytes)?;
         if let MapKind::File { file, .. } = kind {
             if !self.files.contains(file) {
-                return Err(self.err(pos, Some(file), format!("unknown file `{file}`")));
+                let e = self.err(pos, Some(file), format!("unknown file `{file}`"));
+                let words = self.files.iter().map(String::as_str);
+                return Err(match crate::suggest::hint(file, words) {
+                    Some(h) => e.with_help(h),
+                    None => e,
+                });
             }
         }
+        if matches!(kind, MapKind::DriverMixedmap | MapKind::DriverPfnmap) {
+            let what = "a driver region (populated whole at `map`)";
+            self.at_most(pos, size_bytes, MAX_PAGE_WALK_BYTES, what)?;
+        }
+        self.place(pos, size_bytes, align_bytes)?;
         self.define_region(pos, proc, region, size_bytes)
+    }
+
+    /// Counts a new region against [`MAX_ADDRESS_SPACE_BYTES`].
+    pub(crate) fn place(
+        &mut self,
+        pos: Pos,
+        size_bytes: u64,
+        align_bytes: u64,
+    ) -> Result<(), ScenarioError> {
+        let need = self
+            .address_space_bytes
+            .saturating_add(region_footprint_bytes(size_bytes, align_bytes));
+        if need > MAX_ADDRESS_SPACE_BYTES {
+            let why = "with this region, the scenario's regions need more address space than \
+                       the limit";
+            let e = self.err(pos, Some(&size(size_bytes)), why);
+            return Err(e
+                .with_help(limit_text(MAX_ADDRESS_SPACE_BYTES))
+                .with_help("a region counts its size, three times its alignment and 4M"));
+        }
+        self.address_space_bytes = need;
+        Ok(())
     }
 
     fn mremap(
@@ -129,6 +170,7 @@ impl Checker<'_> {
             let why = "shift must be a multiple of 4K below the alignment";
             return Err(self.err(pos, Some(&size(shift_bytes)), why));
         }
+        self.place(pos, (end - start).saturating_add(shift_bytes), align_bytes)?;
         self.define_region(pos, proc, new_region, end - start)
     }
 
@@ -154,8 +196,7 @@ impl Checker<'_> {
             .get(proc)
             .is_some_and(|p| p.regions.contains_key(region));
         if !known {
-            let why = format!("unknown region `{region}` of process `{proc}`");
-            return Err(self.err(pos, Some(region), why));
+            return Err(self.unknown_region(pos, proc, region));
         }
         Ok(())
     }
@@ -197,7 +238,8 @@ impl Checker<'_> {
     ) -> Result<&Held, ScenarioError> {
         let what = if pipe { "pipe" } else { "pin" };
         let Some(h) = self.held.get(name) else {
-            return Err(self.err(pos, Some(name), format!("unknown {what} `{name}`")));
+            let e = self.err(pos, Some(name), format!("unknown {what} `{name}`"));
+            return Err(self.hint(e, name, self.held.keys()));
         };
         if h.pipe != pipe {
             let other = if h.pipe { "pipe" } else { "pin" };
@@ -224,7 +266,8 @@ impl Checker<'_> {
 
     fn release(&mut self, pos: Pos, proc: &str, name: &str) -> Result<(), ScenarioError> {
         let Some(h) = self.held.get(name) else {
-            return Err(self.err(pos, Some(name), format!("unknown pin or pipe `{name}`")));
+            let e = self.err(pos, Some(name), format!("unknown pin or pipe `{name}`"));
+            return Err(self.hint(e, name, self.held.keys()));
         };
         self.held_live(pos, proc, name, h)?;
         if let Some(h) = self.held.get_mut(name) {
@@ -235,15 +278,21 @@ impl Checker<'_> {
 
     fn snapshot_use(&self, pos: Pos, snapshot: &str, at: Option<u64>) -> Result<(), ScenarioError> {
         if !self.snapshots.contains(snapshot) {
-            return Err(self.err(
+            let e = self.err(
                 pos,
                 Some(snapshot),
                 format!("unknown snapshot `{snapshot}`"),
-            ));
+            );
+            return Err(self.hint(e, snapshot, self.snapshots.iter()));
         }
         match at {
             Some(a) if a % PAGE != 0 => {
                 Err(self.err(pos, Some(&size(a)), "offset must be a multiple of 4K"))
+            }
+            Some(a) if a > MAX_ADDRESS_SPACE_BYTES => {
+                let why = "offset is beyond every region (over the address-space limit)";
+                let e = self.err(pos, Some(&size(a)), why);
+                Err(e.with_help(limit_text(MAX_ADDRESS_SPACE_BYTES)))
             }
             _ => Ok(()),
         }
@@ -267,9 +316,26 @@ impl Checker<'_> {
         }
         if let FieldValue::Slot { proc, .. } = v {
             if !self.procs.contains_key(proc) {
-                return Err(self.err(pos, Some(proc), format!("unknown process `{proc}`")));
+                let e = self.err(pos, Some(proc), format!("unknown process `{proc}`"));
+                return Err(self.hint(e, proc, self.procs.keys()));
             }
         }
         Ok(())
+    }
+}
+
+/// True for the statements that visit every base page of their range (spec "Limits"):
+/// everything with a range but `unmap`, `protect`, `move` and the advice that works on
+/// VMAs or on what is mapped.
+fn walks_every_page(op: &ProcOp) -> bool {
+    match op {
+        ProcOp::Unmap { .. }
+        | ProcOp::Protect { .. }
+        | ProcOp::Move { .. }
+        | ProcOp::MoveAt { .. } => false,
+        ProcOp::Advise { advice, .. } => {
+            matches!(advice, Advice::PopulateRead | Advice::PopulateWrite)
+        }
+        _ => op.range().is_some(),
     }
 }

@@ -140,15 +140,15 @@ fn names() {
     );
     check(
         &with_head("p: map a 4K\n"),
-        "4:1: region name `a` is already defined (names are never reused) (found `a`)",
+        "4:8: region name `a` is already defined (names are never reused) (found `a`)",
     );
     check(
         &with_head("p: expect a same s\n"),
-        "4:1: unknown snapshot `s` (found `s`)",
+        "4:18: unknown snapshot `s` (found `s`)",
     );
     check(
         &with_head("p: release k\n"),
-        "4:1: unknown pin or pipe `k` (found `k`)",
+        "4:12: unknown pin or pipe `k` (found `k`)",
     );
 }
 
@@ -156,19 +156,19 @@ fn names() {
 fn names_are_never_reused() {
     check(
         &with_head("p: fork c\nc: exit\nspawn c\n"),
-        "6:1: process name `c` is already defined (names are never reused) (found `c`)",
+        "6:7: process name `c` is already defined (names are never reused) (found `c`)",
     );
     check(
         &with_head("p: move a b\np: map b 4K\n"),
-        "5:1: region name `b` is already defined (names are never reused) (found `b`)",
+        "5:8: region name `b` is already defined (names are never reused) (found `b`)",
     );
     check(
         &with_head("p: pin k a\np: release k\np: splice k a\n"),
-        "6:1: pin or pipe name `k` is already defined (names are never reused) (found `k`)",
+        "6:11: pin or pipe name `k` is already defined (names are never reused) (found `k`)",
     );
     check(
         &with_head("p: fork c\nc: map a 4K\n"),
-        "5:1: region name `a` is already defined (names are never reused) (found `a`)",
+        "5:8: region name `a` is already defined (names are never reused) (found `a`)",
     );
 }
 
@@ -180,15 +180,15 @@ fn use_after_exit_and_release() {
     );
     check(
         &with_head("p: pin k a\np: release k\np: release k\n"),
-        "6:1: `k` has been released (found `k`)",
+        "6:12: `k` has been released (found `k`)",
     );
     check(
         &with_head("p: splice k a\np: fork c\nc: release k\n"),
-        "6:1: `k` is held by process `p` (found `k`)",
+        "6:12: `k` is held by process `p` (found `k`)",
     );
     check(
         &with_head("p: pin k a\np: expect pipe k == 0\n"),
-        "5:1: `k` is a pin, not a pipe (found `k`)",
+        "5:16: `k` is a pin, not a pipe (found `k`)",
     );
 }
 
@@ -200,7 +200,7 @@ fn statement_order() {
     );
     check(
         "scenario 7\n",
-        "1:1: unsupported format version (expected 1 or 2) (found `7`)",
+        "1:10: unsupported format version (expected 1 or 2) (found `7`)",
     );
     check("", "1:1: a scenario starts with `scenario 1`");
     check(
@@ -225,31 +225,31 @@ fn statement_order() {
 fn sizes_and_values() {
     check(
         &with_head("p: map b 6000\n"),
-        "4:1: region size must be a non-zero multiple of 4K (found `6000`)",
+        "4:10: region size must be a non-zero multiple of 4K (found `6000`)",
     );
     check(
         &with_head("p: map b 4K align=12K\n"),
-        "4:1: alignment must be a power of two from 4K to 512M (found `12K`)",
+        "4:19: alignment must be a power of two from 4K to 512M (found `12K`)",
     );
     check(
         &with_head("p: move a b align=64K shift=64K\n"),
-        "4:1: shift must be a multiple of 4K below the alignment (found `64K`)",
+        "4:19: shift must be a multiple of 4K below the alignment (found `64K`)",
     );
     check(
         &with_head("p: expect smaps a rss == 1000\n"),
-        "4:1: smaps sizes are multiples of 1K (found `1000`)",
+        "4:26: smaps sizes are multiples of 1K (found `1000`)",
     );
     check(
         &with_head("expect stat 8K.split == 1\n"),
-        "4:1: unknown counter (see spec 3.6) (found `8K.split`)",
+        "4:13: unknown counter (see spec 3.6) (found `8K.split`)",
     );
     check(
         &with_head("p: expect folio a slot0 == 3\n"),
-        "4:1: `slot0` takes PROC:COUNT or none (found `slot0`)",
+        "4:19: `slot0` takes PROC:COUNT or none (found `slot0`)",
     );
     check(
         &with_head("p: expect page a writable == 1\n"),
-        "4:1: `writable` takes true or false (found `writable`)",
+        "4:18: `writable` takes true or false (found `writable`)",
     );
     check(
         &with_head("p: expect a order == 10\n"),
@@ -275,11 +275,11 @@ const V2: &str = "scenario 2\nfile f 64K\nspawn p\np: space s 4M\n";
 fn version_two_statements() {
     check(
         "scenario 1\nspawn p\np: space s 4M\n",
-        "3:1: `space` with a space needs `scenario 2` (found `space`)",
+        "3:4: `space` with a space needs `scenario 2` (found `space`)",
     );
     check(
         "scenario 3\n",
-        "1:1: unsupported format version (expected 1 or 2) (found `3`)",
+        "1:10: unsupported format version (expected 1 or 2) (found `3`)",
     );
     check(
         &format!("{V2}p: map a 64K at=t+0\n"),
@@ -303,11 +303,11 @@ fn version_two_statements() {
     );
     check(
         &format!("{V2}p: map a 64K at=s+0\np: map a 4K at=s+1M\n"),
-        "6:1: region name `a` is already defined (names are never reused) (found `a`)",
+        "6:8: region name `a` is already defined (names are never reused) (found `a`)",
     );
     check(
         &format!("{V2}p: space s2 4M shift=2M\n"),
-        "5:1: shift must be a multiple of 4K below the alignment (found `2M`)",
+        "5:22: shift must be a multiple of 4K below the alignment (found `2M`)",
     );
 }
 

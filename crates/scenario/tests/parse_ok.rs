@@ -35,6 +35,7 @@ fn strip(op: ProcOp) -> ProcOp {
             op,
         },
         comment: None,
+        tokens: Vec::new(),
     };
     let s = Scenario {
         path: String::new(),

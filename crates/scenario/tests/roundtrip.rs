@@ -5,9 +5,7 @@ use foliolab_scenario::{parse, print, validate};
 use std::path::{Path, PathBuf};
 
 fn scn_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
@@ -25,7 +23,27 @@ fn every_scenario_round_trips() {
     let mut files = Vec::new();
     scn_files(&root.join("examples"), &mut files);
     scn_files(&root.join("tests"), &mut files);
-    assert!(!files.is_empty(), "no .scn files found");
+    // Every folder of scenarios, with the fewest files it may hold.
+    for (dir, at_least) in [
+        ("examples/", 11),
+        ("tests/traces/", 5),
+        ("tests/conformance/", 75),
+        ("tests/regressions/", 6),
+        ("tests/invalid/", 4),
+        ("tests/compare/", 12),
+        ("tests/model/", 10),
+        ("tests/language/", 1),
+        ("tests/cow/", 744),
+    ] {
+        let n = files
+            .iter()
+            .filter(|f| f.strip_prefix(&root).is_ok_and(|r| r.starts_with(dir)))
+            .count();
+        assert!(
+            n >= at_least,
+            "{dir}: {n} scenarios, expected at least {at_least}"
+        );
+    }
     for file in &files {
         let name = file.display().to_string();
         let text = std::fs::read_to_string(file).expect("readable");

@@ -4,6 +4,7 @@
 //! against the oracle's recount of the page tables, and every read against the oracle's
 //! expected memory (leaks).
 
+mod address;
 mod gup;
 mod observe;
 pub mod place;

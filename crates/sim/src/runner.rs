@@ -427,13 +427,16 @@ impl Runner for ModelRunner {
 
     fn perform(&mut self, stmt: &Stmt) -> Result<(), RunError> {
         match &stmt.kind {
-            StmtKind::Proc { proc, op } => self.perform_proc(proc, op),
+            StmtKind::Proc { proc, op } => self
+                .perform_proc(proc, op)
+                .map_err(|e| crate::address::relative(e, &self.place.regions_of(proc))),
             other => self.perform_global(other),
         }
     }
 
     fn read(&mut self, proc: &str, range: &Range) -> Result<Vec<ReadValue>, RunError> {
         self.access_range(proc, range, None)
+            .map_err(|e| crate::address::relative(e, &self.place.regions_of(proc)))
     }
 
     fn pages(

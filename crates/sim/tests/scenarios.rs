@@ -12,11 +12,10 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Every `.scn` under `dir` (a missing folder is an error, not zero scenarios).
 fn scenarios(dir: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(repo().join(dir)) else {
-        return out;
-    };
+    let entries = std::fs::read_dir(repo().join(dir)).unwrap_or_else(|e| panic!("{dir}: {e}"));
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -54,8 +53,14 @@ fn run(path: &Path) -> Result<(SummaryRecord, Vec<String>), Vec<String>> {
     Ok((summary, bad))
 }
 
-fn run_dir(dir: &str, may_be_unsupported: bool) -> usize {
+/// Runs every scenario of `dir`, which must hold at least `at_least` of them.
+fn run_dir(dir: &str, may_be_unsupported: bool, at_least: usize) -> usize {
     let files = scenarios(dir);
+    assert!(
+        files.len() >= at_least,
+        "{dir} holds {} scenarios, expected at least {at_least}",
+        files.len()
+    );
     let mut failures = Vec::new();
     let mut ran = 0;
     for f in &files {
@@ -91,32 +96,32 @@ fn run_dir(dir: &str, may_be_unsupported: bool) -> usize {
 
 #[test]
 fn built_in_examples_pass() {
-    assert!(run_dir("examples", false) >= 10);
+    assert!(run_dir("examples", false, 11) >= 11);
 }
 
 #[test]
 fn kernel_note_traces_pass() {
-    assert_eq!(run_dir("tests/traces", false), 5);
+    assert_eq!(run_dir("tests/traces", false, 5), 5);
 }
 
 #[test]
 fn model_only_scenarios_pass() {
-    assert!(run_dir("tests/model", false) >= 2);
+    assert!(run_dir("tests/model", false, 10) >= 10);
 }
 
 #[test]
 fn regressions_pass() {
-    run_dir("tests/regressions", false);
+    run_dir("tests/regressions", false, 6);
 }
 
 #[test]
 fn conformance_scenarios_pass_on_the_model() {
-    run_dir("tests/conformance", true);
+    assert!(run_dir("tests/conformance", true, 75) >= 75);
 }
 
 #[test]
 fn compare_suite_passes() {
-    assert!(run_dir("tests/compare", false) >= 12);
+    assert!(run_dir("tests/compare", false, 12) >= 12);
 }
 
 /// The kernel COW selftest as scenarios (written by `tools/cowgen`): 14 anonymous cases in
@@ -126,6 +131,6 @@ fn compare_suite_passes() {
 fn cow_selftest_scenarios_pass() {
     let files = scenarios("tests/cow");
     assert_eq!(files.len(), 14 * 52 + 4 + 12);
-    let ran = run_dir("tests/cow", false);
+    let ran = run_dir("tests/cow", false, 14 * 52 + 4 + 12);
     assert_eq!(ran, files.len(), "every cow.c scenario runs on the model");
 }

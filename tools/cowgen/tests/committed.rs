@@ -6,6 +6,11 @@ use std::path::Path;
 #[test]
 fn committed_scenarios_match_the_generator() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cow");
+    let on_disk = cowgen::scn_files(&dir).len();
+    assert!(
+        on_disk >= 744,
+        "tests/cow: {on_disk} scenarios, expected at least 744"
+    );
     let diff = cowgen::differences(&dir, &cowgen::generate());
     assert!(
         diff.is_empty(),
