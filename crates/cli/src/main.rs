@@ -3,6 +3,7 @@
 mod bench;
 mod builtin;
 mod compare;
+mod explore;
 mod fuzz;
 mod load;
 mod probe;
@@ -39,6 +40,8 @@ enum Command {
     ProbeHelper,
     /// Every mapcount design on the same workloads: wrong answers by kind, decisions, costs.
     Compare(compare::CompareArgs),
+    /// Explore the interleavings of the races the mapcount designs are argued over.
+    Explore(explore::ExploreArgs),
     /// Print a scenario in canonical form.
     Fmt {
         /// Scenario files.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe::probe(args),
         Command::Check(args) => probe::check(args),
         Command::Compare(args) => compare::run(args),
+        Command::Explore(args) => explore::explore(args),
         Command::ProbeHelper => unreachable!("dispatched before argument parsing"),
         Command::Fmt { files } => load::fmt(&files),
     };
