@@ -10,8 +10,8 @@
 use crate::builtin;
 use crate::load::load_all;
 use clap::{Args, ValueEnum};
+use foliolab_driver::{drive, ProblemKind, Record};
 use foliolab_model::stats::MthpStat;
-use foliolab_report::{drive, ProblemKind, Record};
 use foliolab_scenario::{parse, validate, Scenario};
 use foliolab_schemes::cost::{cause_name, CAUSES};
 use foliolab_schemes::shadow::{FanOut, Tally};
@@ -88,7 +88,7 @@ fn run_once(s: &Scenario, driver: &str, shadows: &[String]) -> Option<RunOut> {
     let sh = shadows.iter().map(|n| scheme(n)).collect();
     let (fan, tallies) = FanOut::new(scheme(driver), sh);
     let mut runner = ModelRunner::with_scheme(Box::new(fan));
-    if !foliolab_report::check_supported(s, &runner).is_empty() {
+    if !foliolab_driver::check_supported(s, &runner).is_empty() {
         return None;
     }
     let mut leaks = 0;

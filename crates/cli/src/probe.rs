@@ -4,9 +4,9 @@
 use crate::load::load_all;
 use crate::run::combine;
 use clap::Args;
+use foliolab_driver::diff::diff_runs;
+use foliolab_driver::{check_supported, drive, render_human, render_json, Record};
 use foliolab_probe::{probe_scenario, restore_host, HostGuard, KernelRunner, ProbeOptions};
-use foliolab_report::compare::compare;
-use foliolab_report::{check_supported, drive, render_human, render_json, Record};
 use foliolab_scenario::Scenario;
 use foliolab_sim::ModelRunner;
 use std::path::PathBuf;
@@ -146,7 +146,7 @@ fn check_one(
     let ms = drive(s, &mut model, &mut |r: &Record| left.push(r.clone()));
     let mut right = Vec::new();
     let ks = probe_scenario(guard, opts, s, &mut |r: &Record| right.push(r.clone()))?;
-    let diffs = compare(&left, &right);
+    let diffs = diff_runs(&left, &right);
     for d in &diffs {
         println!(
             "{}",

@@ -2,7 +2,7 @@
 
 use crate::load::load_all;
 use clap::Args;
-use foliolab_report::{check_supported, drive, render_human, render_json, Record};
+use foliolab_driver::{check_supported, drive, render_human, render_json, Record};
 use foliolab_sim::ModelRunner;
 use std::path::PathBuf;
 
@@ -91,7 +91,7 @@ fn emit(name: &str, r: &Record, json: bool, quiet: bool) {
         return;
     }
     let interesting = match r {
-        Record::Expect(e) => e.result == foliolab_report::ExpectResult::Fail,
+        Record::Expect(e) => e.result == foliolab_driver::ExpectResult::Fail,
         Record::Problem(_) | Record::Summary(_) => true,
         _ => false,
     };

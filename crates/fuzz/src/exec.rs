@@ -9,7 +9,7 @@
 //! the scheme's estimates (mapcount, per-page mapcount, maybe-shared) with the recount are
 //! counted, not failures.
 
-use foliolab_report::{
+use foliolab_driver::{
     drive, ExpectResult, PageObs, Problem, ProblemKind, ReadValue, Record, RunError, Runner,
     RunnerKind, SmapsObs,
 };
@@ -202,7 +202,7 @@ pub fn run_one(scenario: &Scenario, scheme: &SchemeSpec, opts: ExecOptions) -> R
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         drive(scenario, &mut counting, &mut |r: &Record| {
-            result.digest = fnv(result.digest, foliolab_report::render_json(r).as_bytes());
+            result.digest = fnv(result.digest, foliolab_driver::render_json(r).as_bytes());
             match r {
                 Record::Problem(p) => classify(&mut result, scheme, p.line, p.kind, &p.message),
                 Record::Expect(e) if e.result == ExpectResult::Fail && scheme.leaks_fail() => {
@@ -354,7 +354,7 @@ impl Runner for Counting {
 pub fn model_supports(kind: foliolab_scenario::StmtKind) -> bool {
     let runner = ModelRunner::new("linux-6.18").expect("linux-6.18 exists");
     let s = crate::gen::build(vec![kind]);
-    foliolab_report::check_supported(&s, &runner).is_empty()
+    foliolab_driver::check_supported(&s, &runner).is_empty()
 }
 
 /// The support table for [`crate::ops::OPS`] on the model.

@@ -22,9 +22,6 @@ pub struct Cached {
 #[derive(Clone, Debug, Default)]
 pub struct CachedFile {
     pub size_pages: u64,
-    /// Backs a shared anonymous mapping (`vma_is_anon_shmem`): the per-size shmem THP
-    /// knobs apply; a memfd follows the top-level `shmem_enabled` only.
-    pub anon_shmem: bool,
     folios: BTreeMap<u64, Cached>,
 }
 
@@ -67,14 +64,13 @@ pub struct PageCache {
 }
 
 impl PageCache {
-    pub fn create(&mut self, size_pages: u64, anon_shmem: bool) -> FileId {
+    pub fn create(&mut self, size_pages: u64) -> FileId {
         self.next += 1;
         let id = FileId(self.next);
         self.files.insert(
             id,
             CachedFile {
                 size_pages,
-                anon_shmem,
                 folios: BTreeMap::new(),
             },
         );
@@ -107,7 +103,7 @@ mod tests {
     #[test]
     fn lookup_finds_the_folio_spanning_an_index() {
         let mut pc = PageCache::default();
-        let id = pc.create(64, false);
+        let id = pc.create(64);
         pc.insert(
             id,
             Cached {

@@ -266,6 +266,9 @@ impl Model {
         va: VirtAddr,
         write: bool,
     ) -> Result<bool, ModelError> {
+        // `vmf_anon_prepare` comes before the zero-page choice: a VMA whose first fault
+        // mapped the huge zero folio has an anon_vma, so fork copies that PMD.
+        self.anon_vma_prepare(pid, va);
         if !write && self.thp.use_zero_page {
             let (hz, new) = self.mem.get_huge_zero()?;
             if new {

@@ -27,7 +27,7 @@ struct Lookup {
 impl Model {
     /// `memfd_create` plus `ftruncate`: an empty tmpfs file of `size_bytes`.
     pub fn file_create(&mut self, size_bytes: u64) -> FileId {
-        self.cache.create(size_bytes.div_ceil(PAGE_SIZE), false)
+        self.cache.create(size_bytes.div_ceil(PAGE_SIZE))
     }
 
     /// `mmap(MAP_SHARED|MAP_ANONYMOUS)`: a new tmpfs file of `len_bytes` mapped shared.
@@ -38,7 +38,7 @@ impl Model {
         len_bytes: u64,
         prot: Prot,
     ) -> Result<FileId, ModelError> {
-        let file = self.cache.create(len_bytes / PAGE_SIZE, true);
+        let file = self.cache.create(len_bytes / PAGE_SIZE);
         self.mmap_file(pid, start, len_bytes, prot, file, true)?;
         Ok(file)
     }
@@ -251,11 +251,28 @@ impl Model {
         }
         let mut mapped = false;
         for c in folios {
-            let lo = start.max(c.index);
-            let hi = end.min(c.index + c.nr_pages - 1);
+            let (lo, hi) = if self.maps_whole_folio(vma, file, c) {
+                (c.index, c.index + c.nr_pages - 1)
+            } else {
+                (start.max(c.index), end.min(c.index + c.nr_pages - 1))
+            };
             mapped |= self.map_folio_range(pid, vma, c, lo, hi, index);
         }
         mapped
+    }
+
+    /// Whether fault-around maps every page of a cached large folio found in its window,
+    /// not only the window's part (6.18: `filemap_map_folio_range` maps the entire folio
+    /// when it lies inside the VMA, inside one page table and inside the file).
+    fn maps_whole_folio(&self, vma: &Vma, file: FileId, c: Cached) -> bool {
+        if c.nr_pages == 1 || c.index < vma.pgoff {
+            return false;
+        }
+        let first = vma.start.add((c.index - vma.pgoff) * PAGE_SIZE);
+        let last = first.add(c.nr_pages * PAGE_SIZE - PAGE_SIZE);
+        last < vma.end
+            && first.align_down(PMD_SIZE) == last.align_down(PMD_SIZE)
+            && c.index + c.nr_pages <= self.cache.file(file).size_pages
     }
 
     /// `filemap_map_folio_range`: maps the pages of file indexes [lo, hi] of one cached
@@ -503,9 +520,10 @@ impl Model {
         orders
     }
 
-    /// The orders the shmem THP knobs allow at `index`: a memfd follows the top-level
-    /// `shmem_enabled` and only ever gets PMD-sized folios from a fault; shared anonymous
-    /// memory adds the per-size knobs.
+    /// The orders the shmem THP knobs allow at `index` (`shmem_allowable_huge_orders`). A
+    /// memfd is an unlinked tmpfs file, so `shmem_mmap_prepare` gives its VMAs the
+    /// anonymous-shmem operations (`vma_is_anon_shmem`) exactly as for shared anonymous
+    /// memory: the per-size knobs apply to both.
     fn shmem_allowable_orders(&self, file: FileId, vma: &Vma, index: u64) -> Vec<Order> {
         if vma.flags.has(VmFlags::NOHUGEPAGE) {
             return Vec::new();
@@ -519,9 +537,6 @@ impl Model {
             ShmemMode::Advise => hugepage,
             ShmemMode::Never | ShmemMode::Inherit => false,
         };
-        if !cf.anon_shmem {
-            return if global { vec![PMD_ORDER] } else { Vec::new() };
-        }
         (2..=PMD_ORDER.0)
             .filter(|&o| match self.thp.shmem_per_size[o as usize] {
                 ShmemMode::Always => true,

@@ -8,7 +8,7 @@
 //! of the pages it took, whatever the page tables map by then.
 
 use crate::model::{Model, ModelError, Pid};
-use foliolab_mem::{Content, PageFlags, Pte, VmFlags};
+use foliolab_mem::{Content, Pte, VmFlags};
 use foliolab_schemes::{Cause, FolioRef};
 use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_SIZE};
 use std::collections::{BTreeMap, BTreeSet};
@@ -344,13 +344,7 @@ impl Model {
             return self.wp_huge_pmd(pid, va, leaf);
         }
         let f = self.folio_of_page(leaf.pfn());
-        let sole = self.mem.refcount(f.head) == 1
-            && !self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE);
-        if self.page_anon_exclusive(f.head) || sole {
-            self.mem
-                .page_mut(f.head)
-                .flags
-                .set(PageFlags::ANON_EXCLUSIVE, true);
+        if self.wp_huge_pmd_reuse(f) {
             return Ok(());
         }
         self.split_huge_pmd(pid, va.align_down(PMD_SIZE));
@@ -364,16 +358,7 @@ impl Model {
             return self.wp_page_copy(pid, va, None, true);
         }
         let page = pte.pfn();
-        let f = self.folio_of_page(page);
-        if f.anon && (self.page_anon_exclusive(page) || self.can_reuse(pid, f)) {
-            self.mem
-                .page_mut(page)
-                .flags
-                .set(PageFlags::ANON_EXCLUSIVE, true);
-            let anon_vma = self.anon_vma_prepare(pid, va);
-            if !f.is_large() {
-                self.mem.page_mut(f.head).anon_vma = anon_vma;
-            }
+        if self.wp_reuse_anon(pid, va, page) {
             return Ok(());
         }
         self.wp_page_copy(pid, va, Some(page), true)

@@ -14,19 +14,7 @@ impl Model {
             return self.wp_page_copy(pid, va, None, false);
         }
         let page = pte.pfn();
-        let f = self.folio_of_page(page);
-        if f.anon && !self.page_anon_exclusive(page) {
-            self.reuse_frees_swap(f);
-        }
-        if f.anon && (self.page_anon_exclusive(page) || self.can_reuse(pid, f)) {
-            self.mem
-                .page_mut(page)
-                .flags
-                .set(PageFlags::ANON_EXCLUSIVE, true);
-            let anon_vma = self.anon_vma_prepare(pid, va);
-            if !f.is_large() {
-                self.mem.page_mut(f.head).anon_vma = anon_vma;
-            }
+        if self.wp_reuse_anon(pid, va, page) {
             let new = pte.with_write(true).with_dirty(true).with_young(true);
             self.proc_mut(pid).aspace.pt.set_pte(va, new);
             self.stats.cow.reuses += 1;
@@ -37,6 +25,33 @@ impl Model {
 
     pub fn page_anon_exclusive(&self, page: Pfn) -> bool {
         self.mem.page(page).flags.has(PageFlags::ANON_EXCLUSIVE)
+    }
+
+    /// The reuse branch of `do_wp_page`, shared by write faults and FAULT_FLAG_UNSHARE: an
+    /// anon page that is AnonExclusive, or whose folio `wp_can_reuse_anon_folio` (freeing
+    /// the swap cache first) lets this mapping take over, becomes AnonExclusive and the
+    /// folio moves to this VMA's anon_vma (`folio_move_anon_rmap`, small folios). The
+    /// caller then makes the PTE writable (write) or leaves it read-only (unshare).
+    pub(crate) fn wp_reuse_anon(&mut self, pid: Pid, va: VirtAddr, page: Pfn) -> bool {
+        let f = self.folio_of_page(page);
+        if !f.anon {
+            return false;
+        }
+        if !self.page_anon_exclusive(page) {
+            self.reuse_frees_swap(f);
+            if !self.can_reuse(pid, f) {
+                return false;
+            }
+        }
+        self.mem
+            .page_mut(page)
+            .flags
+            .set(PageFlags::ANON_EXCLUSIVE, true);
+        let anon_vma = self.anon_vma_prepare(pid, va);
+        if !f.is_large() {
+            self.mem.page_mut(f.head).anon_vma = anon_vma;
+        }
+        true
     }
 
     /// The swap-cache step of `wp_can_reuse_anon_folio`: a small folio referenced only by
@@ -132,15 +147,7 @@ impl Model {
             return self.wp_huge_zero(pid, va, haddr);
         }
         let f = self.folio_of_page(leaf.pfn());
-        let exclusive = self.page_anon_exclusive(f.head);
-        if exclusive
-            || (self.mem.refcount(f.head) == 1
-                && !self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE))
-        {
-            self.mem
-                .page_mut(f.head)
-                .flags
-                .set(PageFlags::ANON_EXCLUSIVE, true);
+        if self.wp_huge_pmd_reuse(f) {
             let new = leaf.with_write(true).with_dirty(true).with_young(true);
             self.stats.cow.reuses += 1;
             self.proc_mut(pid)
@@ -151,6 +158,23 @@ impl Model {
         }
         self.split_huge_pmd(pid, haddr);
         self.do_wp_page(pid, va)
+    }
+
+    /// The reuse branch of `do_huge_pmd_wp_page`, shared by write faults and
+    /// FAULT_FLAG_UNSHARE: the head is AnonExclusive, or the mapping holds the only
+    /// reference (a PMD-mapped folio never sits in the model's swap cache); the head becomes
+    /// AnonExclusive.
+    pub(crate) fn wp_huge_pmd_reuse(&mut self, f: FolioRef) -> bool {
+        let sole = self.mem.refcount(f.head) == 1
+            && !self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE);
+        if !self.page_anon_exclusive(f.head) && !sole {
+            return false;
+        }
+        self.mem
+            .page_mut(f.head)
+            .flags
+            .set(PageFlags::ANON_EXCLUSIVE, true);
+        true
     }
 
     /// `do_huge_zero_wp_pmd`: a new THP replaces the huge zero folio; on allocation failure

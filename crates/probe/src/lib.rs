@@ -3,7 +3,7 @@
 //!
 //! - [`HostGuard`]: lock, journal of every THP knob and the swap state, restore on every exit
 //!   path; [`restore_host`] for `foliolab probe --restore`;
-//! - [`KernelRunner`]: the [`foliolab_report::Runner`] of the kernel: one exec'd helper
+//! - [`KernelRunner`]: the [`foliolab_driver::Runner`] of the kernel: one exec'd helper
 //!   process per scenario process, commands over pipes;
 //! - [`helper_main`]: the helper process (`foliolab __probe-helper`);
 //! - [`readers`]: pagemap, kpagecount, kpageflags, PAGEMAP_SCAN, smaps, counters.

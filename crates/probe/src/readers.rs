@@ -5,7 +5,7 @@
 use crate::error::{ProbeError, Result};
 use crate::host::THP_DIR;
 use crate::sys;
-use foliolab_report::{PageObs, SmapsObs, ZeroKind};
+use foliolab_driver::{PageObs, SmapsObs, ZeroKind};
 use foliolab_scenario::{PageState, SmapsField};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;

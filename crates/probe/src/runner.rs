@@ -4,7 +4,7 @@ use crate::error::{ProbeError, Result};
 use crate::host::{self, HostGuard, KHUGEPAGED_PAUSE_MS, THP_DIR};
 use crate::readers::{self, PhysReader, PAGE};
 use crate::sys;
-use foliolab_report::{
+use foliolab_driver::{
     PageObs, Problem, ProblemKind, ReadValue, RunError, Runner, RunnerKind, SmapsObs,
 };
 use foliolab_scenario::{
@@ -900,15 +900,15 @@ impl Runner for KernelRunner<'_> {
 
 /// Runs one parsed, validated scenario on the kernel through the shared driver, handing
 /// every record to `sink`. `unsupported` texts (exit 3) come back in the summary's exit
-/// status; print them with [`foliolab_report::check_supported`] before calling this.
+/// status; print them with [`foliolab_driver::check_supported`] before calling this.
 pub fn probe_scenario(
     guard: &mut HostGuard,
     opts: &ProbeOptions,
     scenario: &Scenario,
-    sink: &mut dyn FnMut(&foliolab_report::Record),
-) -> Result<foliolab_report::SummaryRecord> {
+    sink: &mut dyn FnMut(&foliolab_driver::Record),
+) -> Result<foliolab_driver::SummaryRecord> {
     let mut runner = KernelRunner::new(guard, opts.clone())?;
-    let summary = foliolab_report::drive(scenario, &mut runner, sink);
+    let summary = foliolab_driver::drive(scenario, &mut runner, sink);
     runner.finish()?;
     Ok(summary)
 }

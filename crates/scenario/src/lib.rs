@@ -6,7 +6,6 @@
 //! - [`print`] writes the canonical form; `parse(print(s))` is the same program as `s`.
 
 pub mod ast;
-mod compare;
 pub mod counters;
 mod cursor;
 pub mod error;
@@ -18,6 +17,7 @@ mod parse_expect;
 mod parse_proc;
 pub mod parse_thp;
 mod print;
+mod same_program;
 mod tables;
 mod validate;
 mod validate_proc;

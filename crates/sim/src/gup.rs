@@ -2,8 +2,8 @@
 //! reads of held pages behind `expect pin` / `expect pipe`, judged for leaks like any read.
 
 use crate::runner::ModelRunner;
+use foliolab_driver::{Problem, ProblemKind, RunError};
 use foliolab_model::{Pid, PinOpts};
-use foliolab_report::{Problem, ProblemKind, RunError};
 use foliolab_scenario::ProcOp;
 
 impl ModelRunner {

@@ -13,7 +13,7 @@ mod thp;
 
 pub use runner::{ModelRunner, Peaks};
 
-use foliolab_report::{drive, Record, SummaryRecord};
+use foliolab_driver::{drive, Record, SummaryRecord};
 use foliolab_scenario::Scenario;
 
 /// Runs a validated scenario under `scheme`; `None` for an unknown scheme.

@@ -1,8 +1,8 @@
 //! Model observations in the report crate's terms.
 
 use crate::runner::ModelRunner;
+use foliolab_driver::{ModelFolioObs, ModelPageObs, PageObs, RunError, SmapsObs, ZeroKind};
 use foliolab_model::observe::{Backing, PageView, SmapsView};
-use foliolab_report::{ModelFolioObs, ModelPageObs, PageObs, RunError, SmapsObs, ZeroKind};
 use foliolab_scenario::{PageState, Range, SmapsField};
 use foliolab_schemes::FolioCounters;
 use foliolab_types::{MmId, PAGE_SIZE};

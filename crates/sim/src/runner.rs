@@ -3,11 +3,11 @@
 //! after every statement checks the invariants and the scheme against the oracle's recount.
 
 use crate::place::{Placement, Region};
+use foliolab_driver::{Problem, ProblemKind, ReadValue, RunError, Runner, RunnerKind};
 use foliolab_model::{
     Access, Advice as MAdvice, Model, ModelError, Pid, Prot as MProt, RssCounter, ThpConfig,
 };
 use foliolab_oracle::{recount, ExpectedMemory, ReadVerdict};
-use foliolab_report::{Problem, ProblemKind, ReadValue, RunError, Runner, RunnerKind};
 use foliolab_scenario::{Advice, MapKind, Prot, Range, RssKind, Scenario, Stmt, StmtKind};
 use foliolab_types::{VirtAddr, PAGE_SIZE};
 use std::collections::BTreeMap;
@@ -436,7 +436,7 @@ impl Runner for ModelRunner {
         &mut self,
         proc: &str,
         range: &Range,
-    ) -> Result<Vec<(u64, foliolab_report::PageObs)>, RunError> {
+    ) -> Result<Vec<(u64, foliolab_driver::PageObs)>, RunError> {
         crate::observe::pages(self, proc, range)
     }
 
@@ -444,7 +444,7 @@ impl Runner for ModelRunner {
         &mut self,
         proc: &str,
         region: &str,
-    ) -> Result<Vec<foliolab_report::SmapsObs>, RunError> {
+    ) -> Result<Vec<foliolab_driver::SmapsObs>, RunError> {
         crate::observe::smaps(self, proc, region)
     }
 

@@ -4,7 +4,7 @@
 //! with exit 0: no invariant broken, no counter the scheme claims to keep exactly wrong, no
 //! read leaking.
 
-use foliolab_report::{check_supported, drive, Record};
+use foliolab_driver::{check_supported, drive, Record};
 use foliolab_scenario::{parse, validate};
 use foliolab_schemes::SCHEME_NAMES;
 use foliolab_sim::ModelRunner;
@@ -57,7 +57,7 @@ fn run(path: &Path, scheme: &str) -> Option<Vec<String>> {
     }
     let mut bad = Vec::new();
     let summary = drive(&s, &mut runner, &mut |r: &Record| match r {
-        Record::Expect(e) if e.result == foliolab_report::ExpectResult::Fail => bad.push(format!(
+        Record::Expect(e) if e.result == foliolab_driver::ExpectResult::Fail => bad.push(format!(
             "line {}: {} (observed {})",
             e.line, e.text, e.observed
         )),

@@ -1,7 +1,7 @@
 //! The checks after every statement catch a scheme that miscounts: a linux-6.18 that forgets
 //! the fork-time dup of large folios must be reported as disagreeing with the oracle.
 
-use foliolab_report::{drive, ProblemKind, Record};
+use foliolab_driver::{drive, ProblemKind, Record};
 use foliolab_scenario::{parse, validate};
 use foliolab_schemes::{Bugs, Linux618};
 use foliolab_sim::ModelRunner;

@@ -2,7 +2,7 @@
 //! a write lands in a page another process still reads through a pipe, and the model reports
 //! it as a leak; under every later design the writer copies and nothing leaks.
 
-use foliolab_report::{drive, ProblemKind, Record};
+use foliolab_driver::{drive, ProblemKind, Record};
 use foliolab_scenario::{parse, validate};
 use foliolab_schemes::SCHEME_NAMES;
 use foliolab_sim::ModelRunner;

@@ -2,8 +2,8 @@
 //! model is switched to a deliberately broken variant that reintroduces that bug, so the
 //! scenario really guards against it.
 
+use foliolab_driver::{drive, Record};
 use foliolab_model::Variants;
-use foliolab_report::{drive, Record};
 use foliolab_scenario::{parse, validate};
 use foliolab_sim::ModelRunner;
 use std::panic::{catch_unwind, AssertUnwindSafe};

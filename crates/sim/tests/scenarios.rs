@@ -3,7 +3,7 @@
 //! perform yet are listed by name and reason (never skipped silently), and only the
 //! directories that may hold them (`tests/conformance`, `tests/language`, `tests/cow`) are allowed to.
 
-use foliolab_report::{check_supported, drive, Record, SummaryRecord};
+use foliolab_driver::{check_supported, drive, Record, SummaryRecord};
 use foliolab_scenario::{parse, validate};
 use foliolab_sim::ModelRunner;
 use std::path::{Path, PathBuf};
@@ -44,7 +44,7 @@ fn run(path: &Path) -> Result<(SummaryRecord, Vec<String>), Vec<String>> {
     }
     let mut bad = Vec::new();
     let summary = drive(&s, &mut runner, &mut |r: &Record| match r {
-        Record::Expect(e) if e.result == foliolab_report::ExpectResult::Fail => bad.push(format!(
+        Record::Expect(e) if e.result == foliolab_driver::ExpectResult::Fail => bad.push(format!(
             "line {}: {} (expected {}, observed {})",
             e.line, e.text, e.expected, e.observed
         )),

@@ -1,7 +1,7 @@
 //! Each design's known behaviour, pinned on small scenarios: the shadow fan-out counts where a
 //! scheme's answers differ from the truth, drive runs show what it decides.
 
-use foliolab_report::drive;
+use foliolab_driver::drive;
 use foliolab_scenario::{parse, validate, Scenario};
 use foliolab_schemes::shadow::{FanOut, Tally};
 use foliolab_schemes::{by_name, SCHEME_NAMES};

@@ -21,23 +21,28 @@ fn store(w: &mut World, r: &Regs, words: MmIdWords) {
     w.mmid.insert(Pfn(r.folio), words);
 }
 
+/// `folio_lock_large_mapcount`: waits while another thread holds the bit.
+fn lock_step() -> Step {
+    Step::guarded(
+        "folio_lock_large_mapcount",
+        Box::new(|w: &World, r: &Regs, t: Tid| {
+            w.locks
+                .can_take(Lock::LargeMapcount(r.folio), Mode::Exclusive, t)
+        }),
+        Box::new(|w: &mut World, r: &mut Regs, t: Tid| {
+            w.locks
+                .take(Lock::LargeMapcount(r.folio), Mode::Exclusive, t);
+            Flow::Next
+        }),
+    )
+}
+
 /// The helper's stores; `diff` pages of MM `mm`, add or sub; `apply` is the design's call.
 fn helper_steps(add: bool, mm: u8, lock: bool, apply: fn(&mut World, &Regs, u8)) -> Vec<Step> {
     let which = if add { "add" } else { "sub" };
     let mut v = Vec::new();
     if lock {
-        v.push(Step::guarded(
-            "folio_lock_large_mapcount",
-            Box::new(|w: &World, r: &Regs, t: Tid| {
-                w.locks
-                    .can_take(Lock::LargeMapcount(r.folio), Mode::Exclusive, t)
-            }),
-            Box::new(|w: &mut World, r: &mut Regs, t: Tid| {
-                w.locks
-                    .take(Lock::LargeMapcount(r.folio), Mode::Exclusive, t);
-                Flow::Next
-            }),
-        ));
+        v.push(lock_step());
     }
     v.push(Step::new(
         "atomic_read(&_large_mapcount)",

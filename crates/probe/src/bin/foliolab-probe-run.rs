@@ -3,8 +3,8 @@
 //! from a journal. Helper: `FOLIOLAB_PROBE_HELPER`, else `foliolab-probe-helper` beside this
 //! executable. `--hold-ms N` sleeps N ms after the scenarios' setup (for signal tests).
 
+use foliolab_driver::{check_supported, render_human, render_json};
 use foliolab_probe::{probe_scenario, restore_host, HostGuard, KernelRunner, ProbeOptions};
-use foliolab_report::{check_supported, render_human, render_json};
 use std::path::PathBuf;
 
 fn main() {
@@ -97,7 +97,7 @@ fn main() {
         if !json {
             println!("== {f}");
         }
-        let mut sink = |r: &foliolab_report::Record| {
+        let mut sink = |r: &foliolab_driver::Record| {
             println!(
                 "{}",
                 if json {

@@ -1,13 +1,15 @@
-//! What runners observe and report.
+//! The driver: walks one scenario over any runner (the model or a kernel) and checks and
+//! reports what it observes.
 //!
 //! - [`obs`]: observations a runner makes (pages, smaps, values);
 //! - [`runner`]: the [`Runner`] trait both the model and the kernel probe implement;
 //! - [`record`]: the records of spec 4.1;
 //! - [`drive`]: walks a scenario over a runner, checks expectations, names frames and folios,
 //!   and computes the exit status;
-//! - [`render`]: human-readable and JSON-lines output.
+//! - [`render`]: human-readable and JSON-lines output;
+//! - [`diff`]: the differences between two runs' records (`foliolab check`).
 
-pub mod compare;
+pub mod diff;
 pub mod drive;
 mod expect;
 pub mod model_fields;

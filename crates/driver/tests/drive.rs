@@ -1,6 +1,6 @@
 //! The driver over a scripted mock runner: pass, fail, skips, exit statuses, naming, JSON.
 
-use foliolab_report::*;
+use foliolab_driver::*;
 use foliolab_scenario::{
     parse, validate, PageState, ProcOp, Range, RangeForm, RssKind, Scenario, Stmt, StmtKind,
 };

@@ -1,4 +1,4 @@
-//! Comparing two runs (`foliolab check`): the records of two runners, statement by statement
+//! The differences between two runs (`foliolab check`): the records of two runners, statement by statement
 //! and field by field. Page identity is compared as a grouping, not by name: within one
 //! statement, pages that share a frame (folio) in one run must share one in the other, and
 //! the zero pages (`zero`, `hzero`) must match literally.
@@ -196,7 +196,7 @@ fn by_line(recs: &[Record]) -> (BTreeMap<u32, Line<'_>>, Option<&SummaryRecord>)
 
 /// Every difference between two runs of one scenario, in line order. Expectations skipped in
 /// either run are not compared; a counter missing on one side counts as 0 there.
-pub fn compare(left: &[Record], right: &[Record]) -> Vec<Diff> {
+pub fn diff_runs(left: &[Record], right: &[Record]) -> Vec<Diff> {
     let (lm, ls) = by_line(left);
     let (rm, rs) = by_line(right);
     let empty = Line::default();
@@ -352,14 +352,14 @@ mod tests {
     fn same_grouping_other_names_is_equal() {
         let l = vec![page(3, 0, "p1", "f1", 1), page(3, 0x1000, "p2", "f1", 1)];
         let r = vec![page(3, 0, "p7", "f4", 1), page(3, 0x1000, "p8", "f4", 1)];
-        assert!(compare(&l, &r).is_empty());
+        assert!(diff_runs(&l, &r).is_empty());
     }
 
     #[test]
     fn different_grouping_and_field() {
         let l = vec![page(3, 0, "p1", "f1", 1), page(3, 0x1000, "p2", "f1", 1)];
         let r = vec![page(3, 0, "p1", "f1", 2), page(3, 0x1000, "p2", "f2", 1)];
-        let d = compare(&l, &r);
+        let d = diff_runs(&l, &r);
         assert!(d
             .iter()
             .any(|x| x.what == "p a+0x0 mapcount" && x.left == "1" && x.right == "2"));
@@ -371,6 +371,6 @@ mod tests {
     fn zero_pages_match_literally() {
         let l = vec![page(3, 0, "zero", "zero", 0)];
         let r = vec![page(3, 0, "p1", "f1", 0)];
-        assert_eq!(compare(&l, &r).len(), 2);
+        assert_eq!(diff_runs(&l, &r).len(), 2);
     }
 }
