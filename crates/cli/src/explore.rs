@@ -52,9 +52,29 @@ pub struct ExploreArgs {
 }
 
 pub fn explore(args: ExploreArgs) -> anyhow::Result<u8> {
-    tune_allocator();
+    match explore_inner(args) {
+        // A closed pipe (`| head`) ends the output quietly, as ripgrep does.
+        Err(e) if is_broken_pipe(&e) => Ok(0),
+        other => other,
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// One line to standard output; a write error (a closed pipe) is returned, not a panic.
+fn emit(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(line.as_bytes())?;
+    out.write_all(b"\n")
+}
+
+fn explore_inner(args: ExploreArgs) -> anyhow::Result<u8> {
     if args.list {
-        list();
+        list()?;
         return Ok(0);
     }
     let Some(name) = &args.race else {
@@ -70,7 +90,7 @@ pub fn explore(args: ExploreArgs) -> anyhow::Result<u8> {
         return replay(race, &variant, &designs, &args, schedule);
     }
     let mode = mode(race, &args)?;
-    header(race, &variant, mode, &args);
+    header(race, &variant, mode, &args)?;
     let mut violations = 0;
     for d in &designs {
         for case in case_names(race, &variant, d, args.case.as_deref())? {
@@ -83,17 +103,6 @@ pub fn explore(args: ExploreArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(u8::from(violations > 0))
-}
-
-/// Larger worlds than glibc's dynamic mmap threshold would be mmapped and faulted in afresh
-/// for every execution; keep them on the heap and the heap untrimmed.
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator tunables; no allocation is in flight here.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
 }
 
 fn case_names(
@@ -157,28 +166,28 @@ fn mode(race: &Race, args: &ExploreArgs) -> anyhow::Result<Mode> {
     }))
 }
 
-fn header(race: &Race, v: &Variant, mode: Mode, args: &ExploreArgs) {
+fn header(race: &Race, v: &Variant, mode: Mode, args: &ExploreArgs) -> std::io::Result<()> {
     if args.json {
-        return;
+        return Ok(());
     }
-    println!("race {}: {}", race.name, race.title);
-    println!("variant {}: {}", v.name, v.about);
-    match mode {
-        Mode::Exhaustive(l) => println!(
+    emit(&format!("race {}: {}", race.name, race.title))?;
+    emit(&format!("variant {}: {}", v.name, v.about))?;
+    emit(&match mode {
+        Mode::Exhaustive(l) => format!(
             "exhaustive, preemption bound {}, state hashing {}",
             l.bound,
             if l.state_hashing { "on" } else { "off" }
         ),
-        Mode::Random(c) => println!(
+        Mode::Random(c) => format!(
             "random (PCT depth {}), {} runs per case, seed {:#x}: replay with --random --seed \
              {:#x} --runs {}",
             c.depth, c.runs, c.seed, c.seed, c.runs
         ),
-    }
-    println!(
+    })?;
+    emit(&format!(
         "{:<14} {:<15} {:>7} {:>8} {:>9} {:>7} {:>8}  verdict",
         "case", "scheme", "execs", "states", "steps", "pruned", "time"
-    );
+    ))
 }
 
 fn print_result(
@@ -190,18 +199,18 @@ fn print_result(
 ) -> anyhow::Result<u32> {
     let s = &r.outcome.stats;
     if args.json {
-        println!("{}", json(race, r, secs));
+        emit(&json(race, r, secs).to_string())?;
     } else {
         let verdict = match &r.outcome.violation {
             None => "safe".to_string(),
             Some(f) => format!("VIOLATION: {}", f.message),
         };
-        println!(
+        emit(&format!(
             "{:<14} {:<15} {:>7} {:>8} {:>9} {:>7} {:>7.2}s  {verdict}",
             r.case, r.design, s.executions, s.states, s.steps, s.pruned, secs
-        );
+        ))?;
         for (what, n) in &r.outcome.observations {
-            println!("    seen: {what} ({n})");
+            emit(&format!("    seen: {what} ({n})"))?;
         }
     }
     let Some(found) = &r.outcome.violation else {
@@ -215,14 +224,14 @@ fn print_result(
         &foliolab_explore::trace::encode(&found.schedule),
     )?;
     if !args.json {
-        print!("{}", foliolab_explore::trace::render(&trace));
+        emit(foliolab_explore::trace::render(&trace).trim_end())?;
         if let Some(run) = r.failing_run {
-            println!("    found by random run {run}");
+            emit(&format!("    found by random run {run}"))?;
         }
-        println!(
+        emit(&format!(
             "    replay: {}",
             foliolab_explore::replay_command(race, r, &found.schedule)
-        );
+        ))?;
     }
     Ok(1)
 }
@@ -261,7 +270,7 @@ fn replay(
         bail!("--replay needs exactly one --scheme");
     };
     let trace = foliolab_explore::replay(race, v, design, case, schedule)?;
-    print!("{}", foliolab_explore::trace::render(&trace));
+    emit(foliolab_explore::trace::render(&trace).trim_end())?;
     let violated = trace.iter().any(|l| {
         l.events
             .iter()
@@ -270,25 +279,26 @@ fn replay(
     Ok(u8::from(violated))
 }
 
-fn list() {
+fn list() -> std::io::Result<()> {
     for race in races::all() {
-        println!("{}: {}", race.name, race.title);
-        println!(
+        emit(&format!("{}: {}", race.name, race.title))?;
+        emit(&format!(
             "  bound {}; designs: {}",
             race.bound,
             race.designs.join(", ")
-        );
+        ))?;
         for v in (race.variants)() {
             let tag = match (v.test_only, v.unsafe_variant) {
                 (true, true) => " [test-only, unsafe]",
                 (true, false) => " [test-only]",
                 (false, _) => "",
             };
-            println!("  variant {}{tag}: {}", v.name, v.about);
+            emit(&format!("  variant {}{tag}: {}", v.name, v.about))?;
         }
         let first = (race.variants)()[0];
         for c in (race.cases)(&first, race.designs[0]) {
-            println!("  case {}: {}", c.name, c.about);
+            emit(&format!("  case {}: {}", c.name, c.about))?;
         }
     }
+    Ok(())
 }

@@ -91,14 +91,11 @@ pub fn explore(
         fingerprints: BTreeSet::new(),
         out: Outcome::default(),
     };
-    // The previous execution is dropped only after the next one is built, so the allocator
-    // reuses its memory instead of faulting in fresh pages for every world.
-    let mut previous: Option<Exec> = None;
+    let mut worlds = Worlds::default();
     loop {
-        let ex = Exec::new(case, design, knobs)?;
-        drop(previous.take());
+        let ex = worlds.fresh(case, design, knobs)?;
         let (ex, stop) = s.run(ex);
-        previous = Some(ex);
+        worlds.done(ex);
         s.out.stats.executions += 1;
         if stop || !s.backtrack() {
             s.out.stats.complete = s.out.violation.is_none();
@@ -107,6 +104,35 @@ pub fn explore(
     }
     s.out.stats.states = s.fingerprints.len() as u64;
     Ok(s.out)
+}
+
+/// Fresh worlds without fresh pages. Each execution builds a world of a few MiB of memmap
+/// sections; freed at the top of the heap, glibc would return them to the kernel and fault
+/// them in again for the next one. So the previous world is freed only after the next is
+/// built, and a small fence allocated after each world keeps freed worlds off the top.
+#[derive(Default)]
+pub(crate) struct Worlds<'c> {
+    previous: Option<Exec<'c>>,
+    // Each fence must be its own allocation, placed after its world: boxed on purpose.
+    #[allow(clippy::vec_box)]
+    fences: Vec<Box<u64>>,
+}
+
+impl<'c> Worlds<'c> {
+    pub(crate) fn fresh(
+        &mut self,
+        case: &'c Case,
+        design: &str,
+        knobs: Knobs,
+    ) -> Result<Exec<'c>, crate::Error> {
+        let ex = Exec::new(case, design, knobs)?;
+        self.fences.push(Box::new(self.fences.len() as u64));
+        drop(self.previous.take());
+        Ok(ex)
+    }
+    pub(crate) fn done(&mut self, ex: Exec<'c>) {
+        self.previous = Some(ex);
+    }
 }
 
 /// The threads that may run next: the previous one first if it can continue, then (if the

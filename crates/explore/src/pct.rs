@@ -45,13 +45,12 @@ pub fn random(
         .map(|t| t.ops.iter().map(|o| o.steps.len()).sum::<usize>())
         .sum::<usize>()
         .max(1) as u64;
-    let mut previous: Option<Exec> = None;
+    let mut worlds = crate::dfs::Worlds::default();
     for run in 0..c.runs {
-        let ex = Exec::new(case, design, knobs)?;
-        drop(previous.take());
+        let ex = worlds.fresh(case, design, knobs)?;
         let mut rng = Prng::new(case_seed(c.seed, run));
         let (ex, found) = one_run(ex, &mut rng, c.depth, steps_estimate, &mut out);
-        previous = Some(ex);
+        worlds.done(ex);
         out.stats.executions += 1;
         if let Some(f) = found {
             out.violation = Some(f);
