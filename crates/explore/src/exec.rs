@@ -6,6 +6,7 @@ use crate::check;
 use crate::design::{Design, UnknownDesign};
 use crate::step::{Code, Flow, Pc, Regs, Tid};
 use crate::world::{Event, Knobs, World};
+use foliolab_types::Pfn;
 use std::hash::{Hash, Hasher};
 
 /// One exploration target: the MMs, how the world is set up before the threads start, and
@@ -149,18 +150,21 @@ impl<'c> Exec<'c> {
         })
     }
 
-    /// Lockless queries in flight see how many MMs map the race's folio at each state.
+    /// Lockless queries in flight see how many MMs map their folio at each state. (The
+    /// folio cannot be split or freed under them: the querying thread holds a PTL mapping
+    /// it.)
     fn track_windows(&mut self) {
-        let n = if self.world.live.contains(&self.world.focus) {
-            let f = self.world.folio(self.world.focus);
-            self.world.nr_mms_mapping(f)
-        } else {
-            0
-        };
         for st in &mut self.threads {
-            if let Some((lo, hi)) = st.regs.window {
-                st.regs.window = Some((lo.min(n), hi.max(n)));
-            }
+            let Some((lo, hi)) = st.regs.window else {
+                continue;
+            };
+            let head = Pfn(st.regs.folio);
+            let n = if self.world.live.contains(&head) {
+                self.world.nr_mms_mapping(self.world.folio(head))
+            } else {
+                0
+            };
+            st.regs.window = Some((lo.min(n), hi.max(n)));
         }
     }
 
