@@ -13,7 +13,12 @@ use std::collections::BTreeMap;
 /// Where a violation is expected: race, variant, designs (empty: all it runs under), cases.
 /// Every other (race, variant, design, case) must be explored completely without one.
 const EXPECTED: &[(&str, &str, &[&str], &[&str])] = &[
-    ("gup-fast-vs-free", "page1-total", &[], &["reuse-as-tail"]),
+    (
+        "gup-fast-vs-free",
+        "page1-total",
+        &[],
+        &["reuse-as-tail", "pfn-walker"],
+    ),
     (
         "gup-fast-vs-free",
         "gup-no-recheck",

@@ -140,3 +140,45 @@ pub fn release_held(mm: u8) -> Op {
         }),
     ))
 }
+
+/// A PFN walker (compaction, memory-failure, /proc/kpage*): from a PFN, `page_folio`, a
+/// speculative `folio_try_get`, a re-check that the page still belongs to that folio, a look
+/// at the folio, `folio_put`.
+pub fn pfn_walker(window_index: usize) -> Op {
+    Op::new("pfn_walker", false)
+        .step(Step::new(
+            "pfn_to_page + page_folio",
+            Box::new(move |w: &mut World, r: &mut Regs, _| {
+                let page = w.window[window_index];
+                r.page = page.0;
+                r.folio = w.mem.folio_of(page).0;
+                Flow::Next
+            }),
+        ))
+        .step(Step::new(
+            "folio_try_get (add unless zero)",
+            Box::new(|w: &mut World, r: &mut Regs, _| {
+                if !w.try_get(Pfn(r.folio)) {
+                    return Flow::EndOp;
+                }
+                Flow::Next
+            }),
+        ))
+        .step(Step::new(
+            "re-check page_folio(page) == folio",
+            Box::new(|w: &mut World, r: &mut Regs, _| {
+                if w.mem.folio_of(Pfn(r.page)).0 != r.folio {
+                    w.put_refs(Pfn(r.folio), 1);
+                    return Flow::EndOp;
+                }
+                Flow::Next
+            }),
+        ))
+        .step(Step::new(
+            "folio_put",
+            Box::new(|w: &mut World, r: &mut Regs, _| {
+                w.put_refs(Pfn(r.folio), 1);
+                Flow::Next
+            }),
+        ))
+}

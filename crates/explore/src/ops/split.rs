@@ -8,7 +8,8 @@
 //!   entries are then restored; otherwise the memmap is split and every entry is restored
 //!   to its new 4K folio (`remap_page`).
 //! - `migrate_pages` of one folio: isolate (a reference), lock, unmap to migration entries,
-//!   freeze at the isolation reference, copy to a new folio, restore the entries to the copy.
+//!   freeze at the isolation reference, copy to a new folio, restore the entries to the copy,
+//!   requeue the copy if the original was queued as partially mapped.
 //! - `deferred_split_scan`: under `split_queue_lock` take the first queued folio with
 //!   `folio_try_get`; a partially mapped one is `folio_trylock`ed and split; one that is not
 //!   partially mapped (and, at the default `max_ptes_none`, never underused) leaves the
@@ -351,8 +352,20 @@ fn migrate_finish_step() -> Step {
             let src = Pfn(r.folio);
             w.locks.release(Lock::Folio(r.folio), t);
             w.locks.release(Lock::Folio(r.new_folio), t);
+            // migrate_folio_move requeues dst with src's "partially mapped" (the March 2026
+            // stable fix): a folio flagged on the way stays flagged once fully mapped again.
+            let src_f = w.folio(src);
+            let requeue = w.is_queued(src_f)
+                && w.mem
+                    .page(src.add(1))
+                    .flags
+                    .has(PageFlags::PARTIALLY_MAPPED);
             w.frozen.remove(&src);
             w.free_folio(src);
+            if requeue {
+                let dst = w.folio(Pfn(r.new_folio));
+                w.queue_partial(dst);
+            }
             w.focus = Pfn(r.new_folio);
             w.put_refs(Pfn(r.new_folio), 1);
             Flow::EndOp

@@ -4,7 +4,7 @@ use super::{test_only, Race, Variant};
 use crate::design::DESIGNS;
 use crate::exec::Case;
 use crate::ops::fault::{fault_new, write};
-use crate::ops::gup::{gup_fast, read_held, release_held};
+use crate::ops::gup::{gup_fast, pfn_walker, read_held, release_held};
 use crate::ops::zap::zap;
 use crate::step::Code;
 use crate::world::{va, Knobs, World};
@@ -71,6 +71,21 @@ fn cases(v: &Variant, _design: &str) -> Vec<Case> {
             setup: setup_tail,
             threads: vec![
                 walker(),
+                Code::new("munmap(A)").op(zap(0, 0, 1, v.knobs.zap)),
+                Code::new("B")
+                    .op(fault_new(1, 0, Order(2)))
+                    .op(write(1, 1))
+                    .op(zap(1, 2, 2, v.knobs.zap)),
+            ],
+        },
+        Case {
+            name: "pfn-walker",
+            about: "as reuse-as-tail, with a PFN walker (compaction, /proc/kpage*) looking \
+                    at A's page by its PFN",
+            nr_mms: 2,
+            setup: setup_tail,
+            threads: vec![
+                Code::new("pfn walker").op(pfn_walker(1)),
                 Code::new("munmap(A)").op(zap(0, 0, 1, v.knobs.zap)),
                 Code::new("B")
                     .op(fault_new(1, 0, Order(2)))
