@@ -8,6 +8,7 @@ mod fuzz;
 mod load;
 mod probe;
 mod run;
+mod vm;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ enum Command {
     Probe(probe::ProbeArgs),
     /// Run scenarios on the model and on the kernel and print every difference.
     Check(probe::CheckArgs),
+    /// Download and prepare kernels for `--kernel K` (Debian packages, cached).
+    Kernel(vm::KernelCmdArgs),
     /// The probe's helper process (internal).
     #[command(name = "__probe-helper", hide = true)]
     ProbeHelper,
@@ -51,8 +54,12 @@ enum Command {
 
 fn main() -> ExitCode {
     // The helper must run before anything else starts (no threads, nothing on stdout).
-    if std::env::args().nth(1).as_deref() == Some("__probe-helper") {
-        foliolab_probe::helper_main();
+    match std::env::args().nth(1).as_deref() {
+        Some("__probe-helper") => foliolab_probe::helper_main(),
+        // Inside a VM: init (process 1) and the scenario runner it starts.
+        Some("__vm-guest") => foliolab_probe::vm::guest::guest_init(),
+        Some("__vm-guest-run") => foliolab_probe::vm::guest::guest_run(),
+        _ => {}
     }
     let cli = Cli::parse();
     let code = match cli.command {
@@ -63,6 +70,7 @@ fn main() -> ExitCode {
         Command::Check(args) => probe::check(args),
         Command::Compare(args) => compare::run(args),
         Command::Explore(args) => explore::explore(args),
+        Command::Kernel(args) => vm::kernel_cmd(args),
         Command::ProbeHelper => unreachable!("dispatched before argument parsing"),
         Command::Fmt { files } => load::fmt(&files),
     };

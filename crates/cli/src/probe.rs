@@ -21,6 +21,8 @@ pub struct ProbeArgs {
     /// Restore THP knobs and swap from the journal a killed probe left behind, and exit.
     #[arg(long)]
     pub restore: bool,
+    #[command(flatten)]
+    pub target: crate::vm::KernelArgs,
 }
 
 #[derive(Args)]
@@ -33,6 +35,8 @@ pub struct CheckArgs {
     /// The scheme that drives the model.
     #[arg(long, default_value = "linux-6.18")]
     pub scheme: String,
+    #[command(flatten)]
+    pub target: crate::vm::KernelArgs,
 }
 
 pub fn probe(args: ProbeArgs) -> anyhow::Result<u8> {
@@ -42,6 +46,9 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let loaded = load_all(&args.files);
+    if let Some(spec) = args.target.vm_spec()? {
+        return crate::vm::probe(&spec, &args.target, loaded, args.json);
+    }
     let mut guard = HostGuard::acquire()?;
     let opts = ProbeOptions::from_env()?;
     let mut code = 0;
@@ -101,6 +108,9 @@ fn probe_one(
 
 pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let loaded = load_all(&args.files);
+    if let Some(spec) = args.target.vm_spec()? {
+        return crate::vm::check(&spec, &args.target, loaded, &args.scheme, args.json);
+    }
     let mut guard = HostGuard::acquire()?;
     let opts = ProbeOptions::from_env()?;
     let mut code = 0;
@@ -146,36 +156,51 @@ fn check_one(
     let ms = drive(s, &mut model, &mut |r: &Record| left.push(r.clone()));
     let mut right = Vec::new();
     let ks = probe_scenario(guard, opts, s, &mut |r: &Record| right.push(r.clone()))?;
-    let diffs = diff_runs(&left, &right);
+    Ok(print_verdict(
+        name, &left, &right, ms.exit, ks.exit, args.json,
+    ))
+}
+
+/// Prints every difference between the model's records (`left`) and the kernel's
+/// (`right`) and the closing line of one scenario; returns its exit status.
+pub(crate) fn print_verdict(
+    name: &str,
+    left: &[Record],
+    right: &[Record],
+    model_exit: i32,
+    kernel_exit: i32,
+    json: bool,
+) -> u8 {
+    let diffs = diff_runs(left, right);
     for d in &diffs {
         println!(
             "{}",
-            if args.json {
+            if json {
                 d.json()
             } else {
                 format!("{name}:{}", d.human())
             }
         );
     }
-    let verdict = if diffs.is_empty() && ms.exit == 0 && ks.exit == 0 {
+    let verdict = if diffs.is_empty() && model_exit == 0 && kernel_exit == 0 {
         0
-    } else if ms.exit == 2 || ks.exit == 2 {
+    } else if model_exit == 2 || kernel_exit == 2 {
         2
     } else {
         1
     };
-    if args.json {
+    if json {
         println!(
             "{}",
-            serde_json::json!({"kind": "check", "file": name, "diffs": diffs.len(), "model_exit": ms.exit, "kernel_exit": ks.exit, "exit": verdict})
+            serde_json::json!({"kind": "check", "file": name, "diffs": diffs.len(), "model_exit": model_exit, "kernel_exit": kernel_exit, "exit": verdict})
         );
     } else {
         println!(
             "{name}: {} differences; model exit {}, kernel exit {}",
             diffs.len(),
-            ms.exit,
-            ks.exit
+            model_exit,
+            kernel_exit
         );
     }
-    Ok(verdict)
+    verdict
 }

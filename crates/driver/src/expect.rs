@@ -40,7 +40,8 @@ impl Driver<'_> {
         counter: &str,
         delta: i64,
     ) -> Result<(), RunError> {
-        if let Some(why) = self.policy.skip_stat(counter) {
+        let unshown = (!self.runner.shows_counter(counter)).then_some("kernel");
+        if let Some(why) = self.policy.skip_stat(counter).or(unshown) {
             self.record(
                 st,
                 ExpectResult::Skipped(why.into()),

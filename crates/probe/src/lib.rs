@@ -6,14 +6,18 @@
 //! - [`KernelRunner`]: the [`foliolab_driver::Runner`] of the kernel: one exec'd helper
 //!   process per scenario process, commands over pipes;
 //! - [`helper_main`]: the helper process (`foliolab __probe-helper`);
-//! - [`readers`]: pagemap, kpagecount, kpageflags, PAGEMAP_SCAN, smaps, counters.
+//! - [`readers`]: pagemap, kpagecount, kpageflags, PAGEMAP_SCAN, smaps, counters;
+//! - [`compat`]: what older kernels lack (knobs, advice, RSS, PAGEMAP_SCAN), handled explicitly;
+//! - [`vm`]: the same runner inside a VM booting another kernel (`--kernel 6.1`).
 
+pub mod compat;
 pub mod error;
 pub mod helper;
 pub mod host;
 pub mod readers;
 pub mod runner;
 pub mod sys;
+pub mod vm;
 
 pub use error::{ProbeError, Result};
 pub use helper::helper_main;

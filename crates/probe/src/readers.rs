@@ -139,6 +139,25 @@ fn pread_u64s(f: &File, index: u64, n: usize, what: &str) -> Result<Vec<u64>> {
         .collect())
 }
 
+/// Up to `n` entries from `index` on: fewer where the file ends (the last PFN of memory).
+fn pread_u64s_upto(f: &File, index: u64, n: usize, what: &str) -> Result<Vec<u64>> {
+    let mut buf = vec![0u8; n * 8];
+    let mut done = 0;
+    while done < buf.len() {
+        let r = f
+            .read_at(&mut buf[done..], index * 8 + done as u64)
+            .map_err(|e| ProbeError::io(format!("read {what} at {index:#x}"), e))?;
+        if r == 0 {
+            break;
+        }
+        done += r;
+    }
+    Ok(buf[..done - done % 8]
+        .chunks_exact(8)
+        .map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect())
+}
+
 impl PhysReader {
     pub fn open() -> Result<PhysReader> {
         Ok(PhysReader {
@@ -190,7 +209,8 @@ impl PhysReader {
         };
         let mut nr: u64 = 1;
         if hf & KPF_HEAD != 0 {
-            let v = pread_u64s(&self.kpageflags, head + 1, 1023, "kpageflags")?;
+            // A folio at the top of memory: kpageflags ends before 1023 more entries.
+            let v = pread_u64s_upto(&self.kpageflags, head + 1, 1023, "kpageflags")?;
             for f in v {
                 if f & KPF_TAIL == 0 || f & KPF_HEAD != 0 {
                     break;
@@ -268,7 +288,7 @@ impl Pagemap {
 pub fn read_pages(pid: i32, phys: &PhysReader, addr: u64, n: usize) -> Result<Vec<PageObs>> {
     let pm = Pagemap::open(pid)?;
     let entries = pm.entries(addr, n)?;
-    let huge = pm.huge(addr, n)?;
+    let huge = crate::compat::pmd_bits(&pm, pid, phys, addr, n)?;
     let mut cache = HashMap::new();
     let mut out = Vec::with_capacity(n);
     for (i, &e) in entries.iter().enumerate() {
@@ -298,7 +318,7 @@ pub fn read_pages(pid: i32, phys: &PhysReader, addr: u64, n: usize) -> Result<Ve
                 index: Some(pfn - head),
                 mapcount: Some(phys.count(pfn)?),
                 exclusive: Some(e & PM_EXCLUSIVE != 0),
-                pmd: Some(huge[i]),
+                pmd: huge[i],
                 flags: flag_names(flags, order),
                 model: None,
             });
@@ -401,6 +421,7 @@ pub fn size_name(kb: u64) -> String {
 
 /// Absolute values of every counter of spec 3.6 (sizes 16K to 2M).
 pub fn read_counters() -> Result<BTreeMap<String, i64>> {
+    crate::compat::refresh_counters();
     let mut out = BTreeMap::new();
     for kb in [16u64, 32, 64, 128, 256, 512, 1024, 2048] {
         let dir = format!("{THP_DIR}/hugepages-{kb}kB/stats");

@@ -348,10 +348,12 @@ impl<'g> KernelRunner<'g> {
     }
 
     fn apply_thp(&mut self, settings: &[ThpSetting]) -> Result<()> {
-        let knobs: Vec<(String, String)> = run_knobs(settings)
-            .into_iter()
-            .filter(|(k, _)| self.guard.original(k).is_some())
-            .collect();
+        let exists = |k: &str| self.guard.original(k).is_some();
+        let knobs: Vec<(String, String)> =
+            crate::compat::fold_legacy_knobs(run_knobs(settings), &exists)
+                .into_iter()
+                .filter(|(k, _)| exists(k))
+                .collect();
         let was_paused = self.guard.saved_knobs().is_empty()
             || sys::read_knob(format!("{THP_DIR}/khugepaged/scan_sleep_millisecs"))?
                 == KHUGEPAGED_PAUSE_MS;
@@ -364,10 +366,11 @@ impl<'g> KernelRunner<'g> {
             k.advise()?;
         }
         debug("after keeper");
-        if !was_paused {
-            // Writing the sleep wakes khugepaged for one pass (inside the keeper): let it end.
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        // Writing the sleep wakes khugepaged for one pass (inside the keeper), and so does
+        // any THP knob write while its list is not empty (start_stop_khugepaged): let the
+        // pass end before a scenario process exists, however slow the machine.
+        let min = if was_paused { 0 } else { 100 };
+        crate::compat::settle_khugepaged(Duration::from_millis(min));
         debug("after knobs");
         self.thp_applied = true;
         Ok(())
@@ -670,7 +673,7 @@ impl<'g> KernelRunner<'g> {
         }
         // The write woke it for one more pass: wait for it; the full scans dropped the
         // keeper's mm from khugepaged's list: register it again.
-        std::thread::sleep(Duration::from_millis(100));
+        crate::compat::settle_khugepaged(Duration::from_millis(100));
         if let Some(k) = &mut self.guard.keeper {
             k.advise()?;
         }
@@ -697,12 +700,12 @@ impl<'g> KernelRunner<'g> {
 
     fn check_supported(stmt: &Stmt, out: &mut Vec<String>) {
         let line = stmt.pos.line;
+        out.extend(crate::compat::statement_unsupported(stmt));
         match &stmt.kind {
             StmtKind::Thp { settings } => {
                 for s in settings {
-                    let k = thp_knob(s.key);
-                    if !std::path::Path::new(THP_DIR).join(&k).exists() {
-                        out.push(format!("line {line}: THP knob {k} does not exist on this kernel"));
+                    if let Some(why) = crate::compat::thp_setting_unsupported(s, &thp_knob(s.key)) {
+                        out.push(format!("line {line}: {why}"));
                     }
                 }
             }
@@ -830,6 +833,9 @@ impl Runner for KernelRunner<'_> {
 
     fn rss_pages(&mut self, proc: &str, kind: RssKind) -> std::result::Result<u64, RunError> {
         let p = self.proc_mut(proc)?;
+        if crate::compat::rss_lags() {
+            return Ok(compat_rss_kb(p, kind)? / 4);
+        }
         let status = readers::read_status_rss(p.pid).map_err(rerr)?;
         let vmas = readers::read_smaps(p.pid).map_err(rerr)?;
         // The counter minus what the helper's own (non-region) mappings contribute.
@@ -878,6 +884,10 @@ impl Runner for KernelRunner<'_> {
             .collect()
     }
 
+    fn shows_counter(&self, name: &str) -> bool {
+        crate::compat::shows_counter(name)
+    }
+
     fn frame_epoch(&mut self, _frame: u64) -> Option<u64> {
         None
     }
@@ -896,6 +906,29 @@ impl Runner for KernelRunner<'_> {
         }
         out
     }
+}
+
+/// RSS from smaps where /proc/PID/status lags (before 6.2; see `compat`).
+fn compat_rss_kb(p: &Proc, kind: RssKind) -> std::result::Result<u64, RunError> {
+    use crate::compat::{RegionSpan, RssCounter};
+    let vmas = readers::read_smaps(p.pid).map_err(rerr)?;
+    let regions: Vec<RegionSpan> = p
+        .regions
+        .values()
+        .map(|r| RegionSpan {
+            addr: r.addr,
+            size: r.size,
+            shmem: !matches!(r.kind, MapKind::Anon),
+            shared: matches!(r.kind, MapKind::Shmem | MapKind::File { shared: true, .. }),
+        })
+        .collect();
+    let which = match kind {
+        RssKind::Anon => RssCounter::Anon,
+        RssKind::File => RssCounter::File,
+        RssKind::Shmem => RssCounter::Shmem,
+        RssKind::Swap => RssCounter::Swap,
+    };
+    Ok(crate::compat::rss_from_smaps_kb(&vmas, &regions, which))
 }
 
 /// Runs one parsed, validated scenario on the kernel through the shared driver, handing
