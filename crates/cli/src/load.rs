@@ -20,13 +20,25 @@ pub fn load_all(files: &[PathBuf]) -> Vec<(String, Loaded)> {
         .iter()
         .map(|f| {
             let name = f.display().to_string();
-            let loaded = match std::fs::read_to_string(f) {
+            let loaded = match read_text(f) {
                 Ok(text) => check(&name, &text),
                 Err(e) => Err(format!("{name}: cannot read: {e}")),
             };
             (name, loaded)
         })
         .collect()
+}
+
+/// A scenario file's text; gzip-compressed files (recorded workloads, `.scn.gz`) are
+/// decompressed.
+pub fn read_text(path: &std::path::Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)?;
+        return Ok(text);
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 fn check(name: &str, text: &str) -> Loaded {

@@ -7,6 +7,7 @@ mod explore;
 mod fuzz;
 mod load;
 mod probe;
+mod record;
 mod run;
 mod vm;
 
@@ -45,6 +46,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Explore the interleavings of the races the mapcount designs are argued over.
     Explore(explore::ExploreArgs),
+    /// Trace a command's process tree and write it as a scenario (root; docs/record.md).
+    Record(record::RecordArgs),
     /// Print a scenario in canonical form.
     Fmt {
         /// Scenario files.
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Check(args) => probe::check(args),
         Command::Compare(args) => compare::run(args),
         Command::Explore(args) => explore::explore(args),
+        Command::Record(args) => record::run(args),
         Command::Kernel(args) => vm::kernel_cmd(args),
         Command::ProbeHelper => unreachable!("dispatched before argument parsing"),
         Command::Fmt { files } => load::fmt(&files),

@@ -6,6 +6,7 @@ use crate::run::combine;
 use anyhow::Context;
 use clap::Args;
 use foliolab_driver::{check_supported, drive, render_human, render_json, Record};
+use foliolab_probe::compat::KernelVersion;
 use foliolab_probe::vm::initramfs::JobScenario;
 use foliolab_probe::vm::session::AccelChoice;
 use foliolab_probe::vm::{self, Cache, KernelSpec, PreparedKernel, VmEvent, VmOptions, VmReport};
@@ -59,6 +60,9 @@ impl KernelArgs {
     /// The VM kernel asked for, or `None` for the host.
     pub fn vm_spec(&self) -> anyhow::Result<Option<KernelSpec>> {
         match KernelSpec::parse(&self.kernel, self.kernel_modules.clone())? {
+            KernelSpec::Host if self.save.is_some() || self.facts => {
+                anyhow::bail!("--save and --facts go with a VM kernel (--kernel K)")
+            }
             KernelSpec::Host => Ok(None),
             s => Ok(Some(s)),
         }
@@ -464,15 +468,17 @@ pub fn probe(
     Ok(code)
 }
 
-/// ERA SEAM: the model a kernel is judged against. Until the model has era profiles (issue
-/// 12: 5.10, 6.1, 6.12 and 7.2 accounting and operations), every kernel is compared with
-/// the model under `scheme` (6.18 by default); the era work replaces this function so that
-/// `--kernel 6.1` selects the 6.1 era. Returns the runner and the era it models.
+/// ERA SEAM: the model a kernel is judged against. `version` is the kernel's generation
+/// (`--kernel 6.1`, or the release a kernel image names; `None` when unknown). Until the
+/// model has era profiles (issue 12: 5.10, 6.1, 6.12 and 7.2 accounting and operations),
+/// every kernel is compared with the model under `scheme` (6.18 by default); the era work
+/// replaces this function's body so that version 6.1 selects the 6.1 era. Returns the
+/// runner and the era it models.
 pub fn model_for_kernel(
-    spec: &KernelSpec,
+    version: Option<KernelVersion>,
     scheme: &str,
 ) -> anyhow::Result<(ModelRunner, &'static str)> {
-    let _ = spec;
+    let _ = version;
     let runner =
         ModelRunner::new(scheme).ok_or_else(|| anyhow::anyhow!("unknown scheme {scheme}"))?;
     Ok((runner, "6.18"))
@@ -490,7 +496,7 @@ pub fn check(
     let mut code = 0u8;
     let mut job = Vec::new();
     for (name, s) in valid_job(loaded, &mut code) {
-        let (model, _) = model_for_kernel(spec, scheme)?;
+        let (model, _) = model_for_kernel(spec.version(), scheme)?;
         let missing = check_supported(&s, &model);
         if missing.is_empty() {
             job.push((name, s));
@@ -501,9 +507,14 @@ pub fn check(
             code = combine(code, 3);
         }
     }
-    let (_, era) = model_for_kernel(spec, scheme)?;
+    let (_, era) = model_for_kernel(spec.version(), scheme)?;
+    let v = spec
+        .version()
+        .map_or("an unknown generation".to_string(), |v| {
+            format!("{}.{}", v.major, v.minor)
+        });
     eprintln!(
-        "check: the model runs the {era} era for --kernel {} (no era profiles yet)",
+        "check: the model runs the {era} era for --kernel {} ({v}; no era profiles yet)",
         args.kernel
     );
     let mut on_end = |i: usize, o: Outcome| {
@@ -532,7 +543,7 @@ fn check_end(
     for e in &o.errors {
         println!("{name}: error: {e}");
     }
-    let Ok((mut model, _)) = model_for_kernel(spec, scheme) else {
+    let Ok((mut model, _)) = model_for_kernel(spec.version(), scheme) else {
         return 2;
     };
     let mut left = Vec::new();

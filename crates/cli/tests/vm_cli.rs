@@ -48,6 +48,12 @@ fn a_bad_kernel_value_is_exit_2_with_the_forms_it_takes() {
         err.contains("--kernel-modules goes with --kernel PATH"),
         "{err}"
     );
+    let (code, err) = run(&["probe", "--save", "/tmp/x", &scenario()], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--save and --facts go with a VM kernel"),
+        "{err}"
+    );
 }
 
 #[test]

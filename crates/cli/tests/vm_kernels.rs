@@ -8,7 +8,8 @@
 //!   or is unsupported with its reason, none breaks off; what every generation shares holds
 //!   (fork-cow-2m passes everywhere, 64K scenarios need 6.8's per-size knobs); and the host's
 //!   THP knobs, khugepaged settings, swap, zram, MGLRU, apt sources and /boot are identical
-//!   before and after;
+//!   before and after; on the build whose results are committed in
+//!   docs/kernel-measurements/K, every scenario's records are identical to them;
 //! - `vm_probe_kernel_path`: a kernel image given by path (an unpacked Debian image standing
 //!   in for a developer's build) with its modules directory boots and runs swap scenarios.
 
@@ -213,8 +214,9 @@ fn probe_generation(k: &str) -> Result<String, String> {
         return Err(format!("exit 2: {}\n{}", run.stderr, run.stdout));
     }
     let results = outcomes(&save, &files)?;
+    let verdict = check_generation(k, &results).and_then(|_| against_committed(k, &save, &results));
     let _ = std::fs::remove_dir_all(&save);
-    check_generation(k, &results)?;
+    let same_as_committed = verdict?;
     let ran = results.iter().filter(|r| r.1 == "jsonl").count();
     let unsupported: Vec<&(String, &str, String)> =
         results.iter().filter(|r| r.1 == "unsupported").collect();
@@ -241,9 +243,55 @@ fn probe_generation(k: &str) -> Result<String, String> {
         .unwrap_or("");
     println!("  {closing}");
     Ok(format!(
-        "{} scenarios in one boot of {k}: {ran} ran, {} unsupported; {secs:.1} s; host state identical before and after",
+        "{} scenarios in one boot of {k}: {ran} ran, {} unsupported; {secs:.1} s; host state identical before and after; {same_as_committed}",
         files.len(),
         unsupported.len()
+    ))
+}
+
+/// The release a saved run's facts name.
+fn release(facts: &Path) -> Option<String> {
+    let t = std::fs::read_to_string(facts).ok()?;
+    t.lines()
+        .find_map(|l| l.strip_prefix("release = "))
+        .map(String::from)
+}
+
+/// Compares this run's records with those committed in docs/kernel-measurements/<k>/ when
+/// the kernel build is the same (a machine that downloaded a newer build says so instead):
+/// a kernel shows the same thing every run, so any difference is the runner's.
+fn against_committed(
+    k: &str,
+    save: &Path,
+    results: &[(String, &'static str, String)],
+) -> Result<String, String> {
+    let committed = root().join("docs/kernel-measurements").join(k);
+    let (now, then) = (
+        release(&save.join("facts.txt")),
+        release(&committed.join("facts.txt")),
+    );
+    if now.is_none() || now != then {
+        return Ok(format!(
+            "not compared with docs/kernel-measurements/{k} (build {now:?}, committed {then:?})"
+        ));
+    }
+    let mut same = 0;
+    for (f, ext, text) in results {
+        let old = std::fs::read_to_string(committed.join(f).with_extension(ext))
+            .map_err(|e| format!("{k}: {f}: no committed .{ext} result ({e})"))?;
+        if old != *text {
+            return Err(format!(
+                "{k}: {f} differs from docs/kernel-measurements/{k}:\n{}",
+                diff(
+                    &old.lines().map(String::from).collect::<Vec<_>>(),
+                    &text.lines().map(String::from).collect::<Vec<_>>()
+                )
+            ));
+        }
+        same += 1;
+    }
+    Ok(format!(
+        "{same} results identical to docs/kernel-measurements/{k}"
     ))
 }
 

@@ -20,6 +20,14 @@ impl VmFlags {
     pub const LOCKED: u32 = 1 << 8;
     pub const MIXEDMAP: u32 = 1 << 9;
     pub const PFNMAP: u32 = 1 << 10;
+    /// `VM_ACCOUNT`: a private writable mapping charged to the commit limit
+    /// (`accountable_mapping`); mprotect adds it when it makes a private mapping writable
+    /// and never removes it. It only matters for merging: VMAs that differ in it stay apart.
+    pub const ACCOUNT: u32 = 1 << 11;
+    /// A fork child's VMA with an anon_vma: its anon_vma_chain also links the parent's
+    /// (`vma_had_uncowed_parents`), so 6.18 refuses to merge it with a VMA of another
+    /// anon_vma or of none (`is_mergeable_anon_vma`). Pieces of it still merge together.
+    pub const FORKED_ANON: u32 = 1 << 12;
     pub const PROT_MASK: u32 = Self::READ | Self::WRITE | Self::EXEC;
 
     pub fn has(self, bit: u32) -> bool {

@@ -83,6 +83,8 @@ impl Model {
                 "mapping over an existing mapping".into(),
             ));
         }
+        let accountable = flags.has(VmFlags::WRITE) && !flags.has(VmFlags::SHARED);
+        let flags = flags.with(VmFlags::ACCOUNT, accountable);
         self.proc_mut(pid).aspace.vmas.insert(Vma {
             start,
             end,

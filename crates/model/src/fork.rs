@@ -18,6 +18,7 @@ impl Model {
             let mut cv = vma.clone();
             let anon = vma.anon_vma != 0 && !vma.flags.has(VmFlags::WIPEONFORK);
             cv.anon_vma = if anon { self.new_anon_vma() } else { 0 };
+            cv.flags = cv.flags.with(VmFlags::FORKED_ANON, anon);
             // `vma_needs_copy`: VM_COPY_ON_FORK, or anon pages to copy; shared file
             // mappings are refilled on fault instead.
             let copy = anon || vma.flags.has(VmFlags::PFNMAP) || vma.flags.has(VmFlags::MIXEDMAP);

@@ -18,6 +18,7 @@ mod migrate;
 pub mod model;
 mod mremap;
 pub mod observe;
+mod placed;
 mod split;
 pub mod stats;
 mod swap;

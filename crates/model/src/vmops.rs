@@ -83,7 +83,11 @@ impl Model {
         self.require_mapped(pid, start, end)?;
         self.split_pmds_at(pid, start, end);
         self.proc_mut(pid).aspace.vmas.modify(start, end, |v| {
-            v.flags = VmFlags((v.flags.0 & !VmFlags::PROT_MASK) | prot.flags())
+            // mprotect_fixup: a private mapping made writable is charged (VM_ACCOUNT).
+            let charged = VmFlags::ACCOUNT | VmFlags::WRITE | VmFlags::SHARED;
+            let account = prot.write && v.flags.0 & charged == 0;
+            let flags = VmFlags((v.flags.0 & !VmFlags::PROT_MASK) | prot.flags());
+            v.flags = flags.with(VmFlags::ACCOUNT, account || v.flags.has(VmFlags::ACCOUNT));
         });
         self.change_protection(pid, start, end, prot.write);
         Ok(())

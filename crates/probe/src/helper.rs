@@ -251,47 +251,56 @@ impl Helper {
         Ok(fd)
     }
 
+    /// `map ADDR LEN KIND PROT [PATH [FILE_OFFSET]]`.
+    fn map(&mut self, it: &mut std::str::Split<'_, char>) -> Result<String, String> {
+        let addr = parse_u64(it.next())?;
+        let len = parse_u64(it.next())?;
+        let kind = it.next().ok_or("missing kind")?;
+        let prot = prot_bits(it.next().ok_or("missing prot")?)?;
+        let (flags, fd) = match kind {
+            "anon" => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
+            "shmem" => (libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1),
+            "fprivate" => (
+                libc::MAP_PRIVATE,
+                self.file_fd(it.next().ok_or("missing path")?)?,
+            ),
+            "fshared" => (
+                libc::MAP_SHARED,
+                self.file_fd(it.next().ok_or("missing path")?)?,
+            ),
+            _ => return Err(format!("bad kind {kind}")),
+        };
+        // Version 2: the file offset of a file mapping (optional).
+        let file_off = match it.next() {
+            Some(o) => parse_u64(Some(o))?,
+            None => 0,
+        };
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
+        let p = unsafe {
+            libc::mmap(
+                addr as *mut _,
+                len as usize,
+                prot,
+                flags | libc::MAP_FIXED_NOREPLACE,
+                fd,
+                file_off as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", errno_text()));
+        }
+        if p as u64 != addr {
+            return Err(format!("mmap placed at {p:?}, not {addr:#x}"));
+        }
+        Ok(String::new())
+    }
+
     fn command(&mut self, line: &str) -> Result<String, String> {
         let mut it = line.split(' ');
         let cmd = it.next().unwrap_or("");
         match cmd {
-            "map" => {
-                let addr = parse_u64(it.next())?;
-                let len = parse_u64(it.next())?;
-                let kind = it.next().ok_or("missing kind")?;
-                let prot = prot_bits(it.next().ok_or("missing prot")?)?;
-                let (flags, fd) = match kind {
-                    "anon" => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
-                    "shmem" => (libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1),
-                    "fprivate" => (
-                        libc::MAP_PRIVATE,
-                        self.file_fd(it.next().ok_or("missing path")?)?,
-                    ),
-                    "fshared" => (
-                        libc::MAP_SHARED,
-                        self.file_fd(it.next().ok_or("missing path")?)?,
-                    ),
-                    _ => return Err(format!("bad kind {kind}")),
-                };
-                // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
-                let p = unsafe {
-                    libc::mmap(
-                        addr as *mut _,
-                        len as usize,
-                        prot,
-                        flags | libc::MAP_FIXED_NOREPLACE,
-                        fd,
-                        0,
-                    )
-                };
-                if p == libc::MAP_FAILED {
-                    return Err(format!("mmap: {}", errno_text()));
-                }
-                if p as u64 != addr {
-                    return Err(format!("mmap placed at {p:?}, not {addr:#x}"));
-                }
-                Ok(String::new())
-            }
+            "map" => self.map(&mut it),
+            "grow" => grow(parse_u64(it.next())?, parse_u64(it.next())?),
             "unmap" => {
                 let (addr, len) = (parse_u64(it.next())?, parse_u64(it.next())?);
                 // SAFETY: unmapping a scenario range.
@@ -514,6 +523,17 @@ impl Helper {
             _ => Err(format!("unknown command {cmd}")),
         }
     }
+}
+
+/// `grow ADDR NEW_LEN`: mremap of the page at ADDR to NEW_LEN bytes in place (version 2).
+fn grow(addr: u64, new_len: u64) -> Result<String, String> {
+    // SAFETY: mremap without MREMAP_MAYMOVE never moves anything: it grows the VMA in place
+    // over unmapped pages or fails.
+    let p = unsafe { libc::mremap(addr as *mut _, PAGE as usize, new_len as usize, 0) };
+    if p == libc::MAP_FAILED {
+        return Err(format!("mremap (grow): {}", errno_text()));
+    }
+    Ok(String::new())
 }
 
 /// Values of the pages in a pipe, read from a tee'd copy so the pipe keeps them.

@@ -8,7 +8,8 @@
 //! - [`helper_main`]: the helper process (`foliolab __probe-helper`);
 //! - [`readers`]: pagemap, kpagecount, kpageflags, PAGEMAP_SCAN, smaps, counters;
 //! - [`compat`]: what older kernels lack (knobs, advice, RSS, PAGEMAP_SCAN), handled explicitly;
-//! - [`vm`]: the same runner inside a VM booting another kernel (`--kernel 6.1`).
+//! - [`vm`]: the same runner inside a VM booting another kernel (`--kernel 6.1`);
+//! - [`trace`]: `foliolab record`: a command traced in a private tracefs instance.
 
 pub mod compat;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod host;
 pub mod readers;
 pub mod runner;
 pub mod sys;
+pub mod trace;
 pub mod vm;
 
 pub use error::{ProbeError, Result};

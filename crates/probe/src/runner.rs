@@ -18,6 +18,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod placed;
+
 /// The lowest address the probe places regions at (32 TiB), far from the helper's own
 /// mappings, which the kernel places top-down from below the stack.
 const REGION_BASE: u64 = 0x2000_0000_0000;
@@ -784,7 +786,9 @@ impl Runner for KernelRunner<'_> {
             StmtKind::Shrink => self.shrink().map_err(rerr),
             StmtKind::Khugepaged => self.khugepaged().map_err(rerr),
             StmtKind::ExpectStat { .. } | StmtKind::ObserveStats => Ok(()),
-            StmtKind::Proc { proc, op } => self.proc_op(proc, op),
+            StmtKind::Proc { proc, op } => self
+                .proc_op_placed(proc, op)
+                .unwrap_or_else(|| self.proc_op(proc, op)),
         }
     }
 

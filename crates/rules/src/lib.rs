@@ -39,6 +39,7 @@ const SIM: &str = "foliolab-sim";
 const PROBE: &str = "foliolab-probe";
 const FUZZ: &str = "foliolab-fuzz";
 const EXPLORE: &str = "foliolab-explore";
+const RECORD: &str = "foliolab-record";
 
 /// One row per workspace member.
 pub const CRATES: &[CrateRule] = &[
@@ -103,7 +104,7 @@ pub const CRATES: &[CrateRule] = &[
     // Kernels judge the model: the probe shares nothing with it but the language.
     CrateRule {
         dir: "crates/probe",
-        may_depend_on: &[TYPES, SCENARIO, DRIVER],
+        may_depend_on: &[TYPES, SCENARIO, DRIVER, RECORD],
         io: true,
         anyhow: false,
         model_state: false,
@@ -127,10 +128,19 @@ pub const CRATES: &[CrateRule] = &[
     CrateRule {
         dir: "crates/cli",
         may_depend_on: &[
-            TYPES, SCENARIO, DRIVER, MEM, SCHEMES, MODEL, ORACLE, SIM, PROBE, FUZZ, EXPLORE,
+            TYPES, SCENARIO, DRIVER, MEM, SCHEMES, MODEL, ORACLE, SIM, PROBE, FUZZ, EXPLORE, RECORD,
         ],
         io: true,
         anyhow: true,
+        model_state: false,
+    },
+    // A recording to a scenario: pure (the probe traces and hands the bytes over); its tests
+    // run the converted scenario on the model (sim, driver: dev-dependencies).
+    CrateRule {
+        dir: "crates/record",
+        may_depend_on: &[TYPES, SCENARIO, DRIVER, SIM],
+        io: false,
+        anyhow: false,
         model_state: false,
     },
     CrateRule {

@@ -213,6 +213,46 @@ pub enum ProcOp {
     ObserveSmaps {
         region: String,
     },
+    // version 2 (docs/scenario-format-v2.md)
+    /// `space S SIZE [align=A] [shift=OFF]`: SIZE bytes of address space reserved for
+    /// regions placed with `at=S+OFF`; nothing is mapped. S is a name of the region
+    /// namespace: ranges over it address whatever is mapped there.
+    Space {
+        space: String,
+        size_bytes: u64,
+        align_bytes: u64,
+        shift_bytes: u64,
+    },
+    /// `map R SIZE [KIND] [prot=PROT] at=S+OFF [off=FOFF]`: a region placed at offset OFF of
+    /// space S (it may touch its neighbours, and then merges with them as the kernel's VMAs
+    /// do); FOFF is the file offset of a file mapping.
+    MapAt {
+        region: String,
+        size_bytes: u64,
+        kind: MapKind,
+        prot: Prot,
+        at: At,
+        file_offset_bytes: u64,
+    },
+    /// `grow R SIZE`: the VMA that ends where R ends grows in place by SIZE bytes (mremap
+    /// without MREMAP_MAYMOVE); R grows with it.
+    Grow {
+        region: String,
+        size_bytes: u64,
+    },
+    /// `move RANGE R2 at=S+OFF`: mremap to offset OFF of space S.
+    MoveAt {
+        range: Range,
+        new_region: String,
+        at: At,
+    },
+}
+
+/// A place inside a space (`at=S+OFF`, version 2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct At {
+    pub space: String,
+    pub offset_bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,6 +19,7 @@ pub mod parse_thp;
 mod print;
 mod same_program;
 mod tables;
+mod v2;
 mod validate;
 mod validate_proc;
 

@@ -25,6 +25,11 @@ pub(crate) fn parse_proc_op(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioErro
             advice: cur.choice(&advices())?,
         },
         "move" => mremap(cur)?,
+        "space" => crate::v2::space(cur)?,
+        "grow" => ProcOp::Grow {
+            region: cur.name("a region name")?,
+            size_bytes: cur.u64(crate::cursor::SIZE)?,
+        },
         "write" => ProcOp::Write {
             range: cur.range()?,
             value: cur.u64(VALUE)?,
@@ -62,8 +67,12 @@ fn map(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
     let region = cur.name("a region name")?;
     let size_bytes = cur.u64(SIZE)?;
     let (mut kind, mut prot, mut align) = (None, None, None);
+    let mut v2 = crate::v2::MapOptions::default();
     while let Some(tok) = cur.peek() {
         cur.i += 1;
+        if v2.option(cur, tok)? {
+            continue;
+        }
         if let Some(v) = tok.text.strip_prefix("prot=") {
             let p = cur.choice_in(
                 Tok {
@@ -83,16 +92,21 @@ fn map(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
             )?;
             set_once(cur, tok, &mut align, a, "align")?;
         } else if tok.text.contains('=') {
-            return Err(cur.err(Some(tok), "expected one of: prot=PROT, align=A"));
+            let why = "expected one of: prot=PROT, align=A, at=S+OFF, off=FOFF";
+            return Err(cur.err(Some(tok), why));
         } else {
             let k = map_kind(cur, tok)?;
             set_once(cur, tok, &mut kind, k, "the kind")?;
         }
     }
+    let kind = kind.unwrap_or(MapKind::Anon);
+    if let Some(op) = v2.finish(cur, &region, size_bytes, &kind, prot, align.is_some())? {
+        return Ok(op);
+    }
     Ok(ProcOp::Map {
         region,
         size_bytes,
-        kind: kind.unwrap_or(MapKind::Anon),
+        kind,
         prot: prot.unwrap_or(Prot::Rw),
         align_bytes: align.unwrap_or(2 << 20),
     })
@@ -148,6 +162,9 @@ fn mremap(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
                 ALIGN,
             )?;
             set_once(cur, tok, &mut align, a, "align")?;
+        } else if tok.text.starts_with("at=") {
+            let at = crate::v2::at_option(cur, tok)?;
+            return crate::v2::move_at(cur, range, new_region, at, align.or(shift).is_some());
         } else if let Some(v) = tok.text.strip_prefix("shift=") {
             let s = cur.num_in(
                 Tok {
@@ -158,7 +175,8 @@ fn mremap(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
             )?;
             set_once(cur, tok, &mut shift, s, "shift")?;
         } else {
-            return Err(cur.err(Some(tok), "expected one of: align=A, shift=OFF"));
+            let why = "expected one of: align=A, shift=OFF, at=S+OFF";
+            return Err(cur.err(Some(tok), why));
         }
     }
     let align_bytes = align.unwrap_or(2 << 20);

@@ -81,6 +81,9 @@ pub fn print_range(r: &Range) -> String {
 }
 
 fn print_op(op: &ProcOp) -> String {
+    if let Some(s) = crate::v2::print_op(op) {
+        return s;
+    }
     match op {
         ProcOp::Map {
             region,
@@ -147,7 +150,19 @@ fn print_op(op: &ProcOp) -> String {
 }
 
 fn map_options(kind: &MapKind, prot: Prot, align_bytes: u64) -> String {
-    let mut s = match kind {
+    let mut s = kind_text(kind);
+    if prot != Prot::Rw {
+        s.push_str(&format!(" prot={}", prot.name()));
+    }
+    if align_bytes != DEFAULT_ALIGN {
+        s.push_str(&format!(" align={}", size(align_bytes)));
+    }
+    s
+}
+
+/// The kind of a `map` as printed (with its leading space; empty for `anon`).
+pub(crate) fn kind_text(kind: &MapKind) -> String {
+    match kind {
         MapKind::Anon => String::new(),
         MapKind::Shmem => " shmem".into(),
         MapKind::File { file, shared } => {
@@ -158,14 +173,7 @@ fn map_options(kind: &MapKind, prot: Prot, align_bytes: u64) -> String {
         }
         MapKind::DriverMixedmap => " driver mixedmap".into(),
         MapKind::DriverPfnmap => " driver pfnmap".into(),
-    };
-    if prot != Prot::Rw {
-        s.push_str(&format!(" prot={}", prot.name()));
     }
-    if align_bytes != DEFAULT_ALIGN {
-        s.push_str(&format!(" align={}", size(align_bytes)));
-    }
-    s
 }
 
 /// The part of an expectation after `expect `.

@@ -57,6 +57,7 @@ macro_rules! range_of {
             | ProcOp::Protect { range, .. }
             | ProcOp::Advise { range, .. }
             | ProcOp::Move { range, .. }
+            | ProcOp::MoveAt { range, .. }
             | ProcOp::Write { range, .. }
             | ProcOp::Read { range }
             | ProcOp::Pin { range, .. }

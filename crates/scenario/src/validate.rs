@@ -29,6 +29,8 @@ pub fn validate(s: &Scenario) -> Result<(), ScenarioError> {
 pub(crate) struct Checker<'a> {
     pub path: &'a str,
     pub started: bool,
+    /// The format version of `scenario N` (1 or 2).
+    pub version: u32,
     pub spawned: bool,
     pub once: BTreeSet<&'static str>,
     pub files: BTreeSet<String>,
@@ -42,6 +44,8 @@ pub(crate) struct ProcInfo {
     pub alive: bool,
     /// Every region name the process ever defined (or inherited), with its size.
     pub regions: BTreeMap<String, u64>,
+    /// Which of `regions` are spaces (version 2).
+    pub spaces: BTreeSet<String>,
 }
 
 pub(crate) struct Held {
@@ -109,14 +113,17 @@ impl Checker<'_> {
 
     fn first(&mut self, st: &Stmt) -> Result<(), ScenarioError> {
         match st.kind {
-            StmtKind::Scenario { version: 1 } => {
+            StmtKind::Scenario {
+                version: v @ (1 | 2),
+            } => {
                 self.started = true;
+                self.version = v;
                 Ok(())
             }
             StmtKind::Scenario { version } => Err(self.err(
                 st.pos,
                 Some(&version.to_string()),
-                "unsupported format version (expected 1)",
+                "unsupported format version (expected 1 or 2)",
             )),
             _ => {
                 let text = print_stmt(st);

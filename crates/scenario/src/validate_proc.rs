@@ -23,7 +23,10 @@ impl Checker<'_> {
             ProcOp::Release { name } => self.release(pos, proc, name),
             ProcOp::ExpectPin { name, .. } => self.check_held(pos, proc, name, false).map(drop),
             ProcOp::ExpectPipe { name, .. } => self.check_held(pos, proc, name, true).map(drop),
-            _ => self.other_op(pos, proc, op),
+            _ => match self.v2_op(pos, proc, op) {
+                Some(r) => r,
+                None => self.other_op(pos, proc, op),
+            },
         }
     }
 
@@ -129,7 +132,7 @@ impl Checker<'_> {
         self.define_region(pos, proc, new_region, end - start)
     }
 
-    fn define_region(
+    pub(crate) fn define_region(
         &mut self,
         pos: Pos,
         proc: &str,

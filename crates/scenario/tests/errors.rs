@@ -199,8 +199,8 @@ fn statement_order() {
         "2:1: expected `scenario 1` as the first statement (found `spawn`)",
     );
     check(
-        "scenario 2\n",
-        "1:1: unsupported format version (expected 1) (found `2`)",
+        "scenario 7\n",
+        "1:1: unsupported format version (expected 1 or 2) (found `7`)",
     );
     check("", "1:1: a scenario starts with `scenario 1`");
     check(
@@ -267,4 +267,60 @@ fn columns_count_scalar_values() {
         "scenario 1\n\tspawn p # ééé\n\tp: map a 4K\n\tp: read é\n",
         "4:10: expected a range (R, R+OFF, R[START..END] or R[START..+LEN]) (found `é`)",
     );
+}
+
+const V2: &str = "scenario 2\nfile f 64K\nspawn p\np: space s 4M\n";
+
+#[test]
+fn version_two_statements() {
+    check(
+        "scenario 1\nspawn p\np: space s 4M\n",
+        "3:1: `space` with a space needs `scenario 2` (found `space`)",
+    );
+    check(
+        "scenario 3\n",
+        "1:1: unsupported format version (expected 1 or 2) (found `3`)",
+    );
+    check(
+        &format!("{V2}p: map a 64K at=t+0\n"),
+        "5:1: unknown space `t` of process `p` (found `t`)",
+    );
+    check(
+        &format!("{V2}p: map a 64K at=s+4064K\n"),
+        "5:1: `at=s+4064K` does not fit in space `s` (size 4M) (found `s`)",
+    );
+    check(
+        &format!("{V2}p: map a 64K off=4K\n"),
+        "5:20: `off=` needs `at=` (version 2)",
+    );
+    check(
+        &format!("{V2}p: map a 64K at=s+0 off=4K\n"),
+        "5:14: `off=` is for file mappings only (found `at=s+0`)",
+    );
+    check(
+        &format!("{V2}p: map a 64K align=4K at=s+0\n"),
+        "5:23: `at=` and `align=` exclude each other (found `at=s+0`)",
+    );
+    check(
+        &format!("{V2}p: map a 64K at=s+0\np: map a 4K at=s+1M\n"),
+        "6:1: region name `a` is already defined (names are never reused) (found `a`)",
+    );
+    check(
+        &format!("{V2}p: space s2 4M shift=2M\n"),
+        "5:1: shift must be a multiple of 4K below the alignment (found `2M`)",
+    );
+}
+
+#[test]
+fn version_two_accepts_placed_regions() {
+    let text = format!(
+        "{V2}p: map a 64K file f private prot=rx at=s+2M off=16K\np: read s+2M\n\
+         p: move a[0..4K] b at=s+1M\np: unmap s[0..4M]\n"
+    );
+    let s = parse("t.scn", &text).unwrap();
+    validate(&s).unwrap();
+    let printed = foliolab_scenario::print(&s);
+    assert!(printed.contains("p: map a 64K file f private prot=rx at=s+2M off=16K\n"));
+    assert!(printed.contains("p: move a[0..4K] b at=s+1M\n"));
+    assert!(parse("t.scn", &printed).unwrap().same_program(&s));
 }

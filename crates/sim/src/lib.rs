@@ -7,6 +7,7 @@
 mod gup;
 mod observe;
 pub mod place;
+mod placed;
 mod runner;
 mod support;
 mod thp;

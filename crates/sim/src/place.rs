@@ -58,6 +58,13 @@ impl Placement {
         r.start
     }
 
+    /// Defines `region` of `proc` at exactly `start` (a region placed inside a space).
+    pub fn define(&mut self, proc: &str, region: &str, start: VirtAddr, size_bytes: u64) {
+        let r = Region { start, size_bytes };
+        self.regions
+            .insert((proc.to_string(), region.to_string()), r);
+    }
+
     pub fn region(&self, proc: &str, region: &str) -> Option<Region> {
         self.regions
             .get(&(proc.to_string(), region.to_string()))

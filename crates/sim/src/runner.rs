@@ -193,6 +193,9 @@ impl ModelRunner {
     fn perform_proc(&mut self, proc: &str, op: &foliolab_scenario::ProcOp) -> Result<(), RunError> {
         use foliolab_scenario::ProcOp as Op;
         let pid = self.pid(proc)?;
+        if let Some(r) = self.perform_placed(proc, pid, op) {
+            return r;
+        }
         match op {
             Op::Map {
                 region,
@@ -293,7 +296,7 @@ impl ModelRunner {
 
     /// A new region of any kind at `start`; file-backed kinds bind expected memory to
     /// their file (drivers' buffers are files of their own there).
-    fn map(
+    pub(crate) fn map(
         &mut self,
         pid: Pid,
         start: VirtAddr,
@@ -402,7 +405,7 @@ fn model_advice(a: Advice) -> Option<MAdvice> {
     })
 }
 
-fn mprot(p: Prot) -> MProt {
+pub(crate) fn mprot(p: Prot) -> MProt {
     MProt {
         read: p.readable(),
         write: p.writable(),

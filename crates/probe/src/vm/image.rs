@@ -96,6 +96,22 @@ pub fn decompress(c: Compression, data: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out.stdout)
 }
 
+/// The release a kernel image names (`6.1.0-57-amd64`): the bzImage header's
+/// `kernel_version` string, or in an ELF `vmlinux` the text after `Linux version `.
+pub fn image_release(b: &[u8]) -> Option<String> {
+    let text = if b.len() > 0x210 && &b[0x202..0x206] == b"HdrS" {
+        let off = 0x200 + u16::from_le_bytes([b[0x20e], b[0x20f]]) as usize;
+        b.get(off..)?
+    } else {
+        const MARK: &[u8] = b"Linux version ";
+        let at = b.windows(MARK.len()).position(|w| w == MARK)?;
+        &b[at + MARK.len()..]
+    };
+    let end = text.iter().position(|&c| c == b' ' || c == 0)?;
+    let release = std::str::from_utf8(&text[..end]).ok()?;
+    (!release.is_empty()).then(|| release.to_string())
+}
+
 fn u16_at(b: &[u8], o: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
 }
@@ -235,5 +251,11 @@ mod tests {
             Some(Compression::Zstd)
         );
         assert_eq!(bzimage_payload(&b[..0x100]), None);
+        // kernel_version: a string at 0x200 + the word at 0x20e.
+        b[0x20e..0x210].copy_from_slice(&0x300u16.to_le_bytes());
+        b[0x500..0x520].copy_from_slice(b"6.1.0-57-amd64 (debian-kernel@l)");
+        assert_eq!(image_release(&b).as_deref(), Some("6.1.0-57-amd64"));
+        let elf = b"\x7fELF....Linux version 7.2.13+deb14-amd64 (gcc) #1\0".to_vec();
+        assert_eq!(image_release(&elf).as_deref(), Some("7.2.13+deb14-amd64"));
     }
 }

@@ -88,6 +88,22 @@ impl KernelSpec {
     }
 }
 
+impl KernelSpec {
+    /// The kernel generation this spec boots, as far as it is known before booting: a
+    /// generation's own, or the release an image names (`None` for the host and for images
+    /// that name none).
+    pub fn version(&self) -> Option<crate::compat::KernelVersion> {
+        match self {
+            KernelSpec::Host => None,
+            KernelSpec::Generation(g) => Some(crate::compat::KernelVersion::new(g.major, g.minor)),
+            KernelSpec::Path { image, .. } => std::fs::read(image)
+                .ok()
+                .and_then(|b| super::image::image_release(&b))
+                .and_then(|r| crate::compat::KernelVersion::from_release(&r)),
+        }
+    }
+}
+
 /// A kernel ready to boot.
 #[derive(Clone, Debug)]
 pub struct PreparedKernel {
