@@ -4,6 +4,7 @@
 
 mod bench;
 mod compare;
+mod explore;
 mod fuzz;
 mod probe;
 mod record;
@@ -43,6 +44,8 @@ enum Command {
     ProbeHelper,
     /// Every mapcount design on the same workloads: wrong answers by kind, decisions, costs.
     Compare(compare::CompareArgs),
+    /// Explore the interleavings of the races the mapcount designs are argued over.
+    Explore(explore::ExploreArgs),
     /// Trace a command's process tree and write it as a scenario (root; docs/record.md).
     Record(record::RecordArgs),
     /// Print a scenario in canonical form (standard input without files); --check, -w.
@@ -72,6 +75,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Probe(args) => probe::probe(args),
         Command::Check(args) => probe::check(args),
         Command::Compare(args) => compare::run(args),
+        Command::Explore(args) => explore::explore(args),
         Command::Record(args) => record::run(args),
         Command::Kernel(args) => vm::kernel_cmd(args),
         Command::ProbeHelper => unreachable!("dispatched before argument parsing"),

@@ -38,6 +38,7 @@ const ORACLE: &str = "foliolab-oracle";
 const SIM: &str = "foliolab-sim";
 const PROBE: &str = "foliolab-probe";
 const FUZZ: &str = "foliolab-fuzz";
+const EXPLORE: &str = "foliolab-explore";
 const RECORD: &str = "foliolab-record";
 
 /// One row per workspace member.
@@ -116,10 +117,19 @@ pub const CRATES: &[CrateRule] = &[
         anyhow: false,
         model_state: false,
     },
+    // The race explorer runs kernel paths step by step on the model's memory and designs and
+    // asks the oracle; it depends on itself (dev) only to build its test-only variants.
+    CrateRule {
+        dir: "crates/explore",
+        may_depend_on: &[TYPES, MEM, SCHEMES, ORACLE, EXPLORE],
+        io: false,
+        anyhow: false,
+        model_state: true,
+    },
     CrateRule {
         dir: "crates/cli",
         may_depend_on: &[
-            TYPES, SCENARIO, DRIVER, SCHEMES, MODEL, ORACLE, SIM, PROBE, FUZZ, RECORD,
+            TYPES, SCENARIO, DRIVER, SCHEMES, MODEL, ORACLE, SIM, PROBE, FUZZ, EXPLORE, RECORD,
         ],
         io: true,
         anyhow: true,
