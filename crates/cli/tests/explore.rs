@@ -8,7 +8,7 @@ use foliolab_explore::ops::run_alone;
 use foliolab_explore::ops::wp::wp_fault;
 use foliolab_explore::ops::zap::zap;
 use foliolab_explore::world::{va, Knobs, World, ZapOrder, VA_BASE};
-use foliolab_mem::{PageFlags, Pte};
+use foliolab_explore::{Memory, PageFlags, Pte};
 use foliolab_model::{Access, Model, Pid, Prot, ThpConfig, ThpMode};
 use foliolab_types::{Order, Pfn, PAGE_SIZE};
 use std::process::Command;
@@ -148,12 +148,7 @@ struct Snapshot {
     ptes: Vec<Vec<Option<(bool, i64)>>>,
 }
 
-fn snapshot(
-    mem: &foliolab_mem::Memory,
-    head: Pfn,
-    counters: String,
-    ptes: &[Vec<Pte>],
-) -> Snapshot {
+fn snapshot(mem: &Memory, head: Pfn, counters: String, ptes: &[Vec<Pte>]) -> Snapshot {
     let n = mem.folio_order(head).nr_pages();
     let p1 = mem.page(head.add(1)).flags;
     Snapshot {
@@ -185,7 +180,7 @@ fn model_snapshot(m: &Model, pids: &[Pid], head: Pfn) -> Snapshot {
         .iter()
         .map(|&p| (0..4).map(|i| m.proc(p).aspace.pt.pte(va(i))).collect())
         .collect();
-    let counters = format!("{:?}", m.scheme.counters(m.folio(head)));
+    let counters = format!("{:?}", m.folio_counters(m.folio(head)));
     snapshot(&m.mem, head, counters, &ptes)
 }
 
@@ -198,7 +193,7 @@ fn world_snapshot(w: &World, head: Pfn) -> Snapshot {
 }
 
 fn model(design: &str) -> (Model, Pid) {
-    let scheme = foliolab_schemes::by_name(design, 1 << 22).unwrap();
+    let scheme = foliolab_schemes::by_name(design).unwrap();
     let mut thp = ThpConfig::default();
     thp.per_size[2] = ThpMode::Always;
     let mut m = Model::new(scheme, thp);

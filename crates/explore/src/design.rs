@@ -12,10 +12,9 @@
 //! total mapcount kept in page[1]'s `_refcount` (the placement proposed and rejected in the
 //! Aug 2023 "add a total mapcount for large folios" thread).
 
-use foliolab_mem::memory::PHYS_BYTES;
 use foliolab_mem::Memory;
 use foliolab_schemes::{Cause, Ctx, FolioCounters, FolioRef, Level, Removed, Scheme, StatDelta};
-use foliolab_types::{FolioTruth, MmId, Pfn, PAGE_SHIFT};
+use foliolab_types::{FolioTruth, MmId, Pfn};
 
 /// Designs the command explores, oldest first.
 pub const DESIGNS: &[&str] = &[
@@ -75,17 +74,13 @@ impl std::fmt::Display for UnknownDesign {
 
 impl std::error::Error for UnknownDesign {}
 
-fn nr_pages() -> u64 {
-    PHYS_BYTES >> PAGE_SHIFT
-}
-
 impl Design {
     pub fn new(name: &str) -> Result<Design, UnknownDesign> {
         if let Some(d) = Self::test_design(name) {
             return Ok(d);
         }
         let known = DESIGNS.iter().find(|&&d| d == name);
-        let scheme = known.and_then(|_| foliolab_schemes::by_name(name, nr_pages()));
+        let scheme = known.and_then(|_| foliolab_schemes::by_name(name));
         match (known, scheme) {
             (Some(&name), Some(scheme)) => Ok(Design {
                 name,
@@ -101,7 +96,7 @@ impl Design {
         match name {
             "page1-total" => Some(Design {
                 name: "page1-total",
-                scheme: foliolab_schemes::by_name("linux-6.14", nr_pages())?,
+                scheme: foliolab_schemes::by_name("linux-6.14")?,
                 page1_total: true,
             }),
             _ => None,

@@ -35,6 +35,9 @@ pub mod world;
 pub use design::{Design, UnknownDesign, DESIGNS};
 pub use dfs::{Found, Limits, Outcome, SearchStats};
 pub use exec::Case;
+/// The memory types the explorer's world exposes (`World::mem`, its page tables), so that a
+/// caller can read them without depending on `foliolab-mem` itself.
+pub use foliolab_mem::{Memory, PageFlags, Pte};
 pub use races::{Race, Variant};
 pub use trace::{ScheduleError, TraceLine};
 

@@ -199,7 +199,7 @@ impl Model {
     }
 
     /// The design's folio fields for reports (`expect folio`, `observe`).
-    pub(crate) fn folio_counters(&self, f: FolioRef) -> FolioCounters {
+    pub fn folio_counters(&self, f: FolioRef) -> FolioCounters {
         self.rmap.scheme.counters(f)
     }
 
