@@ -2,24 +2,29 @@
 //!
 //! - shadow (default): `linux-6.18` drives the model; every selected scheme receives the same
 //!   rmap events through a fan-out and answers the same questions; wrong answers are counted
-//!   by kind against the truth (`foliolab_schemes::shadow`).
+//!   by kind and call site against the truth, with their magnitudes in bytes
+//!   (`foliolab_schemes::shadow`).
 //! - drive: each scheme drives its own run (with itself as the only shadow, so its wrong
 //!   answers are counted the same way); copies, reuses, splits, peak memory, deferred-queue
 //!   length and leaks come from the model.
+//!
+//! Results are kept per scenario ([`ScenarioOut`]) and summed per scheme; `compare_out`
+//! renders them (table, markdown, JSON), `compare_explain` names each wrong answer's
+//! statement and folio.
 
 use crate::builtin;
-use crate::load::load_all;
+use crate::compare_explain;
+use crate::compare_out::{self, Format};
 use clap::{Args, ValueEnum};
-use foliolab_driver::{drive, ProblemKind, Record};
+use foliolab_cli::load::load_all;
+use foliolab_driver::{drive, ExpectResult, ProblemKind, Record};
 use foliolab_model::stats::MthpStat;
 use foliolab_model::Era;
-use foliolab_scenario::{parse, validate, Scenario};
-use foliolab_schemes::cost::{cause_name, CAUSES};
+use foliolab_scenario::{parse, validate, Item, Scenario, StmtKind};
 use foliolab_schemes::shadow::{FanOut, Tally};
 use foliolab_schemes::{registry, Scheme};
 use foliolab_sim::ModelRunner;
-use foliolab_types::{Order, PAGE_SIZE, PMD_ORDER};
-use serde_json::json;
+use foliolab_types::{Order, PMD_ORDER};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -29,7 +34,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Mode::Shadow => "shadow",
             Mode::Drive => "drive",
@@ -39,7 +44,7 @@ impl Mode {
 
 #[derive(Args)]
 pub struct CompareArgs {
-    /// Scenario files (default: the built-in suite, tests/compare).
+    /// Scenario files (default: the built-in suite, tests/compare); `.scn.gz` read as is.
     pub files: Vec<PathBuf>,
     /// Schemes to compare (repeatable; default: all).
     #[arg(long = "scheme")]
@@ -47,12 +52,29 @@ pub struct CompareArgs {
     /// shadow: linux-6.18 drives and the others answer alongside; drive: each runs alone.
     #[arg(long, value_enum, default_value = "shadow")]
     pub mode: Mode,
-    /// Print one JSON object (last line).
+    /// Output: a table (default), markdown tables (one per scenario and the totals), or one
+    /// JSON object (the same as --json).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// One JSON object with every figure per scenario and in total (= --format json).
     #[arg(long)]
     pub json: bool,
+    /// Name each wrong answer: the statement (file:line), the folio (pfn, order), the call
+    /// site and what was wrong.
+    #[arg(long)]
+    pub explain: bool,
+    /// Replay every scenario under these THP knobs (`thp` statement settings such as
+    /// `64K=always` or `2M=always`, repeatable), set before its first process: a recorded
+    /// workload ran under the host's knobs, this asks what large folios would change.
+    #[arg(long = "thp", value_name = "SIZE=POLICY")]
+    pub thp: Vec<String>,
+    /// Skip the model's per-statement invariant checks and page-table recount (the designs
+    /// are still judged after every statement, against the truth kept from the events).
+    #[arg(long)]
+    pub no_check: bool,
 }
 
-/// One scheme's figures over the whole suite.
+/// One scheme's figures over one scenario, or summed over several.
 #[derive(Clone, Debug, Default)]
 pub struct Row {
     pub tally: Tally,
@@ -62,8 +84,29 @@ pub struct Row {
     pub splits: u64,
     pub peak_pages: u64,
     pub max_deferred: u64,
-    /// Runs that did not end with exit 0.
+    /// Runs that failed: `scenario (exit N): first reason`.
     pub failed_runs: Vec<String>,
+}
+
+/// What one scenario gave: a row per scheme, or why it gave none.
+#[derive(Clone, Debug, Default)]
+pub struct ScenarioOut {
+    pub name: String,
+    /// The model cannot run it (unsupported statements): no rows.
+    pub unsupported: bool,
+    /// Statement index → (line, statement text), for `--explain`.
+    pub statements: Vec<(u32, String)>,
+    /// Each failed run: which scheme drove, its exit status and the reasons.
+    pub failures: Vec<Failure>,
+    pub rows: Vec<Row>,
+}
+
+/// A run that did not pass.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub driver: String,
+    pub exit: i32,
+    pub reasons: Vec<String>,
 }
 
 /// What one model run produced.
@@ -76,30 +119,68 @@ struct RunOut {
     peak_pages: u64,
     deferred: u64,
     exit: i32,
+    reasons: Vec<String>,
+}
+
+/// How one run is set up.
+#[derive(Clone, Copy)]
+pub struct Setup {
+    pub mode: Mode,
+    pub explain: bool,
+    pub check: bool,
 }
 
 fn scheme(name: &str) -> Box<dyn Scheme> {
     registry::by_name(name).expect("scheme names are checked first")
 }
 
+/// Why a run of `driver` failed, from its records: run errors, dead processes, model
+/// problems (a leak only when the design does not leak by design) and, when the scenario's
+/// expectations are the driver's (`own_expectations`), failed expectations.
+fn failure_reason(r: &Record, path: &str, driver: &str, own_expectations: bool) -> Option<String> {
+    match r {
+        Record::Problem(p) => {
+            let by_design = registry::properties(driver).leaks_by_design;
+            if p.kind == ProblemKind::Leak && by_design {
+                return None;
+            }
+            Some(format!("{path}:{}: {:?}: {}", p.line, p.kind, p.message))
+        }
+        Record::Expect(e) if own_expectations && e.result == ExpectResult::Fail => Some(format!(
+            "{path}:{}: {}: expected {}, observed {}",
+            e.line, e.text, e.expected, e.observed
+        )),
+        _ => None,
+    }
+}
+
 /// Runs `s` with `driver` driving and `shadows` alongside.
-fn run_once(s: &Scenario, driver: &str, shadows: &[String]) -> Option<RunOut> {
+fn run_once(s: &Scenario, driver: &str, shadows: &[String], setup: Setup) -> Option<RunOut> {
     let sh = shadows.iter().map(|n| scheme(n)).collect();
     let (fan, tallies) = FanOut::new(scheme(driver), sh);
+    let fan = if setup.explain { fan.explain() } else { fan };
     let mut runner = ModelRunner::with_scheme(Box::new(fan));
+    runner.check_every_statement = setup.check;
     if !foliolab_driver::check_supported(s, &runner).is_empty() {
         return None;
     }
-    let mut leaks = 0;
+    let (mut leaks, mut reasons) = (0, Vec::new());
+    let own = driver == Era::LINUX_6_18.design;
     let summary = drive(s, &mut runner, &mut |r: &Record| {
         if let Record::Problem(p) = r {
             leaks += (p.kind == ProblemKind::Leak) as u64;
         }
+        reasons.extend(failure_reason(r, &s.path, driver, own));
     });
     let m = runner.model();
     let splits = (1..=PMD_ORDER.0)
         .map(|o| m.stats.mthp(Order(o), MthpStat::Split))
         .sum::<i64>();
+    let exit = if reasons.is_empty() {
+        0
+    } else {
+        summary.exit.max(1)
+    };
     let out = RunOut {
         tallies: tallies.borrow().clone(),
         leaks,
@@ -108,60 +189,139 @@ fn run_once(s: &Scenario, driver: &str, shadows: &[String]) -> Option<RunOut> {
         splits: splits.max(0) as u64,
         peak_pages: runner.peaks.used_pages,
         deferred: runner.peaks.deferred_queue_len,
-        exit: summary.exit,
+        exit,
+        reasons,
     };
     Some(out)
 }
 
-fn add_run(row: &mut Row, tally: &Tally, run: &RunOut, drive_mode: bool, scenario: &str) {
-    row.tally.merge(tally);
-    row.splits += run.splits;
-    row.peak_pages += run.peak_pages;
-    row.max_deferred = row.max_deferred.max(run.deferred);
+fn row_of(tally: &Tally, run: &RunOut, drive_mode: bool, scenario: &str) -> Row {
+    let mut row = Row {
+        tally: tally.clone(),
+        splits: run.splits,
+        peak_pages: run.peak_pages,
+        max_deferred: run.deferred,
+        ..Row::default()
+    };
     if drive_mode {
-        row.leaks += run.leaks;
-        row.cow_copies += run.copies;
-        row.cow_reuses += run.reuses;
+        row.leaks = run.leaks;
+        row.cow_copies = run.copies;
+        row.cow_reuses = run.reuses;
     } else {
-        row.leaks += tally.cow_fn;
-        row.cow_copies += tally.cow_copies;
-        row.cow_reuses += tally.cow_reuses;
+        row.leaks = tally.cow_fn;
+        row.cow_copies = tally.cow_copies;
+        row.cow_reuses = tally.cow_reuses;
     }
     if run.exit != 0 {
+        let first = run.reasons.first().map_or("", String::as_str);
         row.failed_runs
-            .push(format!("{scenario} (exit {})", run.exit));
+            .push(format!("{scenario} (exit {}): {first}", run.exit));
     }
+    row
 }
 
-/// Every scheme's row over `suite`; the names of scenarios the model could not run.
-pub fn compare(
-    suite: &[(String, Scenario)],
-    names: &[String],
-    mode: Mode,
-) -> (Vec<Row>, Vec<String>) {
-    let mut rows = vec![Row::default(); names.len()];
-    let mut skipped = Vec::new();
-    for (sname, s) in suite {
-        match mode {
-            Mode::Shadow => match run_once(s, Era::LINUX_6_18.design, names) {
-                None => skipped.push(sname.clone()),
-                Some(run) => {
-                    for (row, t) in rows.iter_mut().zip(&run.tallies) {
-                        add_run(row, t, &run, false, sname);
-                    }
-                }
+/// Adds one scenario's row to the totals.
+pub fn add_row(total: &mut Row, r: &Row) {
+    total.tally.merge(&r.tally);
+    total.leaks += r.leaks;
+    total.cow_copies += r.cow_copies;
+    total.cow_reuses += r.cow_reuses;
+    total.splits += r.splits;
+    total.peak_pages += r.peak_pages;
+    total.max_deferred = total.max_deferred.max(r.max_deferred);
+    total.failed_runs.extend(r.failed_runs.iter().cloned());
+}
+
+fn failure(driver: &str, run: &RunOut) -> Option<Failure> {
+    (run.exit != 0).then(|| Failure {
+        driver: driver.to_string(),
+        exit: run.exit,
+        reasons: run.reasons.clone(),
+    })
+}
+
+/// One scenario under every selected scheme.
+pub fn compare_one(name: &str, s: &Scenario, names: &[String], setup: Setup) -> ScenarioOut {
+    let mut out = ScenarioOut {
+        name: name.to_string(),
+        statements: s
+            .statements()
+            .map(|st| (st.pos.line, foliolab_scenario::print_stmt(st)))
+            .collect(),
+        ..ScenarioOut::default()
+    };
+    let runs: Vec<(String, Option<RunOut>)> = match setup.mode {
+        Mode::Shadow => {
+            let d = Era::LINUX_6_18.design;
+            vec![(d.to_string(), run_once(s, d, names, setup))]
+        }
+        Mode::Drive => names
+            .iter()
+            .map(|n| (n.clone(), run_once(s, n, std::slice::from_ref(n), setup)))
+            .collect(),
+    };
+    for (driver, run) in runs {
+        let Some(run) = run else {
+            out.unsupported = true;
+            continue;
+        };
+        out.failures.extend(failure(&driver, &run));
+        let drive_mode = setup.mode == Mode::Drive;
+        for t in &run.tallies {
+            out.rows.push(row_of(t, &run, drive_mode, name));
+        }
+    }
+    if out.unsupported {
+        out.rows.clear();
+    }
+    out
+}
+
+/// Every scheme's row per scenario of `suite`, with progress on standard error for long
+/// suites.
+pub fn compare(suite: &[(String, Scenario)], names: &[String], setup: Setup) -> Vec<ScenarioOut> {
+    let progress = suite.len() > 1 && suite.iter().any(|(_, s)| s.statements().count() > 10_000);
+    suite
+        .iter()
+        .map(|(n, s)| {
+            let nr = s.statements().count();
+            if setup.check && nr > 10_000 {
+                eprintln!(
+                    "compare: {n}: {nr} statements, each followed by the model's checks (a \
+                     recount of every page table); --no-check judges the designs without them"
+                );
+            }
+            let start = std::time::Instant::now();
+            let out = compare_one(n, s, names, setup);
+            if progress {
+                eprintln!("compare: {n}: {:.1} s", start.elapsed().as_secs_f64());
+            }
+            out
+        })
+        .collect()
+}
+
+/// The totals per scheme over every scenario, in `names` order.
+pub fn totals(outs: &[ScenarioOut], names: &[String]) -> Vec<Row> {
+    let mut rows: Vec<Row> = names
+        .iter()
+        .map(|n| Row {
+            tally: Tally {
+                name: n.clone(),
+                layout: scheme(n).layout(),
+                ..Tally::default()
             },
-            Mode::Drive => {
-                for (row, n) in rows.iter_mut().zip(names) {
-                    match run_once(s, n, std::slice::from_ref(n)) {
-                        None => skipped.push(format!("{sname} under {n}")),
-                        Some(run) => add_run(row, &run.tallies[0], &run, true, sname),
-                    }
-                }
+            ..Row::default()
+        })
+        .collect();
+    for o in outs {
+        for r in &o.rows {
+            if let Some(t) = rows.iter_mut().find(|t| t.tally.name == r.tally.name) {
+                add_row(t, r);
             }
         }
     }
-    (rows, skipped)
+    rows
 }
 
 fn load_suite(files: &[PathBuf]) -> Result<Vec<(String, Scenario)>, String> {
@@ -181,6 +341,29 @@ fn load_suite(files: &[PathBuf]) -> Result<Vec<(String, Scenario)>, String> {
     loaded.into_iter().map(|(n, s)| s.map(|s| (n, s))).collect()
 }
 
+/// The `thp` statement of `--thp` settings, checked by the parser.
+fn thp_statement(settings: &[String]) -> Result<Option<Item>, String> {
+    if settings.is_empty() {
+        return Ok(None);
+    }
+    let text = format!("scenario 1\nthp {}\n", settings.join(" "));
+    let s = parse("--thp", &text).map_err(|e| e.to_string())?;
+    let thp = |i: &Item| matches!(i, Item::Stmt(st) if matches!(st.kind, StmtKind::Thp { .. }));
+    Ok(s.items.into_iter().find(thp))
+}
+
+/// `thp` goes before the first `spawn` (after any of the scenario's own, so it wins).
+fn with_thp(mut s: Scenario, thp: &Option<Item>) -> Scenario {
+    let Some(thp) = thp else { return s };
+    let first_spawn = s.items.iter().position(|i| match i {
+        Item::Stmt(st) => matches!(st.kind, StmtKind::Spawn { .. }),
+        Item::Comment { .. } => false,
+    });
+    s.items
+        .insert(first_spawn.unwrap_or(s.items.len()), thp.clone());
+    s
+}
+
 fn selected(args: &CompareArgs) -> Result<Vec<String>, String> {
     if args.schemes.is_empty() {
         return Ok(registry::names().map(str::to_string).collect());
@@ -193,167 +376,46 @@ fn selected(args: &CompareArgs) -> Result<Vec<String>, String> {
     Ok(args.schemes.clone())
 }
 
+/// The output format the arguments ask for.
+fn format(args: &CompareArgs) -> Format {
+    match (args.json, args.format) {
+        (true, _) => Format::Json,
+        (false, Some(f)) => f,
+        (false, None) => Format::Table,
+    }
+}
+
+/// Exit status: 0 when every run passed, 1 when a run failed, 2 for bad input.
 pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     let names = selected(&args).map_err(anyhow::Error::msg)?;
-    let suite = match load_suite(&args.files) {
+    let fmt = format(&args);
+    let suite = match thp_statement(&args.thp).and_then(|t| {
+        let suite = load_suite(&args.files)?;
+        Ok(suite
+            .into_iter()
+            .map(|(n, s)| (n, with_thp(s, &t)))
+            .collect::<Vec<_>>())
+    }) {
         Ok(s) => s,
         Err(e) => {
-            println!("{e}");
+            compare_out::print_load_error(&e, fmt);
             return Ok(2);
         }
     };
-    let (rows, skipped) = compare(&suite, &names, args.mode);
-    for s in &skipped {
-        eprintln!("not run on the model (unsupported statements): {s}");
-    }
-    if args.json {
-        println!("{}", to_json(args.mode, &rows));
-    } else {
-        print_human(args.mode, suite.len(), &rows);
-    }
-    Ok(0)
-}
-
-/// The issue's JSON object, keys in the issue's order: `{"mode":..., "schemes":[...]}`.
-pub fn to_json(mode: Mode, rows: &[Row]) -> String {
-    let schemes: Vec<String> = rows.iter().map(row_json).collect();
-    format!(
-        "{{\"mode\":{},\"schemes\":[{}]}}",
-        json!(mode.name()),
-        schemes.join(",")
-    )
-}
-
-fn row_json(r: &Row) -> String {
-    let t = &r.tally;
-    let c = t.costs.total();
-    let fields: [(&str, u64); 12] = [
-        ("false_shared", t.false_shared()),
-        ("false_exclusive", t.false_exclusive()),
-        ("mapcount_errors", t.mapcount_errors + t.kpagecount_errors),
-        ("partial_map_errors", t.partial_map_errors()),
-        ("stats_errors", t.stats_errors),
-        ("leaks", r.leaks),
-        ("cow_copies", r.cow_copies),
-        ("cow_reuses", r.cow_reuses),
-        ("splits", r.splits),
-        ("atomic_rmw", c.atomic_rmw),
-        ("cachelines", c.cachelines),
-        (
-            "metadata_bytes_per_2m_folio",
-            t.layout.metadata_bytes(PMD_ORDER),
-        ),
-    ];
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-    format!("{{\"name\":{},{}}}", json!(t.name), body.join(","))
-}
-
-fn print_human(mode: Mode, nr: usize, rows: &[Row]) {
-    let driver = match mode {
-        Mode::Shadow => "linux-6.18 drives, the others shadow it",
-        Mode::Drive => "each scheme drives its own run",
+    let setup = Setup {
+        mode: args.mode,
+        explain: args.explain,
+        check: !args.no_check,
     };
-    println!(
-        "foliolab compare: {} mode ({driver}), {nr} scenarios\n",
-        mode.name()
-    );
-    println!(
-        "{:<15} {:>7} {:>6} {:>8} {:>7} {:>6} {:>5} {:>6} {:>6} {:>6} {:>8} {:>8} {:>6}",
-        "scheme",
-        "f.shrd",
-        "f.excl",
-        "mapcount",
-        "partial",
-        "stats",
-        "leaks",
-        "copies",
-        "reuses",
-        "splits",
-        "rmw",
-        "lines",
-        "B/2M"
-    );
-    for r in rows {
-        let t = &r.tally;
-        let c = t.costs.total();
-        println!(
-            "{:<15} {:>7} {:>6} {:>8} {:>7} {:>6} {:>5} {:>6} {:>6} {:>6} {:>8} {:>8} {:>6}",
-            t.name,
-            t.false_shared(),
-            t.false_exclusive(),
-            t.mapcount_errors + t.kpagecount_errors,
-            t.partial_map_errors(),
-            t.stats_errors,
-            r.leaks,
-            r.cow_copies,
-            r.cow_reuses,
-            r.splits,
-            c.atomic_rmw,
-            c.cachelines,
-            t.layout.metadata_bytes(PMD_ORDER)
-        );
+    let outs = compare(&suite, &names, setup);
+    for o in outs.iter().filter(|o| o.unsupported) {
+        eprintln!("not run on the model (unsupported statements): {}", o.name);
     }
-    for r in rows {
-        print_scheme(r);
+    let rows = totals(&outs, &names);
+    if args.explain && fmt != Format::Json {
+        compare_explain::print(&outs);
     }
-}
-
-fn print_scheme(r: &Row) {
-    let t = &r.tally;
-    println!("\n== {}", t.name);
-    println!(
-        "  maybe-shared +{}/-{}  bit56 +{}/-{}  cow +{}/-{}  (false shared / false exclusive)",
-        t.maybe_shared_fp, t.maybe_shared_fn, t.bit56_fp, t.bit56_fn, t.cow_fp, t.cow_fn
-    );
-    println!(
-        "  mapcount {}  kpagecount {}  partial missed {} spurious {}  stats {} (pss {})",
-        t.mapcount_errors,
-        t.kpagecount_errors,
-        t.partial_missed,
-        t.partial_spurious,
-        t.stats_errors,
-        t.pss_errors
-    );
-    println!(
-        "  peak memory {} KiB (sum of per-scenario peaks)  deferred queue max {}",
-        r.peak_pages * PAGE_SIZE / 1024,
-        r.max_deferred
-    );
-    println!(
-        "  {:<12} {:>7} {:>8} {:>8}",
-        "operation", "calls", "rmw", "lines"
-    );
-    for c in CAUSES {
-        let o = t.costs.by_cause[foliolab_schemes::cost::cause_index(c)];
-        println!(
-            "  {:<12} {:>7} {:>8} {:>8}",
-            cause_name(c),
-            o.calls,
-            o.atomic_rmw,
-            o.cachelines
-        );
-    }
-    print_layout(t);
-    for f in &r.failed_runs {
-        println!("  run failed: {f}");
-    }
-}
-
-fn print_layout(t: &Tally) {
-    let l = &t.layout;
-    let per_page = |o: u8| l.metadata_bytes(Order(o)) as f64 / Order(o).nr_pages() as f64;
-    println!(
-        "  metadata: 4K {} B, 16K {} B, 64K {} B, 2M {} B ({:.2} B per 4K page at 2M)",
-        l.metadata_bytes(Order(0)),
-        l.metadata_bytes(Order(2)),
-        l.metadata_bytes(Order(4)),
-        l.metadata_bytes(PMD_ORDER),
-        per_page(PMD_ORDER.0)
-    );
-    println!(
-        "  overflow: {} after {} MMs fully PTE-mapping a 2M folio; tail-refcount hazard: {}",
-        l.overflow_counter,
-        l.overflow_mms_2m,
-        l.speculative_ref_hazard.unwrap_or("none")
-    );
+    compare_out::print(args.mode, fmt, &outs, &rows, args.explain);
+    let failed = outs.iter().any(|o| !o.failures.is_empty());
+    Ok(failed as u8)
 }

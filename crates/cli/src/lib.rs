@@ -10,3 +10,4 @@ pub mod load;
 pub mod mutate;
 pub mod pipe;
 pub mod run;
+pub mod show;

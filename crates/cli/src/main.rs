@@ -4,6 +4,8 @@
 
 mod bench;
 mod compare;
+mod compare_explain;
+mod compare_out;
 mod explore;
 mod fuzz;
 mod probe;

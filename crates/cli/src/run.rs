@@ -31,6 +31,10 @@ pub struct RunOptions {
     /// Print only failures, problems and the summary of each scenario.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Check every expectation under --scheme and under linux-6.18 and print both answers
+    /// side by side (what the design answers where a plain run skips it).
+    #[arg(long)]
+    pub show: bool,
 }
 
 impl Default for RunOptions {
@@ -40,6 +44,7 @@ impl Default for RunOptions {
             json: false,
             no_check: false,
             quiet: false,
+            show: false,
         }
     }
 }
@@ -78,7 +83,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut err = io::stderr();
     let mut code = 0;
     for (name, loaded) in load_all(&args.files) {
-        let c = run_loaded(&name, &loaded, &args.opts, &mut out, &mut err)?;
+        let c = match (&loaded, args.opts.show) {
+            (Ok(s), true) => {
+                crate::show::show(&name, s, &args.opts.scheme, !args.opts.no_check, &mut out)?
+            }
+            _ => run_loaded(&name, &loaded, &args.opts, &mut out, &mut err)?,
+        };
         code = combine(code, c);
     }
     out.flush()?;

@@ -183,3 +183,44 @@ fn fuzz_rejects_a_bad_shard() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("need 0 <= I < N"), "{out}");
 }
+
+/// `run --scheme X --show`: every expectation with what linux-6.18 and X answer, where a
+/// plain run under X skips it. NO_PAGE_MAPCOUNT calls c2's page shared (its MM_ID bit is
+/// sticky and it has no per-page count); 6.18 answers exclusive from the per-page count.
+#[test]
+fn run_show_prints_both_designs_answers() {
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/maybe-shared-three.scn"
+    );
+    let (code, plain) = run(&["run", "--scheme", "linux-6.18-npm", p]);
+    assert_eq!(code, 0, "{plain}");
+    assert!(
+        plain.contains("17 skip  c2: expect a exclusive (scheme)"),
+        "{plain}"
+    );
+    let (code, out) = run(&["run", "--scheme", "linux-6.18-npm", "--show", p]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("linux-6.18-npm next to linux-6.18"), "{out}");
+    let at = out
+        .find("maybe-shared-three.scn:17: c2: expect a exclusive")
+        .expect(&out);
+    let block: Vec<&str> = out[at..].lines().take(4).collect();
+    assert!(
+        block[1].contains("expected") && block[1].contains("exclusive"),
+        "{block:?}"
+    );
+    assert!(
+        block[2].contains("linux-6.18 ") && block[2].ends_with("exclusive (pass)"),
+        "{block:?}"
+    );
+    assert!(
+        block[3].contains("linux-6.18-npm") && block[3].ends_with("shared (FAIL)"),
+        "{block:?}"
+    );
+    assert!(!out.contains("skip"), "{out}");
+    assert!(
+        out.contains("answered differently by linux-6.18-npm"),
+        "{out}"
+    );
+}

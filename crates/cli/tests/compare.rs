@@ -23,7 +23,7 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_str(out.lines().last().unwrap()).unwrap()
 }
 
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 17] = [
     "name",
     "false_shared",
     "false_exclusive",
@@ -37,6 +37,10 @@ const KEYS: [&str; 13] = [
     "atomic_rmw",
     "cachelines",
     "metadata_bytes_per_2m_folio",
+    "statements",
+    "by_site",
+    "partial",
+    "magnitudes",
 ];
 
 fn row<'a>(v: &'a Value, name: &str) -> &'a Value {
@@ -118,4 +122,187 @@ fn human_output_has_a_summary_and_a_table_per_scheme() {
         "one cost table per scheme"
     );
     assert!(out.contains("2M 24 B"), "rfc-2026 keeps 24 bytes per folio");
+}
+
+/// `compare` with `stdin` as the scenario (`-`): exit status, standard output.
+fn compare_stdin(args: &[&str], stdin: &str) -> (i32, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_foliolab"))
+        .arg("compare")
+        .args(args)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+/// One 64K folio (16 pages): p writes it, forks c; c unmaps the upper half, then p does.
+/// Statements: the header, thp, spawn, map, write, fork, two unmaps = 8 observations.
+const HALF: &str = "scenario 1\nthp 64K=always\nspawn p\np: map a 64K align=64K\n\
+p: write a 0x1\np: fork c\nc: unmap a[32K..64K]\np: unmap a[32K..64K]\n";
+
+/// The magnitudes of linux-6.18-npm on [`HALF`], computed by hand. It keeps no per-page
+/// count: a page's mapcount is the average (L + N/2) >> log2(N) (L: all entries, N = 16),
+/// a page is exclusive iff the folio is not maybe-shared, NR_ANON_MAPPED counts the whole
+/// folio while any page is mapped, and "partially mapped" is L < N.
+/// - after c's unmap: pages 0-7 mapped twice, 8-15 once, L = 24, average 2. PSS of pages
+///   8-15 is half a page each instead of one: 8 x 2 KiB = 16 KiB. Both MMs map the folio,
+///   so no page is exclusive: pages 8-15 (mapped once) are missing from USS, 32 KiB.
+/// - after p's unmap: pages 0-7 mapped twice, 8-15 not at all, L = 16, average 1: each of
+///   the 16 mappings is charged a whole page, 8 pages too many: PSS 32 KiB. NR_ANON_MAPPED
+///   says 16 pages, 8 are mapped: 32 KiB. L = N is not < N: the partially mapped folio is
+///   never flagged, its 8 unmapped pages (32 KiB) stranded. USS is right (all shared).
+///
+/// Over 8 statements: PSS max 32, sum 48, mean 6 KiB; USS, AnonPages and stranded max 32,
+/// sum 32, mean 4 KiB.
+#[test]
+fn magnitudes_match_the_hand_computation() {
+    let (code, out) = compare_stdin(
+        &["--json", "--scheme", "linux-6.18-npm", "--scheme", "exact"],
+        HALF,
+    );
+    assert_eq!(code, 0, "{out}");
+    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let sc = &v["scenarios"][0];
+    assert_eq!(sc["file"], "<stdin>");
+    let npm = &sc["schemes"][0];
+    assert_eq!(npm["name"], "linux-6.18-npm");
+    assert_eq!(npm["statements"], 8);
+    let m = &npm["magnitudes"];
+    let f = |k: &str, f: &str| m[k][f].as_f64().unwrap();
+    assert_eq!(
+        (f("pss", "max_kib"), f("pss", "kib_x_statements")),
+        (32.0, 48.0)
+    );
+    assert_eq!(f("pss", "mean_kib"), 6.0);
+    assert_eq!(f("pss", "max_pages"), 8.0);
+    for k in ["uss", "anon_pages", "stranded"] {
+        assert_eq!(f(k, "max_kib"), 32.0, "{k}");
+        assert_eq!(f(k, "kib_x_statements"), 32.0, "{k}");
+        assert_eq!(f(k, "mean_kib"), 4.0, "{k}");
+    }
+    assert_eq!(npm["partial"]["missed"], 1);
+    assert_eq!(
+        npm["by_site"]["pagemap"]["false_shared"], 1,
+        "pages 8-15 after c's unmap"
+    );
+    let exact = &sc["schemes"][1]["magnitudes"];
+    for k in ["pss", "uss", "anon_pages", "stranded"] {
+        assert_eq!(exact[k]["max_kib"], 0.0, "exact {k}");
+    }
+    assert_eq!(
+        v["schemes"][0]["magnitudes"], *m,
+        "one scenario: totals = the scenario"
+    );
+}
+
+#[test]
+fn explain_names_statement_and_folio_of_each_wrong_answer() {
+    let (code, out) = compare_stdin(
+        &[
+            "--explain",
+            "--scheme",
+            "linux-6.18-npm",
+            "--scheme",
+            "exact",
+        ],
+        HALF,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("<stdin>:7: c: unmap a[32K..64K]\n      folio pfn 0x"),
+        "{out}"
+    );
+    assert!(out.contains("order 4: kpagecount:"), "{out}");
+    assert!(
+        out.contains("<stdin>:8: p: unmap a[32K..64K]")
+            && out.contains("deferred-split: partially mapped, not flagged"),
+        "{out}"
+    );
+    assert!(out.contains("  exact: none"), "{out}");
+    let (_, json) = compare_stdin(&["--json", "--explain", "--scheme", "linux-6.18-npm"], HALF);
+    let v: Value = serde_json::from_str(json.lines().last().unwrap()).unwrap();
+    let wrong = v["scenarios"][0]["schemes"][0]["wrong"].as_array().unwrap();
+    assert!(!wrong.is_empty());
+    let first = &wrong[0];
+    assert_eq!(first["line"], 7);
+    assert_eq!(first["order"], 4);
+    assert!(first["pfn"].as_u64().is_some() && first["site"].is_string());
+}
+
+#[test]
+fn formats_table_markdown_json() {
+    let args = ["--scheme", "linux-6.18-npm", "--scheme", "exact"];
+    let (_, table) = compare_stdin(&[&args[..], &["--format", "table"]].concat(), HALF);
+    assert!(
+        table.contains("PSS KiB max / mean") && table.contains("== exact"),
+        "{table}"
+    );
+    let (_, md) = compare_stdin(&[&args[..], &["--format", "markdown"]].concat(), HALF);
+    assert!(md.contains("| design | PSS KiB max / mean |"), "{md}");
+    assert!(
+        md.contains("| `linux-6.18-npm` | 32 / 6 | 32 / 4 | 32 / 4 | 32 (32) |"),
+        "{md}"
+    );
+    let (_, js) = compare_stdin(&[&args[..], &["--format", "json"]].concat(), HALF);
+    let v: Value = serde_json::from_str(js.lines().last().unwrap()).unwrap();
+    assert_eq!(v["version"], 2);
+}
+
+#[test]
+fn a_failed_run_exits_1_and_is_in_the_json() {
+    let bad = format!("{HALF}p: expect a[0..32K] mapcount == 7\n");
+    let (code, out) = compare_stdin(&["--json", "--scheme", "exact"], &bad);
+    assert_eq!(code, 1, "{out}");
+    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(v["exit"], 1);
+    assert_eq!(v["failed"][0], "<stdin>");
+    let f = &v["scenarios"][0]["failures"][0];
+    assert_eq!(f["driver"], "linux-6.18");
+    assert!(
+        f["reasons"][0].as_str().unwrap().contains("<stdin>:9:"),
+        "{f}"
+    );
+    let (code, out) = compare_stdin(&["--scheme", "exact"], &bad);
+    assert_eq!(code, 1);
+    assert!(out.contains("run failed: <stdin>"), "{out}");
+    let (code, out) = compare_stdin(&["--json"], "scenario 1\nspawn\n");
+    assert_eq!(code, 2, "{out}");
+    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(v["exit"], 2);
+    assert!(v["error"].is_string());
+}
+
+#[test]
+fn thp_knobs_replay_a_scenario_with_large_folios() {
+    let small = "scenario 1\nspawn p\np: map a 64K align=64K\np: write a 0x1\np: fork c\n\
+c: unmap a[32K..64K]\n";
+    let npm = |args: &[&str]| {
+        let (code, out) = compare_stdin(
+            &[args, &["--json", "--scheme", "linux-6.18-npm"]].concat(),
+            small,
+        );
+        assert_eq!(code, 0, "{out}");
+        let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        v["schemes"][0]["magnitudes"]["pss"]["max_kib"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(npm(&[]), 0.0, "small folios: every design is exact");
+    assert_eq!(npm(&["--thp", "64K=always"]), 16.0);
+    let (code, _) = compare_stdin(&["--thp", "65K=always"], small);
+    assert_eq!(code, 2, "a bad knob is refused");
 }

@@ -24,10 +24,10 @@ pub mod runner;
 pub mod skip;
 pub mod snapshot;
 
-pub use drive::{check_supported, drive};
+pub use drive::{check_supported, drive, drive_with_policy};
 pub use names::Names;
 pub use obs::*;
 pub use record::*;
 pub use render::{render_human, render_json};
 pub use runner::*;
-pub use skip::SkipPolicy;
+pub use skip::{SkipPolicy, DEFAULT_SCHEME};

@@ -291,25 +291,12 @@ impl Model {
         self.rmap.scheme.nr_mapped_pages(f, truth)
     }
 
-    /// The explicit observation step: every live folio's truth is shown to the design, so
-    /// that shadow designs tally their answers (a no-op for plain designs). Run after a
-    /// statement, apart from the read-only checks.
-    pub fn observe_designs(&mut self, truth: &std::collections::BTreeMap<Pfn, FolioTruth>) {
-        if !self.rmap.scheme.wants_observations() {
-            return;
-        }
-        let heads: Vec<Pfn> = self.live.iter().copied().collect();
-        for head in heads {
-            let f = self.folio(head);
-            let fresh;
-            let t = match truth.get(&head) {
-                Some(t) => t,
-                None => {
-                    fresh = FolioTruth::new(f.nr_pages());
-                    &fresh
-                }
-            };
-            self.rmap.scheme.observe(f, t);
+    /// The explicit observation step after a statement, apart from the read-only checks:
+    /// shadow designs tally their answers (a no-op for plain designs). `truth` is the
+    /// oracle's recount when the runner took one.
+    pub fn observe_designs(&mut self, truth: Option<&std::collections::BTreeMap<Pfn, FolioTruth>>) {
+        if self.rmap.scheme.wants_observations() {
+            self.rmap.scheme.end_statement(truth);
         }
     }
 

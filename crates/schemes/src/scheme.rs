@@ -10,6 +10,7 @@
 use crate::cost::{Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
 use foliolab_types::{FolioTruth, Pfn};
+use std::collections::BTreeMap;
 
 /// The rmap events, identical for every design.
 pub trait RmapEvents {
@@ -122,16 +123,18 @@ pub trait Reporting {
         crate::registry::properties(self.name())
     }
 
-    /// Whether the model should show this design the oracle's truth of every live folio
-    /// after each statement ([`Reporting::observe`]). Only shadow fan-outs want it.
+    /// Whether the model should run the observation step ([`Reporting::end_statement`])
+    /// after each statement. Only shadow fan-outs want it.
     fn wants_observations(&self) -> bool {
         false
     }
 
-    /// The observation step, apart from the read-only [`Reporting::check`]: the truth of one
-    /// live folio after a statement, for designs that tally their answers against it.
-    fn observe(&mut self, folio: FolioRef, truth: &FolioTruth) {
-        let _ = (folio, truth);
+    /// The observation step, apart from the read-only [`Reporting::check`]: a statement
+    /// ended. `truth` is the oracle's recount of every live folio when the runner took one
+    /// (per-statement checks on); without it, a design tallying its answers uses the truth
+    /// it keeps from the events.
+    fn end_statement(&mut self, truth: Option<&BTreeMap<Pfn, FolioTruth>>) {
+        let _ = truth;
     }
 }
 

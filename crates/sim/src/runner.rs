@@ -491,17 +491,17 @@ impl Runner for ModelRunner {
             .deferred_queue_len
             .max(self.model.deferred_queue_len());
         let mut out = std::mem::take(&mut self.pending);
-        if !self.check_every_statement && !self.model.design_wants_observations() {
+        if !self.check_every_statement {
+            // The observation step without a recount: designs use their own truth.
+            self.model.observe_designs(None);
             return out;
         }
         let truth = recount(
             self.model.processes().map(|(_, p)| &p.aspace),
             &self.model.mem,
         );
-        if self.check_every_statement {
-            out.extend(self.check_now(&truth));
-        }
-        self.model.observe_designs(&truth);
+        out.extend(self.check_now(&truth));
+        self.model.observe_designs(Some(&truth));
         out
     }
 }

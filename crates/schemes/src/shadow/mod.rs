@@ -1,94 +1,34 @@
 //! Shadow mode: one scheme drives the model (`linux-6.18`), every other scheme receives the
 //! same rmap events through [`FanOut`] and answers the same questions, and each disagreement
-//! with the truth is counted by kind in a [`Tally`] per scheme.
+//! with the truth is counted by kind and call site in a [`Tally`] per scheme, with the
+//! magnitudes it reaches (PSS, USS, AnonPages, stranded memory, COW pages) and, on request,
+//! each wrong answer's statement and folio ([`Wrong`]).
 //!
-//! Truth: at a decision inside an operation (COW reuse, "partially mapped" after a removal)
-//! it is the `exact` scheme fed the same events (itself checked against the oracle's recount
-//! of the page tables after every statement); for what userspace reads between statements
-//! (mapcount, kpagecount, bit 56, "maybe shared", NR_ANON_MAPPED) it is the oracle's
-//! `FolioTruth`, shown to [`Scheme::observe`] by the model's observation step after every
-//! statement (never by the read-only [`Scheme::check`]). Those are counted once
-//! per (statement, folio) observation that has at least one wrong answer of the kind.
+//! Truth: at a decision inside an operation (COW reuse, the madvise skip, "partially mapped"
+//! after a removal) it is the `exact` scheme fed the same events; for what userspace reads
+//! between statements (mapcount, kpagecount, bit 56, "maybe shared", NR_ANON_MAPPED, PSS,
+//! USS) it is the oracle's `FolioTruth` when the runner recounted the page tables after the
+//! statement (checks on), else `exact`'s, which is the same (it is checked against the
+//! recount whenever checks are on). The observation step ([`Reporting::end_statement`])
+//! re-judges only the folios the statement's events touched ([`observe`]); the sums over
+//! all live folios go into the tallies once per statement.
+
+mod explain;
+mod observe;
+mod tally;
+
+pub use explain::{Site, Wrong};
+pub use tally::{Magnitude, Magnitudes, Tally};
 
 use crate::cost::{Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
 use crate::exact::Exact;
 use crate::scheme::{Queries, Reporting, RmapEvents, Scheme};
 use foliolab_types::{FolioTruth, Pfn};
+use observe::{judge, turned_wrong, FolioView, Observed};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
-
-/// What one shadow scheme got wrong, and what it would have decided.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub name: String,
-    /// Observations: "maybe mapped shared" true / false while one MM / several MMs map it.
-    pub maybe_shared_fp: u64,
-    pub maybe_shared_fn: u64,
-    /// Observations with some page's bit 56 clear while mapped once / set while shared.
-    pub bit56_fp: u64,
-    pub bit56_fn: u64,
-    /// COW decisions: copy where the exact answer reuses / reuse where it copies (a leak).
-    pub cow_fp: u64,
-    pub cow_fn: u64,
-    /// Observations with a wrong folio mapcount / a wrong kpagecount on some page.
-    pub mapcount_errors: u64,
-    pub kpagecount_errors: u64,
-    /// Folios never flagged although partially mapped / removals flagging a folio that is not.
-    pub partial_missed: u64,
-    pub partial_spurious: u64,
-    /// Observations where the folio's NR_ANON_MAPPED or NR_ANON_THPS share, or the PSS its
-    /// mappings add up to, is wrong.
-    pub stats_errors: u64,
-    /// Of those, observations with a wrong PSS (smaps, from kpagecount-style mapcounts).
-    pub pss_errors: u64,
-    /// COW decisions this scheme would take at the can-reuse points.
-    pub cow_copies: u64,
-    pub cow_reuses: u64,
-    /// Bad page states at free (never expected).
-    pub bad_free: u64,
-    pub costs: Costs,
-    pub layout: Layout,
-}
-
-impl Tally {
-    pub fn false_shared(&self) -> u64 {
-        self.maybe_shared_fp + self.bit56_fp + self.cow_fp
-    }
-    pub fn false_exclusive(&self) -> u64 {
-        self.maybe_shared_fn + self.bit56_fn + self.cow_fn
-    }
-    pub fn partial_map_errors(&self) -> u64 {
-        self.partial_missed + self.partial_spurious
-    }
-    /// Adds another scenario's tally of the same scheme.
-    pub fn merge(&mut self, o: &Tally) {
-        let pairs = [
-            (&mut self.maybe_shared_fp, o.maybe_shared_fp),
-            (&mut self.maybe_shared_fn, o.maybe_shared_fn),
-            (&mut self.bit56_fp, o.bit56_fp),
-            (&mut self.bit56_fn, o.bit56_fn),
-            (&mut self.cow_fp, o.cow_fp),
-            (&mut self.cow_fn, o.cow_fn),
-            (&mut self.mapcount_errors, o.mapcount_errors),
-            (&mut self.kpagecount_errors, o.kpagecount_errors),
-            (&mut self.partial_missed, o.partial_missed),
-            (&mut self.partial_spurious, o.partial_spurious),
-            (&mut self.stats_errors, o.stats_errors),
-            (&mut self.pss_errors, o.pss_errors),
-            (&mut self.cow_copies, o.cow_copies),
-            (&mut self.cow_reuses, o.cow_reuses),
-            (&mut self.bad_free, o.bad_free),
-        ];
-        for (a, b) in pairs {
-            *a += b;
-        }
-        self.costs.merge(&o.costs);
-        self.layout = o.layout;
-        self.name.clone_from(&o.name);
-    }
-}
 
 /// The tallies, shared between the fan-out (inside the model) and whoever reads them.
 pub type Tallies = Rc<RefCell<Vec<Tally>>>;
@@ -98,6 +38,7 @@ struct Shadow {
     flagged: BTreeSet<Pfn>,
     missed: BTreeSet<Pfn>,
     stat: BTreeMap<Pfn, StatDelta>,
+    observed: Observed,
 }
 
 /// A scheme that forwards every event to a driver, to `exact` and to the shadows, and
@@ -107,6 +48,12 @@ pub struct FanOut {
     exact: Exact,
     shadows: Vec<Shadow>,
     tallies: Tallies,
+    /// Folios the current statement's events touched (`None`: freed).
+    touched: BTreeMap<Pfn, Option<FolioRef>>,
+    /// Statements observed so far: the index of the current one.
+    stmt: u64,
+    /// Keep every wrong answer with its statement and folio.
+    explain: bool,
 }
 
 impl FanOut {
@@ -127,6 +74,7 @@ impl FanOut {
                 flagged: BTreeSet::new(),
                 missed: BTreeSet::new(),
                 stat: BTreeMap::new(),
+                observed: Observed::default(),
             })
             .collect();
         let f = FanOut {
@@ -134,8 +82,17 @@ impl FanOut {
             exact: Exact::new(),
             shadows,
             tallies: tallies.clone(),
+            touched: BTreeMap::new(),
+            stmt: 0,
+            explain: false,
         };
         (f, tallies)
+    }
+
+    /// Keeps each wrong answer with its statement and folio in [`Tally::wrong`].
+    pub fn explain(mut self) -> FanOut {
+        self.explain = true;
+        self
     }
 
     /// Runs `op` on every shadow with its tally; refreshes the tally's costs.
@@ -153,69 +110,107 @@ impl FanOut {
         e.nr_pmd += d.nr_pmd;
     }
 
+    fn wrong(&self, t: &mut Tally, site: Site, f: FolioRef, detail: String) {
+        if self.explain {
+            t.wrong.push(Wrong {
+                stmt: self.stmt,
+                site,
+                head: f.head,
+                order: f.order,
+                detail,
+            });
+        }
+    }
+
     fn judge_partial(&self, f: FolioRef, sh: &mut Shadow, t: &mut Tally, r: Removed, truth: bool) {
         if !f.anon || f.order.0 < 2 {
             return;
         }
         if r.partially_mapped {
-            t.partial_spurious += !truth as u64;
+            if !truth {
+                t.partial_spurious += 1;
+                let d = "flagged partially mapped, but no page or every page is mapped";
+                self.wrong(t, Site::DeferredSplit, f, d.into());
+            }
             sh.flagged.insert(f.head);
         }
         if truth && !sh.flagged.contains(&f.head) && sh.missed.insert(f.head) {
             t.partial_missed += 1;
+            let d = "partially mapped, not flagged for deferred split";
+            self.wrong(t, Site::DeferredSplit, f, d.into());
         }
     }
-}
 
-/// A page's PSS in smaps' fixed point (`PAGE_SIZE << PSS_SHIFT`).
-const PSS_PAGE: u64 = 4096 << 12;
-
-/// One shadow's answers for a folio against the oracle's truth: smaps charges each mapping
-/// of a page `PSS_PAGE / mapcount`, so the folio's mappings add up to one page per mapped
-/// page only with the right mapcounts.
-fn observe(s: &dyn Scheme, stat: StatDelta, f: FolioRef, truth: &FolioTruth, t: &mut Tally) {
-    let total = truth.total_entries();
-    t.mapcount_errors += (s.mapcount(f) != total as i64) as u64;
-    let (mut kpc, mut fp, mut fneg) = (false, false, false);
-    let (mut pss, mut pss_true) = (0u64, 0u64);
-    for i in 0..f.nr_pages() {
-        let real = truth.page_mapcount(i as usize);
-        if real == 0 {
-            continue;
+    fn judge_cow(&self, f: FolioRef, truth: bool, ask: impl Fn(&dyn Scheme) -> bool) {
+        let mut rows = self.tallies.borrow_mut();
+        for (sh, t) in self.shadows.iter().zip(rows.iter_mut()) {
+            let a = ask(sh.s.as_ref());
+            t.cow_reuses += a as u64;
+            t.cow_copies += !a as u64;
+            t.cow_fp += (!a && truth) as u64;
+            t.cow_fn += (a && !truth) as u64;
+            if a != truth {
+                let d = if a {
+                    "false exclusive: reused a page another MM maps (a leak)"
+                } else {
+                    "false shared: copied where exact reuses"
+                };
+                self.wrong(t, Site::Cow, f, d.into());
+            }
         }
-        let page = f.head.add(i);
-        let mc = s.page_mapcount(f, page);
-        kpc |= mc != real as i64;
-        pss += real * (PSS_PAGE / mc.max(1) as u64);
-        pss_true += real * (PSS_PAGE / real);
-        let ex = s.page_mapped_exclusively(f, page);
-        fp |= !ex && real == 1;
-        fneg |= ex && real > 1;
     }
-    t.kpagecount_errors += kpc as u64;
-    t.bit56_fp += fp as u64;
-    t.bit56_fn += fneg as u64;
-    if total > 0 {
-        let shared = truth.is_mapped_shared();
-        let ms = s.maybe_mapped_shared(f);
-        t.maybe_shared_fp += (ms && !shared) as u64;
-        t.maybe_shared_fn += (!ms && shared) as u64;
+
+    fn touch(&mut self, f: FolioRef) {
+        self.touched.insert(f.head, Some(f));
     }
-    let pmd = if truth.pmd_maps > 0 {
-        f.nr_pages() as i64
-    } else {
-        0
-    };
-    let pss_wrong = pss != pss_true;
-    t.pss_errors += pss_wrong as u64;
-    t.stats_errors +=
-        (stat.nr != truth.pages_mapped() as i64 || stat.nr_pmd != pmd || pss_wrong) as u64;
+
+    /// Re-judges the touched folios for every shadow, then tallies the statement.
+    fn observe_statement(&mut self, oracle: Option<&BTreeMap<Pfn, FolioTruth>>) {
+        let touched = std::mem::take(&mut self.touched);
+        let truths: Vec<(Pfn, Option<(FolioRef, FolioTruth)>)> = touched
+            .into_iter()
+            .map(|(head, f)| {
+                let t = f.map(|f| {
+                    let t = oracle
+                        .map(|o| {
+                            o.get(&head)
+                                .cloned()
+                                .unwrap_or(FolioTruth::new(f.nr_pages()))
+                        })
+                        .unwrap_or_else(|| self.exact.tracked(f).to_truth());
+                    (f, t)
+                });
+                (head, t)
+            })
+            .collect();
+        let mut rows = self.tallies.borrow_mut();
+        for (sh, t) in self.shadows.iter_mut().zip(rows.iter_mut()) {
+            for (head, ft) in &truths {
+                let new = ft.as_ref().map(|(f, truth)| {
+                    let v = FolioView {
+                        f: *f,
+                        truth,
+                        stat: sh.stat.get(head).copied().unwrap_or_default(),
+                        flagged: sh.flagged.contains(head),
+                    };
+                    (*f, judge(sh.s.as_ref(), &v))
+                });
+                let old = sh.observed.set(*head, new.map(|n| n.1));
+                if let (true, Some((f, n))) = (self.explain, new) {
+                    turned_wrong(self.stmt, f, &old, &n, &mut t.wrong);
+                }
+            }
+            sh.observed.tally(t);
+        }
+        self.stmt += 1;
+    }
 }
 
 impl RmapEvents for FanOut {
     fn prep_folio(&mut self, f: FolioRef) {
         self.driver.prep_folio(f);
         self.exact.prep_folio(f);
+        self.touch(f);
         self.each(|sh, _| {
             sh.s.prep_folio(f);
             sh.stat.remove(&f.head);
@@ -224,6 +219,7 @@ impl RmapEvents for FanOut {
     fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
         let r = self.driver.free_folio(f);
         let e = self.exact.free_folio(f);
+        self.touched.insert(f.head, None);
         self.each(|sh, t| {
             t.bad_free += sh.s.free_folio(f).is_err() as u64;
             sh.flagged.remove(&f.head);
@@ -234,6 +230,7 @@ impl RmapEvents for FanOut {
     }
     fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
         self.exact.add_new_anon(f, ctx);
+        self.touch(f);
         self.each(|sh, _| {
             let d = sh.s.add_new_anon(f, ctx);
             FanOut::note_stat(sh, f, d);
@@ -242,6 +239,7 @@ impl RmapEvents for FanOut {
     }
     fn add(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
         self.exact.add(f, first, nr, level, ctx);
+        self.touch(f);
         self.each(|sh, _| {
             let d = sh.s.add(f, first, nr, level, ctx);
             FanOut::note_stat(sh, f, d);
@@ -250,11 +248,13 @@ impl RmapEvents for FanOut {
     }
     fn dup(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) {
         self.exact.dup(f, first, nr, level, ctx);
+        self.touch(f);
         self.each(|sh, _| sh.s.dup(f, first, nr, level, ctx));
         self.driver.dup(f, first, nr, level, ctx)
     }
     fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
         self.exact.remove(f, first, nr, level, ctx);
+        self.touch(f);
         let truth = self.exact.is_partial(f);
         let mut rows = std::mem::take(&mut *self.tallies.borrow_mut());
         let mut shadows = std::mem::take(&mut self.shadows);
@@ -285,25 +285,33 @@ impl Queries for FanOut {
     }
     fn can_reuse_large(&self, f: FolioRef, refcount: i64, ctx: Ctx) -> bool {
         let truth = self.exact.can_reuse_large(f, refcount, ctx);
-        self.judge_cow(truth, |s| s.can_reuse_large(f, refcount, ctx));
+        self.judge_cow(f, truth, |s| s.can_reuse_large(f, refcount, ctx));
         self.driver.can_reuse_large(f, refcount, ctx)
     }
     fn can_reuse_small(&self, f: FolioRef, refcount: i64, ctx: Ctx) -> bool {
         let truth = self.exact.mapcount(f) == 1 && refcount == 1;
-        self.judge_cow(truth, |s| s.can_reuse_small(f, refcount, ctx));
+        self.judge_cow(f, truth, |s| s.can_reuse_small(f, refcount, ctx));
         self.driver.can_reuse_small(f, refcount, ctx)
     }
     fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
         self.driver.nr_mapped_pages(f, truth)
     }
-    /// A decision point: the madvise skip is judged like "maybe shared".
+    /// A decision point of its own: the madvise skip, judged against "mapped shared".
     fn madvise_skips_shared(&self, f: FolioRef) -> bool {
         let shared = self.exact.maybe_mapped_shared(f);
         let mut rows = self.tallies.borrow_mut();
         for (sh, t) in self.shadows.iter().zip(rows.iter_mut()) {
             let skip = sh.s.madvise_skips_shared(f);
-            t.maybe_shared_fp += (skip && !shared) as u64;
-            t.maybe_shared_fn += (!skip && shared) as u64;
+            t.madvise_fp += (skip && !shared) as u64;
+            t.madvise_fn += (!skip && shared) as u64;
+            if skip != shared {
+                let d = if skip {
+                    "false shared: skipped a folio one MM maps"
+                } else {
+                    "false exclusive: advised a folio several MMs map"
+                };
+                self.wrong(t, Site::Madvise, f, d.into());
+            }
         }
         self.driver.madvise_skips_shared(f)
     }
@@ -329,31 +337,13 @@ impl Reporting for FanOut {
     fn wants_observations(&self) -> bool {
         true
     }
-    /// Each shadow's answers for the folio against the truth, tallied.
-    fn observe(&mut self, f: FolioRef, truth: &FolioTruth) {
-        let mut rows = self.tallies.borrow_mut();
-        for (sh, t) in self.shadows.iter().zip(rows.iter_mut()) {
-            let stat = sh.stat.get(&f.head).copied().unwrap_or_default();
-            observe(sh.s.as_ref(), stat, f, truth, t);
-        }
+    fn end_statement(&mut self, truth: Option<&BTreeMap<Pfn, FolioTruth>>) {
+        self.observe_statement(truth);
     }
     fn costs(&self) -> Costs {
         self.driver.costs()
     }
     fn layout(&self) -> Layout {
         self.driver.layout()
-    }
-}
-
-impl FanOut {
-    fn judge_cow(&self, truth: bool, ask: impl Fn(&dyn Scheme) -> bool) {
-        let mut rows = self.tallies.borrow_mut();
-        for (sh, t) in self.shadows.iter().zip(rows.iter_mut()) {
-            let a = ask(sh.s.as_ref());
-            t.cow_reuses += a as u64;
-            t.cow_copies += !a as u64;
-            t.cow_fp += (!a && truth) as u64;
-            t.cow_fn += (a && !truth) as u64;
-        }
     }
 }
