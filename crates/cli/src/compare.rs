@@ -68,6 +68,11 @@ pub struct CompareArgs {
     /// workload ran under the host's knobs, this asks what large folios would change.
     #[arg(long = "thp", value_name = "SIZE=POLICY")]
     pub thp: Vec<String>,
+    /// Print the cost model instead: the operations each design's fork and munmap perform
+    /// per folio, weights fitted to published runtimes, and predicted against published
+    /// runtime changes at 4K..2M (docs/cost-model.md).
+    #[arg(long)]
+    pub costs: bool,
     /// Skip the model's per-statement invariant checks and page-table recount (the designs
     /// are still judged after every statement, against the truth kept from the events).
     #[arg(long)]
@@ -389,6 +394,10 @@ fn format(args: &CompareArgs) -> Format {
 pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     let names = selected(&args).map_err(anyhow::Error::msg)?;
     let fmt = format(&args);
+    if args.costs {
+        crate::compare_costs::print(&names, fmt);
+        return Ok(0);
+    }
     let suite = match thp_statement(&args.thp).and_then(|t| {
         let suite = load_suite(&args.files)?;
         Ok(suite

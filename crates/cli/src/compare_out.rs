@@ -100,6 +100,7 @@ pub fn row_json(r: &Row) -> Value {
         "atomic_rmw": c.atomic_rmw,
         "cachelines": c.cachelines,
         "metadata_bytes_per_2m_folio": t.layout.metadata_bytes(PMD_ORDER),
+        "tail_refcount_hazard": t.layout.tail_refcount_hazard().map(|w| w.what),
         "statements": t.statements,
         "by_site": sites_json(t),
         "partial": {"missed": t.partial_missed, "spurious": t.partial_spurious},
@@ -393,6 +394,34 @@ fn print_layout(t: &Tally) {
         "  overflow: {} after {} MMs fully PTE-mapping a 2M folio; tail-refcount hazard: {}",
         l.overflow_counter,
         l.overflow_mms_2m,
-        l.speculative_ref_hazard.unwrap_or("none")
+        tail_hazard(l)
     );
+}
+
+/// The tail-refcount check of a layout, for reports.
+fn tail_hazard(l: &foliolab_schemes::Layout) -> String {
+    match l.tail_refcount_hazard() {
+        Some(w) => format!(
+            "HAZARD: {} at page[{}] bytes {}..{} overlaps its _refcount",
+            w.what,
+            w.page,
+            w.offset,
+            w.offset + w.bytes
+        ),
+        None => {
+            let at: Vec<String> = l
+                .tail_words()
+                .iter()
+                .map(|w| {
+                    format!(
+                        "page[{}] bytes {}..{}",
+                        w.page,
+                        w.offset,
+                        w.offset + w.bytes
+                    )
+                })
+                .collect();
+            format!("none (words at {})", at.join(", "))
+        }
+    }
 }

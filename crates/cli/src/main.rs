@@ -4,6 +4,7 @@
 
 mod bench;
 mod compare;
+mod compare_costs;
 mod compare_explain;
 mod compare_out;
 mod explore;

@@ -23,7 +23,7 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_str(out.lines().last().unwrap()).unwrap()
 }
 
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 18] = [
     "name",
     "false_shared",
     "false_exclusive",
@@ -37,6 +37,7 @@ const KEYS: [&str; 17] = [
     "atomic_rmw",
     "cachelines",
     "metadata_bytes_per_2m_folio",
+    "tail_refcount_hazard",
     "statements",
     "by_site",
     "partial",
@@ -305,4 +306,26 @@ c: unmap a[32K..64K]\n";
     assert_eq!(npm(&["--thp", "64K=always"]), 16.0);
     let (code, _) = compare_stdin(&["--thp", "65K=always"], small);
     assert_eq!(code, 2, "a bad knob is refused");
+}
+
+#[test]
+fn costs_print_the_model_against_published_figures() {
+    let v = json(&["--costs", "--json"]);
+    assert_eq!(v["sizes"].as_array().unwrap().len(), 9);
+    let series = v["series"].as_array().unwrap();
+    assert!(
+        series.iter().any(|s| s["fitted"] == false),
+        "held-out series shown"
+    );
+    let npm = series
+        .iter()
+        .find(|s| s["what"] == "fork, NO_PAGE_MAPCOUNT vs 6.11")
+        .unwrap();
+    assert_eq!(npm["published"][8], -21.0);
+    assert!(npm["predicted"][8].as_f64().unwrap() < -10.0);
+    let designs = v["designs"].as_array().unwrap();
+    assert_eq!(designs.len(), foliolab_schemes::DESIGNS.len());
+    let (code, table) = compare(&["--costs"]);
+    assert_eq!(code, 0);
+    assert!(table.contains("[held out]") && table.contains("predicted runtime vs linux-6.18"));
 }

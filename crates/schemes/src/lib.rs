@@ -8,6 +8,8 @@
 
 mod avg;
 pub mod cost;
+pub mod costfit;
+pub mod costmodel;
 pub mod event;
 pub mod exact;
 pub mod kit;

@@ -14,7 +14,7 @@
 //! `_nr_pages_mapped`, `_entire_mapcount`, total mapcount): statistics, kpagecount, bit 56
 //! and partial-map detection are exact; "mapped shared" and COW reuse are exact too.
 
-use crate::cost::{lines, Costs, Layout};
+use crate::cost::{lines, Costs, Layout, TailWords, PINCOUNT_BYTES, TAIL_WORDS_START};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
 use crate::kit::{FolioState, Kit};
 use crate::pm::PmCounts;
@@ -220,9 +220,25 @@ impl Reporting for RmapId {
     }
     fn layout(&self) -> Layout {
         // The rmap values are counted at order 9.
+        // The RFC keeps its words in page[1] and `_rmap_val0..3` in page[3] after `_head_3`
+        // (`_rmap_val4..5`, for orders above 10, in page[4]).
+        let values = bytes::<RmapValue>() * rmap_values(Order(9));
+        let words = TailWords {
+            page: 1,
+            offset: TAIL_WORDS_START,
+            bytes: bytes::<FolioRmapId>() + PINCOUNT_BYTES,
+            what: "folio words and _pincount",
+        };
+        let vals = TailWords {
+            page: 3,
+            offset: TAIL_WORDS_START,
+            bytes: values,
+            what: "_rmap_val0..3",
+        };
         Layout {
-            folio_bytes: bytes::<FolioRmapId>() + bytes::<RmapValue>() * rmap_values(Order(9)),
+            folio_bytes: bytes::<FolioRmapId>() + values,
             page_bytes: bytes::<PageMapcount>(),
+            tail_placement: Some([words, vals]),
             ..Layout::default()
         }
     }
