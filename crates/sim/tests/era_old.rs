@@ -101,7 +101,7 @@ p: expect faults == 4
 
 #[test]
 fn swap_in_on_a_read_fault_maps_read_only_before_6_12() {
-    assert!(!Era::LINUX_6_1.swapin_writable_on_read);
+    const { assert!(!Era::LINUX_6_1.swapin_writable_on_read) };
     assert!(run(Era::LINUX_6_1, SWAPIN_READ_THEN_WRITE).0.is_empty());
     let one = only(Era::LINUX_6_1, |e, o| {
         e.swapin_writable_on_read = o.swapin_writable_on_read
@@ -128,7 +128,7 @@ p: expect a new s
 
 #[test]
 fn without_anon_exclusive_a_swap_cache_page_is_copied() {
-    assert!(!Era::LINUX_5_10.anon_exclusive && Era::LINUX_6_1.anon_exclusive);
+    const { assert!(!Era::LINUX_5_10.anon_exclusive && Era::LINUX_6_1.anon_exclusive) };
     assert!(run(Era::LINUX_5_10, SWAP_CACHE_WRITE).0.is_empty());
     let one = Era {
         anon_exclusive: false,
