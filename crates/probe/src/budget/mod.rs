@@ -127,7 +127,9 @@ mod tests {
     fn exited_processes_are_credited_back_at_the_peak() {
         let mut text = String::new();
         for i in 0..100 {
-            text.push_str(&format!("spawn p{i}\np{i}: map a 1G\np{i}: write a 1\np{i}: exit\n"));
+            text.push_str(&format!(
+                "spawn p{i}\np{i}: map a 1G\np{i}: write a 1\np{i}: exit\n"
+            ));
         }
         text.push_str("spawn q\nq: map a 64M\nq: write a 1\nq: fork c\nc: write a 2\n");
         let n = estimate(&scenario(&text), Mode::Probe);
