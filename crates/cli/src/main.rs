@@ -7,6 +7,7 @@ mod compare;
 mod compare_costs;
 mod compare_explain;
 mod compare_out;
+mod explain;
 mod explore;
 mod fuzz;
 mod probe;

@@ -46,7 +46,8 @@ pub fn drive_with_policy(
         summary.exit = 3;
         return summary;
     }
-    let policy = policy.unwrap_or_else(|| SkipPolicy::for_run(scenario, &runner.kind()));
+    let policy = policy
+        .unwrap_or_else(|| SkipPolicy::for_run(scenario, &runner.kind(), runner.kernel_design()));
     let mut d = Driver {
         path: &scenario.path,
         runner,
