@@ -35,6 +35,8 @@ pub struct ModelRunner {
     pub(crate) files: BTreeMap<String, foliolab_mem::FileId>,
     /// Driver buffers handed out so far (their ids in expected memory follow the files').
     pub(crate) drivers: u32,
+    /// The oracle's recount after the last statement, when it was taken.
+    truth: Option<BTreeMap<foliolab_types::Pfn, FolioTruth>>,
 }
 
 /// The largest values seen after any statement.
@@ -72,7 +74,14 @@ impl ModelRunner {
             peaks: Peaks::default(),
             files: BTreeMap::new(),
             drivers: 0,
+            truth: None,
         }
+    }
+
+    /// The oracle's recount of the page tables after the last statement, if the checks or
+    /// the observation step took one (the fuzzer reuses it instead of recounting).
+    pub fn last_truth(&self) -> Option<&BTreeMap<foliolab_types::Pfn, FolioTruth>> {
+        self.truth.as_ref()
     }
 
     pub fn model(&self) -> &Model {
@@ -421,6 +430,19 @@ impl Runner for ModelRunner {
         }
     }
 
+    /// The era's own design: a scenario naming no schemes describes the era's kernel.
+    fn kernel_design(&self) -> &str {
+        self.model.era.design
+    }
+
+    /// The era's kernel shows only the statistics it has (no per-size ones before mTHP);
+    /// model-only counters always exist.
+    fn shows_counter(&self, name: &str) -> bool {
+        let model_only = foliolab_scenario::counter_class(name)
+            == Some(foliolab_scenario::CounterClass::ModelOnly);
+        model_only || self.model.era.thp_stats.exists(name)
+    }
+
     fn unsupported(&self, scenario: &Scenario) -> Vec<String> {
         crate::support::unsupported(scenario)
     }
@@ -491,6 +513,7 @@ impl Runner for ModelRunner {
             .deferred_queue_len
             .max(self.model.deferred_queue_len());
         let mut out = std::mem::take(&mut self.pending);
+        self.truth = None;
         if !self.check_every_statement && !self.model.design_wants_observations() {
             return out;
         }
@@ -502,6 +525,7 @@ impl Runner for ModelRunner {
             out.extend(self.check_now(&truth));
         }
         self.model.observe_designs(&truth);
+        self.truth = Some(truth);
         out
     }
 }
