@@ -141,12 +141,9 @@ pub fn refused_in_a_small_cgroup() -> TestResult {
     ))
 }
 
-/// `map a 32G prot=none` + `expect a none`: the probe streams it (its peak RSS stays small).
+/// `map a 4G prot=none` + `expect a none`: the probe streams it (its peak RSS stays small).
 pub fn huge_observation_streams() -> TestResult {
-    let f = scenario_file(
-        "huge",
-        "spawn p\np: map a 4G prot=none\np: expect a none\n",
-    )?;
+    let f = scenario_file("huge", "spawn p\np: map a 4G prot=none\np: expect a none\n")?;
     let r = run(&[&f.display().to_string()])?;
     let _ = std::fs::remove_file(&f);
     if r.code != Some(0) || !r.out.contains("1 pass") {
