@@ -31,10 +31,12 @@ struct Sample {
 }
 
 pub fn bench(args: BenchArgs) -> anyhow::Result<u8> {
-    println!(
-        "# model: fork / child exit / munmap of {} MiB touched anon memory, median of {}",
-        args.mib, args.runs
-    );
+    if !args.json {
+        println!(
+            "# model: fork / child exit / munmap of {} MiB touched anon memory, median of {}",
+            args.mib, args.runs
+        );
+    }
     for (backing, kfork, kmunmap) in KERNEL_MS {
         let mut samples: Vec<Sample> = Vec::new();
         for _ in 0..args.runs {
@@ -43,7 +45,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<u8> {
         let med = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
         let (fork, exit, munmap) = (med(|s| s.fork_ms), med(|s| s.exit_ms), med(|s| s.munmap_ms));
         if args.json {
-            println!("{{\"backing\":\"{backing}\",\"fork_ms\":{fork:.3},\"child_exit_ms\":{exit:.3},\"munmap_ms\":{munmap:.3},\"kernel_fork_ms\":{kfork},\"kernel_munmap_ms\":{kmunmap}}}");
+            let record = format!("{{\"kind\":\"bench\",\"line\":0,\"mib\":{},\"runs\":{},\"backing\":\"{backing}\",\"fork_ms\":{fork:.3},\"child_exit_ms\":{exit:.3},\"munmap_ms\":{munmap:.3},\"kernel_fork_ms\":{kfork},\"kernel_munmap_ms\":{kmunmap}}}", args.mib, args.runs);
+            println!("{}", foliolab_driver::output::stamp(None, &record));
         } else {
             println!("{backing:>4}: fork {fork:8.3} ms (kernel {kfork:5.1})   child exit {exit:8.3} ms   munmap {munmap:8.3} ms (kernel {kmunmap:5.1})");
         }
