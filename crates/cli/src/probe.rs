@@ -5,12 +5,13 @@
 //! perform (exit 3) and whether it fits the host's memory and cgroup limits (exit 2,
 //! `refused: ...`). When nothing is left to run, the lock is never taken.
 
+use crate::explain::{self, Artefact, KernelFacts};
 use crate::load::{load_all, Loaded};
 use crate::run::combine;
 use crate::say;
 use clap::Args;
 use foliolab_cli::out::Format;
-use foliolab_driver::diff::diff_runs;
+use foliolab_driver::diff::{diff_runs, Diff};
 use foliolab_driver::{check_supported, drive, Record, SummaryRecord};
 use foliolab_probe::budget::{self, Mode};
 use foliolab_probe::recheck;
@@ -62,6 +63,10 @@ pub struct CheckArgs {
     /// large recorded workloads; `foliolab run` keeps them).
     #[arg(long)]
     pub no_check: bool,
+    /// Count every difference as unexplained: no measurement artefact is classified
+    /// (DAMON's young bits, the LRU batch, host-wide counters; docs/workloads.md).
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub target: crate::vm::KernelArgs,
 }
@@ -254,12 +259,18 @@ fn check_one(
         Ok(r) => r,
         Err(e) => return scenario_error(name, e),
     };
-    let verdict = print_verdict(name, &left, &right, ms.exit, ks.exit);
+    let facts = if args.strict {
+        KernelFacts::strict()
+    } else {
+        KernelFacts::this_host()
+    };
+    let v = verdict(name, &left, &right, (ms.exit, ks.exit), &facts);
     if args.sample.is_none() {
-        return Ok(verdict);
+        return Ok(v.code);
     }
     // With --sample, `expect faults == 1` states what the recording saw: a replay that
     // faults otherwise fails it on both runners alike, which is no difference.
+    say::line(&format!("{name}: compared: {}", compared(&left, &right)));
     say::line(&format!(
         "{name}: sampled `expect faults == 1` (the recording's fault): model {} pass, {} fail; kernel {} pass, {} fail",
         ms.pass, ms.fail, ks.pass, ks.fail
@@ -269,12 +280,39 @@ fn check_one(
         &serde_json::json!({"kind": "sampled", "line": 0, "model_pass": ms.pass,
             "model_fail": ms.fail, "kernel_pass": ks.pass, "kernel_fail": ks.fail}),
     );
-    let same = foliolab_driver::diff::diff_runs(&left, &right).is_empty();
-    Ok(if same && ms.exit <= 1 && ks.exit <= 1 {
+    Ok(if v.unexplained == 0 && ms.exit <= 1 && ks.exit <= 1 {
         0
     } else {
-        verdict
+        v.code
     })
+}
+
+/// What the two runs' records hold that `check` compared: observations of the model's run
+/// that the kernel's run has at the same statement.
+fn compared(left: &[Record], right: &[Record]) -> String {
+    let count = |recs: &[Record]| {
+        let mut n = [0usize; 4];
+        for r in recs {
+            match r {
+                Record::Page(_) => n[0] += 1,
+                Record::Smaps(_) => n[1] += 1,
+                Record::Stats(s) => n[2] += s.counters.len(),
+                Record::Expect(_) => n[3] += 1,
+                _ => {}
+            }
+        }
+        n
+    };
+    let (l, r) = (count(left), count(right));
+    format!(
+        "{} sampled pages (state, mapcount, order, PMD, exclusive, flags, frame and folio grouping), {} smaps VMA records ({} fields each), {} changed counters (model) / {} (kernel), {} expectations",
+        l[0].min(r[0]),
+        l[1].min(r[1]),
+        foliolab_scenario::SmapsField::ALL.len(),
+        l[2],
+        r[2],
+        l[3].min(r[3])
+    )
 }
 
 /// The kernel run of `check` and its records, run again while they differ from the model's
@@ -292,7 +330,8 @@ fn kernel_side(
 }
 
 /// Prints every difference between the model's records (`left`) and the kernel's
-/// (`right`) and the closing line of one scenario; returns its exit status.
+/// (`right`) and the closing line of one scenario; returns its exit status. Every
+/// difference counts (a VM guest's run).
 pub(crate) fn print_verdict(
     name: &str,
     left: &[Record],
@@ -300,27 +339,86 @@ pub(crate) fn print_verdict(
     model_exit: i32,
     kernel_exit: i32,
 ) -> u8 {
+    let exits = (model_exit, kernel_exit);
+    verdict(name, left, right, exits, &KernelFacts::strict()).code
+}
+
+/// The outcome of one scenario's comparison.
+struct Verdict {
+    code: u8,
+    unexplained: usize,
+}
+
+/// Prints every difference, each measurement artefact classified as such (`facts`), the
+/// closing line and one line per artefact class present saying why it is one.
+fn verdict(
+    name: &str,
+    left: &[Record],
+    right: &[Record],
+    (model_exit, kernel_exit): (i32, i32),
+    facts: &KernelFacts,
+) -> Verdict {
     let diffs = diff_runs(left, right);
-    for d in &diffs {
-        say::diff(name, d);
+    let classes = explain::classify(&diffs, left, facts);
+    let json = say::format() == Format::Json;
+    for (d, c) in diffs.iter().zip(&classes) {
+        if json {
+            say::json_record(name, &diff_json(d, *c));
+        } else {
+            say::line(&diff_line(name, d, *c));
+        }
     }
-    let verdict = if diffs.is_empty() && model_exit == 0 && kernel_exit == 0 {
+    let (unexplained, by) = explain::tally(&classes);
+    let code = if unexplained == 0 && model_exit == 0 && kernel_exit == 0 {
         0
     } else if model_exit == 2 || kernel_exit == 2 {
         2
     } else {
         1
     };
-    say::json_record(
-        name,
-        &serde_json::json!({"kind": "check", "line": 0, "diffs": diffs.len(),
-            "model_exit": model_exit, "kernel_exit": kernel_exit, "exit": verdict}),
-    );
+    if json {
+        let artefacts: serde_json::Map<String, serde_json::Value> = by
+            .iter()
+            .map(|(a, n)| (a.name().to_string(), (*n).into()))
+            .collect();
+        say::json_record(
+            name,
+            &serde_json::json!({"kind": "check", "line": 0, "diffs": diffs.len(), "unexplained": unexplained, "artefacts": artefacts, "model_exit": model_exit, "kernel_exit": kernel_exit, "exit": code}),
+        );
+        return Verdict { code, unexplained };
+    }
+    let detail = if by.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = by
+            .iter()
+            .map(|(a, n)| format!("{} {n}", a.name()))
+            .collect();
+        format!(
+            " ({unexplained} unexplained; measurement artefacts: {})",
+            list.join(", ")
+        )
+    };
     say::line(&format!(
-        "{name}: {} differences; model exit {}, kernel exit {}",
-        diffs.len(),
-        model_exit,
-        kernel_exit
+        "{name}: {} differences{detail}; model exit {model_exit}, kernel exit {kernel_exit}",
+        diffs.len()
     ));
-    verdict
+    for a in by.keys() {
+        say::line(&format!("{name}: artefact {}: {}", a.name(), a.why(facts)));
+    }
+    Verdict { code, unexplained }
+}
+
+/// A difference as a record (schema 1: `diff`, with its artefact class or null).
+fn diff_json(d: &Diff, class: Option<Artefact>) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(&d.json()).expect("diff JSON");
+    v["artefact"] = class.map(|a| a.name()).into();
+    v
+}
+
+fn diff_line(name: &str, d: &Diff, class: Option<Artefact>) -> String {
+    match class {
+        None => format!("{name}:{}", d.human()),
+        Some(a) => format!("{name}:{} (artefact: {})", d.human(), a.name()),
+    }
 }

@@ -3,7 +3,6 @@
 //! so that every path (the host kernel, a VM, the preflight) prints alike.
 
 use foliolab_cli::out::{Format, Tap};
-use foliolab_driver::diff::Diff;
 use foliolab_driver::output::{error_json, output_json, stamp, unsupported_json};
 use foliolab_driver::{render_human, Record};
 use std::io::Write;
@@ -85,14 +84,6 @@ pub fn unsupported(name: &str, runner: Option<&str>, what: &str) {
             let who = runner.map(|r| format!("{r}: ")).unwrap_or_default();
             line(&format!("{name}: unsupported: {who}{what}"))
         }
-    }
-}
-
-/// One difference `check` found.
-pub fn diff(name: &str, d: &Diff) {
-    match format() {
-        Format::Json => json(&stamp(Some(name), &d.json())),
-        _ => line(&format!("{name}:{}", d.human())),
     }
 }
 
