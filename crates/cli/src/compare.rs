@@ -47,7 +47,7 @@ pub struct CompareArgs {
     /// Scenario files (default: the built-in suite, tests/compare); `.scn.gz` read as is.
     pub files: Vec<PathBuf>,
     /// Schemes to compare (repeatable; default: all).
-    #[arg(long = "scheme")]
+    #[arg(long = "scheme", value_parser = foliolab_cli::scheme_arg::SchemeParser)]
     pub schemes: Vec<String>,
     /// shadow: linux-6.18 drives and the others answer alongside; drive: each runs alone.
     #[arg(long, value_enum, default_value = "shadow")]
@@ -406,6 +406,11 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
             .collect::<Vec<_>>())
     }) {
         Ok(s) => s,
+        Err(e) if args.json => {
+            let file = e.split(':').next().unwrap_or_default();
+            println!("{}", foliolab_driver::output::error_json(file, &e));
+            return Ok(2);
+        }
         Err(e) => {
             compare_out::print_load_error(&e, fmt);
             return Ok(2);

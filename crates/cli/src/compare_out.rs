@@ -16,7 +16,8 @@ pub enum Format {
     Markdown,
 }
 
-/// The version of the JSON object's layout (bumped when a key changes meaning).
+/// The version of the compare record's own keys (bumped when one changes meaning), beside
+/// the output schema's `schema_version`.
 pub const JSON_VERSION: u64 = 2;
 
 pub fn print(mode: Mode, fmt: Format, outs: &[ScenarioOut], rows: &[Row], explain: bool) {
@@ -30,10 +31,10 @@ pub fn print(mode: Mode, fmt: Format, outs: &[ScenarioOut], rows: &[Row], explai
 /// A suite that does not load: the error, as JSON under `--json`.
 pub fn print_load_error(e: &str, fmt: Format) {
     match fmt {
-        Format::Json => println!(
-            "{}",
-            json!({"version": JSON_VERSION, "error": e, "exit": 2})
-        ),
+        Format::Json => {
+            let file = e.split(':').next().unwrap_or_default();
+            println!("{}", foliolab_driver::output::error_json(file, e));
+        }
         _ => println!("{e}"),
     }
 }
@@ -105,6 +106,11 @@ pub fn row_json(r: &Row) -> Value {
         "by_site": sites_json(t),
         "partial": {"missed": t.partial_missed, "spurious": t.partial_spurious},
         "magnitudes": magnitudes_json(t),
+        "pss_error_max_kib": t.magnitudes.pss.max_bytes / 1024,
+        "uss_error_max_kib": t.magnitudes.uss.max_bytes / 1024,
+        "anon_pages_error_max_kib": t.magnitudes.anon_pages.max_bytes / 1024,
+        "stranded_max_kib": t.magnitudes.stranded.max_bytes / 1024,
+        "cow_extra_copied_kib": t.extra_cow_bytes() / 1024,
     })
 }
 
@@ -154,7 +160,8 @@ fn scenario_json(o: &ScenarioOut, explain: bool) -> Value {
     })
 }
 
-/// The JSON object: `{"version", "mode", "exit", "failures", "scenarios": [...], "schemes":
+/// The JSON record: `{"schema_version", "file": null, "kind": "compare", "line": 0,
+/// "compare_version", "mode", "exit", "failures", "scenarios": [...], "schemes":
 /// [totals]}`.
 pub fn to_json(mode: Mode, outs: &[ScenarioOut], rows: &[Row], explain: bool) -> String {
     let scenarios: Vec<Value> = outs.iter().map(|o| scenario_json(o, explain)).collect();
@@ -164,14 +171,22 @@ pub fn to_json(mode: Mode, outs: &[ScenarioOut], rows: &[Row], explain: bool) ->
         .map(|o| o.name.as_str())
         .collect();
     let v = json!({
-        "version": JSON_VERSION,
+        "compare_version": JSON_VERSION,
         "mode": mode.name(),
         "exit": (!failed.is_empty()) as u8,
         "failed": failed,
         "scenarios": scenarios,
         "schemes": rows.iter().map(row_json).collect::<Vec<_>>(),
     });
-    v.to_string()
+    output_record(&v.to_string())
+}
+
+/// The output record (docs/json-schema.md) of a compare object: `kind` `compare`, `line` 0
+/// and `file` null (it covers a whole suite; each scenario carries its own `file`).
+pub fn output_record(object: &str) -> String {
+    let body = object.strip_prefix('{').unwrap_or(object);
+    let record = format!("{{\"kind\":\"compare\",\"line\":0,{body}");
+    foliolab_driver::output::stamp(None, &record)
 }
 
 /// The magnitude columns: (header, value) for one row.

@@ -8,6 +8,8 @@ pub mod diff;
 pub mod fmt;
 pub mod load;
 pub mod mutate;
+pub mod out;
 pub mod pipe;
 pub mod run;
+pub mod scheme_arg;
 pub mod show;

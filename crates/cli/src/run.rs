@@ -2,8 +2,10 @@
 //! scenario to its exit status; the binary, the CLI tests and the mutation fuzzer share it.
 
 use crate::load::{load_all, Loaded};
+use crate::out::{diagnostic, Format, Tap};
 use clap::Args;
-use foliolab_driver::{check_supported, drive, render_human, render_json, Record};
+use foliolab_driver::output::{error_json, output_json, unsupported_json};
+use foliolab_driver::{check_supported, drive, render_human, Record};
 use foliolab_sim::ModelRunner;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -18,13 +20,15 @@ pub struct RunArgs {
 
 #[derive(Args, Clone, Debug)]
 pub struct RunOptions {
-    /// The scheme that drives the model (linux-5.7, linux-6.1, linux-6.5, linux-6.14,
-    /// linux-6.18, linux-6.18-npm, rfc-2026, vma-count, rmap-id, exact).
-    #[arg(long, default_value = "linux-6.18")]
+    /// The scheme (design) that drives the model.
+    #[arg(long, default_value = "linux-6.18", value_parser = crate::scheme_arg::SchemeParser)]
     pub scheme: String,
-    /// One JSON object per line (spec 4.1).
+    /// One JSON object per line (schema 1, docs/json-schema.md); `--format json`.
     #[arg(long)]
     pub json: bool,
+    /// Output format: human lines, JSON records, or TAP 13 (kselftest style).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
     /// Skip the invariant and oracle checks after every statement (faster, for big runs).
     #[arg(long)]
     pub no_check: bool,
@@ -37,11 +41,18 @@ pub struct RunOptions {
     pub show: bool,
 }
 
+impl RunOptions {
+    pub fn format(&self) -> Format {
+        Format::resolve(self.format, self.json)
+    }
+}
+
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             scheme: "linux-6.18".into(),
             json: false,
+            format: None,
             no_check: false,
             quiet: false,
             show: false,
@@ -82,14 +93,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut out = stdout.lock();
     let mut err = io::stderr();
     let mut code = 0;
-    for (name, loaded) in load_all(&args.files) {
-        let c = match (&loaded, args.opts.show) {
+    let all = load_all(&args.files);
+    let mut tap = Tap::default();
+    let is_tap = args.opts.format() == Format::Tap;
+    if is_tap {
+        tap.begin(&mut out, all.len())?;
+    }
+    for (name, loaded) in &all {
+        let c = match (loaded, args.opts.show) {
             (Ok(s), true) => {
-                crate::show::show(&name, s, &args.opts.scheme, !args.opts.no_check, &mut out)?
+                crate::show::show(name, s, &args.opts.scheme, !args.opts.no_check, &mut out)?
             }
-            _ => run_loaded(&name, &loaded, &args.opts, &mut out, &mut err)?,
+            _ => run_loaded(name, loaded, &args.opts, &mut out, &mut err)?,
         };
+        if is_tap {
+            tap.point(&mut out, name, c)?;
+        }
         code = combine(code, c);
+    }
+    if is_tap {
+        tap.finish(&mut out)?;
     }
     out.flush()?;
     Ok(code)
@@ -104,8 +127,15 @@ pub fn run_loaded(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<u8> {
+    let format = opts.format();
     let s = match loaded {
         Err(e) => {
+            match format {
+                Format::Json => writeln!(out, "{}", error_json(name, e))?,
+                Format::Tap => diagnostic(out, e)?,
+                Format::Human => {}
+            }
+            // Standard error keeps the diagnostic in every format.
             writeln!(err, "{e}")?;
             return Ok(2);
         }
@@ -119,12 +149,17 @@ pub fn run_loaded(
     let missing = check_supported(s, &runner);
     if !missing.is_empty() {
         for m in &missing {
-            writeln!(out, "{name}: unsupported: {m}")?;
+            match format {
+                Format::Json => writeln!(out, "{}", unsupported_json(name, Some("model"), m))?,
+                Format::Tap => writeln!(out, "# {name}: unsupported: {m}")?,
+                Format::Human => writeln!(out, "{name}: unsupported: {m}")?,
+            }
         }
         return Ok(3);
     }
-    if !opts.json && !opts.quiet {
-        writeln!(out, "== {name}")?;
+    if format != Format::Json && !opts.quiet {
+        let tap = if format == Format::Tap { "# " } else { "" };
+        writeln!(out, "{tap}== {name}")?;
     }
     let mut written = Ok(());
     let mut sink = |r: &Record| {
@@ -138,15 +173,18 @@ pub fn run_loaded(
 }
 
 fn emit(out: &mut dyn Write, name: &str, r: &Record, opts: &RunOptions) -> io::Result<()> {
-    if opts.json {
-        return writeln!(out, "{}", render_json(r));
+    let format = opts.format();
+    if format == Format::Json {
+        return writeln!(out, "{}", output_json(r, name));
     }
+    let tap = if format == Format::Tap { "# " } else { "" };
     let interesting = match r {
         Record::Expect(e) => e.result == foliolab_driver::ExpectResult::Fail,
         Record::Problem(_) | Record::Summary(_) => true,
         _ => false,
     };
     if !opts.quiet || interesting {
+        write!(out, "{tap}")?;
         if opts.quiet && matches!(r, Record::Summary(_)) {
             write!(out, "{name}: ")?;
         }

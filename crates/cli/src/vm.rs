@@ -5,7 +5,7 @@ use crate::load::Loaded;
 use crate::run::combine;
 use anyhow::Context;
 use clap::Args;
-use foliolab_driver::{check_supported, drive, render_human, render_json, Record};
+use foliolab_driver::{check_supported, drive, render_json, Record};
 use foliolab_probe::compat::KernelVersion;
 use foliolab_probe::vm::initramfs::JobScenario;
 use foliolab_probe::vm::session::AccelChoice;
@@ -422,7 +422,8 @@ fn valid_job(loaded: Vec<(String, Loaded)>, code: &mut u8) -> Vec<(String, Scena
     for (name, l) in loaded {
         match l {
             Err(e) => {
-                println!("{e}");
+                crate::say::error(&name, &e);
+                crate::say::end(&name, 2);
                 *code = combine(*code, 2);
             }
             Ok(s) => job.push((name, s)),
@@ -436,33 +437,27 @@ pub fn probe(
     spec: &KernelSpec,
     args: &KernelArgs,
     loaded: Vec<(String, Loaded)>,
-    json: bool,
 ) -> anyhow::Result<u8> {
     let mut code = 0u8;
     let job = valid_job(loaded, &mut code);
     let names: Vec<String> = job.iter().map(|(n, _)| n.clone()).collect();
     let mut headed = std::collections::BTreeSet::new();
     let mut on_record = |i: usize, r: &Record| {
-        if !json && headed.insert(i) {
-            println!("== {}", names[i]);
+        if headed.insert(i) {
+            crate::say::heading(&names[i]);
         }
-        println!(
-            "{}",
-            if json {
-                render_json(r)
-            } else {
-                render_human(r)
-            }
-        );
+        crate::say::record(&names[i], r);
     };
     let mut on_end = |i: usize, o: Outcome| {
         for u in &o.unsupported {
-            println!("{}: unsupported: {u}", names[i]);
+            crate::say::unsupported(&names[i], None, u);
         }
         for e in &o.errors {
-            println!("{}: error: {e}", names[i]);
+            crate::say::error(&names[i], &format!("{}: error: {e}", names[i]));
         }
-        code = combine(code, o.exit.clamp(0, 3) as u8);
+        let c = o.exit.clamp(0, 3) as u8;
+        crate::say::end(&names[i], c);
+        code = combine(code, c);
     };
     run_vm(spec, args, &job, &mut on_record, &mut on_end)?;
     Ok(code)
@@ -491,7 +486,6 @@ pub fn check(
     args: &KernelArgs,
     loaded: Vec<(String, Loaded)>,
     scheme: &str,
-    json: bool,
 ) -> anyhow::Result<u8> {
     let mut code = 0u8;
     let mut job = Vec::new();
@@ -503,7 +497,8 @@ pub fn check(
         } else {
             missing
                 .iter()
-                .for_each(|m| println!("{name}: unsupported: model: {m}"));
+                .for_each(|m| crate::say::unsupported(&name, Some("model"), m));
+            crate::say::end(&name, 3);
             code = combine(code, 3);
         }
     }
@@ -519,29 +514,23 @@ pub fn check(
     );
     let mut on_end = |i: usize, o: Outcome| {
         let (name, s) = &job[i];
-        let c = check_end(spec, scheme, name, s, o, json);
+        let c = check_end(spec, scheme, name, s, o);
+        crate::say::end(name, c);
         code = combine(code, c);
     };
     run_vm(spec, args, &job, &mut |_, _| {}, &mut on_end)?;
     Ok(code)
 }
 
-fn check_end(
-    spec: &KernelSpec,
-    scheme: &str,
-    name: &str,
-    s: &Scenario,
-    o: Outcome,
-    json: bool,
-) -> u8 {
+fn check_end(spec: &KernelSpec, scheme: &str, name: &str, s: &Scenario, o: Outcome) -> u8 {
     if !o.unsupported.is_empty() {
         o.unsupported
             .iter()
-            .for_each(|m| println!("{name}: unsupported: kernel: {m}"));
+            .for_each(|m| crate::say::unsupported(name, Some("kernel"), m));
         return 3;
     }
     for e in &o.errors {
-        println!("{name}: error: {e}");
+        crate::say::error(name, &format!("{name}: error: {e}"));
     }
     let Ok((mut model, _)) = model_for_kernel(spec.version(), scheme) else {
         return 2;
@@ -551,7 +540,7 @@ fn check_end(
     if let Some(shown) = &o.counters {
         only_counters(&mut left, shown);
     }
-    crate::probe::print_verdict(name, &left, &o.records, ms.exit, o.exit, json)
+    crate::probe::print_verdict(name, &left, &o.records, ms.exit, o.exit)
 }
 
 /// Drops from the model's `observe stats` records the counters the kernel does not have

@@ -23,7 +23,7 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_str(out.lines().last().unwrap()).unwrap()
 }
 
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 23] = [
     "name",
     "false_shared",
     "false_exclusive",
@@ -42,6 +42,11 @@ const KEYS: [&str; 18] = [
     "by_site",
     "partial",
     "magnitudes",
+    "pss_error_max_kib",
+    "uss_error_max_kib",
+    "anon_pages_error_max_kib",
+    "stranded_max_kib",
+    "cow_extra_copied_kib",
 ];
 
 fn row<'a>(v: &'a Value, name: &str) -> &'a Value {
@@ -260,7 +265,8 @@ fn formats_table_markdown_json() {
     );
     let (_, js) = compare_stdin(&[&args[..], &["--format", "json"]].concat(), HALF);
     let v: Value = serde_json::from_str(js.lines().last().unwrap()).unwrap();
-    assert_eq!(v["version"], 2);
+    assert_eq!(v["compare_version"], 2);
+    assert_eq!(v["kind"], "compare");
 }
 
 #[test]
@@ -283,8 +289,8 @@ fn a_failed_run_exits_1_and_is_in_the_json() {
     let (code, out) = compare_stdin(&["--json"], "scenario 1\nspawn\n");
     assert_eq!(code, 2, "{out}");
     let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    assert_eq!(v["exit"], 2);
-    assert!(v["error"].is_string());
+    assert_eq!(v["kind"], "error");
+    assert!(v["message"].is_string());
 }
 
 #[test]
