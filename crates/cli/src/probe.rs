@@ -280,11 +280,37 @@ fn check_one(
         &serde_json::json!({"kind": "sampled", "line": 0, "model_pass": ms.pass,
             "model_fail": ms.fail, "kernel_pass": ks.pass, "kernel_fail": ks.fail}),
     );
+    let failed = failed_samples(&left);
+    if !failed.is_empty() {
+        say::line(&format!(
+            "{name}: sampled accesses that did not fault once on the model: {failed}"
+        ));
+    }
     Ok(if v.unexplained == 0 && ms.exit <= 1 && ks.exit <= 1 {
         0
     } else {
         v.code
     })
+}
+
+/// The scenario lines of the model's failed expectations with what was observed (at most
+/// 20), for `--sample`: a replay that faults otherwise than the recording.
+fn failed_samples(left: &[Record]) -> String {
+    let failed: Vec<String> = left
+        .iter()
+        .filter_map(|r| match r {
+            Record::Expect(e) if e.result == foliolab_driver::ExpectResult::Fail => {
+                Some(format!("line {} ({})", e.line, e.observed))
+            }
+            _ => None,
+        })
+        .collect();
+    let more = failed.len().saturating_sub(20);
+    let mut text = failed.into_iter().take(20).collect::<Vec<_>>().join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }
 
 /// What the two runs' records hold that `check` compared: observations of the model's run
