@@ -9,6 +9,7 @@ mod fuzz;
 mod probe;
 mod record;
 mod vm;
+mod vm_records;
 
 use clap::{Parser, Subcommand};
 use foliolab_cli::{builtin, fmt, load, pipe, run};

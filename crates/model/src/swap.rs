@@ -105,7 +105,7 @@ impl Model {
     }
 
     /// `add_to_swap_cache`: one reference per page.
-    fn add_to_swap_cache(&mut self, f: FolioRef, slot: u64) {
+    pub(crate) fn add_to_swap_cache(&mut self, f: FolioRef, slot: u64) {
         for i in 0..f.nr_pages() {
             self.swap_dev().add_to_cache(slot + i, f.head.add(i));
         }

@@ -70,3 +70,83 @@ fn an_era_without_whole_folio_fault_around_maps_the_window_only() {
         "{failed:?}"
     );
 }
+
+fn text_scenario(text: &str) -> Scenario {
+    let s = parse("t.scn", text).unwrap();
+    validate(&s).unwrap();
+    s
+}
+
+/// What an era's kernel could not do is unsupported in that era, with the probe's reason.
+#[test]
+fn an_era_refuses_what_its_kernel_lacked() {
+    let s = text_scenario(
+        "scenario 1\nthp 64K=always shmem.64K=always\nspawn p\np: map a 64K\np: advise a populate_write\np: advise a collapse\n",
+    );
+    let runner = |era| ModelRunner::for_era(era, "linux-6.18").unwrap();
+    assert!(foliolab_driver::check_supported(&s, &runner(Era::LINUX_6_18)).is_empty());
+    assert!(foliolab_driver::check_supported(&s, &runner(Era::LINUX_6_12)).is_empty());
+    let old = Era {
+        anon_large: foliolab_model::era::AnonLarge::PmdOnly,
+        shmem_per_size: false,
+        advice: foliolab_model::era::AdviceSupport {
+            populate: false,
+            collapse: false,
+        },
+        ..Era::LINUX_6_18
+    };
+    let missing = foliolab_driver::check_supported(&s, &runner(old));
+    assert_eq!(missing.len(), 4, "{missing:?}");
+    assert!(missing[0].starts_with("line 2: THP knob hugepages-64kB/enabled"));
+    assert!(missing[0].contains("arrived in 6.8"));
+    assert!(missing[1].contains("hugepages-64kB/shmem_enabled") && missing[1].contains("6.12"));
+    assert!(missing[2].contains("populate_write needs Linux 5.14"));
+    assert!(missing[3].contains("collapse needs Linux 6.1"));
+}
+
+/// Without per-size knobs, `2M=X` sets the top-level knob (as the probe folds it): `enabled
+/// never` with `2M=always` still faults a PMD THP; `64K=never` is accepted and means nothing.
+#[test]
+fn an_era_without_per_size_knobs_folds_the_pmd_size_into_enabled() {
+    let s = text_scenario(
+        "scenario 1\nthp enabled=never 2M=always 64K=never\nspawn p\np: map a 2M\np: write a 0x1\np: expect a pmd\n",
+    );
+    let old = Era {
+        anon_large: foliolab_model::era::AnonLarge::PmdOnly,
+        ..Era::LINUX_6_18
+    };
+    let mut r = ModelRunner::for_era(old, "linux-6.18").unwrap();
+    assert!(foliolab_driver::check_supported(&s, &r).is_empty());
+    let summary = drive(&s, &mut r, &mut |_: &Record| {});
+    assert_eq!(summary.exit, 0);
+}
+
+fn failed_expectations(s: &Scenario, era: Era) -> Vec<String> {
+    let mut failed = Vec::new();
+    let mut r = ModelRunner::for_era(era, era.design).unwrap();
+    drive(s, &mut r, &mut |r: &Record| {
+        if let Record::Expect(e) = r {
+            if e.result == ExpectResult::Fail {
+                failed.push(format!("{} = {}", e.text, e.observed));
+            }
+        }
+    });
+    failed
+}
+
+/// 7.2 reads a shared swap entry into a large folio in the swap cache and maps it whole
+/// (`swapin_cache`); 6.18 reads one order-0 page. The scenario's expectations are 6.18's.
+#[test]
+fn the_7_2_era_swaps_in_shared_large_folios_whole() {
+    let s = scenario("tests/conformance/swap-fork-shared-64k.scn");
+    assert!(failed_expectations(&s, Era::LINUX_6_18).is_empty());
+    let failed = failed_expectations(&s, Era::LINUX_7_2);
+    assert!(
+        failed.iter().any(|f| f.contains("64K.swpin == 0") && f.ends_with("= 1")),
+        "{failed:?}"
+    );
+    assert!(
+        failed.iter().any(|f| f.contains("order == 0") && f.ends_with(": 4")),
+        "{failed:?}"
+    );
+}
