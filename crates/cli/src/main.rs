@@ -4,6 +4,7 @@
 
 mod bench;
 mod compare;
+mod explain;
 mod explore;
 mod fuzz;
 mod probe;

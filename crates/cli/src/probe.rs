@@ -5,10 +5,11 @@
 //! perform (exit 3) and whether it fits the host's memory and cgroup limits (exit 2,
 //! `refused: ...`). When nothing is left to run, the lock is never taken.
 
+use crate::explain::{self, Artefact, KernelFacts};
 use crate::load::{load_all, Loaded};
 use crate::run::combine;
 use clap::Args;
-use foliolab_driver::diff::diff_runs;
+use foliolab_driver::diff::{diff_runs, Diff};
 use foliolab_driver::{check_supported, drive, render_human, render_json, Record, SummaryRecord};
 use foliolab_probe::budget::{self, Mode};
 use foliolab_probe::recheck;
@@ -56,6 +57,10 @@ pub struct CheckArgs {
     /// large recorded workloads; `foliolab run` keeps them).
     #[arg(long)]
     pub no_check: bool,
+    /// Count every difference as unexplained: no measurement artefact is classified
+    /// (DAMON's young bits, the LRU batch, host-wide counters; docs/workloads.md).
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub target: crate::vm::KernelArgs,
 }
@@ -251,22 +256,57 @@ fn check_one(
         Ok(r) => r,
         Err(e) => return scenario_error(name, e),
     };
-    let verdict = print_verdict(name, &left, &right, ms.exit, ks.exit, args.json);
+    let facts = if args.strict {
+        KernelFacts::strict()
+    } else {
+        KernelFacts::this_host()
+    };
+    let v = verdict(name, &left, &right, (ms.exit, ks.exit), args.json, &facts);
     if args.sample.is_none() {
-        return Ok(verdict);
+        return Ok(v.code);
     }
     // With --sample, `expect faults == 1` states what the recording saw: a replay that
     // faults otherwise fails it on both runners alike, which is no difference.
-    println!(
-        "{name}: sampled `expect faults == 1` (the recording's fault): model {} pass, {} fail; kernel {} pass, {} fail",
-        ms.pass, ms.fail, ks.pass, ks.fail
-    );
-    let same = foliolab_driver::diff::diff_runs(&left, &right).is_empty();
-    Ok(if same && ms.exit <= 1 && ks.exit <= 1 {
+    if !args.json {
+        println!("{name}: compared: {}", compared(&left, &right));
+        println!(
+            "{name}: sampled `expect faults == 1` (the recording's fault): model {} pass, {} fail; kernel {} pass, {} fail",
+            ms.pass, ms.fail, ks.pass, ks.fail
+        );
+    }
+    Ok(if v.unexplained == 0 && ms.exit <= 1 && ks.exit <= 1 {
         0
     } else {
-        verdict
+        v.code
     })
+}
+
+/// What the two runs' records hold that `check` compared: observations of the model's run
+/// that the kernel's run has at the same statement.
+fn compared(left: &[Record], right: &[Record]) -> String {
+    let count = |recs: &[Record]| {
+        let mut n = [0usize; 4];
+        for r in recs {
+            match r {
+                Record::Page(_) => n[0] += 1,
+                Record::Smaps(_) => n[1] += 1,
+                Record::Stats(s) => n[2] += s.counters.len(),
+                Record::Expect(_) => n[3] += 1,
+                _ => {}
+            }
+        }
+        n
+    };
+    let (l, r) = (count(left), count(right));
+    format!(
+        "{} sampled pages (state, mapcount, order, PMD, exclusive, flags, frame and folio grouping), {} smaps VMA records ({} fields each), {} changed counters (model) / {} (kernel), {} expectations",
+        l[0].min(r[0]),
+        l[1].min(r[1]),
+        foliolab_scenario::SmapsField::ALL.len(),
+        l[2],
+        r[2],
+        l[3].min(r[3])
+    )
 }
 
 /// The kernel run of `check` and its records, run again while they differ from the model's
@@ -284,7 +324,8 @@ fn kernel_side(
 }
 
 /// Prints every difference between the model's records (`left`) and the kernel's
-/// (`right`) and the closing line of one scenario; returns its exit status.
+/// (`right`) and the closing line of one scenario; returns its exit status. Every
+/// difference counts (a VM guest's run).
 pub(crate) fn print_verdict(
     name: &str,
     left: &[Record],
@@ -293,18 +334,33 @@ pub(crate) fn print_verdict(
     kernel_exit: i32,
     json: bool,
 ) -> u8 {
+    let exits = (model_exit, kernel_exit);
+    verdict(name, left, right, exits, json, &KernelFacts::strict()).code
+}
+
+/// The outcome of one scenario's comparison.
+struct Verdict {
+    code: u8,
+    unexplained: usize,
+}
+
+/// Prints every difference, each measurement artefact classified as such (`facts`), the
+/// closing line and one line per artefact class present saying why it is one.
+fn verdict(
+    name: &str,
+    left: &[Record],
+    right: &[Record],
+    (model_exit, kernel_exit): (i32, i32),
+    json: bool,
+    facts: &KernelFacts,
+) -> Verdict {
     let diffs = diff_runs(left, right);
-    for d in &diffs {
-        println!(
-            "{}",
-            if json {
-                d.json()
-            } else {
-                format!("{name}:{}", d.human())
-            }
-        );
+    let classes = explain::classify(&diffs, left, facts);
+    for (d, c) in diffs.iter().zip(&classes) {
+        println!("{}", diff_line(name, d, *c, json));
     }
-    let verdict = if diffs.is_empty() && model_exit == 0 && kernel_exit == 0 {
+    let (unexplained, by) = explain::tally(&classes);
+    let code = if unexplained == 0 && model_exit == 0 && kernel_exit == 0 {
         0
     } else if model_exit == 2 || kernel_exit == 2 {
         2
@@ -312,17 +368,46 @@ pub(crate) fn print_verdict(
         1
     };
     if json {
+        let artefacts: serde_json::Map<String, serde_json::Value> = by
+            .iter()
+            .map(|(a, n)| (a.name().to_string(), (*n).into()))
+            .collect();
         println!(
             "{}",
-            serde_json::json!({"kind": "check", "file": name, "diffs": diffs.len(), "model_exit": model_exit, "kernel_exit": kernel_exit, "exit": verdict})
+            serde_json::json!({"kind": "check", "file": name, "diffs": diffs.len(), "unexplained": unexplained, "artefacts": artefacts, "model_exit": model_exit, "kernel_exit": kernel_exit, "exit": code})
         );
-    } else {
-        println!(
-            "{name}: {} differences; model exit {}, kernel exit {}",
-            diffs.len(),
-            model_exit,
-            kernel_exit
-        );
+        return Verdict { code, unexplained };
     }
-    verdict
+    let detail = if by.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = by
+            .iter()
+            .map(|(a, n)| format!("{} {n}", a.name()))
+            .collect();
+        format!(
+            " ({unexplained} unexplained; measurement artefacts: {})",
+            list.join(", ")
+        )
+    };
+    println!(
+        "{name}: {} differences{detail}; model exit {model_exit}, kernel exit {kernel_exit}",
+        diffs.len()
+    );
+    for a in by.keys() {
+        println!("{name}: artefact {}: {}", a.name(), a.why(facts));
+    }
+    Verdict { code, unexplained }
+}
+
+fn diff_line(name: &str, d: &Diff, class: Option<Artefact>, json: bool) -> String {
+    match (json, class) {
+        (true, c) => {
+            let mut v: serde_json::Value = serde_json::from_str(&d.json()).expect("diff JSON");
+            v["artefact"] = c.map(|a| a.name()).into();
+            v.to_string()
+        }
+        (false, None) => format!("{name}:{}", d.human()),
+        (false, Some(a)) => format!("{name}:{} (artefact: {})", d.human(), a.name()),
+    }
 }

@@ -29,23 +29,6 @@ fn cannot() -> Option<String> {
     None
 }
 
-/// A difference only in PG_active and PG_referenced (`LINE: WHAT flags: A != B`).
-fn active_only(line: &str) -> bool {
-    let Some((what, rest)) = line.rsplit_once(": ") else {
-        return false;
-    };
-    let Some((a, b)) = rest.split_once(" != ") else {
-        return false;
-    };
-    let strip = |s: &str| {
-        s.split(',')
-            .filter(|f| *f != "ACTIVE" && *f != "REFERENCED")
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    what.ends_with(" flags") && strip(a) == strip(b)
-}
-
 fn foliolab(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_foliolab"))
         .args(args)
@@ -110,27 +93,15 @@ fn record_run_and_check_a_small_program() {
     let (code, out, err) = foliolab(&["check", "--sample", "20", scn.to_str().unwrap()]);
     eprintln!("{out}");
     assert!(code == 0 || code == 1, "check failed to run:\n{out}\n{err}");
+    // What may differ is classified by `check` itself as a measurement artefact, each
+    // class with its reason (docs/workloads.md): LRU-batch flags, young state (DAMON).
     let line = out
         .lines()
-        .find(|l| l.contains(" differences; "))
+        .find(|l| l.contains(" differences"))
         .expect("check summary line");
-    let diffs: usize = line
-        .split(": ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .expect("number of differences");
-    // What may differ, and why (docs/record.md): PG_active and PG_referenced of page-cache
-    // folios that exits zapped young: `folio_mark_accessed` activates through a per-CPU LRU
-    // batch, drained or not depending on timing; the model shows the drained state.
-    let unexplained: Vec<&str> = out
-        .lines()
-        .filter(|l| l.contains(" != ") && !active_only(l) && !l.contains(" referenced: "))
-        .collect();
     assert!(
-        unexplained.is_empty(),
-        "{diffs} differences, unexplained:\n{}",
-        unexplained.join("\n")
+        line.contains(" 0 differences;") || line.contains("(0 unexplained;"),
+        "unexplained differences:\n{out}"
     );
     let sampled = out
         .lines()

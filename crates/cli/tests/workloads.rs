@@ -56,3 +56,73 @@ fn every_workload_is_large_and_runs_on_the_model() {
     );
     assert_eq!(stdout.matches("; exit 0").count(), files.len(), "{stdout}");
 }
+
+/// Why the kernel test cannot run here, if it cannot.
+fn cannot_probe() -> Option<String> {
+    match std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() {
+        Some("1") | Some("require") => {}
+        _ => return Some("FOLIOLAB_KERNEL_TESTS not set (set it to 1 or require)".into()),
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1));
+    (uid != Some("0")).then(|| "not root".into())
+}
+
+/// Kernel test: recorded workloads replayed on the model and on this kernel (`foliolab
+/// check --sample 500 --no-check`, about 5 and 12 seconds of kernel time) agree at the end
+/// of every process and at every sampled access, with no unexplained difference: what
+/// differs is classified by `check` as a measurement artefact with its reason
+/// (docs/workloads.md, "Checking the corpus against the kernel").
+#[test]
+fn recorded_workloads_agree_with_the_kernel() {
+    if let Some(why) = cannot_probe() {
+        if std::env::var("FOLIOLAB_KERNEL_TESTS").as_deref() == Ok("require") {
+            panic!("workload kernel test cannot run: {why}");
+        }
+        eprintln!("workload kernel test SKIPPED: {why}");
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/workloads");
+    for name in ["redis-bgsave", "zygote"] {
+        let file = dir.join(format!("{name}.scn.gz"));
+        let out = Command::new(env!("CARGO_BIN_EXE_foliolab"))
+            .args(["check", "--sample", "500", "--no-check"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{name}: {stdout}");
+        let summary = stdout
+            .lines()
+            .find(|l| l.contains(" differences"))
+            .expect("summary line");
+        assert!(
+            summary.contains(": 0 differences;") || summary.contains("(0 unexplained;"),
+            "{name}: {summary}"
+        );
+        let unexplained: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.contains(" != ") && !l.contains(" (artefact: "))
+            .collect();
+        assert!(unexplained.is_empty(), "{name}: {unexplained:?}");
+        let sampled = stdout
+            .lines()
+            .find(|l| l.contains("sampled `expect faults == 1`"))
+            .expect("sampled line");
+        let n: Vec<u64> = sampled
+            .rsplit("): ")
+            .next()
+            .unwrap_or("")
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        assert_eq!(n.len(), 4, "{sampled}");
+        assert!(n[0] >= 200, "{name}: too few sampled accesses: {sampled}");
+        assert_eq!(n[1] + n[3], 0, "{name}: {sampled}");
+        assert!(stdout.contains("smaps VMA records"), "{stdout}");
+    }
+}

@@ -547,6 +547,55 @@ pub fn wait_for_quiet_thp_counters(quiet: std::time::Duration, max: std::time::D
     false
 }
 
+/// DAMON monitoring of physical memory running on this host, one description per monitor
+/// (`kdamond.0 (pid 107): paddr, a sample every 500000 us`); empty when none runs. Its
+/// sampling (`damon_ptep_mkold`) clears the accessed bit of a sampled folio's PTEs in every
+/// process and sets the folio's PG_young instead, which smaps counts as `Referenced` in every
+/// process mapping it (docs/workloads.md). Kernel threads named `kdamond.N`, described from
+/// the sysfs interface where it shows their operations; monitors of the DAMON modules
+/// (`damon_reclaim`, `damon_lru_sort`, `damon_stat`) are physical-address ones.
+pub fn damon_paddr_monitors() -> Vec<String> {
+    let admin = "/sys/kernel/mm/damon/admin/kdamonds";
+    let mut sysfs_pids = std::collections::BTreeMap::new();
+    for k in 0..sys::read_string(format!("{admin}/nr_kdamonds"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(0)
+    {
+        let d = format!("{admin}/{k}");
+        let pid = sys::read_string(format!("{d}/pid")).unwrap_or_default();
+        let ops = sys::read_string(format!("{d}/contexts/0/operations")).unwrap_or_default();
+        let sample = sys::read_string(format!(
+            "{d}/contexts/0/monitoring_attrs/intervals/sample_us"
+        ))
+        .unwrap_or_default();
+        sysfs_pids.insert(
+            pid.trim().to_string(),
+            (ops.trim().to_string(), sample.trim().to_string()),
+        );
+    }
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        let Ok(comm) = sys::read_string(format!("/proc/{pid}/comm")) else {
+            continue;
+        };
+        let comm = comm.trim();
+        if !comm.starts_with("kdamond.") {
+            continue;
+        }
+        match sysfs_pids.get(&pid) {
+            Some((ops, _)) if ops != "paddr" => {}
+            Some((_, us)) => out.push(format!("{comm} (pid {pid}): paddr, a sample every {us} us")),
+            None => out.push(format!(
+                "{comm} (pid {pid}): a DAMON module's monitor (paddr)"
+            )),
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Sum of the per-size `nr_anon_partially_mapped` gauges (the `shrink` loop's measure).
 pub fn partially_mapped_total() -> Result<i64> {
     Ok(read_counters()?

@@ -6,10 +6,13 @@
 //!   most the region's size; anonymous regions per process (a forked child starts with
 //!   nothing charged, as COW shares; a child of a process holding pins is charged what its
 //!   parent had, since fork copies pinned pages), shared memory and files once per object.
-//!   Nothing is credited back at `unmap` or `exit`: the bound holds at every point.
-//! - page tables: 1/512 of the touched memory plus 256 KiB per process;
-//! - helpers: [`HELPER_BYTES`] per spawned or forked process, and one for the khugepaged
-//!   keeper;
+//!   Nothing is credited back at `unmap`; a process's private charge is credited back at
+//!   its `exit` (the helper has exited and its mm is gone: the probe waits for it), and the
+//!   bound is the peak over the scenario, so it holds at every point;
+//! - page tables: 1/512 of the touched memory plus 256 KiB per process live at the peak;
+//! - helpers: [`HELPER_BYTES`] per process live at once (spawned or forked, not yet
+//!   exited: a recorded `make -j2` spawns 600 processes, about 20 live at a time), and one
+//!   for the khugepaged keeper;
 //! - swap: [`SWAP_META_BYTES_PER_PAGE`] per page of the device, and the compressed copies
 //!   of swapped pages (at most 1/16 of what is touched: the probe's pages hold one word);
 //! - observation buffers: the probe observes pages in batches of a fixed size; values
@@ -47,9 +50,11 @@ pub enum Mode {
 /// What a scenario needs, by kind, in bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Need {
+    /// Touched memory at its peak (private memory of exited processes credited back).
     pub touched_bytes: u64,
     pub page_table_bytes: u64,
-    /// Helper processes (spawned and forked, plus the keeper).
+    /// Helper processes live at once at the peak (spawned or forked and not yet exited,
+    /// plus the keeper).
     pub helpers: u64,
     pub helper_bytes: u64,
     pub swap_bytes: u64,
@@ -92,6 +97,8 @@ struct Region {
 struct Process {
     regions: BTreeMap<String, Region>,
     pins: bool,
+    /// What this process charged to private memory (credited back at its exit).
+    private_bytes: u64,
 }
 
 /// The walk over the statements.
@@ -103,6 +110,9 @@ struct Walk {
     files: BTreeMap<String, u64>,
     next_shmem: u64,
     need: Need,
+    /// Touched bytes and helpers now (`need` keeps their peaks).
+    touched_now: u64,
+    helpers_now: u64,
     swap_size: u64,
     observed_pages: u64,
     read_pages: u64,
@@ -113,6 +123,23 @@ fn add(a: &mut u64, b: u64) {
 }
 
 impl Walk {
+    /// `bytes` more touched now, `private` of them by `proc` (credited back at its exit).
+    fn charge(&mut self, proc: &str, bytes: u64, private: u64) {
+        add(&mut self.touched_now, bytes);
+        self.need.touched_bytes = self.need.touched_bytes.max(self.touched_now);
+        if let Some(p) = self.procs.get_mut(proc) {
+            add(&mut p.private_bytes, private);
+        }
+    }
+
+    /// `exit`: the helper is gone, and with it its private memory.
+    fn exit(&mut self, proc: &str) {
+        if let Some(p) = self.procs.remove(proc) {
+            self.touched_now = self.touched_now.saturating_sub(p.private_bytes);
+            self.helpers_now = self.helpers_now.saturating_sub(1);
+        }
+    }
+
     fn range_len(&self, proc: &str, r: &Range) -> u64 {
         let size = self
             .procs
@@ -134,12 +161,13 @@ impl Walk {
         else {
             return;
         };
-        let mut new = 0;
+        let mut private = 0;
         if matches!(reg.owner, Owner::Private) || reg.private_file {
             let c = reg.charged.saturating_add(len).min(reg.size);
-            new += c - reg.charged;
+            private = c - reg.charged;
             reg.charged = c;
         }
+        let mut new = private;
         if let Owner::Shared(key) = &reg.owner {
             if let Some((size, charged)) = self.shared.get_mut(key) {
                 let c = charged.saturating_add(len).min(*size);
@@ -147,7 +175,7 @@ impl Walk {
                 *charged = c;
             }
         }
-        add(&mut self.need.touched_bytes, new);
+        self.charge(proc, new, private);
     }
 
     fn map(&mut self, proc: &str, region: &str, size: u64, kind: &MapKind) {
@@ -186,20 +214,24 @@ impl Walk {
         let mut c = Process {
             regions: p.regions,
             pins: false,
+            private_bytes: 0,
         };
+        let mut copied = 0;
         for reg in c.regions.values_mut() {
             if !p.pins {
                 reg.charged = 0;
             } else if matches!(reg.owner, Owner::Private) {
-                add(&mut self.need.touched_bytes, reg.charged);
+                add(&mut copied, reg.charged);
             }
         }
         self.procs.insert(child.to_string(), c);
+        self.charge(child, copied, copied);
         self.spawned();
     }
 
     fn spawned(&mut self) {
-        self.need.helpers += 1;
+        self.helpers_now += 1;
+        self.need.helpers = self.need.helpers.max(self.helpers_now);
     }
 
     /// `grow`: the region is bigger from now on (its charge is not).
@@ -284,7 +316,7 @@ impl Walk {
             Advice::PopulateRead | Advice::PopulateWrite | Advice::Willneed => self.touch(proc, r),
             Advice::Collapse => {
                 self.touch(proc, r);
-                add(&mut self.need.touched_bytes, 2 * PMD);
+                self.charge(proc, 2 * PMD, 0);
             }
             _ => {}
         }
@@ -305,7 +337,11 @@ pub fn estimate(scenario: &Scenario, mode: Mode) -> Need {
             StmtKind::File { file, size_bytes } => {
                 w.files.insert(file.clone(), *size_bytes);
             }
-            StmtKind::Khugepaged => add(&mut w.need.touched_bytes, 4 * PMD),
+            StmtKind::Khugepaged => w.charge("", 4 * PMD, 0),
+            StmtKind::Proc {
+                proc,
+                op: ProcOp::Exit,
+            } => w.exit(proc),
             StmtKind::Proc { proc, op } => w.op(proc, op),
             _ => {}
         }

@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_huge_region_that_is_only_observed_costs_a_batch() {
-        let text = "spawn p\np: map a 32G prot=none\np: expect a none\np: observe a\n";
+        let text = "spawn p\np: map a 4G prot=none\np: expect a none\np: observe a\n";
         let n = estimate(&scenario(text), Mode::Probe);
         assert_eq!(n.touched_bytes, 0);
         assert_eq!(n.observe_bytes, OBSERVE_BATCH_BYTES);
@@ -92,7 +92,7 @@ mod tests {
         let c = estimate(&scenario(text), Mode::Check);
         assert_eq!(
             c.observe_bytes,
-            OBSERVE_BATCH_BYTES + (32 * G / 4096) * CHECK_RECORD_BYTES_PER_PAGE
+            OBSERVE_BATCH_BYTES + (4 * G / 4096) * CHECK_RECORD_BYTES_PER_PAGE
         );
     }
 
@@ -124,9 +124,24 @@ mod tests {
     }
 
     #[test]
+    fn exited_processes_are_credited_back_at_the_peak() {
+        let mut text = String::new();
+        for i in 0..100 {
+            text.push_str(&format!(
+                "spawn p{i}\np{i}: map a 1G\np{i}: write a 1\np{i}: exit\n"
+            ));
+        }
+        text.push_str("spawn q\nq: map a 64M\nq: write a 1\nq: fork c\nc: write a 2\n");
+        let n = estimate(&scenario(&text), Mode::Probe);
+        assert_eq!(n.helpers, 3, "q, c and the keeper: never more live at once");
+        assert_eq!(n.touched_bytes, G, "the peak: one 1G process at a time");
+        assert_eq!(n.page_table_bytes, G / 512 + 3 * (256 << 10));
+    }
+
+    #[test]
     fn swap_metadata_is_counted() {
-        let n = estimate(&scenario("swap 32G\nspawn p\n"), Mode::Probe);
-        assert!(n.swap_bytes >= 156_000_000, "{n:?}");
+        let n = estimate(&scenario("swap 16G\nspawn p\n"), Mode::Probe);
+        assert!(n.swap_bytes >= 78_000_000, "{n:?}");
     }
 
     #[test]
