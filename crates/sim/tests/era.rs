@@ -142,11 +142,15 @@ fn the_7_2_era_swaps_in_shared_large_folios_whole() {
     assert!(failed_expectations(&s, Era::LINUX_6_18).is_empty());
     let failed = failed_expectations(&s, Era::LINUX_7_2);
     assert!(
-        failed.iter().any(|f| f.contains("64K.swpin == 0") && f.ends_with("= 1")),
+        failed
+            .iter()
+            .any(|f| f.contains("64K.swpin == 0") && f.ends_with("= 1")),
         "{failed:?}"
     );
     assert!(
-        failed.iter().any(|f| f.contains("order == 0") && f.ends_with(": 4")),
+        failed
+            .iter()
+            .any(|f| f.contains("order == 0") && f.ends_with(": 4")),
         "{failed:?}"
     );
 }
