@@ -35,7 +35,7 @@ pub fn drive(
         summary.exit = 3;
         return summary;
     }
-    let policy = SkipPolicy::for_run(scenario, &runner.kind());
+    let policy = SkipPolicy::for_run(scenario, &runner.kind(), runner.kernel_design());
     let mut d = Driver {
         path: &scenario.path,
         runner,

@@ -75,6 +75,13 @@ pub struct Problem {
 pub trait Runner {
     fn kind(&self) -> RunnerKind;
 
+    /// The design of the kernel generation this runner stands for: what a scenario that
+    /// names no `schemes` describes (spec 3.5). `linux-6.18`, this machine's kernel, unless
+    /// the runner models another generation (a model of era 6.1 answers `linux-6.1`).
+    fn kernel_design(&self) -> &str {
+        crate::skip::DEFAULT_SCHEME
+    }
+
     /// Every statement this runner cannot perform, as `unsupported: <what>` texts without the
     /// prefix. Checked before anything runs; non-empty means exit 3.
     fn unsupported(&self, scenario: &Scenario) -> Vec<String>;

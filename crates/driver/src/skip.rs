@@ -13,15 +13,27 @@ pub enum SkipPolicy {
     CheckAll,
     /// A model under another scheme: only values (`==`, pins, pipes) are checked.
     OtherScheme,
+    /// A model of another kernel generation under that generation's design, running a
+    /// scenario that names no schemes: what a kernel can see is checked (the scenario
+    /// describes a kernel, and `check --kernel K` compares these results with K's), the
+    /// model-only expectations, which describe `linux-6.18`'s internals, are `scheme`.
+    EraKernel,
     /// The kernel: model-only expectations and noisy counters are skipped.
     Kernel,
 }
 
 impl SkipPolicy {
-    pub fn for_run(scenario: &Scenario, kind: &RunnerKind) -> SkipPolicy {
+    /// `default` is the design a scenario naming no schemes describes (the runner's kernel
+    /// generation's, [`crate::Runner::kernel_design`]).
+    pub fn for_run(scenario: &Scenario, kind: &RunnerKind, default: &str) -> SkipPolicy {
         match kind {
             RunnerKind::Kernel { .. } => SkipPolicy::Kernel,
-            RunnerKind::Model { scheme } if schemes(scenario).contains(scheme) => {
+            RunnerKind::Model { scheme }
+                if default != DEFAULT_SCHEME && scheme == default && !names_schemes(scenario) =>
+            {
+                SkipPolicy::EraKernel
+            }
+            RunnerKind::Model { scheme } if schemes(scenario, default).contains(scheme) => {
                 SkipPolicy::CheckAll
             }
             RunnerKind::Model { .. } => SkipPolicy::OtherScheme,
@@ -37,6 +49,7 @@ impl SkipPolicy {
         let model_only = matches!(op, ProcOp::ExpectFolio { .. } | ProcOp::ExpectPage { .. });
         match self {
             SkipPolicy::OtherScheme if !value => Some("scheme"),
+            SkipPolicy::EraKernel if model_only => Some("scheme"),
             SkipPolicy::Kernel if model_only => Some("kernel"),
             _ => None,
         }
@@ -46,6 +59,7 @@ impl SkipPolicy {
     pub fn skip_stat(self, counter: &str) -> Option<&'static str> {
         match (self, counter_class(counter)) {
             (SkipPolicy::OtherScheme, _) => Some("scheme"),
+            (SkipPolicy::EraKernel, Some(CounterClass::ModelOnly)) => Some("scheme"),
             (SkipPolicy::Kernel, Some(CounterClass::ModelOnly)) => Some("kernel"),
             (SkipPolicy::Kernel, Some(CounterClass::Noisy)) => Some("noisy"),
             _ => None,
@@ -53,12 +67,19 @@ impl SkipPolicy {
     }
 }
 
-/// The schemes the scenario's expectations describe.
-pub fn schemes(scenario: &Scenario) -> Vec<String> {
+fn names_schemes(scenario: &Scenario) -> bool {
+    scenario
+        .statements()
+        .any(|st| matches!(st.kind, StmtKind::Schemes { .. }))
+}
+
+/// The schemes the scenario's expectations describe: those it names, or `default` (the
+/// design of the kernel generation run).
+pub fn schemes(scenario: &Scenario, default: &str) -> Vec<String> {
     for st in scenario.statements() {
         if let StmtKind::Schemes { names } = &st.kind {
             return names.clone();
         }
     }
-    vec![DEFAULT_SCHEME.to_string()]
+    vec![default.to_string()]
 }

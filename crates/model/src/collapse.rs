@@ -109,10 +109,12 @@ impl Model {
 
     /// `hpage_collapse_scan_pmd` and `__collapse_huge_page_isolate`'s checks.
     fn scan_pmd(&self, table: &PteTable, khugepaged: bool) -> Result<(), CollapseFail> {
-        // Era: the khugepaged rules (PMD collapse with the max_ptes_* limits).
-        match self.era.khugepaged {
-            Khugepaged::PmdWithLimits => {}
-        }
+        // Era: the khugepaged rules (PMD collapse with the max_ptes_* limits; whether
+        // MADV_COLLAPSE also stops at max_ptes_shared).
+        let shared_limit = match self.era.khugepaged {
+            Khugepaged::PmdWithLimits => khugepaged,
+            Khugepaged::PmdSharedLimitAlways => true,
+        };
         let (mut none, mut swap, mut shared, mut referenced) = (0u32, 0u32, 0u32, 0u32);
         for pte in table.ptes.iter() {
             if pte.is_none() || pte.is_special() {
@@ -140,7 +142,7 @@ impl Model {
         if khugepaged && none > self.thp.max_ptes_none {
             return Err(CollapseFail::ExceedNone);
         }
-        if khugepaged && shared > self.thp.max_ptes_shared {
+        if shared_limit && shared > self.thp.max_ptes_shared {
             return Err(CollapseFail::ExceedShared);
         }
         if khugepaged && referenced == 0 {

@@ -24,11 +24,18 @@
 //! | lazyfree unmap batching in reclaim | [`Era::lazyfree_batching`] | `madvise.rs` | per page table and VMA |
 //! | migration requeues a partially mapped folio | [`Era::migrate_requeue`] | `migrate.rs` | yes (March 2026 stable fix) |
 //! | which madvise advice exist | [`Era::advice`] | `foliolab_sim`'s support check | all |
+//! | write fault on the huge zero PMD | [`Era::huge_zero_wp`] | `wp.rs` | a new THP replaces it |
+//! | kpageflags of a tail page | [`Era::tail_kpageflags`] | `observe.rs` | the folio's flags |
+//! | swap-in maps an exclusive page writable on a read fault | [`Era::swapin_writable_on_read`] | `swapin.rs` | yes |
+//! | PageAnonExclusive exists | [`Era::anon_exclusive`] | `rmap.rs` (COW), `observe.rs` | yes (5.19+) |
+//! | smaps has `Pss_Dirty` | [`Era::smaps_pss_dirty`] | `observe.rs` | yes (6.0+) |
 
 use crate::config::{ThpConfig, ThpMode};
 use foliolab_types::{Order, PMD_ORDER};
 
 // One file per generation, each an `impl Era` block with its constant.
+mod linux_5_10;
+mod linux_6_1;
 mod linux_6_12;
 mod linux_6_18;
 mod linux_7_2;
@@ -173,14 +180,24 @@ pub enum Khugepaged {
     /// `max_ptes_shared` and needs a referenced page, MADV_COLLAPSE ignores them. (mTHP
     /// collapse came after 6.18; to be measured with 7.2.)
     PmdWithLimits,
+    /// As [`Khugepaged::PmdWithLimits`], but MADV_COLLAPSE also stops at `max_ptes_shared`
+    /// (`page_mapcount(page) > 1 && ++shared > khugepaged_max_ptes_shared` in
+    /// `__collapse_huge_page_isolate`, whoever asks): measured on 6.1 and 6.12, where
+    /// collapsing a range shared with a child fails.
+    PmdSharedLimitAlways,
 }
 
 /// Which THP statistics a generation has (spec 3.6 names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ThpStats {
     /// 6.18: every counter of spec 3.6. (5.10 has 21 `thp_*` vmstat names, 6.1 24, 6.12
-    /// 25; per-size statistics appear with mTHP; to be listed with those eras.)
+    /// 25; per-size statistics appear with mTHP.)
     Linux618,
+    /// Before mTHP (5.10, 6.1): no per-size statistics (`SIZE.*`, 6.9+) and no
+    /// `thp_underused_split_page` (6.12). The `thp_*` names spec 3.6 lists are all in 5.10
+    /// (its 21 against 6.1's 24 differ by `thp_scan_exceed_{none,swap,share}_pte`, 5.8, which
+    /// spec 3.6 does not name).
+    PmdOnly,
 }
 
 impl ThpStats {
@@ -188,8 +205,32 @@ impl ThpStats {
     pub fn exists(self, name: &str) -> bool {
         match self {
             ThpStats::Linux618 => !name.is_empty(),
+            ThpStats::PmdOnly => !name.contains('.') && name != "thp_underused_split_page",
         }
     }
+}
+
+/// A write fault (or FAULT_FLAG_UNSHARE) on the huge zero PMD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HugeZeroWp {
+    /// 5.10 to 6.12 (measured on 5.10, 6.1 and 6.12): `do_huge_pmd_wp_page` falls back: the
+    /// zero PMD is split into PTEs of the 4K zero page and the fault copies one page; each
+    /// later write to another page faults again.
+    SplitPmd,
+    /// 6.18: `do_huge_zero_wp_pmd` maps a new THP (split and retry only when allocation
+    /// fails).
+    NewThp,
+}
+
+/// Which flags `/proc/kpageflags` reports for a tail page of a large folio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TailFlags {
+    /// 5.10 and 6.1 (measured): `stable_page_flags` reads the tail page's own `flags`, so
+    /// only what is computed from the folio shows (ANON, MMAP, COMPOUND_TAIL, THP), plus
+    /// the tail's own PG_anon_exclusive as MAPPEDTODISK (6.1).
+    OwnPage,
+    /// 6.12+ (measured): the folio's flags, as on the head page.
+    Folio,
 }
 
 /// Fault-around (`filemap_map_pages`) of a cached large folio.
@@ -251,6 +292,19 @@ pub struct Era {
     pub migrate_requeue: bool,
     /// The madvise advice that exist (MADV_POPULATE_* 5.14, MADV_COLLAPSE 6.1).
     pub advice: AdviceSupport,
+    pub huge_zero_wp: HugeZeroWp,
+    pub tail_kpageflags: TailFlags,
+    /// `do_swap_page` maps a page it knows exclusive writable on a read fault too (6.12,
+    /// measured); 5.10 and 6.1 make it writable only on a write fault, so the next write
+    /// faults again (and reuses it).
+    pub swapin_writable_on_read: bool,
+    /// PageAnonExclusive (5.19; 6.1 has it). Without it (5.10) a write fault reuses an anon
+    /// page only by `page_count(page) == 1` (`do_wp_page`, 5.9), never while the swap cache
+    /// holds it, and kpageflags never shows MAPPEDTODISK on anon pages. The model keeps the
+    /// flag for its own bookkeeping; the era decides whether the kernel has it.
+    pub anon_exclusive: bool,
+    /// smaps prints `Pss_Dirty` (6.0+); before, the field is absent and reads as 0.
+    pub smaps_pss_dirty: bool,
 }
 
 impl Era {
@@ -258,10 +312,11 @@ impl Era {
     /// command line then says so and uses [`Era::LINUX_6_18`]).
     pub fn of(g: Generation) -> Option<Era> {
         match g {
+            Generation::V5_10 => Some(Era::LINUX_5_10),
+            Generation::V6_1 => Some(Era::LINUX_6_1),
             Generation::V6_12 => Some(Era::LINUX_6_12),
             Generation::V6_18 => Some(Era::LINUX_6_18),
             Generation::V7_2 => Some(Era::LINUX_7_2),
-            Generation::V5_10 | Generation::V6_1 => None,
         }
     }
 

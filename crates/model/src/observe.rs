@@ -1,7 +1,7 @@
 //! What the model shows of itself: the per-page view behind pagemap/kpagecount/kpageflags
 //! (plus the model-only fields) and smaps. Read-only.
 
-use crate::era::Bit56Pmd;
+use crate::era::{Bit56Pmd, TailFlags};
 use crate::model::{Model, Pid};
 use foliolab_mem::{PageFlags, Pte};
 use foliolab_schemes::{FolioCounters, FolioRef};
@@ -156,7 +156,10 @@ impl Model {
         v.partially_mapped = self.is_partially_mapped(f);
         v.deferred = self.is_queued(f);
         v.counters = self.folio_counters(f);
-        v.flags = self.kpageflags(f);
+        v.flags = match self.era.tail_kpageflags {
+            TailFlags::OwnPage if v.index != 0 => self.tail_kpageflags(f, page),
+            _ => self.kpageflags(f),
+        };
         if f.is_large() {
             v.flags.push(if v.index == 0 {
                 "COMPOUND_HEAD"
@@ -181,7 +184,8 @@ impl Model {
             out.push("DIRTY");
         }
         // PG_anon_exclusive is PG_mappedtodisk; kpageflags copies it from the folio's head.
-        if pf.has(PageFlags::ANON_EXCLUSIVE) {
+        // Era: 5.10 has no PG_anon_exclusive.
+        if pf.has(PageFlags::ANON_EXCLUSIVE) && self.era.anon_exclusive {
             out.push("MAPPEDTODISK");
         }
         if f.is_large() && pf.has(PageFlags::LRU) {
@@ -211,6 +215,33 @@ impl Model {
         }
         if pf.has(PageFlags::UPTODATE) {
             out.push("UPTODATE");
+        }
+        out
+    }
+
+    /// kpageflags of a tail page before 6.12 (`stable_page_flags` on the page itself): what
+    /// is computed from the folio (ANON, MMAP, THP; COMPOUND_TAIL is added by the caller)
+    /// and the tail's own PG_anon_exclusive (MAPPEDTODISK); a tail page's own `flags` hold
+    /// none of LRU, DIRTY, UPTODATE, SWAPBACKED, REFERENCED.
+    fn tail_kpageflags(&self, f: FolioRef, page: Pfn) -> Vec<&'static str> {
+        let head = self.mem.page(f.head).flags;
+        let mut out = Vec::new();
+        if head.has(PageFlags::ANON) {
+            out.push("ANON");
+        }
+        if self.era.anon_exclusive && self.mem.page(page).flags.has(PageFlags::ANON_EXCLUSIVE) {
+            out.push("MAPPEDTODISK");
+        }
+        if self.folio_mapped(f) {
+            out.push("MMAP");
+        }
+        let rmappable = self
+            .mem
+            .page(f.head.add(1))
+            .flags
+            .has(PageFlags::LARGE_RMAPPABLE);
+        if rmappable {
+            out.push("THP");
         }
         out
     }
@@ -256,6 +287,10 @@ impl Model {
                 self.smaps_swap(&mut s, pte);
             }
             va = va.add(PAGE_SIZE);
+        }
+        // Era: no `Pss_Dirty` line before 6.0 (reads as 0).
+        if !self.era.smaps_pss_dirty {
+            s.pss_dirty_fixed = 0;
         }
         s
     }

@@ -215,8 +215,12 @@ impl Model {
         if !f.anon {
             return false;
         }
-        if !self.page_anon_exclusive(page) {
-            self.reuse_frees_swap(f);
+        // Era: without PageAnonExclusive (5.10) every write fault asks `page_count`, and the
+        // swap cache is not dropped first (a page it holds is copied).
+        if !self.era.anon_exclusive || !self.page_anon_exclusive(page) {
+            if self.era.anon_exclusive {
+                self.reuse_frees_swap(f);
+            }
             if !self.design_allows_reuse(pid, f) {
                 return false;
             }
@@ -263,10 +267,17 @@ impl Model {
     /// FAULT_FLAG_UNSHARE: the head is AnonExclusive, or the mapping holds the only
     /// reference (a PMD-mapped folio never sits in the model's swap cache); the head becomes
     /// AnonExclusive.
+    /// Era: without PageAnonExclusive (5.10), `reuse_swap_page`: the mapping is the folio's
+    /// only one (the reference count is not asked).
     pub(crate) fn wp_can_reuse_pmd(&mut self, f: FolioRef) -> bool {
-        let sole = self.mem.refcount(f.head) == 1
-            && !self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE);
-        if !self.page_anon_exclusive(f.head) && !sole {
+        let cached = self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE);
+        let reuse = if self.era.anon_exclusive {
+            let sole = self.mem.refcount(f.head) == 1 && !cached;
+            self.page_anon_exclusive(f.head) || sole
+        } else {
+            !cached && self.folio_mapcount(f) == 1
+        };
+        if !reuse {
             return false;
         }
         self.mem

@@ -238,7 +238,9 @@ impl Model {
         self.add_rss(pid, RssCounter::Swap, -(s.nr as i64));
         let vma = self.vma_at(pid, s.va)?;
         let reuse = exclusive || self.mem.refcount(f.head) == 1;
-        let writable = reuse && vma.flags.has(VmFlags::WRITE);
+        // Era: before 6.12 (measured on 5.10 and 6.1) only a write fault maps it writable.
+        let writable =
+            reuse && vma.flags.has(VmFlags::WRITE) && (write || self.era.swapin_writable_on_read);
         self.mem.ref_add(f.head, s.nr as i32 - 1);
         self.swapin_rmap(pid, &s, reuse)?;
         let dirty = writable && write;

@@ -1,6 +1,7 @@
 //! Write faults on present read-only mappings: `do_wp_page` (reuse or copy, 6.15+ rules for
 //! large folios through the scheme) and `do_huge_pmd_wp_page`.
 
+use crate::era::HugeZeroWp;
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use foliolab_mem::{PageFlags, PmdEntry, Pte};
 use foliolab_schemes::{Cause, Level};
@@ -88,7 +89,12 @@ impl Model {
 
     /// `do_huge_zero_wp_pmd`: a new THP replaces the huge zero folio; on allocation failure
     /// the zero PMD is split and the fault retried at PTE level.
+    /// Era: before 6.18 (measured on 5.10, 6.1 and 6.12) the fault always falls back.
     fn wp_huge_zero(&mut self, pid: Pid, va: VirtAddr, haddr: VirtAddr) -> Result<(), ModelError> {
+        if self.era.huge_zero_wp == HugeZeroWp::SplitPmd {
+            self.split_huge_pmd(pid, haddr);
+            return self.do_wp_page(pid, va);
+        }
         self.proc_mut(pid).aspace.pt.set_pmd(haddr, None);
         if self.map_new_pmd_thp(pid, haddr)?.is_some() {
             return Ok(());

@@ -95,13 +95,17 @@ impl Era61 {
         }
     }
 
+    /// A PTE maps `page`. NR_ANON_MAPPED/NR_FILE_MAPPED count it when its `_mapcount` goes
+    /// from -1 to 0; a file THP's PMD mappings are in every subpage's `_mapcount` too
+    /// (`page_add_file_rmap`), so a file page mapped by a PMD elsewhere is already counted.
     fn add_page(&mut self, f: FolioRef, page: Pfn, stats: bool, ctx: Ctx) -> StatDelta {
         self.kit.costs.record(ctx.cause, 1, 1);
         let s = self.kit.folios.get_mut(f);
         let i = f.index_of(page);
         s.p[i] += 1;
+        let file_pmd = !f.anon && s.compound > 0;
         StatDelta {
-            nr: (stats && s.p[i] == 1) as i64,
+            nr: (stats && s.p[i] == 1 && !file_pmd) as i64,
             nr_pmd: 0,
         }
     }
@@ -111,7 +115,7 @@ impl Era61 {
         let s = self.kit.folios.get_mut(f);
         let i = f.index_of(page);
         s.p[i] -= 1;
-        let last = s.p[i] == 0;
+        let last = s.p[i] == 0 && (f.anon || s.compound == 0);
         Removed {
             stat: StatDelta {
                 nr: -(last as i64),
@@ -121,15 +125,22 @@ impl Era61 {
         }
     }
 
+    /// A PMD maps the folio. For a file THP, `page_add_file_rmap(compound)` raised every
+    /// subpage's `_mapcount` and counted in NR_FILE_MAPPED only the pages no PTE mapped yet.
     fn add_pmd(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {
         self.kit.costs.record(ctx.cause, 1, 1);
         let n = f.nr_pages() as i64;
         let s = self.kit.folios.get_mut(f);
         s.compound += 1;
-        match s.compound {
-            1 => StatDelta { nr: n, nr_pmd: n },
-            _ => StatDelta::default(),
+        if s.compound != 1 {
+            return StatDelta::default();
         }
+        let nr = if f.anon {
+            n
+        } else {
+            s.p.iter().filter(|&&x| x == 0).count() as i64
+        };
+        StatDelta { nr, nr_pmd: n }
     }
 
     /// A PMD goes: through `__split_huge_pmd_locked` (statistics of THPs only) or through
@@ -144,6 +155,12 @@ impl Era61 {
             return r;
         }
         r.stat.nr_pmd = -n;
+        if !f.anon {
+            // `page_remove_file_rmap(compound)`, also when a split zaps a file PMD: the
+            // pages no PTE maps leave NR_FILE_MAPPED.
+            r.stat.nr = -(s.p.iter().filter(|&&x| x == 0).count() as i64);
+            return r;
+        }
         let dm = s.double_map;
         if dm {
             s.set_double_map(false);
@@ -240,14 +257,6 @@ impl RmapEvents for Era61 {
 }
 
 impl Queries for Era61 {
-    /// Before 6.2 a page's first PTE mapping counted in NR_FILE_MAPPED even while a PMD
-    /// mapped its THP: a file THP mapped both ways counts twice.
-    fn nr_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
-        if f.anon || truth.pmd_maps == 0 || truth.pages_pte_mapped() == 0 {
-            return Some(truth.pages_mapped());
-        }
-        Some(f.nr_pages() + truth.pages_pte_mapped())
-    }
     fn mapcount(&self, f: FolioRef) -> i64 {
         self.st(f).total()
     }

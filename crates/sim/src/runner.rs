@@ -432,6 +432,19 @@ impl Runner for ModelRunner {
         }
     }
 
+    /// The era's own design: a scenario naming no schemes describes the era's kernel.
+    fn kernel_design(&self) -> &str {
+        self.model.era.design
+    }
+
+    /// The era's kernel shows only the statistics it has (no per-size ones before mTHP);
+    /// model-only counters always exist.
+    fn shows_counter(&self, name: &str) -> bool {
+        let model_only = foliolab_scenario::counter_class(name)
+            == Some(foliolab_scenario::CounterClass::ModelOnly);
+        model_only || self.model.era.thp_stats.exists(name)
+    }
+
     fn unsupported(&self, scenario: &Scenario) -> Vec<String> {
         crate::support::unsupported(scenario, &self.model.era)
     }

@@ -25,5 +25,10 @@ impl Era {
         lazyfree_batching: true,
         migrate_requeue: true,
         advice: AdviceSupport::ALL,
+        huge_zero_wp: HugeZeroWp::NewThp,
+        tail_kpageflags: TailFlags::Folio,
+        swapin_writable_on_read: true,
+        anon_exclusive: true,
+        smaps_pss_dirty: true,
     };
 }
