@@ -102,3 +102,8 @@ fn conforms(era: &str) {
 fn era_7_2_conforms_to_its_kernel_records() {
     conforms("7.2");
 }
+
+#[test]
+fn era_6_12_conforms_to_its_kernel_records() {
+    conforms("6.12");
+}

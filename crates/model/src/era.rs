@@ -29,6 +29,10 @@
 //! | swap-in maps an exclusive page writable on a read fault | [`Era::swapin_writable_on_read`] | `swapin.rs` | yes |
 //! | PageAnonExclusive exists | [`Era::anon_exclusive`] | `rmap.rs` (COW), `observe.rs` | yes (5.19+) |
 //! | smaps has `Pss_Dirty` | [`Era::smaps_pss_dirty`] | `observe.rs` | yes (6.0+) |
+//! | the order reclaim meets a split folio's pieces | [`Era::split_reclaim_order`] | `swap.rs` | head, then last page first |
+//! | collapse removes old mappings in batches | [`Era::collapse_batching`] | `collapse.rs` | one rmap call per folio run |
+//! | collapse needs a writable PTE | [`Era::collapse_needs_writable`] | `collapse.rs` | no |
+//! | kpageflags KSM on anon pages (6.12 bug) | [`Era::kpageflags_ksm_anon`] | `observe.rs` | no |
 
 use crate::config::{ThpConfig, ThpMode};
 use foliolab_types::{Order, PMD_ORDER};
@@ -198,6 +202,8 @@ pub enum ThpStats {
     /// (its 21 against 6.1's 24 differ by `thp_scan_exceed_{none,swap,share}_pte`, 5.8, which
     /// spec 3.6 does not name).
     PmdOnly,
+    /// 6.12 (measured): 6.18's names but the per-size `swpin` and `swpin_fallback` (6.13).
+    Linux612,
 }
 
 impl ThpStats {
@@ -206,6 +212,9 @@ impl ThpStats {
         match self {
             ThpStats::Linux618 => !name.is_empty(),
             ThpStats::PmdOnly => !name.contains('.') && name != "thp_underused_split_page",
+            ThpStats::Linux612 => {
+                !name.is_empty() && !name.ends_with(".swpin") && !name.ends_with(".swpin_fallback")
+            }
         }
     }
 }
@@ -231,6 +240,19 @@ pub enum TailFlags {
     OwnPage,
     /// 6.12+ (measured): the folio's flags, as on the head page.
     Folio,
+}
+
+/// The order in which reclaim meets the order-0 pieces of a large folio it split to swap it
+/// out page by page (a swap device without a free run of slots).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitReclaimOrder {
+    /// Up to 6.12 (measured): `__split_huge_page` adds the tails to reclaim's folio list from
+    /// the last page down and reclaim takes folios from the list's end, so after the head it
+    /// meets pages 1, 2, 3, ... in order.
+    InOrder,
+    /// 6.18 (measured): the tails are added first to last, so after the head reclaim meets
+    /// them from the last page down.
+    LastFirst,
 }
 
 /// Fault-around (`filemap_map_pages`) of a cached large folio.
@@ -305,6 +327,21 @@ pub struct Era {
     pub anon_exclusive: bool,
     /// smaps prints `Pss_Dirty` (6.0+); before, the field is absent and reads as 0.
     pub smaps_pss_dirty: bool,
+    /// How reclaim orders the pieces of a folio it split for swap-out.
+    pub split_reclaim_order: SplitReclaimOrder,
+    /// MADV_COLLAPSE and khugepaged remove the old PTE mappings with one rmap call per run
+    /// of a folio's pages (6.18); up to 6.12 with one call per page
+    /// (`folio_remove_rmap_pte` in `__collapse_huge_page_copy_succeeded`), so every mTHP a
+    /// collapse consumes is partially mapped for a moment and counted in `split_deferred`
+    /// (measured on 6.12: 31 for 31 64K folios).
+    pub collapse_batching: bool,
+    /// Collapse needs a writable PTE in the range (`SCAN_PAGE_RO`, up to 6.12: a range
+    /// write-protected by fork is left PTE-mapped); 6.18 collapses read-only ranges too.
+    pub collapse_needs_writable: bool,
+    /// `/proc/kpageflags` reports KSM on every anonymous page: 6.12's `stable_page_flags`
+    /// tests `mapping & PAGE_MAPPING_KSM`, which the anon bit alone satisfies (measured on
+    /// 6.12.118; fixed upstream by "fs/proc: fix KPF_KSM reported for all anonymous pages").
+    pub kpageflags_ksm_anon: bool,
 }
 
 impl Era {
@@ -374,6 +411,29 @@ mod tests {
             Era::LINUX_6_18.anon_orders(&thp, true, false),
             vec![Order(4), PMD_ORDER]
         );
+    }
+
+    #[test]
+    fn the_6_12_statistics_lack_per_size_swap_in() {
+        assert!(ThpStats::Linux618.exists("64K.swpin"));
+        assert!(!ThpStats::Linux612.exists("64K.swpin"));
+        assert!(!ThpStats::Linux612.exists("2M.swpin_fallback"));
+        assert!(ThpStats::Linux612.exists("64K.swpout"));
+        assert!(ThpStats::Linux612.exists("thp_underused_split_page"));
+    }
+
+    #[test]
+    fn every_generation_maps_to_its_own_era_or_none() {
+        for g in Generation::ALL {
+            assert_eq!(Generation::parse(g.name()), Some(g));
+            let (a, b) = g.version();
+            assert_eq!(Generation::for_version(a, b), Some(g));
+            if let Some(e) = Era::of(g) {
+                assert_eq!(e.generation, g);
+            }
+        }
+        assert_eq!(Generation::for_version(6, 6), Some(Generation::V6_1));
+        assert_eq!(Generation::for_version(5, 4), None);
     }
 
     #[test]

@@ -154,3 +154,92 @@ fn the_7_2_era_swaps_in_shared_large_folios_whole() {
         "{failed:?}"
     );
 }
+
+/// The page records of a run: (offset, state, flags).
+fn pages(s: &Scenario, era: Era) -> Vec<(u64, String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut r = ModelRunner::for_era(era, "linux-6.18").unwrap();
+    drive(s, &mut r, &mut |r: &Record| {
+        if let Record::Page(p) = r {
+            out.push((p.offset_bytes, p.state.clone(), p.flags.clone()));
+        }
+    });
+    out
+}
+
+fn failed_under(s: &Scenario, era: Era) -> Vec<String> {
+    let mut failed = Vec::new();
+    let mut r = ModelRunner::for_era(era, "linux-6.18").unwrap();
+    drive(s, &mut r, &mut |r: &Record| {
+        if let Record::Expect(e) = r {
+            if e.result == ExpectResult::Fail {
+                failed.push(format!("{} = {}", e.text, e.observed));
+            }
+        }
+    });
+    failed
+}
+
+/// 6.12's kpageflags shows KSM on every anonymous page (`kpageflags_ksm_anon`).
+#[test]
+fn the_6_12_ksm_flag_bug_marks_anon_pages() {
+    let s = text_scenario("scenario 1\nspawn p\np: map a 4K\np: write a 0x1\np: observe a\n");
+    let ksm = |era| pages(&s, era)[0].2.contains(&"KSM".to_string());
+    assert!(!ksm(Era::LINUX_6_18));
+    assert!(ksm(Era {
+        kpageflags_ksm_anon: true,
+        ..Era::LINUX_6_18
+    }));
+}
+
+/// A 64K folio split for a 48K swap device (11 slots): 6.18 reclaim meets the head, then
+/// pages 15, 14, ...; 6.12 the head, then 1, 2, ... (`split_reclaim_order`).
+#[test]
+fn the_split_reclaim_order_decides_which_pages_get_the_last_slots() {
+    let s = scenario("tests/conformance/swap-full-fallback-64k.scn");
+    let state = |era, off: u64| {
+        pages(&s, era)
+            .into_iter()
+            .find(|p| p.0 == off)
+            .map(|p| p.1)
+            .unwrap()
+    };
+    assert_eq!(state(Era::LINUX_6_18, 0x1000), "present");
+    assert_eq!(state(Era::LINUX_6_18, 0xf000), "swapped");
+    let in_order = Era {
+        split_reclaim_order: foliolab_model::era::SplitReclaimOrder::InOrder,
+        ..Era::LINUX_6_18
+    };
+    assert_eq!(state(in_order, 0x1000), "swapped");
+    assert_eq!(state(in_order, 0xf000), "present");
+}
+
+/// Collapse removing old mappings page by page leaves each mTHP partially mapped for a
+/// moment: 31 split_deferred for the 31 64K folios (`collapse_batching`, 6.12).
+#[test]
+fn collapse_without_batching_counts_each_mthp_as_partially_mapped() {
+    let s = scenario("tests/conformance/collapse-mthp-2m.scn");
+    assert!(failed_under(&s, Era::LINUX_6_18).is_empty());
+    let per_page = Era {
+        collapse_batching: false,
+        ..Era::LINUX_6_18
+    };
+    let failed = failed_under(&s, per_page);
+    assert_eq!(failed, vec!["expect stat 64K.split_deferred == 0 = 31"]);
+}
+
+/// Up to 6.12 a range fork write-protected is not collapsed (`collapse_needs_writable`).
+#[test]
+fn collapse_of_a_read_only_range_fails_where_a_writable_pte_is_needed() {
+    let s = scenario("tests/conformance/collapse-shared-2m.scn");
+    assert!(failed_under(&s, Era::LINUX_6_18).is_empty());
+    let needs = Era {
+        collapse_needs_writable: true,
+        ..Era::LINUX_6_18
+    };
+    let failed = failed_under(&s, needs);
+    assert!(
+        failed.iter().any(|f| f.starts_with("p: expect a pmd = ")),
+        "{failed:?}"
+    );
+}

@@ -37,5 +37,10 @@ impl Era {
         anon_exclusive: true,
         advice: AdviceSupport::ALL,
         smaps_pss_dirty: true,
+        // Pre-6.18 code (`__split_huge_page`, `SCAN_PAGE_RO`, per-page collapse removal).
+        split_reclaim_order: SplitReclaimOrder::InOrder,
+        collapse_batching: false,
+        collapse_needs_writable: true,
+        kpageflags_ksm_anon: false,
     };
 }

@@ -24,7 +24,7 @@ impl Era {
         swapin: SwapinOrder::Large,
         swapin_cache: SwapinCache::Small,
         khugepaged: Khugepaged::PmdWithLimits,
-        thp_stats: ThpStats::Linux618,
+        thp_stats: ThpStats::Linux612,
         fault_around: FaultAround::Window,
         shmem_per_size: true,
         pte_batching: true,
@@ -38,5 +38,9 @@ impl Era {
         swapin_writable_on_read: true,
         anon_exclusive: true,
         smaps_pss_dirty: true,
+        split_reclaim_order: SplitReclaimOrder::InOrder,
+        collapse_batching: false,
+        collapse_needs_writable: true,
+        kpageflags_ksm_anon: true,
     };
 }

@@ -30,5 +30,9 @@ impl Era {
         swapin_writable_on_read: true,
         anon_exclusive: true,
         smaps_pss_dirty: true,
+        split_reclaim_order: SplitReclaimOrder::LastFirst,
+        collapse_batching: true,
+        collapse_needs_writable: false,
+        kpageflags_ksm_anon: false,
     };
 }
