@@ -97,4 +97,23 @@ mod tests {
         assert!(at(4, 19).note.unwrap().contains("no era models Linux 4.19"));
         assert!(era_for_version(None).note.is_some());
     }
+
+    /// A kernel image given by path: its era comes from the version string it carries.
+    #[test]
+    fn an_image_path_selects_the_era_of_its_version_string() {
+        let dir = std::env::temp_dir().join(format!("foliolab-era-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let image = dir.join("vmlinux");
+        std::fs::write(
+            &image,
+            b"\x7fELF....Linux version 6.12.118+deb13-amd64 (gcc) #1\0",
+        )
+        .unwrap();
+        let choice = era_for_kernel(image.to_str().unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(choice.era, Era::LINUX_6_12);
+        assert!(choice.note.is_none());
+        assert_eq!(era_for_kernel("7.2").unwrap().era, Era::LINUX_7_2);
+        assert!(era_for_kernel("six").is_err());
+    }
 }
