@@ -1,10 +1,15 @@
-//! `foliolab bench`: the model on the kernel's timing anchors (host-kernel note section 8):
-//! fork and munmap of 1 GiB of touched anonymous memory backed by 4K pages, 64K mTHP and
-//! 2M THP. Timing is measured here, never asserted in tests.
+//! `foliolab bench`: fork, child exit and munmap of touched anonymous memory backed by 4K
+//! pages, 64K mTHP and 2M THP, on the model (with and without the checks after every
+//! statement) and on this machine's kernel, measured live in the same run (the kernel side
+//! is crates/probe's `bench`, which never uses the model). Medians of `--runs`, and the
+//! model/kernel ratio of each. Without root the model is printed alone, with the reason.
+//! Timing is measured here, never asserted in tests.
 
+use anyhow::{bail, Context};
 use clap::Args;
-use foliolab_model::{Access, Advice, Model, Prot, ThpConfig, ThpMode};
-use foliolab_types::{VirtAddr, PAGE_SIZE};
+use foliolab_driver::Runner;
+use foliolab_probe::bench::{Backing, KernelSample};
+use foliolab_sim::ModelRunner;
 use std::time::Instant;
 
 #[derive(Args)]
@@ -15,40 +20,114 @@ pub struct BenchArgs {
     /// Region size in MiB.
     #[arg(long, default_value_t = 1024)]
     pub mib: u64,
-    /// One JSON object per backing.
+    /// One JSON object on standard output.
     #[arg(long)]
     pub json: bool,
+    /// Measure the model only, even as root.
+    #[arg(long)]
+    pub no_kernel: bool,
 }
 
-/// The kernel's figures on this machine (ms): fork, munmap.
-const KERNEL_MS: [(&str, f64, f64); 3] =
-    [("4K", 24.0, 95.0), ("64K", 12.0, 12.0), ("2M", 0.9, 3.5)];
+/// Milliseconds of the three timed operations of one run.
+#[derive(Clone, Copy, Debug, Default)]
+struct Times {
+    fork: f64,
+    exit: f64,
+    munmap: f64,
+}
 
-struct Sample {
-    fork_ms: f64,
-    exit_ms: f64,
-    munmap_ms: f64,
+const OPS: [&str; 3] = ["fork", "child exit", "munmap"];
+
+impl Times {
+    fn get(&self, op: usize) -> f64 {
+        [self.fork, self.exit, self.munmap][op]
+    }
+}
+
+/// One backing's medians.
+struct Row {
+    backing: Backing,
+    model: Times,
+    checked: Times,
+    kernel: Option<Times>,
 }
 
 pub fn bench(args: BenchArgs) -> anyhow::Result<u8> {
-    println!(
-        "# model: fork / child exit / munmap of {} MiB touched anon memory, median of {}",
-        args.mib, args.runs
-    );
-    for (backing, kfork, kmunmap) in KERNEL_MS {
-        let mut samples: Vec<Sample> = Vec::new();
-        for _ in 0..args.runs {
-            samples.push(one_run(backing, args.mib << 20)?);
+    if args.runs == 0 || args.mib == 0 || !args.mib.is_multiple_of(2) {
+        bail!("--runs must be at least 1 and --mib a positive multiple of 2");
+    }
+    let len_bytes = args.mib << 20;
+    let rss_before = status_kib("VmRSS");
+    let mut rows = Vec::new();
+    let mut bytes_per_page = None;
+    for b in Backing::ALL {
+        let model = median_of(args.runs, || model_run(b, args.mib, false))?;
+        if b == Backing::Base4K {
+            // The first runs, 4K without checks, set the peak: the most pages and tables.
+            bytes_per_page = rss_before.zip(status_kib("VmHWM")).map(|(before, peak)| {
+                (peak.saturating_sub(before) << 10) as f64 / (len_bytes / 4096) as f64
+            });
         }
-        let med = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
-        let (fork, exit, munmap) = (med(|s| s.fork_ms), med(|s| s.exit_ms), med(|s| s.munmap_ms));
-        if args.json {
-            println!("{{\"backing\":\"{backing}\",\"fork_ms\":{fork:.3},\"child_exit_ms\":{exit:.3},\"munmap_ms\":{munmap:.3},\"kernel_fork_ms\":{kfork},\"kernel_munmap_ms\":{kmunmap}}}");
-        } else {
-            println!("{backing:>4}: fork {fork:8.3} ms (kernel {kfork:5.1})   child exit {exit:8.3} ms   munmap {munmap:8.3} ms (kernel {kmunmap:5.1})");
+        let checked = median_of(args.runs, || model_run(b, args.mib, true))?;
+        rows.push(Row {
+            backing: b,
+            model,
+            checked,
+            kernel: None,
+        });
+    }
+    let kernel = kernel_side(&args, len_bytes);
+    if let Ok(k) = &kernel {
+        for (row, (_, samples)) in rows.iter_mut().zip(k) {
+            row.kernel = Some(kernel_median(samples));
         }
     }
+    let why_not = kernel.as_ref().err().cloned();
+    if args.json {
+        println!("{}", json(&args, &rows, bytes_per_page, why_not.as_deref()));
+    } else {
+        print_table(&args, &rows, bytes_per_page, why_not.as_deref());
+    }
     Ok(0)
+}
+
+/// The kernel's samples, or why there are none.
+fn kernel_side(
+    args: &BenchArgs,
+    len_bytes: u64,
+) -> Result<Vec<(Backing, Vec<KernelSample>)>, String> {
+    if args.no_kernel {
+        return Err("--no-kernel".into());
+    }
+    if !foliolab_probe::bench::is_root() {
+        return Err(
+            "not root: the kernel side needs root to set THP knobs for the run (run as root, or read the model's figures alone)"
+                .into(),
+        );
+    }
+    foliolab_probe::bench::measure(len_bytes, args.runs, &Backing::ALL).map_err(|e| e.to_string())
+}
+
+fn kernel_median(samples: &[KernelSample]) -> Times {
+    let med = |f: fn(&KernelSample) -> f64| median(samples.iter().map(f).collect());
+    Times {
+        fork: med(|s| s.fork_ms),
+        exit: med(|s| s.exit_ms),
+        munmap: med(|s| s.munmap_ms),
+    }
+}
+
+fn median_of(runs: usize, mut f: impl FnMut() -> anyhow::Result<Times>) -> anyhow::Result<Times> {
+    let mut all = Vec::new();
+    for _ in 0..runs {
+        all.push(f()?);
+    }
+    let med = |g: fn(&Times) -> f64| median(all.iter().map(g).collect());
+    Ok(Times {
+        fork: med(|t| t.fork),
+        exit: med(|t| t.exit),
+        munmap: med(|t| t.munmap),
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -56,71 +135,122 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn config(backing: &str) -> ThpConfig {
-    let mut c = ThpConfig::default();
-    if backing == "64K" {
-        c.per_size[4] = ThpMode::Madvise;
-        c.per_size[9] = ThpMode::Never;
-    }
-    c
-}
-
-fn touched(
-    backing: &str,
-    len_bytes: u64,
-) -> anyhow::Result<(Model, foliolab_model::Pid, VirtAddr)> {
-    let scheme = foliolab_schemes::by_name("linux-6.18").expect("scheme");
-    let mut m = Model::new(scheme, config(backing));
-    let p = m.spawn();
-    let start = VirtAddr(0x100_0000_0000 + (2 << 20));
-    m.mmap_anon(
-        p,
-        start,
-        len_bytes,
-        Prot {
-            read: true,
-            write: true,
-            exec: false,
-        },
-    )?;
-    let advice = if backing == "4K" {
-        Advice::Nohugepage
-    } else {
-        Advice::Hugepage
+/// The workload as a scenario: the region touched, a fork, the child's exit, the munmap.
+fn scenario_text(b: Backing, mib: u64) -> String {
+    let (thp, advice) = match b {
+        Backing::Base4K => ("", "nohugepage"),
+        Backing::Mthp64K => ("thp 64K=madvise 2M=never\n", "hugepage"),
+        Backing::Pmd2M => ("thp 2M=madvise\n", "hugepage"),
     };
-    m.madvise(p, start, len_bytes, advice)?;
-    m.begin_access(p);
-    let mut va = start;
-    while va.0 < start.0 + len_bytes {
-        m.access(
-            p,
-            va,
-            Access::Write {
-                value: va.0,
-                tag: 1,
-            },
-        )?;
-        va = va.add(PAGE_SIZE);
-    }
-    Ok((m, p, start))
+    format!(
+        "scenario 1\n{thp}spawn p\np: map a {mib}M\np: advise a {advice}\np: write a 0x1\np: fork c\nc: exit\np: unmap a\n"
+    )
 }
 
-fn one_run(backing: &str, len_bytes: u64) -> anyhow::Result<Sample> {
-    let (mut m, p, start) = touched(backing, len_bytes)?;
-    let t = Instant::now();
-    let c = m.fork(p)?;
-    let fork_ms = t.elapsed().as_secs_f64() * 1e3;
-    let t = Instant::now();
-    m.exit(c);
-    let exit_ms = t.elapsed().as_secs_f64() * 1e3;
-    let (mut m2, p2, start2) = touched(backing, len_bytes)?;
-    let t = Instant::now();
-    m2.munmap(p2, start2, len_bytes);
-    let munmap_ms = t.elapsed().as_secs_f64() * 1e3;
-    let _ = (&mut m, start);
-    Ok(Sample {
-        fork_ms,
-        exit_ms,
-        munmap_ms,
+/// One model run; the fork, exit and unmap statements timed with what follows each
+/// statement (the checks when `checked`).
+fn model_run(b: Backing, mib: u64, checked: bool) -> anyhow::Result<Times> {
+    let s = foliolab_scenario::parse("bench.scn", &scenario_text(b, mib))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    foliolab_scenario::validate(&s).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut r = ModelRunner::new("linux-6.18").context("scheme linux-6.18")?;
+    r.check_every_statement = checked;
+    let mut ms = Vec::new();
+    for stmt in s.statements() {
+        let t = Instant::now();
+        r.perform(stmt)
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let problems = r.after_statement(stmt);
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        if let Some(p) = problems.first() {
+            bail!("model problem in the bench workload: {}", p.message);
+        }
+    }
+    let n = ms.len();
+    Ok(Times {
+        fork: ms[n - 3],
+        exit: ms[n - 2],
+        munmap: ms[n - 1],
     })
+}
+
+/// A `/proc/self/status` field in KiB.
+fn status_kib(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn ratio(model: f64, kernel: Option<&Times>, op: usize) -> Option<f64> {
+    kernel.map(|k| model / k.get(op).max(1e-6))
+}
+
+fn print_table(args: &BenchArgs, rows: &[Row], bytes_per_page: Option<f64>, why_not: Option<&str>) {
+    println!(
+        "# fork / child exit / munmap of {} MiB of touched anon memory, median of {} (ms)",
+        args.mib, args.runs
+    );
+    if let Some(why) = why_not {
+        println!("# kernel: not measured: {why}");
+    }
+    println!(
+        "{:>4}  {:<10} {:>10} {:>12} {:>10} {:>7} {:>13}",
+        "", "operation", "model", "model+check", "kernel", "ratio", "ratio+check"
+    );
+    let opt = |v: Option<f64>, prec: usize| v.map_or("-".to_string(), |x| format!("{x:.prec$}"));
+    for r in rows {
+        for (i, op) in OPS.iter().enumerate() {
+            let k = r.kernel.as_ref();
+            println!(
+                "{:>4}  {:<10} {:>10.3} {:>12.3} {:>10} {:>7} {:>13}",
+                r.backing.name(),
+                op,
+                r.model.get(i),
+                r.checked.get(i),
+                opt(k.map(|k| k.get(i)), 3),
+                opt(ratio(r.model.get(i), k, i), 2),
+                opt(ratio(r.checked.get(i), k, i), 2),
+            );
+        }
+    }
+    match bytes_per_page {
+        Some(b) => println!(
+            "model memory: {b:.1} bytes per modelled 4K page (peak RSS growth of this process over {} MiB of 4K pages, checks off: model, design and expected memory)",
+            args.mib
+        ),
+        None => println!("model memory: unknown (/proc/self/status unreadable)"),
+    }
+}
+
+fn json(
+    args: &BenchArgs,
+    rows: &[Row],
+    bytes_per_page: Option<f64>,
+    why_not: Option<&str>,
+) -> String {
+    let mut out = Vec::new();
+    for r in rows {
+        for (i, op) in OPS.iter().enumerate() {
+            let k = r.kernel.as_ref();
+            out.push(serde_json::json!({
+                "backing": r.backing.name(),
+                "operation": op,
+                "model_ms": r.model.get(i),
+                "model_checked_ms": r.checked.get(i),
+                "kernel_ms": k.map(|k| k.get(i)),
+                "ratio": ratio(r.model.get(i), k, i),
+                "ratio_checked": ratio(r.checked.get(i), k, i),
+            }));
+        }
+    }
+    serde_json::json!({
+        "mib": args.mib,
+        "runs": args.runs,
+        "kernel_measured": why_not.is_none(),
+        "kernel_not_measured_because": why_not,
+        "model_bytes_per_page": bytes_per_page,
+        "rows": out,
+    })
+    .to_string()
 }

@@ -19,6 +19,12 @@
 //!
 //! Every other smaps field of such a VMA, and every other page field, is still compared
 //! exactly.
+//! - [`Artefact::CleanEvicted`]: a VMA mapping page-cache pages has fewer clean pages on
+//!   the kernel, and only that: `Rss` lower by exactly the sum of what `Private_Clean` and
+//!   `Shared_Clean` are lower, `Pss` and `Referenced` not higher, every other field equal.
+//!   This host drops clean page-cache pages no process maps (seen on an open memfd, with no
+//!   reclaim, migration or `drop_caches` counted), so a later fault-around finds a page
+//!   fewer cached than the model, which evicts nothing.
 //! - [`Artefact::HostCounters`]: an `observe stats` counter on this machine's kernel, where
 //!   the counters are host-wide and other processes (other jobs' VMs, compilers) move them,
 //!   after the probe ran the scenario again on a quiet host ([`foliolab_probe::recheck`]);
@@ -37,6 +43,7 @@ pub enum Artefact {
     LruBatch,
     YoungState,
     HostCounters,
+    CleanEvicted,
 }
 
 impl Artefact {
@@ -45,6 +52,7 @@ impl Artefact {
             Artefact::LruBatch => "lru-batch",
             Artefact::YoungState => "young-state",
             Artefact::HostCounters => "host-counters",
+            Artefact::CleanEvicted => "clean-evicted",
         }
     }
 
@@ -55,6 +63,7 @@ impl Artefact {
             Artefact::YoungState => {
                 format!("smaps Referenced higher on the kernel (every other field is compared exactly): DAMON monitors physical memory on this host ({}): its sampling moves a PTE's accessed bit into the folio's PG_young, which smaps counts as referenced in every process mapping the folio; the model runs no DAMON", facts.damon.join("; "))
             }
+            Artefact::CleanEvicted => "a VMA mapping page-cache pages shows fewer clean pages on the kernel (Rss lower by exactly its Private_Clean plus Shared_Clean, nothing dirty or anonymous differs): this host drops clean page-cache pages that no process maps (an open memfd's too, without reclaim: tools/workloads/page-cache-evict.c), so a later fault-around finds one page fewer cached; the model evicts nothing".into(),
             Artefact::HostCounters => "host-wide counters (vmstat, per-size THP stats) moved by other processes on this shared host, after retries on a quiet host; every per-process THP observation (smaps AnonHugePages/ShmemPmdMapped/FilePmdMapped, sampled pages' order and PMD mapping) agrees".into(),
         }
     }
@@ -103,6 +112,7 @@ pub fn classify(diffs: &[Diff], left: &[Record], facts: &KernelFacts) -> Vec<Opt
             }
         })
         .collect();
+    clean_evicted(diffs, &smaps, &mut out);
     let thp_agrees = !diffs
         .iter()
         .zip(&out)
@@ -163,6 +173,54 @@ fn referenced(
     let s = smaps.get(&(d.line, prefix.to_string()))?;
     let f = |k| s.fields_kb.get(&k).copied().unwrap_or(0);
     (f(SmapsField::Rss) > f(SmapsField::Anonymous)).then_some(Artefact::LruBatch)
+}
+
+/// One smaps field's difference: its index in the diffs, its name, model minus kernel (kB).
+type FieldDiff<'a> = (usize, &'a str, i64);
+
+/// Marks [`Artefact::CleanEvicted`] the unclassified smaps differences of each VMA whose
+/// differences say only that the kernel had fewer clean page-cache pages mapped.
+fn clean_evicted(
+    diffs: &[Diff],
+    smaps: &BTreeMap<(u32, String), &SmapsRecord>,
+    out: &mut [Option<Artefact>],
+) {
+    // Per VMA: the indices of its differences and each field's (model - kernel) in kB.
+    let mut by_vma: BTreeMap<(u32, &str), Vec<FieldDiff>> = BTreeMap::new();
+    for (i, d) in diffs.iter().enumerate() {
+        let Some((prefix, field)) = d.what.rsplit_once(' ') else {
+            continue;
+        };
+        if let (true, Some(m), Some(k)) = (prefix.starts_with("smaps "), kb(&d.left), kb(&d.right))
+        {
+            by_vma
+                .entry((d.line, prefix))
+                .or_default()
+                .push((i, field, m as i64 - k as i64));
+        }
+    }
+    for ((line, prefix), fields) in by_vma {
+        let Some(s) = smaps.get(&(line, prefix.to_string())) else {
+            continue;
+        };
+        let f = |k| s.fields_kb.get(&k).copied().unwrap_or(0) as i64;
+        let file_kb = f(SmapsField::Rss) - f(SmapsField::Anonymous);
+        let fewer = |name: &str| fields.iter().find(|x| x.1 == name).map_or(0, |x| x.2);
+        let only_clean = fields.iter().all(|(_, name, d)| {
+            matches!(*name, "rss" | "private_clean" | "shared_clean")
+                || (matches!(*name, "pss" | "referenced") && *d > 0)
+        });
+        let rss = fewer("rss");
+        if only_clean
+            && rss > 0
+            && rss <= file_kb
+            && rss == fewer("private_clean") + fewer("shared_clean")
+        {
+            for (i, _, _) in fields {
+                out[i].get_or_insert(Artefact::CleanEvicted);
+            }
+        }
+    }
 }
 
 /// A difference in what the scenario's own processes show of THP.
@@ -283,6 +341,38 @@ mod tests {
             2,
             "a THP the model lacks: the counter is not excused"
         );
+    }
+
+    #[test]
+    fn fewer_clean_file_pages_on_the_kernel_and_nothing_else() {
+        let vma = |rss: u64, pc: u64, dirty: u64| {
+            let mut r = smaps(7, "p", rss, 0, rss);
+            if let Record::Smaps(s) = &mut r {
+                s.fields_kb.insert(SmapsField::Pss, rss);
+                s.fields_kb.insert(SmapsField::PrivateClean, pc);
+                s.fields_kb.insert(SmapsField::PrivateDirty, dirty);
+            }
+            r
+        };
+        let model = vec![vma(64, 64, 0)];
+        let d = diff_runs(&model, &[vma(60, 60, 0)]);
+        assert_eq!(d.len(), 4, "{d:?}");
+        let c = classify(&d, &model, &host(false));
+        // Referenced of a VMA mapping page-cache pages is the LRU batch's already.
+        let want = [
+            Artefact::CleanEvicted,
+            Artefact::CleanEvicted,
+            Artefact::CleanEvicted,
+            Artefact::LruBatch,
+        ];
+        assert_eq!(c, want.map(Some).to_vec(), "{d:?}");
+        // More on the kernel, or a dirty page: not this.
+        let d = diff_runs(&model, &[vma(68, 68, 0)]);
+        assert_eq!(tally(&classify(&d, &model, &host(false))).0, 3);
+        let d = diff_runs(&model, &[vma(60, 56, 4)]);
+        assert!(classify(&d, &model, &host(false))
+            .iter()
+            .any(Option::is_none));
     }
 
     #[test]

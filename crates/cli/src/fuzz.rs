@@ -179,7 +179,10 @@ fn sweep(c: &Campaign, args: &FuzzArgs) -> u8 {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let stop = || deadline.is_some_and(|d| Instant::now() >= d);
-    let mut t = Tally::default();
+    let mut t = Tally {
+        jobs,
+        ..Tally::default()
+    };
     let mut last_progress = Instant::now();
     c.sweep(jobs, count, &stop, &mut |r| {
         t.case(c, r, args);
@@ -207,12 +210,22 @@ struct Tally {
     failing: u64,
     seen: BTreeMap<(String, foliolab_fuzz::FailKind, String), u64>,
     disagreements: BTreeMap<String, foliolab_fuzz::exec::Disagreements>,
+    /// Generated statements by kind (each counted once per case, whatever the schemes).
+    mix: BTreeMap<String, u64>,
+    /// Worker threads of the sweep.
+    jobs: usize,
 }
 
 impl Tally {
     fn case(&mut self, c: &Campaign, r: CaseResult, args: &FuzzArgs) {
         self.cases += 1;
         self.statements += r.statements();
+        for kind in foliolab_scenario::print(&r.scenario)
+            .lines()
+            .filter_map(statement_kind)
+        {
+            *self.mix.entry(kind).or_default() += 1;
+        }
         for (name, run) in &r.runs {
             self.disagreements
                 .entry(name.clone())
@@ -303,15 +316,62 @@ impl Tally {
                 d.mapcount, d.page_mapcount, d.maybe_shared
             );
         }
+        if !self.mix.is_empty() {
+            println!("{}", mix_line(&self.mix));
+        }
         let secs = elapsed.as_secs_f64();
         if secs > 0.0 {
             println!(
-                "timing: {secs:.1}s, {:.0} statements/s",
-                self.statements as f64 / secs
+                "timing: {secs:.1}s, {:.0} statements/s, {:.0} statements/s per core ({} jobs){}",
+                self.statements as f64 / secs,
+                self.statements as f64 / secs / self.jobs.max(1) as f64,
+                self.jobs.max(1),
+                cpu_seconds().map_or(String::new(), |cpu| format!(
+                    ", {:.0} statements per CPU-second ({cpu:.1} CPU-s)",
+                    self.statements as f64 / cpu.max(1e-3)
+                ))
             );
         }
         u8::from(self.failing > 0)
     }
+}
+
+/// The kind of a printed statement: its verb (`fork`, `write`, `expect`, ...), with the
+/// advice of `advise`; `None` for the header, comments and blank lines.
+fn statement_kind(line: &str) -> Option<String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') || line.starts_with("scenario ") {
+        return None;
+    }
+    let op = line.split_once(": ").map_or(line, |(_, op)| op);
+    let mut words = op.split_whitespace();
+    let verb = words.next()?;
+    if verb == "advise" {
+        return Some(format!("advise-{}", words.nth(1).unwrap_or("?")));
+    }
+    Some(verb.to_string())
+}
+
+/// `mix: KIND COUNT (PERCENT), ...`, the most frequent first.
+fn mix_line(mix: &BTreeMap<String, u64>) -> String {
+    let total: u64 = mix.values().sum();
+    let mut rows: Vec<(&String, &u64)> = mix.iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let parts: Vec<String> = rows
+        .iter()
+        .map(|(k, n)| format!("{k} {n} ({:.1}%)", **n as f64 * 100.0 / total as f64))
+        .collect();
+    format!("mix: {total} generated statements: {}", parts.join(", "))
+}
+
+/// User and system CPU time of this process so far (all threads), from /proc/self/stat
+/// (fields 14 and 15, in USER_HZ ticks, 100 per second on Linux).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
 
 fn save(dir: &std::path::Path, f: &Failure, text: &str) -> anyhow::Result<PathBuf> {

@@ -58,6 +58,8 @@ fn main() -> ExitCode {
     // The helper must run before anything else starts (no threads, nothing on stdout).
     match std::env::args().nth(1).as_deref() {
         Some("__probe-helper") => foliolab_probe::helper_main(),
+        // `foliolab bench`'s kernel worker: a fresh process whose fork copies only its region.
+        Some(foliolab_probe::bench::WORKER_ARG) => foliolab_probe::bench::worker_main(),
         // Inside a VM: init (process 1) and the scenario runner it starts.
         Some("__vm-guest") => foliolab_probe::vm::guest::guest_init(),
         Some("__vm-guest-run") => foliolab_probe::vm::guest::guest_run(),

@@ -167,6 +167,37 @@ fn fuzz_prints_seed_first_and_is_reproducible() {
         "{first}"
     );
     assert!(a.contains("summary: 4 cases"), "{a}");
+    let mix = a
+        .lines()
+        .find(|l| l.starts_with("mix: "))
+        .expect("a mix line");
+    let total: u64 = mix["mix: ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("mix total");
+    let counted: u64 = mix
+        .split(": ")
+        .nth(2)
+        .expect("mix rows")
+        .split(", ")
+        .map(|row| {
+            row.split(' ')
+                .nth(1)
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect(row)
+        })
+        .sum();
+    assert_eq!(total, counted, "{mix}");
+    assert!(total >= 4 * 40, "every generated statement counted: {mix}");
+    let timing = a
+        .lines()
+        .find(|l| l.starts_with("timing: "))
+        .expect("timing");
+    assert!(
+        timing.contains("statements/s per core (2 jobs)"),
+        "{timing}"
+    );
     let (_, b) = run(&args);
     let stable = |s: &str| -> Vec<String> {
         s.lines()
@@ -182,4 +213,38 @@ fn fuzz_rejects_a_bad_shard() {
     let (code, out) = run(&["fuzz", "--seed", "1", "--shard", "3/3"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("need 0 <= I < N"), "{out}");
+}
+
+/// `foliolab bench --json`: one valid JSON object, nine rows (three operations of three
+/// backings), the model's figures always, the kernel's only when measured, and the reason
+/// when not. Structure only: timings are never asserted.
+#[test]
+fn bench_json_is_valid_and_says_why_the_kernel_was_not_measured() {
+    let out = Command::new(env!("CARGO_BIN_EXE_foliolab"))
+        .args([
+            "bench",
+            "--mib",
+            "4",
+            "--runs",
+            "1",
+            "--no-kernel",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["kernel_measured"], false);
+    assert_eq!(v["kernel_not_measured_because"], "--no-kernel");
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 9);
+    for r in rows {
+        assert!(r["model_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{r}");
+        assert!(r["model_checked_ms"].as_f64().is_some(), "{r}");
+        assert!(r["kernel_ms"].is_null() && r["ratio"].is_null(), "{r}");
+    }
+    assert!(v["model_bytes_per_page"].as_f64().is_some(), "{v}");
+    let (code, text) = run(&["bench", "--mib", "3"]);
+    assert_eq!(code, 2, "bad arguments: {text}");
+    assert!(text.contains("multiple of 2"), "{text}");
 }

@@ -122,12 +122,60 @@ fn counter_failures_are_retried_then_reported() -> Result<String, String> {
     Ok("3 retries said on stderr, one report, exit 1".into())
 }
 
+/// Every THP knob under the lock (no probe holds the host then, so they are the host's own).
+fn knobs_at_rest() -> Result<Vec<(String, String)>, String> {
+    use foliolab_probe::host::{knob_names, HostLock, LOCK_WAIT, THP_DIR};
+    let _lock = HostLock::acquire(LOCK_WAIT).map_err(|e| e.to_string())?;
+    knob_names()
+        .into_iter()
+        .map(|k| {
+            let v = foliolab_probe::sys::read_knob(Path::new(THP_DIR).join(&k));
+            v.map(|v| (k, v)).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// `foliolab bench` as root measures the kernel live (nine figures and their ratios) and
+/// leaves every THP knob as it found it.
+fn bench_measures_the_kernel_and_restores_the_knobs() -> Result<String, String> {
+    let before = knobs_at_rest()?;
+    let out = Command::new(env!("CARGO_BIN_EXE_foliolab"))
+        .args(["bench", "--mib", "64", "--runs", "1", "--json"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let after = knobs_at_rest()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))?;
+    if v["kernel_measured"] != true {
+        return Err(format!("kernel not measured: {v}"));
+    }
+    let rows = v["rows"].as_array().cloned().unwrap_or_default();
+    let measured = rows
+        .iter()
+        .filter(|r| r["kernel_ms"].as_f64().is_some_and(|ms| ms > 0.0) && r["ratio"].is_f64())
+        .count();
+    if measured != 9 {
+        return Err(format!("{measured} of 9 kernel figures: {v}"));
+    }
+    if before != after {
+        return Err(format!("knobs before {before:?}, after {after:?}"));
+    }
+    Ok(format!(
+        "9 kernel figures, {} knobs as they were",
+        after.len()
+    ))
+}
+
 type Test = fn() -> Result<String, String>;
 
 fn main() {
     let require = std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() == Some("require");
-    let tests: [(&str, Test); 2] = [
+    let tests: [(&str, Test); 3] = [
         ("check_corpus_five_runs", check_corpus_five_runs),
+        (
+            "bench_measures_the_kernel_and_restores_the_knobs",
+            bench_measures_the_kernel_and_restores_the_knobs,
+        ),
         (
             "counter_failures_are_retried_then_reported",
             counter_failures_are_retried_then_reported,

@@ -283,9 +283,17 @@ struct Counting {
 impl Counting {
     fn count_disagreements(&mut self) {
         let model = self.inner.model();
-        let truth = foliolab_oracle::recount(model.processes().map(|(_, p)| &p.aspace), &model.mem);
+        let fresh;
+        let truth = match self.inner.last_truth() {
+            Some(t) => t,
+            None => {
+                fresh =
+                    foliolab_oracle::recount(model.processes().map(|(_, p)| &p.aspace), &model.mem);
+                &fresh
+            }
+        };
         let d = &mut self.disagreements;
-        for (head, t) in &truth {
+        for (head, t) in truth {
             let f = model.folio(*head);
             if model.folio_mapcount(f) != t.total_entries() as i64 {
                 d.mapcount += 1;

@@ -3,8 +3,8 @@
 //! page. State only: the references the cache holds (one per page of a cached folio) are
 //! taken and dropped by the model.
 
-use foliolab_types::Pfn;
-use std::collections::{BTreeMap, BTreeSet};
+use foliolab_types::{Pfn, PfnSet};
+use std::collections::BTreeMap;
 
 /// A file of the page cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,7 +59,7 @@ impl CachedFile {
 pub struct PageCache {
     files: BTreeMap<FileId, CachedFile>,
     /// Heads of every cached folio.
-    heads: BTreeSet<Pfn>,
+    heads: PfnSet,
     next: u32,
 }
 

@@ -13,6 +13,8 @@ pub struct SwapDevice {
     /// Swap count of each slot, unbiased: the swap PTEs that reference it (0: free unless
     /// the swap cache holds it). Slot 0 is the header, never used.
     count: Vec<u32>,
+    /// The slots whose count is not zero (so checks visit only those).
+    counted: BTreeSet<u64>,
     /// The swap cache: slot to the page that caches it.
     cache: BTreeMap<u64, Pfn>,
     /// Slots whose page was all zeros when written (read back as zeros, no I/O).
@@ -65,6 +67,12 @@ impl SwapDevice {
     /// `swap_duplicate`: one more PTE references `slot`.
     pub fn dup(&mut self, slot: u64) {
         self.count[slot as usize] += 1;
+        self.counted.insert(slot);
+    }
+
+    /// The slots some PTE references, in order, with their counts.
+    pub fn counted_slots(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.counted.iter().map(|&s| (s, self.count(s)))
     }
 
     /// Drops one PTE reference; true when the slot has become free (no cache either).
@@ -72,6 +80,9 @@ impl SwapDevice {
         let c = &mut self.count[slot as usize];
         assert!(*c > 0, "swap count underflow at slot {slot:#x}");
         *c -= 1;
+        if *c == 0 {
+            self.counted.remove(&slot);
+        }
         self.free_if_unused(slot)
     }
 

@@ -25,14 +25,15 @@ impl Model {
                 out.push(format!("{t:?} is mapped but not allocated"));
             }
         }
-        let heads: Vec<Pfn> = self.live.iter().copied().collect();
-        for head in heads {
+        let mut unmapped: [Option<FolioTruth>; PMD_ORDER.0 as usize + 1] = Default::default();
+        for head in self.live.iter() {
             let f = self.folio(head);
-            let t = truth
-                .get(&head)
-                .cloned()
-                .unwrap_or_else(|| FolioTruth::new(f.nr_pages()));
-            self.check_folio(f, &t, &mut out);
+            let t = match truth.get(&head) {
+                Some(t) => t,
+                None => unmapped[f.order.0 as usize]
+                    .get_or_insert_with(|| FolioTruth::new(f.nr_pages())),
+            };
+            self.check_folio(f, t, &mut out);
         }
         self.check_stats(truth, &mut out);
         self.check_mappings(&mut out);
@@ -47,7 +48,8 @@ impl Model {
                 out.push(format!("{:?}: tail page {i} has a refcount", f.head));
             }
         }
-        let expected = t.total_entries() as i64 + self.extra_refs(f);
+        let held = self.held_refs(f);
+        let expected = t.total_entries() as i64 + self.extra_refs(f, held.refs);
         if refs != expected {
             out.push(format!(
                 "{:?}: refcount {refs}, expected {expected} (mappings plus pins and caches)",
@@ -57,7 +59,7 @@ impl Model {
         if refs == 0 {
             out.push(format!("{:?}: live folio with no reference", f.head));
         }
-        self.check_pincount(f, out);
+        self.check_pincount(f, held.pins, out);
         self.check_design(f, t, out);
         self.check_exclusive(f, t, out);
         self.check_deferred(f, out);
@@ -65,8 +67,7 @@ impl Model {
 
     /// References other than mappings: pins (one per page of a large folio, the bias of a
     /// small one), pipes' plain references, and the swap cache.
-    fn extra_refs(&self, f: FolioRef) -> i64 {
-        let pins = self.held_refs(f).refs;
+    fn extra_refs(&self, f: FolioRef, pins: i64) -> i64 {
         let swapcache = if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {
             f.nr_pages() as i64
         } else {
@@ -81,8 +82,7 @@ impl Model {
     }
 
     /// `_pincount` of a large folio counts the pages its holders pinned (invariant 9).
-    fn check_pincount(&self, f: FolioRef, out: &mut Vec<String>) {
-        let pins = self.held_refs(f).pins;
+    fn check_pincount(&self, f: FolioRef, pins: i64, out: &mut Vec<String>) {
         let pincount = if f.is_large() {
             self.mem.page(f.head.add(1)).pincount as i64
         } else {
@@ -164,7 +164,7 @@ impl Model {
         }
         let mut per_order = [0i64; 10];
         let mut flagged = [0i64; 10];
-        for &h in &self.live {
+        for h in self.live.iter() {
             let f = self.folio(h);
             if f.anon && f.is_large() {
                 per_order[f.order.0 as usize] += 1;

@@ -166,6 +166,9 @@ impl Model {
 
     /// The references and pins holders own on `f`.
     pub(crate) fn held_refs(&self, f: FolioRef) -> HeldRefs {
+        if self.gup.by_page.is_empty() {
+            return HeldRefs::default();
+        }
         let end = Pfn(f.head.0 + f.nr_pages());
         let (gets, pins) = self
             .gup

@@ -90,7 +90,7 @@ pub struct Model {
     /// The last anon_vma id handed out (0 means "none" on a VMA or folio).
     next_anon_vma: u32,
     /// Heads of every user folio currently allocated.
-    pub(crate) live: BTreeSet<Pfn>,
+    pub(crate) live: foliolab_types::PfnSet,
     /// Deferred split queue, threaded through page[2] of each folio (FIFO): first and last
     /// head PFN ([`NIL`] when empty) and the number of folios queued (`split_queue_len`).
     dq_head: u32,
@@ -144,7 +144,7 @@ impl Model {
             procs: Vec::new(),
             mm_ids: BTreeSet::new(),
             next_anon_vma: 1,
-            live: BTreeSet::new(),
+            live: foliolab_types::PfnSet::new(),
             dq_head: NIL,
             dq_tail: NIL,
             dq_len: 0,

@@ -309,7 +309,7 @@ impl Model {
         if !self.rmap.scheme.wants_observations() {
             return;
         }
-        let heads: Vec<Pfn> = self.live.iter().copied().collect();
+        let heads: Vec<Pfn> = self.live.iter().collect();
         for head in heads {
             let f = self.folio(head);
             let fresh;

@@ -9,7 +9,7 @@ use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::{PageFlags, PmdEntry, Pte, SwapDevice};
 use foliolab_schemes::{Cause, FolioRef, Level};
 use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_SIZE};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Model {
     /// The `swap` statement: a swap device of `size_bytes`.
@@ -338,7 +338,10 @@ impl Model {
                 ));
             }
         }
-        for slot in 1..dev.nr_slots() {
+        // Only slots that a PTE or the device counts can differ.
+        let mut slots: BTreeSet<u64> = refs.keys().copied().collect();
+        slots.extend(dev.counted_slots().map(|(s, _)| s));
+        for slot in slots.range(1..dev.nr_slots()).copied() {
             let want = refs.get(&slot).copied().unwrap_or(0);
             if dev.count(slot) != want {
                 out.push(format!(
@@ -370,7 +373,7 @@ impl Model {
                 ));
             }
         }
-        for &head in &self.live {
+        for head in self.live.iter() {
             let f = self.folio(head);
             if !self.mem.page(head).flags.has(PageFlags::SWAPCACHE) {
                 continue;

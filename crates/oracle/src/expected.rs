@@ -5,6 +5,7 @@ use crate::bindings::Bindings;
 use foliolab_mem::Content;
 use foliolab_types::{VirtAddr, PAGE_SIZE};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How a read compares with what it must return.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,13 +35,16 @@ pub struct Binding {
 /// the file pages its file mappings show until it writes them privately.
 #[derive(Clone, Debug, Default)]
 pub struct ExpectedMemory {
-    procs: BTreeMap<u32, BTreeMap<u64, Content>>,
+    /// Per process, the content of each page it wrote: shared with its forks until one of
+    /// them changes it (a fork costs nothing, the first change after it one copy).
+    procs: BTreeMap<u32, Arc<BTreeMap<u64, Content>>>,
     /// Per process, the file page behind each page of its file mappings.
     bindings: BTreeMap<u32, Bindings>,
     /// Per file, the content of each written page.
     files: BTreeMap<u32, BTreeMap<u64, Content>>,
-    /// Write tag to the process that performed the write.
-    writers: BTreeMap<u32, u32>,
+    /// Which process performed each write: runs of consecutive tags by one writer, as
+    /// (first tag, writer), in tag order ([`NO_WRITER`]: writes to shared file pages).
+    writers: Vec<(u32, u32)>,
     /// Child to (parent, last tag before the fork).
     forks: BTreeMap<u32, (u32, u32)>,
     next_tag: u32,
@@ -59,14 +63,28 @@ impl ExpectedMemory {
                 .entry(b.file)
                 .or_default()
                 .insert(b.index, content);
+            self.note_writer(tag, NO_WRITER);
             return tag;
         }
-        self.writers.insert(tag, proc);
-        self.procs
-            .entry(proc)
-            .or_default()
-            .insert(va.page_index(), content);
+        self.note_writer(tag, proc);
+        Arc::make_mut(self.procs.entry(proc).or_default()).insert(va.page_index(), content);
         tag
+    }
+
+    fn note_writer(&mut self, tag: u32, proc: u32) {
+        if self.writers.last().is_none_or(|&(_, w)| w != proc) {
+            self.writers.push((tag, proc));
+        }
+    }
+
+    /// The process that performed write `tag` (none for shared file writes and tag 0).
+    fn writer(&self, tag: u32) -> Option<u32> {
+        if tag == 0 || tag > self.next_tag {
+            return None;
+        }
+        let i = self.writers.partition_point(|&(first, _)| first <= tag);
+        let (_, w) = self.writers[i.checked_sub(1)?];
+        (w != NO_WRITER).then_some(w)
     }
 
     fn binding(&self, proc: u32, va: VirtAddr) -> Option<Binding> {
@@ -127,8 +145,8 @@ impl ExpectedMemory {
     /// the writer when the value was written by another process after the fork that
     /// separated them.
     pub fn held_leak(&self, proc: u32, got: Content) -> Option<u32> {
-        match self.writers.get(&got.tag) {
-            Some(&w) if w != proc && got.tag > self.fork_point(proc, w) => Some(w),
+        match self.writer(got.tag) {
+            Some(w) if w != proc && got.tag > self.fork_point(proc, w) => Some(w),
             _ => None,
         }
     }
@@ -199,8 +217,17 @@ impl ExpectedMemory {
     }
 }
 
-/// Removes the pages of [start, end) from a per-page map.
-fn remove_range<T>(m: &mut BTreeMap<u64, T>, start: VirtAddr, end: VirtAddr) {
+/// Writer of tags that went to shared file pages (never a leak).
+const NO_WRITER: u32 = u32::MAX;
+
+/// Removes the pages of [start, end) from a per-page map (copied first if shared and
+/// something is removed).
+fn remove_range<T: Clone>(m: &mut Arc<BTreeMap<u64, T>>, start: VirtAddr, end: VirtAddr) {
+    let range = start.page_index()..end.0.div_ceil(PAGE_SIZE);
+    if m.range(range).next().is_none() {
+        return;
+    }
+    let m = Arc::make_mut(m);
     let keys: Vec<u64> = m
         .range(start.page_index()..end.0.div_ceil(PAGE_SIZE))
         .map(|(k, _)| *k)
@@ -211,7 +238,13 @@ fn remove_range<T>(m: &mut BTreeMap<u64, T>, start: VirtAddr, end: VirtAddr) {
 }
 
 /// Moves the pages of [start, end) of a per-page map to `new`.
-fn move_entries<T>(m: &mut BTreeMap<u64, T>, start: VirtAddr, end: VirtAddr, new: VirtAddr) {
+fn move_entries<T: Clone>(
+    m: &mut Arc<BTreeMap<u64, T>>,
+    start: VirtAddr,
+    end: VirtAddr,
+    new: VirtAddr,
+) {
+    let m = Arc::make_mut(m);
     let keys: Vec<u64> = m
         .range(start.page_index()..end.0.div_ceil(PAGE_SIZE))
         .map(|(k, _)| *k)

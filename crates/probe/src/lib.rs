@@ -16,6 +16,7 @@
 //! - [`vm`]: the same runner inside a VM booting another kernel (`--kernel 6.1`);
 //! - [`trace`]: `foliolab record`: a command traced in a private tracefs instance.
 
+pub mod bench;
 pub mod budget;
 pub mod compat;
 pub mod error;

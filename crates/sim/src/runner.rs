@@ -35,6 +35,8 @@ pub struct ModelRunner {
     pub(crate) files: BTreeMap<String, foliolab_mem::FileId>,
     /// Driver buffers handed out so far (their ids in expected memory follow the files').
     pub(crate) drivers: u32,
+    /// The oracle's recount after the last statement, when it was taken.
+    truth: Option<BTreeMap<foliolab_types::Pfn, FolioTruth>>,
 }
 
 /// The largest values seen after any statement.
@@ -72,6 +74,7 @@ impl ModelRunner {
             peaks: Peaks::default(),
             files: BTreeMap::new(),
             drivers: 0,
+            truth: None,
         }
     }
 
@@ -84,6 +87,12 @@ impl ModelRunner {
     /// The era whose operations this runner performs.
     pub fn era(&self) -> &Era {
         &self.model.era
+    }
+
+    /// The oracle's recount of the page tables after the last statement, if the checks or
+    /// the observation step took one (the fuzzer reuses it instead of recounting).
+    pub fn last_truth(&self) -> Option<&BTreeMap<foliolab_types::Pfn, FolioTruth>> {
+        self.truth.as_ref()
     }
 
     pub fn model(&self) -> &Model {
@@ -515,6 +524,7 @@ impl Runner for ModelRunner {
             .deferred_queue_len
             .max(self.model.deferred_queue_len());
         let mut out = std::mem::take(&mut self.pending);
+        self.truth = None;
         if !self.check_every_statement && !self.model.design_wants_observations() {
             return out;
         }
@@ -526,6 +536,7 @@ impl Runner for ModelRunner {
             out.extend(self.check_now(&truth));
         }
         self.model.observe_designs(&truth);
+        self.truth = Some(truth);
         out
     }
 }

@@ -7,9 +7,11 @@
 use std::fmt;
 
 mod pfnarray;
+mod pfnset;
 mod truth;
 
 pub use pfnarray::PfnArray;
+pub use pfnset::PfnSet;
 pub use truth::FolioTruth;
 
 /// Size of a base page in bytes (x86-64).

@@ -1,0 +1,123 @@
+//! A set of PFNs as a bitmap with a summary level, as the kernel keeps per-page state in bits
+//! rather than in a tree: insert, remove and membership cost one word, and iteration (in PFN
+//! order) skips empty 4096-page stretches by the summary.
+
+use crate::Pfn;
+
+const BITS: u64 = 64;
+
+/// A set of PFNs, iterated in ascending order; its bitmap grows to the highest PFN inserted.
+#[derive(Clone, Debug, Default)]
+pub struct PfnSet {
+    /// Bit `pfn % 64` of word `pfn / 64`.
+    words: Vec<u64>,
+    /// Bit `w % 64` of summary word `w / 64`: word `w` is not zero.
+    summary: Vec<u64>,
+    len: usize,
+}
+
+impl PfnSet {
+    /// An empty set.
+    pub fn new() -> PfnSet {
+        PfnSet::default()
+    }
+
+    fn at(pfn: Pfn) -> (usize, u64) {
+        ((pfn.0 / BITS) as usize, 1 << (pfn.0 % BITS))
+    }
+
+    /// Adds `pfn`; whether it was absent.
+    pub fn insert(&mut self, pfn: Pfn) -> bool {
+        let (w, bit) = Self::at(pfn);
+        if w >= self.words.len() {
+            let nr_words = (w + 1).next_power_of_two();
+            self.words.resize(nr_words, 0);
+            self.summary.resize(nr_words.div_ceil(BITS as usize), 0);
+        }
+        if self.words[w] & bit != 0 {
+            return false;
+        }
+        self.words[w] |= bit;
+        self.summary[w / BITS as usize] |= 1 << (w as u64 % BITS);
+        self.len += 1;
+        true
+    }
+
+    /// Removes `pfn`; whether it was present.
+    pub fn remove(&mut self, pfn: &Pfn) -> bool {
+        let (w, bit) = Self::at(*pfn);
+        if !self.contains(pfn) {
+            return false;
+        }
+        self.words[w] &= !bit;
+        if self.words[w] == 0 {
+            self.summary[w / BITS as usize] &= !(1 << (w as u64 % BITS));
+        }
+        self.len -= 1;
+        true
+    }
+
+    pub fn contains(&self, pfn: &Pfn) -> bool {
+        let (w, bit) = Self::at(*pfn);
+        self.words.get(w).is_some_and(|x| x & bit != 0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Members in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = Pfn> + '_ {
+        self.summary.iter().enumerate().flat_map(move |(s, &sw)| {
+            bits(sw).flat_map(move |i| {
+                let w = s * BITS as usize + i as usize;
+                bits(self.words[w]).map(move |b| Pfn(w as u64 * BITS + b))
+            })
+        })
+    }
+}
+
+/// Indices of the set bits of `x`, lowest first.
+fn bits(mut x: u64) -> impl Iterator<Item = u64> {
+    std::iter::from_fn(move || {
+        if x == 0 {
+            return None;
+        }
+        let i = x.trailing_zeros() as u64;
+        x &= x - 1;
+        Some(i)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn behaves_like_an_ordered_set() {
+        let mut s = PfnSet::new();
+        let mut reference = BTreeSet::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let pfn = Pfn(x % (1 << 20));
+            if x & (1 << 40) != 0 {
+                assert_eq!(s.insert(pfn), reference.insert(pfn));
+            } else {
+                assert_eq!(s.remove(&pfn), reference.remove(&pfn));
+            }
+            assert_eq!(s.contains(&pfn), reference.contains(&pfn));
+        }
+        assert_eq!(s.len(), reference.len());
+        assert!(s.iter().eq(reference.iter().copied()));
+        assert!(!s.contains(&Pfn(1 << 30)), "beyond the bitmap: absent");
+        assert!(!s.remove(&Pfn(1 << 30)));
+    }
+}
