@@ -41,7 +41,45 @@ fn embed(src: &mut String, dir: &str, konst: &str, doc: &str, at_least: usize) {
     src.push_str("];\n");
 }
 
+/// The commit being built, for `--version`: `git rev-parse` on the repository, or
+/// `FOLIOLAB_COMMIT` from the environment, or `unknown` (a source tarball without .git).
+fn commit() -> String {
+    println!("cargo:rerun-if-env-changed=FOLIOLAB_COMMIT");
+    if let Ok(c) = std::env::var("FOLIOLAB_COMMIT") {
+        return c;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let git = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?;
+        (out.status.success() && !text.trim().is_empty()).then(|| text.trim().to_string())
+    };
+    // Rebuild when HEAD moves: HEAD itself (a worktree has its own) and the ref it names.
+    for file in ["HEAD", "packed-refs"] {
+        if let Some(p) = git(&["rev-parse", "--git-path", file]) {
+            println!("cargo:rerun-if-changed={}", root.join(p).display());
+        }
+    }
+    if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        if let Some(p) = git(&["rev-parse", "--git-path", &r]) {
+            println!("cargo:rerun-if-changed={}", root.join(p).display());
+        }
+    }
+    let hash = git(&["rev-parse", "--short=12", "HEAD"]);
+    let date = git(&["show", "-s", "--format=%cs", "HEAD"]);
+    match (hash, date) {
+        (Some(h), Some(d)) => format!("{h} {d}"),
+        (Some(h), None) => h,
+        _ => "unknown".into(),
+    }
+}
+
 fn main() {
+    println!("cargo:rustc-env=FOLIOLAB_COMMIT={}", commit());
     let mut src = String::new();
     embed(
         &mut src,

@@ -244,13 +244,16 @@ fn json(
             }));
         }
     }
-    serde_json::json!({
+    let record = serde_json::json!({
+        "kind": "bench",
+        "line": 0,
         "mib": args.mib,
         "runs": args.runs,
         "kernel_measured": why_not.is_none(),
         "kernel_not_measured_because": why_not,
         "model_bytes_per_page": bytes_per_page,
         "rows": out,
-    })
-    .to_string()
+    });
+    // One output record of schema 1 (docs/json-schema.md), about no scenario file.
+    foliolab_driver::output::stamp(None, &record.to_string())
 }

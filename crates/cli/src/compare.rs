@@ -45,7 +45,7 @@ pub struct CompareArgs {
     /// Scenario files (default: the built-in suite, tests/compare).
     pub files: Vec<PathBuf>,
     /// Schemes to compare (repeatable; default: all).
-    #[arg(long = "scheme")]
+    #[arg(long = "scheme", value_parser = foliolab_cli::scheme_arg::SchemeParser)]
     pub schemes: Vec<String>,
     /// shadow: linux-6.18 drives and the others answer alongside; drive: each runs alone.
     #[arg(long, value_enum, default_value = "shadow")]
@@ -207,6 +207,11 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     let names = selected(&args).map_err(anyhow::Error::msg)?;
     let suite = match load_suite(&args.files) {
         Ok(s) => s,
+        Err(e) if args.json => {
+            let file = e.split(':').next().unwrap_or_default();
+            println!("{}", foliolab_driver::output::error_json(file, &e));
+            return Ok(2);
+        }
         Err(e) => {
             println!("{e}");
             return Ok(2);
@@ -227,11 +232,19 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         eprintln!("not run on the model (unsupported statements): {s}");
     }
     if args.json {
-        println!("{}", to_json(args.mode, &rows));
+        println!("{}", output_record(&to_json(args.mode, &rows)));
     } else {
         print_human(args.mode, suite.len(), &rows);
     }
     Ok(0)
+}
+
+/// The output record (schema 1, docs/json-schema.md) of a `to_json` object: `kind`
+/// `compare`, `line` 0 and `file` null (it sums a whole suite).
+pub fn output_record(object: &str) -> String {
+    let body = object.strip_prefix('{').unwrap_or(object);
+    let record = format!("{{\"kind\":\"compare\",\"line\":0,{body}");
+    foliolab_driver::output::stamp(None, &record)
 }
 
 /// The JSON object, keys in the order: `{"mode":..., "schemes":[...]}`.

@@ -29,7 +29,7 @@ pub struct FuzzArgs {
     #[arg(long)]
     pub seconds: Option<u64>,
     /// Run only these schemes (repeatable; default: every scheme).
-    #[arg(long)]
+    #[arg(long, value_parser = foliolab_cli::scheme_arg::SchemeParser)]
     pub scheme: Vec<String>,
     /// Worker threads (default: all cores).
     #[arg(long)]

@@ -9,5 +9,7 @@ pub mod era;
 pub mod fmt;
 pub mod load;
 pub mod mutate;
+pub mod out;
 pub mod pipe;
 pub mod run;
+pub mod scheme_arg;

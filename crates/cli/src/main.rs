@@ -7,19 +7,30 @@ mod compare;
 mod explain;
 mod explore;
 mod fuzz;
+mod manual;
 mod probe;
 mod record;
+mod report;
+mod say;
 mod vm;
 mod vm_records;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use foliolab_cli::{builtin, fmt, load, pipe, run};
 use std::process::ExitCode;
+
+/// The version with the commit it was built from (build.rs; `unknown` without git).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("FOLIOLAB_COMMIT"),
+    ")"
+);
 
 #[derive(Parser)]
 #[command(
     name = "foliolab",
-    version,
+    version = VERSION,
     about = "An executable, kernel-checked model of Linux large-folio mapcount accounting"
 )]
 struct Cli {
@@ -52,6 +63,12 @@ enum Command {
     Record(record::RecordArgs),
     /// Print a scenario in canonical form (standard input without files); --check, -w.
     Fmt(fmt::FmtArgs),
+    /// One self-contained HTML page with plots: designs' wrong answers, folio maps, eras.
+    Report(report::ReportArgs),
+    /// Print a shell completion script: `foliolab completions bash > /etc/bash_completion.d/foliolab`.
+    Completions(manual::CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command with --dir.
+    Man(manual::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +100,9 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Record(args) => record::run(args),
         Command::Kernel(args) => vm::kernel_cmd(args),
         Command::ProbeHelper => unreachable!("dispatched before argument parsing"),
+        Command::Report(args) => report::report(args),
+        Command::Completions(args) => manual::completions(&args, &Cli::command()),
+        Command::Man(args) => manual::man(&args, Cli::command()),
         Command::Fmt(args) => {
             let stdout = std::io::stdout();
             let code = fmt::fmt(&args, &mut stdout.lock(), &mut std::io::stderr())?;

@@ -8,9 +8,11 @@
 use crate::explain::{self, Artefact, KernelFacts};
 use crate::load::{load_all, Loaded};
 use crate::run::combine;
+use crate::say;
 use clap::Args;
+use foliolab_cli::out::Format;
 use foliolab_driver::diff::{diff_runs, Diff};
-use foliolab_driver::{check_supported, drive, render_human, render_json, Record, SummaryRecord};
+use foliolab_driver::{check_supported, drive, Record, SummaryRecord};
 use foliolab_probe::budget::{self, Mode};
 use foliolab_probe::recheck;
 use foliolab_probe::runner::unsupported;
@@ -22,9 +24,12 @@ use std::path::PathBuf;
 pub struct ProbeArgs {
     /// Scenario files.
     pub files: Vec<PathBuf>,
-    /// One JSON object per line.
+    /// One JSON object per line (schema 1, docs/json-schema.md); `--format json`.
     #[arg(long)]
     pub json: bool,
+    /// Output format: human lines, JSON records, or TAP 13 (kselftest style).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
     /// Restore THP knobs and swap from the journal a killed probe left behind, and exit
     /// (status 2 when an item could not be restored; the journal keeps it).
     #[arg(long)]
@@ -37,12 +42,17 @@ pub struct ProbeArgs {
 pub struct CheckArgs {
     /// Scenario files.
     pub files: Vec<PathBuf>,
-    /// One JSON object per difference, then a summary per file.
+    /// One JSON object per difference, then a summary per file (schema 1,
+    /// docs/json-schema.md); `--format json`.
     #[arg(long)]
     pub json: bool,
-    /// The scheme that drives the model (default: the era's own design; the era is the
-    /// kernel's: `--kernel 6.12` runs the 6.12 era, the host its running release's).
-    #[arg(long)]
+    /// Output format: human lines, JSON records, or TAP 13 (kselftest style: one test point
+    /// per scenario, its differences as diagnostics).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// The scheme (design) that drives the model (default: the era's own design; the era is
+    /// the kernel's: `--kernel 6.12` runs the 6.12 era, the host its running release's).
+    #[arg(long, value_parser = foliolab_cli::scheme_arg::SchemeParser)]
     pub scheme: Option<String>,
     /// With `--kernel K` (a VM kernel): compare with the records a `--save DIR` run kept
     /// (docs/kernel-measurements/<K>/) instead of booting K.
@@ -84,32 +94,36 @@ fn preflight(loaded: Vec<(String, Loaded)>, mode: Mode) -> (Vec<(String, Scenari
     let mut ok = Vec::new();
     let mut code = 0;
     for (name, l) in loaded {
-        let c = match l.map_err(|e| (e, 2)).and_then(|s| admit(&name, s, mode)) {
-            Ok(s) => {
-                ok.push((name, s));
-                0
+        let admitted = l
+            .map_err(|e| {
+                say::error(&name, &e);
+                2
+            })
+            .and_then(|s| admit(&name, s, mode));
+        match admitted {
+            Ok(s) => ok.push((name, s)),
+            Err(c) => {
+                say::end(&name, c);
+                code = combine(code, c);
             }
-            Err((msg, c)) => {
-                println!("{msg}");
-                c
-            }
-        };
-        code = combine(code, c);
+        }
     }
     (ok, code)
 }
 
-fn admit(name: &str, s: Scenario, mode: Mode) -> Result<Scenario, (String, u8)> {
+/// The scenario when this runner can perform it (else 3) and it fits the host (else 2),
+/// after printing why not.
+fn admit(name: &str, s: Scenario, mode: Mode) -> Result<Scenario, u8> {
     let missing = unsupported(&s);
     if !missing.is_empty() {
-        let who = if mode == Mode::Check { "kernel: " } else { "" };
-        let lines: Vec<String> = missing
-            .iter()
-            .map(|m| format!("{name}: unsupported: {who}{m}"))
-            .collect();
-        return Err((lines.join("\n"), 3));
+        let who = (mode == Mode::Check).then_some("kernel");
+        missing.iter().for_each(|m| say::unsupported(name, who, m));
+        return Err(3);
     }
-    budget::check(&s, mode).map_err(|e| (format!("{name}: {e}"), 2))?;
+    if let Err(e) = budget::check(&s, mode) {
+        say::error(name, &format!("{name}: {e}"));
+        return Err(2);
+    }
     Ok(s)
 }
 
@@ -118,7 +132,7 @@ fn admit(name: &str, s: Scenario, mode: Mode) -> Result<Scenario, (String, u8)> 
 fn scenario_error(name: &str, e: ProbeError) -> anyhow::Result<u8> {
     match e {
         ProbeError::Resources(_) => {
-            println!("{name}: {e}");
+            say::error(name, &format!("{name}: {e}"));
             Ok(2)
         }
         e => Err(e.into()),
@@ -141,8 +155,15 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<u8> {
         return Ok(restore());
     }
     let loaded = load_all(&args.files);
+    say::begin(Format::resolve(args.format, args.json), loaded.len());
+    let code = probe_all(&args, loaded)?;
+    say::finish();
+    Ok(code)
+}
+
+fn probe_all(args: &ProbeArgs, loaded: Vec<(String, Loaded)>) -> anyhow::Result<u8> {
     if let Some(spec) = args.target.vm_spec()? {
-        return crate::vm::probe(&spec, &args.target, loaded, args.json);
+        return crate::vm::probe(&spec, &args.target, loaded);
     }
     let (scenarios, mut code) = preflight(loaded, Mode::Probe);
     if scenarios.is_empty() {
@@ -151,24 +172,14 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<u8> {
     let opts = ProbeOptions::this_executable()?;
     let mut guard = HostGuard::acquire()?;
     for (name, s) in &scenarios {
-        let c = match probe_one(&mut guard, &opts, name, s, args.json) {
+        let c = match probe_one(&mut guard, &opts, name, s) {
             Ok(summary) => summary.exit as u8,
             Err(e) => scenario_error(name, e)?,
         };
+        say::end(name, c);
         code = combine(code, c);
     }
     Ok(finish(guard, code))
-}
-
-fn print_record(r: &Record, json: bool) {
-    println!(
-        "{}",
-        if json {
-            render_json(r)
-        } else {
-            render_human(r)
-        }
-    )
 }
 
 /// Runs one scenario, streaming its records; one with counter statements is buffered, so
@@ -178,25 +189,29 @@ fn probe_one(
     opts: &ProbeOptions,
     name: &str,
     s: &Scenario,
-    json: bool,
 ) -> Result<SummaryRecord, ProbeError> {
-    if !json {
-        println!("== {name}");
-    }
+    say::heading(name);
     let lines = recheck::counter_lines(s);
     if lines.is_empty() {
         return probe_scenario(guard, opts, s, Mode::Probe, &mut |r: &Record| {
-            print_record(r, json)
+            say::record(name, r)
         });
     }
     let mut judge = |records: &[Record]| recheck::only_counters_failed(records, &lines);
     let (summary, records) = recheck::run_rechecked(guard, opts, s, Mode::Probe, name, &mut judge)?;
-    records.iter().for_each(|r| print_record(r, json));
+    records.iter().for_each(|r| say::record(name, r));
     Ok(summary)
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let loaded = load_all(&args.files);
+    say::begin(Format::resolve(args.format, args.json), loaded.len());
+    let code = check_all(&args, loaded)?;
+    say::finish();
+    Ok(code)
+}
+
+fn check_all(args: &CheckArgs, loaded: Vec<(String, Loaded)>) -> anyhow::Result<u8> {
     let spec = args.target.vm_spec()?;
     let version = match &spec {
         Some(s) => s.version(),
@@ -205,7 +220,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let model = crate::vm::ModelSide::for_kernel(version, args.scheme.as_deref(), args.no_check)?;
     if let Some(spec) = spec {
         let records = args.records.as_deref();
-        return crate::vm::check(&spec, &args.target, loaded, &model, records, args.json);
+        return crate::vm::check(&spec, &args.target, loaded, &model, records);
     }
     if args.records.is_some() {
         anyhow::bail!("--records goes with a VM kernel (--kernel K)");
@@ -228,7 +243,8 @@ pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let opts = ProbeOptions::this_executable()?;
     let mut guard = HostGuard::acquire()?;
     for (name, s) in &scenarios {
-        let c = check_one(&mut guard, &opts, name, s, &args, &model)?;
+        let c = check_one(&mut guard, &opts, name, s, args, &model)?;
+        say::end(name, c);
         code = combine(code, c);
     }
     Ok(finish(guard, code))
@@ -247,7 +263,7 @@ fn check_one(
     if !missing.is_empty() {
         missing
             .iter()
-            .for_each(|m| println!("{name}: unsupported: model: {m}"));
+            .for_each(|m| say::unsupported(name, Some("model"), m));
         return Ok(3);
     }
     let mut left = Vec::new();
@@ -261,19 +277,22 @@ fn check_one(
     } else {
         KernelFacts::this_host()
     };
-    let v = verdict(name, &left, &right, (ms.exit, ks.exit), args.json, &facts);
+    let v = verdict(name, &left, &right, (ms.exit, ks.exit), &facts);
     if args.sample.is_none() {
         return Ok(v.code);
     }
     // With --sample, `expect faults == 1` states what the recording saw: a replay that
     // faults otherwise fails it on both runners alike, which is no difference.
-    if !args.json {
-        println!("{name}: compared: {}", compared(&left, &right));
-        println!(
-            "{name}: sampled `expect faults == 1` (the recording's fault): model {} pass, {} fail; kernel {} pass, {} fail",
-            ms.pass, ms.fail, ks.pass, ks.fail
-        );
-    }
+    say::line(&format!("{name}: compared: {}", compared(&left, &right)));
+    say::line(&format!(
+        "{name}: sampled `expect faults == 1` (the recording's fault): model {} pass, {} fail; kernel {} pass, {} fail",
+        ms.pass, ms.fail, ks.pass, ks.fail
+    ));
+    say::json_record(
+        name,
+        &serde_json::json!({"kind": "sampled", "line": 0, "model_pass": ms.pass,
+            "model_fail": ms.fail, "kernel_pass": ks.pass, "kernel_fail": ks.fail}),
+    );
     Ok(if v.unexplained == 0 && ms.exit <= 1 && ks.exit <= 1 {
         0
     } else {
@@ -332,10 +351,9 @@ pub(crate) fn print_verdict(
     right: &[Record],
     model_exit: i32,
     kernel_exit: i32,
-    json: bool,
 ) -> u8 {
     let exits = (model_exit, kernel_exit);
-    verdict(name, left, right, exits, json, &KernelFacts::strict()).code
+    verdict(name, left, right, exits, &KernelFacts::strict()).code
 }
 
 /// The outcome of one scenario's comparison.
@@ -351,13 +369,17 @@ fn verdict(
     left: &[Record],
     right: &[Record],
     (model_exit, kernel_exit): (i32, i32),
-    json: bool,
     facts: &KernelFacts,
 ) -> Verdict {
     let diffs = diff_runs(left, right);
     let classes = explain::classify(&diffs, left, facts);
+    let json = say::format() == Format::Json;
     for (d, c) in diffs.iter().zip(&classes) {
-        println!("{}", diff_line(name, d, *c, json));
+        if json {
+            say::json_record(name, &diff_json(d, *c));
+        } else {
+            say::line(&diff_line(name, d, *c));
+        }
     }
     let (unexplained, by) = explain::tally(&classes);
     let code = if unexplained == 0 && model_exit == 0 && kernel_exit == 0 {
@@ -372,9 +394,9 @@ fn verdict(
             .iter()
             .map(|(a, n)| (a.name().to_string(), (*n).into()))
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({"kind": "check", "file": name, "diffs": diffs.len(), "unexplained": unexplained, "artefacts": artefacts, "model_exit": model_exit, "kernel_exit": kernel_exit, "exit": code})
+        say::json_record(
+            name,
+            &serde_json::json!({"kind": "check", "line": 0, "diffs": diffs.len(), "unexplained": unexplained, "artefacts": artefacts, "model_exit": model_exit, "kernel_exit": kernel_exit, "exit": code}),
         );
         return Verdict { code, unexplained };
     }
@@ -390,24 +412,26 @@ fn verdict(
             list.join(", ")
         )
     };
-    println!(
+    say::line(&format!(
         "{name}: {} differences{detail}; model exit {model_exit}, kernel exit {kernel_exit}",
         diffs.len()
-    );
+    ));
     for a in by.keys() {
-        println!("{name}: artefact {}: {}", a.name(), a.why(facts));
+        say::line(&format!("{name}: artefact {}: {}", a.name(), a.why(facts)));
     }
     Verdict { code, unexplained }
 }
 
-fn diff_line(name: &str, d: &Diff, class: Option<Artefact>, json: bool) -> String {
-    match (json, class) {
-        (true, c) => {
-            let mut v: serde_json::Value = serde_json::from_str(&d.json()).expect("diff JSON");
-            v["artefact"] = c.map(|a| a.name()).into();
-            v.to_string()
-        }
-        (false, None) => format!("{name}:{}", d.human()),
-        (false, Some(a)) => format!("{name}:{} (artefact: {})", d.human(), a.name()),
+/// A difference as a record (schema 1: `diff`, with its artefact class or null).
+fn diff_json(d: &Diff, class: Option<Artefact>) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(&d.json()).expect("diff JSON");
+    v["artefact"] = class.map(|a| a.name()).into();
+    v
+}
+
+fn diff_line(name: &str, d: &Diff, class: Option<Artefact>) -> String {
+    match class {
+        None => format!("{name}:{}", d.human()),
+        Some(a) => format!("{name}:{} (artefact: {})", d.human(), a.name()),
     }
 }

@@ -2,8 +2,10 @@
 //! scenario to its exit status; the binary, the CLI tests and the mutation fuzzer share it.
 
 use crate::load::{load_all, Loaded};
+use crate::out::{diagnostic, Format, Tap};
 use clap::Args;
-use foliolab_driver::{check_supported, drive, render_human, render_json, Record};
+use foliolab_driver::output::{error_json, output_json, unsupported_json};
+use foliolab_driver::{check_supported, drive, render_human, Record};
 use foliolab_model::Era;
 use foliolab_sim::ModelRunner;
 use std::io::{self, Write};
@@ -19,10 +21,9 @@ pub struct RunArgs {
 
 #[derive(Args, Clone, Debug, Default)]
 pub struct RunOptions {
-    /// The scheme that drives the model (linux-5.7, linux-6.1, linux-6.5, linux-6.14,
-    /// linux-6.18, linux-6.18-npm, rfc-2026, vma-count, rmap-id, exact; default: the era's
-    /// own design, linux-6.18 for 6.18).
-    #[arg(long)]
+    /// The scheme (design) that drives the model (default: the era's own design,
+    /// linux-6.18 for 6.18).
+    #[arg(long, value_parser = crate::scheme_arg::SchemeParser)]
     pub scheme: Option<String>,
     /// The kernel generation whose operations the model performs (its era): `5.10`, `6.1`,
     /// `6.12`, `6.18` (default), `7.2`, `host` (this machine's running kernel) or the path of
@@ -30,9 +31,12 @@ pub struct RunOptions {
     /// do is unsupported (exit 3).
     #[arg(long, value_name = "K")]
     pub kernel: Option<String>,
-    /// One JSON object per line (spec 4.1).
+    /// One JSON object per line (schema 1, docs/json-schema.md); `--format json`.
     #[arg(long)]
     pub json: bool,
+    /// Output format: human lines, JSON records, or TAP 13 (kselftest style).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
     /// Skip the invariant and oracle checks after every statement (faster, for big runs).
     #[arg(long)]
     pub no_check: bool,
@@ -45,6 +49,10 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    pub fn format(&self) -> Format {
+        Format::resolve(self.format, self.json)
+    }
+
     /// Resolves `--kernel` into [`RunOptions::era`] (6.18 without it), with the note a
     /// choice that is not the kernel's own generation deserves on standard error.
     pub fn resolve_era(&mut self) -> anyhow::Result<()> {
@@ -101,9 +109,21 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     let mut out = stdout.lock();
     let mut err = io::stderr();
     let mut code = 0;
-    for (name, loaded) in load_all(&args.files) {
-        let c = run_loaded(&name, &loaded, &args.opts, &mut out, &mut err)?;
+    let all = load_all(&args.files);
+    let mut tap = Tap::default();
+    let is_tap = args.opts.format() == Format::Tap;
+    if is_tap {
+        tap.begin(&mut out, all.len())?;
+    }
+    for (name, loaded) in &all {
+        let c = run_loaded(name, loaded, &args.opts, &mut out, &mut err)?;
+        if is_tap {
+            tap.point(&mut out, name, c)?;
+        }
         code = combine(code, c);
+    }
+    if is_tap {
+        tap.finish(&mut out)?;
     }
     out.flush()?;
     Ok(code)
@@ -118,8 +138,15 @@ pub fn run_loaded(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<u8> {
+    let format = opts.format();
     let s = match loaded {
         Err(e) => {
+            match format {
+                Format::Json => writeln!(out, "{}", error_json(name, e))?,
+                Format::Tap => diagnostic(out, e)?,
+                Format::Human => {}
+            }
+            // Standard error keeps the diagnostic in every format.
             writeln!(err, "{e}")?;
             return Ok(2);
         }
@@ -134,12 +161,17 @@ pub fn run_loaded(
     let missing = check_supported(s, &runner);
     if !missing.is_empty() {
         for m in &missing {
-            writeln!(out, "{name}: unsupported: {m}")?;
+            match format {
+                Format::Json => writeln!(out, "{}", unsupported_json(name, Some("model"), m))?,
+                Format::Tap => writeln!(out, "# {name}: unsupported: {m}")?,
+                Format::Human => writeln!(out, "{name}: unsupported: {m}")?,
+            }
         }
         return Ok(3);
     }
-    if !opts.json && !opts.quiet {
-        writeln!(out, "== {name}")?;
+    if format != Format::Json && !opts.quiet {
+        let tap = if format == Format::Tap { "# " } else { "" };
+        writeln!(out, "{tap}== {name}")?;
     }
     let mut written = Ok(());
     let mut sink = |r: &Record| {
@@ -153,15 +185,18 @@ pub fn run_loaded(
 }
 
 fn emit(out: &mut dyn Write, name: &str, r: &Record, opts: &RunOptions) -> io::Result<()> {
-    if opts.json {
-        return writeln!(out, "{}", render_json(r));
+    let format = opts.format();
+    if format == Format::Json {
+        return writeln!(out, "{}", output_json(r, name));
     }
+    let tap = if format == Format::Tap { "# " } else { "" };
     let interesting = match r {
         Record::Expect(e) => e.result == foliolab_driver::ExpectResult::Fail,
         Record::Problem(_) | Record::Summary(_) => true,
         _ => false,
     };
     if !opts.quiet || interesting {
+        write!(out, "{tap}")?;
         if opts.quiet && matches!(r, Record::Summary(_)) {
             write!(out, "{name}: ")?;
         }

@@ -6,7 +6,7 @@ use crate::run::combine;
 use anyhow::Context;
 use clap::Args;
 use foliolab_cli::era as crate_era;
-use foliolab_driver::{check_supported, drive, render_human, render_json, Record};
+use foliolab_driver::{check_supported, drive, render_json, Record};
 use foliolab_model::Era;
 use foliolab_probe::compat::KernelVersion;
 use foliolab_probe::vm::initramfs::JobScenario;
@@ -424,7 +424,8 @@ pub(crate) fn valid_job(loaded: Vec<(String, Loaded)>, code: &mut u8) -> Vec<(St
     for (name, l) in loaded {
         match l {
             Err(e) => {
-                println!("{e}");
+                crate::say::error(&name, &e);
+                crate::say::end(&name, 2);
                 *code = combine(*code, 2);
             }
             Ok(s) => job.push((name, s)),
@@ -438,33 +439,27 @@ pub fn probe(
     spec: &KernelSpec,
     args: &KernelArgs,
     loaded: Vec<(String, Loaded)>,
-    json: bool,
 ) -> anyhow::Result<u8> {
     let mut code = 0u8;
     let job = valid_job(loaded, &mut code);
     let names: Vec<String> = job.iter().map(|(n, _)| n.clone()).collect();
     let mut headed = std::collections::BTreeSet::new();
     let mut on_record = |i: usize, r: &Record| {
-        if !json && headed.insert(i) {
-            println!("== {}", names[i]);
+        if headed.insert(i) {
+            crate::say::heading(&names[i]);
         }
-        println!(
-            "{}",
-            if json {
-                render_json(r)
-            } else {
-                render_human(r)
-            }
-        );
+        crate::say::record(&names[i], r);
     };
     let mut on_end = |i: usize, o: Outcome| {
         for u in &o.unsupported {
-            println!("{}: unsupported: {u}", names[i]);
+            crate::say::unsupported(&names[i], None, u);
         }
         for e in &o.errors {
-            println!("{}: error: {e}", names[i]);
+            crate::say::error(&names[i], &format!("{}: error: {e}", names[i]));
         }
-        code = combine(code, o.exit.clamp(0, 3) as u8);
+        let c = o.exit.clamp(0, 3) as u8;
+        crate::say::end(&names[i], c);
+        code = combine(code, c);
     };
     run_vm(spec, args, &job, &mut on_record, &mut on_end)?;
     Ok(code)
@@ -532,7 +527,8 @@ fn model_job(
         } else {
             missing
                 .iter()
-                .for_each(|m| println!("{name}: unsupported: model: {m}"));
+                .for_each(|m| crate::say::unsupported(&name, Some("model"), m));
+            crate::say::end(&name, 3);
             *code = combine(*code, 3);
         }
     }
@@ -548,7 +544,6 @@ pub fn check(
     loaded: Vec<(String, Loaded)>,
     model: &ModelSide,
     records: Option<&std::path::Path>,
-    json: bool,
 ) -> anyhow::Result<u8> {
     let mut code = 0u8;
     let job = model_job(loaded, model, &mut code);
@@ -558,11 +553,12 @@ pub fn check(
         model.describe()
     );
     if let Some(dir) = records {
-        return crate::vm_records::check_saved(dir, &job, model, json, code);
+        return crate::vm_records::check_saved(dir, &job, model, code);
     }
     let mut on_end = |i: usize, o: Outcome| {
         let (name, s) = &job[i];
-        let c = check_end(model, name, s, o, json);
+        let c = check_end(model, name, s, o);
+        crate::say::end(name, c);
         code = combine(code, c);
     };
     run_vm(spec, args, &job, &mut |_, _| {}, &mut on_end)?;
@@ -570,15 +566,15 @@ pub fn check(
 }
 
 /// One scenario's verdict: the model's run against the kernel's outcome.
-pub(crate) fn check_end(model: &ModelSide, name: &str, s: &Scenario, o: Outcome, json: bool) -> u8 {
+pub(crate) fn check_end(model: &ModelSide, name: &str, s: &Scenario, o: Outcome) -> u8 {
     if !o.unsupported.is_empty() {
         o.unsupported
             .iter()
-            .for_each(|m| println!("{name}: unsupported: kernel: {m}"));
+            .for_each(|m| crate::say::unsupported(name, Some("kernel"), m));
         return 3;
     }
     for e in &o.errors {
-        println!("{name}: error: {e}");
+        crate::say::error(name, &format!("{name}: error: {e}"));
     }
     let mut runner = model.runner();
     let mut left = Vec::new();
@@ -586,7 +582,7 @@ pub(crate) fn check_end(model: &ModelSide, name: &str, s: &Scenario, o: Outcome,
     if let Some(shown) = &o.counters {
         only_counters(&mut left, shown);
     }
-    crate::probe::print_verdict(name, &left, &o.records, ms.exit, o.exit, json)
+    crate::probe::print_verdict(name, &left, &o.records, ms.exit, o.exit)
 }
 
 /// Drops from the model's `observe stats` records the counters the kernel does not have

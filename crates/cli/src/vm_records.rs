@@ -75,7 +75,6 @@ pub fn check_saved(
     dir: &Path,
     job: &[(String, Scenario)],
     model: &ModelSide,
-    json: bool,
     mut code: u8,
 ) -> anyhow::Result<u8> {
     if !dir.is_dir() {
@@ -84,15 +83,19 @@ pub fn check_saved(
     let counters = saved_counters(dir)?;
     for (name, s) in job {
         let Some(mut o) = saved_outcome(dir, name)? else {
-            println!(
+            let why = format!(
                 "{name}: error: no kernel record ({} is missing)",
                 saved(dir, name, "jsonl").display()
             );
+            crate::say::error(name, &why);
+            crate::say::end(name, 2);
             code = combine(code, 2);
             continue;
         };
         o.counters = counters.clone();
-        code = combine(code, check_end(model, name, s, o, json));
+        let c = check_end(model, name, s, o);
+        crate::say::end(name, c);
+        code = combine(code, c);
     }
     Ok(code)
 }

@@ -7,6 +7,8 @@
 //! - [`drive`]: walks a scenario over a runner, checks expectations, names frames and folios,
 //!   and computes the exit status;
 //! - [`render`]: human-readable and JSON-lines output;
+//! - [`output`]: the command line's JSON output (schema version 1: spec 4.1 records with
+//!   `schema_version`, `file` and typed values; docs/json-schema.md);
 //! - [`diff`]: the differences between two runs' records (`foliolab check`).
 
 pub mod diff;
@@ -17,6 +19,7 @@ pub mod names;
 pub mod obs;
 mod observe;
 pub mod outcome;
+pub mod output;
 pub mod pages;
 pub mod record;
 pub mod render;

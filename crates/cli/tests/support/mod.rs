@@ -1,0 +1,3 @@
+//! Shared by the CLI tests.
+
+pub mod schema;
