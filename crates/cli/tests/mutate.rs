@@ -1,7 +1,7 @@
 //! Mutation fuzzing of the repository's scenarios through `foliolab run`'s own code path,
 //! in-process, under a memory cap: no mutant may panic (exit 101) or exhaust memory (the
-//! abort, 134, of the binary), and every invalid one (exit 2) says where, as
-//! `file:line:column: reason`.
+//! abort, 134, of the binary), every invalid one (exit 2) says where, as
+//! `file:line:column: reason`, and every one that parses prints (`fmt`) to the same program.
 //!
 //! `cargo test -p foliolab --test mutate` runs a bounded campaign in-process. Long campaigns
 //! run workers (this test binary again, each mutant in-process) that a parent watches, so an
@@ -236,6 +236,9 @@ fn run_mutant(seed: u64, index: u64, corpus: &[(String, String)], verbose: bool)
     if verbose {
         println!("{}", String::from_utf8_lossy(&mutant));
     }
+    if let Some(why) = round_trip_breaks(&mutant) {
+        return Outcome::Finding(why);
+    }
     let opts = RunOptions::default();
     let r = match std::panic::catch_unwind(|| run_case("mutant.scn", &mutant, &opts)) {
         Err(payload) => return Outcome::Finding(foliolab_fuzz::panics::message(&*payload)),
@@ -251,6 +254,29 @@ fn run_mutant(seed: u64, index: u64, corpus: &[(String, String)], verbose: bool)
         e @ 0..=3 => Outcome::Exit(e, None),
         e => Outcome::Finding(format!("exit status {e}")),
     }
+}
+
+/// What is wrong when a mutant that parses does not print canonically: the printed form
+/// must parse to the same program, print the same again, and keep its validity (`fmt`).
+fn round_trip_breaks(mutant: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(mutant).ok()?;
+    let checked = std::panic::catch_unwind(|| {
+        let s = foliolab_scenario::parse("mutant.scn", text).ok()?;
+        let printed = foliolab_scenario::print(&s);
+        let again = match foliolab_scenario::parse("mutant.scn", &printed) {
+            Ok(a) => a,
+            Err(e) => return Some(format!("the canonical form does not parse: {e}\n{printed}")),
+        };
+        if !again.same_program(&s) {
+            return Some(format!("the canonical form is another program:\n{printed}"));
+        }
+        if foliolab_scenario::print(&again) != printed {
+            return Some(format!("printing is not idempotent:\n{printed}"));
+        }
+        let valid = |s| foliolab_scenario::validate(s).is_ok();
+        (valid(&s) != valid(&again)).then(|| format!("validity changed by printing:\n{printed}"))
+    });
+    checked.unwrap_or_else(|p| Some(foliolab_fuzz::panics::message(&*p)))
 }
 
 /// The campaign's figures.
