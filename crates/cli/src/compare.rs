@@ -1,8 +1,11 @@
 //! `foliolab compare`: every mapcount design on the same workloads, side by side.
 //!
-//! - shadow (default): `linux-6.18` drives the model; every selected scheme receives the same
-//!   rmap events through a fan-out and answers the same questions; wrong answers are counted
-//!   by kind against the truth (`foliolab_schemes::shadow`).
+//! `--kernel K` runs every design on era K's operations (default 6.18); the era's own design
+//! drives in shadow mode.
+//!
+//! - shadow (default): the era's design (`linux-6.18`) drives the model; every selected
+//!   scheme receives the same rmap events through a fan-out and answers the same questions;
+//!   wrong answers are counted by kind against the truth (`foliolab_schemes::shadow`).
 //! - drive: each scheme drives its own run (with itself as the only shadow, so its wrong
 //!   answers are counted the same way); copies, reuses, splits, peak memory, deferred-queue
 //!   length and leaks come from the model.
@@ -50,6 +53,11 @@ pub struct CompareArgs {
     /// Print one JSON object (last line).
     #[arg(long)]
     pub json: bool,
+    /// The kernel generation whose operations every design runs on (its era: `5.10`, `6.1`,
+    /// `6.12`, `6.18` (default), `7.2`, `host` or a kernel image path); in shadow mode the
+    /// era's own design drives.
+    #[arg(long, value_name = "K")]
+    pub kernel: Option<String>,
 }
 
 /// One scheme's figures over the whole suite.
@@ -83,10 +91,10 @@ fn scheme(name: &str) -> Box<dyn Scheme> {
 }
 
 /// Runs `s` with `driver` driving and `shadows` alongside.
-fn run_once(s: &Scenario, driver: &str, shadows: &[String]) -> Option<RunOut> {
+fn run_once(era: &Era, s: &Scenario, driver: &str, shadows: &[String]) -> Option<RunOut> {
     let sh = shadows.iter().map(|n| scheme(n)).collect();
     let (fan, tallies) = FanOut::new(scheme(driver), sh);
-    let mut runner = ModelRunner::with_scheme(Box::new(fan));
+    let mut runner = ModelRunner::with_era(*era, Box::new(fan));
     if !foliolab_driver::check_supported(s, &runner).is_empty() {
         return None;
     }
@@ -133,8 +141,10 @@ fn add_run(row: &mut Row, tally: &Tally, run: &RunOut, drive_mode: bool, scenari
     }
 }
 
-/// Every scheme's row over `suite`; the names of scenarios the model could not run.
+/// Every scheme's row over `suite` on `era`'s operations; the names of scenarios the model
+/// could not run.
 pub fn compare(
+    era: &Era,
     suite: &[(String, Scenario)],
     names: &[String],
     mode: Mode,
@@ -143,7 +153,7 @@ pub fn compare(
     let mut skipped = Vec::new();
     for (sname, s) in suite {
         match mode {
-            Mode::Shadow => match run_once(s, Era::LINUX_6_18.design, names) {
+            Mode::Shadow => match run_once(era, s, era.design, names) {
                 None => skipped.push(sname.clone()),
                 Some(run) => {
                     for (row, t) in rows.iter_mut().zip(&run.tallies) {
@@ -153,7 +163,7 @@ pub fn compare(
             },
             Mode::Drive => {
                 for (row, n) in rows.iter_mut().zip(names) {
-                    match run_once(s, n, std::slice::from_ref(n)) {
+                    match run_once(era, s, n, std::slice::from_ref(n)) {
                         None => skipped.push(format!("{sname} under {n}")),
                         Some(run) => add_run(row, &run.tallies[0], &run, true, sname),
                     }
@@ -207,7 +217,17 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
             return Ok(2);
         }
     };
-    let (rows, skipped) = compare(&suite, &names, args.mode);
+    let era = match &args.kernel {
+        None => Era::LINUX_6_18,
+        Some(k) => {
+            let choice = foliolab_cli::era::era_for_kernel(k)?;
+            if let Some(n) = &choice.note {
+                eprintln!("compare: {n}");
+            }
+            choice.era
+        }
+    };
+    let (rows, skipped) = compare(&era, &suite, &names, args.mode);
     for s in &skipped {
         eprintln!("not run on the model (unsupported statements): {s}");
     }

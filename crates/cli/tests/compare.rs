@@ -119,3 +119,34 @@ fn human_output_has_a_summary_and_a_table_per_scheme() {
     );
     assert!(out.contains("2M 24 B"), "rfc-2026 keeps 24 bytes per folio");
 }
+
+/// `--kernel` applies the era's operations while `--scheme` picks the design: under
+/// linux-6.18 the 6.18 era reuses a large folio the writer alone maps after the other process
+/// exited, the 6.12 era copies all 16 pages (no large reuse before 6.15).
+#[test]
+fn the_kernel_picks_the_operations_and_the_scheme_the_design() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let file = format!("{root}/tests/eras/6.12/cow-no-large-reuse-64k.scn");
+    let row = |kernel: &str| {
+        let v = json(&[
+            "--mode",
+            "drive",
+            "--scheme",
+            "linux-6.18",
+            "--kernel",
+            kernel,
+            "--json",
+            &file,
+        ]);
+        let r = &v["schemes"][0];
+        (
+            r["cow_copies"].as_u64().unwrap(),
+            r["cow_reuses"].as_u64().unwrap(),
+        )
+    };
+    let (copies_618, reuses_618) = row("6.18");
+    let (copies_612, reuses_612) = row("6.12");
+    assert_eq!((copies_612, reuses_612), (16, 0));
+    assert_eq!(copies_618, 0);
+    assert!(reuses_618 >= 1, "{reuses_618}");
+}

@@ -30,7 +30,12 @@ pub fn compare_suites(suites: &[Suite]) -> Vec<Compared> {
     suites
         .iter()
         .map(|s| {
-            let (rows, _) = compare(&s.scenarios, &names, Mode::Shadow);
+            let (rows, _) = compare(
+                &foliolab_model::Era::LINUX_6_18,
+                &s.scenarios,
+                &names,
+                Mode::Shadow,
+            );
             let text = to_json(Mode::Shadow, &rows);
             Compared {
                 suite: s.name.clone(),
