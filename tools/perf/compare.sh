@@ -72,13 +72,15 @@ read -r ou nu < <(paired gibu run --no-check "$work/gib-4k.scn")
 echo "1 GiB of 4K (map, write, fork, child exit, munmap): checked / unchecked"
 echo "  old ${oc}s / ${ou}s = $(ratio "$oc" "$ou")   new ${nc}s / ${nu}s = $(ratio "$nc" "$nu")"
 
-read -r oc _ < <(paired forkc-old run "$work/forks-old.scn")
-read -r ou _ < <(paired forku-old run --no-check "$work/forks-old.scn")
+alone() { # alone BINARY SCENARIO : median checked and unchecked user seconds, interleaved
+  : > "$work/c"; : > "$work/u"
+  for _ in $(seq "$reps"); do
+    cpu "$1" run "$2" >> "$work/c"
+    cpu "$1" run --no-check "$2" >> "$work/u"
+  done
+  echo "$(median < "$work/c") $(median < "$work/u")"
+}
+read -r oc ou < <(alone "$old" "$work/forks-old.scn")
 echo "$old_forks forks from one parent, old binary: checked ${oc}s / unchecked ${ou}s = $(ratio "$oc" "$ou")"
-: > "$work/fc"; : > "$work/fu"
-for _ in $(seq "$reps"); do
-  cpu "$new" run "$work/forks.scn" >> "$work/fc"
-  cpu "$new" run --no-check "$work/forks.scn" >> "$work/fu"
-done
-nc=$(median < "$work/fc"); nu=$(median < "$work/fu")
+read -r nc nu < <(alone "$new" "$work/forks.scn")
 echo "$forks forks from one parent, new binary: checked ${nc}s / unchecked ${nu}s = $(ratio "$nc" "$nu")"

@@ -8,6 +8,9 @@
 //!   answers are counted the same way); copies, reuses, splits, peak memory, deferred-queue
 //!   length and leaks come from the model.
 //!
+//! `--kernel K` runs every design on era K's operations (default 6.18); the era's own design
+//! drives in shadow mode.
+//!
 //! Results are kept per scenario ([`ScenarioOut`]) and summed per scheme; `compare_out`
 //! renders them (table, markdown, JSON), `compare_explain` names each wrong answer's
 //! statement and folio.
@@ -73,6 +76,11 @@ pub struct CompareArgs {
     /// runtime changes at 4K..2M (docs/cost-model.md).
     #[arg(long)]
     pub costs: bool,
+    /// The kernel generation whose operations every design runs on (its era: `5.10`, `6.1`,
+    /// `6.12`, `6.18` (default), `7.2`, `host` or a kernel image path); in shadow mode the
+    /// era's own design drives.
+    #[arg(long, value_name = "K")]
+    pub kernel: Option<String>,
     /// Skip the model's per-statement invariant checks and page-table recount (the designs
     /// are still judged after every statement, against the truth kept from the events).
     #[arg(long)]
@@ -130,6 +138,11 @@ struct RunOut {
 /// How one run is set up.
 #[derive(Clone, Copy)]
 pub struct Setup {
+    /// The kernel generation whose operations run; its design drives in shadow mode.
+    pub era: Era,
+    /// The era was chosen with `--kernel`: the scenario's expectations may describe another
+    /// generation, so a failed one is not a failed run (run errors and problems still are).
+    pub other_era: bool,
     pub mode: Mode,
     pub explain: bool,
     pub check: bool,
@@ -164,13 +177,13 @@ fn run_once(s: &Scenario, driver: &str, shadows: &[String], setup: Setup) -> Opt
     let sh = shadows.iter().map(|n| scheme(n)).collect();
     let (fan, tallies) = FanOut::new(scheme(driver), sh);
     let fan = if setup.explain { fan.explain() } else { fan };
-    let mut runner = ModelRunner::with_scheme(Box::new(fan));
+    let mut runner = ModelRunner::with_era(setup.era, Box::new(fan));
     runner.check_every_statement = setup.check;
     if !foliolab_driver::check_supported(s, &runner).is_empty() {
         return None;
     }
     let (mut leaks, mut reasons) = (0, Vec::new());
-    let own = driver == Era::LINUX_6_18.design;
+    let own = driver == setup.era.design && !setup.other_era;
     let summary = drive(s, &mut runner, &mut |r: &Record| {
         if let Record::Problem(p) = r {
             leaks += (p.kind == ProblemKind::Leak) as u64;
@@ -257,7 +270,7 @@ pub fn compare_one(name: &str, s: &Scenario, names: &[String], setup: Setup) -> 
     };
     let runs: Vec<(String, Option<RunOut>)> = match setup.mode {
         Mode::Shadow => {
-            let d = Era::LINUX_6_18.design;
+            let d = setup.era.design;
             vec![(d.to_string(), run_once(s, d, names, setup))]
         }
         Mode::Drive => names
@@ -416,7 +429,19 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
             return Ok(2);
         }
     };
+    let era = match &args.kernel {
+        None => Era::LINUX_6_18,
+        Some(k) => {
+            let choice = foliolab_cli::era::era_for_kernel(k)?;
+            if let Some(n) = &choice.note {
+                eprintln!("compare: {n}");
+            }
+            choice.era
+        }
+    };
     let setup = Setup {
+        era,
+        other_era: args.kernel.is_some(),
         mode: args.mode,
         explain: args.explain,
         check: !args.no_check,

@@ -5,6 +5,7 @@
 
 pub mod builtin;
 pub mod diff;
+pub mod era;
 pub mod fmt;
 pub mod load;
 pub mod mutate;

@@ -16,6 +16,7 @@ mod record;
 mod report;
 mod say;
 mod vm;
+mod vm_records;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use foliolab_cli::{builtin, fmt, load, pipe, run};

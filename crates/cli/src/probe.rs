@@ -18,7 +18,6 @@ use foliolab_probe::recheck;
 use foliolab_probe::runner::unsupported;
 use foliolab_probe::{probe_scenario, restore_host, HostGuard, ProbeError, ProbeOptions};
 use foliolab_scenario::Scenario;
-use foliolab_sim::ModelRunner;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -51,9 +50,14 @@ pub struct CheckArgs {
     /// per scenario, its differences as diagnostics).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
-    /// The scheme (design) that drives the model.
-    #[arg(long, default_value = "linux-6.18", value_parser = foliolab_cli::scheme_arg::SchemeParser)]
-    pub scheme: String,
+    /// The scheme (design) that drives the model (default: the era's own design; the era is
+    /// the kernel's: `--kernel 6.12` runs the 6.12 era, the host its running release's).
+    #[arg(long, value_parser = foliolab_cli::scheme_arg::SchemeParser)]
+    pub scheme: Option<String>,
+    /// With `--kernel K` (a VM kernel): compare with the records a `--save DIR` run kept
+    /// (docs/kernel-measurements/<K>/) instead of booting K.
+    #[arg(long, value_name = "DIR")]
+    pub records: Option<PathBuf>,
     /// Add observations before comparing (for recorded workloads): every Nth access is
     /// observed with `expect faults == 1`, every process's spaces' smaps before it exits and
     /// at the end, `observe stats` at the end (docs/record.md).
@@ -208,8 +212,18 @@ pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
 }
 
 fn check_all(args: &CheckArgs, loaded: Vec<(String, Loaded)>) -> anyhow::Result<u8> {
-    if let Some(spec) = args.target.vm_spec()? {
-        return crate::vm::check(&spec, &args.target, loaded, &args.scheme);
+    let spec = args.target.vm_spec()?;
+    let version = match &spec {
+        Some(s) => s.version(),
+        None => foliolab_probe::compat::running(),
+    };
+    let model = crate::vm::ModelSide::for_kernel(version, args.scheme.as_deref(), args.no_check)?;
+    if let Some(spec) = spec {
+        let records = args.records.as_deref();
+        return crate::vm::check(&spec, &args.target, loaded, &model, records);
+    }
+    if args.records.is_some() {
+        anyhow::bail!("--records goes with a VM kernel (--kernel K)");
     }
     // With --sample, the observations are added before anything is estimated or run.
     let loaded = loaded
@@ -229,7 +243,7 @@ fn check_all(args: &CheckArgs, loaded: Vec<(String, Loaded)>) -> anyhow::Result<
     let opts = ProbeOptions::this_executable()?;
     let mut guard = HostGuard::acquire()?;
     for (name, s) in &scenarios {
-        let c = check_one(&mut guard, &opts, name, s, args)?;
+        let c = check_one(&mut guard, &opts, name, s, args, &model)?;
         say::end(name, c);
         code = combine(code, c);
     }
@@ -242,10 +256,9 @@ fn check_one(
     name: &str,
     s: &Scenario,
     args: &CheckArgs,
+    model_side: &crate::vm::ModelSide,
 ) -> anyhow::Result<u8> {
-    let mut model = ModelRunner::new(&args.scheme)
-        .ok_or_else(|| anyhow::anyhow!("unknown scheme {}", args.scheme))?;
-    model.check_every_statement = !args.no_check;
+    let mut model = model_side.runner();
     let missing = check_supported(s, &model);
     if !missing.is_empty() {
         missing
@@ -280,11 +293,37 @@ fn check_one(
         &serde_json::json!({"kind": "sampled", "line": 0, "model_pass": ms.pass,
             "model_fail": ms.fail, "kernel_pass": ks.pass, "kernel_fail": ks.fail}),
     );
+    let failed = failed_samples(&left);
+    if !failed.is_empty() {
+        say::line(&format!(
+            "{name}: sampled accesses that did not fault once on the model: {failed}"
+        ));
+    }
     Ok(if v.unexplained == 0 && ms.exit <= 1 && ks.exit <= 1 {
         0
     } else {
         v.code
     })
+}
+
+/// The scenario lines of the model's failed expectations with what was observed (at most
+/// 20), for `--sample`: a replay that faults otherwise than the recording.
+fn failed_samples(left: &[Record]) -> String {
+    let failed: Vec<String> = left
+        .iter()
+        .filter_map(|r| match r {
+            Record::Expect(e) if e.result == foliolab_driver::ExpectResult::Fail => {
+                Some(format!("line {} ({})", e.line, e.observed))
+            }
+            _ => None,
+        })
+        .collect();
+    let more = failed.len().saturating_sub(20);
+    let mut text = failed.into_iter().take(20).collect::<Vec<_>>().join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }
 
 /// What the two runs' records hold that `check` compared: observations of the model's run

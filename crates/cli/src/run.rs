@@ -6,6 +6,7 @@ use crate::out::{diagnostic, Format, Tap};
 use clap::Args;
 use foliolab_driver::output::{error_json, output_json, unsupported_json};
 use foliolab_driver::{check_supported, drive, render_human, Record};
+use foliolab_model::Era;
 use foliolab_sim::ModelRunner;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -18,11 +19,18 @@ pub struct RunArgs {
     pub opts: RunOptions,
 }
 
-#[derive(Args, Clone, Debug)]
+#[derive(Args, Clone, Debug, Default)]
 pub struct RunOptions {
-    /// The scheme (design) that drives the model.
-    #[arg(long, default_value = "linux-6.18", value_parser = crate::scheme_arg::SchemeParser)]
-    pub scheme: String,
+    /// The scheme (design) that drives the model (default: the era's own design,
+    /// linux-6.18 for 6.18).
+    #[arg(long, value_parser = crate::scheme_arg::SchemeParser)]
+    pub scheme: Option<String>,
+    /// The kernel generation whose operations the model performs (its era): `5.10`, `6.1`,
+    /// `6.12`, `6.18` (default), `7.2`, `host` (this machine's running kernel) or the path of
+    /// a kernel image (the era of the version it carries). What the era's kernel could not
+    /// do is unsupported (exit 3).
+    #[arg(long, value_name = "K")]
+    pub kernel: Option<String>,
     /// One JSON object per line (schema 1, docs/json-schema.md); `--format json`.
     #[arg(long)]
     pub json: bool,
@@ -39,24 +47,35 @@ pub struct RunOptions {
     /// side by side (what the design answers where a plain run skips it).
     #[arg(long)]
     pub show: bool,
+    /// The era `kernel` selects, once resolved ([`RunOptions::resolve_era`]).
+    #[arg(skip)]
+    pub era: Option<Era>,
 }
 
 impl RunOptions {
     pub fn format(&self) -> Format {
         Format::resolve(self.format, self.json)
     }
-}
 
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions {
-            scheme: "linux-6.18".into(),
-            json: false,
-            format: None,
-            no_check: false,
-            quiet: false,
-            show: false,
+    /// Resolves `--kernel` into [`RunOptions::era`] (6.18 without it), with the note a
+    /// choice that is not the kernel's own generation deserves on standard error.
+    pub fn resolve_era(&mut self) -> anyhow::Result<()> {
+        let Some(k) = &self.kernel else {
+            self.era = Some(Era::LINUX_6_18);
+            return Ok(());
+        };
+        let choice = crate::era::era_for_kernel(k)?;
+        if let Some(n) = &choice.note {
+            eprintln!("run: {n}");
         }
+        self.era = Some(choice.era);
+        Ok(())
+    }
+
+    /// The era and the design name of a run.
+    fn era_and_scheme(&self) -> (Era, &str) {
+        let era = self.era.unwrap_or(Era::LINUX_6_18);
+        (era, self.scheme.as_deref().unwrap_or(era.design))
     }
 }
 
@@ -87,8 +106,9 @@ pub fn check_scheme(name: &str) -> anyhow::Result<()> {
     anyhow::bail!("unknown scheme `{name}`{hint}; known: {}", known.join(", "))
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<u8> {
-    check_scheme(&args.opts.scheme)?;
+pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
+    args.opts.resolve_era()?;
+    check_scheme(args.opts.era_and_scheme().1)?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut err = io::stderr();
@@ -99,11 +119,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     if is_tap {
         tap.begin(&mut out, all.len())?;
     }
+    let scheme = args.opts.era_and_scheme().1.to_string();
     for (name, loaded) in &all {
         let c = match (loaded, args.opts.show) {
-            (Ok(s), true) => {
-                crate::show::show(name, s, &args.opts.scheme, !args.opts.no_check, &mut out)?
-            }
+            (Ok(s), true) => crate::show::show(name, s, &scheme, !args.opts.no_check, &mut out)?,
             _ => run_loaded(name, loaded, &args.opts, &mut out, &mut err)?,
         };
         if is_tap {
@@ -141,8 +160,9 @@ pub fn run_loaded(
         }
         Ok(s) => s,
     };
-    let Some(mut runner) = ModelRunner::new(&opts.scheme) else {
-        writeln!(err, "{name}: unknown scheme `{}`", opts.scheme)?;
+    let (era, scheme) = opts.era_and_scheme();
+    let Some(mut runner) = ModelRunner::for_era(era, scheme) else {
+        writeln!(err, "{name}: unknown scheme `{scheme}`")?;
         return Ok(2);
     };
     runner.check_every_statement = !opts.no_check;

@@ -5,7 +5,9 @@ use crate::load::Loaded;
 use crate::run::combine;
 use anyhow::Context;
 use clap::Args;
+use foliolab_cli::era as crate_era;
 use foliolab_driver::{check_supported, drive, render_json, Record};
+use foliolab_model::Era;
 use foliolab_probe::compat::KernelVersion;
 use foliolab_probe::vm::initramfs::JobScenario;
 use foliolab_probe::vm::session::AccelChoice;
@@ -173,7 +175,7 @@ fn guest_text(name: &str, s: &Scenario) -> String {
 }
 
 /// `--save DIR`: raw results of a VM run, one file per scenario.
-struct Saver {
+pub(crate) struct Saver {
     dir: Option<PathBuf>,
     facts: String,
     /// Progress and the guest's notes (modules, MGLRU, reruns), for run.txt.
@@ -199,7 +201,7 @@ impl Saver {
     }
 
     /// `tests/conformance/x.scn` → `DIR/tests/conformance/x.<ext>`.
-    fn path(dir: &std::path::Path, name: &str, ext: &str) -> PathBuf {
+    pub(crate) fn path(dir: &std::path::Path, name: &str, ext: &str) -> PathBuf {
         let rel: PathBuf = std::path::Path::new(name)
             .components()
             .filter(|c| matches!(c, std::path::Component::Normal(_)))
@@ -238,13 +240,13 @@ impl Saver {
 
 /// What a VM run collected for one scenario.
 #[derive(Default)]
-struct Outcome {
-    records: Vec<Record>,
-    unsupported: Vec<String>,
-    errors: Vec<String>,
-    exit: i32,
+pub(crate) struct Outcome {
+    pub(crate) records: Vec<Record>,
+    pub(crate) unsupported: Vec<String>,
+    pub(crate) errors: Vec<String>,
+    pub(crate) exit: i32,
     /// The spec counters the kernel shows (the guest's `counters` fact).
-    counters: Option<std::collections::BTreeSet<String>>,
+    pub(crate) counters: Option<std::collections::BTreeSet<String>>,
 }
 
 /// Runs `job` in a VM, printing progress and calling `on_end` with each scenario's
@@ -417,7 +419,7 @@ fn closing_line(spec_text: &str, t: &Tally, r: &VmReport) -> String {
 }
 
 /// Splits loaded scenarios into the invalid ones (printed, exit 2) and the job.
-fn valid_job(loaded: Vec<(String, Loaded)>, code: &mut u8) -> Vec<(String, Scenario)> {
+pub(crate) fn valid_job(loaded: Vec<(String, Loaded)>, code: &mut u8) -> Vec<(String, Scenario)> {
     let mut job = Vec::new();
     for (name, l) in loaded {
         match l {
@@ -463,35 +465,63 @@ pub fn probe(
     Ok(code)
 }
 
-/// ERA SEAM: the model a kernel is judged against. `version` is the kernel's generation
-/// (`--kernel 6.1`, or the release a kernel image names; `None` when unknown). Until the
-/// model has era profiles (issue 12: 5.10, 6.1, 6.12 and 7.2 accounting and operations),
-/// every kernel is compared with the model under `scheme` (6.18 by default); the era work
-/// replaces this function's body so that version 6.1 selects the 6.1 era. Returns the
-/// runner and the era it models.
-pub fn model_for_kernel(
-    version: Option<KernelVersion>,
-    scheme: &str,
-) -> anyhow::Result<(ModelRunner, &'static str)> {
-    let _ = version;
-    let runner =
-        ModelRunner::new(scheme).ok_or_else(|| anyhow::anyhow!("unknown scheme {scheme}"))?;
-    Ok((runner, "6.18"))
+/// The model side of `check --kernel K`: the era K selects (`crate::era`: a generation's
+/// own, the release an image names, the nearest modelled generation below it) and the design
+/// (`--scheme`, else the era's own). Every scenario gets a fresh runner of the same pair.
+pub struct ModelSide {
+    pub era: Era,
+    pub scheme: String,
+    pub no_check: bool,
 }
 
-/// `foliolab check --kernel K`: the model on the host, the kernel in a VM (one boot for
-/// every scenario the model can run), compared statement by statement.
-pub fn check(
-    spec: &KernelSpec,
-    args: &KernelArgs,
+impl ModelSide {
+    /// The model a kernel of `version` is judged against, under `scheme` (default: the
+    /// era's design); a note on standard error when the era is not exactly the kernel's.
+    pub fn for_kernel(
+        version: Option<KernelVersion>,
+        scheme: Option<&str>,
+        no_check: bool,
+    ) -> anyhow::Result<ModelSide> {
+        let choice = crate_era::era_for_version(version);
+        if let Some(n) = &choice.note {
+            eprintln!("check: {n}");
+        }
+        let scheme = scheme.unwrap_or(choice.era.design).to_string();
+        foliolab_cli::run::check_scheme(&scheme)?;
+        Ok(ModelSide {
+            era: choice.era,
+            scheme,
+            no_check,
+        })
+    }
+
+    /// A fresh runner.
+    pub fn runner(&self) -> ModelRunner {
+        let mut r = ModelRunner::for_era(self.era, &self.scheme)
+            .expect("the scheme was checked in for_kernel");
+        r.check_every_statement = !self.no_check;
+        r
+    }
+
+    /// `the 6.12 era (design linux-6.14)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "the {} era (design {})",
+            self.era.generation.name(),
+            self.scheme
+        )
+    }
+}
+
+/// The scenarios the model can run in `model`'s era; prints the others (exit 3).
+fn model_job(
     loaded: Vec<(String, Loaded)>,
-    scheme: &str,
-) -> anyhow::Result<u8> {
-    let mut code = 0u8;
+    model: &ModelSide,
+    code: &mut u8,
+) -> Vec<(String, Scenario)> {
     let mut job = Vec::new();
-    for (name, s) in valid_job(loaded, &mut code) {
-        let (model, _) = model_for_kernel(spec.version(), scheme)?;
-        let missing = check_supported(&s, &model);
+    for (name, s) in valid_job(loaded, code) {
+        let missing = check_supported(&s, &model.runner());
         if missing.is_empty() {
             job.push((name, s));
         } else {
@@ -499,22 +529,35 @@ pub fn check(
                 .iter()
                 .for_each(|m| crate::say::unsupported(&name, Some("model"), m));
             crate::say::end(&name, 3);
-            code = combine(code, 3);
+            *code = combine(*code, 3);
         }
     }
-    let (_, era) = model_for_kernel(spec.version(), scheme)?;
-    let v = spec
-        .version()
-        .map_or("an unknown generation".to_string(), |v| {
-            format!("{}.{}", v.major, v.minor)
-        });
+    job
+}
+
+/// `foliolab check --kernel K`: the model on the host, the kernel in a VM (one boot for
+/// every scenario the model can run), compared statement by statement; with `records`, the
+/// kernel's side is the records a `--save` run kept (no boot).
+pub fn check(
+    spec: &KernelSpec,
+    args: &KernelArgs,
+    loaded: Vec<(String, Loaded)>,
+    model: &ModelSide,
+    records: Option<&std::path::Path>,
+) -> anyhow::Result<u8> {
+    let mut code = 0u8;
+    let job = model_job(loaded, model, &mut code);
     eprintln!(
-        "check: the model runs the {era} era for --kernel {} ({v}; no era profiles yet)",
-        args.kernel
+        "check: --kernel {} is judged against {}",
+        args.kernel,
+        model.describe()
     );
+    if let Some(dir) = records {
+        return crate::vm_records::check_saved(dir, &job, model, code);
+    }
     let mut on_end = |i: usize, o: Outcome| {
         let (name, s) = &job[i];
-        let c = check_end(spec, scheme, name, s, o);
+        let c = check_end(model, name, s, o);
         crate::say::end(name, c);
         code = combine(code, c);
     };
@@ -522,7 +565,8 @@ pub fn check(
     Ok(code)
 }
 
-fn check_end(spec: &KernelSpec, scheme: &str, name: &str, s: &Scenario, o: Outcome) -> u8 {
+/// One scenario's verdict: the model's run against the kernel's outcome.
+pub(crate) fn check_end(model: &ModelSide, name: &str, s: &Scenario, o: Outcome) -> u8 {
     if !o.unsupported.is_empty() {
         o.unsupported
             .iter()
@@ -532,11 +576,9 @@ fn check_end(spec: &KernelSpec, scheme: &str, name: &str, s: &Scenario, o: Outco
     for e in &o.errors {
         crate::say::error(name, &format!("{name}: error: {e}"));
     }
-    let Ok((mut model, _)) = model_for_kernel(spec.version(), scheme) else {
-        return 2;
-    };
+    let mut runner = model.runner();
     let mut left = Vec::new();
-    let ms = drive(s, &mut model, &mut |r: &Record| left.push(r.clone()));
+    let ms = drive(s, &mut runner, &mut |r: &Record| left.push(r.clone()));
     if let Some(shown) = &o.counters {
         only_counters(&mut left, shown);
     }

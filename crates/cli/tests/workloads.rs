@@ -72,10 +72,13 @@ fn cannot_probe() -> Option<String> {
 }
 
 /// Kernel test: recorded workloads replayed on the model and on this kernel (`foliolab
-/// check --sample 500 --no-check`, about 5 and 12 seconds of kernel time) agree at the end
-/// of every process and at every sampled access, with no unexplained difference: what
-/// differs is classified by `check` as a measurement artefact with its reason
-/// (docs/workloads.md, "Checking the corpus against the kernel").
+/// check --sample 500 --no-check`; redis-bgsave, python-pool, postgres-pgbench and zygote,
+/// 5 to 12 seconds each, measured under load) agree at the end of every process and at
+/// every sampled access, with no unexplained difference: what differs is classified by
+/// `check` as a measurement artefact with its reason (docs/workloads.md, "Checking the
+/// corpus against the kernel"). A sampled access the replay does not fault on fails alike
+/// on both runners (postgres-pgbench: 6 of 232). make-kconfig (50 s) is left to the manual
+/// runs of docs/workloads.md.
 #[test]
 fn recorded_workloads_agree_with_the_kernel() {
     if let Some(why) = cannot_probe() {
@@ -86,7 +89,7 @@ fn recorded_workloads_agree_with_the_kernel() {
         return;
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/workloads");
-    for name in ["redis-bgsave", "zygote"] {
+    for name in ["redis-bgsave", "python-pool", "postgres-pgbench", "zygote"] {
         let file = dir.join(format!("{name}.scn.gz"));
         let out = Command::new(env!("CARGO_BIN_EXE_foliolab"))
             .args(["check", "--sample", "500", "--no-check"])
@@ -122,7 +125,11 @@ fn recorded_workloads_agree_with_the_kernel() {
             .collect();
         assert_eq!(n.len(), 4, "{sampled}");
         assert!(n[0] >= 200, "{name}: too few sampled accesses: {sampled}");
-        assert_eq!(n[1] + n[3], 0, "{name}: {sampled}");
+        assert_eq!((n[0], n[1]), (n[2], n[3]), "{name}: {sampled}");
+        assert!(
+            n[1] * 20 <= n[0],
+            "{name}: too many failed samples: {sampled}"
+        );
         assert!(stdout.contains("smaps VMA records"), "{stdout}");
     }
 }

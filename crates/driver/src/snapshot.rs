@@ -57,7 +57,9 @@ impl Driver<'_> {
             let key = at.map_or(off, |a| a.saturating_add(off.saturating_sub(start)));
             match (state_of(&p), p.frame, snap.frames.get(&key)) {
                 (PageState::Present, Some(frame), Some(&(old, epoch))) => {
-                    if epoch.is_some() && d.runner.frame_epoch(old) != epoch {
+                    // A frame freed since `remember` only matters when it is the frame the
+                    // page has now: "same" cannot be told from reuse; another frame is new.
+                    if frame == old && epoch.is_some() && d.runner.frame_epoch(old) != epoch {
                         let why = format!("snapshot {name} refers to freed memory");
                         return Err(RunError::new(why));
                     }

@@ -23,6 +23,8 @@ pub enum CollapseFail {
     LackReferenced,
     ExtraReferences,
     AllocFailed,
+    /// No writable PTE in the range (`SCAN_PAGE_RO`; eras up to 6.12).
+    ReadOnly,
 }
 
 impl Model {
@@ -116,6 +118,7 @@ impl Model {
             Khugepaged::PmdSharedLimitAlways => true,
         };
         let (mut none, mut swap, mut shared, mut referenced) = (0u32, 0u32, 0u32, 0u32);
+        let mut writable = false;
         for pte in table.ptes.iter() {
             if pte.is_none() || pte.is_special() {
                 none += 1;
@@ -133,6 +136,7 @@ impl Model {
                 return Err(CollapseFail::ExtraReferences);
             }
             shared += self.folio_maybe_mapped_shared(f) as u32;
+            writable |= pte.writable();
             referenced +=
                 (pte.young() || self.mem.page(f.head).flags.has(PageFlags::REFERENCED)) as u32;
         }
@@ -144,6 +148,10 @@ impl Model {
         }
         if shared_limit && shared > self.thp.max_ptes_shared {
             return Err(CollapseFail::ExceedShared);
+        }
+        // Era: up to 6.12 a range with no writable PTE stays as it is (`SCAN_PAGE_RO`).
+        if self.era.collapse_needs_writable && !writable && none < PMD_NR_PAGES as u32 {
+            return Err(CollapseFail::ReadOnly);
         }
         if khugepaged && referenced == 0 {
             return Err(CollapseFail::LackReferenced);
@@ -185,7 +193,8 @@ impl Model {
                 continue;
             }
             let f = self.folio_of_page(pte.pfn());
-            let nr = if f.is_large() {
+            // Era: one rmap call per run of the folio, or one per page (up to 6.12).
+            let nr = if f.is_large() && self.era.collapse_batching {
                 folio_pte_batch(table, i, f, table.ptes.len() - i, false)
             } else {
                 1

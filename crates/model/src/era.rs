@@ -1,9 +1,11 @@
 //! Kernel generations differ in operations, not only in counting. An [`Era`] is one
 //! generation's answers at the model's named decision points: the model asks the era (never a
 //! version number) wherever a generation could decide differently, and the accounting itself
-//! is the design's (the scheme the era names). Today the model implements one era,
-//! [`Era::LINUX_6_18`], this machine's kernel; every point lists what other generations do,
-//! for the eras still to be measured on their kernels (5.10, 6.1, 6.12, 7.2).
+//! is the design's (the scheme the era names). Each generation's constant lives in its own
+//! file (`era/linux_6_12.rs`, ...); [`Era::of`] finds it and [`Generation::for_version`]
+//! maps a kernel release to the generation that models it. `foliolab run --kernel K` and
+//! `check --kernel K` select the era; what the era's kernel lacked is unsupported
+//! (`foliolab_sim`'s support check), as the probe says of the kernel itself.
 //!
 //! | point | field | asked in | 6.18 |
 //! |---|---|---|---|
@@ -13,6 +15,7 @@
 //! | madvise cold/pageout/free on large folios | [`Era::madvise_large`] | `madvise.rs` | skip maybe-shared folios, split partially covered ones |
 //! | deferred split rules | [`Era::deferred_split`] | `model.rs`, `fault.rs`, `collapse.rs` | any large anon folio of order >= 2; underused PMD THPs queued |
 //! | swap-in order | [`Era::swapin`] | `swapin.rs` | large when the aligned range swaps in whole |
+//! | swap-cache reads of shared entries | [`Era::swapin_cache`] | `swapin.rs` | order 0, one page mapped (7.x: large, mapped whole) |
 //! | khugepaged rules | [`Era::khugepaged`] | `collapse.rs` | PMD collapse; `max_ptes_none/swap/shared` |
 //! | which THP statistics exist | [`Era::thp_stats`] | `stats.rs` | every counter of spec 3.6 |
 //! | fault-around of large file folios | [`Era::fault_around`] | `file.rs` | an entire folio inside the VMA and one page table |
@@ -20,18 +23,26 @@
 //! | PTE batching of fork and zap | [`Era::pte_batching`] | `batch.rs` callers | batched (`folio_pte_batch`) |
 //! | lazyfree unmap batching in reclaim | [`Era::lazyfree_batching`] | `madvise.rs` | per page table and VMA |
 //! | migration requeues a partially mapped folio | [`Era::migrate_requeue`] | `migrate.rs` | yes (March 2026 stable fix) |
+//! | which madvise advice exist | [`Era::advice`] | `foliolab_sim`'s support check | all |
 //! | write fault on the huge zero PMD | [`Era::huge_zero_wp`] | `wp.rs` | a new THP replaces it |
 //! | kpageflags of a tail page | [`Era::tail_kpageflags`] | `observe.rs` | the folio's flags |
 //! | swap-in maps an exclusive page writable on a read fault | [`Era::swapin_writable_on_read`] | `swapin.rs` | yes |
 //! | PageAnonExclusive exists | [`Era::anon_exclusive`] | `rmap.rs` (COW), `observe.rs` | yes (5.19+) |
 //! | smaps has `Pss_Dirty` | [`Era::smaps_pss_dirty`] | `observe.rs` | yes (6.0+) |
+//! | the order reclaim meets a split folio's pieces | [`Era::split_reclaim_order`] | `swap.rs` | head, then last page first |
+//! | collapse removes old mappings in batches | [`Era::collapse_batching`] | `collapse.rs` | one rmap call per folio run |
+//! | collapse needs a writable PTE | [`Era::collapse_needs_writable`] | `collapse.rs` | no |
+//! | kpageflags KSM on anon pages (6.12 bug) | [`Era::kpageflags_ksm_anon`] | `observe.rs` | no |
 
 use crate::config::{ThpConfig, ThpMode};
 use foliolab_types::{Order, PMD_ORDER};
 
-// The generations before mTHP, one file each (`impl Era` blocks with their constants).
+// One file per generation, each an `impl Era` block with its constant.
 mod linux_5_10;
 mod linux_6_1;
+mod linux_6_12;
+mod linux_6_18;
+mod linux_7_2;
 
 /// A kernel generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,6 +55,40 @@ pub enum Generation {
 }
 
 impl Generation {
+    /// Every generation, oldest first.
+    pub const ALL: [Generation; 5] = [
+        Generation::V5_10,
+        Generation::V6_1,
+        Generation::V6_12,
+        Generation::V6_18,
+        Generation::V7_2,
+    ];
+
+    /// `(major, minor)` of the generation's first release.
+    pub fn version(self) -> (u32, u32) {
+        match self {
+            Generation::V5_10 => (5, 10),
+            Generation::V6_1 => (6, 1),
+            Generation::V6_12 => (6, 12),
+            Generation::V6_18 => (6, 18),
+            Generation::V7_2 => (7, 2),
+        }
+    }
+
+    /// The generation named exactly (`6.12`).
+    pub fn parse(name: &str) -> Option<Generation> {
+        Generation::ALL.into_iter().find(|g| g.name() == name)
+    }
+
+    /// The generation modelling Linux `major.minor`: the newest one at or below it (6.6 is
+    /// modelled by 6.1, 6.19 by 6.18); `None` below 5.10.
+    pub fn for_version(major: u32, minor: u32) -> Option<Generation> {
+        Generation::ALL
+            .into_iter()
+            .rev()
+            .find(|g| g.version() <= (major, minor))
+    }
+
     /// `6.18`, as on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -117,6 +162,21 @@ pub enum SwapinOrder {
     Large,
 }
 
+/// The swap-cache path of swap-in (an entry whose swap count is above 1, or a slot already
+/// in the swap cache).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwapinCache {
+    /// Up to 6.18: a shared entry is read into an order-0 folio in the swap cache, and a
+    /// fault maps the one page it hit.
+    Small,
+    /// 7.x (swap-in always through the swap table): a shared entry is read into a folio of
+    /// the order `alloc_swap_folio` would choose for an exclusive one, and a hit on a large
+    /// folio maps it whole when every PTE of its range holds the matching entry; every
+    /// swap-in from the synchronous device tries to free the swap cache (it leaves once no
+    /// entry uses its slots), where 6.18 tries on a likely-exclusive write fault only.
+    Large,
+}
+
 /// khugepaged and MADV_COLLAPSE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Khugepaged {
@@ -142,6 +202,8 @@ pub enum ThpStats {
     /// (its 21 against 6.1's 24 differ by `thp_scan_exceed_{none,swap,share}_pte`, 5.8, which
     /// spec 3.6 does not name).
     PmdOnly,
+    /// 6.12 (measured): 6.18's names but the per-size `swpin` and `swpin_fallback` (6.13).
+    Linux612,
 }
 
 impl ThpStats {
@@ -150,6 +212,9 @@ impl ThpStats {
         match self {
             ThpStats::Linux618 => !name.is_empty(),
             ThpStats::PmdOnly => !name.contains('.') && name != "thp_underused_split_page",
+            ThpStats::Linux612 => {
+                !name.is_empty() && !name.ends_with(".swpin") && !name.ends_with(".swpin_fallback")
+            }
         }
     }
 }
@@ -177,6 +242,19 @@ pub enum TailFlags {
     Folio,
 }
 
+/// The order in which reclaim meets the order-0 pieces of a large folio it split to swap it
+/// out page by page (a swap device without a free run of slots).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitReclaimOrder {
+    /// Up to 6.12 (measured): `__split_huge_page` adds the tails to reclaim's folio list from
+    /// the last page down and reclaim takes folios from the list's end, so after the head it
+    /// meets pages 1, 2, 3, ... in order.
+    InOrder,
+    /// 6.18 (measured): the tails are added first to last, so after the head reclaim meets
+    /// them from the last page down.
+    LastFirst,
+}
+
 /// Fault-around (`filemap_map_pages`) of a cached large folio.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultAround {
@@ -186,7 +264,26 @@ pub enum FaultAround {
     WholeFolio,
 }
 
-/// One kernel generation's policies at every decision point.
+/// madvise advice a generation has (spec 3.3 names); what it lacks is `unsupported`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdviceSupport {
+    /// MADV_POPULATE_READ/WRITE (5.14).
+    pub populate: bool,
+    /// MADV_COLLAPSE (6.1).
+    pub collapse: bool,
+}
+
+impl AdviceSupport {
+    /// Every advice the scenario language has.
+    pub const ALL: AdviceSupport = AdviceSupport {
+        populate: true,
+        collapse: true,
+    };
+}
+
+/// One kernel generation's policies at every decision point. A new decision point is a new
+/// field with its doc (what each generation does), set in every generation's constant
+/// (`era/linux_*.rs`), asked where the model decides, and listed in the table above.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Era {
     pub generation: Generation,
@@ -198,6 +295,8 @@ pub struct Era {
     pub madvise_large: MadviseLarge,
     pub deferred_split: DeferredSplit,
     pub swapin: SwapinOrder,
+    /// The order of a swap-cache read of a shared entry, and how much a hit maps.
+    pub swapin_cache: SwapinCache,
     pub khugepaged: Khugepaged,
     pub thp_stats: ThpStats,
     pub fault_around: FaultAround,
@@ -213,6 +312,8 @@ pub struct Era {
     /// March 2026 stable fix: migration requeues the new folio on the deferred split queue
     /// with the old one's "partially mapped" flag.
     pub migrate_requeue: bool,
+    /// The madvise advice that exist (MADV_POPULATE_* 5.14, MADV_COLLAPSE 6.1).
+    pub advice: AdviceSupport,
     pub huge_zero_wp: HugeZeroWp,
     pub tail_kpageflags: TailFlags,
     /// `do_swap_page` maps a page it knows exclusive writable on a read fault too (6.12,
@@ -226,35 +327,35 @@ pub struct Era {
     pub anon_exclusive: bool,
     /// smaps prints `Pss_Dirty` (6.0+); before, the field is absent and reads as 0.
     pub smaps_pss_dirty: bool,
+    /// How reclaim orders the pieces of a folio it split for swap-out.
+    pub split_reclaim_order: SplitReclaimOrder,
+    /// MADV_COLLAPSE and khugepaged remove the old PTE mappings with one rmap call per run
+    /// of a folio's pages (6.18); up to 6.12 with one call per page
+    /// (`folio_remove_rmap_pte` in `__collapse_huge_page_copy_succeeded`), so every mTHP a
+    /// collapse consumes is partially mapped for a moment and counted in `split_deferred`
+    /// (measured on 6.12: 31 for 31 64K folios).
+    pub collapse_batching: bool,
+    /// Collapse needs a writable PTE in the range (`SCAN_PAGE_RO`, up to 6.12: a range
+    /// write-protected by fork is left PTE-mapped); 6.18 collapses read-only ranges too.
+    pub collapse_needs_writable: bool,
+    /// `/proc/kpageflags` reports KSM on every anonymous page: 6.12's `stable_page_flags`
+    /// tests `mapping & PAGE_MAPPING_KSM`, which the anon bit alone satisfies (measured on
+    /// 6.12.118; fixed upstream by "fs/proc: fix KPF_KSM reported for all anonymous pages").
+    pub kpageflags_ksm_anon: bool,
 }
 
 impl Era {
-    /// Linux 6.18, this machine's kernel (THP, MM_ID, PAGE_MAPCOUNT).
-    pub const LINUX_6_18: Era = Era {
-        generation: Generation::V6_18,
-        design: "linux-6.18",
-        anon_large: AnonLarge::PerSize,
-        cow_reuse: CowReuse::SmallAndLarge,
-        bit56_pmd: Bit56Pmd::HeadPage,
-        madvise_large: MadviseLarge::SkipSharedSplitPartial,
-        deferred_split: DeferredSplit {
-            any_large_anon: true,
-            underused: true,
-        },
-        swapin: SwapinOrder::Large,
-        khugepaged: Khugepaged::PmdWithLimits,
-        thp_stats: ThpStats::Linux618,
-        fault_around: FaultAround::WholeFolio,
-        shmem_per_size: true,
-        pte_batching: true,
-        lazyfree_batching: true,
-        migrate_requeue: true,
-        huge_zero_wp: HugeZeroWp::NewThp,
-        tail_kpageflags: TailFlags::Folio,
-        swapin_writable_on_read: true,
-        anon_exclusive: true,
-        smaps_pss_dirty: true,
-    };
+    /// The era of generation `g`, when the model has it (`None`: not modelled yet; the
+    /// command line then says so and uses [`Era::LINUX_6_18`]).
+    pub fn of(g: Generation) -> Option<Era> {
+        match g {
+            Generation::V5_10 => Some(Era::LINUX_5_10),
+            Generation::V6_1 => Some(Era::LINUX_6_1),
+            Generation::V6_12 => Some(Era::LINUX_6_12),
+            Generation::V6_18 => Some(Era::LINUX_6_18),
+            Generation::V7_2 => Some(Era::LINUX_7_2),
+        }
+    }
 
     /// Orders an anonymous fault (or swap-in, or khugepaged) may use in a VMA:
     /// `thp_vma_allowable_orders` as this generation has it.
@@ -310,6 +411,29 @@ mod tests {
             Era::LINUX_6_18.anon_orders(&thp, true, false),
             vec![Order(4), PMD_ORDER]
         );
+    }
+
+    #[test]
+    fn the_6_12_statistics_lack_per_size_swap_in() {
+        assert!(ThpStats::Linux618.exists("64K.swpin"));
+        assert!(!ThpStats::Linux612.exists("64K.swpin"));
+        assert!(!ThpStats::Linux612.exists("2M.swpin_fallback"));
+        assert!(ThpStats::Linux612.exists("64K.swpout"));
+        assert!(ThpStats::Linux612.exists("thp_underused_split_page"));
+    }
+
+    #[test]
+    fn every_generation_maps_to_its_own_era_or_none() {
+        for g in Generation::ALL {
+            assert_eq!(Generation::parse(g.name()), Some(g));
+            let (a, b) = g.version();
+            assert_eq!(Generation::for_version(a, b), Some(g));
+            if let Some(e) = Era::of(g) {
+                assert_eq!(e.generation, g);
+            }
+        }
+        assert_eq!(Generation::for_version(6, 6), Some(Generation::V6_1));
+        assert_eq!(Generation::for_version(5, 4), None);
     }
 
     #[test]

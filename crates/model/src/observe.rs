@@ -183,6 +183,10 @@ impl Model {
         if pf.has(PageFlags::DIRTY) {
             out.push("DIRTY");
         }
+        // Era: 6.12 reports KSM for every anonymous page.
+        if self.era.kpageflags_ksm_anon && pf.has(PageFlags::ANON) {
+            out.push("KSM");
+        }
         // PG_anon_exclusive is PG_mappedtodisk; kpageflags copies it from the folio's head.
         // Era: 5.10 has no PG_anon_exclusive.
         if pf.has(PageFlags::ANON_EXCLUSIVE) && self.era.anon_exclusive {

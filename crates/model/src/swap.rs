@@ -3,6 +3,7 @@
 //! zeromap, `__remove_mapping`), swap entries at zap and fork, `free_swap_cache`,
 //! `folio_free_swap`, MADV_WILLNEED readahead into the swap cache, and the swap invariants.
 
+use crate::era::SplitReclaimOrder;
 use crate::model::{Model, Pid, RssCounter};
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::{PageFlags, PmdEntry, Pte, SwapDevice};
@@ -91,8 +92,13 @@ impl Model {
 
     /// The order-0 folios a split left of `f`, reclaimed one by one: the head goes on, the
     /// tails were added to the end of the folio list, which reclaim takes from the end.
+    /// Era: in which order the split added them.
     fn swap_out_pieces(&mut self, f: FolioRef) {
-        for i in std::iter::once(0).chain((1..f.nr_pages()).rev()) {
+        let tails: Vec<u64> = match self.era.split_reclaim_order {
+            SplitReclaimOrder::LastFirst => (1..f.nr_pages()).rev().collect(),
+            SplitReclaimOrder::InOrder => (1..f.nr_pages()).collect(),
+        };
+        for i in std::iter::once(0).chain(tails) {
             let p = f.head.add(i);
             if self.live.contains(&p) {
                 self.swap_out_folio(p);
@@ -105,7 +111,7 @@ impl Model {
     }
 
     /// `add_to_swap_cache`: one reference per page.
-    fn add_to_swap_cache(&mut self, f: FolioRef, slot: u64) {
+    pub(crate) fn add_to_swap_cache(&mut self, f: FolioRef, slot: u64) {
         for i in 0..f.nr_pages() {
             self.swap_dev().add_to_cache(slot + i, f.head.add(i));
         }

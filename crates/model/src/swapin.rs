@@ -4,7 +4,7 @@
 //! is all swap entries with contiguous offsets, the same bits, one zeromap state and no
 //! cached slot; any other entry is read through the swap cache at order 0.
 
-use crate::era::SwapinOrder;
+use crate::era::{SwapinCache, SwapinOrder};
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::stats::MthpStat;
 use foliolab_mem::{PageFlags, Pte, VmFlags, Vma};
@@ -38,25 +38,91 @@ impl Model {
             .ok_or_else(|| ModelError::Unsupported("a swap entry without a swap device".into()))?;
         let s = if let Some(page) = dev.cached(slot) {
             self.mem.ref_add(self.mem.folio_of(page), 1);
-            self.cached_swapin(page, va, slot)
+            self.cached_swapin(pid, page, va, pte)?
         } else if dev.count(slot) == 1 {
             self.fresh_swapin(pid, va, pte)?
         } else {
-            let f = self.read_swap_cache(slot)?;
-            self.cached_swapin(f.head, va, slot)
+            let page = self.swapin_through_cache(pid, va, pte)?;
+            self.cached_swapin(pid, page, va, pte)?
         };
         self.map_swapin(pid, s, pte, write)
     }
 
-    fn cached_swapin(&self, page: Pfn, va: VirtAddr, slot: u64) -> Swapin {
-        Swapin {
-            folio: self.folio_of_page(page),
+    /// Era: the swap-cache read of a shared entry. Order 0 (`swap_cluster_readahead` of one
+    /// page) up to 6.18; 7.x allocates the order `alloc_swap_folio` would and adds the whole
+    /// folio to the swap cache. Returns the page of the faulting entry.
+    fn swapin_through_cache(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        pte: Pte,
+    ) -> Result<Pfn, ModelError> {
+        let slot = pte.swap_offset();
+        if self.era.swapin_cache == SwapinCache::Small {
+            return Ok(self.read_swap_cache(slot)?.head);
+        }
+        let vma = self.vma_at(pid, va)?;
+        let f = self.alloc_swap_folio(pid, &vma, va, pte)?;
+        let idx = (va.0 - va.align_down(f.order.size_bytes()).0) / PAGE_SIZE;
+        self.mem.page_mut(f.head).flags.set(
+            PageFlags::SWAPBACKED | PageFlags::LRU | PageFlags::UPTODATE,
+            true,
+        );
+        self.add_to_swap_cache(f, slot - idx);
+        self.swap_read(f, slot - idx);
+        Ok(f.head.add(idx))
+    }
+
+    /// A swap-cache hit. Era: with [`SwapinCache::Large`], a large folio is mapped whole when
+    /// its range lies inside the VMA and one page table and every PTE of it holds the
+    /// matching swap entry with the faulting one's exclusive marker (`do_swap_page`'s
+    /// `swap_pte_batch` check); otherwise the faulting page alone.
+    fn cached_swapin(
+        &self,
+        pid: Pid,
+        page: Pfn,
+        va: VirtAddr,
+        pte: Pte,
+    ) -> Result<Swapin, ModelError> {
+        let folio = self.folio_of_page(page);
+        let slot = pte.swap_offset();
+        let one = Swapin {
+            folio,
             page,
             va,
             slot,
             nr: 1,
             cached: true,
+        };
+        if self.era.swapin_cache == SwapinCache::Small || !folio.is_large() {
+            return Ok(one);
         }
+        let nr = folio.nr_pages();
+        let idx = page.0 - folio.head.0;
+        let start = VirtAddr(va.0 - idx * PAGE_SIZE);
+        let vma = self.vma_at(pid, va)?;
+        let pmd_start = va.align_down(PMD_ORDER.size_bytes());
+        let inside = start >= vma.start.max(pmd_start)
+            && start.0 + nr * PAGE_SIZE <= vma.end.0.min(pmd_start.0 + PMD_ORDER.size_bytes());
+        let pt = &self.proc(pid).aspace.pt;
+        let batch = inside
+            && (0..nr).all(|i| {
+                let p = pt.pte(start.add(i * PAGE_SIZE));
+                p.is_swap()
+                    && p.swap_offset() + idx == slot + i
+                    && p.swp_exclusive() == pte.swp_exclusive()
+            });
+        if !batch {
+            return Ok(one);
+        }
+        Ok(Swapin {
+            folio,
+            page: folio.head,
+            va: start,
+            slot: slot - idx,
+            nr,
+            cached: true,
+        })
     }
 
     /// The swap-cache bypass: a fresh folio (`alloc_swap_folio`), read directly.
@@ -162,7 +228,10 @@ impl Model {
             self.swap_dev().put(s.slot + i);
         }
         let in_cache = self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE);
-        if in_cache && write && self.mem.refcount(f.head) as u64 == 1 + f.nr_pages() {
+        // Era: before 7.x a write fault that will likely be the exclusive user tries to free
+        // the swap cache before mapping; 7.x tries after every swap-in (below).
+        let always = self.era.swapin_cache == SwapinCache::Large;
+        if in_cache && !always && write && self.mem.refcount(f.head) as u64 == 1 + f.nr_pages() {
             self.folio_free_swap(f);
         }
         self.add_rss(pid, RssCounter::Anon, s.nr as i64);
@@ -181,6 +250,11 @@ impl Model {
                 s.va.add(i * PAGE_SIZE),
                 Pte::present(s.page.add(i), writable, dirty),
             );
+        }
+        // 7.x: after mapping, always for a synchronous device; it succeeds once no entry
+        // uses the slots (the mapping above saw the cache's references).
+        if in_cache && always {
+            self.folio_free_swap(f);
         }
         if write && !writable {
             return self.do_wp_page(pid, s.va);

@@ -2,6 +2,7 @@
 //! program (writes, forks, unmaps), independent of how pages are shared physically.
 
 use crate::bindings::Bindings;
+use crate::runs::PageRuns;
 use foliolab_mem::Content;
 use foliolab_types::{VirtAddr, PAGE_SIZE};
 use std::collections::BTreeMap;
@@ -37,7 +38,7 @@ pub struct Binding {
 pub struct ExpectedMemory {
     /// Per process, the content of each page it wrote: shared with its forks until one of
     /// them changes it (a fork costs nothing, the first change after it one copy).
-    procs: BTreeMap<u32, Arc<BTreeMap<u64, Content>>>,
+    procs: BTreeMap<u32, Arc<PageRuns>>,
     /// Per process, the file page behind each page of its file mappings.
     bindings: BTreeMap<u32, Bindings>,
     /// Per file, the content of each written page.
@@ -94,8 +95,8 @@ impl ExpectedMemory {
     /// What a read by `proc` at `va` must return: its own write, else the file page its
     /// mapping shows, else zero.
     pub fn expected(&self, proc: u32, va: VirtAddr) -> Content {
-        if let Some(c) = self.procs.get(&proc).and_then(|m| m.get(&va.page_index())) {
-            return *c;
+        if let Some(c) = self.procs.get(&proc).and_then(|m| m.get(va.page_index())) {
+            return c;
         }
         self.binding(proc, va)
             .and_then(|b| self.files.get(&b.file)?.get(&b.index).copied())
@@ -220,40 +221,18 @@ impl ExpectedMemory {
 /// Writer of tags that went to shared file pages (never a leak).
 const NO_WRITER: u32 = u32::MAX;
 
-/// Removes the pages of [start, end) from a per-page map (copied first if shared and
-/// something is removed).
-fn remove_range<T: Clone>(m: &mut Arc<BTreeMap<u64, T>>, start: VirtAddr, end: VirtAddr) {
-    let range = start.page_index()..end.0.div_ceil(PAGE_SIZE);
-    if m.range(range).next().is_none() {
-        return;
-    }
-    let m = Arc::make_mut(m);
-    let keys: Vec<u64> = m
-        .range(start.page_index()..end.0.div_ceil(PAGE_SIZE))
-        .map(|(k, _)| *k)
-        .collect();
-    for k in keys {
-        m.remove(&k);
+/// Removes the pages of [start, end) (copied first if shared and something is removed).
+fn remove_range(m: &mut Arc<PageRuns>, start: VirtAddr, end: VirtAddr) {
+    let (first, last) = (start.page_index(), end.0.div_ceil(PAGE_SIZE));
+    if m.any_in(first, last) {
+        Arc::make_mut(m).remove(first, last);
     }
 }
 
-/// Moves the pages of [start, end) of a per-page map to `new`.
-fn move_entries<T: Clone>(
-    m: &mut Arc<BTreeMap<u64, T>>,
-    start: VirtAddr,
-    end: VirtAddr,
-    new: VirtAddr,
-) {
-    let m = Arc::make_mut(m);
-    let keys: Vec<u64> = m
-        .range(start.page_index()..end.0.div_ceil(PAGE_SIZE))
-        .map(|(k, _)| *k)
-        .collect();
-    let moved: Vec<(u64, T)> = keys
-        .iter()
-        .filter_map(|k| m.remove(k).map(|c| (*k, c)))
-        .collect();
-    for (k, c) in moved {
-        m.insert(k - start.page_index() + new.page_index(), c);
+/// Moves the pages of [start, end) to `new`.
+fn move_entries(m: &mut Arc<PageRuns>, start: VirtAddr, end: VirtAddr, new: VirtAddr) {
+    let (first, last) = (start.page_index(), end.0.div_ceil(PAGE_SIZE));
+    if m.any_in(first, last) {
+        Arc::make_mut(m).move_range(first, last, new.page_index());
     }
 }

@@ -5,6 +5,7 @@
 mod bindings;
 pub mod expected;
 pub mod recount;
+mod runs;
 
 pub use expected::{Binding, ExpectedMemory, ReadVerdict};
 pub use recount::recount;

@@ -78,6 +78,17 @@ impl ModelRunner {
         }
     }
 
+    /// A runner performing `era`'s operations under the registered design `scheme` (the
+    /// era's own design is `era.design`); `None` if no such design exists.
+    pub fn for_era(era: Era, scheme: &str) -> Option<ModelRunner> {
+        Some(Self::with_era(era, foliolab_schemes::by_name(scheme)?))
+    }
+
+    /// The era whose operations this runner performs.
+    pub fn era(&self) -> &Era {
+        &self.model.era
+    }
+
     /// The oracle's recount of the page tables after the last statement, if the checks or
     /// the observation step took one (the fuzzer reuses it instead of recounting).
     pub fn last_truth(&self) -> Option<&BTreeMap<foliolab_types::Pfn, FolioTruth>> {
@@ -185,7 +196,7 @@ impl ModelRunner {
     fn perform_global(&mut self, kind: &StmtKind) -> Result<(), RunError> {
         match kind {
             StmtKind::Thp { settings } => {
-                crate::thp::apply(&mut self.thp, settings);
+                crate::thp::apply(&mut self.thp, settings, &self.model.era);
                 self.model.thp = self.thp.clone();
             }
             StmtKind::Spawn { proc } => {
@@ -444,7 +455,7 @@ impl Runner for ModelRunner {
     }
 
     fn unsupported(&self, scenario: &Scenario) -> Vec<String> {
-        crate::support::unsupported(scenario)
+        crate::support::unsupported(scenario, &self.model.era)
     }
 
     fn perform(&mut self, stmt: &Stmt) -> Result<(), RunError> {

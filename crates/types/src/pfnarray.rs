@@ -23,6 +23,7 @@ impl<T: Clone + Default> PfnArray<T> {
         }
     }
 
+    #[inline]
     fn split(pfn: Pfn) -> (usize, usize) {
         (
             (pfn.0 >> SECTION_SHIFT) as usize,
@@ -30,6 +31,7 @@ impl<T: Clone + Default> PfnArray<T> {
         )
     }
 
+    #[inline]
     pub fn get(&self, pfn: Pfn) -> &T {
         let (s, i) = Self::split(pfn);
         match &self.sections[s] {
@@ -38,6 +40,7 @@ impl<T: Clone + Default> PfnArray<T> {
         }
     }
 
+    #[inline]
     pub fn get_mut(&mut self, pfn: Pfn) -> &mut T {
         let (s, i) = Self::split(pfn);
         let default = &self.default;

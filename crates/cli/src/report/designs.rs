@@ -32,6 +32,8 @@ pub fn compare_suites(suites: &[Suite]) -> Vec<Compared> {
         .iter()
         .map(|s| {
             let setup = Setup {
+                era: foliolab_model::Era::LINUX_6_18,
+                other_era: false,
                 mode: Mode::Shadow,
                 explain: false,
                 check: true,

@@ -13,6 +13,11 @@ impl Era {
         design: "linux-6.1",
         anon_exclusive: false,
         smaps_pss_dirty: false,
+        // MADV_POPULATE_* arrived in 5.14, MADV_COLLAPSE in 6.1.
+        advice: AdviceSupport {
+            populate: false,
+            collapse: false,
+        },
         ..Era::LINUX_6_1
     };
 }

@@ -23,6 +23,7 @@ impl Era {
             underused: false,
         },
         swapin: SwapinOrder::Small,
+        swapin_cache: SwapinCache::Small,
         khugepaged: Khugepaged::PmdSharedLimitAlways,
         thp_stats: ThpStats::PmdOnly,
         fault_around: FaultAround::Window,
@@ -34,6 +35,12 @@ impl Era {
         tail_kpageflags: TailFlags::OwnPage,
         swapin_writable_on_read: false,
         anon_exclusive: true,
+        advice: AdviceSupport::ALL,
         smaps_pss_dirty: true,
+        // Pre-6.18 code (`__split_huge_page`, `SCAN_PAGE_RO`, per-page collapse removal).
+        split_reclaim_order: SplitReclaimOrder::InOrder,
+        collapse_batching: false,
+        collapse_needs_writable: true,
+        kpageflags_ksm_anon: false,
     };
 }
