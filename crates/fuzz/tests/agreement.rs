@@ -7,7 +7,7 @@ use foliolab_fuzz::exec::model_support_table;
 use foliolab_fuzz::{ExecOptions, FailKind, SchemeSpec};
 
 /// Cases per campaign, and statements per case.
-const CASES: u64 = 24;
+const CASES: u64 = 16;
 const STEPS: usize = 300;
 
 fn campaign(opts: ExecOptions) -> Campaign {

@@ -43,6 +43,10 @@ impl Marks {
     pub fn overflowed(&self) -> bool {
         self.overflowed
     }
+    /// The marked keys in marking order, possibly repeated (empty after an overflow).
+    pub fn raw(&self) -> &[u64] {
+        &self.list
+    }
     /// The marked keys, sorted, each once (empty after an overflow).
     pub fn sorted(&self) -> Vec<u64> {
         let mut v = self.list.clone();

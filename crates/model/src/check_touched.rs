@@ -46,6 +46,33 @@ struct Sums {
     flagged: [i64; 10],
 }
 
+impl Part {
+    /// Packed into one word (16 bits per page count: a folio has at most 512 pages).
+    fn pack(&self) -> u64 {
+        let c = |n: u64| n.min(0xffff);
+        c(self.anon_mapped)
+            | c(self.file_mapped) << 16
+            | (self.shmem_pmd_pages as u64).min(0xffff) << 32
+            | (self.anon_order as u64 & 0xf) << 48
+            | (self.anon_unknown as u64) << 52
+            | (self.file_unknown as u64) << 53
+            | (self.thp as u64) << 54
+            | (self.flagged as u64) << 55
+    }
+    fn unpack(w: u64) -> Part {
+        Part {
+            anon_mapped: w & 0xffff,
+            file_mapped: (w >> 16) & 0xffff,
+            shmem_pmd_pages: ((w >> 32) & 0xffff) as i64,
+            anon_order: ((w >> 48) & 0xf) as u8,
+            anon_unknown: w >> 52 & 1 != 0,
+            file_unknown: w >> 53 & 1 != 0,
+            thp: w >> 54 & 1 != 0,
+            flagged: w >> 55 & 1 != 0,
+        }
+    }
+}
+
 impl Sums {
     fn apply(&mut self, p: &Part, sign: i64) {
         self.anon_mapped += sign * p.anon_mapped as i64;
@@ -75,8 +102,11 @@ pub struct TouchedCheck {
     slots: Vec<u64>,
     /// The swap cache as the last check saw it, for the slots it looked at.
     cache: BTreeMap<u64, Pfn>,
-    /// Each folio's statistics, for the folios with any.
-    parts: BTreeMap<Pfn, Part>,
+    /// Each folio's statistics ([`Part::pack`]), by head PFN.
+    parts: Vec<u64>,
+    /// When each PFN was last listed as touched (`epoch`), to list each once.
+    listed: Vec<u32>,
+    epoch: u32,
     sums: Sums,
     /// The last verdict was not clean: the full check runs until it is.
     unclean: bool,
@@ -128,19 +158,20 @@ impl Model {
         truth: &BTreeMap<Pfn, FolioTruth>,
         changed: &[Pfn],
     ) -> Vec<String> {
-        let pages: Vec<u64> = self.mem.touched.pages.sorted();
-        let ranges_ok = self.update_range_rss(st);
-        let folios = self.touched_folios(changed, &pages);
+        let pages: &[u64] = self.mem.touched.pages.raw();
+        let mut marked = Vec::new();
+        let ranges_ok = self.update_range_rss(st, &mut marked);
+        let folios = self.touched_folios(st, changed, pages);
         let mut clean = ranges_ok && !st.unclean && self.problems.is_empty();
         clean &= self.touched_structures_ok();
         clean &= self.touched_folios_ok(st, truth, &folios);
         clean &= self.sums_ok(st);
-        clean &= self.writable_ok(st, &pages);
+        clean &= self.writable_ok(st, pages);
         clean &= self.touched_swap_ok(st, &folios);
         st.new_writable.clear();
         st.slots.clear();
         st.folios = folios;
-        self.clear_touched();
+        self.clear_touched_of(&marked);
         if clean {
             return Vec::new();
         }
@@ -184,21 +215,32 @@ impl Model {
         }
     }
 
-    /// The buddy allocator after a change of the folio layout, and the VMA sets that
-    /// changed.
+    /// The buddy allocator after a change of the folio layout.
     fn touched_structures_ok(&self) -> bool {
         let layout = !self.mem.touched.layout.is_empty() || self.mem.touched.pages.overflowed();
         if layout && self.mem.check_invariants().is_err() {
             return false;
         }
-        self.processes()
-            .filter(|(_, p)| p.aspace.vmas.touched)
-            .all(|(_, p)| p.aspace.vmas.check_invariants().is_ok())
+        true
+    }
+
+    /// Forgets the marks of the memmap, the swap device and the processes `pids`.
+    fn clear_touched_of(&mut self, pids: &[crate::model::Pid]) {
+        self.mem.touched.clear();
+        for &pid in pids {
+            let p = self.proc_mut(pid);
+            p.aspace.pt.touched.clear();
+            p.aspace.vmas.touched = false;
+        }
+        if let Some(dev) = &mut self.swap {
+            dev.touched.clear();
+        }
     }
 
     /// Live folios (and freed heads) whose state the statement may have changed: those
-    /// whose truth changed, whose pages' metadata was written, or whose layout changed.
-    fn touched_folios(&self, changed: &[Pfn], pages: &[u64]) -> Vec<Pfn> {
+    /// whose truth changed, whose pages' metadata was written, or whose layout changed;
+    /// each once, in no particular order.
+    fn touched_folios(&self, st: &mut TouchedCheck, changed: &[Pfn], pages: &[u64]) -> Vec<Pfn> {
         let marks = &self.mem.touched;
         if marks.pages.overflowed() {
             let mut all: Vec<Pfn> = self.live.iter().chain(changed.iter().copied()).collect();
@@ -206,15 +248,29 @@ impl Model {
             all.dedup();
             return all;
         }
-        let mut out: Vec<Pfn> = changed.to_vec();
-        for &pfn in pages {
-            out.push(self.head_or_self(Pfn(pfn)));
+        st.epoch = st.epoch.wrapping_add(1);
+        if st.epoch == 0 {
+            st.listed.iter_mut().for_each(|s| *s = 0);
+            st.epoch = 1;
         }
+        let mut out = Vec::new();
+        let mut list = |h: Pfn| {
+            let i = h.0 as usize;
+            if st.listed.len() <= i {
+                st.listed.resize(i + 1, 0);
+            }
+            if st.listed[i] != st.epoch {
+                st.listed[i] = st.epoch;
+                out.push(h);
+            }
+        };
+        changed.iter().for_each(|&h| list(h));
+        pages.iter().for_each(|&p| list(self.head_or_self(Pfn(p))));
         for &(head, nr_pages) in &marks.layout {
             let mut pfn = head;
             while pfn < head.add(nr_pages) {
                 let h = self.head_or_self(pfn);
-                out.push(h);
+                list(h);
                 pfn = if self.live.contains(&h) {
                     h.add(self.mem.folio_order(h).nr_pages()).max(pfn.add(1))
                 } else {
@@ -222,8 +278,6 @@ impl Model {
                 };
             }
         }
-        out.sort_unstable();
-        out.dedup();
         out
     }
 
@@ -247,6 +301,7 @@ impl Model {
         for &head in folios {
             let live = self.live.contains(&head);
             let t = truth.get(&head);
+            let mapped = t.is_some();
             if t.is_some() && !live {
                 ok = false;
             }
@@ -261,19 +316,19 @@ impl Model {
                     }
                 };
                 self.check_folio(f, t, &mut out);
-                self.part(f, t, truth.contains_key(&head))
+                self.part(f, t, mapped)
             } else {
                 Part::default()
             };
-            let old = st.parts.get(&head).copied().unwrap_or_default();
-            if old != part {
-                st.sums.apply(&old, -1);
+            let i = head.0 as usize;
+            if st.parts.len() <= i {
+                st.parts.resize(i + 1, 0);
+            }
+            let (old, new) = (st.parts[i], part.pack());
+            if old != new {
+                st.sums.apply(&Part::unpack(old), -1);
                 st.sums.apply(&part, 1);
-                if part == Part::default() {
-                    st.parts.remove(&head);
-                } else {
-                    st.parts.insert(head, part);
-                }
+                st.parts[i] = new;
             }
         }
         ok && out.is_empty()
@@ -329,7 +384,8 @@ impl Model {
 
     /// Recounts the RSS of every PMD range a page table marked (every range of an mm that
     /// overflowed its marks or is new) and compares every mm's counters with the sums.
-    fn update_range_rss(&self, st: &mut TouchedCheck) -> bool {
+    /// Also checks the VMA sets that changed; lists the processes with marks in `marked`.
+    fn update_range_rss(&self, st: &mut TouchedCheck, marked: &mut Vec<crate::model::Pid>) -> bool {
         let mut ok = true;
         let mut seen = 0;
         for (pid, p) in self.processes() {
@@ -344,6 +400,10 @@ impl Model {
                 }
             }
             seen = i + 1;
+            if p.aspace.vmas.touched || !pt.touched.is_empty() {
+                marked.push(pid);
+                ok &= p.aspace.vmas.check_invariants().is_ok();
+            }
             let old = st.rss[i].filter(|(m, _)| *m == mm).map(|(_, s)| s);
             if old.is_none() || !pt.touched.is_empty() {
                 let sums = self.recount_ranges(st, mm, pt, old);
