@@ -214,10 +214,15 @@ impl Model {
     }
 
     pub fn folio(&self, head: Pfn) -> FolioRef {
+        Model::folio_in(&self.mem, head)
+    }
+    /// The folio whose head is `head`, read from `mem` alone (for walks that hold a page
+    /// table mutably).
+    pub(crate) fn folio_in(mem: &Memory, head: Pfn) -> FolioRef {
         FolioRef {
             head,
-            order: self.mem.folio_order(head),
-            anon: self.mem.page(head).flags.has(PageFlags::ANON),
+            order: mem.folio_order(head),
+            anon: mem.page(head).flags.has(PageFlags::ANON),
         }
     }
     pub fn folio_of_page(&self, pfn: Pfn) -> FolioRef {
