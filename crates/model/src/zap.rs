@@ -25,10 +25,18 @@ struct ZapBatch {
     cleared: Pte,
 }
 
-/// References to drop once the (modelled) TLB flush is done.
+/// References to drop once the (modelled) TLB flush is done, in zap order: (head PFN,
+/// references), 8 bytes each as the kernel's `mmu_gather` keeps one pointer per page (the
+/// model's PFNs fit in 32 bits).
 #[derive(Default)]
 pub(crate) struct Gather {
-    refs: Vec<(Pfn, i32)>,
+    refs: Vec<(u32, u32)>,
+}
+
+impl Gather {
+    fn push(&mut self, head: Pfn, nr: usize) {
+        self.refs.push((head.0 as u32, nr as u32));
+    }
 }
 
 impl Model {
@@ -46,6 +54,7 @@ impl Model {
 
     pub(crate) fn tlb_finish(&mut self, gather: Gather) {
         for (head, nr) in gather.refs {
+            let (head, nr) = (Pfn(head as u64), nr as i32);
             self.free_swap_cache(head);
             self.put_folio(head, nr);
         }
@@ -67,7 +76,7 @@ impl Model {
                     self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Zap);
                     let counter = self.mm_counter(f);
                     self.add_rss(pid, counter, -(PMD_ORDER.nr_pages() as i64));
-                    gather.refs.push((f.head, 1));
+                    gather.push(f.head, 1);
                 }
                 return;
             }
@@ -171,7 +180,7 @@ impl Model {
         let counter = self.mm_counter(f);
         self.add_rss(pid, counter, -(nr as i64));
         self.rmap_remove(pid, f, first, nr as u64, Level::Pte, Cause::Zap);
-        gather.refs.push((f.head, nr as i32));
+        gather.push(f.head, nr);
     }
 
     /// `zap_present_folio_ptes` for a file folio: a dirty entry dirties the folio. (The
