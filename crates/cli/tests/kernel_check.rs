@@ -3,28 +3,16 @@
 //! into a failure) as root; otherwise it reports itself skipped with the reason. Scenarios the
 //! model cannot perform yet are listed one by one with the reason.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
 fn cannot() -> Option<String> {
-    match std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() {
-        Some("1") | Some("require") => {}
-        _ => return Some("FOLIOLAB_KERNEL_TESTS not set (set it to 1 or require)".into()),
-    }
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-        });
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    if !Path::new("/sys/kernel/mm/transparent_hugepage/hugepages-64kB").exists() {
-        return Some("no 64K mTHP size".into());
-    }
-    None
+    support::cannot_run_kernel_tests().or_else(|| {
+        let size = Path::new("/sys/kernel/mm/transparent_hugepage/hugepages-64kB");
+        (!size.exists()).then(|| "no 64K mTHP size".into())
+    })
 }
 
 fn corpus() -> Vec<String> {

@@ -13,6 +13,8 @@
 //! - `vm_probe_kernel_path`: a kernel image given by path (an unpacked Debian image standing
 //!   in for a developer's build) with its modules directory boots and runs swap scenarios.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -45,24 +47,11 @@ fn corpus() -> Vec<String> {
 
 /// Why this machine cannot boot VMs, if it cannot.
 fn cannot() -> Option<String> {
-    match std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() {
-        Some("1") | Some("require") => {}
-        _ => return Some("FOLIOLAB_KERNEL_TESTS not set (set it to 1 or require)".into()),
-    }
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(String::from))
-        });
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    if foliolab_probe::vm::qemu::find_qemu().is_err() {
-        return Some("qemu-system-x86_64 not found (install qemu-system-x86; .ci/run does)".into());
-    }
-    None
+    support::cannot_run_kernel_tests().or_else(|| {
+        foliolab_probe::vm::qemu::find_qemu()
+            .is_err()
+            .then(|| "qemu-system-x86_64 not found (install qemu-system-x86; .ci/run does)".into())
+    })
 }
 
 fn listing(dir: &str) -> Vec<String> {
