@@ -152,6 +152,13 @@ fn compare_and_bench_records_fit_the_schema() {
     let (code, out) = run(&["compare", "--json", "-"], b"scenario 1\nfrob\n");
     assert_eq!(code, 2);
     assert_eq!(records(&schema, &out)[0]["kind"], "error");
+    let (code, out) = run(&["compare", "--costs", "--json"], b"");
+    assert_eq!(code, 0, "{out}");
+    let recs = records(&schema, &out);
+    assert_eq!(recs.len(), 1, "{out}");
+    assert_eq!(recs[0]["kind"], "costs");
+    assert!(recs[0]["file"].is_null());
+    assert_eq!(recs[0]["sizes"].as_array().map(Vec::len), Some(9), "{out}");
     let args = [
         "bench",
         "--json",
