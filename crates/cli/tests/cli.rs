@@ -1,5 +1,7 @@
 //! The `foliolab` binary end to end: exit statuses and messages for good and bad scenarios.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -12,13 +14,7 @@ fn write_tmp(name: &str, text: &str) -> PathBuf {
 }
 
 fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_foliolab"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    support::run_merged(args)
 }
 
 fn run_text(name: &str, text: &str) -> (i32, String) {

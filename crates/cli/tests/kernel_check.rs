@@ -154,46 +154,23 @@ fn bench_measures_the_kernel_and_restores_the_knobs() -> Result<String, String> 
     ))
 }
 
-type Test = fn() -> Result<String, String>;
-
 fn main() {
-    let require = std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() == Some("require");
-    let tests: [(&str, Test); 3] = [
-        ("check_corpus_five_runs", check_corpus_five_runs),
-        (
+    let test = |name: &str, f: fn() -> Result<String, String>| -> support::KernelTest {
+        (name.to_string(), Box::new(f))
+    };
+    let tests = [
+        test("check_corpus_five_runs", check_corpus_five_runs),
+        test(
             "bench_measures_the_kernel_and_restores_the_knobs",
             bench_measures_the_kernel_and_restores_the_knobs,
         ),
-        (
+        test(
             "counter_failures_are_retried_then_reported",
             counter_failures_are_retried_then_reported,
         ),
     ];
     println!("\nrunning {} kernel tests", tests.len());
-    let why = cannot();
-    let (mut pass, mut fail, mut skip) = (0, 0, 0);
-    for (name, f) in tests {
-        match (&why, require) {
-            (Some(why), true) => {
-                println!("test {name} ... FAILED (required, but cannot run: {why})");
-                fail += 1;
-            }
-            (Some(why), false) => {
-                println!("test {name} ... skipped: {why}");
-                skip += 1;
-            }
-            (None, _) => match f() {
-                Ok(msg) => {
-                    println!("test {name} ... ok: {msg}");
-                    pass += 1;
-                }
-                Err(e) => {
-                    println!("test {name} ... FAILED: {e}");
-                    fail += 1;
-                }
-            },
-        }
-    }
+    let (pass, fail, skip) = support::run_kernel_tests(&tests, cannot);
     println!("\n{pass} passed, {fail} failed, {skip} skipped");
     if fail > 0 {
         std::process::exit(1);

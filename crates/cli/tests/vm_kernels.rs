@@ -378,8 +378,6 @@ fn probe_kernel_path() -> Result<String, String> {
     ))
 }
 
-type TestFn = dyn Fn() -> Result<String, String>;
-
 fn kernels() -> Vec<String> {
     std::env::var("FOLIOLAB_VM_KERNELS")
         .unwrap_or_else(|_| "6.1 6.12".into())
@@ -389,8 +387,7 @@ fn kernels() -> Vec<String> {
 }
 
 fn main() {
-    let require = std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() == Some("require");
-    let mut tests: Vec<(String, Box<TestFn>)> = Vec::new();
+    let mut tests: Vec<support::KernelTest> = Vec::new();
     for k in kernels() {
         let kk = k.clone();
         tests.push((
@@ -400,30 +397,8 @@ fn main() {
     }
     tests.push(("vm_probe_kernel_path".into(), Box::new(probe_kernel_path)));
     println!("\nrunning {} VM kernel tests", tests.len());
-    let (mut pass, mut fail, mut skip) = (0, 0, 0);
     let t0 = Instant::now();
-    for (name, f) in &tests {
-        match cannot() {
-            Some(why) if require => {
-                println!("test {name} ... FAILED (required, but cannot run: {why})");
-                fail += 1;
-            }
-            Some(why) => {
-                println!("test {name} ... skipped: {why}");
-                skip += 1;
-            }
-            None => match f() {
-                Ok(msg) => {
-                    println!("test {name} ... ok: {msg}");
-                    pass += 1;
-                }
-                Err(e) => {
-                    println!("test {name} ... FAILED: {e}");
-                    fail += 1;
-                }
-            },
-        }
-    }
+    let (pass, fail, skip) = support::run_kernel_tests(&tests, cannot);
     println!(
         "\n{pass} passed, {fail} failed, {skip} skipped; VM tests took {:.1} s",
         t0.elapsed().as_secs_f64()

@@ -50,3 +50,49 @@ pub fn cannot_run_kernel_tests() -> Option<String> {
         .and_then(|l| l.split_whitespace().nth(1));
     (uid != Some("0")).then(|| "not root".into())
 }
+
+/// Exit status and stdout followed by stderr of `foliolab ARGS` (no standard input).
+pub fn run_merged(args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A kernel test of a `harness = false` test binary: a name and what it runs (`Ok`: what it
+/// found, `Err`: why it failed).
+pub type KernelTest = (String, Box<dyn Fn() -> Result<String, String>>);
+
+/// Runs `tests` as libtest would print them, each skipped with `cannot`'s reason when it
+/// cannot run here, or failed when `FOLIOLAB_KERNEL_TESTS=require`. Returns (passed,
+/// failed, skipped).
+pub fn run_kernel_tests(
+    tests: &[KernelTest],
+    cannot: impl Fn() -> Option<String>,
+) -> (usize, usize, usize) {
+    let require = std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() == Some("require");
+    let (mut pass, mut fail, mut skip) = (0, 0, 0);
+    for (name, f) in tests {
+        match cannot() {
+            Some(why) if require => {
+                println!("test {name} ... FAILED (required, but cannot run: {why})");
+                fail += 1;
+            }
+            Some(why) => {
+                println!("test {name} ... skipped: {why}");
+                skip += 1;
+            }
+            None => match f() {
+                Ok(msg) => {
+                    println!("test {name} ... ok: {msg}");
+                    pass += 1;
+                }
+                Err(e) => {
+                    println!("test {name} ... FAILED: {e}");
+                    fail += 1;
+                }
+            },
+        }
+    }
+    (pass, fail, skip)
+}
