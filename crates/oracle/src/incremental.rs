@@ -54,27 +54,39 @@ fn view(e: &PmdEntry) -> View<'_> {
     }
 }
 
-/// Calls `f(page index in the range, entry, is a PMD leaf)` for each entry of `a` that `b`
-/// does not have at the same place (every entry of `a` when `all`).
-fn each_diff(a: Option<View>, b: Option<View>, all: bool, mut f: impl FnMut(u64, Pte, bool)) {
+/// Whether two entries at the same place count for the same page (both map it, or neither
+/// maps anything): a write-protect or an accessed bit changes no truth.
+fn same_count(a: Pte, b: Pte) -> bool {
+    let counts = |p: Pte| p.is_present() && !p.is_special();
+    match (counts(a), counts(b)) {
+        (true, true) => a.pfn() == b.pfn(),
+        (false, false) => true,
+        _ => false,
+    }
+}
+
+/// Calls `f(page index in the range, entry, is a PMD leaf, counts as what `b` has there)`
+/// for each entry of `a` that `b` does not have at the same place (every entry of `a`
+/// when `all`).
+fn each_diff(a: Option<View>, b: Option<View>, all: bool, mut f: impl FnMut(u64, Pte, bool, bool)) {
     match (a, b) {
         (None, _) => {}
         (Some(View::Ptes(x)), Some(View::Ptes(y))) if !all => {
             for (i, (p, q)) in x.iter().zip(y.iter()).enumerate() {
                 if p != q && !p.is_none() {
-                    f(i as u64, *p, false);
+                    f(i as u64, *p, false, same_count(*p, *q));
                 }
             }
         }
         (Some(View::Leaf(x)), Some(View::Leaf(y))) if !all && x == y => {}
         (Some(View::Leaf(x)), _) => {
             if !x.is_none() {
-                f(0, x, true);
+                f(0, x, true, false);
             }
         }
         (Some(View::Ptes(x)), _) => {
             for (i, p) in x.iter().enumerate().filter(|(_, p)| !p.is_none()) {
-                f(i as u64, *p, false);
+                f(i as u64, *p, false, false);
             }
         }
     }
@@ -241,7 +253,7 @@ impl Recounter {
         all: bool,
         seen: &mut dyn FnMut(EntryChange),
     ) {
-        each_diff(old, now, all, |i, pte, pmd| {
+        each_diff(old, now, all, |i, pte, pmd, same| {
             let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
             seen(EntryChange {
                 mm,
@@ -250,7 +262,9 @@ impl Recounter {
                 pmd,
                 added: false,
             });
-            self.uncount(mm, pte, pmd);
+            if !same {
+                self.uncount(mm, pte, pmd);
+            }
         });
     }
 
@@ -273,7 +287,7 @@ impl Recounter {
             now.map(view),
             old.as_ref().map(Counted::view),
             all,
-            |i, pte, pmd| {
+            |i, pte, pmd, same| {
                 let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
                 seen(EntryChange {
                     mm: s.id,
@@ -282,6 +296,9 @@ impl Recounter {
                     pmd,
                     added: true,
                 });
+                if same {
+                    return;
+                }
                 if let Some(head) = count_entry(truth, mem, s.id, pte, pmd) {
                     if changed.last() != Some(&head) {
                         changed.push(head);
