@@ -2,6 +2,7 @@
 //! mTHP order choice, and `do_huge_pmd_anonymous_page` (THP and the huge zero folio).
 
 use crate::model::{Model, ModelError, Pid, RssCounter};
+use crate::rmap::At;
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::{Content, Pte, VmFlags, Vma};
 use foliolab_schemes::{Cause, FolioRef};
@@ -168,7 +169,7 @@ impl Model {
         let vma = self.vma_at(pid, va)?;
         let anon_vma = self.anon_vma_prepare(pid, va);
         let f = self.alloc_anon_folio(pid, &vma, va)?;
-        let f = self.rmap_add_new_anon(f, pid, anon_vma, Cause::Fault);
+        let f = self.rmap_add_new_anon(f, At(pid, va), anon_vma, Cause::Fault);
         let nr = f.nr_pages();
         self.mem.ref_add(f.head, nr as i32 - 1);
         let start = va.align_down(f.order.size_bytes());
@@ -248,7 +249,7 @@ impl Model {
                 .count_mthp(PMD_ORDER, MthpStat::AnonFaultFallback, 1);
             return Ok(None);
         };
-        let f = self.rmap_add_new_anon(f, pid, anon_vma, Cause::Fault);
+        let f = self.rmap_add_new_anon(f, At(pid, va), anon_vma, Cause::Fault);
         let writable = vma.flags.has(VmFlags::WRITE);
         let leaf = Pte::present(f.head, writable, true);
         self.proc_mut(pid)

@@ -4,6 +4,7 @@
 
 use crate::batch::folio_pte_batch;
 use crate::model::{Model, Pid};
+use crate::rmap::At;
 use foliolab_mem::PmdEntry;
 use foliolab_schemes::{Cause, Level};
 use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER, PMD_SIZE};
@@ -42,7 +43,14 @@ impl Model {
                 if !leaf.is_special() {
                     let f = self.folio_of_page(leaf.pfn());
                     self.file_zap_dirty(f, leaf);
-                    self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Zap);
+                    self.rmap_remove(
+                        At(pid, haddr),
+                        f,
+                        f.head,
+                        PMD_NR_PAGES,
+                        Level::Pmd,
+                        Cause::Zap,
+                    );
                     let counter = self.mm_counter(f);
                     self.add_rss(pid, counter, -(PMD_ORDER.nr_pages() as i64));
                     gather.refs.push((f.head, 1));
@@ -123,7 +131,7 @@ impl Model {
         self.file_zap_young(f, cleared);
         let counter = self.mm_counter(f);
         self.add_rss(pid, counter, -(nr as i64));
-        self.rmap_remove(pid, f, pte.pfn(), nr as u64, Level::Pte, Cause::Zap);
+        self.rmap_remove(At(pid, va), f, pte.pfn(), nr as u64, Level::Pte, Cause::Zap);
         gather.refs.push((f.head, nr as i32));
         nr
     }

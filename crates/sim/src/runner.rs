@@ -396,8 +396,13 @@ impl ModelRunner {
     }
 
     fn check_now(&mut self, truth: &BTreeMap<foliolab_types::Pfn, FolioTruth>) -> Vec<Problem> {
-        self.model
-            .check_invariants(truth)
+        let mut found = self.model.check_invariants(truth);
+        if self.model.design_counts_vmas() {
+            let spaces = self.model.processes().map(|(_, p)| &p.aspace);
+            let vmas = foliolab_oracle::vmas_per_folio(spaces, &self.model.mem);
+            found.extend(self.model.check_design_vmas(&vmas));
+        }
+        found
             .into_iter()
             .map(|message| Problem {
                 kind: ProblemKind::Invariant,

@@ -99,6 +99,17 @@ impl MmId {
     pub const MAX: MmId = MmId((1 << 31) - 1);
 }
 
+/// A VMA's identity (`struct vm_area_struct *`), for designs that count VMAs. The model
+/// allocates one for each VMA it creates: a new mapping, each piece a split makes, a VMA an
+/// mremap moves, every VMA a fork duplicates; the VMA a merge extends keeps its own. Unique
+/// across the processes of one model. 0 ([`VmaId::NONE`]) is no VMA.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+pub struct VmaId(pub u64);
+
+impl VmaId {
+    pub const NONE: VmaId = VmaId(0);
+}
+
 /// A user virtual address (bytes).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct VirtAddr(pub u64);
