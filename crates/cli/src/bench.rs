@@ -57,17 +57,12 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<u8> {
         bail!("--runs must be at least 1 and --mib a positive multiple of 2");
     }
     let len_bytes = args.mib << 20;
-    let rss_before = status_kib("VmRSS");
+    // First, before any other run: the 4K workload without checks holds the most pages and
+    // tables, and this process's resident set has not grown yet.
+    let memory = model_memory(args.mib)?;
     let mut rows = Vec::new();
-    let mut bytes_per_page = None;
     for b in Backing::ALL {
         let model = median_of(args.runs, || model_run(b, args.mib, false))?;
-        if b == Backing::Base4K {
-            // The first runs, 4K without checks, set the peak: the most pages and tables.
-            bytes_per_page = rss_before.zip(status_kib("VmHWM")).map(|(before, peak)| {
-                (peak.saturating_sub(before) << 10) as f64 / (len_bytes / 4096) as f64
-            });
-        }
         let checked = median_of(args.runs, || model_run(b, args.mib, true))?;
         rows.push(Row {
             backing: b,
@@ -84,11 +79,38 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<u8> {
     }
     let why_not = kernel.as_ref().err().cloned();
     if args.json {
-        println!("{}", json(&args, &rows, bytes_per_page, why_not.as_deref()));
+        println!("{}", json(&args, &rows, &memory, why_not.as_deref()));
     } else {
-        print_table(&args, &rows, bytes_per_page, why_not.as_deref());
+        print_table(&args, &rows, &memory, why_not.as_deref());
     }
     Ok(0)
+}
+
+/// The model's memory over one run of the 4K workload without checks, in bytes per
+/// modelled 4K page.
+struct Memory {
+    /// Peak heap bytes live during the run beyond those live before it, counted by the
+    /// allocator: memmap, contents, design words, page tables, expected memory, everything.
+    heap_per_page: f64,
+    /// Peak resident set growth of this process over the run (includes what the C allocator
+    /// keeps), if /proc/self/status is readable.
+    rss_per_page: Option<f64>,
+}
+
+fn model_memory(mib: u64) -> anyhow::Result<Memory> {
+    let pages = ((mib << 20) / 4096) as f64;
+    let rss_before = status_kib("VmRSS");
+    let live_before = crate::heap::live_bytes();
+    crate::heap::reset_peak();
+    model_run(Backing::Base4K, mib, false)?;
+    let heap = crate::heap::peak_bytes().saturating_sub(live_before);
+    let rss = rss_before
+        .zip(status_kib("VmHWM"))
+        .map(|(before, peak)| (peak.saturating_sub(before) << 10) as f64 / pages);
+    Ok(Memory {
+        heap_per_page: heap as f64 / pages,
+        rss_per_page: rss,
+    })
 }
 
 /// The kernel's samples, or why there are none.
@@ -186,7 +208,7 @@ fn ratio(model: f64, kernel: Option<&Times>, op: usize) -> Option<f64> {
     kernel.map(|k| model / k.get(op).max(1e-6))
 }
 
-fn print_table(args: &BenchArgs, rows: &[Row], bytes_per_page: Option<f64>, why_not: Option<&str>) {
+fn print_table(args: &BenchArgs, rows: &[Row], memory: &Memory, why_not: Option<&str>) {
     println!(
         "# fork / child exit / munmap of {} MiB of touched anon memory, median of {} (ms)",
         args.mib, args.runs
@@ -214,21 +236,16 @@ fn print_table(args: &BenchArgs, rows: &[Row], bytes_per_page: Option<f64>, why_
             );
         }
     }
-    match bytes_per_page {
-        Some(b) => println!(
-            "model memory: {b:.1} bytes per modelled 4K page (peak RSS growth of this process over {} MiB of 4K pages, checks off: model, design and expected memory)",
-            args.mib
-        ),
-        None => println!("model memory: unknown (/proc/self/status unreadable)"),
-    }
+    let rss = memory
+        .rss_per_page
+        .map_or("unknown".to_string(), |b| format!("{b:.1}"));
+    println!(
+        "model memory: {:.1} bytes per modelled 4K page at the peak of one run over {} MiB of 4K pages, checks off (heap bytes live, counted by the allocator: memmap, contents, design words, both processes' page tables, expected memory); peak RSS growth {rss} bytes per page",
+        memory.heap_per_page, args.mib
+    );
 }
 
-fn json(
-    args: &BenchArgs,
-    rows: &[Row],
-    bytes_per_page: Option<f64>,
-    why_not: Option<&str>,
-) -> String {
+fn json(args: &BenchArgs, rows: &[Row], memory: &Memory, why_not: Option<&str>) -> String {
     let mut out = Vec::new();
     for r in rows {
         for (i, op) in OPS.iter().enumerate() {
@@ -251,7 +268,8 @@ fn json(
         "runs": args.runs,
         "kernel_measured": why_not.is_none(),
         "kernel_not_measured_because": why_not,
-        "model_bytes_per_page": bytes_per_page,
+        "model_bytes_per_page": memory.heap_per_page,
+        "model_rss_bytes_per_page": memory.rss_per_page,
         "rows": out,
     });
     // One output record of schema 1 (docs/json-schema.md), about no scenario file.

@@ -10,6 +10,7 @@ mod compare_out;
 mod explain;
 mod explore;
 mod fuzz;
+mod heap;
 mod manual;
 mod probe;
 mod record;

@@ -15,8 +15,9 @@ use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 
 fn hash_page<H: Hasher>(p: &Page, h: &mut H) {
-    (p.flags.0, p.refcount, p.head.0, p.order, p.pincount).hash(h);
-    (p.link_prev, p.link_next, p.anon_vma).hash(h);
+    // Every stored word: flags (with the order), refcount, compound_head (or a free
+    // block's link) and the word its place gives it (anon_vma, pincount, a list link).
+    p.raw().hash(h);
 }
 
 impl World {

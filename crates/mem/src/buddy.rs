@@ -55,9 +55,7 @@ impl Buddy {
             None => (self.carve()?, MAX_ORDER),
         };
         self.expand(map, pfn, from, order);
-        let page = map.get_mut(pfn);
-        page.flags = PageFlags(PageFlags::ALLOCATED);
-        page.order = 0;
+        map.get_mut(pfn).flags = PageFlags(PageFlags::ALLOCATED);
         Ok(pfn)
     }
 
@@ -67,7 +65,7 @@ impl Buddy {
         while order < MAX_ORDER {
             let buddy = Pfn(pfn.0 ^ order.nr_pages());
             let b = map.get(buddy);
-            if buddy >= self.watermark || !b.flags.has(PageFlags::BUDDY) || b.order != order.0 {
+            if buddy >= self.watermark || !b.flags.has(PageFlags::BUDDY) || b.order() != order.0 {
                 break;
             }
             self.unlink(map, buddy, order);
@@ -101,12 +99,12 @@ impl Buddy {
         {
             let p = map.get_mut(pfn);
             p.flags = PageFlags(PageFlags::BUDDY);
-            p.order = order.0;
-            p.link_prev = NIL;
-            p.link_next = old;
+            p.set_order(order.0);
+            p.set_buddy_prev(NIL);
+            p.set_link(old);
         }
         if old != NIL {
-            map.get_mut(Pfn(old as u64)).link_prev = pfn.0 as u32;
+            map.get_mut(Pfn(old as u64)).set_buddy_prev(pfn.0 as u32);
         }
         self.heads[order.0 as usize] = pfn.0 as u32;
         self.nr_free[order.0 as usize] += 1;
@@ -122,19 +120,20 @@ impl Buddy {
     fn unlink(&mut self, map: &mut PfnArray<Page>, pfn: Pfn, order: Order) {
         let (prev, next) = {
             let p = map.get(pfn);
-            (p.link_prev, p.link_next)
+            (p.buddy_prev(), p.link())
         };
         if prev == NIL {
             self.heads[order.0 as usize] = next;
         } else {
-            map.get_mut(Pfn(prev as u64)).link_next = next;
+            map.get_mut(Pfn(prev as u64)).set_link(next);
         }
         if next != NIL {
-            map.get_mut(Pfn(next as u64)).link_prev = prev;
+            map.get_mut(Pfn(next as u64)).set_buddy_prev(prev);
         }
+        // Off the list, the page's words are clean again (no head, no link).
         let p = map.get_mut(pfn);
-        p.link_prev = NIL;
-        p.link_next = NIL;
+        p.set_buddy_prev(0);
+        p.set_link(0);
         self.nr_free[order.0 as usize] -= 1;
     }
 
@@ -146,14 +145,14 @@ impl Buddy {
             while cur != NIL {
                 let pfn = Pfn(cur as u64);
                 let p = map.get(pfn);
-                if !p.flags.has(PageFlags::BUDDY) || p.order != o || p.link_prev != prev {
+                if !p.flags.has(PageFlags::BUDDY) || p.order() != o || p.buddy_prev() != prev {
                     return Err(format!("buddy list {o}: bad block {pfn:?}"));
                 }
                 if !pfn.is_aligned(Order(o)) || pfn >= self.watermark {
                     return Err(format!("buddy list {o}: misplaced block {pfn:?}"));
                 }
                 prev = cur;
-                cur = p.link_next;
+                cur = p.link();
                 n += 1;
             }
             if n != self.nr_free[o as usize] {

@@ -4,6 +4,7 @@
 
 pub mod aspace;
 pub mod buddy;
+pub mod content;
 pub mod memory;
 pub mod page;
 pub mod pagecache;

@@ -2,9 +2,11 @@
 //!
 //! Contents are modelled as the first 64 bits of each base page (all a scenario can write or
 //! read) plus a write tag naming the write that stored them, so a read can be traced back to
-//! its writer (the leak check).
+//! its writer (the leak check): [`crate::content`].
 
 use crate::buddy::{Buddy, OutOfMemory};
+pub use crate::content::Content;
+use crate::content::Contents;
 use crate::page::{Page, PageFlags};
 use foliolab_types::{Order, Pfn, PfnArray, PMD_ORDER};
 
@@ -14,18 +16,10 @@ pub const PHYS_BYTES: u64 = foliolab_types::MODEL_PHYS_BYTES;
 /// the kernel image would).
 pub const FIRST_PFN: Pfn = Pfn(0x1000);
 
-/// What one base page holds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Content {
-    pub value: u64,
-    /// 0: never written since allocation (zero-filled); otherwise the id of the write.
-    pub tag: u32,
-}
-
 #[derive(Clone)]
 pub struct Memory {
     pub map: PfnArray<Page>,
-    contents: PfnArray<Content>,
+    contents: Contents,
     /// Times each page was freed: a frame's "epoch".
     free_gen: PfnArray<u32>,
     buddy: Buddy,
@@ -44,10 +38,10 @@ impl Memory {
         let z = map.get_mut(zero_pfn);
         z.flags = PageFlags(PageFlags::ALLOCATED | PageFlags::ZERO | PageFlags::UPTODATE);
         z.refcount = 1;
-        z.head = zero_pfn;
+        z.set_head(zero_pfn);
         Memory {
             map,
-            contents: PfnArray::new(end.0),
+            contents: Contents::new(end.0),
             free_gen: PfnArray::new(end.0),
             buddy,
             zero_pfn,
@@ -88,20 +82,15 @@ impl Memory {
         let head = self.buddy.alloc(&mut self.map, order)?;
         for i in 0..order.nr_pages() {
             let pfn = head.add(i);
-            let p = self.map.get_mut(pfn);
-            *p = Page {
-                flags: PageFlags(PageFlags::ALLOCATED),
-                head,
-                ..Page::default()
-            };
-            *self.contents.get_mut(pfn) = Content::default();
+            *self.map.get_mut(pfn) = Page::allocated(head);
+            self.contents.set(pfn, Content::default());
         }
         let h = self.map.get_mut(head);
         h.refcount = 1;
         if order.0 > 0 {
             h.flags.set(PageFlags::HEAD, true);
             let p1 = self.map.get_mut(head.add(1));
-            p1.order = order.0;
+            p1.set_order(order.0);
             p1.flags.set(PageFlags::LARGE_RMAPPABLE, true);
         }
         self.nr_folios[order.0 as usize] += 1;
@@ -131,29 +120,31 @@ impl Memory {
         let order = self.folio_order(head);
         assert!(new_order < order);
         let mut heads = Vec::new();
+        // The head's folio fields, read before its words are reused.
+        let anon_vma = self.map.get(head).anon_vma();
+        let flags = self.map.get(head).flags;
         for chunk in 0..(1u64 << (order.0 - new_order.0)) {
             let h = head.add(chunk << new_order.0);
             for i in 0..new_order.nr_pages() {
                 let p = self.map.get_mut(h.add(i));
-                p.head = h;
-                p.order = 0;
+                p.set_head(h);
+                p.set_order(0);
                 p.flags.set(PageFlags::HEAD, new_order.0 > 0 && i == 0);
                 p.flags.set(
                     PageFlags::LARGE_RMAPPABLE | PageFlags::PARTIALLY_MAPPED | PageFlags::DEFERRED,
                     false,
                 );
-                p.pincount = 0;
+                // No pins, no deferred links, no anon_vma until set below.
+                p.set_anon_vma(0);
                 p.refcount = 0;
             }
             if new_order.0 > 0 {
                 let p1 = self.map.get_mut(h.add(1));
-                p1.order = new_order.0;
+                p1.set_order(new_order.0);
                 p1.flags.set(PageFlags::LARGE_RMAPPABLE, true);
             }
-            let anon_vma = self.map.get(head).anon_vma;
-            let flags = self.map.get(head).flags;
             let hp = self.map.get_mut(h);
-            hp.anon_vma = anon_vma;
+            hp.set_anon_vma(anon_vma);
             hp.flags.set(PageFlags::ANON, flags.has(PageFlags::ANON));
             hp.flags
                 .set(PageFlags::SWAPBACKED, flags.has(PageFlags::SWAPBACKED));
@@ -169,12 +160,18 @@ impl Memory {
     }
 
     /// The folio (head PFN) a page belongs to.
+    /// On a free page: PFN 0 (a free block's first page keeps a list link where the head
+    /// would be).
     pub fn folio_of(&self, pfn: Pfn) -> Pfn {
-        self.map.get(pfn).head
+        let p = self.map.get(pfn);
+        if p.flags.has(PageFlags::BUDDY) {
+            return Pfn(0);
+        }
+        p.head()
     }
     pub fn folio_order(&self, head: Pfn) -> Order {
         if self.map.get(head).flags.has(PageFlags::HEAD) {
-            Order(self.map.get(head.add(1)).order)
+            Order(self.map.get(head.add(1)).order())
         } else {
             Order(0)
         }
@@ -222,10 +219,10 @@ impl Memory {
     }
 
     pub fn content(&self, pfn: Pfn) -> Content {
-        *self.contents.get(pfn)
+        self.contents.get(pfn)
     }
     pub fn set_content(&mut self, pfn: Pfn, c: Content) {
-        *self.contents.get_mut(pfn) = c;
+        self.contents.set(pfn, c);
     }
     pub fn frame_epoch(&self, pfn: Pfn) -> u32 {
         *self.free_gen.get(pfn)

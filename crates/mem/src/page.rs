@@ -1,16 +1,20 @@
-//! `struct page`, as far as the model needs it, with every field at the place the kernel keeps
-//! it (kernel note section 1.1):
+//! `struct page`, as far as the model needs it, in 16 bytes per page (the kernel's is 64):
+//! every page has its flags, its `_refcount` and `compound_head`; one more word means what
+//! the page's place gives it, as the kernel's unions do, and a folio's order sits in the
+//! flags of page[1] (the kernel's `_flags_1` low byte). Fields a folio does not use are
+//! never materialised per page.
 //!
-//! | page    | field            | model field          |
-//! |---------|------------------|----------------------|
-//! | any     | flags            | `flags`              |
-//! | head    | `_refcount`      | `refcount` (tails: always 0) |
-//! | tail    | `compound_head`  | `head`               |
-//! | head    | `mapping`, `index` | `anon_vma`         |
-//! | page[1] | `_flags_1` order | `order`              |
-//! | page[1] | `_pincount`      | `pincount`           |
-//! | page[2] | `_deferred_list` | `link_prev`/`link_next` |
-//! | free    | buddy `lru`      | `link_prev`/`link_next` on the first page |
+//! | page                    | field              | where in [`Page`]                    |
+//! |-------------------------|--------------------|--------------------------------------|
+//! | any                     | flags              | `flags` bits 0..=16                   |
+//! | head                    | `_refcount`        | `refcount` (tails: always 0)          |
+//! | tail                    | `compound_head`    | `head` (a small folio or head: itself)|
+//! | head                    | `mapping` (anon_vma) | `word`                             |
+//! | page[1]                 | `_flags_1` order   | `flags` bits 24..=31                  |
+//! | page[1]                 | `_pincount`        | `word`                                |
+//! | page[2], page[3]        | `_deferred_list`   | `word`: prev in page[2], next in page[3] |
+//! | free block's first page | buddy order        | `flags` bits 24..=31                  |
+//! | free block's first page | buddy `lru`        | `head`: prev, `word`: next            |
 //!
 //! Mapcount words are not here: each scheme keeps its own, in its own layout, so that every
 //! scheme can shadow the same run.
@@ -65,44 +69,94 @@ impl PageFlags {
 /// Sentinel for an empty list link.
 pub const NIL: u32 = u32::MAX;
 
+/// Bits of `flags` that hold an order (page[1] of a large folio, a free block's first page).
+const ORDER_SHIFT: u32 = 24;
+const ORDER_MASK: u32 = 0xff << ORDER_SHIFT;
+
 /// One `struct page`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Page {
+    /// [`PageFlags`] bits 0..=16; bits 24..=31: the folio order 1..=9 on page[1] of a large
+    /// folio, or the buddy order 0..=10 on a free block's first page (0 elsewhere).
     pub flags: PageFlags,
     /// `_refcount`, unbiased: references to the folio (mappings, pins, caches, the
     /// allocation's own until it is mapped), >= 1 while allocated, 0 when free; meaningful on
     /// a folio's first page only, tails stay 0 (a speculative reference must never see a
     /// tail count).
     pub refcount: i32,
-    /// `compound_head`: the folio's first page (a small folio or head points at itself).
-    pub head: Pfn,
-    /// page[1]: folio order 1..=9; in a free block's first page: the buddy order.
-    pub order: u8,
-    /// page[1]: `_pincount` of a large folio, unbiased: FOLL_PIN pins on its pages (one per
-    /// pinned page), 0 unpinned. Small folios count a pin as 1024 references instead.
-    pub pincount: i32,
-    /// page[2] `_deferred_list` links, or buddy free-list links on a free block's first page
-    /// (PFN offsets; [`NIL`] for none).
-    pub link_prev: u32,
-    pub link_next: u32,
-    /// head: the anon_vma the folio belongs to (`folio->mapping`), 0 for none.
-    pub anon_vma: u32,
+    /// `compound_head`: the PFN of the folio's first page (a small folio or head points at
+    /// itself), 0 on a free page; on a free block's first page, the previous block on its
+    /// free list ([`NIL`] for none).
+    head: u32,
+    /// By the page's place: a head's anon_vma (`folio->mapping`, 0 for none); page[1]'s
+    /// `_pincount` (unbiased: FOLL_PIN pins on the folio's pages, one per pinned page, 0
+    /// unpinned; small folios count a pin as 1024 references instead); page[2]'s previous
+    /// and page[3]'s next folio on the deferred split queue (head PFNs, [`NIL`] for none);
+    /// the next block on a free block's free list ([`NIL`] for none); 0 elsewhere.
+    word: u32,
 }
 
-// The model's `struct page` stays small: a 16 GiB memmap is touched section by section.
-const _: () = assert!(std::mem::size_of::<Page>() == 40);
+// The model's `struct page` is a quarter of the kernel's: a 16 GiB memmap is touched section
+// by section, and the model's memory per page is what `foliolab bench` prints.
+const _: () = assert!(std::mem::size_of::<Page>() == 16);
+// PFNs (and list links, which are PFNs or NIL) are kept in 32 bits.
+const _: () = assert!(foliolab_types::MODEL_NR_PAGES < NIL as u64);
 
-impl Default for Page {
-    fn default() -> Page {
+impl Page {
+    /// A page of an allocated folio whose first page is `head`.
+    pub fn allocated(head: Pfn) -> Page {
         Page {
-            flags: PageFlags::default(),
+            flags: PageFlags(PageFlags::ALLOCATED),
             refcount: 0,
-            head: Pfn(0),
-            order: 0,
-            pincount: 0,
-            link_prev: NIL,
-            link_next: NIL,
-            anon_vma: 0,
+            head: head.0 as u32,
+            word: 0,
         }
+    }
+    /// `compound_head`.
+    pub fn head(&self) -> Pfn {
+        Pfn(self.head as u64)
+    }
+    pub fn set_head(&mut self, head: Pfn) {
+        self.head = head.0 as u32;
+    }
+    /// The order kept in the flags (page[1] of a large folio, a free block's first page).
+    pub fn order(&self) -> u8 {
+        (self.flags.0 >> ORDER_SHIFT) as u8
+    }
+    pub fn set_order(&mut self, order: u8) {
+        self.flags.0 = (self.flags.0 & !ORDER_MASK) | ((order as u32) << ORDER_SHIFT);
+    }
+    /// A head's anon_vma (0 for none).
+    pub fn anon_vma(&self) -> u32 {
+        self.word
+    }
+    pub fn set_anon_vma(&mut self, anon_vma: u32) {
+        self.word = anon_vma;
+    }
+    /// page[1]'s `_pincount`.
+    pub fn pincount(&self) -> i32 {
+        self.word as i32
+    }
+    pub fn set_pincount(&mut self, pins: i32) {
+        self.word = pins as u32;
+    }
+    /// The one list link this page holds: page[2]'s prev or page[3]'s next on the deferred
+    /// split queue, a free block's next.
+    pub fn link(&self) -> u32 {
+        self.word
+    }
+    pub fn set_link(&mut self, link: u32) {
+        self.word = link;
+    }
+    /// A free block's previous block on its free list.
+    pub fn buddy_prev(&self) -> u32 {
+        self.head
+    }
+    pub fn set_buddy_prev(&mut self, prev: u32) {
+        self.head = prev;
+    }
+    /// Every stored word, for hashing a page's state.
+    pub fn raw(&self) -> (u32, i32, u32, u32) {
+        (self.flags.0, self.refcount, self.head, self.word)
     }
 }

@@ -84,7 +84,7 @@ impl Model {
     /// `_pincount` of a large folio counts the pages its holders pinned (invariant 9).
     fn check_pincount(&self, f: FolioRef, pins: i64, out: &mut Vec<String>) {
         let pincount = if f.is_large() {
-            self.mem.page(f.head.add(1)).pincount as i64
+            self.mem.page(f.head.add(1)).pincount() as i64
         } else {
             0
         };

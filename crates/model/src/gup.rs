@@ -193,7 +193,7 @@ impl Model {
     /// what `folio_try_share_anon_rmap_*` (swap-out, migration) must refuse on.
     pub(crate) fn folio_maybe_dma_pinned(&self, f: FolioRef, extra: i32) -> bool {
         if f.is_large() {
-            return self.mem.page(f.head.add(1)).pincount > 0;
+            return self.mem.page(f.head.add(1)).pincount() > 0;
         }
         self.mem.refcount(f.head) + extra >= GUP_PIN_COUNTING_BIAS
     }
@@ -399,7 +399,8 @@ impl Model {
             HoldKind::Get => self.mem.ref_add(f.head, 1),
             HoldKind::Pin if f.is_large() => {
                 self.mem.ref_add(f.head, 1);
-                self.mem.page_mut(f.head.add(1)).pincount += 1;
+                let p1 = self.mem.page_mut(f.head.add(1));
+                p1.set_pincount(p1.pincount() + 1);
             }
             HoldKind::Pin => self.mem.ref_add(f.head, GUP_PIN_COUNTING_BIAS),
         }
@@ -414,7 +415,8 @@ impl Model {
         match kind {
             HoldKind::Get => self.put_folio(f.head, 1),
             HoldKind::Pin if f.is_large() => {
-                self.mem.page_mut(f.head.add(1)).pincount -= 1;
+                let p1 = self.mem.page_mut(f.head.add(1));
+                p1.set_pincount(p1.pincount() - 1);
                 self.put_folio(f.head, 1);
             }
             HoldKind::Pin => self.put_folio(f.head, GUP_PIN_COUNTING_BIAS),

@@ -91,11 +91,11 @@ impl Model {
             | PageFlags::ACTIVE;
         let (flags, anon_vma) = (
             self.mem.page(src.head).flags.0 & keep,
-            self.mem.page(src.head).anon_vma,
+            self.mem.page(src.head).anon_vma(),
         );
         let h = self.mem.page_mut(dst.head);
         h.flags.0 |= flags;
-        h.anon_vma = anon_vma;
+        h.set_anon_vma(anon_vma);
         for i in 0..src.nr_pages() {
             let c = self.mem.content(src.head.add(i));
             self.mem.set_content(dst.head.add(i), c);

@@ -217,10 +217,15 @@ impl Model {
     }
 
     pub fn folio(&self, head: Pfn) -> FolioRef {
+        Model::folio_in(&self.mem, head)
+    }
+    /// The folio whose head is `head`, read from `mem` alone (for walks that hold a page
+    /// table mutably).
+    pub(crate) fn folio_in(mem: &Memory, head: Pfn) -> FolioRef {
         FolioRef {
             head,
-            order: self.mem.folio_order(head),
-            anon: self.mem.page(head).flags.has(PageFlags::ANON),
+            order: mem.folio_order(head),
+            anon: mem.page(head).flags.has(PageFlags::ANON),
         }
     }
     pub fn folio_of_page(&self, pfn: Pfn) -> FolioRef {
@@ -340,18 +345,30 @@ impl Model {
         while cur != NIL {
             let head = Pfn(cur as u64);
             out.push(head);
-            cur = self.mem.page(head.add(2)).link_next;
+            cur = self.dq_links(head).1;
         }
         out
     }
 
+    /// A queued folio's `_deferred_list` links (head PFNs or [`NIL`]): prev in page[2]'s
+    /// word, next in page[3]'s (queued folios have order >= 2).
+    fn dq_links(&self, head: Pfn) -> (u32, u32) {
+        (
+            self.mem.page(head.add(2)).link(),
+            self.mem.page(head.add(3)).link(),
+        )
+    }
+    fn dq_set_prev(&mut self, head: Pfn, prev: u32) {
+        self.mem.page_mut(head.add(2)).set_link(prev);
+    }
+    fn dq_set_next(&mut self, head: Pfn, next: u32) {
+        self.mem.page_mut(head.add(3)).set_link(next);
+    }
+
     fn dq_push(&mut self, head: Pfn) {
         let old_tail = self.dq_tail;
-        {
-            let p2 = self.mem.page_mut(head.add(2));
-            p2.link_prev = old_tail;
-            p2.link_next = NIL;
-        }
+        self.dq_set_prev(head, old_tail);
+        self.dq_set_next(head, NIL);
         self.mem
             .page_mut(head.add(1))
             .flags
@@ -359,30 +376,27 @@ impl Model {
         if old_tail == NIL {
             self.dq_head = head.0 as u32;
         } else {
-            self.mem.page_mut(Pfn(old_tail as u64).add(2)).link_next = head.0 as u32;
+            self.dq_set_next(Pfn(old_tail as u64), head.0 as u32);
         }
         self.dq_tail = head.0 as u32;
         self.dq_len += 1;
     }
 
     fn dq_unlink(&mut self, head: Pfn) {
-        let (prev, next) = {
-            let p2 = self.mem.page(head.add(2));
-            (p2.link_prev, p2.link_next)
-        };
+        let (prev, next) = self.dq_links(head);
         if prev == NIL {
             self.dq_head = next;
         } else {
-            self.mem.page_mut(Pfn(prev as u64).add(2)).link_next = next;
+            self.dq_set_next(Pfn(prev as u64), next);
         }
         if next == NIL {
             self.dq_tail = prev;
         } else {
-            self.mem.page_mut(Pfn(next as u64).add(2)).link_prev = prev;
+            self.dq_set_prev(Pfn(next as u64), prev);
         }
-        let p2 = self.mem.page_mut(head.add(2));
-        p2.link_prev = NIL;
-        p2.link_next = NIL;
+        // Off the queue, the words are clean again.
+        self.dq_set_prev(head, 0);
+        self.dq_set_next(head, 0);
         self.mem
             .page_mut(head.add(1))
             .flags

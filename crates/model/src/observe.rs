@@ -149,7 +149,7 @@ impl Model {
         v.anon_exclusive = self.page_anon_exclusive(page);
         v.refcount = self.mem.refcount(f.head) as i64;
         v.pincount = if f.is_large() {
-            self.mem.page(f.head.add(1)).pincount as i64
+            self.mem.page(f.head.add(1)).pincount() as i64
         } else {
             0
         };

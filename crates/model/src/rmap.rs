@@ -100,7 +100,7 @@ impl Model {
                 PageFlags::ANON | PageFlags::SWAPBACKED | PageFlags::LRU | PageFlags::UPTODATE,
                 true,
             );
-            h.anon_vma = anon_vma;
+            h.set_anon_vma(anon_vma);
         }
         let ae_pages = if f.pmd_mappable() { 1 } else { f.nr_pages() };
         for i in 0..ae_pages {
@@ -275,7 +275,7 @@ impl Model {
             .set(PageFlags::ANON_EXCLUSIVE, true);
         let anon_vma = self.anon_vma_prepare(pid, va);
         if !f.is_large() {
-            self.mem.page_mut(f.head).anon_vma = anon_vma;
+            self.mem.page_mut(f.head).set_anon_vma(anon_vma);
         }
         true
     }

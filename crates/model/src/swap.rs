@@ -157,8 +157,11 @@ impl Model {
     /// `free_swap_cache` (mmu_gather, before the references are dropped): an unmapped
     /// swap-cache folio leaves the cache when its slots are otherwise unused.
     pub(crate) fn free_swap_cache(&mut self, head: Pfn) {
+        if !self.mem.page(head).flags.has(PageFlags::SWAPCACHE) {
+            return;
+        }
         let f = self.folio(head);
-        if self.mem.page(head).flags.has(PageFlags::SWAPCACHE) && !self.folio_mapped(f) {
+        if !self.folio_mapped(f) {
             self.folio_free_swap(f);
         }
     }

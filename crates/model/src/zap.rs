@@ -5,14 +5,39 @@
 use crate::batch::folio_pte_batch;
 use crate::model::{Model, Pid};
 use crate::rmap::At;
-use foliolab_mem::PmdEntry;
-use foliolab_schemes::{Cause, Level};
+use foliolab_mem::{PmdEntry, Pte};
+use foliolab_schemes::{Cause, FolioRef, Level};
 use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER, PMD_SIZE};
 
-/// References to drop once the (modelled) TLB flush is done.
+/// What the page-table walk of a PTE range leaves for the rmap half, in address order.
+enum ZapStep {
+    /// A swap entry at a PTE index, still in the table.
+    Swap(usize, Pte),
+    /// A batch of PTEs mapping one folio, already cleared.
+    Folio(ZapBatch),
+}
+
+/// One cleared batch: `nr` pages of `f` from `first`, and the union of the cleared entries'
+/// bits (dirty, young).
+struct ZapBatch {
+    f: FolioRef,
+    first: Pfn,
+    nr: usize,
+    cleared: Pte,
+}
+
+/// References to drop once the (modelled) TLB flush is done, in zap order: (head PFN,
+/// references), 8 bytes each as the kernel's `mmu_gather` keeps one pointer per page (the
+/// model's PFNs fit in 32 bits).
 #[derive(Default)]
 pub(crate) struct Gather {
-    refs: Vec<(Pfn, i32)>,
+    refs: Vec<(u32, u32)>,
+}
+
+impl Gather {
+    fn push(&mut self, head: Pfn, nr: usize) {
+        self.refs.push((head.0 as u32, nr as u32));
+    }
 }
 
 impl Model {
@@ -30,6 +55,7 @@ impl Model {
 
     pub(crate) fn tlb_finish(&mut self, gather: Gather) {
         for (head, nr) in gather.refs {
+            let (head, nr) = (Pfn(head as u64), nr as i32);
             self.free_swap_cache(head);
             self.put_folio(head, nr);
         }
@@ -37,7 +63,12 @@ impl Model {
 
     fn zap_pmd_range(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr, gather: &mut Gather) {
         let haddr = start.align_down(PMD_SIZE);
-        if let Some(leaf) = self.proc(pid).aspace.pt.pmd_leaf(haddr) {
+        let leaf = match self.proc(pid).aspace.pt.pmd(haddr) {
+            None => return,
+            Some(PmdEntry::Leaf(leaf)) => Some(*leaf),
+            Some(PmdEntry::Table(_)) => None,
+        };
+        if let Some(leaf) = leaf {
             if start == haddr && end.0 == haddr.0 + PMD_SIZE {
                 self.proc_mut(pid).aspace.pt.set_pmd(haddr, None);
                 if !leaf.is_special() {
@@ -53,87 +84,115 @@ impl Model {
                     );
                     let counter = self.mm_counter(f);
                     self.add_rss(pid, counter, -(PMD_ORDER.nr_pages() as i64));
-                    gather.refs.push((f.head, 1));
+                    gather.push(f.head, 1);
                 }
                 return;
             }
             self.split_huge_pmd(pid, haddr);
         }
-        if !matches!(
-            self.proc(pid).aspace.pt.pmd(haddr),
-            Some(PmdEntry::Table(_))
-        ) {
-            return;
-        }
         let first = ((start.0 - haddr.0) / PAGE_SIZE) as usize;
         let last = ((end.0 - haddr.0) / PAGE_SIZE) as usize;
-        let mut i = first;
-        while i < last {
-            i += self.zap_one_batch(pid, haddr, i, last, gather);
+        for step in self.clear_pte_range(pid, haddr, first, last) {
+            match step {
+                ZapStep::Swap(i, pte) => {
+                    self.zap_swap_entry(pid, haddr.add(i as u64 * PAGE_SIZE), pte)
+                }
+                // Every zapped range lies inside one VMA (munmap, exit and
+                // MADV_DONTNEED zap VMA by VMA).
+                ZapStep::Folio(b) => self.zap_folio_batch(At(pid, start), b, gather),
+            }
         }
     }
 
-    fn zap_batch_len(
-        &self,
-        t: &foliolab_mem::PteTable,
-        i: usize,
-        f: foliolab_schemes::FolioRef,
-        max: usize,
-    ) -> usize {
+    /// How zap batches PTEs: by folio (6.9+), one at a time before; and whether the
+    /// test variant that batches through holes is on.
+    fn zap_batching(&self) -> (bool, bool) {
         #[cfg(feature = "test-variants")]
-        if self.variants.zap_batch_through_holes {
-            let end = (f.head.0 + f.nr_pages() - t.ptes[i].pfn().0) as usize;
-            return max.min(end).min(t.ptes.len() - i);
-        }
+        let holes = self.variants.zap_batch_through_holes;
+        #[cfg(not(feature = "test-variants"))]
+        let holes = false;
         // Era: PTE batching (6.9+); one PTE at a time before.
-        if !self.era.pte_batching {
-            return 1;
-        }
-        folio_pte_batch(t, i, f, max, false)
+        (self.era.pte_batching, holes)
     }
 
-    /// Zaps the batch starting at PTE index `i` of the table at `haddr`; returns its length.
-    fn zap_one_batch(
+    /// The page-table half of `zap_pte_range` over PTE indexes [first, last) of the table at
+    /// `haddr`, found once (`pte_offset_map_lock`): present entries are cleared batch by
+    /// batch; the rmap half of each batch, and each swap entry, are returned in address
+    /// order for the caller to finish (nothing in between reads the page tables).
+    fn clear_pte_range(
         &mut self,
         pid: Pid,
         haddr: VirtAddr,
-        i: usize,
+        first: usize,
         last: usize,
-        gather: &mut Gather,
-    ) -> usize {
-        let va = haddr.add(i as u64 * PAGE_SIZE);
-        let pte = self.proc(pid).aspace.pt.pte(va);
-        if pte.is_swap() {
-            self.zap_swap_entry(pid, va, pte);
-            return 1;
-        }
-        if !pte.is_present() || pte.is_special() {
-            if pte.is_present() {
-                self.proc_mut(pid)
-                    .aspace
-                    .pt
-                    .set_pte(va, foliolab_mem::Pte::NONE);
-            }
-            return 1;
-        }
-        let f = self.folio_of_page(pte.pfn());
-        let nr = match self.proc(pid).aspace.pt.pmd(haddr) {
-            Some(PmdEntry::Table(t)) if f.is_large() => self.zap_batch_len(t, i, f, last - i),
-            _ => 1,
+    ) -> Vec<ZapStep> {
+        let (batching, holes) = self.zap_batching();
+        let mut steps = Vec::new();
+        let Model { procs, mem, .. } = self;
+        let pt = &mut procs[pid.0 as usize]
+            .as_mut()
+            .expect("live process")
+            .aspace
+            .pt;
+        let Some(PmdEntry::Table(t)) = pt.pmd_mut(haddr) else {
+            return steps;
         };
-        let table = self.proc_mut(pid).aspace.pt.table_mut(haddr);
-        let mut cleared = foliolab_mem::Pte::NONE;
-        for j in 0..nr {
-            cleared = foliolab_mem::Pte(cleared.0 | table.ptes[i + j].0);
-            table.ptes[i + j] = foliolab_mem::Pte::NONE;
+        let mut i = first;
+        while i < last {
+            let pte = t.ptes[i];
+            if pte.is_swap() {
+                steps.push(ZapStep::Swap(i, pte));
+                i += 1;
+                continue;
+            }
+            if !pte.is_present() || pte.is_special() {
+                t.ptes[i] = Pte::NONE;
+                i += 1;
+                continue;
+            }
+            let f = Model::folio_in(mem, mem.folio_of(pte.pfn()));
+            let nr = match (f.is_large(), holes, batching) {
+                (false, _, _) => 1,
+                (true, true, _) => {
+                    let end = (f.head.0 + f.nr_pages() - pte.pfn().0) as usize;
+                    (last - i).min(end).min(t.ptes.len() - i)
+                }
+                (true, false, false) => 1,
+                (true, false, true) => folio_pte_batch(t, i, f, last - i, false),
+            };
+            let mut cleared = Pte::NONE;
+            for p in &mut t.ptes[i..i + nr] {
+                cleared = Pte(cleared.0 | p.0);
+                *p = Pte::NONE;
+            }
+            steps.push(ZapStep::Folio(ZapBatch {
+                f,
+                first: pte.pfn(),
+                nr,
+                cleared,
+            }));
+            i += nr;
         }
+        steps
+    }
+
+    /// The rmap half of one cleared batch: dirty and accessed file folios, RSS, the rmap
+    /// removal, and the references for the gather. `at`: the process and an address of the
+    /// zapped range (inside the batch's VMA).
+    fn zap_folio_batch(&mut self, at: At, b: ZapBatch, gather: &mut Gather) {
+        let pid = at.0;
+        let ZapBatch {
+            f,
+            first,
+            nr,
+            cleared,
+        } = b;
         self.file_zap_dirty(f, cleared);
         self.file_zap_young(f, cleared);
         let counter = self.mm_counter(f);
         self.add_rss(pid, counter, -(nr as i64));
-        self.rmap_remove(At(pid, va), f, pte.pfn(), nr as u64, Level::Pte, Cause::Zap);
-        gather.refs.push((f.head, nr as i32));
-        nr
+        self.rmap_remove(at, f, first, nr as u64, Level::Pte, Cause::Zap);
+        gather.push(f.head, nr);
     }
 
     /// `zap_present_folio_ptes` for a file folio: a dirty entry dirties the folio. (The

@@ -20,28 +20,26 @@ const MM_ID_MASK: u64 = (1 << 31) - 1;
 const SHARED_BIT: u64 = 1 << 63;
 const LOCK_BIT: u64 = 1 << 31;
 
-/// The mapcount words of one `struct page`: its own `_mapcount` and, used on page[1] of a
-/// large folio only, the folio's words.
+/// A page's `_mapcount` word as stored: [`PageMapcount`] whose default is the raw −1 of a
+/// page fresh from the allocator (unmapped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Words {
-    page: PageMapcount,
-    folio: Folio618,
-}
+struct Mapcount(PageMapcount);
 
-impl Default for Words {
-    /// A page fresh from the allocator: unmapped, free slots.
-    fn default() -> Words {
-        Words {
-            page: PageMapcount { mapcount: -1 },
-            folio: Folio618::default(),
-        }
+impl Default for Mapcount {
+    fn default() -> Mapcount {
+        Mapcount(PageMapcount { mapcount: -1 })
     }
 }
 
 /// Linux 6.18, PAGE_MAPCOUNT configuration.
 #[derive(Clone)]
 pub struct Linux618 {
-    words: PfnArray<Words>,
+    /// Every page's `_mapcount`, by PFN (raw; −1 unmapped).
+    mapcounts: PfnArray<Mapcount>,
+    /// The folio words of each large folio, kept where the kernel keeps them, in page[1],
+    /// and only there: one slot per pair of pages, by `head >> 1` (a large folio's head is
+    /// even), so memory of small folios never materialises these sections.
+    folios: PfnArray<Folio618>,
     costs: Costs,
     /// Deliberate bugs, so tests can show the checks and the fuzzer catch them.
     #[cfg(feature = "test-variants")]
@@ -61,7 +59,8 @@ pub struct Bugs {
 impl Linux618 {
     pub fn new(nr_pages: u64) -> Linux618 {
         Linux618 {
-            words: PfnArray::new(nr_pages),
+            mapcounts: PfnArray::new(nr_pages),
+            folios: PfnArray::new(nr_pages.div_ceil(2)),
             costs: Costs::default(),
             #[cfg(feature = "test-variants")]
             bugs: Bugs::default(),
@@ -88,10 +87,11 @@ impl Linux618 {
 
     /// The folio's words, in page[1].
     fn f1(&self, f: FolioRef) -> &Folio618 {
-        &self.words.get(f.head.add(1)).folio
+        self.folios.get(Pfn(f.head.0 >> 1))
     }
     fn f1_mut(&mut self, f: FolioRef) -> &mut Folio618 {
-        &mut self.words.get_mut(f.head.add(1)).folio
+        debug_assert!(f.is_large());
+        self.folios.get_mut(Pfn(f.head.0 >> 1))
     }
     fn slot_id(w: &Folio618, k: usize) -> MmId {
         MmId(((w.mm_ids >> (32 * k)) & MM_ID_MASK) as u32)
@@ -157,16 +157,16 @@ impl Linux618 {
     }
 
     fn page_mc(&self, page: Pfn) -> i32 {
-        self.words.get(page).page.mapcount + 1
+        self.mapcounts.get(page).0.mapcount + 1
     }
 
     fn add_ptes_large(&mut self, f: FolioRef, first: Pfn, nr: u64, ctx: Ctx) -> StatDelta {
         let (mm, cause) = (ctx.mm, ctx.cause);
         let mut first_maps = 0;
         for i in 0..nr {
-            let w = self.words.get_mut(first.add(i));
-            w.page.mapcount += 1;
-            if w.page.mapcount == 0 {
+            let w = &mut self.mapcounts.get_mut(first.add(i)).0;
+            w.mapcount += 1;
+            if w.mapcount == 0 {
                 first_maps += 1;
             }
         }
@@ -207,9 +207,9 @@ impl Linux618 {
         self.sub_large(f, nr as i32, mm);
         let mut last = 0;
         for i in 0..nr {
-            let w = self.words.get_mut(first.add(i));
-            w.page.mapcount -= 1;
-            if w.page.mapcount == -1 {
+            let w = &mut self.mapcounts.get_mut(first.add(i)).0;
+            w.mapcount -= 1;
+            if w.mapcount == -1 {
                 last += 1;
             }
         }
@@ -298,10 +298,12 @@ impl Linux618 {
 }
 
 impl RmapEvents for Linux618 {
+    /// Nothing to write: every word of a free page is at its initial value, as the free
+    /// below checks and restores only where it is not (`free_tail_page_prepare` and
+    /// `free_page_is_bad` check rather than clear).
     fn prep_folio(&mut self, f: FolioRef) {
-        for i in 0..f.nr_pages() {
-            *self.words.get_mut(f.head.add(i)) = Words::default();
-        }
+        debug_assert!((0..f.nr_pages()).all(|i| self.page_mc(f.head.add(i)) == 0));
+        debug_assert!(!f.is_large() || *self.f1(f) == Folio618::default());
     }
 
     fn free_folio(&mut self, f: FolioRef) -> Result<(), String> {
@@ -310,17 +312,16 @@ impl RmapEvents for Linux618 {
             let w = *self.f1(f);
             if w != Folio618::default() {
                 bad.push(format!("page[1] words not reset: {w:?}"));
+                *self.f1_mut(f) = Folio618::default();
             }
         }
         for i in 0..f.nr_pages() {
-            if self.words.get(f.head.add(i)).page.mapcount != -1 {
-                bad.push(format!(
-                    "page[{i}] _mapcount {}",
-                    self.words.get(f.head.add(i)).page.mapcount + 1
-                ));
+            let mc = self.mapcounts.get(f.head.add(i)).0.mapcount;
+            if mc != -1 {
+                bad.push(format!("page[{i}] _mapcount {}", mc + 1));
+                *self.mapcounts.get_mut(f.head.add(i)) = Mapcount::default();
             }
         }
-        self.prep_folio(f);
         if bad.is_empty() {
             Ok(())
         } else {
@@ -337,7 +338,7 @@ impl RmapEvents for Linux618 {
         let touched = if f.pmd_mappable() { 1 } else { f.nr_pages() };
         self.costs.record(ctx.cause, 0, touched);
         if !f.is_large() {
-            self.words.get_mut(f.head).page.mapcount = 0;
+            self.mapcounts.get_mut(f.head).0.mapcount = 0;
             return StatDelta { nr: 1, nr_pmd: 0 };
         }
         let w = self.f1_mut(f);
@@ -352,7 +353,7 @@ impl RmapEvents for Linux618 {
         Self::set_slot(w, 0, ctx.mm, n as i32);
         w.large_mapcount = n as i32 - 1;
         for i in 0..f.nr_pages() {
-            self.words.get_mut(f.head.add(i)).page.mapcount = 0;
+            self.mapcounts.get_mut(f.head.add(i)).0.mapcount = 0;
         }
         StatDelta { nr: n, nr_pmd: 0 }
     }
@@ -360,10 +361,10 @@ impl RmapEvents for Linux618 {
     fn add(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> StatDelta {
         if !f.is_large() {
             self.costs.record(ctx.cause, 1, 1);
-            let w = self.words.get_mut(f.head);
-            w.page.mapcount += 1;
+            let w = &mut self.mapcounts.get_mut(f.head).0;
+            w.mapcount += 1;
             return StatDelta {
-                nr: (w.page.mapcount == 0) as i64,
+                nr: (w.mapcount == 0) as i64,
                 nr_pmd: 0,
             };
         }
@@ -379,13 +380,13 @@ impl RmapEvents for Linux618 {
         }
         if !f.is_large() {
             self.costs.record(ctx.cause, 1, 1);
-            self.words.get_mut(f.head).page.mapcount += 1;
+            self.mapcounts.get_mut(f.head).0.mapcount += 1;
             return;
         }
         match level {
             Level::Pte => {
                 for i in 0..nr {
-                    self.words.get_mut(first.add(i)).page.mapcount += 1;
+                    self.mapcounts.get_mut(first.add(i)).0.mapcount += 1;
                 }
                 self.add_large(f, nr as i32, ctx.mm);
                 self.cost_ptes(f, first, nr, false, ctx.cause);
@@ -401,9 +402,9 @@ impl RmapEvents for Linux618 {
     fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
         if !f.is_large() {
             self.costs.record(ctx.cause, 1, 1);
-            let w = self.words.get_mut(f.head);
-            w.page.mapcount -= 1;
-            let nr = -((w.page.mapcount == -1) as i64);
+            let w = &mut self.mapcounts.get_mut(f.head).0;
+            w.mapcount -= 1;
+            let nr = -((w.mapcount == -1) as i64);
             return Removed {
                 stat: StatDelta { nr, nr_pmd: 0 },
                 partially_mapped: false,
