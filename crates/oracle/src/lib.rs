@@ -5,11 +5,13 @@
 
 mod bindings;
 pub mod expected;
+pub mod incremental;
 pub mod recount;
 mod runs;
 pub mod vmas;
 
 pub use expected::{Binding, ExpectedMemory, ReadVerdict};
+pub use incremental::Recounter;
 pub use recount::recount;
 pub use vmas::vmas_per_folio;
 
