@@ -176,6 +176,9 @@ impl Model {
             to: vmas.1,
         };
         self.rmap.scheme.vma_changed(f, first, nr, level, change);
+        // No page changed, but the design's answers about the folio did: checks that look
+        // only at what a statement touched must look at it again.
+        self.mem.touched.page(f.head);
     }
 
     /// Whether the design counts VMAs (then VMA boundary changes are sent to it).
