@@ -50,6 +50,7 @@ impl Memory {
         }
     }
 
+    #[inline]
     pub fn zero_pfn(&self) -> Pfn {
         self.zero_pfn
     }
@@ -73,6 +74,7 @@ impl Memory {
         self.huge_zero = Some(head);
         Ok((head, true))
     }
+    #[inline]
     pub fn is_zero_pfn(&self, pfn: Pfn) -> bool {
         self.map.get(pfn).flags.has(PageFlags::ZERO)
     }
@@ -80,11 +82,9 @@ impl Memory {
     /// Allocates a zero-filled folio of `order` with refcount 1.
     pub fn alloc_folio(&mut self, order: Order) -> Result<Pfn, OutOfMemory> {
         let head = self.buddy.alloc(&mut self.map, order)?;
-        for i in 0..order.nr_pages() {
-            let pfn = head.add(i);
-            *self.map.get_mut(pfn) = Page::allocated(head);
-            self.contents.set(pfn, Content::default());
-        }
+        let nr = order.nr_pages() as usize;
+        self.map.range_mut(head, nr).fill(Page::allocated(head));
+        self.contents.clear(head, nr);
         let h = self.map.get_mut(head);
         h.refcount = 1;
         if order.0 > 0 {
@@ -105,11 +105,14 @@ impl Memory {
             0,
             "freeing {head:?} with references"
         );
-        for i in 0..order.nr_pages() {
-            let pfn = head.add(i);
-            *self.map.get_mut(pfn) = Page::default();
-            *self.free_gen.get_mut(pfn) += 1;
-        }
+        // Every page back to a clean `struct page` (16 bytes each, one store), every
+        // frame's epoch moves on.
+        let nr = order.nr_pages() as usize;
+        self.map.range_mut(head, nr).fill(Page::default());
+        self.free_gen
+            .range_mut(head, nr)
+            .iter_mut()
+            .for_each(|g| *g += 1);
         self.nr_folios[order.0 as usize] -= 1;
         self.buddy.free(&mut self.map, head, order);
     }
@@ -162,6 +165,7 @@ impl Memory {
     /// The folio (head PFN) a page belongs to.
     /// On a free page: PFN 0 (a free block's first page keeps a list link where the head
     /// would be).
+    #[inline]
     pub fn folio_of(&self, pfn: Pfn) -> Pfn {
         let p = self.map.get(pfn);
         if p.flags.has(PageFlags::BUDDY) {
@@ -169,6 +173,7 @@ impl Memory {
         }
         p.head()
     }
+    #[inline]
     pub fn folio_order(&self, head: Pfn) -> Order {
         if self.map.get(head).flags.has(PageFlags::HEAD) {
             Order(self.map.get(head.add(1)).order())
@@ -176,15 +181,19 @@ impl Memory {
             Order(0)
         }
     }
+    #[inline]
     pub fn page(&self, pfn: Pfn) -> &Page {
         self.map.get(pfn)
     }
+    #[inline]
     pub fn page_mut(&mut self, pfn: Pfn) -> &mut Page {
         self.map.get_mut(pfn)
     }
+    #[inline]
     pub fn refcount(&self, head: Pfn) -> i32 {
         self.map.get(head).refcount
     }
+    #[inline]
     pub fn ref_add(&mut self, head: Pfn, nr: i32) {
         let p = self.map.get_mut(head);
         p.refcount += nr;
@@ -192,6 +201,7 @@ impl Memory {
     }
     /// `get_page_unless_zero` on one `struct page`: succeeds only on a page whose own
     /// refcount is non-zero, which a tail page's never is (the tail-refcount rule).
+    #[inline]
     pub fn get_page_unless_zero(&mut self, pfn: Pfn) -> bool {
         let p = self.map.get_mut(pfn);
         if p.refcount == 0 {
@@ -218,12 +228,15 @@ impl Memory {
         Some(head)
     }
 
+    #[inline]
     pub fn content(&self, pfn: Pfn) -> Content {
         self.contents.get(pfn)
     }
+    #[inline]
     pub fn set_content(&mut self, pfn: Pfn, c: Content) {
         self.contents.set(pfn, c);
     }
+    #[inline]
     pub fn frame_epoch(&self, pfn: Pfn) -> u32 {
         *self.free_gen.get(pfn)
     }
