@@ -80,6 +80,12 @@ fn json_out(names: &[String], w: &[f64; 8]) -> Value {
            "linux_6_18_ms_per_gib": absolute})
 }
 
+/// The output record (docs/json-schema.md) of the cost model: `kind` `costs`, `line` 0 and
+/// `file` null (it is about no scenario).
+fn output_record(costs: &Value) -> String {
+    foliolab_driver::output::suite_record("costs", &costs.to_string())
+}
+
 fn print_weights(w: &[f64; 8]) {
     println!("fitted weights (ns per operation; non-negative least squares on the fitted series)");
     for (k, v) in WORKS.iter().zip(w) {
@@ -158,7 +164,7 @@ fn print_designs(names: &[String], w: &[f64; 8]) {
 pub fn print(names: &[String], fmt: Format) {
     let w = fit();
     if fmt == Format::Json {
-        println!("{}", json_out(names, &w));
+        println!("{}", output_record(&json_out(names, &w)));
         return;
     }
     print_weights(&w);

@@ -184,9 +184,7 @@ pub fn to_json(mode: Mode, outs: &[ScenarioOut], rows: &[Row], explain: bool) ->
 /// The output record (docs/json-schema.md) of a compare object: `kind` `compare`, `line` 0
 /// and `file` null (it covers a whole suite; each scenario carries its own `file`).
 pub fn output_record(object: &str) -> String {
-    let body = object.strip_prefix('{').unwrap_or(object);
-    let record = format!("{{\"kind\":\"compare\",\"line\":0,{body}");
-    foliolab_driver::output::stamp(None, &record)
+    foliolab_driver::output::suite_record("compare", object)
 }
 
 /// The magnitude columns: (header, value) for one row.

@@ -8,6 +8,7 @@
 use crate::load::load_bytes;
 use crate::run::{run_loaded, RunOptions};
 use foliolab_fuzz::{Prng, Rng};
+use foliolab_scenario::keywords::KEYWORDS;
 
 /// Values a number is turned into: page and folio boundaries, the limits of the format
 /// (4G page walk, 16G swap, 64T address space) and their neighbours, and u64 overflow.
@@ -51,81 +52,10 @@ const EDGE_NUMBERS: &[&str] = &[
     "0x10K",
 ];
 
-/// Words of the language and near misses, for word swaps.
-const WORDS: &[&str] = &[
-    "scenario",
-    "schemes",
-    "thp",
-    "swap",
-    "file",
-    "spawn",
-    "shrink",
-    "khugepaged",
-    "expect",
-    "stat",
-    "observe",
-    "stats",
-    "map",
-    "unmap",
-    "protect",
-    "advise",
-    "move",
-    "write",
-    "read",
-    "fork",
-    "exit",
-    "pin",
-    "splice",
-    "release",
-    "migrate",
-    "remember",
-    "same",
-    "new",
-    "at",
-    "present",
-    "zeropage",
-    "swapped",
-    "none",
-    "mapcount",
-    "exclusive",
-    "shared",
-    "pmd",
-    "pte",
-    "order",
-    "faults",
-    "smaps",
-    "rss",
-    "pipe",
-    "folio",
-    "page",
-    "anon",
-    "shmem",
-    "private",
-    "driver",
-    "mixedmap",
-    "pfnmap",
-    "r",
-    "rw",
-    "rx",
-    "rwx",
-    "ro",
-    "longterm",
-    "short",
-    "fast",
-    "hugepage",
-    "nohugepage",
-    "dontneed",
-    "free",
-    "pageout",
-    "cold",
-    "willneed",
-    "dontfork",
-    "dofork",
-    "wipeonfork",
-    "keeponfork",
-    "collapse",
-    "populate_read",
-    "populate_write",
+/// What a word swap draws from after the language's own words ([`swap_keywords`]): two
+/// folio fields, the booleans, and near misses (tokens that look like a word, a scheme, a
+/// THP setting, an option, an address or a range, and lone separators).
+const NEAR_MISSES: &[&str] = &[
     "refcount",
     "slot0",
     "p:1",
@@ -196,11 +126,7 @@ fn edit(lines: &mut Vec<Vec<u8>>, donors: &[&str], rng: &mut Rng<'_>) {
     let i = rng.below(lines.len() as u64) as usize;
     match rng.weighted(&[40, 12, 8, 8, 6, 8, 8, 4, 4, 2, 2]) {
         Some(0) => replace_number(&mut lines[i], rng),
-        Some(1) => replace_token(
-            &mut lines[i],
-            |rng| rng.pick(WORDS).as_bytes().to_vec(),
-            rng,
-        ),
+        Some(1) => replace_token(&mut lines[i], |rng| word(rng).as_bytes().to_vec(), rng),
         Some(2) => {
             let donor = donor_line(donors, rng);
             replace_token(&mut lines[i], |rng| pick_token(&donor, rng), rng);
@@ -231,6 +157,22 @@ fn edit(lines: &mut Vec<Vec<u8>>, donors: &[&str], rng: &mut Rng<'_>) {
             replace_token(&mut lines[i], |_| long.clone(), rng);
         }
     }
+}
+
+/// The scenario crate's keywords of statements, expectations, kinds, protections, pins and
+/// advice: [`KEYWORDS`] up to its first smaps field.
+fn swap_keywords() -> &'static [&'static str] {
+    let fields = KEYWORDS.iter().position(|w| *w == "pss");
+    &KEYWORDS[..fields.expect("KEYWORDS lists the smaps fields")]
+}
+
+/// A word of the language or a near miss, uniformly.
+fn word(rng: &mut Rng<'_>) -> &'static str {
+    let words = swap_keywords();
+    let i = rng.below((words.len() + NEAR_MISSES.len()) as u64) as usize;
+    words
+        .get(i)
+        .unwrap_or_else(|| &NEAR_MISSES[i - words.len()])
 }
 
 /// A random line of a random donor.

@@ -43,8 +43,9 @@ pub struct RunOptions {
     /// Print only failures, problems and the summary of each scenario.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Check every expectation under --scheme and under linux-6.18 and print both answers
-    /// side by side (what the design answers where a plain run skips it).
+    /// Check every expectation under --scheme and under the era's own design (linux-6.18;
+    /// with --kernel K, K's) and print both answers side by side (what the design answers
+    /// where a plain run skips it).
     #[arg(long)]
     pub show: bool,
     /// The era `kernel` selects, once resolved ([`RunOptions::resolve_era`]).
@@ -119,10 +120,12 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
     if is_tap {
         tap.begin(&mut out, all.len())?;
     }
-    let scheme = args.opts.era_and_scheme().1.to_string();
+    let (era, scheme) = args.opts.era_and_scheme();
+    let scheme = scheme.to_string();
+    let check = !args.opts.no_check;
     for (name, loaded) in &all {
         let c = match (loaded, args.opts.show) {
-            (Ok(s), true) => crate::show::show(name, s, &scheme, !args.opts.no_check, &mut out)?,
+            (Ok(s), true) => crate::show::show(name, s, era, &scheme, check, &mut out)?,
             _ => run_loaded(name, loaded, &args.opts, &mut out, &mut err)?,
         };
         if is_tap {

@@ -1,5 +1,7 @@
 //! The `foliolab` binary end to end: exit statuses and messages for good and bad scenarios.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -12,13 +14,7 @@ fn write_tmp(name: &str, text: &str) -> PathBuf {
 }
 
 fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_foliolab"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    support::run_merged(args)
 }
 
 fn run_text(name: &str, text: &str) -> (i32, String) {
@@ -253,6 +249,63 @@ fn run_show_prints_both_designs_answers() {
     assert!(
         out.contains("answered differently by linux-6.18-npm"),
         "{out}"
+    );
+}
+
+/// `run --show --kernel K`: both runs perform K's era (its operations), and the design
+/// stands next to K's own. On 6.12 a write to a once-shared 64K folio copies it to order-0
+/// pages under any design (no large reuse before 6.15); in the 6.18 era linux-6.18 reuses
+/// it (order 4 stays), so without `--kernel` its column fails that expectation.
+#[test]
+fn run_show_runs_the_kernels_era() {
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/eras/6.12/cow-no-large-reuse-64k.scn"
+    );
+    let order = |out: &str| -> Vec<String> {
+        let at = out.find("expect a order == 0").expect(out);
+        out[at..]
+            .lines()
+            .skip(2)
+            .take(2)
+            .map(String::from)
+            .collect()
+    };
+    let args = [
+        "run",
+        "--scheme",
+        "linux-6.18",
+        "--show",
+        "--kernel",
+        "6.12",
+        p,
+    ];
+    let (code, out) = run(&args);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("linux-6.18 next to linux-6.14 (the 6.12 era)"),
+        "{out}"
+    );
+    let rows = order(&out);
+    assert!(
+        rows[0].contains("linux-6.14") && rows[0].ends_with(": 0 (pass)"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].contains("linux-6.18") && rows[1].ends_with(": 0 (pass)"),
+        "{rows:?}"
+    );
+    assert!(out.contains("0 answered differently"), "{out}");
+    let (_, out) = run(&["run", "--scheme", "linux-6.14", "--show", p]);
+    assert!(out.contains("linux-6.14 next to linux-6.18\n"), "{out}");
+    let rows = order(&out);
+    assert!(
+        rows[0].contains("linux-6.18") && rows[0].ends_with(": 4 (FAIL)"),
+        "the 6.18 era reuses: {rows:?}"
+    );
+    assert!(
+        rows[1].contains("linux-6.14") && rows[1].ends_with(": 0 (pass)"),
+        "{rows:?}"
     );
 }
 

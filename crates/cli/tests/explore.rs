@@ -1,6 +1,8 @@
 //! `foliolab explore` end to end, and the explorer's step-by-step operations against the
 //! model's atomic ones: run without interleaving, they must end in the same state.
 
+mod support;
+
 use foliolab_explore::design::{uses_mm_id_reuse, Design, DESIGNS};
 use foliolab_explore::ops::fault::fault_new;
 use foliolab_explore::ops::fork::setup_fork;
@@ -11,16 +13,9 @@ use foliolab_explore::world::{va, Knobs, World, ZapOrder, VA_BASE};
 use foliolab_explore::{Memory, PageFlags, Pte};
 use foliolab_model::{Access, Model, Pid, Prot, ThpConfig, ThpMode};
 use foliolab_types::{Order, Pfn, PAGE_SIZE};
-use std::process::Command;
 
 fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_foliolab"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    support::run_merged(args)
 }
 
 #[test]

@@ -2,11 +2,12 @@
 //! a closed pipe ends quietly, `-` and plain standard input, `fmt --check` and `fmt -w`,
 //! and diagnostics with the source line, a caret, the accepted forms and "did you mean".
 
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_foliolab");
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use support::BIN;
 
 fn tmp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("foliolab-habits-{}", std::process::id()));
@@ -22,25 +23,7 @@ fn write_tmp(name: &str, text: &[u8]) -> PathBuf {
 
 /// Exit status, stdout and stderr of `foliolab ARGS` with `stdin` as standard input.
 fn run(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    support::run_in(Path::new("."), args, stdin)
 }
 
 const GOOD: &str = "scenario 1\nspawn p\np: map a 64K\np: write a 0x1\np: expect a == 0x1\n";

@@ -5,12 +5,8 @@
 mod support;
 
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use support::schema::Schema;
-
-const BIN: &str = env!("CARGO_BIN_EXE_foliolab");
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -18,25 +14,8 @@ fn root() -> PathBuf {
 
 /// Exit status and stdout of `foliolab ARGS` (run from the repository root).
 fn run(args: &[&str], stdin: &[u8]) -> (i32, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let (code, stdout, _) = support::run_in(&root(), args, stdin);
+    (code, stdout)
 }
 
 /// Validates every line; returns them parsed.
@@ -173,6 +152,13 @@ fn compare_and_bench_records_fit_the_schema() {
     let (code, out) = run(&["compare", "--json", "-"], b"scenario 1\nfrob\n");
     assert_eq!(code, 2);
     assert_eq!(records(&schema, &out)[0]["kind"], "error");
+    let (code, out) = run(&["compare", "--costs", "--json"], b"");
+    assert_eq!(code, 0, "{out}");
+    let recs = records(&schema, &out);
+    assert_eq!(recs.len(), 1, "{out}");
+    assert_eq!(recs[0]["kind"], "costs");
+    assert!(recs[0]["file"].is_null());
+    assert_eq!(recs[0]["sizes"].as_array().map(Vec::len), Some(9), "{out}");
     let args = [
         "bench",
         "--json",

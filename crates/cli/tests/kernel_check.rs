@@ -3,28 +3,16 @@
 //! into a failure) as root; otherwise it reports itself skipped with the reason. Scenarios the
 //! model cannot perform yet are listed one by one with the reason.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
 fn cannot() -> Option<String> {
-    match std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() {
-        Some("1") | Some("require") => {}
-        _ => return Some("FOLIOLAB_KERNEL_TESTS not set (set it to 1 or require)".into()),
-    }
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-        });
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    if !Path::new("/sys/kernel/mm/transparent_hugepage/hugepages-64kB").exists() {
-        return Some("no 64K mTHP size".into());
-    }
-    None
+    support::cannot_run_kernel_tests().or_else(|| {
+        let size = Path::new("/sys/kernel/mm/transparent_hugepage/hugepages-64kB");
+        (!size.exists()).then(|| "no 64K mTHP size".into())
+    })
 }
 
 fn corpus() -> Vec<String> {
@@ -166,46 +154,23 @@ fn bench_measures_the_kernel_and_restores_the_knobs() -> Result<String, String> 
     ))
 }
 
-type Test = fn() -> Result<String, String>;
-
 fn main() {
-    let require = std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() == Some("require");
-    let tests: [(&str, Test); 3] = [
-        ("check_corpus_five_runs", check_corpus_five_runs),
-        (
+    let test = |name: &str, f: fn() -> Result<String, String>| -> support::KernelTest {
+        (name.to_string(), Box::new(f))
+    };
+    let tests = [
+        test("check_corpus_five_runs", check_corpus_five_runs),
+        test(
             "bench_measures_the_kernel_and_restores_the_knobs",
             bench_measures_the_kernel_and_restores_the_knobs,
         ),
-        (
+        test(
             "counter_failures_are_retried_then_reported",
             counter_failures_are_retried_then_reported,
         ),
     ];
     println!("\nrunning {} kernel tests", tests.len());
-    let why = cannot();
-    let (mut pass, mut fail, mut skip) = (0, 0, 0);
-    for (name, f) in tests {
-        match (&why, require) {
-            (Some(why), true) => {
-                println!("test {name} ... FAILED (required, but cannot run: {why})");
-                fail += 1;
-            }
-            (Some(why), false) => {
-                println!("test {name} ... skipped: {why}");
-                skip += 1;
-            }
-            (None, _) => match f() {
-                Ok(msg) => {
-                    println!("test {name} ... ok: {msg}");
-                    pass += 1;
-                }
-                Err(e) => {
-                    println!("test {name} ... FAILED: {e}");
-                    fail += 1;
-                }
-            },
-        }
-    }
+    let (pass, fail, skip) = support::run_kernel_tests(&tests, cannot);
     println!("\n{pass} passed, {fail} failed, {skip} skipped");
     if fail > 0 {
         std::process::exit(1);

@@ -5,28 +5,19 @@
 //! `FOLIOLAB_KERNEL_TESTS=1` (or `=require`, which turns a skip into a failure) as root with
 //! gcc; otherwise it says why it skipped.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn cannot() -> Option<String> {
-    match std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() {
-        Some("1") | Some("require") => {}
-        _ => return Some("FOLIOLAB_KERNEL_TESTS not set (set it to 1 or require)".into()),
-    }
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
-        });
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    if Command::new("gcc").arg("--version").output().is_err() {
-        return Some("no gcc to build tests/record/forky.c".into());
-    }
-    None
+    support::cannot_run_kernel_tests().or_else(|| {
+        Command::new("gcc")
+            .arg("--version")
+            .output()
+            .is_err()
+            .then(|| "no gcc to build tests/record/forky.c".into())
+    })
 }
 
 fn foliolab(args: &[&str]) -> (i32, String, String) {

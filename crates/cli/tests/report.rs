@@ -15,31 +15,45 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("foliolab-report-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A scratch file or directory in the temporary directory, removed when dropped: on every
+/// exit path of a check (a failed check returns early, a failed assertion unwinds), so no
+/// page, screenshot or browser profile is left behind.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    /// A fresh name: this process's id and a counter.
+    fn new(stem: &str) -> Scratch {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("foliolab-report-{}-{n}-{stem}", std::process::id());
+        Scratch(std::env::temp_dir().join(name))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
 }
 
-/// A fresh name in this process's scratch directory.
-fn fresh(stem: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    tmp(&format!("{n}-{stem}"))
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.0.is_dir() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        } else {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
 }
 
 /// The built-in report, as `foliolab report -o FILE` writes it from the repository root.
 fn built_in_report() -> String {
-    let out = fresh("report.html");
+    let out = Scratch::new("report.html");
     let st = Command::new(BIN)
-        .args(["report", "-o", out.to_str().unwrap()])
+        .args(["report", "-o", out.path().to_str().unwrap()])
         .current_dir(root())
         .status()
         .unwrap();
     assert!(st.success());
-    let html = std::fs::read_to_string(&out).unwrap();
-    std::fs::remove_file(&out).unwrap();
-    html
+    std::fs::read_to_string(out.path()).unwrap()
 }
 
 /// Plots by kind (`data-plot`) in an HTML text.
@@ -110,7 +124,7 @@ fn chromium() -> Option<&'static str> {
 
 /// Runs headless Chromium on `page` with no network and a private profile.
 fn browse(page: &Path, args: &[&str]) -> Vec<u8> {
-    let profile = fresh("profile");
+    let profile = Scratch::new("profile");
     let out = Command::new("chromium")
         .args([
             "--headless",
@@ -120,12 +134,12 @@ fn browse(page: &Path, args: &[&str]) -> Vec<u8> {
             "--no-first-run",
             "--host-resolver-rules=MAP * ~NOTFOUND",
         ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(args)
         .arg(format!("file://{}", page.display()))
         .output()
         .unwrap();
-    let _ = std::fs::remove_dir_all(&profile);
+    drop(profile);
     assert!(
         out.status.success(),
         "chromium: {}",
@@ -136,16 +150,14 @@ fn browse(page: &Path, args: &[&str]) -> Vec<u8> {
 
 /// The browser's DOM has the plots, and its screenshot shows them.
 fn check_in_browser(html: &str, name: &str) -> Result<(), String> {
-    let page = fresh(name);
-    std::fs::write(&page, html).unwrap();
-    let dom = String::from_utf8(browse(&page, &["--dump-dom"])).unwrap();
+    let page = Scratch::new(name);
+    std::fs::write(page.path(), html).unwrap();
+    let dom = String::from_utf8(browse(page.path(), &["--dump-dom"])).unwrap();
     check_plots(&dom).map_err(|e| format!("rendered DOM: {e}"))?;
-    let shot = fresh(&format!("{name}.png"));
-    let arg = format!("--screenshot={}", shot.display());
-    browse(&page, &[&arg, "--window-size=1200,9000"]);
-    let img = Png::read(&shot);
-    std::fs::remove_file(&shot).unwrap();
-    std::fs::remove_file(&page).unwrap();
+    let shot = Scratch::new(&format!("{name}.png"));
+    let arg = format!("--screenshot={}", shot.path().display());
+    browse(page.path(), &[&arg, "--window-size=1200,9000"]);
+    let img = Png::read(shot.path());
     let blank = img.count(|p| p[0] > 245 && p[1] > 245 && p[2] > 245);
     let total = img.width * img.height;
     if blank * 100 > total * 98 {
@@ -201,6 +213,25 @@ fn a_missing_plot_fails_the_checks() {
     );
     let err = check_in_browser(&hidden, "hidden.html").unwrap_err();
     assert!(err.contains("eras"), "{err}");
+    // The failed checks left no scratch page or screenshot behind.
+    let left = left_behind(&["broken.html", "hidden.html"]);
+    assert!(left.is_empty(), "scratch files left in /tmp: {left:?}");
+}
+
+/// This process's scratch files in the temporary directory whose names end with `stems`.
+fn left_behind(stems: &[&str]) -> Vec<String> {
+    let prefix = format!("foliolab-report-{}-", std::process::id());
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .filter(|n| {
+            stems
+                .iter()
+                .any(|s| n.ends_with(s) || n.ends_with(&format!("{s}.png")))
+        })
+        .collect()
 }
 
 // ---- a PNG reader, enough for Chromium's screenshots (8-bit RGB or RGBA) ----

@@ -2,36 +2,17 @@
 //! scripts and manual pages generated from the argument definitions, `--scheme` values in
 //! `--help`, and TAP 13 output (kselftest style) for `run` and `check`.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-
-const BIN: &str = env!("CARGO_BIN_EXE_foliolab");
-
-fn run_in(dir: &Path, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    use std::io::Write;
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn root() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn run(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    run_in(&root(), args, stdin)
+    support::run_in(&root(), args, stdin)
 }
 
 fn tool_available(name: &str) -> bool {
@@ -154,7 +135,7 @@ fn tap_output_is_kselftest_style() {
     std::fs::write(dir.join("fail.scn"), FAILING).unwrap();
     std::fs::write(dir.join("bad.scn"), "scenario 1\nfrob\n").unwrap();
     let args = ["run", "--format", "tap", "pass.scn", "fail.scn", "bad.scn"];
-    let (code, out, _) = run_in(&dir, &args, b"");
+    let (code, out, _) = support::run_in(&dir, &args, b"");
     assert_eq!(code, 2, "{out}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[..2], ["TAP version 13", "1..3"], "{out}");

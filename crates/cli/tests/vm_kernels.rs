@@ -13,6 +13,8 @@
 //! - `vm_probe_kernel_path`: a kernel image given by path (an unpacked Debian image standing
 //!   in for a developer's build) with its modules directory boots and runs swap scenarios.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -45,24 +47,11 @@ fn corpus() -> Vec<String> {
 
 /// Why this machine cannot boot VMs, if it cannot.
 fn cannot() -> Option<String> {
-    match std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() {
-        Some("1") | Some("require") => {}
-        _ => return Some("FOLIOLAB_KERNEL_TESTS not set (set it to 1 or require)".into()),
-    }
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(String::from))
-        });
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    if foliolab_probe::vm::qemu::find_qemu().is_err() {
-        return Some("qemu-system-x86_64 not found (install qemu-system-x86; .ci/run does)".into());
-    }
-    None
+    support::cannot_run_kernel_tests().or_else(|| {
+        foliolab_probe::vm::qemu::find_qemu()
+            .is_err()
+            .then(|| "qemu-system-x86_64 not found (install qemu-system-x86; .ci/run does)".into())
+    })
 }
 
 fn listing(dir: &str) -> Vec<String> {
@@ -389,8 +378,6 @@ fn probe_kernel_path() -> Result<String, String> {
     ))
 }
 
-type TestFn = dyn Fn() -> Result<String, String>;
-
 fn kernels() -> Vec<String> {
     std::env::var("FOLIOLAB_VM_KERNELS")
         .unwrap_or_else(|_| "6.1 6.12".into())
@@ -400,8 +387,7 @@ fn kernels() -> Vec<String> {
 }
 
 fn main() {
-    let require = std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() == Some("require");
-    let mut tests: Vec<(String, Box<TestFn>)> = Vec::new();
+    let mut tests: Vec<support::KernelTest> = Vec::new();
     for k in kernels() {
         let kk = k.clone();
         tests.push((
@@ -411,30 +397,8 @@ fn main() {
     }
     tests.push(("vm_probe_kernel_path".into(), Box::new(probe_kernel_path)));
     println!("\nrunning {} VM kernel tests", tests.len());
-    let (mut pass, mut fail, mut skip) = (0, 0, 0);
     let t0 = Instant::now();
-    for (name, f) in &tests {
-        match cannot() {
-            Some(why) if require => {
-                println!("test {name} ... FAILED (required, but cannot run: {why})");
-                fail += 1;
-            }
-            Some(why) => {
-                println!("test {name} ... skipped: {why}");
-                skip += 1;
-            }
-            None => match f() {
-                Ok(msg) => {
-                    println!("test {name} ... ok: {msg}");
-                    pass += 1;
-                }
-                Err(e) => {
-                    println!("test {name} ... FAILED: {e}");
-                    fail += 1;
-                }
-            },
-        }
-    }
+    let (pass, fail, skip) = support::run_kernel_tests(&tests, cannot);
     println!(
         "\n{pass} passed, {fail} failed, {skip} skipped; VM tests took {:.1} s",
         t0.elapsed().as_secs_f64()

@@ -3,6 +3,8 @@
 //! on the model (`foliolab run --no-check`; the per-statement checks of a whole workload are
 //! too slow for CI, see docs/workloads.md).
 
+mod support;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,20 +59,6 @@ fn every_workload_is_large_and_runs_on_the_model() {
     assert_eq!(stdout.matches("; exit 0").count(), files.len(), "{stdout}");
 }
 
-/// Why the kernel test cannot run here, if it cannot.
-fn cannot_probe() -> Option<String> {
-    match std::env::var("FOLIOLAB_KERNEL_TESTS").ok().as_deref() {
-        Some("1") | Some("require") => {}
-        _ => return Some("FOLIOLAB_KERNEL_TESTS not set (set it to 1 or require)".into()),
-    }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let uid = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1));
-    (uid != Some("0")).then(|| "not root".into())
-}
-
 /// Kernel test: recorded workloads replayed on the model and on this kernel (`foliolab
 /// check --sample 500 --no-check`; redis-bgsave, python-pool, postgres-pgbench and zygote,
 /// 5 to 12 seconds each, measured under load) agree at the end of every process and at
@@ -81,7 +69,7 @@ fn cannot_probe() -> Option<String> {
 /// runs of docs/workloads.md.
 #[test]
 fn recorded_workloads_agree_with_the_kernel() {
-    if let Some(why) = cannot_probe() {
+    if let Some(why) = support::cannot_run_kernel_tests() {
         if std::env::var("FOLIOLAB_KERNEL_TESTS").as_deref() == Ok("require") {
             panic!("workload kernel test cannot run: {why}");
         }

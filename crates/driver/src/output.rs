@@ -26,6 +26,17 @@ pub fn stamp(file: Option<&str>, object: &str) -> String {
     )
 }
 
+/// A record about no one scenario (a whole suite, the cost model): `schema_version`, `file`
+/// null, `kind`, `line` 0, then the members of `object` (a JSON object text).
+pub fn suite_record(kind: &str, object: &str) -> String {
+    let body = object.strip_prefix('{').unwrap_or(object);
+    let sep = if body.starts_with('}') { "" } else { "," };
+    stamp(
+        None,
+        &format!("{{\"kind\":{},\"line\":0{sep}{body}", json!(kind)),
+    )
+}
+
 /// One output record (one line, no newline) of a run's record from scenario `file`.
 pub fn output_json(r: &Record, file: &str) -> String {
     let base = render_json(r);
@@ -181,6 +192,14 @@ mod tests {
             "{\"schema_version\":1,\"file\":\"a.scn\",\"kind\":\"x\"}"
         );
         assert_eq!(stamp(None, "{}"), "{\"schema_version\":1,\"file\":null}");
+        assert_eq!(
+            suite_record("costs", "{\"a\":1}"),
+            "{\"schema_version\":1,\"file\":null,\"kind\":\"costs\",\"line\":0,\"a\":1}"
+        );
+        assert_eq!(
+            suite_record("x", "{}"),
+            "{\"schema_version\":1,\"file\":null,\"kind\":\"x\",\"line\":0}"
+        );
     }
 
     #[test]

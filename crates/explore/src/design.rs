@@ -16,19 +16,8 @@ use foliolab_mem::Memory;
 use foliolab_schemes::{Cause, Ctx, FolioCounters, FolioRef, Level, Removed, Scheme, StatDelta};
 use foliolab_types::{FolioTruth, MmId, Pfn};
 
-/// Designs the command explores, oldest first.
-pub const DESIGNS: &[&str] = &[
-    "linux-5.7",
-    "linux-6.1",
-    "linux-6.5",
-    "linux-6.14",
-    "linux-6.18",
-    "linux-6.18-npm",
-    "rfc-2026",
-    "vma-count",
-    "rmap-id",
-    "exact",
-];
+/// Designs the command explores, oldest first: every registered design.
+pub const DESIGNS: &[&str] = &foliolab_schemes::registry::DESIGN_NAMES;
 
 /// Test-only designs built with feature `test-variants`.
 #[cfg(feature = "test-variants")]

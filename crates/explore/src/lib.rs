@@ -26,7 +26,6 @@ pub mod locks;
 pub mod mmid;
 pub mod ops;
 pub mod pct;
-pub mod prng;
 pub mod races;
 pub mod step;
 pub mod trace;

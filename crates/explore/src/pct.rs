@@ -6,14 +6,14 @@
 //! running thread drops below every initial priority. A bug of depth d is found by one run
 //! with probability at least 1/(n k^(d-1)) for n threads and k steps.
 //!
-//! Every run's seed comes from the campaign seed ([`crate::prng::case_seed`]), so a
+//! Every run's seed comes from the campaign seed ([`foliolab_types::prng::case_seed`]), so a
 //! violation is reproduced by the campaign seed and run index, and by its schedule string.
 
 use crate::dfs::{Found, Outcome};
 use crate::exec::{Case, Exec};
-use crate::prng::{case_seed, Prng};
 use crate::step::Tid;
 use crate::world::{Event, Knobs};
+use foliolab_types::prng::{case_seed, Prng};
 
 /// A PCT campaign.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,12 +7,12 @@
 
 pub mod gen;
 pub mod ops;
-pub mod prng;
 pub mod regress;
 pub mod seed;
 pub mod shrink;
 pub mod world;
 
+pub use foliolab_types::prng;
 pub use gen::{Gen, Supported};
 pub use prng::{case_seed, ByteEntropy, Entropy, Prng, Rng};
 pub use seed::parse_seed;

@@ -54,12 +54,29 @@ impl Model {
         file: FileId,
         shared: bool,
     ) -> Result<(), ModelError> {
+        self.insert_file_vma(pid, start, len_bytes, prot, file, shared, 0)
+    }
+
+    /// Adds the VMA of a `mmap` of `file` from page `first_index` at exactly
+    /// [start, start+len): [`Model::mmap_file`] maps from page 0, [`Model::mmap_file_at`]
+    /// from any page and merges with equal neighbours.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn insert_file_vma(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        len_bytes: u64,
+        prot: Prot,
+        file: FileId,
+        shared: bool,
+        first_index: u64,
+    ) -> Result<(), ModelError> {
         let flags = VmFlags(prot.flags()).with(VmFlags::SHARED, shared);
         let kind = VmaKind::File {
             file: file.0,
             shared,
         };
-        self.insert_vma(pid, start, len_bytes, flags, kind, 0)
+        self.insert_vma(pid, start, len_bytes, flags, kind, first_index)
     }
 
     /// Adds a VMA at exactly [start, start+len) with file offset `pgoff` (pages).

@@ -5,7 +5,7 @@
 
 use crate::model::{Model, ModelError, Pid};
 use crate::vmops::Prot;
-use foliolab_mem::{FileId, VmFlags, VmaKind};
+use foliolab_mem::FileId;
 use foliolab_types::{VirtAddr, PAGE_SIZE};
 
 impl Model {
@@ -22,12 +22,7 @@ impl Model {
         shared: bool,
         first_index: u64,
     ) -> Result<(), ModelError> {
-        let flags = VmFlags(prot.flags()).with(VmFlags::SHARED, shared);
-        let kind = VmaKind::File {
-            file: file.0,
-            shared,
-        };
-        self.insert_vma(pid, start, len_bytes, flags, kind, first_index)?;
+        self.insert_file_vma(pid, start, len_bytes, prot, file, shared, first_index)?;
         self.merge_vmas_around(pid, start, start.add(len_bytes));
         Ok(())
     }

@@ -66,136 +66,163 @@ const MM_ID: &str = "lore:20240829165627.2256514-1-david@redhat.com";
 const NR_PAGES_MAPPED: &str = "lore:20240807115515.1640951-1-david@redhat.com";
 const RMAP_ID: &str = "lore:20231124132626.235350-1-david@redhat.com";
 
+/// An absolute series (seconds for 1 GiB per size), fitted.
+const fn seconds(
+    what: &'static str,
+    op: Op,
+    paths: fn() -> Paths,
+    seconds: [f64; 9],
+    source: &'static str,
+) -> Series {
+    Series {
+        what,
+        op,
+        paths,
+        base: None,
+        figure: Figure::Seconds(seconds),
+        fitted: true,
+        source,
+    }
+}
+
+/// A series of runtime changes against `base` (percent per size), fitted.
+const fn percent(
+    what: &'static str,
+    op: Op,
+    paths: fn() -> Paths,
+    base: fn() -> Paths,
+    percent: [f64; 9],
+    source: &'static str,
+) -> Series {
+    Series {
+        what,
+        op,
+        paths,
+        base: Some(base),
+        figure: Figure::Percent(percent),
+        fitted: true,
+        source,
+    }
+}
+
+/// `s` held out of the fit: a prediction checked against it.
+const fn held_out(s: Series) -> Series {
+    Series { fitted: false, ..s }
+}
+
 /// Every published series, the fitted ones first.
 pub const PUBLISHED: &[Series] = &[
-    Series {
-        what: "fork, 6.8 (per page)",
-        op: Op::Fork,
-        paths: pre_batching,
-        base: None,
-        figure: Figure::Seconds([
+    seconds(
+        "fork, 6.8 (per page)",
+        Op::Fork,
+        pre_batching,
+        [
             0.014328, 0.014263, 0.014334, 0.014046, 0.014011, 0.013993, 0.013983, 0.013986,
             0.014305,
-        ]),
-        fitted: true,
-        source: FORK_BATCHING,
-    },
-    Series {
-        what: "fork, 6.9 (PTE batching)",
-        op: Op::Fork,
-        paths: v6_9,
-        base: None,
-        figure: Figure::Seconds([
+        ],
+        FORK_BATCHING,
+    ),
+    seconds(
+        "fork, 6.9 (PTE batching)",
+        Op::Fork,
+        v6_9,
+        [
             0.014035, 0.01196, 0.01094, 0.010444, 0.010063, 0.009938, 0.00985, 0.00982, 0.010076,
-        ]),
-        fitted: true,
-        source: FORK_BATCHING,
-    },
-    Series {
-        what: "munmap, 6.8 (per page)",
-        op: Op::Munmap,
-        paths: pre_batching,
-        base: None,
-        figure: Figure::Seconds([
+        ],
+        FORK_BATCHING,
+    ),
+    seconds(
+        "munmap, 6.8 (per page)",
+        Op::Munmap,
+        pre_batching,
+        [
             0.058110, 0.044198, 0.034216, 0.029207, 0.026579, 0.025130, 0.024292, 0.023812,
             0.023785,
-        ]),
-        fitted: true,
-        source: ZAP_BATCHING,
-    },
-    Series {
-        what: "munmap, 6.9 (PTE batching)",
-        op: Op::Munmap,
-        paths: v6_9,
-        base: None,
-        figure: Figure::Seconds([
+        ],
+        ZAP_BATCHING,
+    ),
+    seconds(
+        "munmap, 6.9 (PTE batching)",
+        Op::Munmap,
+        v6_9,
+        [
             0.057715, 0.035469, 0.023522, 0.018434, 0.014026, 0.011756, 0.010703, 0.010294,
             0.009910,
-        ]),
-        fitted: true,
-        source: ZAP_BATCHING,
-    },
-    Series {
-        what: "fork, NO_PAGE_MAPCOUNT vs 6.11",
-        op: Op::Fork,
-        paths: npm,
-        base: Some(v6_11),
-        figure: Figure::Percent([N, -9.0, -12.0, -15.0, -15.0, -16.0, -16.0, -17.0, -21.0]),
-        fitted: true,
-        source: MM_ID,
-    },
-    Series {
-        what: "munmap, NO_PAGE_MAPCOUNT vs 6.11",
-        op: Op::Munmap,
-        paths: npm,
-        base: Some(v6_11),
-        figure: Figure::Percent([N, -8.0, -9.0, -16.0, -17.0, -23.0, -26.0, -29.0, -31.0]),
-        fitted: true,
-        source: MM_ID,
-    },
-    Series {
-        what: "munmap, per-batch _nr_pages_mapped",
-        op: Op::Munmap,
-        paths: v6_11,
-        base: Some(v6_11_per_page),
-        figure: Figure::Percent([N, -9.1, -13.0, -14.5, -17.4, -18.0, -18.0, -18.7, -21.3]),
-        fitted: true,
-        source: NR_PAGES_MAPPED,
-    },
-    Series {
-        what: "fork, MM_ID vs 6.11",
-        op: Op::Fork,
-        paths: mm_id,
-        base: Some(v6_11),
-        figure: Figure::Percent([N, 4.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0]),
-        fitted: false,
-        source: MM_ID,
-    },
-    Series {
-        what: "munmap, MM_ID vs 6.11",
-        op: Op::Munmap,
-        paths: mm_id,
-        base: Some(v6_11),
-        figure: Figure::Percent([N, 2.0, 3.0, 4.0, 3.0, 1.0, 1.0, 0.0, 0.0]),
-        fitted: false,
-        source: MM_ID,
-    },
-    Series {
-        what: "fork, rmap-id (all optimisations) vs 6.7",
-        op: Op::Fork,
-        paths: rmap_id,
-        base: Some(pre_batching),
-        figure: Figure::Percent([N, N, N, N, N, N, N, N, 27.8]),
-        fitted: false,
-        source: RMAP_ID,
-    },
-    Series {
-        what: "munmap, rmap-id (all optimisations) vs 6.7",
-        op: Op::Munmap,
-        paths: rmap_id,
-        base: Some(pre_batching),
-        figure: Figure::Percent([N, N, N, N, N, N, N, N, 1.0]),
-        fitted: false,
-        source: RMAP_ID,
-    },
-    Series {
-        what: "fork, rmap-id unoptimised vs 6.7",
-        op: Op::Fork,
-        paths: rmap_id,
-        base: Some(pre_batching),
-        figure: Figure::Percent([N, N, N, N, N, N, N, N, 105.9]),
-        fitted: false,
-        source: RMAP_ID,
-    },
-    Series {
-        what: "munmap, rmap-id unoptimised vs 6.7",
-        op: Op::Munmap,
-        paths: rmap_id,
-        base: Some(pre_batching),
-        figure: Figure::Percent([N, N, N, N, N, N, N, N, 48.8]),
-        fitted: false,
-        source: RMAP_ID,
-    },
+        ],
+        ZAP_BATCHING,
+    ),
+    percent(
+        "fork, NO_PAGE_MAPCOUNT vs 6.11",
+        Op::Fork,
+        npm,
+        v6_11,
+        [N, -9.0, -12.0, -15.0, -15.0, -16.0, -16.0, -17.0, -21.0],
+        MM_ID,
+    ),
+    percent(
+        "munmap, NO_PAGE_MAPCOUNT vs 6.11",
+        Op::Munmap,
+        npm,
+        v6_11,
+        [N, -8.0, -9.0, -16.0, -17.0, -23.0, -26.0, -29.0, -31.0],
+        MM_ID,
+    ),
+    percent(
+        "munmap, per-batch _nr_pages_mapped",
+        Op::Munmap,
+        v6_11,
+        v6_11_per_page,
+        [N, -9.1, -13.0, -14.5, -17.4, -18.0, -18.0, -18.7, -21.3],
+        NR_PAGES_MAPPED,
+    ),
+    held_out(percent(
+        "fork, MM_ID vs 6.11",
+        Op::Fork,
+        mm_id,
+        v6_11,
+        [N, 4.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0],
+        MM_ID,
+    )),
+    held_out(percent(
+        "munmap, MM_ID vs 6.11",
+        Op::Munmap,
+        mm_id,
+        v6_11,
+        [N, 2.0, 3.0, 4.0, 3.0, 1.0, 1.0, 0.0, 0.0],
+        MM_ID,
+    )),
+    held_out(percent(
+        "fork, rmap-id (all optimisations) vs 6.7",
+        Op::Fork,
+        rmap_id,
+        pre_batching,
+        [N, N, N, N, N, N, N, N, 27.8],
+        RMAP_ID,
+    )),
+    held_out(percent(
+        "munmap, rmap-id (all optimisations) vs 6.7",
+        Op::Munmap,
+        rmap_id,
+        pre_batching,
+        [N, N, N, N, N, N, N, N, 1.0],
+        RMAP_ID,
+    )),
+    held_out(percent(
+        "fork, rmap-id unoptimised vs 6.7",
+        Op::Fork,
+        rmap_id,
+        pre_batching,
+        [N, N, N, N, N, N, N, N, 105.9],
+        RMAP_ID,
+    )),
+    held_out(percent(
+        "munmap, rmap-id unoptimised vs 6.7",
+        Op::Munmap,
+        rmap_id,
+        pre_batching,
+        [N, N, N, N, N, N, N, N, 48.8],
+        RMAP_ID,
+    )),
 ];
 
 /// [`PUBLISHED`] as a vector.

@@ -125,6 +125,18 @@ pub fn design(name: &str) -> Option<&'static Design> {
     DESIGNS.iter().find(|d| d.name == name)
 }
 
+/// Every registered name, oldest design first, as a constant (the race explorer's races
+/// name the designs they concern in statics).
+pub const DESIGN_NAMES: [&str; DESIGNS.len()] = {
+    let mut names = [""; DESIGNS.len()];
+    let mut i = 0;
+    while i < DESIGNS.len() {
+        names[i] = DESIGNS[i].name;
+        i += 1;
+    }
+    names
+};
+
 /// Every registered name, oldest design first.
 pub fn names() -> impl Iterator<Item = &'static str> {
     DESIGNS.iter().map(|d| d.name)

@@ -2,12 +2,14 @@
 //!
 //! Units live in the types: a [`Pfn`] is a page frame number, never a byte address; an
 //! [`Order`] is log2 of a page count; byte quantities are plain `u64` named `*_bytes`.
-//! Nothing here has behaviour beyond arithmetic and formatting.
+//! Nothing here has behaviour beyond arithmetic and formatting, but for [`prng`]: the one
+//! seeded generator the fuzzer and the race explorer share.
 
 use std::fmt;
 
 mod pfnarray;
 mod pfnset;
+pub mod prng;
 mod truth;
 
 pub use pfnarray::PfnArray;

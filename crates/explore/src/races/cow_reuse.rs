@@ -2,7 +2,7 @@
 //! migration and split.
 
 use super::setup_shared;
-use super::{test_only, Race, Variant};
+use super::{with_tests, Race, Variant};
 use crate::design::{uses_mm_id_reuse, DESIGNS};
 use crate::exec::Case;
 use crate::ops::gup::{gup_fast, read_held, release_held};
@@ -28,47 +28,42 @@ pub static RACE: Race = Race {
 
 fn variants() -> Vec<Variant> {
     let k = Knobs::default();
-    let mut v = vec![Variant::kernel(
+    let kernel = Variant::kernel(
         "6.15+ __wp_can_reuse_large_anon_folio, x86 mmu_gather (references after the flush)",
         k,
-    )];
-    v.extend(test_only(Variant {
-        name: "reuse-no-lock",
-        about: "reuse without folio_lock_large_mapcount and its re-check: the two unlocked \
-                tests (shared bit, then large mapcount == refcount) decide",
-        knobs: Knobs {
-            reuse_lock: false,
-            ..k
-        },
-        design: None,
-        unsafe_variant: true,
-        test_only: true,
-    }));
-    v.extend(test_only(Variant {
-        name: "reuse-no-refcount",
-        about: "reuse when the shared bit is clear, without comparing the large mapcount \
-                with the refcount (nor locking)",
-        knobs: Knobs {
-            reuse_lock: false,
-            reuse_refcount_check: false,
-            ..k
-        },
-        design: None,
-        unsafe_variant: true,
-        test_only: true,
-    }));
-    v.extend(test_only(Variant {
-        name: "gup-no-recheck",
-        about: "GUP-fast keeps its reference without re-checking the PTE",
-        knobs: Knobs {
-            gup_recheck: false,
-            ..k
-        },
-        design: None,
-        unsafe_variant: true,
-        test_only: true,
-    }));
-    v
+    );
+    with_tests(
+        vec![kernel],
+        vec![
+            Variant::unsafe_test(
+                "reuse-no-lock",
+                "reuse without folio_lock_large_mapcount and its re-check: the two unlocked \
+                 tests (shared bit, then large mapcount == refcount) decide",
+                Knobs {
+                    reuse_lock: false,
+                    ..k
+                },
+            ),
+            Variant::unsafe_test(
+                "reuse-no-refcount",
+                "reuse when the shared bit is clear, without comparing the large mapcount \
+                 with the refcount (nor locking)",
+                Knobs {
+                    reuse_lock: false,
+                    reuse_refcount_check: false,
+                    ..k
+                },
+            ),
+            Variant::unsafe_test(
+                "gup-no-recheck",
+                "GUP-fast keeps its reference without re-checking the PTE",
+                Knobs {
+                    gup_recheck: false,
+                    ..k
+                },
+            ),
+        ],
+    )
 }
 
 fn writer(design: &str, k: Knobs) -> Code {

@@ -1,6 +1,6 @@
 //! The deferred split queue vs unmap and remap, and the shrinker's split vs a new mapping.
 
-use super::{setup_private, setup_shared, test_only, Race, Variant};
+use super::{setup_private, setup_shared, with_tests, Race, Variant};
 use crate::design::DESIGNS;
 use crate::exec::Case;
 use crate::ops::fork::{fork_copy, setup_zap};
@@ -26,23 +26,19 @@ pub static RACE: Race = Race {
 
 fn variants() -> Vec<Variant> {
     let k = Knobs::default();
-    let mut v = vec![Variant::kernel(
+    let kernel = Variant::kernel(
         "6.18: per-batch rmap removal, deferred_split_scan, folio_ref_freeze before the split",
         k,
-    )];
-    v.extend(test_only(Variant {
-        name: "split-no-freeze",
-        about: "split_folio without folio_ref_freeze: it splits whatever references others \
-                hold",
-        knobs: Knobs {
+    );
+    let no_freeze = Variant::unsafe_test(
+        "split-no-freeze",
+        "split_folio without folio_ref_freeze: it splits whatever references others hold",
+        Knobs {
             split_freeze: false,
             ..k
         },
-        design: None,
-        unsafe_variant: true,
-        test_only: true,
-    }));
-    v
+    );
+    with_tests(vec![kernel], vec![no_freeze])
 }
 
 fn cases(v: &Variant, _design: &str) -> Vec<Case> {

@@ -1,6 +1,6 @@
 //! GUP-fast (a PFN walker) against free and reuse: why tail pages keep `_refcount` 0.
 
-use super::{test_only, Race, Variant};
+use super::{with_tests, Race, Variant};
 use crate::design::DESIGNS;
 use crate::exec::Case;
 use crate::ops::fault::{fault_new, write};
@@ -28,30 +28,27 @@ pub static RACE: Race = Race {
 
 fn variants() -> Vec<Variant> {
     let k = Knobs::default();
-    let mut v = vec![Variant::kernel(
+    let kernel = Variant::kernel(
         "6.18 GUP-fast: folio_try_get, then page_folio and PTE re-checks",
         k,
-    )];
-    v.extend(test_only(Variant {
-        name: "page1-total",
-        about: "a total mapcount stored in page[1]'s _refcount (linux-6.14 counts)",
-        knobs: k,
+    );
+    let page1_total = Variant {
         design: Some("page1-total"),
-        unsafe_variant: true,
-        test_only: true,
-    }));
-    v.extend(test_only(Variant {
-        name: "gup-no-recheck",
-        about: "GUP-fast keeps the reference without re-checking page_folio and the PTE",
-        knobs: Knobs {
+        ..Variant::unsafe_test(
+            "page1-total",
+            "a total mapcount stored in page[1]'s _refcount (linux-6.14 counts)",
+            k,
+        )
+    };
+    let no_recheck = Variant::unsafe_test(
+        "gup-no-recheck",
+        "GUP-fast keeps the reference without re-checking page_folio and the PTE",
+        Knobs {
             gup_recheck: false,
             ..k
         },
-        design: None,
-        unsafe_variant: true,
-        test_only: true,
-    }));
-    v
+    );
+    with_tests(vec![kernel], vec![page1_total, no_recheck])
 }
 
 fn cases(v: &Variant, _design: &str) -> Vec<Case> {

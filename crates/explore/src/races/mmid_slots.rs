@@ -1,6 +1,6 @@
 //! MM_ID slot updates under the folio's bit lock vs a lockless reader.
 
-use super::{setup_shared, test_only, Race, Variant};
+use super::{setup_shared, with_tests, Race, Variant};
 use crate::design::MM_ID_DESIGNS;
 use crate::exec::Case;
 use crate::ops::fork::setup_fork;
@@ -24,22 +24,19 @@ pub static RACE: Race = Race {
 
 fn variants() -> Vec<Variant> {
     let k = Knobs::default();
-    let mut v = vec![Variant::kernel(
+    let kernel = Variant::kernel(
         "6.15+ helpers under folio_lock_large_mapcount, lockless two-load reader",
         k,
-    )];
-    v.extend(test_only(Variant {
-        name: "mmid-no-lock",
-        about: "the slot updates without the bit lock",
-        knobs: Knobs {
+    );
+    let no_lock = Variant::unsafe_test(
+        "mmid-no-lock",
+        "the slot updates without the bit lock",
+        Knobs {
             mmid_lock: false,
             ..k
         },
-        design: None,
-        unsafe_variant: true,
-        test_only: true,
-    }));
-    v
+    );
+    with_tests(vec![kernel], vec![no_lock])
 }
 
 fn cases(v: &Variant, _design: &str) -> Vec<Case> {

@@ -42,6 +42,19 @@ impl Variant {
             test_only: false,
         }
     }
+
+    /// A deliberately unsafe variant, built only with feature `test-variants` (give it to
+    /// [`with_tests`]).
+    pub const fn unsafe_test(name: &'static str, about: &'static str, knobs: Knobs) -> Variant {
+        Variant {
+            name,
+            about,
+            knobs,
+            design: None,
+            unsafe_variant: true,
+            test_only: true,
+        }
+    }
 }
 
 /// A named race.
@@ -88,6 +101,14 @@ pub fn test_only(v: Variant) -> Option<Variant> {
         test_only: true,
         ..v
     })
+}
+
+/// A race's variants: `safe` (the kernel's first), then `tests` in builds with the
+/// test-only variants.
+pub fn with_tests(safe: Vec<Variant>, tests: Vec<Variant>) -> Vec<Variant> {
+    safe.into_iter()
+        .chain(tests.into_iter().filter_map(test_only))
+        .collect()
 }
 
 /// A maps a 16K folio at pages 0-3 (the race's focus).

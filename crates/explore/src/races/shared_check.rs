@@ -1,6 +1,6 @@
 //! The lockless "is this folio shared?" check racing with fork, unmap and split.
 
-use super::{setup_shared, test_only, Race, Variant};
+use super::{setup_shared, with_tests, Race, Variant};
 use crate::design::{uses_mm_id_reuse, DESIGNS};
 use crate::exec::Case;
 use crate::ops::fork::{fork_copy, setup_fork, setup_zap};
@@ -25,22 +25,19 @@ pub static RACE: Race = Race {
 
 fn variants() -> Vec<Variant> {
     let k = Knobs::default();
-    let mut v = vec![Variant::kernel(
+    let kernel = Variant::kernel(
         "6.18: PTE cleared before the rmap removal, rmap dup before the child's PTE",
         k,
-    )];
-    v.extend(test_only(Variant {
-        name: "rmap-before-clear",
-        about: "zap removes the rmap before clearing the PTEs",
-        knobs: Knobs {
+    );
+    let rmap_first = Variant::unsafe_test(
+        "rmap-before-clear",
+        "zap removes the rmap before clearing the PTEs",
+        Knobs {
             zap: ZapOrder::RmapBeforeClear,
             ..k
         },
-        design: None,
-        unsafe_variant: true,
-        test_only: true,
-    }));
-    v
+    );
+    with_tests(vec![kernel], vec![rmap_first])
 }
 
 fn cases(v: &Variant, design: &str) -> Vec<Case> {

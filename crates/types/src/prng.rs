@@ -1,8 +1,10 @@
-//! The fuzzer's own PRNG: xoshiro256** seeded through SplitMix64, integer-only API.
+//! foliolab's own PRNG, shared by the fuzzer and the race explorer: xoshiro256** seeded
+//! through SplitMix64, integer-only API.
 //!
-//! Pinned here so that a seed means the same run on every platform and every toolchain
-//! (nothing from `rand`, nothing floating point). The generator draws through the
-//! [`Entropy`] trait, so a byte string (cargo-fuzz) can drive it as well.
+//! Pinned here so that a seed means the same run (the same fuzz case, the same explorer
+//! schedule) on every platform and every toolchain (nothing from `rand`, nothing floating
+//! point). The generator draws through the [`Entropy`] trait, so a byte string (cargo-fuzz)
+//! can drive it as well.
 
 /// A source of random 64-bit words.
 pub trait Entropy {
@@ -45,10 +47,9 @@ impl Prng {
         );
         Prng { s }
     }
-}
 
-impl Entropy for Prng {
-    fn next_u64(&mut self) -> u64 {
+    /// The next word of the sequence.
+    pub fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = self.s[1] << 17;
         self.s[2] ^= self.s[0];
@@ -58,6 +59,26 @@ impl Entropy for Prng {
         self.s[2] ^= t;
         self.s[3] = self.s[3].rotate_left(45);
         result
+    }
+
+    /// Uniform in `0..n` (Lemire's multiply-shift; the bias is below 2^-32 for small n).
+    pub fn below(&mut self, n: u64) -> u64 {
+        assert!(n > 0, "below(0)");
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+
+    /// Fisher-Yates.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+impl Entropy for Prng {
+    fn next_u64(&mut self) -> u64 {
+        Prng::next_u64(self)
     }
 }
 
@@ -158,15 +179,41 @@ mod tests {
 
     #[test]
     fn xoshiro_is_pinned() {
-        // If this changes, every recorded seed means something else: do not change it.
+        // If this changes, every recorded seed (fuzz cases, explorer schedules) means
+        // something else: do not change it.
         let mut p = Prng::new(1);
-        let a = p.next_u64();
-        let b = p.next_u64();
-        let mut q = Prng::new(1);
-        assert_eq!(q.next_u64(), a);
-        assert_eq!(q.next_u64(), b);
-        assert_ne!(a, b);
-        assert_eq!(Prng::new(0).next_u64(), Prng::new(0).next_u64());
+        let words = [p.next_u64(), p.next_u64(), p.next_u64()];
+        assert_eq!(
+            words,
+            [
+                0xb3f2_af6d_0fc7_10c5,
+                0x853b_5596_4736_4cea,
+                0x92f8_9756_082a_4514
+            ]
+        );
+        let mut q = Prng::new(0x5eed);
+        let draws: Vec<u64> = (0..5).map(|_| q.below(1000)).collect();
+        assert_eq!(draws, [934, 882, 846, 974, 685]);
+        assert_eq!(case_seed(0x5eed, 3), 0xea51_ef4c_e9dd_b022);
+        assert_ne!(Prng::new(2).next_u64(), Prng::new(1).next_u64());
+    }
+
+    #[test]
+    fn the_trait_and_the_methods_draw_the_same_words() {
+        let mut direct = Prng::new(9);
+        let mut through = Rng::new(Prng::new(9));
+        for _ in 0..100 {
+            assert_eq!(direct.below(1 << 40), through.below(1 << 40));
+        }
+    }
+
+    #[test]
+    fn shuffle_permutes() {
+        let mut v: Vec<u32> = (0..50).collect();
+        Prng::new(3).shuffle(&mut v);
+        assert_ne!(v, (0..50).collect::<Vec<u32>>());
+        v.sort_unstable();
+        assert_eq!(v, (0..50).collect::<Vec<u32>>());
     }
 
     #[test]
