@@ -59,6 +59,14 @@ fn cases(v: &Variant, _design: &str) -> Vec<Case> {
             .op(read_held(0))
             .op(release_held(0))
     };
+    let unmap_a = || Code::new("munmap(A)").op(zap(0, 0, 1, v.knobs.zap));
+    // B's new 16K folio takes A's freed page as its page[1], writes it and unmaps it.
+    let b_16k = || {
+        Code::new("B")
+            .op(fault_new(1, 0, Order(2)))
+            .op(write(1, 1))
+            .op(zap(1, 2, 2, v.knobs.zap))
+    };
     vec![
         Case {
             name: "reuse-as-tail",
@@ -66,14 +74,7 @@ fn cases(v: &Variant, _design: &str) -> Vec<Case> {
                     page[1] of B's new 16K folio",
             nr_mms: 2,
             setup: setup_tail,
-            threads: vec![
-                walker(),
-                Code::new("munmap(A)").op(zap(0, 0, 1, v.knobs.zap)),
-                Code::new("B")
-                    .op(fault_new(1, 0, Order(2)))
-                    .op(write(1, 1))
-                    .op(zap(1, 2, 2, v.knobs.zap)),
-            ],
+            threads: vec![walker(), unmap_a(), b_16k()],
         },
         Case {
             name: "pfn-walker",
@@ -83,11 +84,8 @@ fn cases(v: &Variant, _design: &str) -> Vec<Case> {
             setup: setup_tail,
             threads: vec![
                 Code::new("pfn walker").op(pfn_walker(1)),
-                Code::new("munmap(A)").op(zap(0, 0, 1, v.knobs.zap)),
-                Code::new("B")
-                    .op(fault_new(1, 0, Order(2)))
-                    .op(write(1, 1))
-                    .op(zap(1, 2, 2, v.knobs.zap)),
+                unmap_a(),
+                b_16k(),
             ],
         },
         Case {
@@ -97,7 +95,7 @@ fn cases(v: &Variant, _design: &str) -> Vec<Case> {
             setup: setup_head,
             threads: vec![
                 walker(),
-                Code::new("munmap(A)").op(zap(0, 0, 1, v.knobs.zap)),
+                unmap_a(),
                 Code::new("B").op(fault_new(1, 0, Order(0))).op(write(1, 0)),
             ],
         },
