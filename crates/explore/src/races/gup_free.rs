@@ -1,6 +1,6 @@
 //! GUP-fast (a PFN walker) against free and reuse: why tail pages keep `_refcount` 0.
 
-use super::{with_tests, Race, Variant};
+use super::{Race, Variant};
 use crate::design::DESIGNS;
 use crate::exec::Case;
 use crate::ops::fault::{fault_new, write};
@@ -22,34 +22,30 @@ pub static RACE: Race = Race {
                is folio_try_get plus the re-checks safe on the 6.18 layout?",
     designs: DESIGNS,
     bound: 2,
-    variants,
+    all_variants: &[
+        Variant::kernel(
+            "6.18 GUP-fast: folio_try_get, then page_folio and PTE re-checks",
+            Knobs::KERNEL,
+        ),
+        Variant {
+            design: Some("page1-total"),
+            ..Variant::unsafe_test(
+                "page1-total",
+                "a total mapcount stored in page[1]'s _refcount (linux-6.14 counts)",
+                Knobs::KERNEL,
+            )
+        },
+        Variant::unsafe_test(
+            "gup-no-recheck",
+            "GUP-fast keeps the reference without re-checking page_folio and the PTE",
+            Knobs {
+                gup_recheck: false,
+                ..Knobs::KERNEL
+            },
+        ),
+    ],
     cases,
 };
-
-fn variants() -> Vec<Variant> {
-    let k = Knobs::default();
-    let kernel = Variant::kernel(
-        "6.18 GUP-fast: folio_try_get, then page_folio and PTE re-checks",
-        k,
-    );
-    let page1_total = Variant {
-        design: Some("page1-total"),
-        ..Variant::unsafe_test(
-            "page1-total",
-            "a total mapcount stored in page[1]'s _refcount (linux-6.14 counts)",
-            k,
-        )
-    };
-    let no_recheck = Variant::unsafe_test(
-        "gup-no-recheck",
-        "GUP-fast keeps the reference without re-checking page_folio and the PTE",
-        Knobs {
-            gup_recheck: false,
-            ..k
-        },
-    );
-    with_tests(vec![kernel], vec![page1_total, no_recheck])
-}
 
 fn cases(v: &Variant, _design: &str) -> Vec<Case> {
     let recheck = v.knobs.gup_recheck;
