@@ -85,6 +85,11 @@ pub struct CompareArgs {
     /// are still judged after every statement, against the truth kept from the events).
     #[arg(long)]
     pub no_check: bool,
+    /// Check every statement with a full recount of every page table and the invariants
+    /// over every folio and process, instead of on what the statement touched (the same
+    /// verdicts, slower: the reference the incremental checks are tested against).
+    #[arg(long)]
+    pub full_check: bool,
 }
 
 /// One scheme's figures over one scenario, or summed over several.
@@ -405,6 +410,7 @@ fn format(args: &CompareArgs) -> Format {
 
 /// Exit status: 0 when every run passed, 1 when a run failed, 2 for bad input.
 pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
+    foliolab_sim::full_check_by_default(args.full_check);
     let names = selected(&args).map_err(anyhow::Error::msg)?;
     let fmt = format(&args);
     if args.costs {

@@ -52,6 +52,10 @@ pub struct FuzzArgs {
     /// Runs the shrinker may spend per failure.
     #[arg(long, default_value_t = 4000)]
     pub shrink_budget: u64,
+    /// Check every statement in full instead of on what it touched (by default a case is
+    /// also checked in full every 100 statements and after its last one).
+    #[arg(long)]
+    pub full_check: bool,
     /// Print a line for every case.
     #[arg(long, short)]
     pub verbose: bool,
@@ -71,7 +75,10 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
         steps: args.steps,
         schemes,
         support: model_support_table(),
-        opts: ExecOptions::default(),
+        opts: ExecOptions {
+            full_check: args.full_check,
+            ..ExecOptions::default()
+        },
         check_determinism: args.check_determinism,
         shard,
     };

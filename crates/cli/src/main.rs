@@ -87,6 +87,11 @@ fn main() -> ExitCode {
         _ => {}
     }
     let cli = Cli::parse();
+    // Debug cross-check of the incremental checks against the full ones (panics on a
+    // disagreement): the agreement tests' mode, for any command.
+    foliolab_sim::check_agreement_by_default(
+        std::env::var_os("FOLIOLAB_CHECK_AGREEMENT").is_some_and(|v| v == "1"),
+    );
     ExitCode::from(pipe::quiet_on_broken_pipe(|| {
         exit_code(dispatch(cli.command))
     }))

@@ -67,6 +67,11 @@ pub struct CheckArgs {
     /// large recorded workloads; `foliolab run` keeps them).
     #[arg(long)]
     pub no_check: bool,
+    /// Check every statement with a full recount of every page table and the invariants
+    /// over every folio and process, instead of on what the statement touched (the same
+    /// verdicts, slower: the reference the incremental checks are tested against).
+    #[arg(long)]
+    pub full_check: bool,
     /// Count every difference as unexplained: no measurement artefact is classified
     /// (DAMON's young bits, the LRU batch, host-wide counters; docs/workloads.md).
     #[arg(long)]
@@ -204,6 +209,7 @@ fn probe_one(
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<u8> {
+    foliolab_sim::full_check_by_default(args.full_check);
     let loaded = load_all(&args.files);
     say::begin(Format::resolve(args.format, args.json), loaded.len());
     let code = check_all(&args, loaded)?;

@@ -40,6 +40,11 @@ pub struct RunOptions {
     /// Skip the invariant and oracle checks after every statement (faster, for big runs).
     #[arg(long)]
     pub no_check: bool,
+    /// Check every statement with a full recount of every page table and the invariants
+    /// over every folio and process, instead of on what the statement touched (the same
+    /// verdicts, slower: the reference the incremental checks are tested against).
+    #[arg(long)]
+    pub full_check: bool,
     /// Print only failures, problems and the summary of each scenario.
     #[arg(long, short)]
     pub quiet: bool,
@@ -108,6 +113,7 @@ pub fn check_scheme(name: &str) -> anyhow::Result<()> {
 }
 
 pub fn run(mut args: RunArgs) -> anyhow::Result<u8> {
+    foliolab_sim::full_check_by_default(args.opts.full_check);
     args.opts.resolve_era()?;
     check_scheme(args.opts.era_and_scheme().1)?;
     let stdout = io::stdout();

@@ -16,6 +16,7 @@ use foliolab_driver::{
 use foliolab_scenario::{Range, RssKind, Scenario, Stmt};
 use foliolab_schemes::Scheme;
 use foliolab_sim::ModelRunner;
+use foliolab_types::{FolioTruth, Pfn};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -153,6 +154,11 @@ impl Disagreements {
         self.page_mapcount += o.page_mapcount;
         self.maybe_shared += o.maybe_shared;
     }
+    pub fn sub(&mut self, o: Disagreements) {
+        self.mapcount -= o.mapcount;
+        self.page_mapcount -= o.page_mapcount;
+        self.maybe_shared -= o.maybe_shared;
+    }
     pub fn total(&self) -> u64 {
         self.mapcount + self.page_mapcount + self.maybe_shared
     }
@@ -167,32 +173,56 @@ pub struct RunResult {
     /// Problems reported in total (every statement after a bug may report it again).
     pub problems: u64,
     pub disagreements: Disagreements,
-    /// FNV-1a over every record rendered as JSON (the determinism check compares it).
+    /// FNV-1a over every record rendered as JSON when [`ExecOptions::digest`] asks for it
+    /// (otherwise the FNV offset basis).
     pub digest: u64,
 }
 
 /// Options of a run.
 #[derive(Clone, Copy, Debug)]
 pub struct ExecOptions {
-    /// Count estimate disagreements after every statement (a second recount).
+    /// Count estimate disagreements after every statement (on the folios it touched).
     pub count_disagreements: bool,
+    /// Check every statement in full (`--full-check`) instead of on what it touched.
+    pub full_check: bool,
+    /// Also check in full every this many statements (0: never) and after the last
+    /// statement of each case, so that a touched set that missed something is caught.
+    pub full_check_every: u64,
+    /// Check both ways after every statement and panic when they disagree (a panic is a
+    /// failure of the case): the agreement tests.
+    pub check_agreement: bool,
+    /// Compute [`RunResult::digest`] (every record rendered as JSON and hashed: a fifth
+    /// of a campaign's time, so only tests that compare runs record by record ask for it).
+    pub digest: bool,
 }
+
+/// Statements between two full checks in a fuzz case by default.
+pub const FULL_CHECK_EVERY: u64 = 100;
 
 impl Default for ExecOptions {
     fn default() -> Self {
         ExecOptions {
             count_disagreements: true,
+            full_check: false,
+            full_check_every: FULL_CHECK_EVERY,
+            check_agreement: false,
+            digest: false,
         }
     }
 }
 
 /// Runs a validated scenario under `scheme`.
 pub fn run_one(scenario: &Scenario, scheme: &SchemeSpec, opts: ExecOptions) -> RunResult {
+    let mut inner = scheme.runner();
+    inner.check_agreement |= opts.check_agreement;
     let mut counting = Counting {
-        inner: scheme.runner(),
+        inner,
         opts,
         statements: 0,
+        total: scenario.statements().count() as u64,
         disagreements: Disagreements::default(),
+        per_folio: BTreeMap::new(),
+        current: Disagreements::default(),
     };
     let mut result = RunResult {
         digest: FNV_OFFSET,
@@ -200,7 +230,9 @@ pub fn run_one(scenario: &Scenario, scheme: &SchemeSpec, opts: ExecOptions) -> R
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         drive(scenario, &mut counting, &mut |r: &Record| {
-            result.digest = fnv(result.digest, foliolab_driver::render_json(r).as_bytes());
+            if opts.digest {
+                result.digest = fnv(result.digest, foliolab_driver::render_json(r).as_bytes());
+            }
             match r {
                 Record::Problem(p) => classify(&mut result, scheme, p.line, p.kind, &p.message),
                 Record::Expect(e) if e.result == ExpectResult::Fail && scheme.leaks_fail() => {
@@ -277,40 +309,70 @@ struct Counting {
     inner: ModelRunner,
     opts: ExecOptions,
     statements: u64,
+    /// Statements in the case.
+    total: u64,
     disagreements: Disagreements,
+    /// Each mapped folio's disagreements after the last statement (folios with none are
+    /// absent), and their sum.
+    per_folio: BTreeMap<Pfn, Disagreements>,
+    current: Disagreements,
 }
 
 impl Counting {
-    fn count_disagreements(&mut self) {
+    /// Adds the disagreements of every mapped folio after this statement: re-judges the
+    /// folios the statement touched (all of them after a full check), keeps the others'.
+    fn count_disagreements(&mut self, full: bool) {
         let model = self.inner.model();
         let fresh;
-        let truth = match self.inner.last_truth() {
-            Some(t) => t,
+        let (truth, touched) = match self.inner.last_truth() {
+            Some(t) => (t, (!full).then(|| self.inner.last_touched())),
             None => {
                 fresh =
                     foliolab_oracle::recount(model.processes().map(|(_, p)| &p.aspace), &model.mem);
-                &fresh
+                (&fresh, None)
             }
         };
-        let d = &mut self.disagreements;
-        for (head, t) in truth {
-            let f = model.folio(*head);
-            if model.folio_mapcount(f) != t.total_entries() as i64 {
-                d.mapcount += 1;
+        let heads: Vec<Pfn> = match touched {
+            Some(t) => t.to_vec(),
+            None => {
+                self.per_folio.clear();
+                self.current = Disagreements::default();
+                truth.keys().copied().collect()
             }
-            let shared = t.is_mapped_shared();
-            if model.folio_maybe_mapped_shared(f) != shared {
-                d.maybe_shared += 1;
+        };
+        for head in heads {
+            if let Some(old) = self.per_folio.remove(&head) {
+                self.current.sub(old);
             }
-            for i in 0..f.nr_pages() {
-                let page = head.add(i);
-                let mapped = t.page_mapcount(i as usize) as i64;
-                if mapped > 0 && model.kpagecount(f, page) != mapped {
-                    d.page_mapcount += 1;
+            if let Some(t) = truth.get(&head) {
+                let d = folio_disagreements(model, head, t);
+                if d.total() > 0 {
+                    self.current.add(d);
+                    self.per_folio.insert(head, d);
                 }
             }
         }
+        self.disagreements.add(self.current);
     }
+}
+
+/// One mapped folio's estimates against its truth.
+fn folio_disagreements(model: &foliolab_model::Model, head: Pfn, t: &FolioTruth) -> Disagreements {
+    let mut d = Disagreements::default();
+    let f = model.folio(head);
+    if model.folio_mapcount(f) != t.total_entries() as i64 {
+        d.mapcount += 1;
+    }
+    if model.folio_maybe_mapped_shared(f) != t.is_mapped_shared() {
+        d.maybe_shared += 1;
+    }
+    for i in 0..f.nr_pages() {
+        let mapped = t.page_mapcount(i as usize) as i64;
+        if mapped > 0 && model.kpagecount(f, head.add(i)) != mapped {
+            d.page_mapcount += 1;
+        }
+    }
+    d
 }
 
 impl Runner for Counting {
@@ -349,9 +411,14 @@ impl Runner for Counting {
     }
     fn after_statement(&mut self, stmt: &Stmt) -> Vec<Problem> {
         self.statements += 1;
+        let n = self.statements;
+        let every = self.opts.full_check_every;
+        let full =
+            self.opts.full_check || (every > 0 && n.is_multiple_of(every)) || n == self.total;
+        self.inner.full_check = full;
         let out = self.inner.after_statement(stmt);
         if self.opts.count_disagreements {
-            self.count_disagreements();
+            self.count_disagreements(full);
         }
         out
     }

@@ -69,6 +69,7 @@ impl Shrinker<'_> {
         self.tries += 1;
         let opts = ExecOptions {
             count_disagreements: false,
+            ..ExecOptions::default()
         };
         let r = run_one(&s, self.scheme, opts);
         match r.failure {

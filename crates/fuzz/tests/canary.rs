@@ -31,6 +31,7 @@ fn the_fuzzer_catches_and_shrinks_the_canary() {
         support: model_support_table(),
         opts: ExecOptions {
             count_disagreements: false,
+            ..ExecOptions::default()
         },
         check_determinism: false,
         shard: (0, 1),

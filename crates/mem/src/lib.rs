@@ -5,6 +5,7 @@
 pub mod aspace;
 pub mod buddy;
 pub mod content;
+pub mod dirty;
 pub mod memory;
 pub mod page;
 pub mod pagecache;
@@ -15,6 +16,7 @@ pub mod vma;
 
 pub use aspace::AddressSpace;
 pub use buddy::OutOfMemory;
+pub use dirty::{EntryChange, Marks, MemMarks};
 pub use memory::{Content, Memory};
 pub use page::{Page, PageFlags};
 pub use pagecache::{Cached, CachedFile, FileId, PageCache};

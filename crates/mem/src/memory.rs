@@ -27,6 +27,8 @@ pub struct Memory {
     huge_zero: Option<Pfn>,
     /// Allocated folios by order (for leak and statistics checks).
     nr_folios: [u64; 10],
+    /// What changed since the runner last cleared it (see [`crate::dirty`]).
+    pub touched: crate::dirty::MemMarks,
 }
 
 impl Memory {
@@ -47,6 +49,7 @@ impl Memory {
             zero_pfn,
             huge_zero: None,
             nr_folios: [0; 10],
+            touched: crate::dirty::MemMarks::default(),
         }
     }
 
@@ -80,6 +83,7 @@ impl Memory {
     /// Allocates a zero-filled folio of `order` with refcount 1.
     pub fn alloc_folio(&mut self, order: Order) -> Result<Pfn, OutOfMemory> {
         let head = self.buddy.alloc(&mut self.map, order)?;
+        self.touched.layout(head, order.nr_pages());
         for i in 0..order.nr_pages() {
             let pfn = head.add(i);
             *self.map.get_mut(pfn) = Page::allocated(head);
@@ -100,6 +104,7 @@ impl Memory {
     /// Returns a folio whose refcount reached 0 to the buddy allocator.
     pub fn free_folio(&mut self, head: Pfn) {
         let order = self.folio_order(head);
+        self.touched.layout(head, order.nr_pages());
         assert_eq!(
             self.map.get(head).refcount,
             0,
@@ -118,6 +123,7 @@ impl Memory {
     /// Per-page flags are kept; folio-level state must already be cleared by the caller.
     pub fn split_folio(&mut self, head: Pfn, new_order: Order) -> Vec<Pfn> {
         let order = self.folio_order(head);
+        self.touched.layout(head, order.nr_pages());
         assert!(new_order < order);
         let mut heads = Vec::new();
         // The head's folio fields, read before its words are reused.
@@ -180,12 +186,14 @@ impl Memory {
         self.map.get(pfn)
     }
     pub fn page_mut(&mut self, pfn: Pfn) -> &mut Page {
+        self.touched.page(pfn);
         self.map.get_mut(pfn)
     }
     pub fn refcount(&self, head: Pfn) -> i32 {
         self.map.get(head).refcount
     }
     pub fn ref_add(&mut self, head: Pfn, nr: i32) {
+        self.touched.page(head);
         let p = self.map.get_mut(head);
         p.refcount += nr;
         assert!(p.refcount >= 0, "refcount underflow on {head:?}");
@@ -193,6 +201,7 @@ impl Memory {
     /// `get_page_unless_zero` on one `struct page`: succeeds only on a page whose own
     /// refcount is non-zero, which a tail page's never is (the tail-refcount rule).
     pub fn get_page_unless_zero(&mut self, pfn: Pfn) -> bool {
+        self.touched.page(pfn);
         let p = self.map.get_mut(pfn);
         if p.refcount == 0 {
             return false;

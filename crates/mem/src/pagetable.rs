@@ -62,6 +62,8 @@ impl PmdPage {
 pub struct PageTable {
     /// PMD pages by 1 GiB index, in address order.
     pages: Vec<(u64, PmdPage)>,
+    /// PMD indexes handed out for writing since the last clear (see [`crate::dirty`]).
+    pub touched: crate::dirty::Marks,
 }
 
 fn pte_index(va: VirtAddr) -> usize {
@@ -82,12 +84,14 @@ impl PageTable {
         self.pages[i].1.entries[lo].as_ref()
     }
     fn slot_mut(&mut self, pmd_index: u64) -> Option<&mut PmdEntry> {
+        self.touched.mark(pmd_index);
         let (hi, lo) = split(pmd_index);
         let i = self.pages.binary_search_by_key(&hi, |(k, _)| *k).ok()?;
         self.pages[i].1.entries[lo].as_mut()
     }
     /// The PMD entry of `pmd_index`, present or made present by `make`.
     fn slot_or_insert(&mut self, pmd_index: u64, make: impl FnOnce() -> PmdEntry) -> &mut PmdEntry {
+        self.touched.mark(pmd_index);
         let (hi, lo) = split(pmd_index);
         let i = match self.pages.binary_search_by_key(&hi, |(k, _)| *k) {
             Ok(i) => i,
@@ -103,6 +107,7 @@ impl PageTable {
         page.entries[lo].get_or_insert_with(make)
     }
     fn remove(&mut self, pmd_index: u64) {
+        self.touched.mark(pmd_index);
         let (hi, lo) = split(pmd_index);
         let Ok(i) = self.pages.binary_search_by_key(&hi, |(k, _)| *k) else {
             return;

@@ -21,6 +21,8 @@ pub struct SwapDevice {
     zeromap: BTreeSet<u64>,
     /// What each written slot holds.
     data: BTreeMap<u64, Content>,
+    /// Slots whose count, cache entry or data changed since the last clear.
+    pub touched: crate::dirty::Marks,
 }
 
 impl SwapDevice {
@@ -66,6 +68,7 @@ impl SwapDevice {
 
     /// `swap_duplicate`: one more PTE references `slot`.
     pub fn dup(&mut self, slot: u64) {
+        self.touched.mark(slot);
         self.count[slot as usize] += 1;
         self.counted.insert(slot);
     }
@@ -77,6 +80,7 @@ impl SwapDevice {
 
     /// Drops one PTE reference; true when the slot has become free (no cache either).
     pub fn put(&mut self, slot: u64) -> bool {
+        self.touched.mark(slot);
         let c = &mut self.count[slot as usize];
         assert!(*c > 0, "swap count underflow at slot {slot:#x}");
         *c -= 1;
@@ -101,12 +105,14 @@ impl SwapDevice {
     }
 
     pub fn add_to_cache(&mut self, slot: u64, page: Pfn) {
+        self.touched.mark(slot);
         let old = self.cache.insert(slot, page);
         assert!(old.is_none(), "slot {slot:#x} is already cached");
     }
 
     /// Removes `slot` from the swap cache; true when the slot has become free.
     pub fn remove_from_cache(&mut self, slot: u64) -> bool {
+        self.touched.mark(slot);
         self.cache.remove(&slot);
         self.free_if_unused(slot)
     }
@@ -120,12 +126,18 @@ impl SwapDevice {
     /// stored and the bit cleared (`swap_zeromap_folio_clear`). The content is kept either
     /// way so that reads can be traced to their writer.
     pub fn write(&mut self, slot: u64, content: Content, zero: bool) {
+        self.touched.mark(slot);
         if zero {
             self.zeromap.insert(slot);
         } else {
             self.zeromap.remove(&slot);
         }
         self.data.insert(slot, content);
+    }
+
+    /// Whether the slot has a zeromap bit or data.
+    pub fn has_state(&self, slot: u64) -> bool {
+        self.zeromap.contains(&slot) || self.data.contains_key(&slot)
     }
 
     pub fn is_zeromap(&self, slot: u64) -> bool {

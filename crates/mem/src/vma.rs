@@ -88,10 +88,13 @@ impl Vma {
 #[derive(Clone, Debug, Default)]
 pub struct VmaSet {
     vmas: BTreeMap<u64, Vma>,
+    /// Changed since the runner last cleared it (see [`crate::dirty`]).
+    pub touched: bool,
 }
 
 impl VmaSet {
     pub fn insert(&mut self, vma: Vma) {
+        self.touched = true;
         assert!(vma.start < vma.end);
         assert!(
             self.overlapping(vma.start, vma.end).is_empty(),
@@ -109,6 +112,7 @@ impl VmaSet {
     }
 
     pub fn find_mut(&mut self, va: VirtAddr) -> Option<&mut Vma> {
+        self.touched = true;
         self.vmas
             .range_mut(..=va.0)
             .next_back()
@@ -143,6 +147,7 @@ impl VmaSet {
     }
 
     fn split_at(&mut self, at: VirtAddr) {
+        self.touched = true;
         let Some(v) = self.find(at).cloned() else {
             return;
         };
@@ -158,6 +163,7 @@ impl VmaSet {
 
     /// Removes [start, end) from the set (after splitting at the bounds).
     pub fn remove_range(&mut self, start: VirtAddr, end: VirtAddr) -> Vec<Vma> {
+        self.touched = true;
         self.split_at_bounds(start, end);
         let keys: Vec<u64> = self.vmas.range(start.0..end.0).map(|(k, _)| *k).collect();
         keys.into_iter()
@@ -167,6 +173,7 @@ impl VmaSet {
 
     /// Applies `f` to every VMA piece inside [start, end), splitting first, then merges.
     pub fn modify(&mut self, start: VirtAddr, end: VirtAddr, mut f: impl FnMut(&mut Vma)) {
+        self.touched = true;
         self.split_at_bounds(start, end);
         for (_, v) in self.vmas.range_mut(start.0..end.0) {
             f(v);
@@ -176,6 +183,7 @@ impl VmaSet {
 
     /// Merges neighbours that became equal inside and at the edges of [start, end].
     pub fn merge_around(&mut self, start: VirtAddr, end: VirtAddr) {
+        self.touched = true;
         let lo = self
             .vmas
             .range(..start.0)

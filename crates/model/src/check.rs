@@ -41,7 +41,7 @@ impl Model {
         out
     }
 
-    fn check_folio(&self, f: FolioRef, t: &FolioTruth, out: &mut Vec<String>) {
+    pub(crate) fn check_folio(&self, f: FolioRef, t: &FolioTruth, out: &mut Vec<String>) {
         let refs = self.mem.refcount(f.head) as i64;
         for i in 1..f.nr_pages() {
             if self.mem.page(f.head.add(i)).refcount != 0 {
@@ -67,7 +67,7 @@ impl Model {
 
     /// References other than mappings: pins (one per page of a large folio, the bias of a
     /// small one), pipes' plain references, and the swap cache.
-    fn extra_refs(&self, f: FolioRef, pins: i64) -> i64 {
+    pub(crate) fn extra_refs(&self, f: FolioRef, pins: i64) -> i64 {
         let swapcache = if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {
             f.nr_pages() as i64
         } else {
@@ -82,7 +82,7 @@ impl Model {
     }
 
     /// `_pincount` of a large folio counts the pages its holders pinned (invariant 9).
-    fn check_pincount(&self, f: FolioRef, pins: i64, out: &mut Vec<String>) {
+    pub(crate) fn check_pincount(&self, f: FolioRef, pins: i64, out: &mut Vec<String>) {
         let pincount = if f.is_large() {
             self.mem.page(f.head.add(1)).pincount() as i64
         } else {
@@ -98,7 +98,7 @@ impl Model {
 
     /// PageAnonExclusive: an exclusive page is mapped at most once and never with a PMD
     /// alongside PTEs (quiescent form of 14.6).
-    fn check_exclusive(&self, f: FolioRef, t: &FolioTruth, out: &mut Vec<String>) {
+    pub(crate) fn check_exclusive(&self, f: FolioRef, t: &FolioTruth, out: &mut Vec<String>) {
         if !f.anon {
             return;
         }
@@ -122,7 +122,7 @@ impl Model {
         }
     }
 
-    fn check_deferred(&self, f: FolioRef, out: &mut Vec<String>) {
+    pub(crate) fn check_deferred(&self, f: FolioRef, out: &mut Vec<String>) {
         if self.is_partially_mapped(f) && !self.is_queued(f) {
             out.push(format!("{:?}: partially mapped but not queued", f.head));
         }

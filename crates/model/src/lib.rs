@@ -7,6 +7,7 @@
 
 mod batch;
 pub mod check;
+pub mod check_touched;
 pub mod collapse;
 pub mod config;
 mod driver;

@@ -4,10 +4,12 @@
 
 mod bindings;
 pub mod expected;
+pub mod incremental;
 pub mod recount;
 mod runs;
 
 pub use expected::{Binding, ExpectedMemory, ReadVerdict};
+pub use incremental::Recounter;
 pub use recount::recount;
 
 #[cfg(test)]

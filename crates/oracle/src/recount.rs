@@ -27,8 +27,19 @@ pub fn recount<'a>(
 }
 
 fn count(out: &mut BTreeMap<Pfn, FolioTruth>, mem: &Memory, mm: MmId, entry: Pte, pmd: bool) {
+    count_entry(out, mem, mm, entry, pmd);
+}
+
+/// Counts one entry in; returns the folio it counted it for (`None`: it maps no folio).
+pub(crate) fn count_entry(
+    out: &mut BTreeMap<Pfn, FolioTruth>,
+    mem: &Memory,
+    mm: MmId,
+    entry: Pte,
+    pmd: bool,
+) -> Option<Pfn> {
     if !entry.is_present() || entry.is_special() {
-        return;
+        return None;
     }
     let pfn = entry.pfn();
     // A page table pointing at freed memory (a model bug) is counted as its own one-page
@@ -47,4 +58,5 @@ fn count(out: &mut BTreeMap<Pfn, FolioTruth>, mem: &Memory, mm: MmId, entry: Pte
         t.pte_maps_per_page[pfn.offset_from(head) as usize] += 1;
     }
     *t.entries_per_mm.entry(mm).or_insert(0) += 1;
+    Some(head)
 }

@@ -13,7 +13,7 @@ mod runner;
 mod support;
 mod thp;
 
-pub use runner::{ModelRunner, Peaks};
+pub use runner::{check_agreement_by_default, full_check_by_default, ModelRunner, Peaks};
 
 use foliolab_driver::{drive, Record, SummaryRecord};
 use foliolab_scenario::Scenario;

@@ -4,13 +4,32 @@
 
 use crate::place::{Placement, Region};
 use foliolab_driver::{Problem, ProblemKind, ReadValue, RunError, Runner, RunnerKind};
+use foliolab_model::check_touched::TouchedCheck;
 use foliolab_model::{
     Access, Advice as MAdvice, Era, Model, ModelError, Pid, Prot as MProt, RssCounter, ThpConfig,
 };
-use foliolab_oracle::{recount, ExpectedMemory, ReadVerdict};
+use foliolab_oracle::{recount, ExpectedMemory, ReadVerdict, Recounter};
 use foliolab_scenario::{Advice, MapKind, Prot, Range, RssKind, Scenario, Stmt, StmtKind};
 use foliolab_types::{FolioTruth, VirtAddr, PAGE_SIZE};
 use std::collections::BTreeMap;
+
+/// Whether runners check in full by default (`--full-check`).
+static FULL_CHECK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes the runners created from now on check every statement in full (`--full-check` of
+/// the commands that run the model) or on what it touched (the default).
+pub fn full_check_by_default(on: bool) {
+    FULL_CHECK.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether runners check both ways by default (`FOLIOLAB_CHECK_AGREEMENT=1`).
+static AGREEMENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes the runners created from now on check every statement both ways and panic when
+/// the verdicts differ (the command line sets it from `FOLIOLAB_CHECK_AGREEMENT=1`).
+pub fn check_agreement_by_default(on: bool) {
+    AGREEMENT.store(on, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Expected-memory ids of driver buffers start here (files take the low ids).
 const DRIVER_FILE_IDS: u32 = 1 << 31;
@@ -35,8 +54,18 @@ pub struct ModelRunner {
     pub(crate) files: BTreeMap<String, foliolab_mem::FileId>,
     /// Driver buffers handed out so far (their ids in expected memory follow the files').
     pub(crate) drivers: u32,
-    /// The oracle's recount after the last statement, when it was taken.
-    truth: Option<BTreeMap<foliolab_types::Pfn, FolioTruth>>,
+    /// The oracle's recount, kept up to date from what each statement touched.
+    recount: Recounter,
+    /// Whether `recount` describes the page tables after the last statement.
+    truth_current: bool,
+    /// The sums the checks on touched state keep between statements.
+    touched: TouchedCheck,
+    /// Check every statement with a full recount and the full invariants instead of on
+    /// what it touched (`--full-check`); the verdicts are the same, only slower.
+    pub full_check: bool,
+    /// Check both ways after every statement and panic when they disagree (the agreement
+    /// tests; the command line turns it on with `FOLIOLAB_CHECK_AGREEMENT=1`).
+    pub check_agreement: bool,
 }
 
 /// The largest values seen after any statement.
@@ -74,7 +103,11 @@ impl ModelRunner {
             peaks: Peaks::default(),
             files: BTreeMap::new(),
             drivers: 0,
-            truth: None,
+            recount: Recounter::default(),
+            truth_current: false,
+            touched: TouchedCheck::default(),
+            full_check: FULL_CHECK.load(std::sync::atomic::Ordering::Relaxed),
+            check_agreement: AGREEMENT.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -92,7 +125,13 @@ impl ModelRunner {
     /// The oracle's recount of the page tables after the last statement, if the checks or
     /// the observation step took one (the fuzzer reuses it instead of recounting).
     pub fn last_truth(&self) -> Option<&BTreeMap<foliolab_types::Pfn, FolioTruth>> {
-        self.truth.as_ref()
+        self.truth_current.then(|| self.recount.truth())
+    }
+
+    /// Folios the last checked statement touched (their truth, pages or layout changed),
+    /// sorted; everything else is as it was before the statement.
+    pub fn last_touched(&self) -> &[foliolab_types::Pfn] {
+        self.touched.last_folios()
     }
 
     pub fn model(&self) -> &Model {
@@ -395,16 +434,60 @@ impl ModelRunner {
         }
     }
 
-    fn check_now(&mut self, truth: &BTreeMap<foliolab_types::Pfn, FolioTruth>) -> Vec<Problem> {
+    /// The full check: a recount from every page table, the invariants over every folio
+    /// and process. The kept recount must equal the full one; the touched-state sums are
+    /// kept up to date for the statements checked incrementally after this one.
+    fn check_full(&mut self) -> Vec<String> {
+        let full = recount(
+            self.model.processes().map(|(_, p)| &p.aspace),
+            &self.model.mem,
+        );
+        let mut out = self.model.check_invariants(&full);
+        if let Some(m) = first_difference(self.recount.truth(), &full) {
+            out.push(format!(
+                "the kept recount differs from the full recount: {m}"
+            ));
+        }
+        let (truth, changed) = (self.recount.truth(), self.recount.changed());
         self.model
-            .check_invariants(truth)
-            .into_iter()
-            .map(|message| Problem {
-                kind: ProblemKind::Invariant,
-                message,
-            })
-            .collect()
+            .keep_touched_sums(&mut self.touched, truth, changed);
+        out
     }
+
+    /// Both checks; panics when their verdicts differ (the agreement tests).
+    fn check_both(&mut self) -> Vec<String> {
+        let problems = self.model.pending_problems().to_vec();
+        let (truth, changed) = (self.recount.truth(), self.recount.changed());
+        let touched = self.model.check_touched(&mut self.touched, truth, changed);
+        self.model.restore_problems(problems);
+        let full = recount(
+            self.model.processes().map(|(_, p)| &p.aspace),
+            &self.model.mem,
+        );
+        let all = self.model.check_invariants(&full);
+        if let Some(m) = first_difference(self.recount.truth(), &full) {
+            panic!("agreement: the kept recount differs from the full recount: {m}");
+        }
+        assert_eq!(
+            touched, all,
+            "agreement: the check on touched state and the full check differ"
+        );
+        all
+    }
+}
+
+/// Where two recounts differ, if they do.
+fn first_difference(
+    kept: &BTreeMap<foliolab_types::Pfn, FolioTruth>,
+    full: &BTreeMap<foliolab_types::Pfn, FolioTruth>,
+) -> Option<String> {
+    if kept == full {
+        return None;
+    }
+    let keys: std::collections::BTreeSet<_> = kept.keys().chain(full.keys()).collect();
+    keys.into_iter()
+        .find(|k| kept.get(k) != full.get(k))
+        .map(|k| format!("{k:?}: kept {:?}, full {:?}", kept.get(k), full.get(k)))
 }
 
 fn model_advice(a: Advice) -> Option<MAdvice> {
@@ -524,19 +607,32 @@ impl Runner for ModelRunner {
             .deferred_queue_len
             .max(self.model.deferred_queue_len());
         let mut out = std::mem::take(&mut self.pending);
-        self.truth = None;
+        self.truth_current = false;
         if !self.check_every_statement {
             // The observation step without a recount: designs use their own truth.
+            self.model.clear_touched();
             self.model.observe_designs(None);
             return out;
         }
-        let truth = recount(
-            self.model.processes().map(|(_, p)| &p.aspace),
-            &self.model.mem,
-        );
-        out.extend(self.check_now(&truth));
-        self.model.observe_designs(Some(&truth));
-        self.truth = Some(truth);
+        let (model, touched) = (&self.model, &mut self.touched);
+        let spaces = model.processes().map(|(_, p)| &p.aspace);
+        self.recount
+            .update(spaces, &model.mem, &mut |c| touched.entry(c));
+        self.truth_current = true;
+        let messages = if self.check_agreement {
+            self.check_both()
+        } else if self.full_check {
+            self.check_full()
+        } else {
+            let truth = self.recount.truth();
+            let changed = self.recount.changed();
+            self.model.check_touched(&mut self.touched, truth, changed)
+        };
+        out.extend(messages.into_iter().map(|message| Problem {
+            kind: ProblemKind::Invariant,
+            message,
+        }));
+        self.model.observe_designs(Some(self.recount.truth()));
         out
     }
 }

@@ -1,0 +1,134 @@
+//! What a statement touched, so that the checks after it cost what it touched: the page
+//! tables mark the PMD ranges they hand out for writing, the memmap the pages whose metadata
+//! changes and the ranges whose folio layout changes (allocation, free, split), the swap
+//! device its slots, a VMA set that it changed. The runner reads the marks after a statement
+//! and clears them; nothing in the model reads them.
+//!
+//! A mark list that nobody clears (a model driven without checks) stops growing at
+//! [`Marks::CAP`] and then says "everything" ([`Marks::overflowed`]): readers fall back to a
+//! full walk, so a missed clear costs time, never a missed check.
+
+use crate::pte::Pte;
+use foliolab_types::{MmId, Pfn, VirtAddr};
+
+/// Keys (PMD indexes, PFNs, swap slots) marked since the last clear, in marking order, a
+/// key marked twice in a row kept once.
+#[derive(Clone, Debug, Default)]
+pub struct Marks {
+    list: Vec<u64>,
+    overflowed: bool,
+}
+
+impl Marks {
+    /// Marks kept before the list gives up and means "everything".
+    pub const CAP: usize = 1 << 21;
+
+    #[inline]
+    pub fn mark(&mut self, key: u64) {
+        if self.list.last() == Some(&key) || self.overflowed {
+            return;
+        }
+        if self.list.len() >= Self::CAP {
+            self.overflowed = true;
+            self.list = Vec::new();
+            return;
+        }
+        self.list.push(key);
+    }
+    /// Nothing marked (and no overflow).
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty() && !self.overflowed
+    }
+    /// More was marked than kept: treat everything as touched.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+    /// The marked keys in marking order, possibly repeated (empty after an overflow).
+    pub fn raw(&self) -> &[u64] {
+        &self.list
+    }
+    /// The marked keys, sorted, each once (empty after an overflow).
+    pub fn sorted(&self) -> Vec<u64> {
+        let mut v = self.list.clone();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+    pub fn clear(&mut self) {
+        self.list.clear();
+        self.overflowed = false;
+    }
+}
+
+/// What the memmap marks: pages whose `struct page` changed and ranges whose folio layout
+/// changed (which folio a page belongs to, its order, whether it is allocated).
+#[derive(Clone, Debug, Default)]
+pub struct MemMarks {
+    /// PFNs whose metadata (flags, counts, links) a writer touched.
+    pub pages: Marks,
+    /// First PFNs of folios allocated, freed or split, with their page count.
+    pub layout: Vec<(Pfn, u64)>,
+}
+
+impl MemMarks {
+    #[inline]
+    pub fn page(&mut self, pfn: Pfn) {
+        self.pages.mark(pfn.0);
+    }
+    pub fn layout(&mut self, head: Pfn, nr_pages: u64) {
+        if self.layout.len() < Marks::CAP {
+            self.layout.push((head, nr_pages));
+        } else {
+            self.pages.overflowed = true;
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.pages.is_empty() && self.layout.is_empty()
+    }
+    pub fn clear(&mut self) {
+        self.pages.clear();
+        self.layout.clear();
+    }
+}
+
+/// One page-table entry an incremental recount counted out (`added: false`: it was there
+/// and changed or went) or in (`added: true`), for checks that keep sums over entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryChange {
+    pub mm: MmId,
+    /// Address the entry maps (a PMD leaf's: its 2 MiB range).
+    pub va: VirtAddr,
+    pub pte: Pte,
+    /// A PMD leaf rather than a PTE.
+    pub pmd: bool,
+    pub added: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_collapse_and_sorting_dedups() {
+        let mut m = Marks::default();
+        for k in [5, 5, 3, 5, 3] {
+            m.mark(k);
+        }
+        assert_eq!(m.sorted(), vec![3, 5]);
+        m.clear();
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn an_uncleared_list_overflows_into_everything() {
+        let mut m = Marks::default();
+        for k in 0..=Marks::CAP as u64 {
+            m.mark(k);
+        }
+        assert!(m.overflowed());
+        assert!(!m.is_empty());
+        assert!(m.sorted().is_empty());
+        m.clear();
+        assert!(m.is_empty() && !m.overflowed());
+    }
+}

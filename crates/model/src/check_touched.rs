@@ -1,0 +1,578 @@
+//! The invariants of [`crate::check`] on what a statement touched. The question asked after
+//! every statement is "would the full check find anything?"; it is answered from the folios,
+//! PMD ranges, swap slots and VMA sets the statement marked ([`foliolab_mem::dirty`]) and the
+//! folios whose truth the oracle's kept recount changed, with sums kept between statements
+//! (RSS per PMD range, statistics per folio, writable entries per page, swap PTEs per slot).
+//! When the answer is yes, or the last verdict was not clean, the full check runs and its
+//! messages are the verdict: the two modes report the same problems in the same order.
+//! A sum that drifts can only make the full check run needlessly, never hide a problem the
+//! touched set shows; a change that marks nothing is what the agreement tests look for.
+
+use crate::model::{Model, RssCounter};
+use crate::stats::{MthpStat, VmStat};
+use foliolab_mem::{EntryChange, PageFlags, PageTable, PmdEntry};
+use foliolab_schemes::FolioRef;
+use foliolab_types::{FolioTruth, MmId, Order, Pfn, VirtAddr, PMD_ORDER, PMD_SIZE};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One folio's part of the statistics the check conserves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Part {
+    /// Pages counted in NR_ANON_MAPPED / NR_FILE_MAPPED by the design, and whether the
+    /// design cannot say (its statistic depends on the history).
+    anon_mapped: u64,
+    anon_unknown: bool,
+    file_mapped: u64,
+    file_unknown: bool,
+    shmem_pmd_pages: i64,
+    /// PMD-mapped anon folio.
+    thp: bool,
+    /// Order of a live large anon folio (0: not one), and whether it is flagged partially
+    /// mapped.
+    anon_order: u8,
+    flagged: bool,
+}
+
+/// Sums of [`Part`] over every folio.
+#[derive(Clone, Debug, Default)]
+struct Sums {
+    anon_mapped: i64,
+    anon_unknown: i64,
+    file_mapped: i64,
+    file_unknown: i64,
+    shmem_pmd_pages: i64,
+    thps: i64,
+    per_order: [i64; 10],
+    flagged: [i64; 10],
+}
+
+impl Part {
+    /// Packed into one word (16 bits per page count: a folio has at most 512 pages).
+    fn pack(&self) -> u64 {
+        let c = |n: u64| n.min(0xffff);
+        c(self.anon_mapped)
+            | c(self.file_mapped) << 16
+            | (self.shmem_pmd_pages as u64).min(0xffff) << 32
+            | (self.anon_order as u64 & 0xf) << 48
+            | (self.anon_unknown as u64) << 52
+            | (self.file_unknown as u64) << 53
+            | (self.thp as u64) << 54
+            | (self.flagged as u64) << 55
+    }
+    fn unpack(w: u64) -> Part {
+        Part {
+            anon_mapped: w & 0xffff,
+            file_mapped: (w >> 16) & 0xffff,
+            shmem_pmd_pages: ((w >> 32) & 0xffff) as i64,
+            anon_order: ((w >> 48) & 0xf) as u8,
+            anon_unknown: w >> 52 & 1 != 0,
+            file_unknown: w >> 53 & 1 != 0,
+            thp: w >> 54 & 1 != 0,
+            flagged: w >> 55 & 1 != 0,
+        }
+    }
+}
+
+impl Sums {
+    fn apply(&mut self, p: &Part, sign: i64) {
+        self.anon_mapped += sign * p.anon_mapped as i64;
+        self.anon_unknown += sign * p.anon_unknown as i64;
+        self.file_mapped += sign * p.file_mapped as i64;
+        self.file_unknown += sign * p.file_unknown as i64;
+        self.shmem_pmd_pages += sign * p.shmem_pmd_pages;
+        self.thps += sign * p.thp as i64;
+        self.per_order[p.anon_order as usize] += sign * (p.anon_order > 0) as i64;
+        self.flagged[p.anon_order as usize] += sign * p.flagged as i64;
+    }
+}
+
+/// What the touched check keeps between statements.
+#[derive(Clone, Debug, Default)]
+pub struct TouchedCheck {
+    /// Pages mapped per RSS counter (anon, file, shmem, swap entries) by each PMD range.
+    range_rss: BTreeMap<(MmId, u64), [i64; 4]>,
+    /// Sum of `range_rss` per mm, by pid (with the mm it was for).
+    rss: Vec<Option<(MmId, [i64; 4])>>,
+    /// Writable entries mapping each PFN (a PMD leaf by its first PFN), by PFN.
+    writable: Vec<u32>,
+    /// PFNs a writable entry was counted in for since the last check.
+    new_writable: Vec<Pfn>,
+    /// Swap PTEs per slot, and the slots whose count changed since the last check.
+    slot_refs: BTreeMap<u64, u32>,
+    slots: Vec<u64>,
+    /// The swap cache as the last check saw it, for the slots it looked at.
+    cache: BTreeMap<u64, Pfn>,
+    /// Each folio's statistics ([`Part::pack`]), by head PFN.
+    parts: Vec<u64>,
+    /// When each PFN was last listed as touched (`epoch`), to list each once.
+    listed: Vec<u32>,
+    epoch: u32,
+    sums: Sums,
+    /// The last verdict was not clean: the full check runs until it is.
+    unclean: bool,
+    /// The folios the last check looked at.
+    folios: Vec<Pfn>,
+}
+
+impl TouchedCheck {
+    /// The folios the last check looked at (see `ModelRunner::last_touched`), sorted.
+    pub fn last_folios(&self) -> &[Pfn] {
+        &self.folios
+    }
+
+    /// One entry the oracle's recount counted out or in (see
+    /// [`foliolab_oracle`]'s `Recounter::update`).
+    pub fn entry(&mut self, c: EntryChange) {
+        let sign: i64 = if c.added { 1 } else { -1 };
+        if c.pte.is_swap() && !c.pmd {
+            let slot = c.pte.swap_offset();
+            let n = self.slot_refs.entry(slot).or_default();
+            *n = (*n as i64 + sign) as u32;
+            if *n == 0 {
+                self.slot_refs.remove(&slot);
+            }
+            self.slots.push(slot);
+        }
+        let mapped = !c.pte.is_special() && (c.pmd || c.pte.is_present());
+        if mapped && c.pte.writable() {
+            let i = c.pte.pfn().0 as usize;
+            if self.writable.len() <= i {
+                self.writable.resize(i + 1, 0);
+            }
+            self.writable[i] = (self.writable[i] as i64 + sign) as u32;
+            if c.added {
+                self.new_writable.push(c.pte.pfn());
+            }
+        }
+    }
+}
+
+impl Model {
+    /// The invariants after a statement, answered from what it touched (`truth`: the
+    /// oracle's kept recount; `changed`: the folios whose truth the statement changed). Its
+    /// messages are [`Model::check_invariants`]'s, which it runs when anything is wrong.
+    /// Clears the marks.
+    pub fn check_touched(
+        &mut self,
+        st: &mut TouchedCheck,
+        truth: &BTreeMap<Pfn, FolioTruth>,
+        changed: &[Pfn],
+    ) -> Vec<String> {
+        let pages: &[u64] = self.mem.touched.pages.raw();
+        let mut marked = Vec::new();
+        let ranges_ok = self.update_range_rss(st, &mut marked);
+        let folios = self.touched_folios(st, changed, pages);
+        let mut clean = ranges_ok && !st.unclean && self.problems.is_empty();
+        clean &= self.touched_structures_ok();
+        clean &= self.touched_folios_ok(st, truth, &folios);
+        clean &= self.sums_ok(st);
+        clean &= self.writable_ok(st, pages);
+        clean &= self.touched_swap_ok(st, &folios);
+        st.new_writable.clear();
+        st.slots.clear();
+        st.folios = folios;
+        self.clear_touched_of(&marked);
+        if clean {
+            return Vec::new();
+        }
+        let out = self.check_invariants(truth);
+        st.unclean = !out.is_empty();
+        out
+    }
+
+    /// Brings the sums of `st` up to date after a statement checked in full (the verdict
+    /// is the full check's).
+    pub fn keep_touched_sums(
+        &mut self,
+        st: &mut TouchedCheck,
+        truth: &BTreeMap<Pfn, FolioTruth>,
+        changed: &[Pfn],
+    ) {
+        let problems = std::mem::take(&mut self.problems);
+        let _ = self.check_touched(st, truth, changed);
+        self.problems = problems;
+    }
+
+    /// Problems the model recorded during the statement, not yet reported.
+    pub fn pending_problems(&self) -> &[String] {
+        &self.problems
+    }
+
+    /// Puts back problems a check took (to run a second check on the same statement).
+    pub fn restore_problems(&mut self, problems: Vec<String>) {
+        self.problems = problems;
+    }
+
+    /// Forgets what every page table, the memmap, the swap device and the VMA sets marked.
+    pub fn clear_touched(&mut self) {
+        self.mem.touched.clear();
+        for p in self.procs.iter_mut().flatten() {
+            p.aspace.pt.touched.clear();
+            p.aspace.vmas.touched = false;
+        }
+        if let Some(dev) = &mut self.swap {
+            dev.touched.clear();
+        }
+    }
+
+    /// The buddy allocator after a change of the folio layout.
+    fn touched_structures_ok(&self) -> bool {
+        let layout = !self.mem.touched.layout.is_empty() || self.mem.touched.pages.overflowed();
+        if layout && self.mem.check_invariants().is_err() {
+            return false;
+        }
+        true
+    }
+
+    /// Forgets the marks of the memmap, the swap device and the processes `pids`.
+    fn clear_touched_of(&mut self, pids: &[crate::model::Pid]) {
+        self.mem.touched.clear();
+        for &pid in pids {
+            let p = self.proc_mut(pid);
+            p.aspace.pt.touched.clear();
+            p.aspace.vmas.touched = false;
+        }
+        if let Some(dev) = &mut self.swap {
+            dev.touched.clear();
+        }
+    }
+
+    /// Live folios (and freed heads) whose state the statement may have changed: those
+    /// whose truth changed, whose pages' metadata was written, or whose layout changed;
+    /// each once, in no particular order.
+    fn touched_folios(&self, st: &mut TouchedCheck, changed: &[Pfn], pages: &[u64]) -> Vec<Pfn> {
+        let marks = &self.mem.touched;
+        if marks.pages.overflowed() {
+            let mut all: Vec<Pfn> = self.live.iter().chain(changed.iter().copied()).collect();
+            all.sort_unstable();
+            all.dedup();
+            return all;
+        }
+        st.epoch = st.epoch.wrapping_add(1);
+        if st.epoch == 0 {
+            st.listed.iter_mut().for_each(|s| *s = 0);
+            st.epoch = 1;
+        }
+        let mut out = Vec::new();
+        let mut list = |h: Pfn| {
+            let i = h.0 as usize;
+            if st.listed.len() <= i {
+                st.listed.resize(i + 1, 0);
+            }
+            if st.listed[i] != st.epoch {
+                st.listed[i] = st.epoch;
+                out.push(h);
+            }
+        };
+        changed.iter().for_each(|&h| list(h));
+        pages.iter().for_each(|&p| list(self.head_or_self(Pfn(p))));
+        for &(head, nr_pages) in &marks.layout {
+            let mut pfn = head;
+            while pfn < head.add(nr_pages) {
+                let h = self.head_or_self(pfn);
+                list(h);
+                pfn = if self.live.contains(&h) {
+                    h.add(self.mem.folio_order(h).nr_pages()).max(pfn.add(1))
+                } else {
+                    pfn.add(1)
+                };
+            }
+        }
+        out
+    }
+
+    fn head_or_self(&self, pfn: Pfn) -> Pfn {
+        if self.mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
+            self.mem.folio_of(pfn)
+        } else {
+            pfn
+        }
+    }
+
+    /// The per-folio invariants of the touched folios, and their parts of the statistics.
+    fn touched_folios_ok(
+        &self,
+        st: &mut TouchedCheck,
+        truth: &BTreeMap<Pfn, FolioTruth>,
+        folios: &[Pfn],
+    ) -> bool {
+        let mut ok = true;
+        let mut out = Vec::new();
+        for &head in folios {
+            let live = self.live.contains(&head);
+            let t = truth.get(&head);
+            let mapped = t.is_some();
+            if t.is_some() && !live {
+                ok = false;
+            }
+            let part = if live {
+                let f = self.folio(head);
+                let unmapped;
+                let t = match t {
+                    Some(t) => t,
+                    None => {
+                        unmapped = FolioTruth::new(f.nr_pages());
+                        &unmapped
+                    }
+                };
+                self.check_folio(f, t, &mut out);
+                self.part(f, t, mapped)
+            } else {
+                Part::default()
+            };
+            let i = head.0 as usize;
+            if st.parts.len() <= i {
+                st.parts.resize(i + 1, 0);
+            }
+            let (old, new) = (st.parts[i], part.pack());
+            if old != new {
+                st.sums.apply(&Part::unpack(old), -1);
+                st.sums.apply(&part, 1);
+                st.parts[i] = new;
+            }
+        }
+        ok && out.is_empty()
+    }
+
+    fn part(&self, f: FolioRef, t: &FolioTruth, mapped: bool) -> Part {
+        let pages = if mapped {
+            self.design_mapped_pages(f, t)
+        } else {
+            Some(0)
+        };
+        let large_anon = f.anon && f.is_large();
+        let swapbacked = self.mem.page(f.head).flags.has(PageFlags::SWAPBACKED);
+        Part {
+            anon_mapped: if f.anon { pages.unwrap_or(0) } else { 0 },
+            anon_unknown: f.anon && pages.is_none(),
+            file_mapped: if f.anon { 0 } else { pages.unwrap_or(0) },
+            file_unknown: !f.anon && pages.is_none(),
+            shmem_pmd_pages: if mapped && !f.anon && t.pmd_maps > 0 && swapbacked {
+                f.nr_pages() as i64
+            } else {
+                0
+            },
+            thp: mapped && f.anon && t.pmd_maps > 0,
+            anon_order: if large_anon { f.order.0 } else { 0 },
+            flagged: large_anon && self.is_partially_mapped(f),
+        }
+    }
+
+    /// The conserved statistics against their sums (the messages are the full check's).
+    fn sums_ok(&self, st: &TouchedCheck) -> bool {
+        let s = &st.sums;
+        let conserved = self.rmap.properties().anon_mapped_conserved;
+        if conserved && s.anon_unknown == 0 && self.stats.vm(VmStat::NrAnonMapped) != s.anon_mapped
+        {
+            return false;
+        }
+        if s.file_unknown == 0
+            && (self.stats.vm(VmStat::NrFileMapped) != s.file_mapped
+                || self.stats.vm(VmStat::NrShmemPmdmapped) != s.shmem_pmd_pages)
+        {
+            return false;
+        }
+        if self.stats.vm(VmStat::NrAnonTransparentHugepages) != s.thps {
+            return false;
+        }
+        (2..=PMD_ORDER.0).all(|o| {
+            self.stats.mthp(Order(o), MthpStat::NrAnon) == s.per_order[o as usize]
+                && self.stats.mthp(Order(o), MthpStat::NrAnonPartiallyMapped)
+                    == s.flagged[o as usize]
+        })
+    }
+
+    /// Recounts the RSS of every PMD range a page table marked (every range of an mm that
+    /// overflowed its marks or is new) and compares every mm's counters with the sums.
+    /// Also checks the VMA sets that changed; lists the processes with marks in `marked`.
+    fn update_range_rss(&self, st: &mut TouchedCheck, marked: &mut Vec<crate::model::Pid>) -> bool {
+        let mut ok = true;
+        let mut seen = 0;
+        for (pid, p) in self.processes() {
+            let (mm, pt) = (p.aspace.id, &p.aspace.pt);
+            let i = pid.0 as usize;
+            if st.rss.len() <= i {
+                st.rss.resize(i + 1, None);
+            }
+            for gone in &mut st.rss[seen..i] {
+                if let Some((old, _)) = gone.take() {
+                    st.range_rss.retain(|(m, _), _| *m != old);
+                }
+            }
+            seen = i + 1;
+            if p.aspace.vmas.touched || !pt.touched.is_empty() {
+                marked.push(pid);
+                ok &= p.aspace.vmas.check_invariants().is_ok();
+            }
+            let old = st.rss[i].filter(|(m, _)| *m == mm).map(|(_, s)| s);
+            if old.is_none() || !pt.touched.is_empty() {
+                let sums = self.recount_ranges(st, mm, pt, old);
+                st.rss[i] = Some((mm, sums));
+            }
+            let sums = st.rss[i].map(|(_, s)| s).unwrap_or_default();
+            ok &= [RssCounter::Anon, RssCounter::File, RssCounter::Shmem]
+                .iter()
+                .all(|&c| p.rss[c as usize] == sums[c as usize]);
+            ok &= self.swap.is_none()
+                || p.rss[RssCounter::Swap as usize] == sums[RssCounter::Swap as usize];
+        }
+        for gone in st.rss.iter_mut().skip(seen) {
+            if let Some((old, _)) = gone.take() {
+                st.range_rss.retain(|(m, _), _| *m != old);
+            }
+        }
+        ok
+    }
+
+    /// The mm's RSS sums after recounting its marked ranges, from its sums `old` (all of its
+    /// ranges when there are none yet, or after an overflow).
+    fn recount_ranges(
+        &self,
+        st: &mut TouchedCheck,
+        mm: MmId,
+        pt: &PageTable,
+        old: Option<[i64; 4]>,
+    ) -> [i64; 4] {
+        let fresh = old.is_none();
+        let all = fresh || pt.touched.overflowed();
+        let mine = (mm, 0)..=(mm, u64::MAX);
+        let keys: Vec<u64> = if all {
+            let mut k: BTreeSet<u64> = st.range_rss.range(mine).map(|((_, k), _)| *k).collect();
+            k.extend(pt.iter().map(|(va, _)| va.0 / PMD_SIZE));
+            k.into_iter().collect()
+        } else {
+            pt.touched.sorted()
+        };
+        let mut sums = old.unwrap_or_default();
+        for key in keys {
+            let new = self.range_rss(pt, key);
+            let old = st.range_rss.remove(&(mm, key)).unwrap_or_default();
+            let before = if fresh { [0; 4] } else { old };
+            for c in 0..4 {
+                sums[c] += new[c] - before[c];
+            }
+            if new != [0; 4] {
+                st.range_rss.insert((mm, key), new);
+            }
+        }
+        sums
+    }
+
+    /// Pages one PMD range maps per RSS counter, and its swap PTEs (as the full check
+    /// counts them).
+    fn range_rss(&self, pt: &PageTable, key: u64) -> [i64; 4] {
+        let mut rss = [0i64; 4];
+        match pt.pmd(VirtAddr(key * PMD_SIZE)) {
+            Some(PmdEntry::Leaf(l)) if !l.is_special() => {
+                let f = self.folio_of_page(l.pfn());
+                rss[self.mm_counter(f) as usize] += PMD_ORDER.nr_pages() as i64;
+            }
+            Some(PmdEntry::Table(t)) => {
+                for pte in t.ptes.iter() {
+                    if pte.is_present() && !pte.is_special() {
+                        rss[self.mm_counter(self.folio_of_page(pte.pfn())) as usize] += 1;
+                    } else if pte.is_swap() {
+                        rss[RssCounter::Swap as usize] += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+        rss
+    }
+
+    /// No writable entry maps a non-exclusive anon page: the pages a writable entry was
+    /// counted in for, and the pages whose flags changed under a writable entry.
+    fn writable_ok(&self, st: &TouchedCheck, pages: &[u64]) -> bool {
+        let bad = |pfn: Pfn| {
+            st.writable.get(pfn.0 as usize).copied().unwrap_or(0) > 0
+                && self.mem.page(pfn).flags.has(PageFlags::ALLOCATED)
+                && self.folio_of_page(pfn).anon
+                && !self.page_anon_exclusive(pfn)
+        };
+        if st.new_writable.iter().any(|&p| bad(p)) {
+            return false;
+        }
+        let marks = &self.mem.touched.pages;
+        if marks.overflowed() {
+            return !st
+                .writable
+                .iter()
+                .enumerate()
+                .any(|(i, &n)| n > 0 && bad(Pfn(i as u64)));
+        }
+        !pages.iter().any(|&p| bad(Pfn(p)))
+    }
+
+    /// The swap slots whose count, cache or data changed, and the touched folios' swap
+    /// cache state.
+    fn touched_swap_ok(&self, st: &mut TouchedCheck, folios: &[Pfn]) -> bool {
+        let Some(dev) = &self.swap else {
+            return true;
+        };
+        let mut slots: Vec<u64> = st.slots.clone();
+        slots.extend(dev.touched.sorted());
+        if dev.touched.overflowed() {
+            slots.extend(dev.counted_slots().map(|(s, _)| s));
+            slots.extend(dev.cache_entries().map(|(s, _)| s));
+            slots.extend(dev.slots_with_state());
+            slots.extend(st.cache.keys().copied());
+        }
+        slots.sort_unstable();
+        slots.dedup();
+        let mut ok = true;
+        let mut pages: Vec<Pfn> = folios.to_vec();
+        for &slot in &slots {
+            if (1..dev.nr_slots()).contains(&slot)
+                && dev.count(slot) != st.slot_refs.get(&slot).copied().unwrap_or(0)
+            {
+                ok = false;
+            }
+            if !dev.in_use(slot) && dev.has_state(slot) {
+                ok = false;
+            }
+            let old = match dev.cached(slot) {
+                Some(page) => st.cache.insert(slot, page),
+                None => st.cache.remove(&slot),
+            };
+            pages.extend(old);
+            pages.extend(dev.cached(slot));
+        }
+        ok && self.swap_cache_ok(dev, &pages)
+    }
+
+    /// The full check's swap-cache rules for the folios of `pages`.
+    fn swap_cache_ok(&self, dev: &foliolab_mem::SwapDevice, pages: &[Pfn]) -> bool {
+        let mut heads: Vec<Pfn> = pages.iter().map(|&p| self.mem.folio_of(p)).collect();
+        heads.sort_unstable();
+        heads.dedup();
+        let cached_ok = pages.iter().all(|&page| {
+            let Some(slot) = dev
+                .cache_entries()
+                .find(|&(_, p)| p == page)
+                .map(|(s, _)| s)
+            else {
+                return true;
+            };
+            let head = self.mem.folio_of(page);
+            self.live.contains(&head)
+                && self.mem.page(head).flags.has(PageFlags::SWAPCACHE)
+                && self
+                    .folio_slot(self.folio(head))
+                    .map(|s| s + page.offset_from(head))
+                    == Some(slot)
+        });
+        cached_ok
+            && heads.iter().all(|&head| {
+                if !self.live.contains(&head)
+                    || !self.mem.page(head).flags.has(PageFlags::SWAPCACHE)
+                {
+                    return true;
+                }
+                let f = self.folio(head);
+                self.folio_slot(f).is_some_and(|s| {
+                    (0..f.nr_pages()).all(|i| dev.cached(s + i) == Some(head.add(i)))
+                })
+            })
+    }
+}

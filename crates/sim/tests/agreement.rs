@@ -1,0 +1,172 @@
+//! The checks on what a statement touched agree with the full check: every repository
+//! scenario runs under every design with both checks after every statement (the runner
+//! panics when their problem lists or the kept and full recounts differ), and its records
+//! are the same whichever check runs. A statement whose marks are lost is caught.
+
+use foliolab_driver::{
+    check_supported, drive, render_json, PageObs, Problem, ReadValue, Record, RunError, Runner,
+    RunnerKind, SmapsObs,
+};
+use foliolab_scenario::{parse, validate, Range, RssKind, Scenario, Stmt};
+use foliolab_schemes::registry;
+use foliolab_sim::ModelRunner;
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else if p.extension().is_some_and(|x| x == "scn") {
+            out.push(p);
+        }
+    }
+}
+
+/// Every valid scenario of the repository (examples and tests, recursively).
+fn scenarios() -> Vec<(PathBuf, Scenario)> {
+    let mut files = Vec::new();
+    walk(&repo().join("examples"), &mut files);
+    walk(&repo().join("tests"), &mut files);
+    assert!(files.len() >= 850, "only {} scenarios found", files.len());
+    files
+        .into_iter()
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let s = parse(&p.display().to_string(), &text).ok()?;
+            validate(&s).ok()?;
+            Some((p, s))
+        })
+        .collect()
+}
+
+/// The run's records as JSON lines; the panic message if the run panicked.
+fn records(s: &Scenario, mut runner: impl Runner) -> Result<Vec<String>, String> {
+    if !check_supported(s, &runner).is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    catch_unwind(AssertUnwindSafe(|| {
+        drive(s, &mut runner, &mut |r: &Record| out.push(render_json(r)));
+    }))
+    .map_err(|e| {
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|m| m.to_string()))
+            .unwrap_or_default()
+    })?;
+    Ok(out)
+}
+
+fn runner(scheme: &str, full: bool, agreement: bool) -> ModelRunner {
+    let mut r = ModelRunner::new(scheme).unwrap();
+    r.full_check = full;
+    r.check_agreement = agreement;
+    r
+}
+
+#[test]
+fn both_checks_agree_after_every_statement_of_every_scenario_under_every_design() {
+    let all = scenarios();
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for name in registry::names() {
+        for (path, s) in &all {
+            runs += 1;
+            if let Err(m) = records(s, runner(name, false, true)) {
+                failures.push(format!("{} under {name}: {m}", path.display()));
+            }
+        }
+    }
+    assert!(runs >= 8000, "only {runs} runs");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_run_prints_the_same_records_whichever_check_runs() {
+    let mut differ = Vec::new();
+    for (path, s) in scenarios() {
+        for name in ["linux-6.18", "linux-6.1", "vma-count"] {
+            let touched = records(&s, runner(name, false, false));
+            let full = records(&s, runner(name, true, false));
+            if touched != full {
+                differ.push(format!("{} under {name}", path.display()));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// A runner that loses every mark a statement made, as a statement whose hooks are missing
+/// would: the kept recount falls behind the page tables.
+struct LosesMarks(ModelRunner);
+
+impl Runner for LosesMarks {
+    fn kind(&self) -> RunnerKind {
+        self.0.kind()
+    }
+    fn unsupported(&self, s: &Scenario) -> Vec<String> {
+        self.0.unsupported(s)
+    }
+    fn perform(&mut self, stmt: &Stmt) -> Result<(), RunError> {
+        let r = self.0.perform(stmt);
+        self.0.model_mut().clear_touched();
+        r
+    }
+    fn read(&mut self, proc: &str, range: &Range) -> Result<Vec<ReadValue>, RunError> {
+        self.0.read(proc, range)
+    }
+    fn pages(&mut self, proc: &str, range: &Range) -> Result<Vec<(u64, PageObs)>, RunError> {
+        self.0.pages(proc, range)
+    }
+    fn smaps(&mut self, proc: &str, region: &str) -> Result<Vec<SmapsObs>, RunError> {
+        self.0.smaps(proc, region)
+    }
+    fn rss_pages(&mut self, proc: &str, kind: RssKind) -> Result<u64, RunError> {
+        self.0.rss_pages(proc, kind)
+    }
+    fn faults(&mut self, proc: &str) -> Result<u64, RunError> {
+        self.0.faults(proc)
+    }
+    fn stats(&mut self) -> Result<BTreeMap<String, i64>, RunError> {
+        self.0.stats()
+    }
+    fn held_values(&mut self, proc: &str, name: &str) -> Result<Vec<u64>, RunError> {
+        self.0.held_values(proc, name)
+    }
+    fn frame_epoch(&mut self, frame: u64) -> Option<u64> {
+        self.0.frame_epoch(frame)
+    }
+    fn kernel_design(&self) -> &str {
+        self.0.kernel_design()
+    }
+    fn shows_counter(&self, name: &str) -> bool {
+        self.0.shows_counter(name)
+    }
+    fn after_statement(&mut self, stmt: &Stmt) -> Vec<Problem> {
+        self.0.after_statement(stmt)
+    }
+}
+
+#[test]
+fn lost_marks_are_caught_by_the_agreement_check() {
+    let text = "scenario 1\nspawn p\np: map a 64K\np: write a 0x1\np: fork c\nc: write a 0x2\n";
+    let s = parse("lost.scn", text).unwrap();
+    validate(&s).unwrap();
+    let caught = records(&s, LosesMarks(runner("linux-6.18", false, true)));
+    let m = caught.expect_err("the agreement check must panic");
+    assert!(m.contains("agreement"), "{m}");
+    // The same runner keeping its marks agrees.
+    assert!(records(&s, runner("linux-6.18", false, true)).is_ok());
+}
