@@ -173,7 +173,8 @@ pub struct RunResult {
     /// Problems reported in total (every statement after a bug may report it again).
     pub problems: u64,
     pub disagreements: Disagreements,
-    /// FNV-1a over every record rendered as JSON (the determinism check compares it).
+    /// FNV-1a over every record rendered as JSON when [`ExecOptions::digest`] asks for it
+    /// (otherwise the FNV offset basis).
     pub digest: u64,
 }
 
@@ -190,6 +191,9 @@ pub struct ExecOptions {
     /// Check both ways after every statement and panic when they disagree (a panic is a
     /// failure of the case): the agreement tests.
     pub check_agreement: bool,
+    /// Compute [`RunResult::digest`] (every record rendered as JSON and hashed: a fifth
+    /// of a campaign's time, so only tests that compare runs record by record ask for it).
+    pub digest: bool,
 }
 
 /// Statements between two full checks in a fuzz case by default.
@@ -202,6 +206,7 @@ impl Default for ExecOptions {
             full_check: false,
             full_check_every: FULL_CHECK_EVERY,
             check_agreement: false,
+            digest: false,
         }
     }
 }
@@ -225,7 +230,9 @@ pub fn run_one(scenario: &Scenario, scheme: &SchemeSpec, opts: ExecOptions) -> R
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         drive(scenario, &mut counting, &mut |r: &Record| {
-            result.digest = fnv(result.digest, foliolab_driver::render_json(r).as_bytes());
+            if opts.digest {
+                result.digest = fnv(result.digest, foliolab_driver::render_json(r).as_bytes());
+            }
             match r {
                 Record::Problem(p) => classify(&mut result, scheme, p.line, p.kind, &p.message),
                 Record::Expect(e) if e.result == ExpectResult::Fail && scheme.leaks_fail() => {
