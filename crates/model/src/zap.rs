@@ -44,17 +44,31 @@ impl Model {
     /// Zaps every mapping in [start, end) of `pid` (VMA bounds are respected by callers).
     pub(crate) fn zap_range(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
         let mut gather = Gather::default();
+        // Without a swap device nothing here reads or frees the swap cache: the gather may
+        // be flushed range by range (see `tlb_flush`).
+        let flush_each_range = self.swap.is_none();
         let mut addr = start;
         while addr < end {
             let pmd_end = VirtAddr((addr.align_down(PMD_SIZE).0 + PMD_SIZE).min(end.0));
             self.zap_pmd_range(pid, addr, pmd_end, &mut gather);
+            if flush_each_range {
+                self.tlb_flush(&mut gather);
+            }
             addr = pmd_end;
         }
-        self.tlb_finish(gather);
+        self.tlb_flush(&mut gather);
     }
 
-    pub(crate) fn tlb_finish(&mut self, gather: Gather) {
-        for (head, nr) in gather.refs {
+    /// `tlb_flush_mmu`: the gathered references are dropped, freeing folios whose last
+    /// reference goes. The kernel flushes when a batch fills (`__tlb_remove_folio_pages`
+    /// asks for it, and `zap_pte_range` flushes after the PTE table). Without swap the model
+    /// flushes after each PMD range, while its struct pages are still in the cache: each
+    /// folio's references are still dropped after its rmap removals and in zap order, so
+    /// folios are freed in the same order as by one flush at the end. With a swap device it
+    /// flushes once at the end (`tlb_finish_mmu`), so that every `free_swap_cache` and swap
+    /// entry's zap sees the whole range unmapped and frees in the same order.
+    fn tlb_flush(&mut self, gather: &mut Gather) {
+        for (head, nr) in gather.refs.drain(..) {
             let (head, nr) = (Pfn(head as u64), nr as i32);
             self.free_swap_cache(head);
             self.put_folio(head, nr);

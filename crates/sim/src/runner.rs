@@ -620,8 +620,9 @@ impl Runner for ModelRunner {
         let mut out = std::mem::take(&mut self.pending);
         self.truth_current = false;
         if !self.check_every_statement {
-            // The observation step without a recount: designs use their own truth.
-            self.model.clear_touched();
+            // The observation step without a recount: designs use their own truth. Marks
+            // say "everything" and keep nothing until a checked statement clears them.
+            self.model.saturate_touched();
             self.model.observe_designs(None);
             return out;
         }
