@@ -287,7 +287,7 @@ fn list() -> std::io::Result<()> {
             race.bound,
             race.designs.join(", ")
         ))?;
-        for v in (race.variants)() {
+        for v in race.variants() {
             let tag = match (v.test_only, v.unsafe_variant) {
                 (true, true) => " [test-only, unsafe]",
                 (true, false) => " [test-only]",
@@ -295,7 +295,7 @@ fn list() -> std::io::Result<()> {
             };
             emit(&format!("  variant {}{tag}: {}", v.name, v.about))?;
         }
-        let first = (race.variants)()[0];
+        let first = race.variants()[0];
         for c in (race.cases)(&first, race.designs[0]) {
             emit(&format!("  case {}: {}", c.name, c.about))?;
         }

@@ -16,21 +16,11 @@ impl Driver<'_> {
         op: &ProcOp,
     ) -> Result<(), RunError> {
         if let Some(why) = self.policy.skip_op(op) {
-            self.record(
-                st,
-                ExpectResult::Skipped(why.into()),
-                String::new(),
-                String::new(),
-            );
+            self.skipped(st, why);
             return Ok(());
         }
         let o = self.outcome(proc, op)?;
-        let result = if o.pass {
-            ExpectResult::Pass
-        } else {
-            ExpectResult::Fail
-        };
-        self.record(st, result, o.expected, o.observed);
+        self.judged(st, o);
         Ok(())
     }
 
@@ -42,23 +32,29 @@ impl Driver<'_> {
     ) -> Result<(), RunError> {
         let unshown = (!self.runner.shows_counter(counter)).then_some("kernel");
         if let Some(why) = self.policy.skip_stat(counter).or(unshown) {
-            self.record(
-                st,
-                ExpectResult::Skipped(why.into()),
-                String::new(),
-                String::new(),
-            );
+            self.skipped(st, why);
             return Ok(());
         }
         let got = self.runner.stats()?.get(counter).copied().unwrap_or(0);
         let o = Outcome::scalar(delta, got);
+        self.judged(st, o);
+        Ok(())
+    }
+
+    /// The record of an expectation skipped for `why`.
+    fn skipped(&mut self, st: &Stmt, why: &str) {
+        let result = ExpectResult::Skipped(why.into());
+        self.record(st, result, String::new(), String::new());
+    }
+
+    /// The record of an expectation checked: pass or fail, with both sides.
+    fn judged(&mut self, st: &Stmt, o: Outcome) {
         let result = if o.pass {
             ExpectResult::Pass
         } else {
             ExpectResult::Fail
         };
         self.record(st, result, o.expected, o.observed);
-        Ok(())
     }
 
     fn outcome(&mut self, proc: &str, op: &ProcOp) -> Result<Outcome, RunError> {

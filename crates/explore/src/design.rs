@@ -195,6 +195,8 @@ impl Design {
     }
 }
 
+/// The explorer's processes map one region each: one VMA per MM.
 fn ctx(mm: MmId, cause: Cause) -> Ctx {
-    Ctx { mm, cause }
+    let vma = foliolab_types::VmaId(mm.0 as u64);
+    Ctx { mm, vma, cause }
 }

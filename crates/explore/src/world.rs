@@ -64,17 +64,22 @@ pub enum ZapOrder {
     RmapBeforeClear,
 }
 
+impl Knobs {
+    /// The kernel's code paths (every switch as 6.18 has it).
+    pub const KERNEL: Knobs = Knobs {
+        no_gather: false,
+        zap: ZapOrder::RmapFirst,
+        gup_recheck: true,
+        reuse_refcount_check: true,
+        reuse_lock: true,
+        split_freeze: true,
+        mmid_lock: true,
+    };
+}
+
 impl Default for Knobs {
     fn default() -> Knobs {
-        Knobs {
-            no_gather: false,
-            zap: ZapOrder::RmapFirst,
-            gup_recheck: true,
-            reuse_refcount_check: true,
-            reuse_lock: true,
-            split_freeze: true,
-            mmid_lock: true,
-        }
+        Knobs::KERNEL
     }
 }
 

@@ -230,7 +230,7 @@ fn check_race(name: &str) {
     let race = races::by_name(name).expect("race");
     let mut rows = BTreeMap::new();
     let mut wrong = Vec::new();
-    for (i, v) in (race.variants)().iter().enumerate() {
+    for (i, v) in race.variants().iter().enumerate() {
         let mut cells = Vec::new();
         for d in designs(race, v) {
             let results = run(race, v, d);
@@ -302,14 +302,14 @@ fn every_race_of_the_issue_is_there() {
         ]
     );
     for r in races::all() {
-        let kernel = (r.variants)()[0];
+        let kernel = r.variants()[0];
         assert_eq!(
             kernel.name, "kernel",
             "{}: the kernel's variant comes first",
             r.name
         );
         assert!(
-            (r.variants)().iter().any(|v| v.unsafe_variant),
+            r.variants().iter().any(|v| v.unsafe_variant),
             "{}: an unsafe variant",
             r.name
         );

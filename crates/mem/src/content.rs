@@ -52,11 +52,13 @@ impl Contents {
     }
 
     /// The value tag `tag` was written with, by the runs (`None` before the first run).
+    #[inline]
     fn run_value(&self, tag: u32) -> Option<u64> {
         let i = self.runs.partition_point(|&(first, _)| first <= tag);
         Some(self.runs[i.checked_sub(1)?].1)
     }
 
+    #[inline]
     pub fn get(&self, pfn: Pfn) -> Content {
         let w = *self.words.get(pfn);
         if w & ASIDE != 0 {
@@ -71,6 +73,7 @@ impl Contents {
         Content { value, tag }
     }
 
+    #[inline]
     pub fn set(&mut self, pfn: Pfn, c: Content) {
         let w = self.encode(c);
         let old = std::mem::replace(self.words.get_mut(pfn), w);
@@ -79,6 +82,18 @@ impl Contents {
         }
         if w & ASIDE != 0 {
             self.aside.insert(pfn.0, c);
+        }
+    }
+
+    /// `nr` pages from `pfn` (in one memmap section) hold zeros, never written.
+    pub fn clear(&mut self, pfn: Pfn, nr: usize) {
+        self.words.range_mut(pfn, nr).fill(0);
+        if !self.aside.is_empty() {
+            let end = pfn.0 + nr as u64;
+            let keys: Vec<u64> = self.aside.range(pfn.0..end).map(|(k, _)| *k).collect();
+            for k in keys {
+                self.aside.remove(&k);
+            }
         }
     }
 
@@ -150,6 +165,9 @@ mod tests {
             },
         );
         put(&mut c, 303, Content::default());
+        c.clear(Pfn(302), 2);
+        plain.insert(302, Content::default());
+        plain.insert(303, Content::default());
         for p in 0..1000 {
             assert_eq!(
                 c.get(Pfn(p)),
@@ -159,7 +177,7 @@ mod tests {
         }
         assert_eq!(
             c.aside.len(),
-            3,
+            2,
             "only the contradicting pairs are kept aside"
         );
     }

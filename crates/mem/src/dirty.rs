@@ -58,6 +58,13 @@ impl Marks {
         self.list.clear();
         self.overflowed = false;
     }
+    /// Says "everything" until the next clear, keeping nothing: what a model driven without
+    /// checks sets, so that marks cost no memory (a run of 1 GiB of 4K pages would
+    /// otherwise keep a list as long as the pages it wrote).
+    pub fn saturate(&mut self) {
+        self.list = Vec::new();
+        self.overflowed = true;
+    }
 }
 
 /// What the memmap marks: pages whose `struct page` changed and ranges whose folio layout
@@ -76,6 +83,9 @@ impl MemMarks {
         self.pages.mark(pfn.0);
     }
     pub fn layout(&mut self, head: Pfn, nr_pages: u64) {
+        if self.pages.overflowed {
+            return;
+        }
         if self.layout.len() < Marks::CAP {
             self.layout.push((head, nr_pages));
         } else {
@@ -88,6 +98,11 @@ impl MemMarks {
     pub fn clear(&mut self) {
         self.pages.clear();
         self.layout.clear();
+    }
+    /// "Everything" (an overflowed page list) until the next clear, keeping nothing.
+    pub fn saturate(&mut self) {
+        self.pages.saturate();
+        self.layout = Vec::new();
     }
 }
 
@@ -117,6 +132,24 @@ mod tests {
         assert_eq!(m.sorted(), vec![3, 5]);
         m.clear();
         assert!(m.is_empty());
+    }
+
+    #[test]
+    fn a_saturated_list_means_everything_and_keeps_nothing() {
+        let mut m = MemMarks::default();
+        m.page(Pfn(7));
+        m.saturate();
+        for k in 0..1000 {
+            m.page(Pfn(k));
+            m.layout(Pfn(k), 1);
+        }
+        assert!(m.pages.overflowed() && !m.is_empty());
+        assert!(m.pages.raw().is_empty() && m.layout.is_empty());
+        assert_eq!(m.pages.list.capacity(), 0, "nothing is kept");
+        m.clear();
+        assert!(m.is_empty());
+        m.page(Pfn(3));
+        assert_eq!(m.pages.sorted(), vec![3]);
     }
 
     #[test]

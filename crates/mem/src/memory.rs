@@ -53,6 +53,7 @@ impl Memory {
         }
     }
 
+    #[inline]
     pub fn zero_pfn(&self) -> Pfn {
         self.zero_pfn
     }
@@ -76,6 +77,7 @@ impl Memory {
         self.huge_zero = Some(head);
         Ok((head, true))
     }
+    #[inline]
     pub fn is_zero_pfn(&self, pfn: Pfn) -> bool {
         self.map.get(pfn).flags.has(PageFlags::ZERO)
     }
@@ -84,11 +86,9 @@ impl Memory {
     pub fn alloc_folio(&mut self, order: Order) -> Result<Pfn, OutOfMemory> {
         let head = self.buddy.alloc(&mut self.map, order)?;
         self.touched.layout(head, order.nr_pages());
-        for i in 0..order.nr_pages() {
-            let pfn = head.add(i);
-            *self.map.get_mut(pfn) = Page::allocated(head);
-            self.contents.set(pfn, Content::default());
-        }
+        let nr = order.nr_pages() as usize;
+        self.map.range_mut(head, nr).fill(Page::allocated(head));
+        self.contents.clear(head, nr);
         let h = self.map.get_mut(head);
         h.refcount = 1;
         if order.0 > 0 {
@@ -110,11 +110,14 @@ impl Memory {
             0,
             "freeing {head:?} with references"
         );
-        for i in 0..order.nr_pages() {
-            let pfn = head.add(i);
-            *self.map.get_mut(pfn) = Page::default();
-            *self.free_gen.get_mut(pfn) += 1;
-        }
+        // Every page back to a clean `struct page` (16 bytes each, one store), every
+        // frame's epoch moves on.
+        let nr = order.nr_pages() as usize;
+        self.map.range_mut(head, nr).fill(Page::default());
+        self.free_gen
+            .range_mut(head, nr)
+            .iter_mut()
+            .for_each(|g| *g += 1);
         self.nr_folios[order.0 as usize] -= 1;
         self.buddy.free(&mut self.map, head, order);
     }
@@ -168,6 +171,7 @@ impl Memory {
     /// The folio (head PFN) a page belongs to.
     /// On a free page: PFN 0 (a free block's first page keeps a list link where the head
     /// would be).
+    #[inline]
     pub fn folio_of(&self, pfn: Pfn) -> Pfn {
         let p = self.map.get(pfn);
         if p.flags.has(PageFlags::BUDDY) {
@@ -175,6 +179,7 @@ impl Memory {
         }
         p.head()
     }
+    #[inline]
     pub fn folio_order(&self, head: Pfn) -> Order {
         if self.map.get(head).flags.has(PageFlags::HEAD) {
             Order(self.map.get(head.add(1)).order())
@@ -182,16 +187,20 @@ impl Memory {
             Order(0)
         }
     }
+    #[inline]
     pub fn page(&self, pfn: Pfn) -> &Page {
         self.map.get(pfn)
     }
+    #[inline]
     pub fn page_mut(&mut self, pfn: Pfn) -> &mut Page {
         self.touched.page(pfn);
         self.map.get_mut(pfn)
     }
+    #[inline]
     pub fn refcount(&self, head: Pfn) -> i32 {
         self.map.get(head).refcount
     }
+    #[inline]
     pub fn ref_add(&mut self, head: Pfn, nr: i32) {
         self.touched.page(head);
         let p = self.map.get_mut(head);
@@ -200,6 +209,7 @@ impl Memory {
     }
     /// `get_page_unless_zero` on one `struct page`: succeeds only on a page whose own
     /// refcount is non-zero, which a tail page's never is (the tail-refcount rule).
+    #[inline]
     pub fn get_page_unless_zero(&mut self, pfn: Pfn) -> bool {
         self.touched.page(pfn);
         let p = self.map.get_mut(pfn);
@@ -227,12 +237,15 @@ impl Memory {
         Some(head)
     }
 
+    #[inline]
     pub fn content(&self, pfn: Pfn) -> Content {
         self.contents.get(pfn)
     }
+    #[inline]
     pub fn set_content(&mut self, pfn: Pfn, c: Content) {
         self.contents.set(pfn, c);
     }
+    #[inline]
     pub fn frame_epoch(&self, pfn: Pfn) -> u32 {
         *self.free_gen.get(pfn)
     }

@@ -54,9 +54,11 @@ impl PageFlags {
     /// `PG_active`: set when reclaim gives up on a folio (`activate_locked`).
     pub const ACTIVE: u32 = 1 << 16;
 
+    #[inline]
     pub fn has(self, bit: u32) -> bool {
         self.0 & bit != 0
     }
+    #[inline]
     pub fn set(&mut self, bit: u32, on: bool) {
         if on {
             self.0 |= bit;
@@ -104,6 +106,7 @@ const _: () = assert!(foliolab_types::MODEL_NR_PAGES < NIL as u64);
 
 impl Page {
     /// A page of an allocated folio whose first page is `head`.
+    #[inline]
     pub fn allocated(head: Pfn) -> Page {
         Page {
             flags: PageFlags(PageFlags::ALLOCATED),
@@ -113,45 +116,57 @@ impl Page {
         }
     }
     /// `compound_head`.
+    #[inline]
     pub fn head(&self) -> Pfn {
         Pfn(self.head as u64)
     }
+    #[inline]
     pub fn set_head(&mut self, head: Pfn) {
         self.head = head.0 as u32;
     }
     /// The order kept in the flags (page[1] of a large folio, a free block's first page).
+    #[inline]
     pub fn order(&self) -> u8 {
         (self.flags.0 >> ORDER_SHIFT) as u8
     }
+    #[inline]
     pub fn set_order(&mut self, order: u8) {
         self.flags.0 = (self.flags.0 & !ORDER_MASK) | ((order as u32) << ORDER_SHIFT);
     }
     /// A head's anon_vma (0 for none).
+    #[inline]
     pub fn anon_vma(&self) -> u32 {
         self.word
     }
+    #[inline]
     pub fn set_anon_vma(&mut self, anon_vma: u32) {
         self.word = anon_vma;
     }
     /// page[1]'s `_pincount`.
+    #[inline]
     pub fn pincount(&self) -> i32 {
         self.word as i32
     }
+    #[inline]
     pub fn set_pincount(&mut self, pins: i32) {
         self.word = pins as u32;
     }
     /// The one list link this page holds: page[2]'s prev or page[3]'s next on the deferred
     /// split queue, a free block's next.
+    #[inline]
     pub fn link(&self) -> u32 {
         self.word
     }
+    #[inline]
     pub fn set_link(&mut self, link: u32) {
         self.word = link;
     }
     /// A free block's previous block on its free list.
+    #[inline]
     pub fn buddy_prev(&self) -> u32 {
         self.head
     }
+    #[inline]
     pub fn set_buddy_prev(&mut self, prev: u32) {
         self.head = prev;
     }

@@ -66,10 +66,13 @@ pub struct PageTable {
     pub touched: crate::dirty::Marks,
 }
 
-fn pte_index(va: VirtAddr) -> usize {
+/// The index of `va`'s PTE in its PTE table.
+#[inline]
+pub fn pte_index(va: VirtAddr) -> usize {
     ((va.0 / PAGE_SIZE) % PMD_NR_PAGES) as usize
 }
 
+#[inline]
 fn split(pmd_index: u64) -> (u64, usize) {
     (
         pmd_index / PMDS_PER_PAGE,
@@ -78,11 +81,13 @@ fn split(pmd_index: u64) -> (u64, usize) {
 }
 
 impl PageTable {
+    #[inline]
     fn slot(&self, pmd_index: u64) -> Option<&PmdEntry> {
         let (hi, lo) = split(pmd_index);
         let i = self.pages.binary_search_by_key(&hi, |(k, _)| *k).ok()?;
         self.pages[i].1.entries[lo].as_ref()
     }
+    #[inline]
     fn slot_mut(&mut self, pmd_index: u64) -> Option<&mut PmdEntry> {
         self.touched.mark(pmd_index);
         let (hi, lo) = split(pmd_index);
@@ -141,12 +146,15 @@ impl PageTable {
 }
 
 impl PageTable {
+    #[inline]
     pub fn pmd(&self, va: VirtAddr) -> Option<&PmdEntry> {
         self.slot(va.pmd_index())
     }
+    #[inline]
     pub fn pmd_mut(&mut self, va: VirtAddr) -> Option<&mut PmdEntry> {
         self.slot_mut(va.pmd_index())
     }
+    #[inline]
     pub fn set_pmd(&mut self, va: VirtAddr, entry: Option<PmdEntry>) {
         match entry {
             Some(e) => {
@@ -160,6 +168,7 @@ impl PageTable {
         }
     }
     /// The PTE at `va`; none if there is no PTE table (a PMD leaf reads as none here).
+    #[inline]
     pub fn pte(&self, va: VirtAddr) -> Pte {
         match self.slot(va.pmd_index()) {
             Some(PmdEntry::Table(t)) => t.ptes[pte_index(va)],
@@ -167,6 +176,7 @@ impl PageTable {
         }
     }
     /// The PMD leaf covering `va`, if any.
+    #[inline]
     pub fn pmd_leaf(&self, va: VirtAddr) -> Option<Pte> {
         match self.slot(va.pmd_index()) {
             Some(PmdEntry::Leaf(p)) => Some(*p),
@@ -174,6 +184,7 @@ impl PageTable {
         }
     }
     /// Sets the PTE at `va`, creating the PTE table if needed. Panics on a PMD leaf.
+    #[inline]
     pub fn set_pte(&mut self, va: VirtAddr, pte: Pte) {
         let e = self.slot_or_insert(va.pmd_index(), || PmdEntry::Table(PteTable::new()));
         match e {
@@ -182,6 +193,7 @@ impl PageTable {
         }
     }
     /// Mutable access to the PTE table of `va`'s PMD range, creating it if absent.
+    #[inline]
     pub fn table_mut(&mut self, va: VirtAddr) -> &mut PteTable {
         let e = self.slot_or_insert(va.pmd_index(), || PmdEntry::Table(PteTable::new()));
         match e {

@@ -20,6 +20,7 @@ impl Pte {
     const FLAG_MASK: u64 = (1 << 12) - 1;
 
     /// A present entry mapping `pfn`.
+    #[inline]
     pub fn present(pfn: Pfn, writable: bool, dirty: bool) -> Pte {
         let mut bits = (pfn.0 << 12) | Self::PRESENT | Self::YOUNG;
         if writable {
@@ -31,10 +32,12 @@ impl Pte {
         Pte(bits)
     }
     /// A read-only special entry for a zero page.
+    #[inline]
     pub fn zero(pfn: Pfn) -> Pte {
         Pte((pfn.0 << 12) | Self::PRESENT | Self::SPECIAL | Self::YOUNG)
     }
     /// A swap entry for slot `offset`.
+    #[inline]
     pub fn swap(offset: u64, exclusive: bool) -> Pte {
         let mut bits = (offset << 12) | Self::SWAP;
         if exclusive {
@@ -43,51 +46,66 @@ impl Pte {
         Pte(bits)
     }
 
+    #[inline]
     pub fn is_none(self) -> bool {
         self.0 == 0
     }
+    #[inline]
     pub fn is_present(self) -> bool {
         self.0 & Self::PRESENT != 0
     }
+    #[inline]
     pub fn is_swap(self) -> bool {
         self.0 & Self::SWAP != 0
     }
+    #[inline]
     pub fn is_special(self) -> bool {
         self.0 & Self::SPECIAL != 0
     }
+    #[inline]
     pub fn writable(self) -> bool {
         self.0 & Self::WRITE != 0
     }
+    #[inline]
     pub fn dirty(self) -> bool {
         self.0 & Self::DIRTY != 0
     }
+    #[inline]
     pub fn young(self) -> bool {
         self.0 & Self::YOUNG != 0
     }
+    #[inline]
     pub fn swp_exclusive(self) -> bool {
         self.0 & Self::SWP_EXCLUSIVE != 0
     }
     /// The mapped PFN of a present entry.
+    #[inline]
     pub fn pfn(self) -> Pfn {
         debug_assert!(self.is_present());
         Pfn(self.0 >> 12)
     }
+    #[inline]
     pub fn swap_offset(self) -> u64 {
         debug_assert!(self.is_swap());
         self.0 >> 12
     }
+    #[inline]
     pub fn with_write(self, on: bool) -> Pte {
         self.with(Self::WRITE, on)
     }
+    #[inline]
     pub fn with_dirty(self, on: bool) -> Pte {
         self.with(Self::DIRTY, on)
     }
+    #[inline]
     pub fn with_young(self, on: bool) -> Pte {
         self.with(Self::YOUNG, on)
     }
+    #[inline]
     pub fn with_swp_exclusive(self, on: bool) -> Pte {
         self.with(Self::SWP_EXCLUSIVE, on)
     }
+    #[inline]
     fn with(self, bit: u64, on: bool) -> Pte {
         if on {
             Pte(self.0 | bit)
@@ -96,10 +114,12 @@ impl Pte {
         }
     }
     /// The same entry pointing `nr` pages further (`pte_advance_pfn`).
+    #[inline]
     pub fn advance(self, nr: u64) -> Pte {
         Pte(self.0 + (nr << 12))
     }
     /// Bits that batching compares (everything but accessed and writable).
+    #[inline]
     pub fn batch_bits(self) -> u64 {
         self.0 & Self::FLAG_MASK & !(Self::YOUNG | Self::WRITE)
     }

@@ -1,7 +1,7 @@
 //! Virtual memory areas: split where an operation changes part of one, merged with equal
 //! neighbours afterwards, as `vma_modify` and `vma_merge` do.
 
-use foliolab_types::{VirtAddr, PAGE_SIZE};
+use foliolab_types::{VirtAddr, VmaId, PAGE_SIZE};
 use std::collections::BTreeMap;
 
 /// `vm_flags` bits the model uses.
@@ -62,6 +62,9 @@ pub struct Vma {
     pub anon_vma: u32,
     /// `vm_pgoff`: page offset of `start` (for anon VMAs, `start >> PAGE_SHIFT` at creation).
     pub pgoff: u64,
+    /// Identity, assigned by the [`VmaSet`] that holds it (a fresh one at insertion and for
+    /// the upper piece of a split; kept by the lower piece and by the VMA a merge extends).
+    pub id: VmaId,
 }
 
 impl Vma {
@@ -88,18 +91,38 @@ impl Vma {
 #[derive(Clone, Debug, Default)]
 pub struct VmaSet {
     vmas: BTreeMap<u64, Vma>,
+    /// VMA ids are `owner << 32 | n`, n counting from 1: unique across the sets of one
+    /// model when each has its own owner.
+    owner: u32,
+    /// The last n handed out.
+    last_id: u32,
     /// Changed since the runner last cleared it (see [`crate::dirty`]).
     pub touched: bool,
 }
 
 impl VmaSet {
-    pub fn insert(&mut self, vma: Vma) {
+    /// An empty set whose VMA ids no set of another owner gives.
+    pub fn owned_by(owner: u32) -> VmaSet {
+        VmaSet {
+            owner,
+            ..VmaSet::default()
+        }
+    }
+
+    fn new_id(&mut self) -> VmaId {
+        self.last_id += 1;
+        VmaId((self.owner as u64) << 32 | self.last_id as u64)
+    }
+
+    /// Inserts a new VMA, under a fresh id (whatever `vma.id` said).
+    pub fn insert(&mut self, mut vma: Vma) {
         self.touched = true;
         assert!(vma.start < vma.end);
         assert!(
             self.overlapping(vma.start, vma.end).is_empty(),
             "overlapping VMA {vma:?}"
         );
+        vma.id = self.new_id();
         self.vmas.insert(vma.start.0, vma);
     }
 
@@ -157,6 +180,7 @@ impl VmaSet {
         let mut hi = v.clone();
         hi.pgoff = v.pgoff + (at.0 - v.start.0) / PAGE_SIZE;
         hi.start = at;
+        hi.id = self.new_id();
         self.vmas.get_mut(&v.start.0).expect("vma").end = at;
         self.vmas.insert(at.0, hi);
     }
@@ -244,6 +268,7 @@ mod tests {
             kind: VmaKind::Anon,
             anon_vma: 1,
             pgoff: start / PAGE_SIZE,
+            id: VmaId::NONE,
         }
     }
 
@@ -261,6 +286,28 @@ mod tests {
         });
         assert_eq!(s.len(), 1);
         assert_eq!(s.find(VirtAddr(0x1f000)).unwrap().start, VirtAddr(0x10000));
+    }
+
+    #[test]
+    fn a_split_gives_the_upper_pieces_new_ids_and_a_merge_keeps_the_lower_one() {
+        let mut s = VmaSet::owned_by(3);
+        s.insert(anon(0x10000, 0x20000));
+        let id = |s: &VmaSet, va: u64| s.find(VirtAddr(va)).unwrap().id;
+        let first = id(&s, 0x10000);
+        assert_eq!(first, VmaId(3 << 32 | 1));
+        s.modify(VirtAddr(0x14000), VirtAddr(0x18000), |v| {
+            v.flags = v.flags.with(VmFlags::WRITE, false)
+        });
+        let ids = [id(&s, 0x10000), id(&s, 0x14000), id(&s, 0x18000)];
+        assert_eq!(ids[0], first);
+        assert!(ids[1] != first && ids[2] != first && ids[1] != ids[2]);
+        s.modify(VirtAddr(0x14000), VirtAddr(0x18000), |v| {
+            v.flags = v.flags.with(VmFlags::WRITE, true)
+        });
+        assert_eq!(id(&s, 0x1f000), first);
+        let mut other = VmaSet::owned_by(4);
+        other.insert(anon(0x10000, 0x20000));
+        assert!(id(&other, 0x10000) != first, "ids differ across owners");
     }
 
     #[test]

@@ -215,6 +215,20 @@ impl Model {
         }
     }
 
+    /// Marks everything touched in every page table, the memmap, the swap device and the
+    /// VMA sets, keeping no lists: between statements of an unchecked run, whose marks
+    /// nobody reads (a later checked statement then walks everything once).
+    pub fn saturate_touched(&mut self) {
+        self.mem.touched.saturate();
+        for p in self.procs.iter_mut().flatten() {
+            p.aspace.pt.touched.saturate();
+            p.aspace.vmas.touched = true;
+        }
+        if let Some(dev) = &mut self.swap {
+            dev.touched.saturate();
+        }
+    }
+
     /// The buddy allocator after a change of the folio layout.
     fn touched_structures_ok(&self) -> bool {
         let layout = !self.mem.touched.layout.is_empty() || self.mem.touched.pages.overflowed();

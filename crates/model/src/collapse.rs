@@ -8,6 +8,7 @@
 use crate::batch::folio_pte_batch;
 use crate::era::Khugepaged;
 use crate::model::{Model, ModelError, Pid, RssCounter};
+use crate::rmap::At;
 use crate::stats::VmStat;
 use foliolab_mem::{Content, PageFlags, PmdEntry, Pte, PteTable, VmFlags};
 use foliolab_schemes::{Cause, FolioRef, Level};
@@ -98,7 +99,7 @@ impl Model {
         self.stats.count_vm(VmStat::ThpCollapseAlloc, 1);
         self.copy_into(&table, new.head);
         self.unmap_collapsed(pid, haddr, &table);
-        let new = self.rmap_add_new_anon(new, pid, anon_vma, Cause::Fault);
+        let new = self.rmap_add_new_anon(new, At(pid, haddr), anon_vma, Cause::Fault);
         let leaf = Pte::present(new.head, vma.flags.has(VmFlags::WRITE), true);
         self.proc_mut(pid)
             .aspace
@@ -199,7 +200,14 @@ impl Model {
             } else {
                 1
             };
-            self.rmap_remove(pid, f, pte.pfn(), nr as u64, Level::Pte, Cause::Zap);
+            self.rmap_remove(
+                At(pid, haddr.add(i as u64 * foliolab_types::PAGE_SIZE)),
+                f,
+                pte.pfn(),
+                nr as u64,
+                Level::Pte,
+                Cause::Zap,
+            );
             self.add_rss(pid, RssCounter::Anon, -(nr as i64));
             refs.push((f.head, nr as i32));
             i += nr;

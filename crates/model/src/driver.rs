@@ -10,6 +10,7 @@
 //! buffer (one reference per compound page) until the end of the run.
 
 use crate::model::{Model, ModelError, Pid, RssCounter};
+use crate::rmap::At;
 use crate::vmops::Prot;
 use foliolab_mem::memory::FIRST_PFN;
 use foliolab_mem::{PageFlags, Pte, VmFlags, VmaKind};
@@ -75,7 +76,7 @@ impl Model {
     fn vm_insert_page(&mut self, pid: Pid, va: VirtAddr, f: FolioRef, page: Pfn, write: bool) {
         self.mem.ref_add(f.head, 1);
         self.add_rss(pid, RssCounter::File, 1);
-        self.rmap_add(pid, f, page, 1, Level::Pte, Cause::Fault);
+        self.rmap_add(At(pid, va), f, page, 1, Level::Pte, Cause::Fault);
         self.proc_mut(pid)
             .aspace
             .pt

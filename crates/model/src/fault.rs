@@ -2,8 +2,10 @@
 //! mTHP order choice, and `do_huge_pmd_anonymous_page` (THP and the huge zero folio).
 
 use crate::model::{Model, ModelError, Pid, RssCounter};
+use crate::rmap::At;
 use crate::stats::{MthpStat, VmStat};
-use foliolab_mem::{Content, Pte, VmFlags, Vma};
+use foliolab_mem::pagetable::pte_index;
+use foliolab_mem::{Content, PmdEntry, Pte, VmFlags, Vma};
 use foliolab_schemes::{Cause, FolioRef};
 use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_ORDER, PMD_SIZE};
 
@@ -61,26 +63,26 @@ impl Model {
         }
     }
 
+    /// One page-table lookup: the PMD entry, then its leaf or PTE.
     pub(crate) fn needs_fault(&self, pid: Pid, va: VirtAddr, write: bool) -> bool {
-        let pt = &self.proc(pid).aspace.pt;
-        if let Some(leaf) = pt.pmd_leaf(va) {
-            return write && !leaf.writable();
-        }
-        let pte = pt.pte(va);
+        let pte = match self.proc(pid).aspace.pt.pmd(va) {
+            Some(PmdEntry::Leaf(leaf)) => return write && !leaf.writable(),
+            Some(PmdEntry::Table(t)) => t.ptes[pte_index(va)],
+            None => Pte::NONE,
+        };
         !pte.is_present() || (write && !pte.writable())
     }
 
     /// Sets the accessed (and on a store, dirty) bit, as the MMU does; returns the PFN.
     fn mark_accessed(&mut self, pid: Pid, va: VirtAddr, write: bool) -> Pfn {
-        let pt = &mut self.proc_mut(pid).aspace.pt;
-        if let Some(leaf) = pt.pmd_leaf(va) {
-            let new = leaf.with_young(true).with_dirty(leaf.dirty() || write);
-            pt.set_pmd(va, Some(foliolab_mem::PmdEntry::Leaf(new)));
-            return leaf.pfn().add((va.0 % PMD_SIZE) / PAGE_SIZE);
-        }
-        let pte = pt.pte(va);
-        pt.set_pte(va, pte.with_young(true).with_dirty(pte.dirty() || write));
-        pte.pfn()
+        let (entry, offset) = match self.proc_mut(pid).aspace.pt.pmd_mut(va) {
+            Some(PmdEntry::Leaf(leaf)) => (leaf, (va.0 % PMD_SIZE) / PAGE_SIZE),
+            Some(PmdEntry::Table(t)) => (&mut t.ptes[pte_index(va)], 0),
+            None => panic!("an access at {va:?} with nothing mapped after its fault"),
+        };
+        let old = *entry;
+        *entry = old.with_young(true).with_dirty(old.dirty() || write);
+        old.pfn().add(offset)
     }
 
     pub(crate) fn handle_mm_fault(
@@ -96,17 +98,18 @@ impl Model {
         if !vma.is_anon() {
             return self.driver_fault(pid, va, write);
         }
-        let pt = &self.proc(pid).aspace.pt;
-        if let Some(leaf) = pt.pmd_leaf(va) {
-            return self.wp_huge_pmd(pid, va, leaf);
-        }
-        if pt.pmd(va).is_none()
-            && self.order_allowed(&vma, va, PMD_ORDER)
-            && self.do_huge_pmd_anonymous_page(pid, va, write)?
-        {
-            return Ok(());
-        }
-        let pte = self.proc(pid).aspace.pt.pte(va);
+        let pte = match self.proc(pid).aspace.pt.pmd(va) {
+            Some(PmdEntry::Leaf(leaf)) => return self.wp_huge_pmd(pid, va, *leaf),
+            Some(PmdEntry::Table(t)) => t.ptes[pte_index(va)],
+            None => {
+                if self.order_allowed(&vma, va, PMD_ORDER)
+                    && self.do_huge_pmd_anonymous_page(pid, va, write)?
+                {
+                    return Ok(());
+                }
+                self.proc(pid).aspace.pt.pte(va)
+            }
+        };
         if pte.is_none() {
             self.do_anonymous_page(pid, va, write)
         } else if pte.is_present() {
@@ -168,17 +171,16 @@ impl Model {
         let vma = self.vma_at(pid, va)?;
         let anon_vma = self.anon_vma_prepare(pid, va);
         let f = self.alloc_anon_folio(pid, &vma, va)?;
-        let f = self.rmap_add_new_anon(f, pid, anon_vma, Cause::Fault);
+        let f = self.rmap_add_new_anon(f, At(pid, va), anon_vma, Cause::Fault);
         let nr = f.nr_pages();
         self.mem.ref_add(f.head, nr as i32 - 1);
         let start = va.align_down(f.order.size_bytes());
         let writable = vma.flags.has(VmFlags::WRITE);
-        let pt = &mut self.proc_mut(pid).aspace.pt;
-        for i in 0..nr {
-            pt.set_pte(
-                start.add(i * PAGE_SIZE),
-                Pte::present(f.head.add(i), writable, writable),
-            );
+        // The folio's PTEs lie in one PTE table (an mTHP is smaller than a PMD range).
+        let t = self.proc_mut(pid).aspace.pt.table_mut(start);
+        let first = pte_index(start);
+        for (i, p) in t.ptes[first..first + nr as usize].iter_mut().enumerate() {
+            *p = Pte::present(f.head.add(i as u64), writable, writable);
         }
         self.add_rss(pid, RssCounter::Anon, nr as i64);
         self.stats.count_mthp(f.order, MthpStat::AnonFaultAlloc, 1);
@@ -248,7 +250,7 @@ impl Model {
                 .count_mthp(PMD_ORDER, MthpStat::AnonFaultFallback, 1);
             return Ok(None);
         };
-        let f = self.rmap_add_new_anon(f, pid, anon_vma, Cause::Fault);
+        let f = self.rmap_add_new_anon(f, At(pid, va), anon_vma, Cause::Fault);
         let writable = vma.flags.has(VmFlags::WRITE);
         let leaf = Pte::present(f.head, writable, true);
         self.proc_mut(pid)

@@ -7,6 +7,7 @@
 use crate::config::ShmemMode;
 use crate::era::FaultAround;
 use crate::model::{Model, ModelError, Pid, RssCounter};
+use crate::rmap::At;
 use crate::stats::MthpStat;
 use crate::vmops::Prot;
 use foliolab_mem::{Cached, FileId, PageFlags, PmdEntry, Pte, VmFlags, Vma, VmaKind};
@@ -110,6 +111,7 @@ impl Model {
             kind,
             anon_vma: 0,
             pgoff,
+            id: foliolab_types::VmaId::NONE,
         });
         Ok(())
     }
@@ -204,7 +206,7 @@ impl Model {
         let new = self.alloc_folio(Order(0))?;
         let l = self.shmem_get_folio(file, vma, va)?;
         self.mem.set_content(new.head, self.mem.content(l.page));
-        let new = self.rmap_add_new_anon(new, pid, anon_vma, Cause::Fault);
+        let new = self.rmap_add_new_anon(new, At(pid, va), anon_vma, Cause::Fault);
         let writable = vma.flags.has(VmFlags::WRITE);
         self.proc_mut(pid)
             .aspace
@@ -388,7 +390,7 @@ impl Model {
                 Pte::present(first.add(i), writable, dirty),
             );
         }
-        self.rmap_add(pid, f, first, nr, Level::Pte, Cause::Fault);
+        self.rmap_add(At(pid, addr), f, first, nr, Level::Pte, Cause::Fault);
         let counter = self.mm_counter(f);
         self.add_rss(pid, counter, nr as i64);
     }
@@ -411,7 +413,14 @@ impl Model {
             .set_pmd(haddr, Some(PmdEntry::Leaf(leaf)));
         let counter = self.mm_counter(f);
         self.add_rss(pid, counter, PMD_NR_PAGES as i64);
-        self.rmap_add(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Fault);
+        self.rmap_add(
+            At(pid, haddr),
+            f,
+            f.head,
+            PMD_NR_PAGES,
+            Level::Pmd,
+            Cause::Fault,
+        );
         true
     }
 
@@ -438,7 +447,14 @@ impl Model {
         if leaf.young() {
             flags.set(PageFlags::REFERENCED, true);
         }
-        self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::PmdSplit);
+        self.rmap_remove(
+            At(pid, haddr),
+            f,
+            f.head,
+            PMD_NR_PAGES,
+            Level::Pmd,
+            Cause::PmdSplit,
+        );
         let counter = self.mm_counter(f);
         self.add_rss(pid, counter, -(PMD_NR_PAGES as i64));
         self.put_folio(f.head, 1);

@@ -2,6 +2,7 @@
 
 use crate::batch::folio_pte_batch;
 use crate::model::{Model, ModelError, Pid, RssCounter};
+use crate::rmap::At;
 use foliolab_mem::{PageFlags, PageTable, PmdEntry, Pte, PteTable, VmFlags, Vma};
 use foliolab_schemes::FolioRef;
 use foliolab_schemes::Level;
@@ -94,7 +95,7 @@ impl Model {
             .page_mut(f.head)
             .flags
             .set(PageFlags::ANON_EXCLUSIVE, false);
-        self.rmap_dup(child, f, f.head, PMD_NR_PAGES, Level::Pmd);
+        self.rmap_dup(At(child, haddr), f, f.head, PMD_NR_PAGES, Level::Pmd);
         let ro = leaf.with_write(false);
         self.proc_mut(parent)
             .aspace
@@ -130,7 +131,7 @@ impl Model {
     /// old (and clean in a COW mapping), then the rmap dup.
     fn copy_present_ptes(
         &mut self,
-        child: Pid,
+        child: At,
         (src, dst): (&mut PteTable, &mut PteTable),
         batch: std::ops::Range<usize>,
         f: FolioRef,
@@ -204,7 +205,13 @@ impl Model {
                 }
                 continue;
             }
-            self.copy_present_ptes(child, (&mut src, dst), i..i + nr, f, cow);
+            self.copy_present_ptes(
+                At(child, haddr.add(i as u64 * PAGE_SIZE)),
+                (&mut src, dst),
+                i..i + nr,
+                f,
+                cow,
+            );
             rss[self.mm_counter(f) as usize] += nr as i64;
             i += nr;
         }

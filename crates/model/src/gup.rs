@@ -8,6 +8,7 @@
 //! of the pages it took, whatever the page tables map by then.
 
 use crate::model::{Model, ModelError, Pid};
+use crate::rmap::At;
 use foliolab_mem::{Content, Pte, VmFlags};
 use foliolab_schemes::{Cause, FolioRef};
 use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_SIZE};
@@ -224,7 +225,7 @@ impl Model {
         let anon_vma = self.anon_vma_prepare(child, va);
         let new = self.alloc_folio(foliolab_types::Order(0))?;
         self.mem.set_content(new.head, self.mem.content(page));
-        let new = self.rmap_add_new_anon(new, child, anon_vma, Cause::Fork);
+        let new = self.rmap_add_new_anon(new, At(child, va), anon_vma, Cause::Fork);
         self.add_rss(child, crate::model::RssCounter::Anon, 1);
         Ok(Pte::present(new.head, vma.flags.has(VmFlags::WRITE), true))
     }

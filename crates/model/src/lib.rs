@@ -27,6 +27,7 @@ mod split;
 pub mod stats;
 mod swap;
 mod swapin;
+mod vma_bounds;
 mod vmops;
 mod wp;
 mod zap;

@@ -7,6 +7,7 @@
 use crate::batch::folio_pte_batch;
 use crate::era::MadviseLarge;
 use crate::model::{Model, ModelError, Pid, RssCounter};
+use crate::rmap::At;
 use crate::stats::{MthpStat, VmStat};
 use crate::vmops::Advice;
 use foliolab_mem::{PageFlags, PmdEntry, Pte};
@@ -350,7 +351,7 @@ impl Model {
     fn drop_batch(&mut self, pid: Pid, f: FolioRef, va: VirtAddr, pmd: bool, entry: Pte, nr: u64) {
         if pmd {
             self.proc_mut(pid).aspace.pt.set_pmd(va, None);
-            self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Zap);
+            self.rmap_remove(At(pid, va), f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Zap);
             self.add_rss(pid, RssCounter::Anon, -(PMD_NR_PAGES as i64));
             self.put_folio(f.head, 1);
             return;
@@ -363,7 +364,7 @@ impl Model {
             }
             self.proc_mut(pid).aspace.pt.set_pte(a, Pte::NONE);
         }
-        self.rmap_remove(pid, f, entry.pfn(), nr, Level::Pte, Cause::Zap);
+        self.rmap_remove(At(pid, va), f, entry.pfn(), nr, Level::Pte, Cause::Zap);
         self.add_rss(pid, RssCounter::Anon, -(nr as i64));
         self.put_folio(f.head, nr as i32);
     }

@@ -7,6 +7,7 @@
 //! flagged, and the next shrinker pass splits it.
 
 use crate::model::{Model, ModelError, Pid};
+use crate::rmap::At;
 use crate::stats::MthpStat;
 use foliolab_mem::{PageFlags, PmdEntry, Pte};
 use foliolab_schemes::{Cause, FolioRef, Level};
@@ -112,10 +113,17 @@ impl Model {
             }
             if pmd {
                 self.proc_mut(pid).aspace.pt.set_pmd(va, None);
-                self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Migrate);
+                self.rmap_remove(
+                    At(pid, va),
+                    f,
+                    f.head,
+                    PMD_NR_PAGES,
+                    Level::Pmd,
+                    Cause::Migrate,
+                );
             } else {
                 self.proc_mut(pid).aspace.pt.set_pte(va, Pte::NONE);
-                self.rmap_remove(pid, f, pte.pfn(), 1, Level::Pte, Cause::Migrate);
+                self.rmap_remove(At(pid, va), f, pte.pfn(), 1, Level::Pte, Cause::Migrate);
             }
             self.mem.ref_add(f.head, -1);
             self.mem
@@ -148,7 +156,7 @@ impl Model {
         } else {
             (Level::Pte, 1)
         };
-        self.rmap_add(e.pid, dst, page, nr, level, Cause::Migrate);
+        self.rmap_add(At(e.pid, e.va), dst, page, nr, level, Cause::Migrate);
         let pt = &mut self.proc_mut(e.pid).aspace.pt;
         if e.pmd {
             pt.set_pmd(e.va.align_down(PMD_SIZE), Some(PmdEntry::Leaf(mapped)));

@@ -162,9 +162,12 @@ impl Model {
     pub fn spawn(&mut self) -> Pid {
         let id = (1..).find(|i| !self.mm_ids.contains(i)).expect("mm id");
         self.mm_ids.insert(id);
+        // Pids are never reused: the VMA ids of every process differ.
+        let pid = self.procs.len() as u32;
         let p = Process {
             aspace: AddressSpace {
                 id: MmId(id),
+                vmas: foliolab_mem::VmaSet::owned_by(pid),
                 ..AddressSpace::default()
             },
             rss: [0; 4],

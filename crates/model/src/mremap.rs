@@ -39,8 +39,13 @@ impl Model {
             ..vma.clone()
         };
         self.move_page_tables(pid, old, new, len_bytes);
+        let before = self.vma_ids(pid, old, old_end);
         self.proc_mut(pid).aspace.vmas.remove_range(old, old_end);
         self.proc_mut(pid).aspace.vmas.insert(moved);
+        self.vma_ids_changed(pid, before);
+        // `copy_vma`: the moved pages belong to a new VMA.
+        let moved_id = self.vma_at(pid, new)?.id;
+        self.vma_range_changed(pid, new, new.add(len_bytes), vma.id, moved_id);
         self.free_pgtables_after_move(pid, old, old_end);
         Ok(())
     }

@@ -77,6 +77,8 @@ impl Model {
     pub fn merge_vmas_around(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
         let lo = VirtAddr(start.0.saturating_sub(PAGE_SIZE));
         let hi = end.add(PAGE_SIZE);
+        let before = self.vma_ids(pid, lo, hi);
         self.proc_mut(pid).aspace.vmas.merge_around(lo, hi);
+        self.vma_ids_changed(pid, before);
     }
 }

@@ -5,7 +5,9 @@
 //! - events: `folio_add_new_anon_rmap`, `folio_add_{anon,file}_rmap_*`, the fork dup and
 //!   `folio_remove_rmap_*`, each with its statistics (`__folio_mod_stat`), and the removal's
 //!   deferred-split queueing;
-//! - the context an event carries (the mm and the cause) and `mm_counter`;
+//! - the context an event carries (the VMA at the mapping's address, its mm, the cause) and
+//!   `mm_counter`; VMA boundary changes for a design that counts VMAs (`vma_bounds.rs`
+//!   finds the mappings);
 //! - queries: folio mapcount, kpagecount, bit 56, "maybe mapped shared", the madvise skip;
 //! - the COW reuse decision, one for write faults and FAULT_FLAG_UNSHARE, PTE and PMD;
 //! - reporting: the scheme's counters, its own checks against the oracle's truth, and the
@@ -15,17 +17,29 @@ use crate::era::CowReuse;
 use crate::model::{Model, Pid, RssCounter};
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::PageFlags;
-use foliolab_schemes::{Cause, Ctx, FolioCounters, FolioRef, Level, Properties, Scheme};
-use foliolab_types::{FolioTruth, Pfn, VirtAddr, PMD_ORDER};
+use foliolab_schemes::{Cause, Ctx, FolioCounters, FolioRef, Level, Properties, Scheme, VmaChange};
+use foliolab_types::{FolioTruth, Pfn, VirtAddr, VmaId, PMD_ORDER};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The design the model drives. Its scheme is private to this module.
 pub struct Rmap {
     scheme: Box<dyn Scheme>,
+    /// The design counts VMAs ([`foliolab_schemes::Reporting::counts_vmas`], asked once).
+    counts_vmas: bool,
 }
+
+/// Where a mapping is: the process and an address inside the mapping (its VMA is the one
+/// there; the rmap calls of the kernel take the VMA and the address too).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct At(pub Pid, pub VirtAddr);
 
 impl Rmap {
     pub(crate) fn new(scheme: Box<dyn Scheme>) -> Rmap {
-        Rmap { scheme }
+        let counts_vmas = scheme.counts_vmas();
+        Rmap {
+            scheme,
+            counts_vmas,
+        }
     }
     /// The design's name (`linux-6.18`).
     pub fn name(&self) -> &'static str {
@@ -38,10 +52,16 @@ impl Rmap {
 }
 
 impl Model {
-    /// Who maps and why: the mm of `pid` and the cause.
-    fn rmap_ctx(&self, pid: Pid, cause: Cause) -> Ctx {
+    /// Who maps and why: the VMA at the address, the mm of the process, and the cause. An
+    /// address outside every VMA (a model bug) gives [`VmaId::NONE`], which the VMA check
+    /// of a design that counts VMAs reports.
+    fn rmap_ctx(&self, at: At, cause: Cause) -> Ctx {
+        let space = &self.proc(at.0).aspace;
+        let vma = space.vmas.find(at.1).map_or(VmaId::NONE, |v| v.id);
+        debug_assert!(vma != VmaId::NONE, "rmap event outside any VMA: {at:?}");
         Ctx {
-            mm: self.mm_id(pid),
+            mm: space.id,
+            vma,
             cause,
         }
     }
@@ -69,7 +89,7 @@ impl Model {
     pub(crate) fn rmap_add_new_anon(
         &mut self,
         f: FolioRef,
-        pid: Pid,
+        at: At,
         anon_vma: u32,
         cause: Cause,
     ) -> FolioRef {
@@ -89,7 +109,7 @@ impl Model {
                 .flags
                 .set(PageFlags::ANON_EXCLUSIVE, true);
         }
-        let ctx = self.rmap_ctx(pid, cause);
+        let ctx = self.rmap_ctx(at, cause);
         let stat = self.rmap.scheme.add_new_anon(f, ctx);
         self.apply_stat(f, stat);
         if f.is_large() {
@@ -99,24 +119,24 @@ impl Model {
     }
 
     /// `folio_add_{anon,file}_rmap_{ptes,pmd}`: `nr` pages from `first` (the whole folio for
-    /// a PMD) gain a mapping in `pid`.
+    /// a PMD) gain a mapping at `at`.
     pub(crate) fn rmap_add(
         &mut self,
-        pid: Pid,
+        at: At,
         f: FolioRef,
         first: Pfn,
         nr: u64,
         level: Level,
         cause: Cause,
     ) {
-        let ctx = self.rmap_ctx(pid, cause);
+        let ctx = self.rmap_ctx(at, cause);
         let stat = self.rmap.scheme.add(f, first, nr, level, ctx);
         self.apply_stat(f, stat);
     }
 
     /// `folio_try_dup_anon_rmap_*` / `folio_dup_file_rmap_*` at fork, once the model decided
     /// the dup may proceed: the child's mappings (no statistics change).
-    pub(crate) fn rmap_dup(&mut self, child: Pid, f: FolioRef, first: Pfn, nr: u64, level: Level) {
+    pub(crate) fn rmap_dup(&mut self, child: At, f: FolioRef, first: Pfn, nr: u64, level: Level) {
         let ctx = self.rmap_ctx(child, Cause::Fork);
         self.rmap.scheme.dup(f, first, nr, level, ctx);
     }
@@ -124,19 +144,46 @@ impl Model {
     /// `folio_remove_rmap_{ptes,pmd}` plus its statistics and deferred-split queueing.
     pub(crate) fn rmap_remove(
         &mut self,
-        pid: Pid,
+        at: At,
         f: FolioRef,
         first: Pfn,
         nr: u64,
         level: Level,
         cause: Cause,
     ) {
-        let ctx = self.rmap_ctx(pid, cause);
+        let ctx = self.rmap_ctx(at, cause);
         let r = self.rmap.scheme.remove(f, first, nr, level, ctx);
         self.apply_stat(f, r.stat);
         if r.partially_mapped && f.anon && !self.is_partially_mapped(f) {
             self.deferred_split_folio(f, true);
         }
+    }
+
+    /// Mappings of `pid` moved from VMA `vmas.0` to `vmas.1` without changing (a VMA split,
+    /// merge or move), for a design that counts VMAs.
+    pub(crate) fn rmap_vma_changed(
+        &mut self,
+        pid: Pid,
+        f: FolioRef,
+        first: Pfn,
+        nr: u64,
+        level: Level,
+        vmas: (VmaId, VmaId),
+    ) {
+        let change = VmaChange {
+            mm: self.mm_id(pid),
+            from: vmas.0,
+            to: vmas.1,
+        };
+        self.rmap.scheme.vma_changed(f, first, nr, level, change);
+        // No page changed, but the design's answers about the folio did: checks that look
+        // only at what a statement touched must look at it again.
+        self.mem.touched.page(f.head);
+    }
+
+    /// Whether the design counts VMAs (then VMA boundary changes are sent to it).
+    pub fn design_counts_vmas(&self) -> bool {
+        self.rmap.counts_vmas
     }
 
     /// An rmap call's statistics (`__folio_mod_stat`).
@@ -221,7 +268,7 @@ impl Model {
             if self.era.anon_exclusive {
                 self.reuse_frees_swap(f);
             }
-            if !self.design_allows_reuse(pid, f) {
+            if !self.design_allows_reuse(At(pid, va), f) {
                 return false;
             }
         }
@@ -247,12 +294,12 @@ impl Model {
 
     /// `wp_can_reuse_anon_folio` (small) and `__wp_can_reuse_large_anon_folio` (large),
     /// asked of the design, with the reference count as it stands.
-    fn design_allows_reuse(&self, pid: Pid, f: FolioRef) -> bool {
+    fn design_allows_reuse(&self, at: At, f: FolioRef) -> bool {
         let refcount = self.mem.refcount(f.head) as i64;
         if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {
             return false;
         }
-        let ctx = self.rmap_ctx(pid, Cause::Cow);
+        let ctx = self.rmap_ctx(at, Cause::Cow);
         if !f.is_large() {
             return self.rmap.scheme.can_reuse_small(f, refcount, ctx);
         }
@@ -294,6 +341,24 @@ impl Model {
         for m in self.rmap.scheme.check(f, truth) {
             out.push(format!("{:?} ({}): {m}", f.head, self.rmap.scheme.name()));
         }
+    }
+
+    /// The design's VMA count of every live folio against the oracle's (`vmas`: the VMAs
+    /// mapping each folio, `foliolab_oracle::vmas_per_folio`), one message per disagreement;
+    /// nothing for a design that does not count VMAs.
+    pub fn check_design_vmas(&self, vmas: &BTreeMap<Pfn, BTreeSet<VmaId>>) -> Vec<String> {
+        if !self.rmap.counts_vmas {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for head in self.live.iter() {
+            let f = self.folio(head);
+            let nr = vmas.get(&head).map_or(0, |s| s.len()) as u64;
+            for m in self.rmap.scheme.check_vmas(f, nr) {
+                out.push(format!("{:?} ({}): {m}", f.head, self.rmap.scheme.name()));
+            }
+        }
+        out
     }
 
     /// The pages `f` contributes to NR_ANON_MAPPED / NR_FILE_MAPPED by the design's

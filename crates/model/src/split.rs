@@ -4,6 +4,7 @@
 //! deferred split shrinker (`deferred_split_scan`).
 
 use crate::model::{Model, Pid, RssCounter};
+use crate::rmap::At;
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::{PageFlags, PmdEntry, Pte, PteTable};
 use foliolab_schemes::{Cause, FolioRef, Level};
@@ -49,7 +50,7 @@ impl Model {
             self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, true);
         }
         self.mem.ref_add(f.head, nr as i32 - 1);
-        self.rmap_add(pid, f, f.head, nr, Level::Pte, Cause::PmdSplit);
+        self.rmap_add(At(pid, haddr), f, f.head, nr, Level::Pte, Cause::PmdSplit);
         for i in 0..nr {
             if exclusive {
                 self.mem
@@ -65,7 +66,7 @@ impl Model {
             .aspace
             .pt
             .set_pmd(haddr, Some(PmdEntry::Table(table)));
-        self.rmap_remove(pid, f, f.head, nr, Level::Pmd, Cause::PmdSplit);
+        self.rmap_remove(At(pid, haddr), f, f.head, nr, Level::Pmd, Cause::PmdSplit);
     }
 
     /// The `shrink` statement: run the deferred split shrinker until the queue stops changing.
@@ -182,7 +183,14 @@ impl Model {
                     .aspace
                     .pt
                     .set_pmd(haddr, Some(PmdEntry::Table(PteTable::new())));
-                self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::FolioSplit);
+                self.rmap_remove(
+                    At(pid, haddr),
+                    f,
+                    f.head,
+                    PMD_NR_PAGES,
+                    Level::Pmd,
+                    Cause::FolioSplit,
+                );
                 self.mem.ref_add(f.head, -1);
                 for i in 0..PMD_NR_PAGES {
                     let m = Migration {
@@ -212,7 +220,7 @@ impl Model {
                         self.mem.page_mut(f.head).flags.set(PageFlags::DIRTY, true);
                     }
                     self.proc_mut(pid).aspace.pt.set_pte(va, Pte::NONE);
-                    self.rmap_remove(pid, f, pte.pfn(), 1, Level::Pte, Cause::FolioSplit);
+                    self.rmap_remove(At(pid, va), f, pte.pfn(), 1, Level::Pte, Cause::FolioSplit);
                     self.mem.ref_add(f.head, -1);
                     out.push(Migration {
                         pid,
@@ -248,7 +256,14 @@ impl Model {
             .page_mut(m.page)
             .flags
             .set(PageFlags::ANON_EXCLUSIVE, m.exclusive);
-        self.rmap_add(m.pid, small, m.page, 1, Level::Pte, Cause::FolioSplit);
+        self.rmap_add(
+            At(m.pid, m.va),
+            small,
+            m.page,
+            1,
+            Level::Pte,
+            Cause::FolioSplit,
+        );
         let pte = Pte::present(m.page, m.writable, m.dirty);
         self.proc_mut(m.pid).aspace.pt.set_pte(m.va, pte);
     }

@@ -5,6 +5,7 @@
 
 use crate::era::SplitReclaimOrder;
 use crate::model::{Model, Pid, RssCounter};
+use crate::rmap::At;
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::{PageFlags, PmdEntry, Pte, SwapDevice};
 use foliolab_schemes::{Cause, FolioRef, Level};
@@ -193,7 +194,7 @@ impl Model {
                 .set_pte(va, Pte::swap(slot, exclusive));
             self.add_rss(pid, RssCounter::Anon, -1);
             self.add_rss(pid, RssCounter::Swap, 1);
-            self.rmap_remove(pid, f, page, 1, Level::Pte, Cause::Zap);
+            self.rmap_remove(At(pid, va), f, page, 1, Level::Pte, Cause::Zap);
             self.put_folio(f.head, 1);
         }
     }

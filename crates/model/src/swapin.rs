@@ -6,6 +6,7 @@
 
 use crate::era::{SwapinCache, SwapinOrder};
 use crate::model::{Model, ModelError, Pid, RssCounter};
+use crate::rmap::At;
 use crate::stats::MthpStat;
 use foliolab_mem::{PageFlags, Pte, VmFlags, Vma};
 use foliolab_schemes::{Cause, FolioRef, Level};
@@ -268,9 +269,9 @@ impl Model {
         let f = s.folio;
         if !self.mem.page(f.head).flags.has(PageFlags::ANON) {
             let anon_vma = self.anon_vma_prepare(pid, s.va);
-            self.rmap_add_new_anon(f, pid, anon_vma, Cause::Fault);
+            self.rmap_add_new_anon(f, At(pid, s.va), anon_vma, Cause::Fault);
         } else {
-            self.rmap_add(pid, f, s.page, s.nr, Level::Pte, Cause::Fault);
+            self.rmap_add(At(pid, s.va), f, s.page, s.nr, Level::Pte, Cause::Fault);
         }
         for i in 0..s.nr {
             self.mem

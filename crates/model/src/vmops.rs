@@ -68,7 +68,9 @@ impl Model {
                 VirtAddr(v.end.0.min(end.0)),
             );
         }
+        let before = self.vma_ids(pid, start, end);
         self.proc_mut(pid).aspace.vmas.remove_range(start, end);
+        self.vma_ids_changed(pid, before);
         self.free_pgtables(pid, start, end);
     }
 
@@ -82,6 +84,7 @@ impl Model {
         let end = start.add(len_bytes);
         self.require_mapped(pid, start, end)?;
         self.split_pmds_at(pid, start, end);
+        let before = self.vma_ids(pid, start, end);
         self.proc_mut(pid).aspace.vmas.modify(start, end, |v| {
             // mprotect_fixup: a private mapping made writable is charged (VM_ACCOUNT).
             let charged = VmFlags::ACCOUNT | VmFlags::WRITE | VmFlags::SHARED;
@@ -89,6 +92,7 @@ impl Model {
             let flags = VmFlags((v.flags.0 & !VmFlags::PROT_MASK) | prot.flags());
             v.flags = flags.with(VmFlags::ACCOUNT, account || v.flags.has(VmFlags::ACCOUNT));
         });
+        self.vma_ids_changed(pid, before);
         self.change_protection(pid, start, end, prot.write);
         Ok(())
     }
@@ -179,9 +183,11 @@ impl Model {
     /// at the new boundaries) and merging afterwards.
     fn set_vma_flags(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr, set: u32, clear: u32) {
         self.split_pmds_at(pid, start, end);
+        let before = self.vma_ids(pid, start, end);
         self.proc_mut(pid).aspace.vmas.modify(start, end, |v| {
             v.flags = VmFlags((v.flags.0 | set) & !clear)
         });
+        self.vma_ids_changed(pid, before);
     }
 
     /// Tears the process down: zap everything, free the page tables, release the MM id.

@@ -3,6 +3,7 @@
 
 use crate::era::HugeZeroWp;
 use crate::model::{Model, ModelError, Pid, RssCounter};
+use crate::rmap::At;
 use foliolab_mem::{PageFlags, PmdEntry, Pte};
 use foliolab_schemes::{Cause, Level};
 use foliolab_types::{Order, Pfn, VirtAddr, PMD_SIZE};
@@ -41,7 +42,7 @@ impl Model {
         let new = self.alloc_folio(Order(0))?;
         let content = old.map(|p| self.mem.content(p)).unwrap_or_default();
         self.mem.set_content(new.head, content);
-        let new = self.rmap_add_new_anon(new, pid, anon_vma, Cause::Cow);
+        let new = self.rmap_add_new_anon(new, At(pid, va), anon_vma, Cause::Cow);
         self.proc_mut(pid)
             .aspace
             .pt
@@ -56,7 +57,7 @@ impl Model {
                     self.add_rss(pid, counter, -1);
                     self.add_rss(pid, RssCounter::Anon, 1);
                 }
-                self.rmap_remove(pid, f, page, 1, Level::Pte, Cause::Cow);
+                self.rmap_remove(At(pid, va), f, page, 1, Level::Pte, Cause::Cow);
                 self.put_folio(f.head, 1);
             }
         }

@@ -4,6 +4,7 @@
 
 use crate::batch::folio_pte_batch;
 use crate::model::{Model, Pid};
+use crate::rmap::At;
 use foliolab_mem::{PmdEntry, Pte};
 use foliolab_schemes::{Cause, FolioRef, Level};
 use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER, PMD_SIZE};
@@ -43,17 +44,31 @@ impl Model {
     /// Zaps every mapping in [start, end) of `pid` (VMA bounds are respected by callers).
     pub(crate) fn zap_range(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
         let mut gather = Gather::default();
+        // Without a swap device nothing here reads or frees the swap cache: the gather may
+        // be flushed range by range (see `tlb_flush`).
+        let flush_each_range = self.swap.is_none();
         let mut addr = start;
         while addr < end {
             let pmd_end = VirtAddr((addr.align_down(PMD_SIZE).0 + PMD_SIZE).min(end.0));
             self.zap_pmd_range(pid, addr, pmd_end, &mut gather);
+            if flush_each_range {
+                self.tlb_flush(&mut gather);
+            }
             addr = pmd_end;
         }
-        self.tlb_finish(gather);
+        self.tlb_flush(&mut gather);
     }
 
-    pub(crate) fn tlb_finish(&mut self, gather: Gather) {
-        for (head, nr) in gather.refs {
+    /// `tlb_flush_mmu`: the gathered references are dropped, freeing folios whose last
+    /// reference goes. The kernel flushes when a batch fills (`__tlb_remove_folio_pages`
+    /// asks for it, and `zap_pte_range` flushes after the PTE table). Without swap the model
+    /// flushes after each PMD range, while its struct pages are still in the cache: each
+    /// folio's references are still dropped after its rmap removals and in zap order, so
+    /// folios are freed in the same order as by one flush at the end. With a swap device it
+    /// flushes once at the end (`tlb_finish_mmu`), so that every `free_swap_cache` and swap
+    /// entry's zap sees the whole range unmapped and frees in the same order.
+    fn tlb_flush(&mut self, gather: &mut Gather) {
+        for (head, nr) in gather.refs.drain(..) {
             let (head, nr) = (Pfn(head as u64), nr as i32);
             self.free_swap_cache(head);
             self.put_folio(head, nr);
@@ -73,7 +88,14 @@ impl Model {
                 if !leaf.is_special() {
                     let f = self.folio_of_page(leaf.pfn());
                     self.file_zap_dirty(f, leaf);
-                    self.rmap_remove(pid, f, f.head, PMD_NR_PAGES, Level::Pmd, Cause::Zap);
+                    self.rmap_remove(
+                        At(pid, haddr),
+                        f,
+                        f.head,
+                        PMD_NR_PAGES,
+                        Level::Pmd,
+                        Cause::Zap,
+                    );
                     let counter = self.mm_counter(f);
                     self.add_rss(pid, counter, -(PMD_ORDER.nr_pages() as i64));
                     gather.push(f.head, 1);
@@ -89,7 +111,9 @@ impl Model {
                 ZapStep::Swap(i, pte) => {
                     self.zap_swap_entry(pid, haddr.add(i as u64 * PAGE_SIZE), pte)
                 }
-                ZapStep::Folio(b) => self.zap_folio_batch(pid, b, gather),
+                // Every zapped range lies inside one VMA (munmap, exit and
+                // MADV_DONTNEED zap VMA by VMA).
+                ZapStep::Folio(b) => self.zap_folio_batch(At(pid, start), b, gather),
             }
         }
     }
@@ -167,8 +191,10 @@ impl Model {
     }
 
     /// The rmap half of one cleared batch: dirty and accessed file folios, RSS, the rmap
-    /// removal, and the references for the gather.
-    fn zap_folio_batch(&mut self, pid: Pid, b: ZapBatch, gather: &mut Gather) {
+    /// removal, and the references for the gather. `at`: the process and an address of the
+    /// zapped range (inside the batch's VMA).
+    fn zap_folio_batch(&mut self, at: At, b: ZapBatch, gather: &mut Gather) {
+        let pid = at.0;
         let ZapBatch {
             f,
             first,
@@ -179,7 +205,7 @@ impl Model {
         self.file_zap_young(f, cleared);
         let counter = self.mm_counter(f);
         self.add_rss(pid, counter, -(nr as i64));
-        self.rmap_remove(pid, f, first, nr as u64, Level::Pte, Cause::Zap);
+        self.rmap_remove(at, f, first, nr as u64, Level::Pte, Cause::Zap);
         gather.push(f.head, nr);
     }
 

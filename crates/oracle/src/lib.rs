@@ -1,5 +1,6 @@
 //! Truth from page tables and page contents. The oracle recounts every folio's mappings from
-//! the page tables ([`recount`]) and keeps what every read must return ([`ExpectedMemory`]).
+//! the page tables ([`recount`]), names the VMAs that map each folio ([`vmas_per_folio`]),
+//! and keeps what every read must return ([`ExpectedMemory`]).
 //! It never reads a scheme's counters: it does not even depend on the schemes crate.
 
 mod bindings;
@@ -7,10 +8,12 @@ pub mod expected;
 pub mod incremental;
 pub mod recount;
 mod runs;
+pub mod vmas;
 
 pub use expected::{Binding, ExpectedMemory, ReadVerdict};
 pub use incremental::Recounter;
 pub use recount::recount;
+pub use vmas::vmas_per_folio;
 
 #[cfg(test)]
 mod tests {

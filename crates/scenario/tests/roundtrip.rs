@@ -31,6 +31,7 @@ fn every_scenario_round_trips() {
         ("tests/regressions/", 6),
         ("tests/invalid/", 4),
         ("tests/compare/", 12),
+        ("tests/compare-pmd/", 12),
         ("tests/model/", 10),
         ("tests/language/", 1),
         ("tests/cow/", 744),

@@ -92,15 +92,16 @@ impl Costs {
 /// Distinct `struct page` lines touched: pages `[start, start + nr)` of the folio plus the
 /// folio-metadata pages `extra` (page indices), each counted once.
 pub fn lines(start: u64, nr: u64, extra: &[u64]) -> u64 {
-    let mut n = nr;
-    let mut seen: Vec<u64> = Vec::new();
-    for &e in extra {
-        if (e < start || e >= start + nr) && !seen.contains(&e) {
-            seen.push(e);
-            n += 1;
-        }
-    }
-    n
+    let outside = |e: u64| e < start || e >= start + nr;
+    // An extra page counts once: where it first appears in `extra` (no allocation: this runs
+    // on every rmap call).
+    let first_seen = |i: usize, e: u64| !extra[..i].contains(&e);
+    let counted = extra
+        .iter()
+        .enumerate()
+        .filter(|&(i, &e)| outside(e) && first_seen(i, e))
+        .count();
+    nr + counted as u64
 }
 
 /// Static facts about a scheme's metadata.

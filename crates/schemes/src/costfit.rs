@@ -66,40 +66,21 @@ const MM_ID: &str = "lore:20240829165627.2256514-1-david@redhat.com";
 const NR_PAGES_MAPPED: &str = "lore:20240807115515.1640951-1-david@redhat.com";
 const RMAP_ID: &str = "lore:20231124132626.235350-1-david@redhat.com";
 
-/// An absolute series (seconds for 1 GiB per size), fitted.
-const fn seconds(
+/// A fitted series: `figure` is seconds per GiB (no `base`) or changes against `base`.
+const fn series(
     what: &'static str,
     op: Op,
     paths: fn() -> Paths,
-    seconds: [f64; 9],
+    base: Option<fn() -> Paths>,
+    figure: Figure,
     source: &'static str,
 ) -> Series {
     Series {
         what,
         op,
         paths,
-        base: None,
-        figure: Figure::Seconds(seconds),
-        fitted: true,
-        source,
-    }
-}
-
-/// A series of runtime changes against `base` (percent per size), fitted.
-const fn percent(
-    what: &'static str,
-    op: Op,
-    paths: fn() -> Paths,
-    base: fn() -> Paths,
-    percent: [f64; 9],
-    source: &'static str,
-) -> Series {
-    Series {
-        what,
-        op,
-        paths,
-        base: Some(base),
-        figure: Figure::Percent(percent),
+        base,
+        figure,
         fitted: true,
         source,
     }
@@ -112,115 +93,119 @@ const fn held_out(s: Series) -> Series {
 
 /// Every published series, the fitted ones first.
 pub const PUBLISHED: &[Series] = &[
-    seconds(
+    series(
         "fork, 6.8 (per page)",
         Op::Fork,
         pre_batching,
-        [
+        None,
+        Figure::Seconds([
             0.014328, 0.014263, 0.014334, 0.014046, 0.014011, 0.013993, 0.013983, 0.013986,
             0.014305,
-        ],
+        ]),
         FORK_BATCHING,
     ),
-    seconds(
+    series(
         "fork, 6.9 (PTE batching)",
         Op::Fork,
         v6_9,
-        [
+        None,
+        Figure::Seconds([
             0.014035, 0.01196, 0.01094, 0.010444, 0.010063, 0.009938, 0.00985, 0.00982, 0.010076,
-        ],
+        ]),
         FORK_BATCHING,
     ),
-    seconds(
+    series(
         "munmap, 6.8 (per page)",
         Op::Munmap,
         pre_batching,
-        [
+        None,
+        Figure::Seconds([
             0.058110, 0.044198, 0.034216, 0.029207, 0.026579, 0.025130, 0.024292, 0.023812,
             0.023785,
-        ],
+        ]),
         ZAP_BATCHING,
     ),
-    seconds(
+    series(
         "munmap, 6.9 (PTE batching)",
         Op::Munmap,
         v6_9,
-        [
+        None,
+        Figure::Seconds([
             0.057715, 0.035469, 0.023522, 0.018434, 0.014026, 0.011756, 0.010703, 0.010294,
             0.009910,
-        ],
+        ]),
         ZAP_BATCHING,
     ),
-    percent(
+    series(
         "fork, NO_PAGE_MAPCOUNT vs 6.11",
         Op::Fork,
         npm,
-        v6_11,
-        [N, -9.0, -12.0, -15.0, -15.0, -16.0, -16.0, -17.0, -21.0],
+        Some(v6_11),
+        Figure::Percent([N, -9.0, -12.0, -15.0, -15.0, -16.0, -16.0, -17.0, -21.0]),
         MM_ID,
     ),
-    percent(
+    series(
         "munmap, NO_PAGE_MAPCOUNT vs 6.11",
         Op::Munmap,
         npm,
-        v6_11,
-        [N, -8.0, -9.0, -16.0, -17.0, -23.0, -26.0, -29.0, -31.0],
+        Some(v6_11),
+        Figure::Percent([N, -8.0, -9.0, -16.0, -17.0, -23.0, -26.0, -29.0, -31.0]),
         MM_ID,
     ),
-    percent(
+    series(
         "munmap, per-batch _nr_pages_mapped",
         Op::Munmap,
         v6_11,
-        v6_11_per_page,
-        [N, -9.1, -13.0, -14.5, -17.4, -18.0, -18.0, -18.7, -21.3],
+        Some(v6_11_per_page),
+        Figure::Percent([N, -9.1, -13.0, -14.5, -17.4, -18.0, -18.0, -18.7, -21.3]),
         NR_PAGES_MAPPED,
     ),
-    held_out(percent(
+    held_out(series(
         "fork, MM_ID vs 6.11",
         Op::Fork,
         mm_id,
-        v6_11,
-        [N, 4.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0],
+        Some(v6_11),
+        Figure::Percent([N, 4.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0]),
         MM_ID,
     )),
-    held_out(percent(
+    held_out(series(
         "munmap, MM_ID vs 6.11",
         Op::Munmap,
         mm_id,
-        v6_11,
-        [N, 2.0, 3.0, 4.0, 3.0, 1.0, 1.0, 0.0, 0.0],
+        Some(v6_11),
+        Figure::Percent([N, 2.0, 3.0, 4.0, 3.0, 1.0, 1.0, 0.0, 0.0]),
         MM_ID,
     )),
-    held_out(percent(
+    held_out(series(
         "fork, rmap-id (all optimisations) vs 6.7",
         Op::Fork,
         rmap_id,
-        pre_batching,
-        [N, N, N, N, N, N, N, N, 27.8],
+        Some(pre_batching),
+        Figure::Percent([N, N, N, N, N, N, N, N, 27.8]),
         RMAP_ID,
     )),
-    held_out(percent(
+    held_out(series(
         "munmap, rmap-id (all optimisations) vs 6.7",
         Op::Munmap,
         rmap_id,
-        pre_batching,
-        [N, N, N, N, N, N, N, N, 1.0],
+        Some(pre_batching),
+        Figure::Percent([N, N, N, N, N, N, N, N, 1.0]),
         RMAP_ID,
     )),
-    held_out(percent(
+    held_out(series(
         "fork, rmap-id unoptimised vs 6.7",
         Op::Fork,
         rmap_id,
-        pre_batching,
-        [N, N, N, N, N, N, N, N, 105.9],
+        Some(pre_batching),
+        Figure::Percent([N, N, N, N, N, N, N, N, 105.9]),
         RMAP_ID,
     )),
-    held_out(percent(
+    held_out(series(
         "munmap, rmap-id unoptimised vs 6.7",
         Op::Munmap,
         rmap_id,
-        pre_batching,
-        [N, N, N, N, N, N, N, N, 48.8],
+        Some(pre_batching),
+        Figure::Percent([N, N, N, N, N, N, N, N, 48.8]),
         RMAP_ID,
     )),
 ];

@@ -1,7 +1,7 @@
 //! The rmap event contract: what every scheme is told, identically, about each mapping
 //! change, and the decisions and answers it gives back.
 
-use foliolab_types::{MmId, Order, Pfn, PMD_ORDER};
+use foliolab_types::{MmId, Order, Pfn, VmaId, PMD_ORDER};
 
 /// Page-table level of a mapping change (`enum pgtable_level`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,11 +54,21 @@ impl FolioRef {
     }
 }
 
-/// Who maps: the MM of the VMA (`vma->vm_mm->mm_id`) and why.
+/// Who maps: the VMA the mapping belongs to, its MM (`vma->vm_mm->mm_id`), and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ctx {
     pub mm: MmId,
+    pub vma: VmaId,
     pub cause: Cause,
+}
+
+/// Mappings of `mm` that changed VMA without changing (a VMA split, merge or move): they
+/// belonged to `from` and belong to `to` now ([`crate::RmapEvents::vma_changed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmaChange {
+    pub mm: MmId,
+    pub from: VmaId,
+    pub to: VmaId,
 }
 
 /// Changes to NR_ANON_MAPPED/NR_FILE_MAPPED (`nr`, pages) and the PMD-mapped counters

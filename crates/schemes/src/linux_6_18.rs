@@ -255,6 +255,18 @@ impl Linux618 {
             .record(cause, nr + npm as u64 + 1, lines(start, nr, &[1]));
     }
 
+    /// `bad_page` for what a free found, if anything.
+    fn bad_page(&self, f: FolioRef, bad: Vec<String>) -> Result<(), String> {
+        if bad.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "bad page state in {:?}: {}",
+            f.head,
+            bad.join("; ")
+        ))
+    }
+
     fn check_slots(&self, f: FolioRef, truth: &FolioTruth, out: &mut Vec<String>) {
         let w = self.f1(f);
         let l = w.large_mapcount as i64 + 1;
@@ -315,6 +327,15 @@ impl RmapEvents for Linux618 {
                 *self.f1_mut(f) = Folio618::default();
             }
         }
+        let clean = |m: &Mapcount| m.0.mapcount == -1;
+        let nr = f.nr_pages() as usize;
+        if self
+            .mapcounts
+            .range(f.head, nr)
+            .is_none_or(|s| s.iter().all(clean))
+        {
+            return self.bad_page(f, bad);
+        }
         for i in 0..f.nr_pages() {
             let mc = self.mapcounts.get(f.head.add(i)).0.mapcount;
             if mc != -1 {
@@ -322,15 +343,7 @@ impl RmapEvents for Linux618 {
                 *self.mapcounts.get_mut(f.head.add(i)) = Mapcount::default();
             }
         }
-        if bad.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "bad page state in {:?}: {}",
-                f.head,
-                bad.join("; ")
-            ))
-        }
+        self.bad_page(f, bad)
     }
 
     fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {

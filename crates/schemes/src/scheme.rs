@@ -8,7 +8,7 @@
 //! stays the model's.
 
 use crate::cost::{Costs, Layout};
-use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta, VmaChange};
 use foliolab_types::{FolioTruth, Pfn};
 use std::collections::BTreeMap;
 
@@ -46,6 +46,22 @@ pub trait RmapEvents {
 
     /// `folio_remove_rmap_{ptes,pmd}`.
     fn remove(&mut self, folio: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed;
+
+    /// A VMA boundary moved under existing mappings (a split or merge by mprotect, munmap,
+    /// madvise; an mremap move): the `nr` pages from `first` (the whole folio for a PMD) that
+    /// `change.mm` maps at `level` belong to VMA `change.to` now, no longer to
+    /// `change.from`. No page-table entry changed. The model sends it only to a design that
+    /// [`Reporting::counts_vmas`]; by default nothing happens.
+    fn vma_changed(
+        &mut self,
+        folio: FolioRef,
+        first: Pfn,
+        nr: u64,
+        level: Level,
+        change: VmaChange,
+    ) {
+        let _ = (folio, first, nr, level, change);
+    }
 }
 
 /// The questions the model asks where 6.18 decides something or userspace reads a count.
@@ -121,6 +137,21 @@ pub trait Reporting {
     /// ([`crate::registry::properties`]).
     fn properties(&self) -> crate::registry::Properties {
         crate::registry::properties(self.name())
+    }
+
+    /// Whether the design counts VMAs: then the model tells it of VMA boundary changes
+    /// ([`RmapEvents::vma_changed`]) and checks it against the oracle's VMAs per folio
+    /// ([`Reporting::check_vmas`]); other designs cost nothing of that.
+    fn counts_vmas(&self) -> bool {
+        false
+    }
+
+    /// Compares the design's VMA count with the truth: `nr_vmas` VMAs map some page of the
+    /// folio (the oracle's `vmas_per_folio`). Read-only; only asked when
+    /// [`Reporting::counts_vmas`].
+    fn check_vmas(&self, folio: FolioRef, nr_vmas: u64) -> Vec<String> {
+        let _ = (folio, nr_vmas);
+        Vec::new()
     }
 
     /// Whether the model should run the observation step ([`Reporting::end_statement`])

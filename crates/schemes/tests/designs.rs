@@ -25,8 +25,10 @@ fn mthp() -> FolioRef {
     }
 }
 
+/// One VMA per MM here.
 fn ctx(mm: MmId, cause: Cause) -> Ctx {
-    Ctx { mm, cause }
+    let vma = foliolab_types::VmaId(mm.0 as u64);
+    Ctx { mm, vma, cause }
 }
 
 #[test]

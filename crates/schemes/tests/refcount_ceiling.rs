@@ -11,7 +11,7 @@
 //! take references unchecked, so the first wrapped value comes from a mapping.
 
 use foliolab_schemes::{by_name, registry, Cause, Ctx, FolioRef, Level, Scheme};
-use foliolab_types::{MmId, Order, Pfn, PMD_NR_PAGES};
+use foliolab_types::{MmId, Order, Pfn, VmaId, PMD_NR_PAGES};
 
 /// The first mapping (1-based) at which each counter passes the W-bit signed maximum.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -44,8 +44,10 @@ fn run(scheme: &mut dyn Scheme, width: u32, mappings: u64, per_mm: bool) -> Wrap
     let mut refcount = PMD_NR_PAGES as i64; // the page cache's references
     for k in 1..=mappings {
         let mm = MmId(if per_mm { k as u32 } else { 1 });
+        // Each mapping is a VMA of its own.
         let ctx = Ctx {
             mm,
+            vma: VmaId(k),
             cause: Cause::Fault,
         };
         refcount += PMD_NR_PAGES as i64;

@@ -454,6 +454,17 @@ impl ModelRunner {
         out
     }
 
+    /// A design that counts VMAs against the oracle's VMAs per folio (a walk of every page
+    /// table, only for such a design); nothing for the others.
+    fn check_vmas(&self) -> Vec<String> {
+        if !self.model.design_counts_vmas() {
+            return Vec::new();
+        }
+        let spaces = self.model.processes().map(|(_, p)| &p.aspace);
+        let vmas = foliolab_oracle::vmas_per_folio(spaces, &self.model.mem);
+        self.model.check_design_vmas(&vmas)
+    }
+
     /// Both checks; panics when their verdicts differ (the agreement tests).
     fn check_both(&mut self) -> Vec<String> {
         let problems = self.model.pending_problems().to_vec();
@@ -609,8 +620,9 @@ impl Runner for ModelRunner {
         let mut out = std::mem::take(&mut self.pending);
         self.truth_current = false;
         if !self.check_every_statement {
-            // The observation step without a recount: designs use their own truth.
-            self.model.clear_touched();
+            // The observation step without a recount: designs use their own truth. Marks
+            // say "everything" and keep nothing until a checked statement clears them.
+            self.model.saturate_touched();
             self.model.observe_designs(None);
             return out;
         }
@@ -619,7 +631,7 @@ impl Runner for ModelRunner {
         self.recount
             .update(spaces, &model.mem, &mut |c| touched.entry(c));
         self.truth_current = true;
-        let messages = if self.check_agreement {
+        let mut messages = if self.check_agreement {
             self.check_both()
         } else if self.full_check {
             self.check_full()
@@ -628,6 +640,7 @@ impl Runner for ModelRunner {
             let changed = self.recount.changed();
             self.model.check_touched(&mut self.touched, truth, changed)
         };
+        messages.extend(self.check_vmas());
         out.extend(messages.into_iter().map(|message| Problem {
             kind: ProblemKind::Invariant,
             message,

@@ -23,6 +23,7 @@ fn scenarios() -> Vec<PathBuf> {
         ("tests/conformance", 75),
         ("tests/regressions", 6),
         ("tests/compare", 12),
+        ("tests/compare-pmd", 12),
     ] {
         let entries = std::fs::read_dir(repo().join(dir)).unwrap_or_else(|e| panic!("{dir}: {e}"));
         let mut files: Vec<PathBuf> = entries

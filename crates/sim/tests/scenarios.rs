@@ -111,7 +111,7 @@ fn model_only_scenarios_pass() {
 
 #[test]
 fn regressions_pass() {
-    run_dir("tests/regressions", false, 6);
+    run_dir("tests/regressions", false, 8);
 }
 
 #[test]
@@ -122,6 +122,7 @@ fn conformance_scenarios_pass_on_the_model() {
 #[test]
 fn compare_suite_passes() {
     assert!(run_dir("tests/compare", false, 12) >= 12);
+    assert!(run_dir("tests/compare-pmd", false, 12) >= 12);
 }
 
 /// The kernel COW selftest as scenarios (written by `tools/cowgen`): 14 anonymous cases in

@@ -41,16 +41,20 @@ pub struct Pfn(pub u64);
 impl Pfn {
     /// The PFN `nr_pages` further (not `ops::Add`: the operand is a page count, not a PFN).
     #[allow(clippy::should_implement_trait)]
+    #[inline]
     pub fn add(self, nr_pages: u64) -> Pfn {
         Pfn(self.0 + nr_pages)
     }
+    #[inline]
     pub fn offset_from(self, base: Pfn) -> u64 {
         debug_assert!(self.0 >= base.0);
         self.0 - base.0
     }
+    #[inline]
     pub fn is_aligned(self, order: Order) -> bool {
         self.0 & (order.nr_pages() - 1) == 0
     }
+    #[inline]
     pub fn align_down(self, order: Order) -> Pfn {
         Pfn(self.0 & !(order.nr_pages() - 1))
     }
@@ -67,6 +71,7 @@ impl fmt::Debug for Pfn {
 pub struct Order(pub u8);
 
 impl Order {
+    #[inline]
     pub fn nr_pages(self) -> u64 {
         1u64 << self.0
     }
@@ -101,25 +106,41 @@ impl MmId {
     pub const MAX: MmId = MmId((1 << 31) - 1);
 }
 
+/// A VMA's identity (`struct vm_area_struct *`), for designs that count VMAs. The model
+/// allocates one for each VMA it creates: a new mapping, each piece a split makes, a VMA an
+/// mremap moves, every VMA a fork duplicates; the VMA a merge extends keeps its own. Unique
+/// across the processes of one model. 0 ([`VmaId::NONE`]) is no VMA.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+pub struct VmaId(pub u64);
+
+impl VmaId {
+    pub const NONE: VmaId = VmaId(0);
+}
+
 /// A user virtual address (bytes).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct VirtAddr(pub u64);
 
 impl VirtAddr {
+    #[inline]
     pub fn page_index(self) -> u64 {
         self.0 >> PAGE_SHIFT
     }
+    #[inline]
     pub fn pmd_index(self) -> u64 {
         self.0 / PMD_SIZE
     }
     /// The address `len_bytes` further (not `ops::Add`: the operand is a length).
     #[allow(clippy::should_implement_trait)]
+    #[inline]
     pub fn add(self, len_bytes: u64) -> VirtAddr {
         VirtAddr(self.0 + len_bytes)
     }
+    #[inline]
     pub fn is_aligned(self, align_bytes: u64) -> bool {
         self.0.is_multiple_of(align_bytes)
     }
+    #[inline]
     pub fn align_down(self, align_bytes: u64) -> VirtAddr {
         VirtAddr(self.0 - self.0 % align_bytes)
     }

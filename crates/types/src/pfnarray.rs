@@ -49,6 +49,26 @@ impl<T: Clone + Default> PfnArray<T> {
         &mut sec[i]
     }
 
+    /// The `nr` entries from `pfn`, which lie in one section (a folio or buddy block never
+    /// crosses one); `None` while that section is not materialised (every entry default).
+    #[inline]
+    pub fn range(&self, pfn: Pfn, nr: usize) -> Option<&[T]> {
+        let (s, i) = Self::split(pfn);
+        assert!(i + nr <= SECTION_PAGES, "{pfn:?}+{nr} crosses a section");
+        self.sections[s].as_deref().map(|sec| &sec[i..i + nr])
+    }
+
+    /// The `nr` entries from `pfn` for writing (materialising their section).
+    #[inline]
+    pub fn range_mut(&mut self, pfn: Pfn, nr: usize) -> &mut [T] {
+        let (s, i) = Self::split(pfn);
+        assert!(i + nr <= SECTION_PAGES, "{pfn:?}+{nr} crosses a section");
+        let default = &self.default;
+        let sec = self.sections[s]
+            .get_or_insert_with(|| vec![default.clone(); SECTION_PAGES].into_boxed_slice());
+        &mut sec[i..i + nr]
+    }
+
     /// Number of materialised sections (for memory accounting in benches).
     pub fn sections_in_use(&self) -> usize {
         self.sections.iter().filter(|s| s.is_some()).count()
@@ -70,5 +90,9 @@ mod tests {
         assert_eq!(*a.get(Pfn(12346)), 0);
         assert_eq!(*a.get(Pfn((1 << 20) - 1)), 9);
         assert_eq!(a.sections_in_use(), 2);
+        assert_eq!(a.range(Pfn(12344), 3), Some(&[0, 7, 0][..]));
+        assert_eq!(a.range(Pfn(SECTION_PAGES as u64), 2), None);
+        a.range_mut(Pfn(12344), 2).fill(5);
+        assert_eq!(a.range(Pfn(12343), 4), Some(&[0, 5, 5, 0][..]));
     }
 }

@@ -27,6 +27,7 @@ impl PfnSet {
     }
 
     /// Adds `pfn`; whether it was absent.
+    #[inline]
     pub fn insert(&mut self, pfn: Pfn) -> bool {
         let (w, bit) = Self::at(pfn);
         if w >= self.words.len() {
@@ -44,6 +45,7 @@ impl PfnSet {
     }
 
     /// Removes `pfn`; whether it was present.
+    #[inline]
     pub fn remove(&mut self, pfn: &Pfn) -> bool {
         let (w, bit) = Self::at(*pfn);
         if !self.contains(pfn) {
@@ -57,6 +59,7 @@ impl PfnSet {
         true
     }
 
+    #[inline]
     pub fn contains(&self, pfn: &Pfn) -> bool {
         let (w, bit) = Self::at(*pfn);
         self.words.get(w).is_some_and(|x| x & bit != 0)

@@ -10,9 +10,9 @@ use crate::world::{va, World};
 use foliolab_mem::PageFlags;
 use foliolab_types::Pfn;
 
-/// Copies `parent`'s PTEs of pages `first..first + nr` into `child` (an empty MM).
-pub fn fork_copy(parent: u8, child: u8, first: u64, nr: u64) -> Op {
-    let end = first + nr;
+/// A fork of `parent` into `child` that has taken `parent`'s mmap lock and both page-table
+/// locks (copy_page_range's order); its copy steps follow.
+pub fn fork_locked(parent: u8, child: u8) -> Op {
     Op::new(
         format!("fork({}->{})", mm_name(parent), mm_name(child)),
         true,
@@ -20,45 +20,51 @@ pub fn fork_copy(parent: u8, child: u8, first: u64, nr: u64) -> Op {
     .step(take(Lock::Mmap(parent), Mode::Exclusive))
     .step(take(ptl(parent), Mode::Exclusive))
     .step(take(ptl(child), Mode::Exclusive))
-    .step(batch_step(parent, child, first, end))
-    .step(Step::new(
-        "folio_ref_add(nr)",
-        Box::new(|w: &mut World, r: &mut Regs, _| {
-            w.mem.ref_add(Pfn(r.folio), r.batch.1 as i32);
-            Flow::Next
-        }),
-    ))
-    .step(Step::guarded(
-        "folio_try_dup_anon_rmap_ptes",
-        Box::new(|w: &World, r: &Regs, t| !rmap_blocked(w, r.folio, t)),
-        Box::new(move |w: &mut World, r: &mut Regs, _| {
-            let f = w.folio(Pfn(r.folio));
-            for j in 0..r.batch.1 as u64 {
-                let p = Pfn(r.page).add(j);
-                w.mem
-                    .page_mut(p)
-                    .flags
-                    .set(PageFlags::ANON_EXCLUSIVE, false);
-            }
-            w.rmap_dup(f, Pfn(r.page), r.batch.1 as u64, child);
-            Flow::Next
-        }),
-    ))
-    .step(Step::new(
-        "wrprotect_ptes(parent) + set_ptes(child)",
-        Box::new(move |w: &mut World, r: &mut Regs, _| {
-            let (start, len, _) = r.batch;
-            for j in start as u64..(start + len) as u64 {
-                let ro = w.pte(parent, va(j)).with_write(false);
-                w.set_pte(parent, va(j), ro);
-                w.set_pte(child, va(j), ro.with_dirty(false));
-            }
-            Flow::Goto("batch")
-        }),
-    ))
-    .step(release(ptl(child)).labelled("done"))
-    .step(release(ptl(parent)))
-    .step(release(Lock::Mmap(parent)))
+}
+
+/// Copies `parent`'s PTEs of pages `first..first + nr` into `child` (an empty MM).
+pub fn fork_copy(parent: u8, child: u8, first: u64, nr: u64) -> Op {
+    let end = first + nr;
+    fork_locked(parent, child)
+        .step(batch_step(parent, child, first, end))
+        .step(Step::new(
+            "folio_ref_add(nr)",
+            Box::new(|w: &mut World, r: &mut Regs, _| {
+                w.mem.ref_add(Pfn(r.folio), r.batch.1 as i32);
+                Flow::Next
+            }),
+        ))
+        .step(Step::guarded(
+            "folio_try_dup_anon_rmap_ptes",
+            Box::new(|w: &World, r: &Regs, t| !rmap_blocked(w, r.folio, t)),
+            Box::new(move |w: &mut World, r: &mut Regs, _| {
+                let f = w.folio(Pfn(r.folio));
+                for j in 0..r.batch.1 as u64 {
+                    let p = Pfn(r.page).add(j);
+                    w.mem
+                        .page_mut(p)
+                        .flags
+                        .set(PageFlags::ANON_EXCLUSIVE, false);
+                }
+                w.rmap_dup(f, Pfn(r.page), r.batch.1 as u64, child);
+                Flow::Next
+            }),
+        ))
+        .step(Step::new(
+            "wrprotect_ptes(parent) + set_ptes(child)",
+            Box::new(move |w: &mut World, r: &mut Regs, _| {
+                let (start, len, _) = r.batch;
+                for j in start as u64..(start + len) as u64 {
+                    let ro = w.pte(parent, va(j)).with_write(false);
+                    w.set_pte(parent, va(j), ro);
+                    w.set_pte(child, va(j), ro.with_dirty(false));
+                }
+                Flow::Goto("batch")
+            }),
+        ))
+        .step(release(ptl(child)).labelled("done"))
+        .step(release(ptl(parent)))
+        .step(release(Lock::Mmap(parent)))
 }
 
 fn batch_step(parent: u8, child: u8, first: u64, end: u64) -> Step {

@@ -6,7 +6,7 @@
 //! so at quiescent points the step-by-step words must equal the design's.
 
 use super::reader::judge;
-use super::{named, ptl, release, take};
+use super::{lock_large_mapcount, named, ptl, release, take};
 use crate::locks::{mm_name, Lock, Mode};
 use crate::mmid::MmIdWords;
 use crate::step::{Flow, Op, Regs, Step, Tid};
@@ -21,28 +21,12 @@ fn store(w: &mut World, r: &Regs, words: MmIdWords) {
     w.mmid.insert(Pfn(r.folio), words);
 }
 
-/// `folio_lock_large_mapcount`: waits while another thread holds the bit.
-fn lock_step() -> Step {
-    Step::guarded(
-        "folio_lock_large_mapcount",
-        Box::new(|w: &World, r: &Regs, t: Tid| {
-            w.locks
-                .can_take(Lock::LargeMapcount(r.folio), Mode::Exclusive, t)
-        }),
-        Box::new(|w: &mut World, r: &mut Regs, t: Tid| {
-            w.locks
-                .take(Lock::LargeMapcount(r.folio), Mode::Exclusive, t);
-            Flow::Next
-        }),
-    )
-}
-
 /// The helper's stores; `diff` pages of MM `mm`, add or sub; `apply` is the design's call.
 fn helper_steps(add: bool, mm: u8, lock: bool, apply: fn(&mut World, &Regs, u8)) -> Vec<Step> {
     let which = if add { "add" } else { "sub" };
     let mut v = Vec::new();
     if lock {
-        v.push(lock_step());
+        v.push(lock_large_mapcount());
     }
     v.push(Step::new(
         "atomic_read(&_large_mapcount)",
@@ -147,48 +131,42 @@ pub fn zap_mmid(mm: u8, first: u64, nr: u64, lock: bool) -> Op {
 /// fork's copy of `parent`'s pages `first..first + nr` (one batch) into `child`, with the
 /// dup's MM_ID stores step by step.
 pub fn fork_mmid(parent: u8, child: u8, first: u64, nr: u64, lock: bool) -> Op {
-    Op::new(
-        format!("fork({}->{})", mm_name(parent), mm_name(child)),
-        true,
-    )
-    .step(take(Lock::Mmap(parent), Mode::Exclusive))
-    .step(take(ptl(parent), Mode::Exclusive))
-    .step(take(ptl(child), Mode::Exclusive))
-    .step(Step::new(
-        "folio_pte_batch + folio_ref_add(nr)",
-        Box::new(move |w: &mut World, r: &mut Regs, _| {
-            let page = w.pte(parent, va(first)).pfn();
-            r.page = page.0;
-            r.folio = w.mem.folio_of(page).0;
-            r.batch = (first as u32, nr as u32, 0);
-            w.mem.ref_add(Pfn(r.folio), nr as i32);
-            for i in 0..nr {
-                w.mem
-                    .page_mut(page.add(i))
-                    .flags
-                    .set(PageFlags::ANON_EXCLUSIVE, false);
-            }
-            Flow::Next
-        }),
-    ))
-    .steps(helper_steps(true, child, lock, |w, r, mm| {
-        let f = w.folio(Pfn(r.folio));
-        w.rmap_dup(f, Pfn(r.page), r.batch.1 as u64, mm);
-    }))
-    .step(Step::new(
-        "wrprotect_ptes(parent) + set_ptes(child)",
-        Box::new(move |w: &mut World, _: &mut Regs, _| {
-            for i in first..first + nr {
-                let ro = w.pte(parent, va(i)).with_write(false);
-                w.set_pte(parent, va(i), ro);
-                w.set_pte(child, va(i), ro.with_dirty(false));
-            }
-            Flow::Next
-        }),
-    ))
-    .step(release(ptl(child)))
-    .step(release(ptl(parent)))
-    .step(release(Lock::Mmap(parent)))
+    super::fork::fork_locked(parent, child)
+        .step(Step::new(
+            "folio_pte_batch + folio_ref_add(nr)",
+            Box::new(move |w: &mut World, r: &mut Regs, _| {
+                let page = w.pte(parent, va(first)).pfn();
+                r.page = page.0;
+                r.folio = w.mem.folio_of(page).0;
+                r.batch = (first as u32, nr as u32, 0);
+                w.mem.ref_add(Pfn(r.folio), nr as i32);
+                for i in 0..nr {
+                    w.mem
+                        .page_mut(page.add(i))
+                        .flags
+                        .set(PageFlags::ANON_EXCLUSIVE, false);
+                }
+                Flow::Next
+            }),
+        ))
+        .steps(helper_steps(true, child, lock, |w, r, mm| {
+            let f = w.folio(Pfn(r.folio));
+            w.rmap_dup(f, Pfn(r.page), r.batch.1 as u64, mm);
+        }))
+        .step(Step::new(
+            "wrprotect_ptes(parent) + set_ptes(child)",
+            Box::new(move |w: &mut World, _: &mut Regs, _| {
+                for i in first..first + nr {
+                    let ro = w.pte(parent, va(i)).with_write(false);
+                    w.set_pte(parent, va(i), ro);
+                    w.set_pte(child, va(i), ro.with_dirty(false));
+                }
+                Flow::Next
+            }),
+        ))
+        .step(release(ptl(child)))
+        .step(release(ptl(parent)))
+        .step(release(Lock::Mmap(parent)))
 }
 
 /// The lockless `folio_maybe_mapped_shared` of MM `mm`'s page `i` on the step-by-step words.

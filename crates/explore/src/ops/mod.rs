@@ -65,6 +65,23 @@ pub fn take(lock: Lock, mode: Mode) -> Step {
     )
 }
 
+/// `folio_lock_large_mapcount` on the folio in the registers: waits while another thread
+/// holds the bit.
+pub fn lock_large_mapcount() -> Step {
+    Step::guarded(
+        "folio_lock_large_mapcount",
+        Box::new(|w: &World, r: &Regs, t| {
+            w.locks
+                .can_take(Lock::LargeMapcount(r.folio), Mode::Exclusive, t)
+        }),
+        Box::new(|w: &mut World, r: &mut Regs, t| {
+            w.locks
+                .take(Lock::LargeMapcount(r.folio), Mode::Exclusive, t);
+            Flow::Next
+        }),
+    )
+}
+
 /// A step that releases `lock`.
 pub fn release(lock: Lock) -> Step {
     Step::new(

@@ -9,7 +9,7 @@
 //! the PTL is held across the allocation instead of dropped and the PTE re-checked.
 
 use super::zap::deferred_split_step;
-use super::{named, ptl, release, rmap_blocked, take};
+use super::{lock_large_mapcount, named, ptl, release, rmap_blocked, take};
 use crate::locks::{mm_name, Lock, Mode};
 use crate::step::{Flow, Op, Regs, Step, Tid};
 use crate::world::{va, World};
@@ -116,18 +116,7 @@ fn mm_id_reuse_steps(knobs: crate::world::Knobs) -> Vec<Step> {
         v.push(compare_step("folio_large_mapcount != folio_ref_count ?"));
     }
     if knobs.reuse_lock {
-        v.push(Step::guarded(
-            "folio_lock_large_mapcount",
-            Box::new(|w: &World, r: &Regs, t: Tid| {
-                w.locks
-                    .can_take(Lock::LargeMapcount(r.folio), Mode::Exclusive, t)
-            }),
-            Box::new(|w: &mut World, r: &mut Regs, t: Tid| {
-                w.locks
-                    .take(Lock::LargeMapcount(r.folio), Mode::Exclusive, t);
-                Flow::Next
-            }),
-        ));
+        v.push(lock_large_mapcount());
         v.push(shared_bit_step("re-check the shared bit (locked)"));
         if knobs.reuse_refcount_check {
             v.push(compare_step("re-check large mapcount == refcount (locked)"));

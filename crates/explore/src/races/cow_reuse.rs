@@ -2,7 +2,7 @@
 //! migration and split.
 
 use super::setup_shared;
-use super::{with_tests, Race, Variant};
+use super::{Race, Variant};
 use crate::design::{uses_mm_id_reuse, DESIGNS};
 use crate::exec::Case;
 use crate::ops::gup::{gup_fast, read_held, release_held};
@@ -22,49 +22,41 @@ pub static RACE: Race = Race {
                GUP reference, a migration entry), under any design that claims reuse?",
     designs: DESIGNS,
     bound: 2,
-    variants,
+    all_variants: &[
+        Variant::kernel(
+            "6.15+ __wp_can_reuse_large_anon_folio, x86 mmu_gather (references after the flush)",
+            Knobs::KERNEL,
+        ),
+        Variant::unsafe_test(
+            "reuse-no-lock",
+            "reuse without folio_lock_large_mapcount and its re-check: the two unlocked \
+             tests (shared bit, then large mapcount == refcount) decide",
+            Knobs {
+                reuse_lock: false,
+                ..Knobs::KERNEL
+            },
+        ),
+        Variant::unsafe_test(
+            "reuse-no-refcount",
+            "reuse when the shared bit is clear, without comparing the large mapcount \
+             with the refcount (nor locking)",
+            Knobs {
+                reuse_lock: false,
+                reuse_refcount_check: false,
+                ..Knobs::KERNEL
+            },
+        ),
+        Variant::unsafe_test(
+            "gup-no-recheck",
+            "GUP-fast keeps its reference without re-checking the PTE",
+            Knobs {
+                gup_recheck: false,
+                ..Knobs::KERNEL
+            },
+        ),
+    ],
     cases,
 };
-
-fn variants() -> Vec<Variant> {
-    let k = Knobs::default();
-    let kernel = Variant::kernel(
-        "6.15+ __wp_can_reuse_large_anon_folio, x86 mmu_gather (references after the flush)",
-        k,
-    );
-    with_tests(
-        vec![kernel],
-        vec![
-            Variant::unsafe_test(
-                "reuse-no-lock",
-                "reuse without folio_lock_large_mapcount and its re-check: the two unlocked \
-                 tests (shared bit, then large mapcount == refcount) decide",
-                Knobs {
-                    reuse_lock: false,
-                    ..k
-                },
-            ),
-            Variant::unsafe_test(
-                "reuse-no-refcount",
-                "reuse when the shared bit is clear, without comparing the large mapcount \
-                 with the refcount (nor locking)",
-                Knobs {
-                    reuse_lock: false,
-                    reuse_refcount_check: false,
-                    ..k
-                },
-            ),
-            Variant::unsafe_test(
-                "gup-no-recheck",
-                "GUP-fast keeps its reference without re-checking the PTE",
-                Knobs {
-                    gup_recheck: false,
-                    ..k
-                },
-            ),
-        ],
-    )
-}
 
 fn writer(design: &str, k: Knobs) -> Code {
     Code::new("A writes").op(wp_fault(0, 1, uses_mm_id_reuse(design), k))

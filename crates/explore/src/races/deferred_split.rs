@@ -1,6 +1,6 @@
 //! The deferred split queue vs unmap and remap, and the shrinker's split vs a new mapping.
 
-use super::{setup_private, setup_shared, with_tests, Race, Variant};
+use super::{setup_private, setup_shared, Race, Variant};
 use crate::design::DESIGNS;
 use crate::exec::Case;
 use crate::ops::fork::{fork_copy, setup_zap};
@@ -20,26 +20,22 @@ pub static RACE: Race = Race {
                does the refcount freeze keep the split from losing a mapping or a reference?",
     designs: DESIGNS,
     bound: 2,
-    variants,
+    all_variants: &[
+        Variant::kernel(
+            "6.18: per-batch rmap removal, deferred_split_scan, folio_ref_freeze before the split",
+            Knobs::KERNEL,
+        ),
+        Variant::unsafe_test(
+            "split-no-freeze",
+            "split_folio without folio_ref_freeze: it splits whatever references others hold",
+            Knobs {
+                split_freeze: false,
+                ..Knobs::KERNEL
+            },
+        ),
+    ],
     cases,
 };
-
-fn variants() -> Vec<Variant> {
-    let k = Knobs::default();
-    let kernel = Variant::kernel(
-        "6.18: per-batch rmap removal, deferred_split_scan, folio_ref_freeze before the split",
-        k,
-    );
-    let no_freeze = Variant::unsafe_test(
-        "split-no-freeze",
-        "split_folio without folio_ref_freeze: it splits whatever references others hold",
-        Knobs {
-            split_freeze: false,
-            ..k
-        },
-    );
-    with_tests(vec![kernel], vec![no_freeze])
-}
 
 fn cases(v: &Variant, _design: &str) -> Vec<Case> {
     let k = v.knobs;

@@ -1,6 +1,6 @@
 //! GUP-fast (a PFN walker) against free and reuse: why tail pages keep `_refcount` 0.
 
-use super::{with_tests, Race, Variant};
+use super::{Race, Variant};
 use crate::design::DESIGNS;
 use crate::exec::Case;
 use crate::ops::fault::{fault_new, write};
@@ -22,34 +22,30 @@ pub static RACE: Race = Race {
                is folio_try_get plus the re-checks safe on the 6.18 layout?",
     designs: DESIGNS,
     bound: 2,
-    variants,
+    all_variants: &[
+        Variant::kernel(
+            "6.18 GUP-fast: folio_try_get, then page_folio and PTE re-checks",
+            Knobs::KERNEL,
+        ),
+        Variant {
+            design: Some("page1-total"),
+            ..Variant::unsafe_test(
+                "page1-total",
+                "a total mapcount stored in page[1]'s _refcount (linux-6.14 counts)",
+                Knobs::KERNEL,
+            )
+        },
+        Variant::unsafe_test(
+            "gup-no-recheck",
+            "GUP-fast keeps the reference without re-checking page_folio and the PTE",
+            Knobs {
+                gup_recheck: false,
+                ..Knobs::KERNEL
+            },
+        ),
+    ],
     cases,
 };
-
-fn variants() -> Vec<Variant> {
-    let k = Knobs::default();
-    let kernel = Variant::kernel(
-        "6.18 GUP-fast: folio_try_get, then page_folio and PTE re-checks",
-        k,
-    );
-    let page1_total = Variant {
-        design: Some("page1-total"),
-        ..Variant::unsafe_test(
-            "page1-total",
-            "a total mapcount stored in page[1]'s _refcount (linux-6.14 counts)",
-            k,
-        )
-    };
-    let no_recheck = Variant::unsafe_test(
-        "gup-no-recheck",
-        "GUP-fast keeps the reference without re-checking page_folio and the PTE",
-        Knobs {
-            gup_recheck: false,
-            ..k
-        },
-    );
-    with_tests(vec![kernel], vec![page1_total, no_recheck])
-}
 
 fn cases(v: &Variant, _design: &str) -> Vec<Case> {
     let recheck = v.knobs.gup_recheck;
@@ -59,6 +55,14 @@ fn cases(v: &Variant, _design: &str) -> Vec<Case> {
             .op(read_held(0))
             .op(release_held(0))
     };
+    let unmap_a = || Code::new("munmap(A)").op(zap(0, 0, 1, v.knobs.zap));
+    // B's new 16K folio takes A's freed page as its page[1], writes it and unmaps it.
+    let b_16k = || {
+        Code::new("B")
+            .op(fault_new(1, 0, Order(2)))
+            .op(write(1, 1))
+            .op(zap(1, 2, 2, v.knobs.zap))
+    };
     vec![
         Case {
             name: "reuse-as-tail",
@@ -66,14 +70,7 @@ fn cases(v: &Variant, _design: &str) -> Vec<Case> {
                     page[1] of B's new 16K folio",
             nr_mms: 2,
             setup: setup_tail,
-            threads: vec![
-                walker(),
-                Code::new("munmap(A)").op(zap(0, 0, 1, v.knobs.zap)),
-                Code::new("B")
-                    .op(fault_new(1, 0, Order(2)))
-                    .op(write(1, 1))
-                    .op(zap(1, 2, 2, v.knobs.zap)),
-            ],
+            threads: vec![walker(), unmap_a(), b_16k()],
         },
         Case {
             name: "pfn-walker",
@@ -83,11 +80,8 @@ fn cases(v: &Variant, _design: &str) -> Vec<Case> {
             setup: setup_tail,
             threads: vec![
                 Code::new("pfn walker").op(pfn_walker(1)),
-                Code::new("munmap(A)").op(zap(0, 0, 1, v.knobs.zap)),
-                Code::new("B")
-                    .op(fault_new(1, 0, Order(2)))
-                    .op(write(1, 1))
-                    .op(zap(1, 2, 2, v.knobs.zap)),
+                unmap_a(),
+                b_16k(),
             ],
         },
         Case {
@@ -97,7 +91,7 @@ fn cases(v: &Variant, _design: &str) -> Vec<Case> {
             setup: setup_head,
             threads: vec![
                 walker(),
-                Code::new("munmap(A)").op(zap(0, 0, 1, v.knobs.zap)),
+                unmap_a(),
                 Code::new("B").op(fault_new(1, 0, Order(0))).op(write(1, 0)),
             ],
         },

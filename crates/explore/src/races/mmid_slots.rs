@@ -1,6 +1,6 @@
 //! MM_ID slot updates under the folio's bit lock vs a lockless reader.
 
-use super::{setup_shared, with_tests, Race, Variant};
+use super::{setup_shared, Race, Variant};
 use crate::design::MM_ID_DESIGNS;
 use crate::exec::Case;
 use crate::ops::fork::setup_fork;
@@ -18,26 +18,22 @@ pub static RACE: Race = Race {
                what does the lock buy the writers?",
     designs: MM_ID_DESIGNS,
     bound: 2,
-    variants,
+    all_variants: &[
+        Variant::kernel(
+            "6.15+ helpers under folio_lock_large_mapcount, lockless two-load reader",
+            Knobs::KERNEL,
+        ),
+        Variant::unsafe_test(
+            "mmid-no-lock",
+            "the slot updates without the bit lock",
+            Knobs {
+                mmid_lock: false,
+                ..Knobs::KERNEL
+            },
+        ),
+    ],
     cases,
 };
-
-fn variants() -> Vec<Variant> {
-    let k = Knobs::default();
-    let kernel = Variant::kernel(
-        "6.15+ helpers under folio_lock_large_mapcount, lockless two-load reader",
-        k,
-    );
-    let no_lock = Variant::unsafe_test(
-        "mmid-no-lock",
-        "the slot updates without the bit lock",
-        Knobs {
-            mmid_lock: false,
-            ..k
-        },
-    );
-    with_tests(vec![kernel], vec![no_lock])
-}
 
 fn cases(v: &Variant, _design: &str) -> Vec<Case> {
     let lock = v.knobs.mmid_lock;

@@ -43,8 +43,7 @@ impl Variant {
         }
     }
 
-    /// A deliberately unsafe variant, built only with feature `test-variants` (give it to
-    /// [`with_tests`]).
+    /// A deliberately unsafe variant, offered only in builds with feature `test-variants`.
     pub const fn unsafe_test(name: &'static str, about: &'static str, knobs: Knobs) -> Variant {
         Variant {
             name,
@@ -67,15 +66,23 @@ pub struct Race {
     pub designs: &'static [&'static str],
     /// The default preemption bound (every case runs exhaustively to it).
     pub bound: u32,
-    /// The variants, the kernel's first; unsafe ones only with feature `test-variants`.
-    pub variants: fn() -> Vec<Variant>,
+    /// Every variant, the kernel's first; the test-only ones are offered only in builds
+    /// with feature `test-variants` ([`Race::variants`]).
+    pub all_variants: &'static [Variant],
     /// The cases under a design and variant.
     pub cases: fn(&Variant, &str) -> Vec<Case>,
 }
 
 impl Race {
+    /// The variants, the kernel's first; unsafe test-only ones only with feature
+    /// `test-variants`.
+    pub fn variants(&self) -> Vec<Variant> {
+        let built = |v: &&Variant| !v.test_only || cfg!(feature = "test-variants");
+        self.all_variants.iter().filter(built).copied().collect()
+    }
+
     pub fn variant(&self, name: &str) -> Option<Variant> {
-        (self.variants)().into_iter().find(|v| v.name == name)
+        self.variants().into_iter().find(|v| v.name == name)
     }
 }
 
@@ -93,22 +100,6 @@ pub fn all() -> Vec<&'static Race> {
 
 pub fn by_name(name: &str) -> Option<&'static Race> {
     all().into_iter().find(|r| r.name == name)
-}
-
-/// Keeps `v` only in builds with the test-only variants.
-pub fn test_only(v: Variant) -> Option<Variant> {
-    cfg!(feature = "test-variants").then_some(Variant {
-        test_only: true,
-        ..v
-    })
-}
-
-/// A race's variants: `safe` (the kernel's first), then `tests` in builds with the
-/// test-only variants.
-pub fn with_tests(safe: Vec<Variant>, tests: Vec<Variant>) -> Vec<Variant> {
-    safe.into_iter()
-        .chain(tests.into_iter().filter_map(test_only))
-        .collect()
 }
 
 /// A maps a 16K folio at pages 0-3 (the race's focus).

@@ -1,6 +1,6 @@
 //! The lockless "is this folio shared?" check racing with fork, unmap and split.
 
-use super::{setup_shared, with_tests, Race, Variant};
+use super::{setup_shared, Race, Variant};
 use crate::design::{uses_mm_id_reuse, DESIGNS};
 use crate::exec::Case;
 use crate::ops::fork::{fork_copy, setup_fork, setup_zap};
@@ -19,26 +19,22 @@ pub static RACE: Race = Race {
                per design, and which designs are wrong even with nothing in flight?",
     designs: DESIGNS,
     bound: 2,
-    variants,
+    all_variants: &[
+        Variant::kernel(
+            "6.18: PTE cleared before the rmap removal, rmap dup before the child's PTE",
+            Knobs::KERNEL,
+        ),
+        Variant::unsafe_test(
+            "rmap-before-clear",
+            "zap removes the rmap before clearing the PTEs",
+            Knobs {
+                zap: ZapOrder::RmapBeforeClear,
+                ..Knobs::KERNEL
+            },
+        ),
+    ],
     cases,
 };
-
-fn variants() -> Vec<Variant> {
-    let k = Knobs::default();
-    let kernel = Variant::kernel(
-        "6.18: PTE cleared before the rmap removal, rmap dup before the child's PTE",
-        k,
-    );
-    let rmap_first = Variant::unsafe_test(
-        "rmap-before-clear",
-        "zap removes the rmap before clearing the PTEs",
-        Knobs {
-            zap: ZapOrder::RmapBeforeClear,
-            ..k
-        },
-    );
-    with_tests(vec![kernel], vec![rmap_first])
-}
 
 fn cases(v: &Variant, design: &str) -> Vec<Case> {
     let k = v.knobs;

@@ -1,6 +1,6 @@
 //! Batched zap ordering on MMU_GATHER_NO_GATHER architectures (s390).
 
-use super::{setup_private, setup_shared, with_tests, Race, Variant};
+use super::{setup_private, setup_shared, Race, Variant};
 use crate::design::{uses_mm_id_reuse, DESIGNS};
 use crate::exec::Case;
 use crate::ops::gup::{gup_fast, release_held};
@@ -22,39 +22,36 @@ pub static RACE: Race = Race {
                order (rmap removal before __tlb_remove_folio_pages)?",
     designs: DESIGNS,
     bound: 2,
-    variants,
+    all_variants: &[
+        Variant::kernel(
+            "6.9+ zap_present_folio_ptes on s390: clear, folio_remove_rmap_ptes, then \
+             __tlb_remove_folio_pages drops the references",
+            no_gather(ZapOrder::RmapFirst),
+        ),
+        Variant {
+            name: "ryan-v1",
+            about: "June 2023 batched zap on s390: folio_get, per page clear + \
+                    __tlb_remove_page, folio_remove_rmap_range, folio_put",
+            knobs: no_gather(ZapOrder::RyanV1 { extra_get: true }),
+            design: None,
+            unsafe_variant: false,
+            test_only: false,
+        },
+        Variant::unsafe_test(
+            "ryan-v1-no-get",
+            "the June 2023 order without the extra folio_get",
+            no_gather(ZapOrder::RyanV1 { extra_get: false }),
+        ),
+    ],
     cases,
 };
 
-fn no_gather(zap: ZapOrder) -> Knobs {
+const fn no_gather(zap: ZapOrder) -> Knobs {
     Knobs {
         no_gather: true,
         zap,
-        ..Knobs::default()
+        ..Knobs::KERNEL
     }
-}
-
-fn variants() -> Vec<Variant> {
-    let kernel = Variant::kernel(
-        "6.9+ zap_present_folio_ptes on s390: clear, folio_remove_rmap_ptes, then \
-         __tlb_remove_folio_pages drops the references",
-        no_gather(ZapOrder::RmapFirst),
-    );
-    let ryan_v1 = Variant {
-        name: "ryan-v1",
-        about: "June 2023 batched zap on s390: folio_get, per page clear + \
-                __tlb_remove_page, folio_remove_rmap_range, folio_put",
-        knobs: no_gather(ZapOrder::RyanV1 { extra_get: true }),
-        design: None,
-        unsafe_variant: false,
-        test_only: false,
-    };
-    let no_get = Variant::unsafe_test(
-        "ryan-v1-no-get",
-        "the June 2023 order without the extra folio_get",
-        no_gather(ZapOrder::RyanV1 { extra_get: false }),
-    );
-    with_tests(vec![kernel, ryan_v1], vec![no_get])
 }
 
 fn cases(v: &Variant, design: &str) -> Vec<Case> {

@@ -21,7 +21,7 @@ pub use explain::{Site, Wrong};
 pub use tally::{Magnitude, Magnitudes, Tally};
 
 use crate::cost::{Costs, Layout};
-use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta, VmaChange};
 use crate::exact::Exact;
 use crate::scheme::{Queries, Reporting, RmapEvents, Scheme};
 use foliolab_types::{FolioTruth, Pfn};
@@ -268,6 +268,13 @@ impl RmapEvents for FanOut {
         *self.tallies.borrow_mut() = rows;
         self.driver.remove(f, first, nr, level, ctx)
     }
+    /// No mapping changes, but the answers of a design that counts VMAs may: the folio is
+    /// re-judged after the statement.
+    fn vma_changed(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ch: VmaChange) {
+        self.touch(f);
+        self.each(|sh, _| sh.s.vma_changed(f, first, nr, level, ch));
+        self.driver.vma_changed(f, first, nr, level, ch)
+    }
 }
 
 impl Queries for FanOut {
@@ -336,6 +343,12 @@ impl Reporting for FanOut {
     }
     fn wants_observations(&self) -> bool {
         true
+    }
+    fn counts_vmas(&self) -> bool {
+        self.driver.counts_vmas() || self.shadows.iter().any(|sh| sh.s.counts_vmas())
+    }
+    fn check_vmas(&self, f: FolioRef, nr_vmas: u64) -> Vec<String> {
+        self.driver.check_vmas(f, nr_vmas)
     }
     fn end_statement(&mut self, truth: Option<&BTreeMap<Pfn, FolioTruth>>) {
         self.observe_statement(truth);
