@@ -137,9 +137,14 @@ pub enum Bit56Pmd {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MadviseLarge {
     /// 6.9+: a folio the design may call shared is skipped; an exclusive folio the range
-    /// covers only in part is split, one covered whole is handled as one batch. (5.10 split
-    /// every PTE-mapped THP it met; to be measured with that era.)
+    /// covers only in part is split, one covered whole is handled as one batch.
     SkipSharedSplitPartial,
+    /// 5.10 and 6.1 (`madvise_cold_or_pageout_pte_range` before "avoid split during
+    /// MADV_PAGEOUT and MADV_COLD", 6.9): MADV_COLD and MADV_PAGEOUT stop at a PTE-mapped
+    /// THP whose met page has `page_mapcount != 1`, else split it, covered whole or not
+    /// (measured on 6.1: `thp_split_page` 1, `thp_swpout` 0 for a PTE-mapped 2M THP paged
+    /// out). MADV_FREE and PMD-mapped THPs keep the 6.9+ rule here (not measured).
+    SplitEveryPteMapped,
 }
 
 /// Which folios go on the deferred split queue.

@@ -186,17 +186,8 @@ impl Model {
         } else {
             nr
         };
-        // Era: large folios the range covers in part are skipped if shared, else split.
-        let MadviseLarge::SkipSharedSplitPartial = self.era.madvise_large;
-        if f.is_large() && nr < f.nr_pages() {
-            if self.madvise_skips_shared(f) {
-                return None;
-            }
-            return if self.split_folio(f) {
-                Some(0)
-            } else {
-                Some(nr)
-            };
+        if let Some(r) = self.advise_large_pte(f, pte.pfn(), nr, advice) {
+            return r;
         }
         let exclusive = self.folio_mapcount(f) == f.nr_pages() as i64;
         match advice {
@@ -212,6 +203,42 @@ impl Model {
             _ => picked.push(f.head),
         }
         Some(nr)
+    }
+
+    /// The era's rule for a PTE-mapped large folio met at `page` with a batch of `nr`:
+    /// `Some` ends this step (see [`Self::advise_pte`]), `None` handles the batch.
+    fn advise_large_pte(
+        &mut self,
+        f: FolioRef,
+        page: Pfn,
+        nr: u64,
+        advice: Advice,
+    ) -> Option<Option<u64>> {
+        if !f.is_large() {
+            return None;
+        }
+        let split_all =
+            self.era.madvise_large == MadviseLarge::SplitEveryPteMapped && advice != Advice::Free;
+        if split_all {
+            // 5.10/6.1: `page_mapcount(page) != 1` breaks out of the page table; else
+            // `split_huge_page`, and on failure the walk breaks too.
+            if self.kpagecount(f, page) != 1 || !self.split_folio(f) {
+                return Some(None);
+            }
+            return Some(Some(0));
+        }
+        // 6.9+: large folios the range covers in part are skipped if shared, else split.
+        if nr < f.nr_pages() {
+            if self.madvise_skips_shared(f) {
+                return Some(None);
+            }
+            return Some(if self.split_folio(f) {
+                Some(0)
+            } else {
+                Some(nr)
+            });
+        }
+        None
     }
 
     fn clear_young(&mut self, pid: Pid, va: VirtAddr, nr: u64) {

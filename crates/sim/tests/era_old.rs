@@ -199,3 +199,29 @@ p: expect folio a+0x3000 refcount == 12345
 ";
     assert_eq!(run(Era::LINUX_6_1, text).0, vec![8]);
 }
+
+const PTE_MAPPED_COLD: &str = "scenario 1
+thp 2M=madvise
+spawn p
+p: map a 2M align=2M
+p: advise a hugepage
+p: write a 0x1
+p: protect a+4K r
+p: protect a+4K rw
+p: expect a pte
+p: advise a cold
+p: expect a order == 0
+";
+
+#[test]
+fn cold_splits_a_pte_mapped_thp_covered_whole_before_6_9() {
+    use foliolab_model::era::MadviseLarge;
+    assert_eq!(
+        Era::LINUX_6_1.madvise_large,
+        MadviseLarge::SplitEveryPteMapped
+    );
+    assert!(run(Era::LINUX_5_10, PTE_MAPPED_COLD).0.is_empty());
+    let one = only(Era::LINUX_6_1, |e, o| e.madvise_large = o.madvise_large);
+    assert!(run(one, PTE_MAPPED_COLD).0.is_empty());
+    assert_eq!(run(Era::LINUX_6_18, PTE_MAPPED_COLD).0, vec![11]);
+}

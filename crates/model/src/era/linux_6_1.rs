@@ -16,7 +16,7 @@ impl Era {
         // reference; a page of a PTE-mapped THP that is not AnonExclusive is copied.
         cow_reuse: CowReuse::SmallOnly,
         bit56_pmd: Bit56Pmd::EachPage,
-        madvise_large: MadviseLarge::SkipSharedSplitPartial,
+        madvise_large: MadviseLarge::SplitEveryPteMapped,
         // Only PMD-mappable folios exist; no underused shrinker (6.12).
         deferred_split: DeferredSplit {
             any_large_anon: false,
