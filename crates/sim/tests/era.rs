@@ -121,9 +121,15 @@ fn an_era_without_per_size_knobs_folds_the_pmd_size_into_enabled() {
     assert_eq!(summary.exit, 0);
 }
 
+/// The failed expectations of a run under `era`'s own design.
 fn failed_expectations(s: &Scenario, era: Era) -> Vec<String> {
+    failed_with(s, era, era.design)
+}
+
+/// The failed expectations of a run under `era`'s operations and `design`.
+fn failed_with(s: &Scenario, era: Era, design: &str) -> Vec<String> {
     let mut failed = Vec::new();
-    let mut r = ModelRunner::for_era(era, era.design).unwrap();
+    let mut r = ModelRunner::for_era(era, design).unwrap();
     drive(s, &mut r, &mut |r: &Record| {
         if let Record::Expect(e) = r {
             if e.result == ExpectResult::Fail {
@@ -167,17 +173,9 @@ fn pages(s: &Scenario, era: Era) -> Vec<(u64, String, Vec<String>)> {
     out
 }
 
+/// The failed expectations of a run under `era`'s operations and today's design.
 fn failed_under(s: &Scenario, era: Era) -> Vec<String> {
-    let mut failed = Vec::new();
-    let mut r = ModelRunner::for_era(era, "linux-6.18").unwrap();
-    drive(s, &mut r, &mut |r: &Record| {
-        if let Record::Expect(e) = r {
-            if e.result == ExpectResult::Fail {
-                failed.push(format!("{} = {}", e.text, e.observed));
-            }
-        }
-    });
-    failed
+    failed_with(s, era, "linux-6.18")
 }
 
 /// 6.12's kpageflags shows KSM on every anonymous page (`kpageflags_ksm_anon`).
