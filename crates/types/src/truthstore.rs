@@ -85,7 +85,7 @@ impl TruthStore {
 
     /// A new slot holding `head`, an unmapped folio of `nr_pages`.
     fn push(&mut self, head: Pfn, nr_pages: u64) -> usize {
-        if self.nr_slots % SLOT_CHUNK == 0 {
+        if self.nr_slots.is_multiple_of(SLOT_CHUNK) {
             self.slots.push(Vec::with_capacity(SLOT_CHUNK));
         }
         let chunk = self.slots.last_mut().expect("a chunk with room");
