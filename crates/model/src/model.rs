@@ -94,6 +94,8 @@ pub struct Model {
     next_anon_vma: u32,
     /// Heads of every user folio currently allocated.
     pub(crate) live: foliolab_types::PfnSet,
+    /// Where each folio may be mapped, for the rmap walk (`revmap.rs`).
+    pub(crate) revmap: crate::revmap::RevMap,
     /// Deferred split queue, threaded through page[2] of each folio (FIFO): first and last
     /// head PFN ([`NIL`] when empty) and the number of folios queued (`split_queue_len`).
     dq_head: u32,
@@ -149,6 +151,7 @@ impl Model {
             next_mm_id: 1,
             next_anon_vma: 1,
             live: foliolab_types::PfnSet::new(),
+            revmap: crate::revmap::RevMap::default(),
             dq_head: NIL,
             dq_tail: NIL,
             dq_len: 0,
@@ -180,7 +183,8 @@ impl Model {
             faults_last: 0,
         };
         self.procs.push(Some(p));
-        Pid(self.procs.len() as u32 - 1)
+        self.revmap.spawned(Pid(pid), None);
+        Pid(pid)
     }
 
     pub fn proc(&self, pid: Pid) -> &Process {

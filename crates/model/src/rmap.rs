@@ -76,6 +76,7 @@ impl Model {
     /// A folio is freed (or split): every count must be back at its initial value; a "bad
     /// page" is reported by the next check.
     pub(crate) fn rmap_free_folio(&mut self, f: FolioRef) {
+        self.revmap.forget(f.head);
         if let Err(e) = self.rmap.scheme.free_folio(f) {
             self.problems.push(e);
         }
@@ -109,6 +110,7 @@ impl Model {
                 .flags
                 .set(PageFlags::ANON_EXCLUSIVE, true);
         }
+        self.revmap.note(f.head, at.0, at.1);
         let ctx = self.rmap_ctx(at, cause);
         let stat = self.rmap.scheme.add_new_anon(f, ctx);
         self.apply_stat(f, stat);
@@ -129,6 +131,7 @@ impl Model {
         level: Level,
         cause: Cause,
     ) {
+        self.revmap.note(f.head, at.0, at.1);
         let ctx = self.rmap_ctx(at, cause);
         let stat = self.rmap.scheme.add(f, first, nr, level, ctx);
         self.apply_stat(f, stat);
