@@ -5,7 +5,7 @@
 //! Like the kernel's anon_vma chains it has two levels, so that fork costs nothing per page:
 //! - per folio, the *places* (process, 2 MiB range) where a mapping of it was made by an
 //!   rmap add (`folio_add_new_anon_rmap`, `folio_add_{anon,file}_rmap_*`) or moved there by
-//!   mremap: one word per page frame (the head's) in a [`PfnArray`], and an overflow map
+//!   mremap: a place id per page frame (the head's, 4 bytes) in a [`PfnArray`], an overflow map
 //!   for a folio with more than one place;
 //! - per process, the children it forked, whose page tables start as copies of its own at
 //!   the same addresses (the fork dup is not a place).
@@ -26,26 +26,21 @@ use foliolab_types::{Pfn, PfnArray, VirtAddr, MODEL_NR_PAGES, PAGE_SIZE, PMD_SIZ
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bit of a head's word: the folio has more places, in [`RevMap::more`].
-const MORE: u64 = 1 << 63;
-
-/// A place packed in a word: `(pid + 1) << 32 | 2 MiB range index` (0: none).
-fn pack(pid: Pid, va: VirtAddr) -> u64 {
-    let key = va.0 / PMD_SIZE;
-    debug_assert!(key < 1 << 31 && pid.0 < (1 << 31) - 1, "{pid:?} {va:?}");
-    ((pid.0 as u64 + 1) << 32) | key
-}
-
-fn unpack(w: u64) -> (Pid, u64) {
-    let w = w & !MORE;
-    (Pid((w >> 32) as u32 - 1), w & 0xffff_ffff)
-}
+const MORE: u32 = 1 << 31;
 
 /// The reverse map (module documentation).
 pub(crate) struct RevMap {
-    /// Per folio head: its first place ([`pack`]), with [`MORE`] set when `more` has others.
-    first: PfnArray<u64>,
-    /// The other places of folios with several, sorted.
-    more: BTreeMap<Pfn, Vec<u64>>,
+    /// Per folio head: the id of its first place (0: none), with [`MORE`] set when `more`
+    /// has others. Four bytes per page frame.
+    first: PfnArray<u32>,
+    /// The other places of folios with several, by id, sorted.
+    more: BTreeMap<Pfn, Vec<u32>>,
+    /// Places by id - 1: (process, 2 MiB range index). Ids are handed out once per place
+    /// and kept (a model has few: its processes' 2 MiB ranges that ever mapped a folio).
+    places: Vec<(Pid, u64)>,
+    ids: BTreeMap<(Pid, u64), u32>,
+    /// The last place looked up and its id (faults come in address order).
+    last: Option<((Pid, u64), u32)>,
     /// Per pid: the process it was forked from, while both are in the tree.
     parent: Vec<Option<Pid>>,
     /// Per pid: the children in the tree (live, or dead with descendants).
@@ -59,6 +54,9 @@ impl Default for RevMap {
         RevMap {
             first: PfnArray::new(MODEL_NR_PAGES),
             more: BTreeMap::new(),
+            places: Vec::new(),
+            ids: BTreeMap::new(),
+            last: None,
             parent: Vec::new(),
             children: Vec::new(),
             alive: Vec::new(),
@@ -67,19 +65,38 @@ impl Default for RevMap {
 }
 
 impl RevMap {
+    /// The id of the place (`pid`, the 2 MiB range of `va`), handed out on first sight.
+    #[inline]
+    fn id(&mut self, pid: Pid, va: VirtAddr) -> u32 {
+        let place = (pid, va.0 / PMD_SIZE);
+        if let Some((p, id)) = self.last {
+            if p == place {
+                return id;
+            }
+        }
+        let next = self.places.len() as u32 + 1;
+        let id = *self.ids.entry(place).or_insert(next);
+        if id == next {
+            assert!(id < MORE, "more than 2^31 reverse-map places");
+            self.places.push(place);
+        }
+        self.last = Some((place, id));
+        id
+    }
+
     /// A mapping of the folio at `head` was made at (`pid`, `va`).
     #[inline]
     pub(crate) fn note(&mut self, head: Pfn, pid: Pid, va: VirtAddr) {
-        let place = pack(pid, va);
+        let id = self.id(pid, va);
         let w = self.first.get_mut(head);
-        if *w & !MORE == place || *w == 0 {
-            *w |= place;
+        if *w & !MORE == id || *w == 0 {
+            *w |= id;
             return;
         }
         *w |= MORE;
         let more = self.more.entry(head).or_default();
-        if let Err(i) = more.binary_search(&place) {
-            more.insert(i, place);
+        if let Err(i) = more.binary_search(&id) {
+            more.insert(i, id);
         }
     }
 
@@ -135,8 +152,8 @@ impl RevMap {
             &[]
         };
         let mut stack: Vec<(Pid, u64)> = Vec::new();
-        for &place in std::iter::once(&w).chain(more) {
-            stack.push(unpack(place));
+        for &id in std::iter::once(&w).chain(more) {
+            stack.push(self.places[(id & !MORE) as usize - 1]);
             while let Some((pid, key)) = stack.pop() {
                 let i = pid.0 as usize;
                 if self.alive.get(i) == Some(&true) {
