@@ -22,7 +22,7 @@
 
 use crate::model::{Model, Pid};
 use foliolab_mem::{PageFlags, PmdEntry, Pte};
-use foliolab_types::{Pfn, PfnArray, VirtAddr, MODEL_NR_PAGES, PAGE_SIZE, PMD_SIZE};
+use foliolab_types::{Pfn, PfnArray, VirtAddr, VmaId, MODEL_NR_PAGES, PAGE_SIZE, PMD_SIZE};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bit of a head's word: the folio has more places, in [`RevMap::more`].
@@ -228,6 +228,21 @@ impl Model {
             }
         }
         out
+    }
+
+    /// The VMAs whose page-table entries map any page of `f`, as
+    /// `foliolab_oracle::vmas_per_folio` counts them (an entry outside every VMA counts as
+    /// [`VmaId::NONE`]), found by the rmap walk.
+    pub fn nr_vmas_mapping(&self, f: foliolab_schemes::FolioRef) -> u64 {
+        let vmas: BTreeSet<VmaId> = self
+            .mappings_of(f)
+            .into_iter()
+            .map(|(pid, va, _, _)| {
+                let space = &self.proc(pid).aspace;
+                space.vmas.find(va).map_or(VmaId::NONE, |v| v.id)
+            })
+            .collect();
+        vmas.len() as u64
     }
 
     /// mremap moved `entry` to (`pid`, `to`): a place of its folio.

@@ -364,6 +364,22 @@ impl Model {
         out
     }
 
+    /// [`Model::check_design_vmas`] on the live folios among `heads` (sorted) only, each
+    /// against the VMAs the rmap walk finds mapping it ([`Model::nr_vmas_mapping`]).
+    pub fn check_design_vmas_of(&self, heads: &[Pfn]) -> Vec<String> {
+        let mut out = Vec::new();
+        for &head in heads
+            .iter()
+            .filter(|&&h| self.rmap.counts_vmas && self.live.contains(&h))
+        {
+            let f = self.folio(head);
+            for m in self.rmap.scheme.check_vmas(f, self.nr_vmas_mapping(f)) {
+                out.push(format!("{:?} ({}): {m}", f.head, self.rmap.scheme.name()));
+            }
+        }
+        out
+    }
+
     /// The pages `f` contributes to NR_ANON_MAPPED / NR_FILE_MAPPED by the design's
     /// definition (`None`: it depends on the history).
     pub(crate) fn design_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
