@@ -46,7 +46,7 @@ fn ids_match_a_linear_search_over_a_long_churn() {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if live.len() > 2 && x % 3 == 0 {
+        if live.len() > 2 && x.is_multiple_of(3) {
             let victim = live.remove((x >> 8) as usize % live.len());
             m.exit(victim);
             continue;
