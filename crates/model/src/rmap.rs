@@ -389,7 +389,7 @@ impl Model {
     /// The explicit observation step after a statement, apart from the read-only checks:
     /// shadow designs tally their answers (a no-op for plain designs). `truth` is the
     /// oracle's recount when the runner took one.
-    pub fn observe_designs(&mut self, truth: Option<&std::collections::BTreeMap<Pfn, FolioTruth>>) {
+    pub fn observe_designs(&mut self, truth: Option<&foliolab_types::TruthStore>) {
         if self.rmap.scheme.wants_observations() {
             self.rmap.scheme.end_statement(truth);
         }

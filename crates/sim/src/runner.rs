@@ -10,7 +10,7 @@ use foliolab_model::{
 };
 use foliolab_oracle::{recount, ExpectedMemory, ReadVerdict, Recounter};
 use foliolab_scenario::{Advice, MapKind, Prot, Range, RssKind, Scenario, Stmt, StmtKind};
-use foliolab_types::{FolioTruth, VirtAddr, PAGE_SIZE};
+use foliolab_types::{TruthStore, VirtAddr, PAGE_SIZE};
 use std::collections::BTreeMap;
 
 /// Whether runners check in full by default (`--full-check`).
@@ -127,7 +127,7 @@ impl ModelRunner {
 
     /// The oracle's recount of the page tables after the last statement, if the checks or
     /// the observation step took one (the fuzzer reuses it instead of recounting).
-    pub fn last_truth(&self) -> Option<&BTreeMap<foliolab_types::Pfn, FolioTruth>> {
+    pub fn last_truth(&self) -> Option<&TruthStore> {
         self.truth_current.then(|| self.recount.truth())
     }
 
@@ -488,10 +488,7 @@ impl ModelRunner {
 }
 
 /// Where two recounts differ, if they do.
-fn first_difference(
-    kept: &BTreeMap<foliolab_types::Pfn, FolioTruth>,
-    full: &BTreeMap<foliolab_types::Pfn, FolioTruth>,
-) -> Option<String> {
+fn first_difference(kept: &TruthStore, full: &TruthStore) -> Option<String> {
     if kept == full {
         return None;
     }
