@@ -76,6 +76,7 @@ impl Model {
     /// A folio is freed (or split): every count must be back at its initial value; a "bad
     /// page" is reported by the next check.
     pub(crate) fn rmap_free_folio(&mut self, f: FolioRef) {
+        self.revmap.forget(f.head);
         if let Err(e) = self.rmap.scheme.free_folio(f) {
             self.problems.push(e);
         }
@@ -109,6 +110,7 @@ impl Model {
                 .flags
                 .set(PageFlags::ANON_EXCLUSIVE, true);
         }
+        self.revmap.note(f.head, at.0, at.1);
         let ctx = self.rmap_ctx(at, cause);
         let stat = self.rmap.scheme.add_new_anon(f, ctx);
         self.apply_stat(f, stat);
@@ -129,6 +131,7 @@ impl Model {
         level: Level,
         cause: Cause,
     ) {
+        self.revmap.note(f.head, at.0, at.1);
         let ctx = self.rmap_ctx(at, cause);
         let stat = self.rmap.scheme.add(f, first, nr, level, ctx);
         self.apply_stat(f, stat);
@@ -355,6 +358,22 @@ impl Model {
             let f = self.folio(head);
             let nr = vmas.get(&head).map_or(0, |s| s.len()) as u64;
             for m in self.rmap.scheme.check_vmas(f, nr) {
+                out.push(format!("{:?} ({}): {m}", f.head, self.rmap.scheme.name()));
+            }
+        }
+        out
+    }
+
+    /// [`Model::check_design_vmas`] on the live folios among `heads` (sorted) only, each
+    /// against the VMAs the rmap walk finds mapping it ([`Model::nr_vmas_mapping`]).
+    pub fn check_design_vmas_of(&self, heads: &[Pfn]) -> Vec<String> {
+        let mut out = Vec::new();
+        for &head in heads
+            .iter()
+            .filter(|&&h| self.rmap.counts_vmas && self.live.contains(&h))
+        {
+            let f = self.folio(head);
+            for m in self.rmap.scheme.check_vmas(f, self.nr_vmas_mapping(f)) {
                 out.push(format!("{:?} ({}): {m}", f.head, self.rmap.scheme.name()));
             }
         }
