@@ -243,7 +243,11 @@ impl Recounter {
         seen: &mut dyn FnMut(EntryChange),
     ) {
         self.changed.clear();
-        let spaces: Vec<&AddressSpace> = spaces.into_iter().collect();
+        // Sized once from the iterator's bound: no regrowth per statement with many mms.
+        let spaces = spaces.into_iter();
+        let mut all = Vec::with_capacity(spaces.size_hint().1.unwrap_or(0));
+        all.extend(spaces);
+        let spaces: Vec<&AddressSpace> = all;
         // Spaces past `known` are new unless an mm went (then every one is looked up).
         let same = |(s, id): (&&AddressSpace, &MmId)| s.id == *id;
         let known =

@@ -183,6 +183,9 @@ impl MmCounts {
             self.inline[i] = (mm, 0);
             self.nr_inline += 1;
         } else {
+            // Past a few MMs a folio is usually shared by a forking parent's children:
+            // room for more at once.
+            self.heap.reserve(4 * MM_INLINE);
             self.heap.extend_from_slice(&self.inline);
             self.heap.insert(i, (mm, 0));
             self.nr_inline = 0;
