@@ -161,11 +161,11 @@ impl Model {
         let pages: &[u64] = self.mem.touched.pages.raw();
         let mut marked = Vec::new();
         let ranges_ok = self.update_range_rss(st, &mut marked);
-        let folios = self.touched_folios(st, changed, pages);
+        let (folios, tails_ok) = self.touched_folios(st, changed, pages);
         let mut clean = ranges_ok && !st.unclean && self.problems.is_empty();
         clean &= self.touched_structures_ok();
         clean &= self.touched_folios_ok(st, truth, &folios);
-        clean &= self.touched_tails_ok(pages);
+        clean &= tails_ok;
         clean &= self.sums_ok(st);
         clean &= self.writable_ok(st, pages);
         clean &= self.touched_swap_ok(st, &folios);
@@ -254,14 +254,25 @@ impl Model {
 
     /// Live folios (and freed heads) whose state the statement may have changed: those
     /// whose truth changed, whose pages' metadata was written, or whose layout changed;
-    /// each once, in no particular order.
-    fn touched_folios(&self, st: &mut TouchedCheck, changed: &[Pfn], pages: &[u64]) -> Vec<Pfn> {
+    /// each once, in no particular order. Also, from the same walk, whether no tail page
+    /// of a live folio among the pages whose metadata or layout changed has a refcount (a
+    /// page no statement touched keeps the refcount it had).
+    fn touched_folios(
+        &self,
+        st: &mut TouchedCheck,
+        changed: &[Pfn],
+        pages: &[u64],
+    ) -> (Vec<Pfn>, bool) {
         let marks = &self.mem.touched;
         if marks.pages.overflowed() {
             let mut all: Vec<Pfn> = self.live.iter().chain(changed.iter().copied()).collect();
             all.sort_unstable();
             all.dedup();
-            return all;
+            let tails_ok = self.live.iter().all(|h| {
+                let n = self.mem.folio_order(h).nr_pages();
+                (1..n).all(|i| self.mem.page(h.add(i)).refcount == 0)
+            });
+            return (all, tails_ok);
         }
         st.epoch = st.epoch.wrapping_add(1);
         if st.epoch == 0 {
@@ -279,46 +290,32 @@ impl Model {
                 out.push(h);
             }
         };
+        // A page is a live folio's tail with a refcount.
+        let bad_tail = |pfn: Pfn, h: Pfn| {
+            pfn != h && self.mem.page(pfn).refcount != 0 && self.live.contains(&h)
+        };
+        let mut tails_ok = true;
         changed.iter().for_each(|&h| list(h));
-        pages.iter().for_each(|&p| list(self.head_or_self(Pfn(p))));
+        for &p in pages {
+            let h = self.head_or_self(Pfn(p));
+            tails_ok &= !bad_tail(Pfn(p), h);
+            list(h);
+        }
         for &(head, nr_pages) in &marks.layout {
             let mut pfn = head;
             while pfn < head.add(nr_pages) {
                 let h = self.head_or_self(pfn);
                 list(h);
-                pfn = if self.live.contains(&h) {
-                    h.add(self.mem.folio_order(h).nr_pages()).max(pfn.add(1))
-                } else {
-                    pfn.add(1)
-                };
+                if !self.live.contains(&h) {
+                    pfn = pfn.add(1);
+                    continue;
+                }
+                let next = h.add(self.mem.folio_order(h).nr_pages()).max(pfn.add(1));
+                tails_ok &= !(pfn.0..next.0).any(|p| bad_tail(Pfn(p), h));
+                pfn = next;
             }
         }
-        out
-    }
-
-    /// No tail page of a live folio has a refcount, among the pages whose metadata or
-    /// folio layout changed (a page no statement touched keeps the refcount it had).
-    fn touched_tails_ok(&self, pages: &[u64]) -> bool {
-        let tail_ok = |pfn: Pfn| {
-            let p = self.mem.page(pfn);
-            p.refcount == 0 || {
-                let h = self.head_or_self(pfn);
-                h == pfn || !self.live.contains(&h)
-            }
-        };
-        if self.mem.touched.pages.overflowed() {
-            return self.live.iter().all(|h| {
-                let n = self.mem.folio_order(h).nr_pages();
-                (1..n).all(|i| tail_ok(h.add(i)))
-            });
-        }
-        pages.iter().all(|&p| tail_ok(Pfn(p)))
-            && self
-                .mem
-                .touched
-                .layout
-                .iter()
-                .all(|&(head, n)| (0..n).all(|i| tail_ok(head.add(i))))
+        (out, tails_ok)
     }
 
     fn head_or_self(&self, pfn: Pfn) -> Pfn {
