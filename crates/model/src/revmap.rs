@@ -169,8 +169,8 @@ impl RevMap {
 }
 
 /// Calls `hit(index, entry)` for each entry of a PTE table that maps a page of `f`
-/// (present, not special), in index order. Chunks without one are passed over by a test
-/// the compiler vectorises: most of a table maps other folios.
+/// (present, not special), in index order. Chunks without one are passed over after a
+/// branch-free test of their entries: most of a table maps other folios.
 #[inline]
 fn each_in_folio(ptes: &[Pte], f: foliolab_schemes::FolioRef, mut hit: impl FnMut(usize, Pte)) {
     const CHUNK: usize = 64;
