@@ -110,7 +110,7 @@ impl Model {
                 .flags
                 .set(PageFlags::ANON_EXCLUSIVE, true);
         }
-        self.revmap.note(f.head, at.0, at.1);
+        self.revmap_added(f, at, f.nr_pages());
         let ctx = self.rmap_ctx(at, cause);
         let stat = self.rmap.scheme.add_new_anon(f, ctx);
         self.apply_stat(f, stat);
@@ -131,7 +131,15 @@ impl Model {
         level: Level,
         cause: Cause,
     ) {
-        self.revmap.note(f.head, at.0, at.1);
+        self.revmap_added(
+            f,
+            at,
+            if level == Level::Pmd {
+                f.nr_pages()
+            } else {
+                nr
+            },
+        );
         let ctx = self.rmap_ctx(at, cause);
         let stat = self.rmap.scheme.add(f, first, nr, level, ctx);
         self.apply_stat(f, stat);
