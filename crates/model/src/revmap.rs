@@ -228,10 +228,10 @@ impl Model {
             let haddr = gva.align_down(PMD_SIZE);
             match self.proc(pid).aspace.pt.pmd(haddr) {
                 // The granules of one PMD range come in a row: its leaf once.
-                Some(PmdEntry::Leaf(l)) if in_folio(*l) => {
-                    if out.last() != Some(&(pid, haddr, true, *l)) {
-                        out.push((pid, haddr, true, *l));
-                    }
+                Some(PmdEntry::Leaf(l))
+                    if in_folio(*l) && out.last() != Some(&(pid, haddr, true, *l)) =>
+                {
+                    out.push((pid, haddr, true, *l));
                 }
                 Some(PmdEntry::Table(t)) => {
                     let first = ((gva.0 - haddr.0) / PAGE_SIZE) as usize;
