@@ -179,6 +179,26 @@ impl Memory {
         }
         p.head()
     }
+    /// The folio `pfn` belongs to: its head, order and the head's flags, as
+    /// [`Memory::folio_of`] then [`Memory::folio_order`] and the head's flags would give
+    /// them, reading a small folio's one `struct page` once.
+    #[inline]
+    pub fn folio_meta(&self, pfn: Pfn) -> (Pfn, Order, PageFlags) {
+        let p = self.map.get(pfn);
+        let (head, hp) = if p.flags.has(PageFlags::BUDDY) {
+            (Pfn(0), self.map.get(Pfn(0)))
+        } else if p.head() == pfn {
+            (pfn, p)
+        } else {
+            (p.head(), self.map.get(p.head()))
+        };
+        let order = if hp.flags.has(PageFlags::HEAD) {
+            Order(self.map.get(head.add(1)).order())
+        } else {
+            Order(0)
+        };
+        (head, order, hp.flags)
+    }
     #[inline]
     pub fn folio_order(&self, head: Pfn) -> Order {
         if self.map.get(head).flags.has(PageFlags::HEAD) {
@@ -196,6 +216,14 @@ impl Memory {
         self.touched.page(pfn);
         self.map.get_mut(pfn)
     }
+    /// Sets or clears flag `bit` of the `nr` pages from `first`, which lie in one folio.
+    #[inline]
+    pub fn set_page_flags(&mut self, first: Pfn, nr: u64, bit: u32, on: bool) {
+        self.touched.pages(first, nr);
+        for p in self.map.range_mut(first, nr as usize) {
+            p.flags.set(bit, on);
+        }
+    }
     #[inline]
     pub fn refcount(&self, head: Pfn) -> i32 {
         self.map.get(head).refcount
@@ -205,7 +233,20 @@ impl Memory {
         self.touched.page(head);
         let p = self.map.get_mut(head);
         p.refcount += nr;
-        assert!(p.refcount >= 0, "refcount underflow on {head:?}");
+        if p.refcount < 0 {
+            refcount_underflow(head);
+        }
+    }
+    /// [`Memory::ref_add`], returning the new reference count.
+    #[inline]
+    pub fn ref_add_return(&mut self, head: Pfn, nr: i32) -> i32 {
+        self.touched.page(head);
+        let p = self.map.get_mut(head);
+        p.refcount += nr;
+        if p.refcount < 0 {
+            refcount_underflow(head);
+        }
+        p.refcount
     }
     /// `get_page_unless_zero` on one `struct page`: succeeds only on a page whose own
     /// refcount is non-zero, which a tail page's never is (the tail-refcount rule).
@@ -259,6 +300,13 @@ impl Memory {
     pub fn check_invariants(&self) -> Result<(), String> {
         self.buddy.check_invariants(&self.map)
     }
+}
+
+/// The panic of [`Memory::ref_add`], out of line so that the hot path inlines.
+#[cold]
+#[inline(never)]
+fn refcount_underflow(head: Pfn) -> ! {
+    panic!("refcount underflow on {head:?}")
 }
 
 impl Default for Memory {

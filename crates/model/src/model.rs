@@ -177,9 +177,11 @@ impl Model {
         Pid(self.procs.len() as u32 - 1)
     }
 
+    #[inline]
     pub fn proc(&self, pid: Pid) -> &Process {
         self.procs[pid.0 as usize].as_ref().expect("live process")
     }
+    #[inline]
     pub(crate) fn proc_mut(&mut self, pid: Pid) -> &mut Process {
         self.procs[pid.0 as usize].as_mut().expect("live process")
     }
@@ -209,6 +211,7 @@ impl Model {
         self.next_anon_vma += 1;
         self.next_anon_vma
     }
+    #[inline]
     pub(crate) fn add_rss(&mut self, pid: Pid, c: RssCounter, delta: i64) {
         self.proc_mut(pid).rss[c as usize] += delta;
     }
@@ -216,11 +219,13 @@ impl Model {
         self.proc(pid).rss[c as usize]
     }
 
+    #[inline]
     pub fn folio(&self, head: Pfn) -> FolioRef {
         Model::folio_in(&self.mem, head)
     }
     /// The folio whose head is `head`, read from `mem` alone (for walks that hold a page
     /// table mutably).
+    #[inline]
     pub(crate) fn folio_in(mem: &Memory, head: Pfn) -> FolioRef {
         FolioRef {
             head,
@@ -228,8 +233,20 @@ impl Model {
             anon: mem.page(head).flags.has(PageFlags::ANON),
         }
     }
+    #[inline]
     pub fn folio_of_page(&self, pfn: Pfn) -> FolioRef {
-        self.folio(self.mem.folio_of(pfn))
+        Model::folio_of_page_in(&self.mem, pfn)
+    }
+    /// The folio `pfn` belongs to, read from `mem` alone: `folio_in(mem, mem.folio_of(pfn))`
+    /// in one read of a small folio's `struct page`.
+    #[inline]
+    pub(crate) fn folio_of_page_in(mem: &Memory, pfn: Pfn) -> FolioRef {
+        let (head, order, flags) = mem.folio_meta(pfn);
+        FolioRef {
+            head,
+            order,
+            anon: flags.has(PageFlags::ANON),
+        }
     }
 
     /// Allocates a folio and prepares the scheme's words for it.
@@ -246,9 +263,9 @@ impl Model {
     }
 
     /// Drops `nr` references; frees the folio when none remain (`folio_put_refs`).
+    #[inline]
     pub(crate) fn put_folio(&mut self, head: Pfn, nr: i32) {
-        self.mem.ref_add(head, -nr);
-        if self.mem.refcount(head) == 0 {
+        if self.mem.ref_add_return(head, -nr) == 0 {
             self.free_folio(head);
         }
     }

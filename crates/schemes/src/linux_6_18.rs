@@ -163,10 +163,9 @@ impl Linux618 {
     fn add_ptes_large(&mut self, f: FolioRef, first: Pfn, nr: u64, ctx: Ctx) -> StatDelta {
         let (mm, cause) = (ctx.mm, ctx.cause);
         let mut first_maps = 0;
-        for i in 0..nr {
-            let w = &mut self.mapcounts.get_mut(first.add(i)).0;
-            w.mapcount += 1;
-            if w.mapcount == 0 {
+        for w in self.mapcounts.range_mut(first, nr as usize) {
+            w.0.mapcount += 1;
+            if w.0.mapcount == 0 {
                 first_maps += 1;
             }
         }
@@ -206,10 +205,9 @@ impl Linux618 {
         let mm = ctx.mm;
         self.sub_large(f, nr as i32, mm);
         let mut last = 0;
-        for i in 0..nr {
-            let w = &mut self.mapcounts.get_mut(first.add(i)).0;
-            w.mapcount -= 1;
-            if w.mapcount == -1 {
+        for w in self.mapcounts.range_mut(first, nr as usize) {
+            w.0.mapcount -= 1;
+            if w.0.mapcount == -1 {
                 last += 1;
             }
         }
@@ -365,8 +363,8 @@ impl RmapEvents for Linux618 {
         w.nr_pages_mapped = n as i32;
         Self::set_slot(w, 0, ctx.mm, n as i32);
         w.large_mapcount = n as i32 - 1;
-        for i in 0..f.nr_pages() {
-            self.mapcounts.get_mut(f.head.add(i)).0.mapcount = 0;
+        for w in self.mapcounts.range_mut(f.head, f.nr_pages() as usize) {
+            w.0.mapcount = 0;
         }
         StatDelta { nr: n, nr_pmd: 0 }
     }
@@ -398,8 +396,8 @@ impl RmapEvents for Linux618 {
         }
         match level {
             Level::Pte => {
-                for i in 0..nr {
-                    self.mapcounts.get_mut(first.add(i)).0.mapcount += 1;
+                for w in self.mapcounts.range_mut(first, nr as usize) {
+                    w.0.mapcount += 1;
                 }
                 self.add_large(f, nr as i32, ctx.mm);
                 self.cost_ptes(f, first, nr, false, ctx.cause);

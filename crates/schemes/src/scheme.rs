@@ -8,7 +8,7 @@
 //! stays the model's.
 
 use crate::cost::{Costs, Layout};
-use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta, VmaChange};
+use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, Span, StatDelta, VmaChange};
 use foliolab_types::{FolioTruth, Pfn};
 use std::collections::BTreeMap;
 
@@ -46,6 +46,26 @@ pub trait RmapEvents {
 
     /// `folio_remove_rmap_{ptes,pmd}`.
     fn remove(&mut self, folio: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed;
+
+    /// [`RmapEvents::dup`] of each span in order, all at `level` with one context: fork's
+    /// batches of one page table (consecutive entries in one VMA), one call for many small
+    /// folios. By default one `dup` per span; a design may override it where one call is
+    /// cheaper, with exactly the effect of those `dup`s.
+    fn dup_batch(&mut self, spans: &[Span], level: Level, ctx: Ctx) {
+        for s in spans {
+            self.dup(s.folio, s.first, s.nr, level, ctx);
+        }
+    }
+
+    /// [`RmapEvents::remove`] of each span in order, all at `level` with one context (zap's
+    /// batches of one page table); each span's result is appended to `out`, in order. By
+    /// default one `remove` per span; a design may override it where one call is cheaper,
+    /// with exactly the effect and results of those `remove`s.
+    fn remove_batch(&mut self, spans: &[Span], level: Level, ctx: Ctx, out: &mut Vec<Removed>) {
+        for s in spans {
+            out.push(self.remove(s.folio, s.first, s.nr, level, ctx));
+        }
+    }
 
     /// A VMA boundary moved under existing mappings (a split or merge by mprotect, munmap,
     /// madvise; an mremap move): the `nr` pages from `first` (the whole folio for a PMD) that

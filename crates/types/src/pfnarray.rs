@@ -43,10 +43,26 @@ impl<T: Clone + Default> PfnArray<T> {
     #[inline]
     pub fn get_mut(&mut self, pfn: Pfn) -> &mut T {
         let (s, i) = Self::split(pfn);
-        let default = &self.default;
-        let sec = self.sections[s]
-            .get_or_insert_with(|| vec![default.clone(); SECTION_PAGES].into_boxed_slice());
-        &mut sec[i]
+        &mut self.section_mut(s)[i]
+    }
+
+    /// Section `s`, materialised (every entry default) on first use.
+    #[inline]
+    fn section_mut(&mut self, s: usize) -> &mut [T] {
+        if self.sections[s].is_none() {
+            self.materialise(s);
+        }
+        match &mut self.sections[s] {
+            Some(sec) => sec,
+            None => unreachable!("section {s} just materialised"),
+        }
+    }
+
+    /// Out of line: a section is materialised once, its entries read and written many times.
+    #[cold]
+    #[inline(never)]
+    fn materialise(&mut self, s: usize) {
+        self.sections[s] = Some(vec![self.default.clone(); SECTION_PAGES].into_boxed_slice());
     }
 
     /// The `nr` entries from `pfn`, which lie in one section (a folio or buddy block never
@@ -63,10 +79,7 @@ impl<T: Clone + Default> PfnArray<T> {
     pub fn range_mut(&mut self, pfn: Pfn, nr: usize) -> &mut [T] {
         let (s, i) = Self::split(pfn);
         assert!(i + nr <= SECTION_PAGES, "{pfn:?}+{nr} crosses a section");
-        let default = &self.default;
-        let sec = self.sections[s]
-            .get_or_insert_with(|| vec![default.clone(); SECTION_PAGES].into_boxed_slice());
-        &mut sec[i..i + nr]
+        &mut self.section_mut(s)[i..i + nr]
     }
 
     /// Number of materialised sections (for memory accounting in benches).
