@@ -139,12 +139,8 @@ impl Model {
     ) {
         let first = src.ptes[batch.start].pfn();
         self.mem.ref_add(f.head, batch.len() as i32);
-        self.mem.set_page_flags(
-            first,
-            batch.len() as u64,
-            PageFlags::ANON_EXCLUSIVE,
-            false,
-        );
+        self.mem
+            .set_page_flags(first, batch.len() as u64, PageFlags::ANON_EXCLUSIVE, false);
         for k in batch.clone() {
             let p = if cow {
                 src.ptes[k].with_write(false)

@@ -170,8 +170,8 @@ impl Model {
         }
         let ctx = self.rmap_ctx(at, cause);
         removed.clear();
+        removed.resize(spans.len(), Removed::default());
         self.rmap.scheme.remove_batch(spans, level, ctx, removed);
-        debug_assert_eq!(removed.len(), spans.len(), "one result per span");
         // Anon statistics summed over the batch (`apply_stat` of each, added up).
         let (mut anon_pages, mut anon_thps) = (0, 0);
         for (s, r) in spans.iter().zip(removed.iter()) {

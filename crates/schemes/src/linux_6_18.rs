@@ -7,7 +7,7 @@
 //! the lock bit 31 and the shared bit 63). The refcount and `_pincount` are the model's.
 
 use crate::cost::{lines, Costs, Layout};
-use crate::event::{Cause, Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
+use crate::event::{Cause, Ctx, FolioCounters, FolioRef, Level, Removed, Span, StatDelta};
 use crate::scheme::{Queries, Reporting, RmapEvents};
 use crate::words::{bytes, Folio618, PageMapcount};
 use foliolab_types::{FolioTruth, MmId, Pfn, PfnArray};
@@ -154,6 +154,20 @@ impl Linux618 {
             Self::set_shared(w, false);
         }
         l_new
+    }
+
+    /// `folio_remove_rmap_pte` of a small folio, but for its cost.
+    #[inline]
+    fn remove_small(&mut self, f: FolioRef) -> Removed {
+        let w = &mut self.mapcounts.get_mut(f.head).0;
+        w.mapcount -= 1;
+        Removed {
+            stat: StatDelta {
+                nr: -((w.mapcount == -1) as i64),
+                nr_pmd: 0,
+            },
+            partially_mapped: false,
+        }
     }
 
     fn page_mc(&self, page: Pfn) -> i32 {
@@ -413,18 +427,45 @@ impl RmapEvents for Linux618 {
     fn remove(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed {
         if !f.is_large() {
             self.costs.record(ctx.cause, 1, 1);
-            let w = &mut self.mapcounts.get_mut(f.head).0;
-            w.mapcount -= 1;
-            let nr = -((w.mapcount == -1) as i64);
-            return Removed {
-                stat: StatDelta { nr, nr_pmd: 0 },
-                partially_mapped: false,
-            };
+            return self.remove_small(f);
         }
         match level {
             Level::Pte => self.remove_ptes_large(f, first, nr, ctx),
             Level::Pmd => self.remove_pmd_large(f, ctx),
         }
+    }
+
+    /// The `dup`s of the spans, small folios inline, their costs added once.
+    fn dup_batch(&mut self, spans: &[Span], level: Level, ctx: Ctx) {
+        let mut small = 0;
+        for s in spans {
+            // (The deliberate bugs drop dups of large folios only.)
+            if s.folio.is_large() {
+                self.dup(s.folio, s.first, s.nr, level, ctx);
+                continue;
+            }
+            small += 1;
+            self.mapcounts.get_mut(s.folio.head).0.mapcount += 1;
+        }
+        self.costs.record_calls(ctx.cause, small, small, small);
+    }
+
+    /// The `remove`s of the spans, small folios inline, their costs added once.
+    fn remove_batch(&mut self, spans: &[Span], level: Level, ctx: Ctx, out: &mut [Removed]) {
+        let mut small = 0;
+        for (s, r) in spans.iter().zip(out) {
+            if s.folio.is_large() {
+                *r = self.remove(s.folio, s.first, s.nr, level, ctx);
+                continue;
+            }
+            small += 1;
+            // `remove_small`, written in place: only the page count can differ from the
+            // default result.
+            let w = &mut self.mapcounts.get_mut(s.folio.head).0;
+            w.mapcount -= 1;
+            r.stat.nr = -((w.mapcount == -1) as i64);
+        }
+        self.costs.record_calls(ctx.cause, small, small, small);
     }
 }
 

@@ -58,12 +58,13 @@ pub trait RmapEvents {
     }
 
     /// [`RmapEvents::remove`] of each span in order, all at `level` with one context (zap's
-    /// batches of one page table); each span's result is appended to `out`, in order. By
-    /// default one `remove` per span; a design may override it where one call is cheaper,
-    /// with exactly the effect and results of those `remove`s.
-    fn remove_batch(&mut self, spans: &[Span], level: Level, ctx: Ctx, out: &mut Vec<Removed>) {
-        for s in spans {
-            out.push(self.remove(s.folio, s.first, s.nr, level, ctx));
+    /// batches of one page table); span `i`'s result goes to `out[i]` (one entry per span,
+    /// each [`Removed::default`] on entry). By default one `remove` per span; a design may
+    /// override it where one call is cheaper, with exactly the effect and results of those
+    /// `remove`s.
+    fn remove_batch(&mut self, spans: &[Span], level: Level, ctx: Ctx, out: &mut [Removed]) {
+        for (s, r) in spans.iter().zip(out) {
+            *r = self.remove(s.folio, s.first, s.nr, level, ctx);
         }
     }
 
