@@ -5,12 +5,11 @@ use crate::model::{Model, RssCounter};
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::{PageFlags, PmdEntry};
 use foliolab_schemes::FolioRef;
-use foliolab_types::{FolioTruth, Order, Pfn, PMD_ORDER};
-use std::collections::BTreeMap;
+use foliolab_types::{FolioTruth, Order, TruthStore, PMD_ORDER};
 
 impl Model {
     /// All invariants; `truth` is the oracle's recount of the current page tables.
-    pub fn check_invariants(&mut self, truth: &BTreeMap<Pfn, FolioTruth>) -> Vec<String> {
+    pub fn check_invariants(&mut self, truth: &TruthStore) -> Vec<String> {
         let mut out: Vec<String> = std::mem::take(&mut self.problems);
         if let Err(e) = self.mem.check_invariants() {
             out.push(e);
@@ -135,7 +134,7 @@ impl Model {
     }
 
     /// Statistics conservation (14.8) and RSS per mm.
-    fn check_stats(&self, truth: &BTreeMap<Pfn, FolioTruth>, out: &mut Vec<String>) {
+    fn check_stats(&self, truth: &TruthStore, out: &mut Vec<String>) {
         let mapped: Option<u64> = truth
             .iter()
             .filter(|(h, _)| self.folio(**h).anon)
@@ -186,7 +185,7 @@ impl Model {
     }
 
     /// NR_FILE_MAPPED and NR_SHMEM_PMDMAPPED equal what the page tables say of file folios.
-    fn check_file_stats(&self, truth: &BTreeMap<Pfn, FolioTruth>, out: &mut Vec<String>) {
+    fn check_file_stats(&self, truth: &TruthStore, out: &mut Vec<String>) {
         let mut mapped = 0u64;
         let mut shmem_pmd = 0i64;
         for (h, t) in truth {

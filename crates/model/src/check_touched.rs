@@ -12,7 +12,7 @@ use crate::model::{Model, RssCounter};
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::{EntryChange, PageFlags, PageTable, PmdEntry};
 use foliolab_schemes::FolioRef;
-use foliolab_types::{FolioTruth, MmId, Order, Pfn, VirtAddr, PMD_ORDER, PMD_SIZE};
+use foliolab_types::{FolioTruth, MmId, Order, Pfn, TruthStore, VirtAddr, PMD_ORDER, PMD_SIZE};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One folio's part of the statistics the check conserves.
@@ -155,7 +155,7 @@ impl Model {
     pub fn check_touched(
         &mut self,
         st: &mut TouchedCheck,
-        truth: &BTreeMap<Pfn, FolioTruth>,
+        truth: &TruthStore,
         changed: &[Pfn],
     ) -> Vec<String> {
         let pages: &[u64] = self.mem.touched.pages.raw();
@@ -185,7 +185,7 @@ impl Model {
     pub fn keep_touched_sums(
         &mut self,
         st: &mut TouchedCheck,
-        truth: &BTreeMap<Pfn, FolioTruth>,
+        truth: &TruthStore,
         changed: &[Pfn],
     ) {
         let problems = std::mem::take(&mut self.problems);
@@ -304,12 +304,7 @@ impl Model {
     }
 
     /// The per-folio invariants of the touched folios, and their parts of the statistics.
-    fn touched_folios_ok(
-        &self,
-        st: &mut TouchedCheck,
-        truth: &BTreeMap<Pfn, FolioTruth>,
-        folios: &[Pfn],
-    ) -> bool {
+    fn touched_folios_ok(&self, st: &mut TouchedCheck, truth: &TruthStore, folios: &[Pfn]) -> bool {
         let mut ok = true;
         let mut out = Vec::new();
         for &head in folios {

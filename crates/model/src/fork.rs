@@ -11,6 +11,7 @@ impl Model {
     /// Forks `parent`; returns the child.
     pub fn fork(&mut self, parent: Pid) -> Result<Pid, ModelError> {
         let child = self.spawn();
+        self.revmap.spawned(child, Some(parent));
         let vmas: Vec<Vma> = self.proc(parent).aspace.vmas.iter().cloned().collect();
         for vma in vmas {
             if vma.flags.has(VmFlags::DONTCOPY) {

@@ -22,6 +22,7 @@ pub mod model;
 mod mremap;
 pub mod observe;
 mod placed;
+mod revmap;
 pub mod rmap;
 mod split;
 pub mod stats;

@@ -447,29 +447,4 @@ impl Model {
         }
         out
     }
-
-    /// Every mapping of `f` (the rmap walk): process, address, PMD or not, the entry.
-    pub(crate) fn mappings_of(&self, f: FolioRef) -> Vec<(Pid, VirtAddr, bool, Pte)> {
-        let in_folio = |p: Pte| {
-            p.is_present()
-                && !p.is_special()
-                && p.pfn() >= f.head
-                && p.pfn().0 < f.head.0 + f.nr_pages()
-        };
-        let mut out = Vec::new();
-        for (pid, p) in self.processes() {
-            for (va, e) in p.aspace.pt.iter() {
-                match e {
-                    PmdEntry::Leaf(l) if in_folio(*l) => out.push((pid, va, true, *l)),
-                    PmdEntry::Table(t) => {
-                        for (i, pte) in t.ptes.iter().enumerate().filter(|(_, p)| in_folio(**p)) {
-                            out.push((pid, va.add(i as u64 * PAGE_SIZE), false, *pte));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        out
-    }
 }

@@ -85,12 +85,17 @@ pub struct Model {
     pub thp: ThpConfig,
     pub stats: Stats,
     pub(crate) procs: Vec<Option<Process>>,
-    /// MM ids in use (31-bit, 0 is `MM_ID_DUMMY`); a new process takes the lowest free one.
-    mm_ids: BTreeSet<u32>,
+    /// MM ids (31-bit, 0 is `MM_ID_DUMMY`): a new process takes the lowest free one, which
+    /// is the first of `free_mm_ids` (released ids below `next_mm_id`) or else `next_mm_id`
+    /// (every id from there up is free). O(log n) per spawn and exit.
+    free_mm_ids: BTreeSet<u32>,
+    next_mm_id: u32,
     /// The last anon_vma id handed out (0 means "none" on a VMA or folio).
     next_anon_vma: u32,
     /// Heads of every user folio currently allocated.
     pub(crate) live: foliolab_types::PfnSet,
+    /// Where each folio may be mapped, for the rmap walk (`revmap.rs`).
+    pub(crate) revmap: crate::revmap::RevMap,
     /// Deferred split queue, threaded through page[2] of each folio (FIFO): first and last
     /// head PFN ([`NIL`] when empty) and the number of folios queued (`split_queue_len`).
     dq_head: u32,
@@ -142,9 +147,11 @@ impl Model {
             thp,
             stats: Stats::default(),
             procs: Vec::new(),
-            mm_ids: BTreeSet::new(),
+            free_mm_ids: BTreeSet::new(),
+            next_mm_id: 1,
             next_anon_vma: 1,
             live: foliolab_types::PfnSet::new(),
+            revmap: crate::revmap::RevMap::default(),
             dq_head: NIL,
             dq_tail: NIL,
             dq_len: 0,
@@ -160,8 +167,10 @@ impl Model {
 
     /// A new process with an empty address space and the lowest free MM id.
     pub fn spawn(&mut self) -> Pid {
-        let id = (1..).find(|i| !self.mm_ids.contains(i)).expect("mm id");
-        self.mm_ids.insert(id);
+        let id = self.free_mm_ids.pop_first().unwrap_or_else(|| {
+            self.next_mm_id += 1;
+            self.next_mm_id - 1
+        });
         // Pids are never reused: the VMA ids of every process differ.
         let pid = self.procs.len() as u32;
         let p = Process {
@@ -174,7 +183,8 @@ impl Model {
             faults_last: 0,
         };
         self.procs.push(Some(p));
-        Pid(self.procs.len() as u32 - 1)
+        self.revmap.spawned(Pid(pid), None);
+        Pid(pid)
     }
 
     #[inline]
@@ -205,7 +215,11 @@ impl Model {
             .map(|(pid, _)| pid)
     }
     pub(crate) fn release_mm_id(&mut self, id: MmId) {
-        self.mm_ids.remove(&id.0);
+        debug_assert!(
+            id.0 < self.next_mm_id,
+            "releasing an mm id never handed out"
+        );
+        self.free_mm_ids.insert(id.0);
     }
     pub(crate) fn new_anon_vma(&mut self) -> u32 {
         self.next_anon_vma += 1;

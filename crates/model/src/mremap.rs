@@ -61,6 +61,7 @@ impl Model {
                     let pt = &mut self.proc_mut(pid).aspace.pt;
                     pt.set_pmd(from, None);
                     pt.set_pmd(to, Some(PmdEntry::Leaf(leaf)));
+                    self.revmap_moved(pid, to, leaf);
                     off += extent;
                     continue;
                 }
@@ -72,13 +73,14 @@ impl Model {
     }
 
     fn move_ptes(&mut self, pid: Pid, from: VirtAddr, to: VirtAddr, len_bytes: u64) {
-        let pt = &mut self.proc_mut(pid).aspace.pt;
         let mut off = 0;
         while off < len_bytes {
+            let pt = &mut self.proc_mut(pid).aspace.pt;
             let pte = pt.pte(from.add(off));
             if !pte.is_none() {
                 pt.set_pte(from.add(off), Pte::NONE);
                 pt.set_pte(to.add(off), pte);
+                self.revmap_moved(pid, to.add(off), pte);
             }
             off += PAGE_SIZE;
         }

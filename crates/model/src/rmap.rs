@@ -78,6 +78,7 @@ impl Model {
     /// A folio is freed (or split): every count must be back at its initial value; a "bad
     /// page" is reported by the next check.
     pub(crate) fn rmap_free_folio(&mut self, f: FolioRef) {
+        self.revmap.forget(f.head);
         if let Err(e) = self.rmap.scheme.free_folio(f) {
             self.problems.push(e);
         }
@@ -111,6 +112,7 @@ impl Model {
                 .flags
                 .set(PageFlags::ANON_EXCLUSIVE, true);
         }
+        self.revmap.note(f.head, at.0, at.1);
         let ctx = self.rmap_ctx(at, cause);
         let stat = self.rmap.scheme.add_new_anon(f, ctx);
         self.apply_stat(f, stat);
@@ -131,6 +133,7 @@ impl Model {
         level: Level,
         cause: Cause,
     ) {
+        self.revmap.note(f.head, at.0, at.1);
         let ctx = self.rmap_ctx(at, cause);
         let stat = self.rmap.scheme.add(f, first, nr, level, ctx);
         self.apply_stat(f, stat);
@@ -411,6 +414,22 @@ impl Model {
         out
     }
 
+    /// [`Model::check_design_vmas`] on the live folios among `heads` (sorted) only, each
+    /// against the VMAs the rmap walk finds mapping it ([`Model::nr_vmas_mapping`]).
+    pub fn check_design_vmas_of(&self, heads: &[Pfn]) -> Vec<String> {
+        let mut out = Vec::new();
+        for &head in heads
+            .iter()
+            .filter(|&&h| self.rmap.counts_vmas && self.live.contains(&h))
+        {
+            let f = self.folio(head);
+            for m in self.rmap.scheme.check_vmas(f, self.nr_vmas_mapping(f)) {
+                out.push(format!("{:?} ({}): {m}", f.head, self.rmap.scheme.name()));
+            }
+        }
+        out
+    }
+
     /// The pages `f` contributes to NR_ANON_MAPPED / NR_FILE_MAPPED by the design's
     /// definition (`None`: it depends on the history).
     pub(crate) fn design_mapped_pages(&self, f: FolioRef, truth: &FolioTruth) -> Option<u64> {
@@ -420,7 +439,7 @@ impl Model {
     /// The explicit observation step after a statement, apart from the read-only checks:
     /// shadow designs tally their answers (a no-op for plain designs). `truth` is the
     /// oracle's recount when the runner took one.
-    pub fn observe_designs(&mut self, truth: Option<&std::collections::BTreeMap<Pfn, FolioTruth>>) {
+    pub fn observe_designs(&mut self, truth: Option<&foliolab_types::TruthStore>) {
         if self.rmap.scheme.wants_observations() {
             self.rmap.scheme.end_statement(truth);
         }

@@ -8,7 +8,7 @@ use crate::rmap::At;
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::{PageFlags, PmdEntry, Pte, PteTable};
 use foliolab_schemes::{Cause, FolioRef, Level};
-use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER};
+use foliolab_types::{Order, Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER, PMD_SIZE};
 
 /// A mapping replaced by a migration entry while the folio is split.
 #[derive(Clone, Copy, Debug)]
@@ -152,13 +152,15 @@ impl Model {
     /// are removed one at a time (so a fully mapped folio looks partially mapped on the way).
     fn unmap_folio(&mut self, f: FolioRef) -> Vec<Migration> {
         let mut out = Vec::new();
-        let pids: Vec<Pid> = self.processes().map(|(p, _)| p).collect();
-        for pid in pids {
-            let pmds: Vec<VirtAddr> = self.proc(pid).aspace.pt.iter().map(|(va, _)| va).collect();
-            for haddr in pmds {
-                self.unmap_folio_in_pmd(pid, haddr, f, &mut out);
-            }
+        // The reverse map's ranges, in process then address order (as a walk of every
+        // page table would meet them).
+        for (pid, key) in self.revmap.ranges(f.head) {
+            self.unmap_folio_in_pmd(pid, VirtAddr(key * PMD_SIZE), f, &mut out);
         }
+        debug_assert!(
+            self.mappings_by_scan(f).is_empty(),
+            "a mapping left after unmap_folio"
+        );
         out
     }
 

@@ -13,7 +13,7 @@
 
 use crate::recount::count_entry;
 use foliolab_mem::{AddressSpace, EntryChange, Memory, PmdEntry, Pte};
-use foliolab_types::{FolioTruth, MmId, Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
+use foliolab_types::{MmId, Pfn, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
 use std::collections::{BTreeMap, BTreeSet};
 
 type Ptes = [Pte; PMD_NR_PAGES as usize];
@@ -37,6 +37,13 @@ impl Counted {
         match e {
             PmdEntry::Leaf(p) => Counted::Leaf(*p),
             PmdEntry::Table(t) => Counted::Table(t.ptes.clone()),
+        }
+    }
+    /// Becomes a copy of `e`, reusing its PTE copy when both are tables.
+    fn copy_from(&mut self, e: &PmdEntry) {
+        match (&mut *self, e) {
+            (Counted::Table(mine), PmdEntry::Table(t)) => mine.copy_from_slice(&t.ptes[..]),
+            _ => *self = Counted::of(e),
         }
     }
     fn view(&self) -> View<'_> {
@@ -102,16 +109,111 @@ struct Plan {
 /// The oracle's truth kept between statements (see the module documentation).
 #[derive(Clone, Default)]
 pub struct Recounter {
-    truth: BTreeMap<Pfn, FolioTruth>,
+    truth: TruthStore,
     counted: BTreeMap<MmId, BTreeMap<u64, Counted>>,
     changed: Vec<Pfn>,
     /// The mms of the last update, in the order given (most updates only add some).
     last_ids: Vec<MmId>,
 }
 
+/// The truth and the list of folios whose truth changed: what counting an entry out or in
+/// writes.
+struct Tally<'a> {
+    truth: &'a mut TruthStore,
+    changed: &'a mut Vec<Pfn>,
+}
+
+impl Tally<'_> {
+    fn changed(&mut self, head: Pfn) {
+        if self.changed.last() != Some(&head) {
+            self.changed.push(head);
+        }
+    }
+
+    /// Counts one entry out of the folio it was counted for.
+    fn uncount(&mut self, mm: MmId, pte: Pte, pmd: bool) {
+        if !pte.is_present() || pte.is_special() {
+            return;
+        }
+        let pfn = pte.pfn();
+        let Some((head, t)) = self.truth.containing_mut(pfn) else {
+            debug_assert!(false, "{pfn:?} was counted in but no folio holds it");
+            return;
+        };
+        if pmd {
+            t.pmd_maps -= 1;
+        } else {
+            t.pte_maps_per_page[pfn.offset_from(head) as usize] -= 1;
+        }
+        if let Some(n) = t.entries_per_mm.get_mut(&mm) {
+            *n -= 1;
+            if *n == 0 {
+                t.entries_per_mm.remove(&mm);
+            }
+        }
+        if t.entries_per_mm.is_empty() {
+            self.truth.remove(&head);
+        }
+        self.changed(head);
+    }
+
+    /// Counts out the entries of `old` (one mm's PMD range `key`) that `now` does not have
+    /// (all of them when `all`).
+    fn uncount_range(
+        &mut self,
+        mm: MmId,
+        key: u64,
+        (old, now): (Option<View>, Option<View>),
+        all: bool,
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        each_diff(old, now, all, |i, pte, pmd, same| {
+            let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
+            seen(EntryChange {
+                mm,
+                va,
+                pte,
+                pmd,
+                added: false,
+            });
+            if !same {
+                self.uncount(mm, pte, pmd);
+            }
+        });
+    }
+
+    /// Counts in the entries of `now` that `old` does not have (all of them when `all`).
+    fn count_range(
+        &mut self,
+        mm: MmId,
+        key: u64,
+        (now, old): (Option<View>, Option<View>),
+        all: bool,
+        mem: &Memory,
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        each_diff(now, old, all, |i, pte, pmd, same| {
+            let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
+            seen(EntryChange {
+                mm,
+                va,
+                pte,
+                pmd,
+                added: true,
+            });
+            if same {
+                return;
+            }
+            if let Some(head) = count_entry(self.truth, mem, mm, pte, pmd) {
+                self.changed(head);
+            }
+        });
+    }
+}
+
 impl Recounter {
     /// Truth for every folio some page table maps, as [`crate::recount`] gives it.
-    pub fn truth(&self) -> &BTreeMap<Pfn, FolioTruth> {
+    pub fn truth(&self) -> &TruthStore {
         &self.truth
     }
 
@@ -119,6 +221,16 @@ impl Recounter {
     /// sorted, each once; a folio whose last mapping went is here but not in the truth.
     pub fn changed(&self) -> &[Pfn] {
         &self.changed
+    }
+
+    fn tally(&mut self) -> (Tally<'_>, &mut BTreeMap<MmId, BTreeMap<u64, Counted>>) {
+        (
+            Tally {
+                truth: &mut self.truth,
+                changed: &mut self.changed,
+            },
+            &mut self.counted,
+        )
     }
 
     /// Brings the truth up to date with `spaces` (every live address space) after a
@@ -132,15 +244,18 @@ impl Recounter {
     ) {
         self.changed.clear();
         let spaces: Vec<&AddressSpace> = spaces.into_iter().collect();
-        let ids: Vec<MmId> = spaces.iter().map(|s| s.id).collect();
         // Spaces past `known` are new unless an mm went (then every one is looked up).
-        let known = if ids.starts_with(&self.last_ids) {
-            self.last_ids.len()
-        } else {
-            self.forget_gone(&ids, seen);
-            0
-        };
-        self.last_ids = ids;
+        let same = |(s, id): (&&AddressSpace, &MmId)| s.id == *id;
+        let known =
+            if spaces.len() >= self.last_ids.len() && spaces.iter().zip(&self.last_ids).all(same) {
+                let known = self.last_ids.len();
+                self.last_ids.extend(spaces[known..].iter().map(|s| s.id));
+                known
+            } else {
+                self.last_ids = spaces.iter().map(|s| s.id).collect();
+                self.forget_gone(seen);
+                0
+            };
         let plans = self.plans(&spaces, known, mem);
         for plan in &plans {
             let space = spaces[plan.space];
@@ -159,8 +274,8 @@ impl Recounter {
     }
 
     /// Counts out every range of the mms that no longer exist.
-    fn forget_gone(&mut self, ids: &[MmId], seen: &mut dyn FnMut(EntryChange)) {
-        let live: BTreeSet<MmId> = ids.iter().copied().collect();
+    fn forget_gone(&mut self, seen: &mut dyn FnMut(EntryChange)) {
+        let live: BTreeSet<MmId> = self.last_ids.iter().copied().collect();
         let gone: Vec<MmId> = self
             .counted
             .keys()
@@ -169,8 +284,9 @@ impl Recounter {
             .collect();
         for mm in gone {
             let ranges = self.counted.remove(&mm).unwrap_or_default();
+            let (mut tally, _) = self.tally();
             for (key, c) in &ranges {
-                self.uncount_range(mm, *key, Some(c.view()), None, true, seen);
+                tally.uncount_range(mm, *key, (Some(c.view()), None), true, seen);
             }
         }
     }
@@ -182,13 +298,14 @@ impl Recounter {
         let (everyone, rescan) = self.remapped(mem);
         let mut plans = Vec::new();
         for (i, s) in spaces.iter().enumerate() {
-            let quiet = s.pt.touched.is_empty() && !everyone && !rescan.contains(&s.id);
+            let rescan = rescan.binary_search(&s.id).is_ok();
+            let quiet = s.pt.touched.is_empty() && !everyone && !rescan;
             if quiet && i < known {
                 continue;
             }
             let old = self.counted.get(&s.id);
             let all = everyone
-                || rescan.contains(&s.id)
+                || rescan
                 || s.pt.touched.overflowed()
                 || (old.is_none() && s.pt.iter().next().is_some());
             let keys = if all {
@@ -210,23 +327,31 @@ impl Recounter {
         plans
     }
 
-    /// The mms mapping memory whose folio layout changed (all of them after an overflow).
-    fn remapped(&self, mem: &Memory) -> (bool, BTreeSet<MmId>) {
-        let mut mms = BTreeSet::new();
+    /// The mms mapping memory whose folio layout changed (all of them after an overflow),
+    /// sorted, each once.
+    fn remapped(&self, mem: &Memory) -> (bool, Vec<MmId>) {
+        let mut mms = Vec::new();
         if mem.touched.pages.overflowed() {
             return (true, mms);
         }
         for &(head, nr_pages) in &mem.touched.layout {
-            let end = head.add(nr_pages);
-            let before = self
-                .truth
-                .range(..head)
-                .next_back()
-                .filter(|(h, t)| h.add(t.nr_pages) > head);
-            for (_, t) in before.into_iter().chain(self.truth.range(head..end)) {
-                mms.extend(t.entries_per_mm.keys().copied());
+            let mut pfn = head;
+            while pfn < head.add(nr_pages) {
+                match self.truth.containing(pfn) {
+                    Some((h, t)) => {
+                        for mm in t.entries_per_mm.keys() {
+                            if mms.last() != Some(mm) {
+                                mms.push(*mm);
+                            }
+                        }
+                        pfn = h.add(t.nr_pages).max(pfn.add(1));
+                    }
+                    None => pfn = pfn.add(1),
+                }
             }
         }
+        mms.sort_unstable();
+        mms.dedup();
         (false, mms)
     }
 
@@ -237,35 +362,12 @@ impl Recounter {
         all: bool,
         seen: &mut dyn FnMut(EntryChange),
     ) {
-        let Some(old) = self.counted.get(&s.id).and_then(|m| m.get(&key)).cloned() else {
+        let (mut tally, counted) = self.tally();
+        let Some(old) = counted.get(&s.id).and_then(|m| m.get(&key)) else {
             return;
         };
         let now = s.pt.pmd(VirtAddr(key * PMD_SIZE)).map(view);
-        self.uncount_range(s.id, key, Some(old.view()), now, all, seen);
-    }
-
-    fn uncount_range(
-        &mut self,
-        mm: MmId,
-        key: u64,
-        old: Option<View>,
-        now: Option<View>,
-        all: bool,
-        seen: &mut dyn FnMut(EntryChange),
-    ) {
-        each_diff(old, now, all, |i, pte, pmd, same| {
-            let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
-            seen(EntryChange {
-                mm,
-                va,
-                pte,
-                pmd,
-                added: false,
-            });
-            if !same {
-                self.uncount(mm, pte, pmd);
-            }
-        });
+        tally.uncount_range(s.id, key, (Some(old.view()), now), all, seen);
     }
 
     fn count_in(
@@ -277,71 +379,21 @@ impl Recounter {
         seen: &mut dyn FnMut(EntryChange),
     ) {
         let now = s.pt.pmd(VirtAddr(key * PMD_SIZE));
-        let ranges = self.counted.entry(s.id).or_default();
-        let old = match now {
-            Some(e) => ranges.insert(key, Counted::of(e)),
-            None => ranges.remove(&key),
-        };
-        let (truth, changed) = (&mut self.truth, &mut self.changed);
-        each_diff(
-            now.map(view),
-            old.as_ref().map(Counted::view),
-            all,
-            |i, pte, pmd, same| {
-                let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
-                seen(EntryChange {
-                    mm: s.id,
-                    va,
-                    pte,
-                    pmd,
-                    added: true,
-                });
-                if same {
-                    return;
-                }
-                if let Some(head) = count_entry(truth, mem, s.id, pte, pmd) {
-                    if changed.last() != Some(&head) {
-                        changed.push(head);
-                    }
-                }
-            },
-        );
-        if self.counted.get(&s.id).is_some_and(|m| m.is_empty()) {
-            self.counted.remove(&s.id);
-        }
-    }
-
-    /// Counts one entry out of the folio it was counted for.
-    fn uncount(&mut self, mm: MmId, pte: Pte, pmd: bool) {
-        if !pte.is_present() || pte.is_special() {
-            return;
-        }
-        let pfn = pte.pfn();
-        let Some((&head, t)) = self
-            .truth
-            .range_mut(..=pfn)
-            .next_back()
-            .filter(|(h, t)| h.add(t.nr_pages) > pfn)
-        else {
-            debug_assert!(false, "{pfn:?} was counted in but no folio holds it");
-            return;
-        };
-        if pmd {
-            t.pmd_maps -= 1;
-        } else {
-            t.pte_maps_per_page[pfn.offset_from(head) as usize] -= 1;
-        }
-        if let Some(n) = t.entries_per_mm.get_mut(&mm) {
-            *n -= 1;
-            if *n == 0 {
-                t.entries_per_mm.remove(&mm);
+        let (mut tally, counted) = self.tally();
+        let ranges = counted.entry(s.id).or_default();
+        let old = ranges.get(&key).map(Counted::view);
+        tally.count_range(s.id, key, (now.map(view), old), all, mem, seen);
+        match (now, ranges.get_mut(&key)) {
+            (Some(e), Some(c)) => c.copy_from(e),
+            (Some(e), None) => {
+                ranges.insert(key, Counted::of(e));
+            }
+            (None, _) => {
+                ranges.remove(&key);
             }
         }
-        if t.entries_per_mm.is_empty() {
-            self.truth.remove(&head);
-        }
-        if self.changed.last() != Some(&head) {
-            self.changed.push(head);
+        if ranges.is_empty() {
+            counted.remove(&s.id);
         }
     }
 }

@@ -2,15 +2,11 @@
 //! many PMDs map it, and how many entries each MM has.
 
 use foliolab_mem::{AddressSpace, Memory, PageFlags, PmdEntry, Pte};
-use foliolab_types::{FolioTruth, MmId, Pfn};
-use std::collections::BTreeMap;
+use foliolab_types::{MmId, Pfn, TruthStore};
 
 /// Truth for every folio some page table maps (zero pages excluded: they are not rmapped).
-pub fn recount<'a>(
-    spaces: impl IntoIterator<Item = &'a AddressSpace>,
-    mem: &Memory,
-) -> BTreeMap<Pfn, FolioTruth> {
-    let mut out = BTreeMap::new();
+pub fn recount<'a>(spaces: impl IntoIterator<Item = &'a AddressSpace>, mem: &Memory) -> TruthStore {
+    let mut out = TruthStore::new();
     for space in spaces {
         for (_, entry) in space.pt.iter() {
             match entry {
@@ -26,13 +22,13 @@ pub fn recount<'a>(
     out
 }
 
-fn count(out: &mut BTreeMap<Pfn, FolioTruth>, mem: &Memory, mm: MmId, entry: Pte, pmd: bool) {
+fn count(out: &mut TruthStore, mem: &Memory, mm: MmId, entry: Pte, pmd: bool) {
     count_entry(out, mem, mm, entry, pmd);
 }
 
 /// Counts one entry in; returns the folio it counted it for (`None`: it maps no folio).
 pub(crate) fn count_entry(
-    out: &mut BTreeMap<Pfn, FolioTruth>,
+    out: &mut TruthStore,
     mem: &Memory,
     mm: MmId,
     entry: Pte,
@@ -51,12 +47,12 @@ pub(crate) fn count_entry(
     } else {
         1
     };
-    let t = out.entry(head).or_insert_with(|| FolioTruth::new(nr_pages));
+    let t = out.get_or_insert(head, nr_pages);
     if pmd {
         t.pmd_maps += 1;
     } else {
         t.pte_maps_per_page[pfn.offset_from(head) as usize] += 1;
     }
-    *t.entries_per_mm.entry(mm).or_insert(0) += 1;
+    *t.entries_per_mm.counter(mm) += 1;
     Some(head)
 }

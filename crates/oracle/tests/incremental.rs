@@ -184,7 +184,7 @@ fn changed_folios_and_entries_are_reported() {
         seen.iter().map(|c| c.added).collect::<Vec<_>>(),
         vec![false, true]
     );
-    assert_eq!(rc.truth()[&h].pte_maps_per_page, vec![0, 1, 0, 0]);
+    assert_eq!(rc.truth()[&h].pte_maps_per_page[..], [0, 1, 0, 0]);
     // The mm goes: its entries are counted out and the folio is unmapped.
     w.spaces.remove(0);
     let seen = update(&mut rc, &w);

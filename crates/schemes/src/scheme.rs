@@ -9,8 +9,7 @@
 
 use crate::cost::{Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, Span, StatDelta, VmaChange};
-use foliolab_types::{FolioTruth, Pfn};
-use std::collections::BTreeMap;
+use foliolab_types::{FolioTruth, Pfn, TruthStore};
 
 /// The rmap events, identical for every design.
 pub trait RmapEvents {
@@ -185,7 +184,7 @@ pub trait Reporting {
     /// ended. `truth` is the oracle's recount of every live folio when the runner took one
     /// (per-statement checks on); without it, a design tallying its answers uses the truth
     /// it keeps from the events.
-    fn end_statement(&mut self, truth: Option<&BTreeMap<Pfn, FolioTruth>>) {
+    fn end_statement(&mut self, truth: Option<&TruthStore>) {
         let _ = truth;
     }
 }

@@ -77,7 +77,7 @@ impl Tracked {
                 nr
             }
         };
-        *self.truth.entries_per_mm.entry(mm).or_insert(0) += entries;
+        *self.truth.entries_per_mm.counter(mm) += entries;
     }
 
     /// The reverse of [`Tracked::add`]; an MM left with nothing is dropped.
@@ -173,7 +173,7 @@ mod tests {
         t.remove(1, 2, Level::Pte, MmId(2));
         t.remove(0, 2, Level::Pte, MmId(1));
         assert!(t.is_partial());
-        assert_eq!(t.truth.entries_per_mm, BTreeMap::from([(MmId(1), 2)]));
+        assert!(t.truth.entries_per_mm.iter().eq([(&MmId(1), &2)]));
     }
 
     #[test]

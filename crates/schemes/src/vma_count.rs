@@ -95,6 +95,10 @@ const PTES_PER_LINE: u64 = 8;
 #[derive(Clone, Default)]
 pub struct VmaCount {
     kit: Kit<VmaState>,
+    /// A broken variant (tests only): VMA boundary changes are ignored, so the count goes
+    /// wrong when a VMA splits or merges under a mapped folio.
+    #[cfg(feature = "test-variants")]
+    pub forget_vma_changes: bool,
 }
 
 impl VmaCount {
@@ -160,6 +164,10 @@ impl RmapEvents for VmaCount {
     /// changes. The kernel would rescan the folio at the boundary; that work belongs to the
     /// VMA operation, which the per-cause cost table has no row for, so it is not counted.
     fn vma_changed(&mut self, f: FolioRef, first: Pfn, nr: u64, level: Level, ch: VmaChange) {
+        #[cfg(feature = "test-variants")]
+        if self.forget_vma_changes {
+            return;
+        }
         let n = f.nr_pages();
         let idx = f.index_of(first);
         let nr = if level == Level::Pmd { n } else { nr };

@@ -12,6 +12,7 @@ mod placed;
 mod runner;
 mod support;
 mod thp;
+mod vma_check;
 
 pub use runner::{check_agreement_by_default, full_check_by_default, ModelRunner, Peaks};
 

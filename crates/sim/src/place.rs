@@ -73,12 +73,7 @@ impl Placement {
 
     /// The child gets the parent's region names.
     pub fn fork(&mut self, parent: &str, child: &str) {
-        let inherited: Vec<(String, Region)> = self
-            .regions
-            .iter()
-            .filter(|((p, _), _)| p == parent)
-            .map(|((_, r), reg)| (r.clone(), *reg))
-            .collect();
+        let inherited: Vec<(String, Region)> = self.of(parent).collect();
         for (name, reg) in inherited {
             self.regions.insert((child.to_string(), name), reg);
         }
@@ -86,14 +81,18 @@ impl Placement {
 
     /// Regions of `proc` in address order.
     pub fn regions_of(&self, proc: &str) -> Vec<(String, Region)> {
-        let mut v: Vec<(String, Region)> = self
-            .regions
-            .iter()
-            .filter(|((p, _), _)| p == proc)
-            .map(|((_, r), reg)| (r.clone(), *reg))
-            .collect();
+        let mut v: Vec<(String, Region)> = self.of(proc).collect();
         v.sort_by_key(|(_, r)| r.start);
         v
+    }
+
+    /// The regions of `proc` by name: a range of the map (keys sort by process first), so a
+    /// fork costs the parent's regions, not every process's.
+    fn of<'a>(&'a self, proc: &'a str) -> impl Iterator<Item = (String, Region)> + 'a {
+        self.regions
+            .range((proc.to_string(), String::new())..)
+            .take_while(move |((p, _), _)| p == proc)
+            .map(|((_, r), reg)| (r.clone(), *reg))
     }
 }
 

@@ -10,7 +10,7 @@ use foliolab_model::{
 };
 use foliolab_oracle::{recount, ExpectedMemory, ReadVerdict, Recounter};
 use foliolab_scenario::{Advice, MapKind, Prot, Range, RssKind, Scenario, Stmt, StmtKind};
-use foliolab_types::{FolioTruth, VirtAddr, PAGE_SIZE};
+use foliolab_types::{TruthStore, VirtAddr, PAGE_SIZE};
 use std::collections::BTreeMap;
 
 /// Whether runners check in full by default (`--full-check`).
@@ -60,6 +60,8 @@ pub struct ModelRunner {
     truth_current: bool,
     /// The sums the checks on touched state keep between statements.
     touched: TouchedCheck,
+    /// The VMA-count check's state (`vma_check.rs`).
+    vmas: crate::vma_check::VmaCheck,
     /// Check every statement with a full recount and the full invariants instead of on
     /// what it touched (`--full-check`); the verdicts are the same, only slower.
     pub full_check: bool,
@@ -106,6 +108,7 @@ impl ModelRunner {
             recount: Recounter::default(),
             truth_current: false,
             touched: TouchedCheck::default(),
+            vmas: Default::default(),
             full_check: FULL_CHECK.load(std::sync::atomic::Ordering::Relaxed),
             check_agreement: AGREEMENT.load(std::sync::atomic::Ordering::Relaxed),
         }
@@ -124,7 +127,7 @@ impl ModelRunner {
 
     /// The oracle's recount of the page tables after the last statement, if the checks or
     /// the observation step took one (the fuzzer reuses it instead of recounting).
-    pub fn last_truth(&self) -> Option<&BTreeMap<foliolab_types::Pfn, FolioTruth>> {
+    pub fn last_truth(&self) -> Option<&TruthStore> {
         self.truth_current.then(|| self.recount.truth())
     }
 
@@ -454,15 +457,12 @@ impl ModelRunner {
         out
     }
 
-    /// A design that counts VMAs against the oracle's VMAs per folio (a walk of every page
-    /// table, only for such a design); nothing for the others.
-    fn check_vmas(&self) -> Vec<String> {
-        if !self.model.design_counts_vmas() {
-            return Vec::new();
-        }
-        let spaces = self.model.processes().map(|(_, p)| &p.aspace);
-        let vmas = foliolab_oracle::vmas_per_folio(spaces, &self.model.mem);
-        self.model.check_design_vmas(&vmas)
+    /// A design that counts VMAs against the VMAs mapping each folio (`vma_check.rs`);
+    /// nothing for the others.
+    fn check_vmas(&mut self) -> Vec<String> {
+        let touched = self.touched.last_folios();
+        let (full, agreement) = (self.full_check, self.check_agreement);
+        self.vmas.run(&self.model, touched, full, agreement)
     }
 
     /// Both checks; panics when their verdicts differ (the agreement tests).
@@ -488,10 +488,7 @@ impl ModelRunner {
 }
 
 /// Where two recounts differ, if they do.
-fn first_difference(
-    kept: &BTreeMap<foliolab_types::Pfn, FolioTruth>,
-    full: &BTreeMap<foliolab_types::Pfn, FolioTruth>,
-) -> Option<String> {
+fn first_difference(kept: &TruthStore, full: &TruthStore) -> Option<String> {
     if kept == full {
         return None;
     }

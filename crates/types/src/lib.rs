@@ -11,10 +11,12 @@ mod pfnarray;
 mod pfnset;
 pub mod prng;
 mod truth;
+mod truthstore;
 
 pub use pfnarray::PfnArray;
 pub use pfnset::PfnSet;
-pub use truth::FolioTruth;
+pub use truth::{FolioTruth, MmCounts};
+pub use truthstore::TruthStore;
 
 /// Size of a base page in bytes (x86-64).
 pub const PAGE_SIZE: u64 = 4096;

@@ -5,7 +5,7 @@
 //! design all use them.
 
 use crate::MmId;
-use std::collections::BTreeMap;
+use std::fmt;
 
 /// True mapping state of one folio (all counts true, unbiased).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -13,21 +13,211 @@ pub struct FolioTruth {
     /// Pages in the folio (N).
     pub nr_pages: u64,
     /// PTEs mapping each page, across all processes (index = page in folio).
-    pub pte_maps_per_page: Vec<u64>,
+    pub pte_maps_per_page: PageCounts,
     /// PMD entries mapping the whole folio, across all processes.
     pub pmd_maps: u64,
     /// Page-table entries (PTE or PMD) per MM that has at least one: the `r_x` of the MM_ID
     /// invariants. An MM with no entry has no key.
-    pub entries_per_mm: BTreeMap<MmId, u64>,
+    pub entries_per_mm: MmCounts,
+}
+
+/// A count per page of a folio, used as a slice (`[i]`, `iter()`): a small folio's count
+/// lives inline, a large folio's in a vector kept for reuse, so the oracle allocates nothing
+/// per small folio.
+#[derive(Clone, Default)]
+pub struct PageCounts {
+    /// The count of a one-page folio (0 for a larger one).
+    one: u64,
+    /// The counts of a larger folio (empty for a one-page folio).
+    many: Vec<u64>,
+}
+
+impl PageCounts {
+    /// Zero counts for `nr_pages` pages.
+    pub fn new(nr_pages: u64) -> PageCounts {
+        let mut c = PageCounts::default();
+        c.reset(nr_pages);
+        c
+    }
+    /// Zero counts for `nr_pages` pages, keeping the allocation.
+    pub fn reset(&mut self, nr_pages: u64) {
+        self.one = 0;
+        self.many.clear();
+        if nr_pages > 1 {
+            self.many.resize(nr_pages as usize, 0);
+        }
+    }
+}
+
+impl std::ops::Deref for PageCounts {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        if self.many.is_empty() {
+            std::slice::from_ref(&self.one)
+        } else {
+            &self.many
+        }
+    }
+}
+
+impl std::ops::DerefMut for PageCounts {
+    fn deref_mut(&mut self) -> &mut [u64] {
+        if self.many.is_empty() {
+            std::slice::from_mut(&mut self.one)
+        } else {
+            &mut self.many
+        }
+    }
+}
+
+impl PartialEq for PageCounts {
+    fn eq(&self, other: &PageCounts) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for PageCounts {}
+
+/// Printed as a slice.
+impl fmt::Debug for PageCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// MMs kept inline before a [`MmCounts`] moves to its vector.
+const MM_INLINE: usize = 2;
+
+/// Entries per MM of one folio, sorted by MM, an MM with none absent: a map kept as a
+/// sorted array, inline while few MMs map the folio (most folios), else in a vector kept
+/// for reuse; MMs forked one after another take increasing ids, so most insertions
+/// append.
+#[derive(Clone, Default)]
+pub struct MmCounts {
+    /// Entries in `inline` while `heap` is empty.
+    nr_inline: usize,
+    inline: [(MmId, u64); MM_INLINE],
+    /// Every entry once more than `MM_INLINE` were held (until it empties).
+    heap: Vec<(MmId, u64)>,
+}
+
+impl MmCounts {
+    fn as_slice(&self) -> &[(MmId, u64)] {
+        if self.heap.is_empty() {
+            &self.inline[..self.nr_inline]
+        } else {
+            &self.heap
+        }
+    }
+    fn as_mut_slice(&mut self) -> &mut [(MmId, u64)] {
+        if self.heap.is_empty() {
+            &mut self.inline[..self.nr_inline]
+        } else {
+            &mut self.heap
+        }
+    }
+    fn find(&self, mm: MmId) -> Result<usize, usize> {
+        let s = self.as_slice();
+        match s.last() {
+            Some((last, _)) if *last < mm => Err(s.len()),
+            _ => s.binary_search_by_key(&mm, |(m, _)| *m),
+        }
+    }
+    /// Entries of `mm`, if it has any.
+    pub fn get(&self, mm: &MmId) -> Option<&u64> {
+        self.find(*mm).ok().map(|i| &self.as_slice()[i].1)
+    }
+    pub fn get_mut(&mut self, mm: &MmId) -> Option<&mut u64> {
+        let i = self.find(*mm).ok()?;
+        Some(&mut self.as_mut_slice()[i].1)
+    }
+    /// The entries of `mm`, inserted as 0 when it has none (remove it again if it stays 0).
+    pub fn counter(&mut self, mm: MmId) -> &mut u64 {
+        let i = match self.find(mm) {
+            Ok(i) => i,
+            Err(i) => {
+                self.insert_at(i, mm);
+                i
+            }
+        };
+        &mut self.as_mut_slice()[i].1
+    }
+    fn insert_at(&mut self, i: usize, mm: MmId) {
+        if !self.heap.is_empty() {
+            self.heap.insert(i, (mm, 0));
+        } else if self.nr_inline < MM_INLINE {
+            self.inline.copy_within(i..self.nr_inline, i + 1);
+            self.inline[i] = (mm, 0);
+            self.nr_inline += 1;
+        } else {
+            self.heap.extend_from_slice(&self.inline);
+            self.heap.insert(i, (mm, 0));
+            self.nr_inline = 0;
+        }
+    }
+    pub fn contains_key(&self, mm: &MmId) -> bool {
+        self.find(*mm).is_ok()
+    }
+    pub fn remove(&mut self, mm: &MmId) -> Option<u64> {
+        let i = self.find(*mm).ok()?;
+        if !self.heap.is_empty() {
+            return Some(self.heap.remove(i).1);
+        }
+        let n = self.inline[i].1;
+        self.inline.copy_within(i + 1..self.nr_inline, i);
+        self.nr_inline -= 1;
+        Some(n)
+    }
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+    /// Forgets every MM, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.nr_inline = 0;
+        self.heap.clear();
+    }
+    /// MMs in ascending order.
+    pub fn keys(&self) -> impl Iterator<Item = &MmId> + '_ {
+        self.as_slice().iter().map(|(m, _)| m)
+    }
+    /// (MM, entries) in ascending order of MM.
+    pub fn iter(&self) -> impl Iterator<Item = (&MmId, &u64)> + '_ {
+        self.as_slice().iter().map(|(m, n)| (m, n))
+    }
+}
+
+impl PartialEq for MmCounts {
+    fn eq(&self, other: &MmCounts) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for MmCounts {}
+
+/// Printed as a map, as `BTreeMap` prints.
+impl fmt::Debug for MmCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 impl FolioTruth {
     pub fn new(nr_pages: u64) -> FolioTruth {
         FolioTruth {
             nr_pages,
-            pte_maps_per_page: vec![0; nr_pages as usize],
+            pte_maps_per_page: PageCounts::new(nr_pages),
             ..Default::default()
         }
+    }
+    /// Makes this the truth of an unmapped folio of `nr_pages`, keeping the allocations.
+    pub fn reset(&mut self, nr_pages: u64) {
+        self.nr_pages = nr_pages;
+        self.pte_maps_per_page.reset(nr_pages);
+        self.pmd_maps = 0;
+        self.entries_per_mm.clear();
     }
     /// Every PTE and PMD entry that maps any part of the folio (the exact folio_mapcount).
     pub fn total_entries(&self) -> u64 {
@@ -78,5 +268,45 @@ impl FolioTruth {
     pub fn is_partially_mapped(&self) -> bool {
         let m = self.pages_mapped();
         m > 0 && m < self.nr_pages
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn mm_counts_behave_like_a_map_inline_or_not() {
+        let mut c = MmCounts::default();
+        let mut reference: BTreeMap<MmId, u64> = BTreeMap::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mm = MmId((x % 6) as u32);
+            if x & (1 << 33) != 0 {
+                *c.counter(mm) += 1;
+                *reference.entry(mm).or_insert(0) += 1;
+            } else {
+                assert_eq!(c.remove(&mm), reference.remove(&mm));
+            }
+            assert!(c.iter().eq(reference.iter()));
+            assert_eq!(c.get(&mm), reference.get(&mm));
+            assert_eq!(format!("{c:?}"), format!("{reference:?}"));
+        }
+    }
+
+    #[test]
+    fn page_counts_are_a_slice_of_the_folio() {
+        let mut p = PageCounts::new(1);
+        p[0] += 2;
+        assert_eq!(&p[..], &[2]);
+        p.reset(4);
+        p[3] = 1;
+        assert_eq!(format!("{p:?}"), "[0, 0, 0, 1]");
+        p.reset(1);
+        assert_eq!(p, PageCounts::new(1));
     }
 }

@@ -24,7 +24,7 @@ use crate::cost::{Costs, Layout};
 use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta, VmaChange};
 use crate::exact::Exact;
 use crate::scheme::{Queries, Reporting, RmapEvents, Scheme};
-use foliolab_types::{FolioTruth, Pfn};
+use foliolab_types::{FolioTruth, Pfn, TruthStore};
 use observe::{judge, turned_wrong, FolioView, Observed};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -165,7 +165,7 @@ impl FanOut {
     }
 
     /// Re-judges the touched folios for every shadow, then tallies the statement.
-    fn observe_statement(&mut self, oracle: Option<&BTreeMap<Pfn, FolioTruth>>) {
+    fn observe_statement(&mut self, oracle: Option<&TruthStore>) {
         let touched = std::mem::take(&mut self.touched);
         let truths: Vec<(Pfn, Option<(FolioRef, FolioTruth)>)> = touched
             .into_iter()
@@ -350,7 +350,7 @@ impl Reporting for FanOut {
     fn check_vmas(&self, f: FolioRef, nr_vmas: u64) -> Vec<String> {
         self.driver.check_vmas(f, nr_vmas)
     }
-    fn end_statement(&mut self, truth: Option<&BTreeMap<Pfn, FolioTruth>>) {
+    fn end_statement(&mut self, truth: Option<&TruthStore>) {
         self.observe_statement(truth);
     }
     fn costs(&self) -> Costs {

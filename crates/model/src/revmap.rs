@@ -1,0 +1,258 @@
+//! The reverse map: where a folio may be mapped, so that the rmap walk
+//! ([`Model::mappings_of`], `rmap_walk`) reads those page tables only instead of every
+//! process's.
+//!
+//! Like the kernel's anon_vma chains it has two levels, so that fork costs nothing per page:
+//! - per folio, the *places* (process, 2 MiB range) where a mapping of it was made by an
+//!   rmap add (`folio_add_new_anon_rmap`, `folio_add_{anon,file}_rmap_*`) or moved there by
+//!   mremap: a place id per page frame (the head's, 4 bytes) in a [`PfnArray`], an overflow map
+//!   for a folio with more than one place;
+//! - per process, the children it forked, whose page tables start as copies of its own at
+//!   the same addresses (the fork dup is not a place).
+//!
+//! The walk visits each place of the folio and the same range of every descendant of its
+//! process. A process that exits leaves the tree once it has no children left (a dead
+//! process with live descendants stays, as a link). Places are a superset of the truth and
+//! the walk reads the page tables there, so a place that no longer maps the folio costs a
+//! look and changes nothing; places are dropped when the folio is freed or split (a split
+//! remaps every page, which adds the new folios' places).
+//!
+//! The model's page tables stay the only definition of "mapped": debug builds check every
+//! walk against a scan of every page table.
+
+use crate::model::{Model, Pid};
+use foliolab_mem::{PageFlags, PmdEntry, Pte};
+use foliolab_types::{Pfn, PfnArray, VirtAddr, VmaId, MODEL_NR_PAGES, PAGE_SIZE, PMD_SIZE};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Bit of a head's word: the folio has more places, in [`RevMap::more`].
+const MORE: u32 = 1 << 31;
+
+/// The reverse map (module documentation).
+pub(crate) struct RevMap {
+    /// Per folio head: the id of its first place (0: none), with [`MORE`] set when `more`
+    /// has others. Four bytes per page frame.
+    first: PfnArray<u32>,
+    /// The other places of folios with several, by id, sorted.
+    more: BTreeMap<Pfn, Vec<u32>>,
+    /// Places by id - 1: (process, 2 MiB range index). Ids are handed out once per place
+    /// and kept (a model has few: its processes' 2 MiB ranges that ever mapped a folio).
+    places: Vec<(Pid, u64)>,
+    ids: BTreeMap<(Pid, u64), u32>,
+    /// The last place looked up and its id (faults come in address order).
+    last: Option<((Pid, u64), u32)>,
+    /// Per pid: the process it was forked from, while both are in the tree.
+    parent: Vec<Option<Pid>>,
+    /// Per pid: the children in the tree (live, or dead with descendants).
+    children: Vec<BTreeSet<Pid>>,
+    /// Per pid: whether the process is alive.
+    alive: Vec<bool>,
+}
+
+impl Default for RevMap {
+    fn default() -> RevMap {
+        RevMap {
+            first: PfnArray::new(MODEL_NR_PAGES),
+            more: BTreeMap::new(),
+            places: Vec::new(),
+            ids: BTreeMap::new(),
+            last: None,
+            parent: Vec::new(),
+            children: Vec::new(),
+            alive: Vec::new(),
+        }
+    }
+}
+
+impl RevMap {
+    /// The id of the place (`pid`, the 2 MiB range of `va`), handed out on first sight.
+    #[inline]
+    fn id(&mut self, pid: Pid, va: VirtAddr) -> u32 {
+        let place = (pid, va.0 / PMD_SIZE);
+        if let Some((p, id)) = self.last {
+            if p == place {
+                return id;
+            }
+        }
+        let next = self.places.len() as u32 + 1;
+        let id = *self.ids.entry(place).or_insert(next);
+        if id == next {
+            assert!(id < MORE, "more than 2^31 reverse-map places");
+            self.places.push(place);
+        }
+        self.last = Some((place, id));
+        id
+    }
+
+    /// A mapping of the folio at `head` was made at (`pid`, `va`).
+    #[inline]
+    pub(crate) fn note(&mut self, head: Pfn, pid: Pid, va: VirtAddr) {
+        let id = self.id(pid, va);
+        let w = self.first.get_mut(head);
+        if *w & !MORE == id || *w == 0 {
+            *w |= id;
+            return;
+        }
+        *w |= MORE;
+        let more = self.more.entry(head).or_default();
+        if let Err(i) = more.binary_search(&id) {
+            more.insert(i, id);
+        }
+    }
+
+    /// The folio at `head` is freed or split: it has no places any more.
+    #[inline]
+    pub(crate) fn forget(&mut self, head: Pfn) {
+        let w = std::mem::take(self.first.get_mut(head));
+        if w & MORE != 0 {
+            self.more.remove(&head);
+        }
+    }
+
+    /// A new process (`parent`: the one it was forked from, if any).
+    pub(crate) fn spawned(&mut self, pid: Pid, parent: Option<Pid>) {
+        let i = pid.0 as usize;
+        if self.alive.len() <= i {
+            self.alive.resize(i + 1, false);
+            self.parent.resize(i + 1, None);
+            self.children.resize_with(i + 1, BTreeSet::new);
+        }
+        self.alive[i] = true;
+        self.parent[i] = parent;
+        if let Some(p) = parent {
+            self.children[p.0 as usize].insert(pid);
+        }
+    }
+
+    /// `pid` exited: it leaves the tree when it has no children, and so do its ancestors
+    /// that are dead and left childless.
+    pub(crate) fn exited(&mut self, pid: Pid) {
+        self.alive[pid.0 as usize] = false;
+        let mut cur = pid;
+        while !self.alive[cur.0 as usize] && self.children[cur.0 as usize].is_empty() {
+            let Some(p) = self.parent[cur.0 as usize].take() else {
+                break;
+            };
+            self.children[p.0 as usize].remove(&cur);
+            cur = p;
+        }
+    }
+
+    /// The (process, 2 MiB range index) pairs to read for the folio at `head`, sorted: its
+    /// places and the same range in every descendant of their process, live processes only.
+    pub(crate) fn ranges(&self, head: Pfn) -> BTreeSet<(Pid, u64)> {
+        let mut out = BTreeSet::new();
+        let w = *self.first.get(head);
+        if w == 0 {
+            return out;
+        }
+        let more = if w & MORE != 0 {
+            self.more.get(&head).map_or(&[][..], |v| &v[..])
+        } else {
+            &[]
+        };
+        let mut stack: Vec<(Pid, u64)> = Vec::new();
+        for &id in std::iter::once(&w).chain(more) {
+            stack.push(self.places[(id & !MORE) as usize - 1]);
+            while let Some((pid, key)) = stack.pop() {
+                let i = pid.0 as usize;
+                if self.alive.get(i) == Some(&true) {
+                    out.insert((pid, key));
+                }
+                if let Some(kids) = self.children.get(i) {
+                    stack.extend(kids.iter().map(|&c| (c, key)));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Model {
+    /// Every mapping of `f` (the rmap walk): process, address, PMD or not, the entry; in
+    /// process then address order.
+    pub(crate) fn mappings_of(
+        &self,
+        f: foliolab_schemes::FolioRef,
+    ) -> Vec<(Pid, VirtAddr, bool, Pte)> {
+        let in_folio = |p: Pte| {
+            p.is_present()
+                && !p.is_special()
+                && p.pfn() >= f.head
+                && p.pfn().0 < f.head.0 + f.nr_pages()
+        };
+        let mut out = Vec::new();
+        for (pid, key) in self.revmap.ranges(f.head) {
+            let haddr = VirtAddr(key * PMD_SIZE);
+            match self.proc(pid).aspace.pt.pmd(haddr) {
+                Some(PmdEntry::Leaf(l)) if in_folio(*l) => out.push((pid, haddr, true, *l)),
+                Some(PmdEntry::Table(t)) => {
+                    for (i, pte) in t.ptes.iter().enumerate().filter(|(_, p)| in_folio(**p)) {
+                        out.push((pid, haddr.add(i as u64 * PAGE_SIZE), false, *pte));
+                    }
+                }
+                _ => {}
+            }
+        }
+        debug_assert_eq!(
+            out,
+            self.mappings_by_scan(f),
+            "the reverse map missed a mapping"
+        );
+        out
+    }
+
+    /// [`Model::mappings_of`] by a scan of every page table (the definition).
+    pub(crate) fn mappings_by_scan(
+        &self,
+        f: foliolab_schemes::FolioRef,
+    ) -> Vec<(Pid, VirtAddr, bool, Pte)> {
+        let in_folio = |p: Pte| {
+            p.is_present()
+                && !p.is_special()
+                && p.pfn() >= f.head
+                && p.pfn().0 < f.head.0 + f.nr_pages()
+        };
+        let mut out = Vec::new();
+        for (pid, p) in self.processes() {
+            for (va, e) in p.aspace.pt.iter() {
+                match e {
+                    PmdEntry::Leaf(l) if in_folio(*l) => out.push((pid, va, true, *l)),
+                    PmdEntry::Table(t) => {
+                        for (i, pte) in t.ptes.iter().enumerate().filter(|(_, p)| in_folio(**p)) {
+                            out.push((pid, va.add(i as u64 * PAGE_SIZE), false, *pte));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// The VMAs whose page-table entries map any page of `f`, as
+    /// `foliolab_oracle::vmas_per_folio` counts them (an entry outside every VMA counts as
+    /// [`VmaId::NONE`]), found by the rmap walk.
+    pub fn nr_vmas_mapping(&self, f: foliolab_schemes::FolioRef) -> u64 {
+        let vmas: BTreeSet<VmaId> = self
+            .mappings_of(f)
+            .into_iter()
+            .map(|(pid, va, _, _)| {
+                let space = &self.proc(pid).aspace;
+                space.vmas.find(va).map_or(VmaId::NONE, |v| v.id)
+            })
+            .collect();
+        vmas.len() as u64
+    }
+
+    /// mremap moved `entry` to (`pid`, `to`): a place of its folio.
+    pub(crate) fn revmap_moved(&mut self, pid: Pid, to: VirtAddr, entry: Pte) {
+        if !entry.is_present() || entry.is_special() {
+            return;
+        }
+        if self.mem.page(entry.pfn()).flags.has(PageFlags::ALLOCATED) {
+            let head = self.mem.folio_of(entry.pfn());
+            self.revmap.note(head, pid, to);
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The oracle's truth of every mapped folio, stored by PFN as the kernel keeps per-page
+//! state: a folio's truth is found from its head, or from any of its pages, in a few loads
+//! (no tree search), iterated in PFN order, and the truth of a folio whose last mapping went
+//! is recycled, allocations and all, for the next folio counted in.
+
+use crate::{FolioTruth, Pfn, PfnSet};
+use std::fmt;
+
+/// Pages per chunk of a [`PageIndex`] (one PMD range: a folio of at most PMD order lies in one).
+const CHUNK_SHIFT: u32 = 9;
+const CHUNK_PAGES: usize = 1 << CHUNK_SHIFT;
+
+/// A `u32` per PFN, 0 until set, in chunks allocated on first write: the store costs what
+/// was mapped, not the model's memory size.
+#[derive(Clone, Default)]
+struct PageIndex {
+    chunks: Vec<Option<Box<[u32; CHUNK_PAGES]>>>,
+}
+
+impl PageIndex {
+    #[inline]
+    fn get(&self, pfn: Pfn) -> u32 {
+        let (c, i) = (
+            (pfn.0 >> CHUNK_SHIFT) as usize,
+            pfn.0 as usize % CHUNK_PAGES,
+        );
+        match self.chunks.get(c) {
+            Some(Some(chunk)) => chunk[i],
+            _ => 0,
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, pfn: Pfn, v: u32) {
+        let (c, i) = (
+            (pfn.0 >> CHUNK_SHIFT) as usize,
+            pfn.0 as usize % CHUNK_PAGES,
+        );
+        if self.chunks.len() <= c {
+            if v == 0 {
+                return;
+            }
+            self.chunks.resize(c + 1, None);
+        }
+        let chunk = self.chunks[c].get_or_insert_with(|| Box::new([0; CHUNK_PAGES]));
+        chunk[i] = v;
+    }
+}
+
+/// Truth of every folio some page table maps, keyed by head PFN (see the module
+/// documentation). Reads like the ordered map it replaces: [`TruthStore::get`], iteration
+/// in ascending head order, equality of the (head, truth) pairs.
+#[derive(Clone, Default)]
+pub struct TruthStore {
+    /// At a folio's head: 1 + its slot.
+    at_head: PageIndex,
+    /// At each page of a folio: 1 + its slot (the folio an entry mapping that page was
+    /// counted for).
+    cover: PageIndex,
+    /// Head and truth by slot; a free slot keeps its allocations.
+    slots: Vec<(Pfn, FolioTruth)>,
+    free: Vec<u32>,
+    heads: PfnSet,
+}
+
+impl TruthStore {
+    pub fn new() -> TruthStore {
+        TruthStore::default()
+    }
+
+    fn slot(&self, head: Pfn) -> Option<usize> {
+        if !self.heads.contains(&head) {
+            return None;
+        }
+        Some(self.at_head.get(head) as usize - 1)
+    }
+
+    /// The truth of the folio whose head is `head`.
+    #[inline]
+    pub fn get(&self, head: &Pfn) -> Option<&FolioTruth> {
+        self.slot(*head).map(|s| &self.slots[s].1)
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, head: &Pfn) -> Option<&mut FolioTruth> {
+        self.slot(*head).map(|s| &mut self.slots[s].1)
+    }
+
+    pub fn contains_key(&self, head: &Pfn) -> bool {
+        self.heads.contains(head)
+    }
+
+    /// The slot of the folio holding page `pfn`, if one is stored.
+    #[inline]
+    fn covering(&self, pfn: Pfn) -> Option<usize> {
+        let s = self.cover.get(pfn).checked_sub(1)? as usize;
+        let (head, t) = &self.slots[s];
+        (self.heads.contains(head) && *head <= pfn && pfn < head.add(t.nr_pages)).then_some(s)
+    }
+
+    /// The folio holding page `pfn` and its truth, if one is stored.
+    #[inline]
+    pub fn containing(&self, pfn: Pfn) -> Option<(Pfn, &FolioTruth)> {
+        let (head, t) = &self.slots[self.covering(pfn)?];
+        Some((*head, t))
+    }
+
+    #[inline]
+    pub fn containing_mut(&mut self, pfn: Pfn) -> Option<(Pfn, &mut FolioTruth)> {
+        let s = self.covering(pfn)?;
+        let (head, t) = &mut self.slots[s];
+        Some((*head, t))
+    }
+
+    /// The truth of the folio at `head`, an unmapped folio of `nr_pages` if none is stored.
+    #[inline]
+    pub fn get_or_insert(&mut self, head: Pfn, nr_pages: u64) -> &mut FolioTruth {
+        if let Some(s) = self.slot(head) {
+            return &mut self.slots[s].1;
+        }
+        let s = match self.free.pop() {
+            Some(s) => {
+                let (h, t) = &mut self.slots[s as usize];
+                *h = head;
+                t.reset(nr_pages);
+                s as usize
+            }
+            None => {
+                self.slots.push((head, FolioTruth::new(nr_pages)));
+                self.slots.len() - 1
+            }
+        };
+        self.heads.insert(head);
+        self.at_head.set(head, s as u32 + 1);
+        for i in 0..nr_pages {
+            self.cover.set(head.add(i), s as u32 + 1);
+        }
+        &mut self.slots[s].1
+    }
+
+    /// Forgets the folio at `head`; whether it was stored.
+    pub fn remove(&mut self, head: &Pfn) -> bool {
+        let Some(s) = self.slot(*head) else {
+            return false;
+        };
+        let tag = s as u32 + 1;
+        for i in 0..self.slots[s].1.nr_pages {
+            if self.cover.get(head.add(i)) == tag {
+                self.cover.set(head.add(i), 0);
+            }
+        }
+        self.at_head.set(*head, 0);
+        self.heads.remove(head);
+        self.free.push(s as u32);
+        true
+    }
+
+    /// Folios stored.
+    pub fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+
+    /// (head, truth) in ascending order of head.
+    pub fn iter(&self) -> impl Iterator<Item = (&Pfn, &FolioTruth)> + '_ {
+        self.heads.iter().map(move |h| {
+            let (head, t) = &self.slots[self.at_head.get(h) as usize - 1];
+            (head, t)
+        })
+    }
+
+    /// Heads in ascending order.
+    pub fn keys(&self) -> impl Iterator<Item = &Pfn> + '_ {
+        self.iter().map(|(h, _)| h)
+    }
+
+    /// Truths in ascending order of head.
+    pub fn values(&self) -> impl Iterator<Item = &FolioTruth> + '_ {
+        self.iter().map(|(_, t)| t)
+    }
+}
+
+impl<'a> IntoIterator for &'a TruthStore {
+    type Item = (&'a Pfn, &'a FolioTruth);
+    type IntoIter = Box<dyn Iterator<Item = (&'a Pfn, &'a FolioTruth)> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl std::ops::Index<&Pfn> for TruthStore {
+    type Output = FolioTruth;
+    fn index(&self, head: &Pfn) -> &FolioTruth {
+        self.get(head).expect("no truth stored for this head")
+    }
+}
+
+/// The same (head, truth) pairs.
+impl PartialEq for TruthStore {
+    fn eq(&self, other: &TruthStore) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for TruthStore {}
+
+/// Printed as a map from head to truth.
+impl fmt::Debug for TruthStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MmId;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn behaves_like_an_ordered_map_of_folios() {
+        let mut s = TruthStore::new();
+        let mut reference: BTreeMap<Pfn, FolioTruth> = BTreeMap::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..4000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let order = (x >> 50) % 4;
+            let head = Pfn(((x % (1 << 16)) >> order) << order);
+            let nr = 1u64 << order;
+            if x & (1 << 40) != 0 && !reference.keys().any(|h| overlaps(*h, &reference, head, nr)) {
+                let t = s.get_or_insert(head, nr);
+                *t.entries_per_mm.counter(MmId(x as u32 % 7)) += 1;
+                t.pte_maps_per_page[(x >> 20) as usize % nr as usize] += 1;
+                reference.insert(head, t.clone());
+            } else if let Some(h) = reference.keys().nth((x % 17) as usize).copied() {
+                assert!(s.remove(&h));
+                reference.remove(&h);
+            }
+            assert!(s.iter().map(|(h, t)| (*h, t.clone())).eq(reference.clone()));
+        }
+        for (h, t) in &reference {
+            let last = h.add(t.nr_pages - 1);
+            assert_eq!(s.containing_mut(last).map(|(h, _)| h), Some(*h));
+        }
+        assert_eq!(s.len(), reference.len());
+    }
+
+    fn overlaps(h: Pfn, m: &BTreeMap<Pfn, FolioTruth>, head: Pfn, nr: u64) -> bool {
+        h < head.add(nr) && head < h.add(m[&h].nr_pages)
+    }
+
+    #[test]
+    fn a_recycled_slot_starts_unmapped() {
+        let mut s = TruthStore::new();
+        let t = s.get_or_insert(Pfn(512), 4);
+        t.pmd_maps = 1;
+        *t.entries_per_mm.counter(MmId(3)) += 2;
+        assert!(s.remove(&Pfn(512)));
+        assert!(s.containing_mut(Pfn(513)).is_none());
+        assert_eq!(*s.get_or_insert(Pfn(7), 1), FolioTruth::new(1));
+        assert_eq!(s.keys().copied().collect::<Vec<_>>(), vec![Pfn(7)]);
+    }
+}
