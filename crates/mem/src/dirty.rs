@@ -92,6 +92,7 @@ impl MemMarks {
             self.pages.mark(first.0 + i);
         }
     }
+    #[inline]
     pub fn layout(&mut self, head: Pfn, nr_pages: u64) {
         if self.pages.overflowed {
             return;

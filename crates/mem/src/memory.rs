@@ -103,13 +103,17 @@ impl Memory {
 
     /// Returns a folio whose refcount reached 0 to the buddy allocator.
     pub fn free_folio(&mut self, head: Pfn) {
-        let order = self.folio_order(head);
+        self.free_folio_of_order(head, self.folio_order(head));
+    }
+
+    /// [`Memory::free_folio`] of a folio whose order the caller knows.
+    #[inline]
+    pub fn free_folio_of_order(&mut self, head: Pfn, order: Order) {
+        debug_assert_eq!(order, self.folio_order(head));
         self.touched.layout(head, order.nr_pages());
-        assert_eq!(
-            self.map.get(head).refcount,
-            0,
-            "freeing {head:?} with references"
-        );
+        if self.map.get(head).refcount != 0 {
+            freeing_referenced(head);
+        }
         // Every page back to a clean `struct page` (16 bytes each, one store), every
         // frame's epoch moves on.
         let nr = order.nr_pages() as usize;
@@ -216,6 +220,30 @@ impl Memory {
         self.touched.page(pfn);
         self.map.get_mut(pfn)
     }
+    /// Fork's page half of sharing `nr` pages from `first` of the folio at `head` with a
+    /// child: `nr` more references, and the pages no longer AnonExclusive. A small folio's
+    /// one `struct page` is visited once.
+    #[inline]
+    pub fn share_pages(&mut self, head: Pfn, first: Pfn, nr: u64) {
+        if head != first || nr != 1 {
+            self.ref_add(head, nr as i32);
+            self.set_page_flags(first, nr, PageFlags::ANON_EXCLUSIVE, false);
+            return;
+        }
+        self.touched.page(head);
+        let p = self.map.get_mut(head);
+        p.refcount += 1;
+        p.flags.set(PageFlags::ANON_EXCLUSIVE, false);
+    }
+    /// `nr` references dropped from the folio at `head` unless it is in the swap cache
+    /// (then nothing changes and the answer is `None`); the new count.
+    #[inline]
+    pub fn put_refs_unless_swapcache(&mut self, head: Pfn, nr: i32) -> Option<i32> {
+        if self.map.get(head).flags.has(PageFlags::SWAPCACHE) {
+            return None;
+        }
+        Some(self.ref_add_return(head, -nr))
+    }
     /// Sets or clears flag `bit` of the `nr` pages from `first`, which lie in one folio.
     #[inline]
     pub fn set_page_flags(&mut self, first: Pfn, nr: u64, bit: u32, on: bool) {
@@ -300,6 +328,13 @@ impl Memory {
     pub fn check_invariants(&self) -> Result<(), String> {
         self.buddy.check_invariants(&self.map)
     }
+}
+
+/// The panic of [`Memory::free_folio`], out of line.
+#[cold]
+#[inline(never)]
+fn freeing_referenced(head: Pfn) -> ! {
+    panic!("freeing {head:?} with references")
 }
 
 /// The panic of [`Memory::ref_add`], out of line so that the hot path inlines.

@@ -139,9 +139,7 @@ impl Model {
         cow: bool,
     ) {
         let first = src.ptes[batch.start].pfn();
-        self.mem.ref_add(f.head, batch.len() as i32);
-        self.mem
-            .set_page_flags(first, batch.len() as u64, PageFlags::ANON_EXCLUSIVE, false);
+        self.mem.share_pages(f.head, first, batch.len() as u64);
         for k in batch.clone() {
             let p = if cow {
                 src.ptes[k].with_write(false)
@@ -181,6 +179,8 @@ impl Model {
         // `prealloc` in copy_pte_range: set after a dup refused a maybe-pinned exclusive
         // page; while set, PTEs are copied one by one.
         let mut prealloc = false;
+        // Only a parent that has pinned can see a dup refused (`dup_anon_busy`).
+        let pinned = self.has_pinned(parent);
         // The child's mappings go to the design in one call per run of accepted batches
         // (all in this VMA, `At(child, start)`); anything that may call the design itself
         // sends the run first, so the design sees every call in the same order.
@@ -204,7 +204,7 @@ impl Model {
             } else {
                 1
             };
-            if self.dup_anon_busy(parent, f, pte.pfn(), nr as u64) {
+            if pinned && self.dup_anon_busy(parent, f, pte.pfn(), nr as u64) {
                 if prealloc {
                     self.rmap_dup_batch(at, &spans, Level::Pte);
                     spans.clear();

@@ -286,13 +286,25 @@ impl Model {
 
     fn free_folio(&mut self, head: Pfn) {
         let f = self.folio(head);
-        self.unqueue_deferred(f);
-        if f.anon && f.is_large() {
-            self.stats.count_mthp(f.order, MthpStat::NrAnon, -1);
+        self.free_folios(&[f]);
+    }
+
+    /// Frees folios whose last reference went, in order (`free_unref_folios`): off the
+    /// deferred split queue, the design's words checked (one call), back to the buddy
+    /// allocator. Each step touches only its own folio (the queue's links are unlinked in
+    /// the same order), so doing them step by step frees exactly as folio by folio.
+    pub(crate) fn free_folios(&mut self, folios: &[FolioRef]) {
+        for &f in folios {
+            self.unqueue_deferred(f);
+            if f.anon && f.is_large() {
+                self.stats.count_mthp(f.order, MthpStat::NrAnon, -1);
+            }
         }
-        self.rmap_free_folio(f);
-        self.live.remove(&head);
-        self.mem.free_folio(head);
+        self.rmap_free_folios(folios);
+        for f in folios {
+            self.live.remove(&f.head);
+            self.mem.free_folio_of_order(f.head, f.order);
+        }
     }
 
     /// Every counter this era has (spec 3.6 names, zeros included) and the model-only

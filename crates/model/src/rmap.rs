@@ -84,6 +84,14 @@ impl Model {
         }
     }
 
+    /// [`Model::rmap_free_folio`] of each folio, in order, in one call.
+    pub(crate) fn rmap_free_folios(&mut self, folios: &[FolioRef]) {
+        for f in folios {
+            self.revmap.forget(f.head);
+        }
+        self.rmap.scheme.free_folios(folios, &mut self.problems);
+    }
+
     // ---- events ----
 
     /// `folio_add_new_anon_rmap` with RMAP_EXCLUSIVE: marks a fresh folio anonymous and maps

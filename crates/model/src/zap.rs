@@ -5,8 +5,8 @@
 use crate::batch::folio_pte_batch;
 use crate::model::{Model, Pid, RssCounter};
 use crate::rmap::At;
-use foliolab_mem::{PageFlags, PmdEntry, Pte};
-use foliolab_schemes::{Cause, Level, Removed, Span};
+use foliolab_mem::{PmdEntry, Pte};
+use foliolab_schemes::{Cause, FolioRef, Level, Removed, Span};
 use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER, PMD_SIZE};
 
 /// What the page-table walk of a PTE range leaves for the rmap half, in address order: the
@@ -17,6 +17,11 @@ use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER, PMD_SIZE
 pub(crate) struct PteWalk {
     spans: Vec<Span>,
     cleared: Vec<Pte>,
+    /// Pages of anon folios among the spans (their RSS counter is known without a look).
+    anon_pages: i64,
+    /// Whether some span maps a file folio (whose RSS counter, dirty and accessed bits the
+    /// rmap half looks at).
+    file: bool,
     /// (batches before it, PTE index, entry).
     swaps: Vec<(usize, usize, Pte)>,
 }
@@ -26,6 +31,8 @@ impl PteWalk {
         self.spans.clear();
         self.cleared.clear();
         self.swaps.clear();
+        self.anon_pages = 0;
+        self.file = false;
     }
 }
 
@@ -38,6 +45,8 @@ impl PteWalk {
 #[derive(Default)]
 pub(crate) struct Gather {
     refs: Vec<(u32, u32)>,
+    /// Folios the flush frees together.
+    frees: Vec<FolioRef>,
     walk: PteWalk,
     removed: Vec<Removed>,
 }
@@ -75,14 +84,29 @@ impl Model {
     /// folios are freed in the same order as by one flush at the end. With a swap device it
     /// flushes once at the end (`tlb_finish_mmu`), so that every `free_swap_cache` and swap
     /// entry's zap sees the whole range unmapped and frees in the same order.
+    ///
+    /// Folios whose last reference goes are freed together (`free_unref_folios`), in
+    /// gather order; a folio in the swap cache first sends those before it.
     fn tlb_flush(&mut self, gather: &mut Gather) {
-        for (head, nr) in gather.refs.drain(..) {
+        let mut refs = std::mem::take(&mut gather.refs);
+        let mut frees = std::mem::take(&mut gather.frees);
+        for (head, nr) in refs.drain(..) {
             let (head, nr) = (Pfn(head as u64), nr as i32);
-            if self.mem.page(head).flags.has(PageFlags::SWAPCACHE) {
-                self.free_swap_cache(head);
+            match self.mem.put_refs_unless_swapcache(head, nr) {
+                Some(0) => frees.push(self.folio(head)),
+                Some(_) => {}
+                None => {
+                    self.free_folios(&frees);
+                    frees.clear();
+                    self.free_swap_cache(head);
+                    self.put_folio(head, nr);
+                }
             }
-            self.put_folio(head, nr);
         }
+        self.free_folios(&frees);
+        frees.clear();
+        gather.refs = refs;
+        gather.frees = frees;
     }
 
     fn zap_pmd_range(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr, gather: &mut Gather) {
@@ -118,11 +142,12 @@ impl Model {
         let last = ((end.0 - haddr.0) / PAGE_SIZE) as usize;
         let mut walk = std::mem::take(&mut gather.walk);
         walk.clear();
-        self.clear_pte_range(pid, haddr, first..last, &mut walk);
+        self.clear_pte_range(pid, haddr, first..last, &mut walk, gather);
         // Every zapped range lies inside one VMA (munmap, exit and MADV_DONTNEED zap VMA by
         // VMA): the folio batches between two swap entries go to the design in one call.
         let at = At(pid, start);
         let mut rss = [0i64; 4];
+        rss[RssCounter::Anon as usize] = -walk.anon_pages;
         let mut done = 0;
         for &(before, i, pte) in &walk.swaps {
             self.zap_batches(at, &walk, done..before, gather, &mut rss);
@@ -151,14 +176,16 @@ impl Model {
 
     /// The page-table half of `zap_pte_range` over PTE indexes [first, last) of the table at
     /// `haddr`, found once (`pte_offset_map_lock`): present entries are cleared batch by
-    /// batch; the rmap half of each batch, and each swap entry, are returned in address
-    /// order for the caller to finish (nothing in between reads the page tables).
+    /// batch, each batch's references gathered and its anon pages counted; the rmap half of
+    /// each batch, and each swap entry, are left in `walk` in address order for the caller
+    /// to finish (nothing in between reads the page tables).
     fn clear_pte_range(
         &mut self,
         pid: Pid,
         haddr: VirtAddr,
         range: std::ops::Range<usize>,
         walk: &mut PteWalk,
+        gather: &mut Gather,
     ) {
         let (batching, holes) = self.zap_batching();
         let (first, last) = (range.start, range.end);
@@ -205,14 +232,21 @@ impl Model {
                 nr: nr as u64,
             });
             walk.cleared.push(cleared);
+            if f.anon {
+                walk.anon_pages += nr as i64;
+            } else {
+                walk.file = true;
+            }
+            gather.push(f.head, nr);
             i += nr;
         }
     }
 
     /// The rmap half of the cleared batches `batches` of `walk` (consecutive, no swap entry
-    /// between them): dirty and accessed file folios, the RSS they leave (into `rss`), the
-    /// references for the gather, and the design's removal of them all in one call. `at`:
-    /// the process and an address of the zapped range (inside the batches' VMA).
+    /// between them): dirty and accessed file folios and the RSS they leave (into `rss`;
+    /// the walk counted anon pages and gathered the references), and the design's removal
+    /// of them all in one call. `at`: the process and an address of the zapped range (inside
+    /// the batches' VMA).
     fn zap_batches(
         &mut self,
         at: At,
@@ -222,11 +256,13 @@ impl Model {
         rss: &mut [i64; 4],
     ) {
         let spans = &walk.spans[batches.clone()];
-        for (s, &cleared) in spans.iter().zip(&walk.cleared[batches]) {
-            self.file_zap_dirty(s.folio, cleared);
-            self.file_zap_young(s.folio, cleared);
-            rss[self.mm_counter(s.folio) as usize] -= s.nr as i64;
-            gather.push(s.folio.head, s.nr as usize);
+        let cleared = &walk.cleared[batches];
+        for (s, &cleared) in spans.iter().zip(cleared).filter(|_| walk.file) {
+            if !s.folio.anon {
+                self.file_zap_dirty(s.folio, cleared);
+                self.file_zap_young(s.folio, cleared);
+                rss[self.mm_counter(s.folio) as usize] -= s.nr as i64;
+            }
         }
         let mut removed = std::mem::take(&mut gather.removed);
         self.rmap_remove_batch(at, spans, Level::Pte, Cause::Zap, &mut removed);

@@ -339,13 +339,11 @@ impl RmapEvents for Linux618 {
                 *self.f1_mut(f) = Folio618::default();
             }
         }
-        let clean = |m: &Mapcount| m.0.mapcount == -1;
+        // Every word at its initial −1: an OR of each XOR −1 (no early exit, so the check
+        // of a 2 MiB folio's 512 words vectorises).
+        let clean = |s: &[Mapcount]| s.iter().fold(0, |a, m| a | (m.0.mapcount ^ -1)) == 0;
         let nr = f.nr_pages() as usize;
-        if self
-            .mapcounts
-            .range(f.head, nr)
-            .is_none_or(|s| s.iter().all(clean))
-        {
+        if self.mapcounts.range(f.head, nr).is_none_or(clean) {
             return self.bad_page(f, bad);
         }
         for i in 0..f.nr_pages() {
@@ -356,6 +354,18 @@ impl RmapEvents for Linux618 {
             }
         }
         self.bad_page(f, bad)
+    }
+
+    /// The frees of the folios, the check of a small folio's one word inline.
+    fn free_folios(&mut self, folios: &[FolioRef], errors: &mut Vec<String>) {
+        for &f in folios {
+            if !f.is_large() && self.page_mc(f.head) == 0 {
+                continue;
+            }
+            if let Err(e) = self.free_folio(f) {
+                errors.push(e);
+            }
+        }
     }
 
     fn add_new_anon(&mut self, f: FolioRef, ctx: Ctx) -> StatDelta {

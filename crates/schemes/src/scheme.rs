@@ -20,6 +20,18 @@ pub trait RmapEvents {
     /// value; the error says which is not (a "bad page"). Resets the design's storage.
     fn free_folio(&mut self, folio: FolioRef) -> Result<(), String>;
 
+    /// [`RmapEvents::free_folio`] of each folio in order (the folios a TLB flush frees
+    /// together, `free_unref_folios`); each error is appended to `errors`, in order. By
+    /// default one `free_folio` each; a design may override it where one call is cheaper,
+    /// with exactly their effect and errors.
+    fn free_folios(&mut self, folios: &[FolioRef], errors: &mut Vec<String>) {
+        for &f in folios {
+            if let Err(e) = self.free_folio(f) {
+                errors.push(e);
+            }
+        }
+    }
+
     /// `folio_add_new_anon_rmap`: the first mapping of a new anon folio, by one PMD for a
     /// PMD-sized folio, by PTEs covering the whole folio otherwise. By default the same as
     /// [`RmapEvents::add`] of the whole folio at that level.

@@ -9,7 +9,9 @@ const SECTION_PAGES: usize = 1 << SECTION_SHIFT;
 /// PFN-indexed storage of `T`, default-valued until written.
 #[derive(Clone, Debug)]
 pub struct PfnArray<T: Clone + Default> {
-    sections: Vec<Option<Box<[T]>>>,
+    /// Sections by number; a section's length is known to the compiler, so an index within
+    /// it needs no bounds check.
+    sections: Vec<Option<Box<[T; SECTION_PAGES]>>>,
     default: T,
 }
 
@@ -48,7 +50,7 @@ impl<T: Clone + Default> PfnArray<T> {
 
     /// Section `s`, materialised (every entry default) on first use.
     #[inline]
-    fn section_mut(&mut self, s: usize) -> &mut [T] {
+    fn section_mut(&mut self, s: usize) -> &mut [T; SECTION_PAGES] {
         if self.sections[s].is_none() {
             self.materialise(s);
         }
@@ -62,7 +64,8 @@ impl<T: Clone + Default> PfnArray<T> {
     #[cold]
     #[inline(never)]
     fn materialise(&mut self, s: usize) {
-        self.sections[s] = Some(vec![self.default.clone(); SECTION_PAGES].into_boxed_slice());
+        let sec: Box<[T]> = vec![self.default.clone(); SECTION_PAGES].into_boxed_slice();
+        self.sections[s] = Some(sec.try_into().unwrap_or_else(|_| unreachable!()));
     }
 
     /// The `nr` entries from `pfn`, which lie in one section (a folio or buddy block never
