@@ -112,12 +112,8 @@ impl Model {
 
     /// `hpage_collapse_scan_pmd` and `__collapse_huge_page_isolate`'s checks.
     fn scan_pmd(&self, table: &PteTable, khugepaged: bool) -> Result<(), CollapseFail> {
-        // Era: the khugepaged rules (PMD collapse with the max_ptes_* limits; whether
-        // MADV_COLLAPSE also stops at max_ptes_shared).
-        let shared_limit = match self.era.khugepaged {
-            Khugepaged::PmdWithLimits => khugepaged,
-            Khugepaged::PmdSharedLimitAlways => true,
-        };
+        // Era: the khugepaged rules (what counts a PTE as shared: its folio, or its page).
+        let per_page = self.era.khugepaged == Khugepaged::PmdPageMapcount;
         let (mut none, mut swap, mut shared, mut referenced) = (0u32, 0u32, 0u32, 0u32);
         let mut writable = false;
         for pte in table.ptes.iter() {
@@ -136,7 +132,11 @@ impl Model {
             {
                 return Err(CollapseFail::ExtraReferences);
             }
-            shared += self.folio_maybe_mapped_shared(f) as u32;
+            shared += if per_page {
+                self.kpagecount(f, pte.pfn()) > 1
+            } else {
+                self.folio_maybe_mapped_shared(f)
+            } as u32;
             writable |= pte.writable();
             referenced +=
                 (pte.young() || self.mem.page(f.head).flags.has(PageFlags::REFERENCED)) as u32;
@@ -147,7 +147,7 @@ impl Model {
         if khugepaged && none > self.thp.max_ptes_none {
             return Err(CollapseFail::ExceedNone);
         }
-        if shared_limit && shared > self.thp.max_ptes_shared {
+        if khugepaged && shared > self.thp.max_ptes_shared {
             return Err(CollapseFail::ExceedShared);
         }
         // Era: up to 6.12 a range with no writable PTE stays as it is (`SCAN_PAGE_RO`).

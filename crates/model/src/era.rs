@@ -16,7 +16,7 @@
 //! | deferred split rules | [`Era::deferred_split`] | `model.rs`, `fault.rs`, `collapse.rs` | any large anon folio of order >= 2; underused PMD THPs queued |
 //! | swap-in order | [`Era::swapin`] | `swapin.rs` | large when the aligned range swaps in whole |
 //! | swap-cache reads of shared entries | [`Era::swapin_cache`] | `swapin.rs` | order 0, one page mapped (7.x: large, mapped whole) |
-//! | khugepaged rules | [`Era::khugepaged`] | `collapse.rs` | PMD collapse; `max_ptes_none/swap/shared` |
+//! | khugepaged rules | [`Era::khugepaged`] | `collapse.rs` | PMD collapse; `max_ptes_none/swap/shared`, a PTE shared when its folio may be |
 //! | which THP statistics exist | [`Era::thp_stats`] | `stats.rs` | every counter of spec 3.6 |
 //! | fault-around of large file folios | [`Era::fault_around`] | `file.rs` | an entire folio inside the VMA and one page table |
 //! | per-size shmem knobs | [`Era::shmem_per_size`] | `file.rs` | apply to memfd and shared anonymous memory |
@@ -140,10 +140,13 @@ pub enum MadviseLarge {
     /// covers only in part is split, one covered whole is handled as one batch.
     SkipSharedSplitPartial,
     /// 5.10 and 6.1 (`madvise_cold_or_pageout_pte_range` before "avoid split during
-    /// MADV_PAGEOUT and MADV_COLD", 6.9): MADV_COLD and MADV_PAGEOUT stop at a PTE-mapped
-    /// THP whose met page has `page_mapcount != 1`, else split it, covered whole or not
-    /// (measured on 6.1: `thp_split_page` 1, `thp_swpout` 0 for a PTE-mapped 2M THP paged
-    /// out). MADV_FREE and PMD-mapped THPs keep the 6.9+ rule here (not measured).
+    /// MADV_PAGEOUT and MADV_COLD", 6.9; `madvise_free_pte_range` before "mm/madvise: optimize
+    /// lazyfreeing with mTHP in madvise_free", 6.10): MADV_COLD, MADV_PAGEOUT and MADV_FREE stop at a
+    /// PTE-mapped THP whose met page has `page_mapcount != 1`, else split it, covered whole
+    /// or not (measured on 6.1: `thp_split_page` 1, `thp_swpout` 0 for a PTE-mapped 2M THP
+    /// paged out; `thp_split_page` 1 for one freed, tests/eras/6.1/free-pte-mapped-split-2m).
+    /// A PMD-mapped THP is skipped by MADV_FREE when `total_mapcount(page) != 1`
+    /// (`madvise_free_huge_pmd`), by the others when the head page's mapcount is not 1.
     SplitEveryPteMapped,
 }
 
@@ -186,14 +189,20 @@ pub enum SwapinCache {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Khugepaged {
     /// PMD collapse only; khugepaged honours `max_ptes_none`, `max_ptes_swap` and
-    /// `max_ptes_shared` and needs a referenced page, MADV_COLLAPSE ignores them. (mTHP
-    /// collapse came after 6.18; to be measured with 7.2.)
+    /// `max_ptes_shared` and needs a referenced page, MADV_COLLAPSE ignores them (the
+    /// `cc->is_khugepaged` tests, since MADV_COLLAPSE came in 6.1). A PTE counts as shared
+    /// when the design may call its folio mapped shared (`folio_likely_mapped_shared` in
+    /// 6.12, `folio_maybe_mapped_shared` in 6.18): every PTE of a PTE-mapped THP whose
+    /// first page is shared counts. (mTHP collapse came after 6.18; to be measured with 7.2.)
     PmdWithLimits,
-    /// As [`Khugepaged::PmdWithLimits`], but MADV_COLLAPSE also stops at `max_ptes_shared`
-    /// (`page_mapcount(page) > 1 && ++shared > khugepaged_max_ptes_shared` in
-    /// `__collapse_huge_page_isolate`, whoever asks): measured on 6.1 and 6.12, where
-    /// collapsing a range shared with a child fails.
-    PmdSharedLimitAlways,
+    /// 5.10 and 6.1: as [`Khugepaged::PmdWithLimits`], but a PTE counts as shared by its own
+    /// page's mapcount (`page_mapcount(page) > 1` in `hpage_collapse_scan_pmd` and
+    /// `__collapse_huge_page_isolate`, before their folio conversion of 2023): a THP shared
+    /// after fork in its lower half only counts 256 shared PTEs, within the default
+    /// `max_ptes_shared`. Measured on 6.1: MADV_COLLAPSE of such a range succeeds
+    /// (tests/cow collapse-after-fork-lower-shared); khugepaged collapses a PTE-mapped THP
+    /// whose lower quarter is shared (tests/eras/6.1/khugepaged-shared-per-page-2m).
+    PmdPageMapcount,
 }
 
 /// Which THP statistics a generation has (spec 3.6 names).

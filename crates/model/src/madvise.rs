@@ -84,7 +84,7 @@ impl Model {
                 return;
             }
             let f = self.folio_of_page(leaf.pfn());
-            if !f.anon || self.madvise_skips_shared(f) {
+            if !f.anon || self.pmd_skips_shared(f, advice) {
                 return;
             }
             if start == haddr && end.0 == haddr.0 + PMD_SIZE {
@@ -108,6 +108,16 @@ impl Model {
                 None => break,
             }
         }
+    }
+
+    /// Whether MADV_COLD/PAGEOUT/FREE leaves a PMD-mapped folio alone as maybe shared.
+    fn pmd_skips_shared(&self, f: FolioRef, advice: Advice) -> bool {
+        // Era: 5.10/6.1's `madvise_free_huge_pmd` tests `total_mapcount(page) != 1` (cold
+        // and pageout the head page's mapcount, as the design's madvise test does).
+        if advice == Advice::Free && self.era.madvise_large == MadviseLarge::SplitEveryPteMapped {
+            return self.folio_mapcount(f) != 1;
+        }
+        self.madvise_skips_shared(f)
     }
 
     fn advise_whole_pmd(
@@ -186,7 +196,7 @@ impl Model {
         } else {
             nr
         };
-        if let Some(r) = self.advise_large_pte(f, pte.pfn(), nr, advice) {
+        if let Some(r) = self.advise_large_pte(f, pte.pfn(), nr) {
             return r;
         }
         let exclusive = self.folio_mapcount(f) == f.nr_pages() as i64;
@@ -207,21 +217,13 @@ impl Model {
 
     /// The era's rule for a PTE-mapped large folio met at `page` with a batch of `nr`:
     /// `Some` ends this step (see [`Self::advise_pte`]), `None` handles the batch.
-    fn advise_large_pte(
-        &mut self,
-        f: FolioRef,
-        page: Pfn,
-        nr: u64,
-        advice: Advice,
-    ) -> Option<Option<u64>> {
+    fn advise_large_pte(&mut self, f: FolioRef, page: Pfn, nr: u64) -> Option<Option<u64>> {
         if !f.is_large() {
             return None;
         }
-        let split_all =
-            self.era.madvise_large == MadviseLarge::SplitEveryPteMapped && advice != Advice::Free;
-        if split_all {
-            // 5.10/6.1: `page_mapcount(page) != 1` breaks out of the page table; else
-            // `split_huge_page`, and on failure the walk breaks too.
+        if self.era.madvise_large == MadviseLarge::SplitEveryPteMapped {
+            // 5.10/6.1 (cold, pageout and free alike): `page_mapcount(page) != 1` breaks out
+            // of the page table; else `split_huge_page`, and on failure the walk breaks too.
             if self.kpagecount(f, page) != 1 || !self.split_folio(f) {
                 return Some(None);
             }

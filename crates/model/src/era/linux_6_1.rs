@@ -24,7 +24,7 @@ impl Era {
         },
         swapin: SwapinOrder::Small,
         swapin_cache: SwapinCache::Small,
-        khugepaged: Khugepaged::PmdSharedLimitAlways,
+        khugepaged: Khugepaged::PmdPageMapcount,
         thp_stats: ThpStats::PmdOnly,
         fault_around: FaultAround::Window,
         shmem_per_size: false,
