@@ -165,6 +165,7 @@ impl Model {
         let mut clean = ranges_ok && !st.unclean && self.problems.is_empty();
         clean &= self.touched_structures_ok();
         clean &= self.touched_folios_ok(st, truth, &folios);
+        clean &= self.touched_tails_ok(pages);
         clean &= self.sums_ok(st);
         clean &= self.writable_ok(st, pages);
         clean &= self.touched_swap_ok(st, &folios);
@@ -295,6 +296,31 @@ impl Model {
         out
     }
 
+    /// No tail page of a live folio has a refcount, among the pages whose metadata or
+    /// folio layout changed (a page no statement touched keeps the refcount it had).
+    fn touched_tails_ok(&self, pages: &[u64]) -> bool {
+        let tail_ok = |pfn: Pfn| {
+            let p = self.mem.page(pfn);
+            p.refcount == 0 || {
+                let h = self.head_or_self(pfn);
+                h == pfn || !self.live.contains(&h)
+            }
+        };
+        if self.mem.touched.pages.overflowed() {
+            return self.live.iter().all(|h| {
+                let n = self.mem.folio_order(h).nr_pages();
+                (1..n).all(|i| tail_ok(h.add(i)))
+            });
+        }
+        pages.iter().all(|&p| tail_ok(Pfn(p)))
+            && self
+                .mem
+                .touched
+                .layout
+                .iter()
+                .all(|&(head, n)| (0..n).all(|i| tail_ok(head.add(i))))
+    }
+
     fn head_or_self(&self, pfn: Pfn) -> Pfn {
         if self.mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
             self.mem.folio_of(pfn)
@@ -324,7 +350,7 @@ impl Model {
                         &unmapped
                     }
                 };
-                self.check_folio(f, t, &mut out);
+                self.check_folio_counts(f, t, &mut out);
                 self.part(f, t, mapped)
             } else {
                 Part::default()
@@ -479,7 +505,7 @@ impl Model {
             Some(PmdEntry::Table(t)) => {
                 for pte in t.ptes.iter() {
                     if pte.is_present() && !pte.is_special() {
-                        rss[self.mm_counter(self.folio_of_page(pte.pfn())) as usize] += 1;
+                        rss[self.page_counter(pte.pfn()) as usize] += 1;
                     } else if pte.is_swap() {
                         rss[RssCounter::Swap as usize] += 1;
                     }
@@ -488,6 +514,19 @@ impl Model {
             _ => {}
         }
         rss
+    }
+
+    /// [`Model::mm_counter`] of the folio holding `pfn`, from its head's flags alone.
+    #[inline]
+    fn page_counter(&self, pfn: Pfn) -> RssCounter {
+        let flags = self.mem.page(self.mem.folio_of(pfn)).flags;
+        if flags.has(PageFlags::ANON) {
+            RssCounter::Anon
+        } else if flags.has(PageFlags::SWAPBACKED) {
+            RssCounter::Shmem
+        } else {
+            RssCounter::File
+        }
     }
 
     /// No writable entry maps a non-exclusive anon page: the pages a writable entry was

@@ -143,7 +143,7 @@ impl Tally<'_> {
         if pmd {
             t.pmd_maps -= 1;
         } else {
-            t.pte_maps_per_page[pfn.offset_from(head) as usize] -= 1;
+            t.pte_maps_per_page.sub(pfn.offset_from(head) as usize);
         }
         if let Some(n) = t.entries_per_mm.get_mut(&mm) {
             *n -= 1;

@@ -38,20 +38,27 @@ pub(crate) fn count_entry(
         return None;
     }
     let pfn = entry.pfn();
-    // A page table pointing at freed memory (a model bug) is counted as its own one-page
-    // "folio", so the checks report it instead of the recount tripping over it.
-    let allocated = mem.page(pfn).flags.has(PageFlags::ALLOCATED);
-    let head = if allocated { mem.folio_of(pfn) } else { pfn };
-    let nr_pages = if allocated {
-        mem.folio_order(head).nr_pages()
-    } else {
-        1
+    let (head, t) = match out.containing_mut(pfn) {
+        // Counted before under the same layout: a layout change since would have counted
+        // every entry of the folio out first (see `incremental`), dropping it.
+        Some(found) => found,
+        None => {
+            // A page table pointing at freed memory (a model bug) is counted as its own
+            // one-page "folio", so the checks report it instead of the recount tripping.
+            let allocated = mem.page(pfn).flags.has(PageFlags::ALLOCATED);
+            let head = if allocated { mem.folio_of(pfn) } else { pfn };
+            let nr_pages = if allocated {
+                mem.folio_order(head).nr_pages()
+            } else {
+                1
+            };
+            (head, out.get_or_insert(head, nr_pages))
+        }
     };
-    let t = out.get_or_insert(head, nr_pages);
     if pmd {
         t.pmd_maps += 1;
     } else {
-        t.pte_maps_per_page[pfn.offset_from(head) as usize] += 1;
+        t.pte_maps_per_page.add(pfn.offset_from(head) as usize);
     }
     *t.entries_per_mm.counter(mm) += 1;
     Some(head)

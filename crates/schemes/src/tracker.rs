@@ -71,7 +71,7 @@ impl Tracked {
             }
             Level::Pte => {
                 for i in idx..idx + nr as usize {
-                    self.truth.pte_maps_per_page[i] += 1;
+                    self.truth.pte_maps_per_page.add(i);
                     m.pte[i] += 1;
                 }
                 nr
@@ -104,7 +104,7 @@ impl Tracked {
                         m.pte[i] > 0,
                         "unbalanced rmap removal: {mm:?} does not map page {i} by a PTE"
                     );
-                    self.truth.pte_maps_per_page[i] -= 1;
+                    self.truth.pte_maps_per_page.sub(i);
                     m.pte[i] -= 1;
                 }
                 nr

@@ -21,15 +21,21 @@ pub struct FolioTruth {
     pub entries_per_mm: MmCounts,
 }
 
-/// A count per page of a folio, used as a slice (`[i]`, `iter()`): a small folio's count
-/// lives inline, a large folio's in a vector kept for reuse, so the oracle allocates nothing
-/// per small folio.
+/// A count per page of a folio, read as a slice (`[i]`, `iter()`) and changed one page at
+/// a time ([`PageCounts::add`], [`PageCounts::sub`]), which keeps the sum and the number of
+/// non-zero pages: a check of a large folio asks them without walking its pages. A small
+/// folio's count lives inline, a large folio's in a vector kept for reuse, so the oracle
+/// allocates nothing per small folio.
 #[derive(Clone, Default)]
 pub struct PageCounts {
     /// The count of a one-page folio (0 for a larger one).
     one: u64,
     /// The counts of a larger folio (empty for a one-page folio).
     many: Vec<u64>,
+    /// Sum of the counts.
+    sum: u64,
+    /// Pages whose count is not zero.
+    nonzero: u64,
 }
 
 impl PageCounts {
@@ -39,8 +45,45 @@ impl PageCounts {
         c.reset(nr_pages);
         c
     }
+    /// One more for page `i`.
+    #[inline]
+    pub fn add(&mut self, i: usize) {
+        let n = &mut self.slice_mut()[i];
+        *n += 1;
+        let first = *n == 1;
+        self.sum += 1;
+        self.nonzero += first as u64;
+    }
+    /// One less for page `i` (which has one).
+    #[inline]
+    pub fn sub(&mut self, i: usize) {
+        let n = &mut self.slice_mut()[i];
+        *n -= 1;
+        let last = *n == 0;
+        self.sum -= 1;
+        self.nonzero -= last as u64;
+    }
+    /// Sum of the counts.
+    #[inline]
+    pub fn sum(&self) -> u64 {
+        self.sum
+    }
+    /// Pages whose count is not zero.
+    #[inline]
+    pub fn nonzero(&self) -> u64 {
+        self.nonzero
+    }
+    fn slice_mut(&mut self) -> &mut [u64] {
+        if self.many.is_empty() {
+            std::slice::from_mut(&mut self.one)
+        } else {
+            &mut self.many
+        }
+    }
     /// Zero counts for `nr_pages` pages, keeping the allocation.
     pub fn reset(&mut self, nr_pages: u64) {
+        self.sum = 0;
+        self.nonzero = 0;
         self.one = 0;
         self.many.clear();
         if nr_pages > 1 {
@@ -56,16 +99,6 @@ impl std::ops::Deref for PageCounts {
             std::slice::from_ref(&self.one)
         } else {
             &self.many
-        }
-    }
-}
-
-impl std::ops::DerefMut for PageCounts {
-    fn deref_mut(&mut self) -> &mut [u64] {
-        if self.many.is_empty() {
-            std::slice::from_mut(&mut self.one)
-        } else {
-            &mut self.many
         }
     }
 }
@@ -221,7 +254,7 @@ impl FolioTruth {
     }
     /// Every PTE and PMD entry that maps any part of the folio (the exact folio_mapcount).
     pub fn total_entries(&self) -> u64 {
-        self.pte_maps_per_page.iter().sum::<u64>() + self.pmd_maps
+        self.pte_maps_per_page.sum() + self.pmd_maps
     }
     /// Mappings covering page `i` (PTE plus PMD): the precise per-page mapcount.
     pub fn page_mapcount(&self, i: usize) -> u64 {
@@ -229,7 +262,7 @@ impl FolioTruth {
     }
     /// Pages with at least one PTE mapping.
     pub fn pages_pte_mapped(&self) -> u64 {
-        self.pte_maps_per_page.iter().filter(|&&n| n > 0).count() as u64
+        self.pte_maps_per_page.nonzero()
     }
     /// Pages mapped at all (by PTE or PMD).
     pub fn pages_mapped(&self) -> u64 {
@@ -301,11 +334,17 @@ mod tests {
     #[test]
     fn page_counts_are_a_slice_of_the_folio() {
         let mut p = PageCounts::new(1);
-        p[0] += 2;
+        p.add(0);
+        p.add(0);
         assert_eq!(&p[..], &[2]);
+        assert_eq!((p.sum(), p.nonzero()), (2, 1));
         p.reset(4);
-        p[3] = 1;
-        assert_eq!(format!("{p:?}"), "[0, 0, 0, 1]");
+        p.add(3);
+        p.add(1);
+        p.add(3);
+        p.sub(1);
+        assert_eq!(format!("{p:?}"), "[0, 0, 0, 2]");
+        assert_eq!((p.sum(), p.nonzero()), (2, 1));
         p.reset(1);
         assert_eq!(p, PageCounts::new(1));
     }

@@ -10,6 +10,9 @@ use std::fmt;
 const CHUNK_SHIFT: u32 = 9;
 const CHUNK_PAGES: usize = 1 << CHUNK_SHIFT;
 
+/// Slots per chunk of the store's slab.
+const SLOT_CHUNK: usize = 1 << 12;
+
 /// A `u32` per PFN, 0 until set, in chunks allocated on first write: the store costs what
 /// was mapped, not the model's memory size.
 #[derive(Clone, Default)]
@@ -57,8 +60,10 @@ pub struct TruthStore {
     /// At each page of a folio: 1 + its slot (the folio an entry mapping that page was
     /// counted for).
     cover: PageIndex,
-    /// Head and truth by slot; a free slot keeps its allocations.
-    slots: Vec<(Pfn, FolioTruth)>,
+    /// Head and truth by slot, in chunks of [`SLOT_CHUNK`] that never move (no copy when
+    /// the store grows); a free slot keeps its allocations.
+    slots: Vec<Vec<(Pfn, FolioTruth)>>,
+    nr_slots: usize,
     free: Vec<u32>,
     heads: PfnSet,
 }
@@ -68,22 +73,44 @@ impl TruthStore {
         TruthStore::default()
     }
 
-    fn slot(&self, head: Pfn) -> Option<usize> {
-        if !self.heads.contains(&head) {
-            return None;
+    #[inline]
+    fn at(&self, s: usize) -> &(Pfn, FolioTruth) {
+        &self.slots[s / SLOT_CHUNK][s % SLOT_CHUNK]
+    }
+
+    #[inline]
+    fn at_mut(&mut self, s: usize) -> &mut (Pfn, FolioTruth) {
+        &mut self.slots[s / SLOT_CHUNK][s % SLOT_CHUNK]
+    }
+
+    /// A new slot holding `head`, an unmapped folio of `nr_pages`.
+    fn push(&mut self, head: Pfn, nr_pages: u64) -> usize {
+        if self.nr_slots.is_multiple_of(SLOT_CHUNK) {
+            self.slots.push(Vec::with_capacity(SLOT_CHUNK));
         }
-        Some(self.at_head.get(head) as usize - 1)
+        let chunk = self.slots.last_mut().expect("a chunk with room");
+        chunk.push((head, FolioTruth::new(nr_pages)));
+        self.nr_slots += 1;
+        self.nr_slots - 1
+    }
+
+    /// The slot of the folio at `head` (a head or cover entry is non-zero only for a
+    /// stored folio: [`TruthStore::remove`] clears them).
+    #[inline]
+    fn slot(&self, head: Pfn) -> Option<usize> {
+        Some(self.at_head.get(head).checked_sub(1)? as usize)
     }
 
     /// The truth of the folio whose head is `head`.
     #[inline]
     pub fn get(&self, head: &Pfn) -> Option<&FolioTruth> {
-        self.slot(*head).map(|s| &self.slots[s].1)
+        self.slot(*head).map(|s| &self.at(s).1)
     }
 
     #[inline]
     pub fn get_mut(&mut self, head: &Pfn) -> Option<&mut FolioTruth> {
-        self.slot(*head).map(|s| &mut self.slots[s].1)
+        let s = self.slot(*head)?;
+        Some(&mut self.at_mut(s).1)
     }
 
     pub fn contains_key(&self, head: &Pfn) -> bool {
@@ -94,21 +121,21 @@ impl TruthStore {
     #[inline]
     fn covering(&self, pfn: Pfn) -> Option<usize> {
         let s = self.cover.get(pfn).checked_sub(1)? as usize;
-        let (head, t) = &self.slots[s];
-        (self.heads.contains(head) && *head <= pfn && pfn < head.add(t.nr_pages)).then_some(s)
+        let (head, t) = self.at(s);
+        (*head <= pfn && pfn < head.add(t.nr_pages)).then_some(s)
     }
 
     /// The folio holding page `pfn` and its truth, if one is stored.
     #[inline]
     pub fn containing(&self, pfn: Pfn) -> Option<(Pfn, &FolioTruth)> {
-        let (head, t) = &self.slots[self.covering(pfn)?];
+        let (head, t) = self.at(self.covering(pfn)?);
         Some((*head, t))
     }
 
     #[inline]
     pub fn containing_mut(&mut self, pfn: Pfn) -> Option<(Pfn, &mut FolioTruth)> {
         let s = self.covering(pfn)?;
-        let (head, t) = &mut self.slots[s];
+        let (head, t) = self.at_mut(s);
         Some((*head, t))
     }
 
@@ -116,26 +143,23 @@ impl TruthStore {
     #[inline]
     pub fn get_or_insert(&mut self, head: Pfn, nr_pages: u64) -> &mut FolioTruth {
         if let Some(s) = self.slot(head) {
-            return &mut self.slots[s].1;
+            return &mut self.at_mut(s).1;
         }
         let s = match self.free.pop() {
             Some(s) => {
-                let (h, t) = &mut self.slots[s as usize];
+                let (h, t) = self.at_mut(s as usize);
                 *h = head;
                 t.reset(nr_pages);
                 s as usize
             }
-            None => {
-                self.slots.push((head, FolioTruth::new(nr_pages)));
-                self.slots.len() - 1
-            }
+            None => self.push(head, nr_pages),
         };
         self.heads.insert(head);
         self.at_head.set(head, s as u32 + 1);
         for i in 0..nr_pages {
             self.cover.set(head.add(i), s as u32 + 1);
         }
-        &mut self.slots[s].1
+        &mut self.at_mut(s).1
     }
 
     /// Forgets the folio at `head`; whether it was stored.
@@ -144,7 +168,7 @@ impl TruthStore {
             return false;
         };
         let tag = s as u32 + 1;
-        for i in 0..self.slots[s].1.nr_pages {
+        for i in 0..self.at(s).1.nr_pages {
             if self.cover.get(head.add(i)) == tag {
                 self.cover.set(head.add(i), 0);
             }
@@ -167,7 +191,7 @@ impl TruthStore {
     /// (head, truth) in ascending order of head.
     pub fn iter(&self) -> impl Iterator<Item = (&Pfn, &FolioTruth)> + '_ {
         self.heads.iter().map(move |h| {
-            let (head, t) = &self.slots[self.at_head.get(h) as usize - 1];
+            let (head, t) = self.at(self.at_head.get(h) as usize - 1);
             (head, t)
         })
     }
@@ -235,7 +259,7 @@ mod tests {
             if x & (1 << 40) != 0 && !reference.keys().any(|h| overlaps(*h, &reference, head, nr)) {
                 let t = s.get_or_insert(head, nr);
                 *t.entries_per_mm.counter(MmId(x as u32 % 7)) += 1;
-                t.pte_maps_per_page[(x >> 20) as usize % nr as usize] += 1;
+                t.pte_maps_per_page.add((x >> 20) as usize % nr as usize);
                 reference.insert(head, t.clone());
             } else if let Some(h) = reference.keys().nth((x % 17) as usize).copied() {
                 assert!(s.remove(&h));
