@@ -5,11 +5,13 @@
 //! under K's era, and any difference from the kernel's records fails. The counters compared
 //! are those the kernel showed (`counters = ` of its facts.txt), as `check --kernel K` does.
 //!
-//! 6.1 matches on every scenario. On 5.10 the vmsplice cases leak after a swap-out (COW by
-//! `page_count` without PageAnonExclusive: the child's write is seen through the pipe, cases
-//! 3 and 4 `-swapped`), and a PTE-mapped THP with an io_uring fixed buffer is queued for
-//! deferred split: [`DIFFERS_5_10`] lists what the model does not match yet, and may only
-//! shrink. The unsupported ones (`.unsupported`, mTHP sizes before 6.8, R/O pins) are counted
+//! 6.1, 6.12 and 7.2 match on every scenario. 5.10 leaks through a pipe's reference after
+//! fork (the vmsplice cases 3-6: a PMD-mapped THP reused by mapcount, a swap-cache page
+//! reused by `reuse_swap_page`), and the era model leaks alike; its oracle also names the
+//! leak, which the kernel runner cannot ([`leak_named_only`], counted). A PTE-mapped THP
+//! with an io_uring fixed buffer is queued for deferred split on 5.10: [`DIFFERS_5_10`]
+//! lists what the model does not match yet, and may only shrink. The unsupported ones
+//! (`.unsupported`, mTHP sizes before 6.8, R/O pins, MADV_COLLAPSE before 6.1) are counted
 //! so the folder cannot shrink unnoticed.
 
 use foliolab_driver::diff::diff_runs;
@@ -83,26 +85,17 @@ struct Reason {
     kinds: &'static [&'static str],
 }
 
-/// 5.10 leaks through a swapped-out page that a pipe holds: `do_swap_page` maps the swap
-/// cache's page writable when `reuse_swap_page` finds one mapping and no other swap
-/// reference, whatever page_count says, so the parent's write lands in the pipe's page. The
-/// model's 5.10 swap-in copies (no leak).
-const SWAP_LEAK: Reason = Reason {
-    why: "5.10 swap-in reuse_swap_page leak (model copies)",
-    kinds: &["expect `c: expect pipe q == 0x1`", "exit: 0 != 1"],
-};
-
-/// 5.10's `do_huge_pmd_wp_page` reuses a PMD-mapped THP whose mapcount is 1 although a pipe
-/// holds it: the model leaks the same (both read 0xff), and its oracle also names the leak,
-/// a `problems` record the kernel runner cannot produce.
-const THP_LEAK_NAMED: Reason = Reason {
-    why: "5.10 THP COW leak: both leak, the model also names it",
-    kinds: &["problems: "],
-};
-
 /// A PTE-mapped THP under an io_uring fixed buffer on 5.10: the kernel queues it for
-/// deferred split (thp_deferred_split_page 1); the era model does not. (The split before
-/// swap-out of a PTE-mapped THP, `MadviseLarge::SplitEveryPteMapped`, matches.)
+/// deferred split (thp_deferred_split_page 1); the era model does not. Measured cause (an
+/// `observe stats` after each statement on 5.10): the split is queued by the pin itself.
+/// 5.10's mprotect back to read-write leaves private anon PTEs read-only (no
+/// `can_change_pte_writable` before 6.0), so io_uring's FOLL_WRITE pin faults on the page
+/// made read-only, and `do_wp_page` copies it (a THP page's `page_count` is never 1): the
+/// page unmapped from the THP queues it. The model makes the PTEs writable again. Making the
+/// 5.10 era keep them read-only matches the deferred split but exposes the GUP-after-COW
+/// leak (the pin keeps the old page while the mapping gets the copy) in nine more 07
+/// scenarios, where the kernel runner cannot see it: it reads a pin's values through the
+/// mapping (/proc/self/mem), not the pinned pages. So the era keeps 6.0's mprotect for now.
 const PTE_MAPPED_THP: Reason = Reason {
     why: "5.10 PTE-mapped THP with a fixed buffer: deferred-split queueing",
     kinds: &["stat thp_deferred_split_page"],
@@ -112,48 +105,6 @@ const A: &str = "tests/cow/anon/";
 
 /// The scenarios (below tests/cow/anon/) the 5.10 model does not match yet, with why.
 const DIFFERS_5_10: &[(&str, &[&Reason])] = &[
-    (
-        "03-vmsplice-unmap-in-child/base-page-swapped",
-        &[&SWAP_LEAK],
-    ),
-    (
-        "03-vmsplice-unmap-in-child/pte-mapped-thp-2m-swapped",
-        &[&SWAP_LEAK],
-    ),
-    (
-        "03-vmsplice-unmap-in-child/single-pte-thp-2m-swapped",
-        &[&SWAP_LEAK],
-    ),
-    ("03-vmsplice-unmap-in-child/thp-2m-swapped", &[&SWAP_LEAK]),
-    ("03-vmsplice-unmap-in-child/thp-2m", &[&THP_LEAK_NAMED]),
-    (
-        "04-vmsplice-unmap-in-child-mprotect/base-page-swapped",
-        &[&SWAP_LEAK],
-    ),
-    (
-        "04-vmsplice-unmap-in-child-mprotect/pte-mapped-thp-2m-swapped",
-        &[&SWAP_LEAK],
-    ),
-    (
-        "04-vmsplice-unmap-in-child-mprotect/single-pte-thp-2m-swapped",
-        &[&SWAP_LEAK],
-    ),
-    (
-        "04-vmsplice-unmap-in-child-mprotect/thp-2m-swapped",
-        &[&SWAP_LEAK],
-    ),
-    (
-        "04-vmsplice-unmap-in-child-mprotect/thp-2m",
-        &[&THP_LEAK_NAMED],
-    ),
-    (
-        "05-vmsplice-before-fork-unmap-in-parent/thp-2m",
-        &[&THP_LEAK_NAMED],
-    ),
-    (
-        "06-vmsplice-unmap-in-parent-after-fork/thp-2m",
-        &[&THP_LEAK_NAMED],
-    ),
     (
         "07-iouring-fixed-buffer-ro-mapped/partial-mremap-thp-2m",
         &[&PTE_MAPPED_THP],
@@ -167,6 +118,32 @@ const DIFFERS_5_10: &[(&str, &[&Reason])] = &[
         &[&PTE_MAPPED_THP],
     ),
 ];
+
+/// A measurement artefact, not a difference: the model's oracle names a leak (a `problems`
+/// record: a process read data another process wrote after their fork) that the kernel
+/// runner, which has no oracle, cannot name, while the kernel shows the same leak through
+/// the scenario's failing expectation, compared like every other record (so equal here).
+/// 5.10 leaks through a pipe's reference in two ways the era model does alike:
+/// `do_huge_pmd_wp_page` reuses a PMD-mapped THP by its mapcount (03-06 `thp-2m`), and
+/// `do_swap_page`'s `reuse_swap_page` maps the swap cache's page writable when its
+/// mappings and swap references count one (03/04 `*-swapped`).
+fn leak_named_only(diffs: &[String], kernel: &str) -> bool {
+    let text = |d: &String| {
+        d.splitn(3, ':')
+            .nth(2)
+            .unwrap_or("")
+            .trim_start()
+            .to_string()
+    };
+    !diffs.is_empty()
+        && kernel.contains(r#""result":"fail""#)
+        && diffs.iter().all(|d| {
+            let t = text(d);
+            t.starts_with("problems: [")
+                && t.ends_with("] != []")
+                && t.contains("written by another process")
+        })
+}
 
 /// The differences of `scn` no listed reason explains (all of them when it is not listed).
 fn unexplained(differs: &[(&str, &[&Reason])], scn: &str, diffs: Vec<String>) -> Vec<String> {
@@ -192,6 +169,9 @@ struct Expected {
     ran: usize,
     /// Scenarios that failed an expectation on the kernel.
     kernel_failures: usize,
+    /// Scenarios whose only difference is a leak the model's oracle names
+    /// ([`leak_named_only`]).
+    leaks_named: usize,
     /// Scenarios the era model does not match yet, with why (only shrinks).
     differs: &'static [(&'static str, &'static [&'static Reason])],
 }
@@ -215,7 +195,7 @@ fn cow_records_match(k: &str, era: Era, want: Expected) {
         "one record per scenario"
     );
     let counters = shown(k);
-    let (mut failures, mut text, mut differing) = (0, Vec::new(), Vec::new());
+    let (mut failures, mut named, mut text, mut differing) = (0, 0, Vec::new(), Vec::new());
     for rec in &ran {
         let scn = format!("{}.scn", rec.trim_end_matches(".jsonl"));
         assert!(
@@ -225,6 +205,10 @@ fn cow_records_match(k: &str, era: Era, want: Expected) {
         let kernel = std::fs::read_to_string(base.join(rec)).unwrap();
         failures += kernel.contains(r#""result":"fail""#) as usize;
         let d = differences(era, &scn, &kernel, &counters);
+        if leak_named_only(&d, &kernel) {
+            named += 1;
+            continue;
+        }
         if !d.is_empty() {
             differing.push(scn.clone());
         }
@@ -250,6 +234,10 @@ fn cow_records_match(k: &str, era: Era, want: Expected) {
         failures, want.kernel_failures,
         "scenarios that failed an expectation on {k}"
     );
+    assert_eq!(
+        named, want.leaks_named,
+        "scenarios whose only difference is a leak the model's oracle names"
+    );
 }
 
 #[test]
@@ -259,6 +247,7 @@ fn linux_5_10_model_matches_the_5_10_kernel_cow_records() {
     let want = Expected {
         ran: 84,
         kernel_failures: 12,
+        leaks_named: 12,
         differs: DIFFERS_5_10,
     };
     cow_records_match("5.10", Era::LINUX_5_10, want);
@@ -271,6 +260,7 @@ fn linux_6_1_model_matches_the_6_1_kernel_cow_records() {
     let want = Expected {
         ran: 88,
         kernel_failures: 1,
+        leaks_named: 0,
         differs: &[],
     };
     cow_records_match("6.1", Era::LINUX_6_1, want);
@@ -282,6 +272,7 @@ fn linux_6_12_model_matches_the_6_12_kernel_cow_records() {
     let want = Expected {
         ran: 424,
         kernel_failures: 1,
+        leaks_named: 0,
         differs: &[],
     };
     cow_records_match("6.12", Era::LINUX_6_12, want);
@@ -293,6 +284,7 @@ fn linux_7_2_model_matches_the_7_2_kernel_cow_records() {
     let want = Expected {
         ran: 424,
         kernel_failures: 0,
+        leaks_named: 0,
         differs: &[],
     };
     cow_records_match("7.2", Era::LINUX_7_2, want);

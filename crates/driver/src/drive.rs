@@ -26,6 +26,19 @@ pub fn drive(
     drive_with_policy(scenario, runner, sink, None)
 }
 
+/// [`drive`] for a caller that reads no page records (the fuzzer, unless it hashes every
+/// record): `observe` still asks the runner for every page in the same batches, so an
+/// observation that fails or panics does as before, but no [`PageRecord`] is built or
+/// handed to `sink` (building them, names and model fields included, was a third of a long
+/// fuzz case). Every other record is [`drive`]'s.
+pub fn drive_without_page_records(
+    scenario: &Scenario,
+    runner: &mut dyn Runner,
+    sink: &mut dyn FnMut(&Record),
+) -> SummaryRecord {
+    drive_as(scenario, runner, sink, None, false)
+}
+
 /// [`drive`] with the expectations checked as `policy` says instead of by the runner's
 /// kind (`run --show` checks every expectation under any scheme, to show its answers).
 pub fn drive_with_policy(
@@ -33,6 +46,16 @@ pub fn drive_with_policy(
     runner: &mut dyn Runner,
     sink: &mut dyn FnMut(&Record),
     policy: Option<SkipPolicy>,
+) -> SummaryRecord {
+    drive_as(scenario, runner, sink, policy, true)
+}
+
+fn drive_as(
+    scenario: &Scenario,
+    runner: &mut dyn Runner,
+    sink: &mut dyn FnMut(&Record),
+    policy: Option<SkipPolicy>,
+    page_records: bool,
 ) -> SummaryRecord {
     let mut summary = SummaryRecord {
         runner: runner.kind().label(),
@@ -57,6 +80,7 @@ pub fn drive_with_policy(
         snapshots: BTreeMap::new(),
         summary,
         problems: 0,
+        page_records,
     };
     d.run(scenario);
     let summary = d.finish();
@@ -77,6 +101,8 @@ pub(crate) struct Driver<'a> {
     pub snapshots: BTreeMap<String, Snapshot>,
     pub summary: SummaryRecord,
     pub problems: u64,
+    /// Build and sink page records ([`drive_without_page_records`] does not).
+    pub page_records: bool,
 }
 
 impl Driver<'_> {

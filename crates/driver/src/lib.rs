@@ -27,7 +27,7 @@ pub mod runner;
 pub mod skip;
 pub mod snapshot;
 
-pub use drive::{check_supported, drive, drive_with_policy};
+pub use drive::{check_supported, drive, drive_with_policy, drive_without_page_records};
 pub use names::Names;
 pub use obs::*;
 pub use record::*;

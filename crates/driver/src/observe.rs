@@ -9,6 +9,9 @@ use foliolab_scenario::{counter_class, CounterClass, Range, Stmt};
 
 impl Driver<'_> {
     pub(crate) fn observe(&mut self, st: &Stmt, proc: &str, range: &Range) -> Result<(), RunError> {
+        if !self.page_records {
+            return self.each_page(proc, range, &mut |_, _, _| Ok(()));
+        }
         self.each_page(proc, range, &mut |d, off, p| {
             let rec = d.page_record(st.pos.line, proc, &range.region, off, &p);
             (d.sink)(&Record::Page(rec));

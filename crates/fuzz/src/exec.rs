@@ -10,8 +10,8 @@
 //! counted, not failures.
 
 use foliolab_driver::{
-    drive, ExpectResult, PageObs, Problem, ProblemKind, ReadValue, Record, RunError, Runner,
-    RunnerKind, SmapsObs,
+    drive, drive_without_page_records, ExpectResult, PageObs, Problem, ProblemKind, ReadValue,
+    Record, RunError, Runner, RunnerKind, SmapsObs,
 };
 use foliolab_scenario::{Range, RssKind, Scenario, Stmt};
 use foliolab_schemes::Scheme;
@@ -229,6 +229,12 @@ pub fn run_one(scenario: &Scenario, scheme: &SchemeSpec, opts: ExecOptions) -> R
         ..RunResult::default()
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // Page records are read only by the digest: without it none is built.
+        let drive = if opts.digest {
+            drive
+        } else {
+            drive_without_page_records
+        };
         drive(scenario, &mut counting, &mut |r: &Record| {
             if opts.digest {
                 result.digest = fnv(result.digest, foliolab_driver::render_json(r).as_bytes());

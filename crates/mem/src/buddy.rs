@@ -60,16 +60,25 @@ impl Buddy {
     }
 
     /// Returns a block of `order` starting at `pfn` (every page already reset by the caller).
+    #[inline]
     pub fn free(&mut self, map: &mut PfnArray<Page>, pfn: Pfn, order: Order) {
         let (mut pfn, mut order) = (pfn, order);
         while order < MAX_ORDER {
             let buddy = Pfn(pfn.0 ^ order.nr_pages());
-            let b = map.get(buddy);
-            if buddy >= self.watermark || !b.flags.has(PageFlags::BUDDY) || b.order() != order.0 {
+            if buddy >= self.watermark {
                 break;
             }
-            self.unlink(map, buddy, order);
-            map.get_mut(buddy).flags = PageFlags::default();
+            let b = map.get(buddy);
+            if !b.flags.has(PageFlags::BUDDY) || b.order() != order.0 {
+                break;
+            }
+            // `unlink` of the buddy, its page cleared in the same visit.
+            let (prev, next) = (b.buddy_prev(), b.link());
+            let b = map.get_mut(buddy);
+            b.set_buddy_prev(0);
+            b.set_link(0);
+            b.flags = PageFlags::default();
+            self.unlink_neighbours(map, prev, next, order);
             pfn = Pfn(pfn.0 & !order.nr_pages());
             order = Order(order.0 + 1);
         }
@@ -94,6 +103,7 @@ impl Buddy {
         }
     }
 
+    #[inline]
     fn push(&mut self, map: &mut PfnArray<Page>, pfn: Pfn, order: Order) {
         let old = self.heads[order.0 as usize];
         {
@@ -122,6 +132,17 @@ impl Buddy {
             let p = map.get(pfn);
             (p.buddy_prev(), p.link())
         };
+        self.unlink_neighbours(map, prev, next, order);
+        // Off the list, the page's words are clean again (no head, no link).
+        let p = map.get_mut(pfn);
+        p.set_buddy_prev(0);
+        p.set_link(0);
+    }
+
+    /// The list half of `unlink`: the block between `prev` and `next` on the list of
+    /// `order` leaves it.
+    #[inline]
+    fn unlink_neighbours(&mut self, map: &mut PfnArray<Page>, prev: u32, next: u32, order: Order) {
         if prev == NIL {
             self.heads[order.0 as usize] = next;
         } else {
@@ -130,10 +151,6 @@ impl Buddy {
         if next != NIL {
             map.get_mut(Pfn(next as u64)).set_buddy_prev(prev);
         }
-        // Off the list, the page's words are clean again (no head, no link).
-        let p = map.get_mut(pfn);
-        p.set_buddy_prev(0);
-        p.set_link(0);
         self.nr_free[order.0 as usize] -= 1;
     }
 

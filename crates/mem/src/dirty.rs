@@ -82,6 +82,17 @@ impl MemMarks {
     pub fn page(&mut self, pfn: Pfn) {
         self.pages.mark(pfn.0);
     }
+    /// [`MemMarks::page`] of the `nr` pages from `first`.
+    #[inline]
+    pub fn pages(&mut self, first: Pfn, nr: u64) {
+        if self.pages.overflowed {
+            return;
+        }
+        for i in 0..nr {
+            self.pages.mark(first.0 + i);
+        }
+    }
+    #[inline]
     pub fn layout(&mut self, head: Pfn, nr_pages: u64) {
         if self.pages.overflowed {
             return;

@@ -103,13 +103,17 @@ impl Memory {
 
     /// Returns a folio whose refcount reached 0 to the buddy allocator.
     pub fn free_folio(&mut self, head: Pfn) {
-        let order = self.folio_order(head);
+        self.free_folio_of_order(head, self.folio_order(head));
+    }
+
+    /// [`Memory::free_folio`] of a folio whose order the caller knows.
+    #[inline]
+    pub fn free_folio_of_order(&mut self, head: Pfn, order: Order) {
+        debug_assert_eq!(order, self.folio_order(head));
         self.touched.layout(head, order.nr_pages());
-        assert_eq!(
-            self.map.get(head).refcount,
-            0,
-            "freeing {head:?} with references"
-        );
+        if self.map.get(head).refcount != 0 {
+            freeing_referenced(head);
+        }
         // Every page back to a clean `struct page` (16 bytes each, one store), every
         // frame's epoch moves on.
         let nr = order.nr_pages() as usize;
@@ -179,6 +183,26 @@ impl Memory {
         }
         p.head()
     }
+    /// The folio `pfn` belongs to: its head, order and the head's flags, as
+    /// [`Memory::folio_of`] then [`Memory::folio_order`] and the head's flags would give
+    /// them, reading a small folio's one `struct page` once.
+    #[inline]
+    pub fn folio_meta(&self, pfn: Pfn) -> (Pfn, Order, PageFlags) {
+        let p = self.map.get(pfn);
+        let (head, hp) = if p.flags.has(PageFlags::BUDDY) {
+            (Pfn(0), self.map.get(Pfn(0)))
+        } else if p.head() == pfn {
+            (pfn, p)
+        } else {
+            (p.head(), self.map.get(p.head()))
+        };
+        let order = if hp.flags.has(PageFlags::HEAD) {
+            Order(self.map.get(head.add(1)).order())
+        } else {
+            Order(0)
+        };
+        (head, order, hp.flags)
+    }
     #[inline]
     pub fn folio_order(&self, head: Pfn) -> Order {
         if self.map.get(head).flags.has(PageFlags::HEAD) {
@@ -196,6 +220,38 @@ impl Memory {
         self.touched.page(pfn);
         self.map.get_mut(pfn)
     }
+    /// Fork's page half of sharing `nr` pages from `first` of the folio at `head` with a
+    /// child: `nr` more references, and the pages no longer AnonExclusive. A small folio's
+    /// one `struct page` is visited once.
+    #[inline]
+    pub fn share_pages(&mut self, head: Pfn, first: Pfn, nr: u64) {
+        if head != first || nr != 1 {
+            self.ref_add(head, nr as i32);
+            self.set_page_flags(first, nr, PageFlags::ANON_EXCLUSIVE, false);
+            return;
+        }
+        self.touched.page(head);
+        let p = self.map.get_mut(head);
+        p.refcount += 1;
+        p.flags.set(PageFlags::ANON_EXCLUSIVE, false);
+    }
+    /// `nr` references dropped from the folio at `head` unless it is in the swap cache
+    /// (then nothing changes and the answer is `None`); the new count.
+    #[inline]
+    pub fn put_refs_unless_swapcache(&mut self, head: Pfn, nr: i32) -> Option<i32> {
+        if self.map.get(head).flags.has(PageFlags::SWAPCACHE) {
+            return None;
+        }
+        Some(self.ref_add_return(head, -nr))
+    }
+    /// Sets or clears flag `bit` of the `nr` pages from `first`, which lie in one folio.
+    #[inline]
+    pub fn set_page_flags(&mut self, first: Pfn, nr: u64, bit: u32, on: bool) {
+        self.touched.pages(first, nr);
+        for p in self.map.range_mut(first, nr as usize) {
+            p.flags.set(bit, on);
+        }
+    }
     #[inline]
     pub fn refcount(&self, head: Pfn) -> i32 {
         self.map.get(head).refcount
@@ -205,7 +261,20 @@ impl Memory {
         self.touched.page(head);
         let p = self.map.get_mut(head);
         p.refcount += nr;
-        assert!(p.refcount >= 0, "refcount underflow on {head:?}");
+        if p.refcount < 0 {
+            refcount_underflow(head);
+        }
+    }
+    /// [`Memory::ref_add`], returning the new reference count.
+    #[inline]
+    pub fn ref_add_return(&mut self, head: Pfn, nr: i32) -> i32 {
+        self.touched.page(head);
+        let p = self.map.get_mut(head);
+        p.refcount += nr;
+        if p.refcount < 0 {
+            refcount_underflow(head);
+        }
+        p.refcount
     }
     /// `get_page_unless_zero` on one `struct page`: succeeds only on a page whose own
     /// refcount is non-zero, which a tail page's never is (the tail-refcount rule).
@@ -259,6 +328,20 @@ impl Memory {
     pub fn check_invariants(&self) -> Result<(), String> {
         self.buddy.check_invariants(&self.map)
     }
+}
+
+/// The panic of [`Memory::free_folio`], out of line.
+#[cold]
+#[inline(never)]
+fn freeing_referenced(head: Pfn) -> ! {
+    panic!("freeing {head:?} with references")
+}
+
+/// The panic of [`Memory::ref_add`], out of line so that the hot path inlines.
+#[cold]
+#[inline(never)]
+fn refcount_underflow(head: Pfn) -> ! {
+    panic!("refcount underflow on {head:?}")
 }
 
 impl Default for Memory {

@@ -76,7 +76,7 @@ const ORDER_SHIFT: u32 = 24;
 const ORDER_MASK: u32 = 0xff << ORDER_SHIFT;
 
 /// One `struct page`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Page {
     /// [`PageFlags`] bits 0..=16; bits 24..=31: the folio order 1..=9 on page[1] of a large
     /// folio, or the buddy order 0..=10 on a free block's first page (0 elsewhere).

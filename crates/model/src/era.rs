@@ -27,7 +27,7 @@
 //! | write fault on the huge zero PMD | [`Era::huge_zero_wp`] | `wp.rs` | a new THP replaces it |
 //! | kpageflags of a tail page | [`Era::tail_kpageflags`] | `observe.rs` | the folio's flags |
 //! | swap-in maps an exclusive page writable on a read fault | [`Era::swapin_writable_on_read`] | `swapin.rs` | yes |
-//! | PageAnonExclusive exists | [`Era::anon_exclusive`] | `rmap.rs` (COW), `observe.rs` | yes (5.19+) |
+//! | PageAnonExclusive exists | [`Era::anon_exclusive`] | `rmap.rs` (COW), `swapin.rs`, `observe.rs` | yes (5.19+) |
 //! | smaps has `Pss_Dirty` | [`Era::smaps_pss_dirty`] | `observe.rs` | yes (6.0+) |
 //! | the order reclaim meets a split folio's pieces | [`Era::split_reclaim_order`] | `swap.rs` | head, then last page first |
 //! | collapse removes old mappings in batches | [`Era::collapse_batching`] | `collapse.rs` | one rmap call per folio run |
@@ -336,7 +336,10 @@ pub struct Era {
     pub swapin_writable_on_read: bool,
     /// PageAnonExclusive (5.19; 6.1 has it). Without it (5.10) a write fault reuses an anon
     /// page only by `page_count(page) == 1` (`do_wp_page`, 5.9), never while the swap cache
-    /// holds it, and kpageflags never shows MAPPEDTODISK on anon pages. The model keeps the
+    /// holds it; a write fault on a swap entry reuses the swap cache's page by
+    /// `reuse_swap_page` (its mappings and swap references count one, other references
+    /// ignored: measured, 5.10 leaks to a pipe through it); kpageflags never shows
+    /// MAPPEDTODISK on anon pages. The model keeps the
     /// flag for its own bookkeeping; the era decides whether the kernel has it.
     pub anon_exclusive: bool,
     /// smaps prints `Pss_Dirty` (6.0+); before, the field is absent and reads as 0.

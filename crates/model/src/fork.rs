@@ -4,8 +4,7 @@ use crate::batch::folio_pte_batch;
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::rmap::At;
 use foliolab_mem::{PageFlags, PageTable, PmdEntry, Pte, PteTable, VmFlags, Vma};
-use foliolab_schemes::FolioRef;
-use foliolab_schemes::Level;
+use foliolab_schemes::{FolioRef, Level, Span};
 use foliolab_types::{VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
 
 impl Model {
@@ -129,23 +128,19 @@ impl Model {
 
     /// `copy_present_ptes` for a batch the dup accepted: the child's references, pages no
     /// longer AnonExclusive, the parent's PTEs write-protected in a COW mapping, the child's
-    /// old (and clean in a COW mapping), then the rmap dup.
+    /// old (and clean in a COW mapping); the rmap dup is the batch's span in `spans`, for
+    /// one call to the design per page table.
     fn copy_present_ptes(
         &mut self,
-        child: At,
+        spans: &mut Vec<Span>,
         (src, dst): (&mut PteTable, &mut PteTable),
         batch: std::ops::Range<usize>,
         f: FolioRef,
         cow: bool,
     ) {
         let first = src.ptes[batch.start].pfn();
-        self.mem.ref_add(f.head, batch.len() as i32);
+        self.mem.share_pages(f.head, first, batch.len() as u64);
         for k in batch.clone() {
-            let page = first.add((k - batch.start) as u64);
-            self.mem
-                .page_mut(page)
-                .flags
-                .set(PageFlags::ANON_EXCLUSIVE, false);
             let p = if cow {
                 src.ptes[k].with_write(false)
             } else {
@@ -154,7 +149,11 @@ impl Model {
             src.ptes[k] = p;
             dst.ptes[k] = p.with_young(false).with_dirty(p.dirty() && cow);
         }
-        self.rmap_dup(child, f, first, batch.len() as u64, Level::Pte);
+        spans.push(Span {
+            folio: f,
+            first,
+            nr: batch.len() as u64,
+        });
     }
 
     fn copy_pte_range(
@@ -180,9 +179,20 @@ impl Model {
         // `prealloc` in copy_pte_range: set after a dup refused a maybe-pinned exclusive
         // page; while set, PTEs are copied one by one.
         let mut prealloc = false;
+        // Only a parent that has pinned can see a dup refused (`dup_anon_busy`).
+        let pinned = self.has_pinned(parent);
+        // The child's mappings go to the design in one call per run of accepted batches
+        // (all in this VMA, `At(child, start)`); anything that may call the design itself
+        // sends the run first, so the design sees every call in the same order.
+        let mut spans = Vec::with_capacity(last - first);
+        let at = At(child, start);
         while i < last {
             let pte = src.ptes[i];
             if !pte.is_present() || pte.is_special() {
+                if pte.is_swap() {
+                    self.rmap_dup_batch(at, &spans, Level::Pte);
+                    spans.clear();
+                }
                 self.copy_nonpresent_pte(child, &mut src, dst, i);
                 i += 1;
                 continue;
@@ -194,8 +204,10 @@ impl Model {
             } else {
                 1
             };
-            if self.dup_anon_busy(parent, f, pte.pfn(), nr as u64) {
+            if pinned && self.dup_anon_busy(parent, f, pte.pfn(), nr as u64) {
                 if prealloc {
+                    self.rmap_dup_batch(at, &spans, Level::Pte);
+                    spans.clear();
                     let va = haddr.add(i as u64 * PAGE_SIZE);
                     dst.ptes[i] = self.copy_present_page(child, va, pte.pfn())?;
                     prealloc = false;
@@ -206,16 +218,11 @@ impl Model {
                 }
                 continue;
             }
-            self.copy_present_ptes(
-                At(child, haddr.add(i as u64 * PAGE_SIZE)),
-                (&mut src, dst),
-                i..i + nr,
-                f,
-                cow,
-            );
+            self.copy_present_ptes(&mut spans, (&mut src, dst), i..i + nr, f, cow);
             rss[self.mm_counter(f) as usize] += nr as i64;
             i += nr;
         }
+        self.rmap_dup_batch(at, &spans, Level::Pte);
         if let Some(PmdEntry::Table(t)) = self.proc_mut(parent).aspace.pt.pmd_mut(haddr) {
             *t = src;
         }

@@ -187,9 +187,11 @@ impl Model {
         Pid(pid)
     }
 
+    #[inline]
     pub fn proc(&self, pid: Pid) -> &Process {
         self.procs[pid.0 as usize].as_ref().expect("live process")
     }
+    #[inline]
     pub(crate) fn proc_mut(&mut self, pid: Pid) -> &mut Process {
         self.procs[pid.0 as usize].as_mut().expect("live process")
     }
@@ -223,6 +225,7 @@ impl Model {
         self.next_anon_vma += 1;
         self.next_anon_vma
     }
+    #[inline]
     pub(crate) fn add_rss(&mut self, pid: Pid, c: RssCounter, delta: i64) {
         self.proc_mut(pid).rss[c as usize] += delta;
     }
@@ -230,11 +233,13 @@ impl Model {
         self.proc(pid).rss[c as usize]
     }
 
+    #[inline]
     pub fn folio(&self, head: Pfn) -> FolioRef {
         Model::folio_in(&self.mem, head)
     }
     /// The folio whose head is `head`, read from `mem` alone (for walks that hold a page
     /// table mutably).
+    #[inline]
     pub(crate) fn folio_in(mem: &Memory, head: Pfn) -> FolioRef {
         FolioRef {
             head,
@@ -242,8 +247,20 @@ impl Model {
             anon: mem.page(head).flags.has(PageFlags::ANON),
         }
     }
+    #[inline]
     pub fn folio_of_page(&self, pfn: Pfn) -> FolioRef {
-        self.folio(self.mem.folio_of(pfn))
+        Model::folio_of_page_in(&self.mem, pfn)
+    }
+    /// The folio `pfn` belongs to, read from `mem` alone: `folio_in(mem, mem.folio_of(pfn))`
+    /// in one read of a small folio's `struct page`.
+    #[inline]
+    pub(crate) fn folio_of_page_in(mem: &Memory, pfn: Pfn) -> FolioRef {
+        let (head, order, flags) = mem.folio_meta(pfn);
+        FolioRef {
+            head,
+            order,
+            anon: flags.has(PageFlags::ANON),
+        }
     }
 
     /// Allocates a folio and prepares the scheme's words for it.
@@ -260,22 +277,34 @@ impl Model {
     }
 
     /// Drops `nr` references; frees the folio when none remain (`folio_put_refs`).
+    #[inline]
     pub(crate) fn put_folio(&mut self, head: Pfn, nr: i32) {
-        self.mem.ref_add(head, -nr);
-        if self.mem.refcount(head) == 0 {
+        if self.mem.ref_add_return(head, -nr) == 0 {
             self.free_folio(head);
         }
     }
 
     fn free_folio(&mut self, head: Pfn) {
         let f = self.folio(head);
-        self.unqueue_deferred(f);
-        if f.anon && f.is_large() {
-            self.stats.count_mthp(f.order, MthpStat::NrAnon, -1);
+        self.free_folios(&[f]);
+    }
+
+    /// Frees folios whose last reference went, in order (`free_unref_folios`): off the
+    /// deferred split queue, the design's words checked (one call), back to the buddy
+    /// allocator. Each step touches only its own folio (the queue's links are unlinked in
+    /// the same order), so doing them step by step frees exactly as folio by folio.
+    pub(crate) fn free_folios(&mut self, folios: &[FolioRef]) {
+        for &f in folios {
+            self.unqueue_deferred(f);
+            if f.anon && f.is_large() {
+                self.stats.count_mthp(f.order, MthpStat::NrAnon, -1);
+            }
         }
-        self.rmap_free_folio(f);
-        self.live.remove(&head);
-        self.mem.free_folio(head);
+        self.rmap_free_folios(folios);
+        for f in folios {
+            self.live.remove(&f.head);
+            self.mem.free_folio_of_order(f.head, f.order);
+        }
     }
 
     /// Every counter this era has (spec 3.6 names, zeros included) and the model-only

@@ -61,7 +61,7 @@ impl Model {
                     let pt = &mut self.proc_mut(pid).aspace.pt;
                     pt.set_pmd(from, None);
                     pt.set_pmd(to, Some(PmdEntry::Leaf(leaf)));
-                    self.revmap_moved(pid, to, leaf);
+                    self.revmap_moved(pid, to, leaf, PMD_SIZE);
                     off += extent;
                     continue;
                 }
@@ -80,7 +80,7 @@ impl Model {
             if !pte.is_none() {
                 pt.set_pte(from.add(off), Pte::NONE);
                 pt.set_pte(to.add(off), pte);
-                self.revmap_moved(pid, to.add(off), pte);
+                self.revmap_moved(pid, to.add(off), pte, PAGE_SIZE);
             }
             off += PAGE_SIZE;
         }

@@ -3,7 +3,7 @@
 //! process's.
 //!
 //! Like the kernel's anon_vma chains it has two levels, so that fork costs nothing per page:
-//! - per folio, the *places* (process, 2 MiB range) where a mapping of it was made by an
+//! - per folio, the *places* (process, 128 KiB range) where a mapping of it was made by an
 //!   rmap add (`folio_add_new_anon_rmap`, `folio_add_{anon,file}_rmap_*`) or moved there by
 //!   mremap: a place id per page frame (the head's, 4 bytes) in a [`PfnArray`], an overflow map
 //!   for a folio with more than one place;
@@ -21,12 +21,18 @@
 //! walk against a scan of every page table.
 
 use crate::model::{Model, Pid};
+use crate::rmap::At;
 use foliolab_mem::{PageFlags, PmdEntry, Pte};
 use foliolab_types::{Pfn, PfnArray, VirtAddr, VmaId, MODEL_NR_PAGES, PAGE_SIZE, PMD_SIZE};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bit of a head's word: the folio has more places, in [`RevMap::more`].
 const MORE: u32 = 1 << 31;
+
+/// The span of address space a place names: a walk reads this many PTEs per place (or
+/// the PMD entry above them).
+const GRANULE_BYTES: u64 = 128 << 10;
+const GRANULE_PAGES: usize = (GRANULE_BYTES / PAGE_SIZE) as usize;
 
 /// The reverse map (module documentation).
 pub(crate) struct RevMap {
@@ -35,8 +41,8 @@ pub(crate) struct RevMap {
     first: PfnArray<u32>,
     /// The other places of folios with several, by id, sorted.
     more: BTreeMap<Pfn, Vec<u32>>,
-    /// Places by id - 1: (process, 2 MiB range index). Ids are handed out once per place
-    /// and kept (a model has few: its processes' 2 MiB ranges that ever mapped a folio).
+    /// Places by id - 1: (process, granule index). Ids are handed out once per place and
+    /// kept (a model has few: the granules of its processes that ever mapped a folio).
     places: Vec<(Pid, u64)>,
     ids: BTreeMap<(Pid, u64), u32>,
     /// The last place looked up and its id (faults come in address order).
@@ -65,10 +71,10 @@ impl Default for RevMap {
 }
 
 impl RevMap {
-    /// The id of the place (`pid`, the 2 MiB range of `va`), handed out on first sight.
+    /// The id of the place (`pid`, granule `g`), handed out on first sight.
     #[inline]
-    fn id(&mut self, pid: Pid, va: VirtAddr) -> u32 {
-        let place = (pid, va.0 / PMD_SIZE);
+    fn id(&mut self, pid: Pid, g: u64) -> u32 {
+        let place = (pid, g);
         if let Some((p, id)) = self.last {
             if p == place {
                 return id;
@@ -84,10 +90,17 @@ impl RevMap {
         id
     }
 
-    /// A mapping of the folio at `head` was made at (`pid`, `va`).
+    /// A mapping of the folio at `head` was made somewhere in [`start`, `end`) of `pid`.
     #[inline]
-    pub(crate) fn note(&mut self, head: Pfn, pid: Pid, va: VirtAddr) {
-        let id = self.id(pid, va);
+    pub(crate) fn note(&mut self, head: Pfn, pid: Pid, start: VirtAddr, end: VirtAddr) {
+        for g in start.0 / GRANULE_BYTES..end.0.div_ceil(GRANULE_BYTES) {
+            let id = self.id(pid, g);
+            self.note_id(head, id);
+        }
+    }
+
+    #[inline]
+    fn note_id(&mut self, head: Pfn, id: u32) {
         let w = self.first.get_mut(head);
         if *w & !MORE == id || *w == 0 {
             *w |= id;
@@ -138,7 +151,7 @@ impl RevMap {
         }
     }
 
-    /// The (process, 2 MiB range index) pairs to read for the folio at `head`, sorted: its
+    /// The (process, granule index) pairs to read for the folio at `head`, sorted: its
     /// places and the same range in every descendant of their process, live processes only.
     pub(crate) fn ranges(&self, head: Pfn) -> BTreeSet<(Pid, u64)> {
         let mut out = BTreeSet::new();
@@ -166,6 +179,34 @@ impl RevMap {
         }
         out
     }
+
+    /// [`RevMap::ranges`] by 2 MiB range: (process, PMD range index), sorted.
+    pub(crate) fn pmd_ranges(&self, head: Pfn) -> BTreeSet<(Pid, u64)> {
+        let per_pmd = PMD_SIZE / GRANULE_BYTES;
+        self.ranges(head)
+            .into_iter()
+            .map(|(pid, g)| (pid, g / per_pmd))
+            .collect()
+    }
+}
+
+/// Calls `hit(index, entry)` for each entry of a PTE table that maps a page of `f`
+/// (present, not special), in index order. Chunks without one are passed over after a
+/// branch-free test of their entries: most of a table maps other folios.
+#[inline]
+fn each_in_folio(ptes: &[Pte], f: foliolab_schemes::FolioRef, mut hit: impl FnMut(usize, Pte)) {
+    const CHUNK: usize = 64;
+    let (head, nr) = (f.head.0, f.nr_pages());
+    // `Pte::pfn` without its debug assertion (the test must not branch on presence).
+    let maps = |p: &Pte| p.is_present() & !p.is_special() & ((p.0 >> 12).wrapping_sub(head) < nr);
+    for (c, chunk) in ptes.chunks(CHUNK).enumerate() {
+        if !chunk.iter().fold(false, |any, p| any | maps(p)) {
+            continue;
+        }
+        for (i, p) in chunk.iter().enumerate().filter(|(_, p)| maps(p)) {
+            hit(c * CHUNK + i, *p);
+        }
+    }
 }
 
 impl Model {
@@ -182,14 +223,22 @@ impl Model {
                 && p.pfn().0 < f.head.0 + f.nr_pages()
         };
         let mut out = Vec::new();
-        for (pid, key) in self.revmap.ranges(f.head) {
-            let haddr = VirtAddr(key * PMD_SIZE);
+        for (pid, g) in self.revmap.ranges(f.head) {
+            let gva = VirtAddr(g * GRANULE_BYTES);
+            let haddr = gva.align_down(PMD_SIZE);
             match self.proc(pid).aspace.pt.pmd(haddr) {
-                Some(PmdEntry::Leaf(l)) if in_folio(*l) => out.push((pid, haddr, true, *l)),
+                // The granules of one PMD range come in a row: its leaf once.
+                Some(PmdEntry::Leaf(l))
+                    if in_folio(*l) && out.last() != Some(&(pid, haddr, true, *l)) =>
+                {
+                    out.push((pid, haddr, true, *l));
+                }
                 Some(PmdEntry::Table(t)) => {
-                    for (i, pte) in t.ptes.iter().enumerate().filter(|(_, p)| in_folio(**p)) {
-                        out.push((pid, haddr.add(i as u64 * PAGE_SIZE), false, *pte));
-                    }
+                    let first = ((gva.0 - haddr.0) / PAGE_SIZE) as usize;
+                    let ptes = &t.ptes[first..first + GRANULE_PAGES];
+                    each_in_folio(ptes, f, |i, pte| {
+                        out.push((pid, gva.add(i as u64 * PAGE_SIZE), false, pte));
+                    });
                 }
                 _ => {}
             }
@@ -245,14 +294,23 @@ impl Model {
         vmas.len() as u64
     }
 
-    /// mremap moved `entry` to (`pid`, `to`): a place of its folio.
-    pub(crate) fn revmap_moved(&mut self, pid: Pid, to: VirtAddr, entry: Pte) {
+    /// An rmap add of `nr` pages of `f` at `at`, an address inside the mapping (the pages
+    /// lie within `nr` pages of it either way): places for that whole span.
+    pub(crate) fn revmap_added(&mut self, f: foliolab_schemes::FolioRef, at: At, nr: u64) {
+        let start = VirtAddr((at.1).0.saturating_sub(nr.saturating_sub(1) * PAGE_SIZE));
+        self.revmap
+            .note(f.head, at.0, start, at.1.add(nr * PAGE_SIZE));
+    }
+
+    /// mremap moved `entry` (mapping `len_bytes`: a PTE's page or a PMD's range) to
+    /// (`pid`, `to`): a place of its folio.
+    pub(crate) fn revmap_moved(&mut self, pid: Pid, to: VirtAddr, entry: Pte, len_bytes: u64) {
         if !entry.is_present() || entry.is_special() {
             return;
         }
         if self.mem.page(entry.pfn()).flags.has(PageFlags::ALLOCATED) {
             let head = self.mem.folio_of(entry.pfn());
-            self.revmap.note(head, pid, to);
+            self.revmap.note(head, pid, to, to.add(len_bytes));
         }
     }
 }

@@ -17,7 +17,9 @@ use crate::era::CowReuse;
 use crate::model::{Model, Pid, RssCounter};
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::PageFlags;
-use foliolab_schemes::{Cause, Ctx, FolioCounters, FolioRef, Level, Properties, Scheme, VmaChange};
+use foliolab_schemes::{
+    Cause, Ctx, FolioCounters, FolioRef, Level, Properties, Removed, Scheme, Span, VmaChange,
+};
 use foliolab_types::{FolioTruth, Pfn, VirtAddr, VmaId, PMD_ORDER};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -82,6 +84,14 @@ impl Model {
         }
     }
 
+    /// [`Model::rmap_free_folio`] of each folio, in order, in one call.
+    pub(crate) fn rmap_free_folios(&mut self, folios: &[FolioRef]) {
+        for f in folios {
+            self.revmap.forget(f.head);
+        }
+        self.rmap.scheme.free_folios(folios, &mut self.problems);
+    }
+
     // ---- events ----
 
     /// `folio_add_new_anon_rmap` with RMAP_EXCLUSIVE: marks a fresh folio anonymous and maps
@@ -110,7 +120,7 @@ impl Model {
                 .flags
                 .set(PageFlags::ANON_EXCLUSIVE, true);
         }
-        self.revmap.note(f.head, at.0, at.1);
+        self.revmap_added(f, at, f.nr_pages());
         let ctx = self.rmap_ctx(at, cause);
         let stat = self.rmap.scheme.add_new_anon(f, ctx);
         self.apply_stat(f, stat);
@@ -131,7 +141,15 @@ impl Model {
         level: Level,
         cause: Cause,
     ) {
-        self.revmap.note(f.head, at.0, at.1);
+        self.revmap_added(
+            f,
+            at,
+            if level == Level::Pmd {
+                f.nr_pages()
+            } else {
+                nr
+            },
+        );
         let ctx = self.rmap_ctx(at, cause);
         let stat = self.rmap.scheme.add(f, first, nr, level, ctx);
         self.apply_stat(f, stat);
@@ -142,6 +160,54 @@ impl Model {
     pub(crate) fn rmap_dup(&mut self, child: At, f: FolioRef, first: Pfn, nr: u64, level: Level) {
         let ctx = self.rmap_ctx(child, Cause::Fork);
         self.rmap.scheme.dup(f, first, nr, level, ctx);
+    }
+
+    /// [`Model::rmap_dup`] of each span, in order: the batches of one page table in one VMA
+    /// (fork), one context and one call to the design.
+    pub(crate) fn rmap_dup_batch(&mut self, child: At, spans: &[Span], level: Level) {
+        if spans.is_empty() {
+            return;
+        }
+        let ctx = self.rmap_ctx(child, Cause::Fork);
+        self.rmap.scheme.dup_batch(spans, level, ctx);
+    }
+
+    /// [`Model::rmap_remove`] of each span, in order: the batches of one page table in one
+    /// VMA (zap), one context and one call to the design, then each span's statistics and
+    /// deferred-split queueing in order (nothing the design sees depends on those). `removed`
+    /// is scratch space.
+    pub(crate) fn rmap_remove_batch(
+        &mut self,
+        at: At,
+        spans: &[Span],
+        level: Level,
+        cause: Cause,
+        removed: &mut Vec<Removed>,
+    ) {
+        if spans.is_empty() {
+            return;
+        }
+        let ctx = self.rmap_ctx(at, cause);
+        removed.clear();
+        removed.resize(spans.len(), Removed::default());
+        self.rmap.scheme.remove_batch(spans, level, ctx, removed);
+        // Anon statistics summed over the batch (`apply_stat` of each, added up).
+        let (mut anon_pages, mut anon_thps) = (0, 0);
+        for (s, r) in spans.iter().zip(removed.iter()) {
+            let f = s.folio;
+            if f.anon {
+                anon_pages += r.stat.nr;
+                anon_thps += r.stat.nr_pmd / PMD_ORDER.nr_pages() as i64;
+            } else {
+                self.apply_stat(f, r.stat);
+            }
+            if r.partially_mapped && f.anon && !self.is_partially_mapped(f) {
+                self.deferred_split_folio(f, true);
+            }
+        }
+        self.stats.count_vm(VmStat::NrAnonMapped, anon_pages);
+        self.stats
+            .count_vm(VmStat::NrAnonTransparentHugepages, anon_thps);
     }
 
     /// `folio_remove_rmap_{ptes,pmd}` plus its statistics and deferred-split queueing.

@@ -225,6 +225,7 @@ impl Model {
     fn map_swapin(&mut self, pid: Pid, s: Swapin, pte: Pte, write: bool) -> Result<(), ModelError> {
         let f = s.folio;
         let exclusive = !s.cached || pte.swp_exclusive();
+        let sole_user = write && self.reuse_swap_page(f, s.slot);
         for i in 0..s.nr {
             self.swap_dev().put(s.slot + i);
         }
@@ -238,7 +239,11 @@ impl Model {
         self.add_rss(pid, RssCounter::Anon, s.nr as i64);
         self.add_rss(pid, RssCounter::Swap, -(s.nr as i64));
         let vma = self.vma_at(pid, s.va)?;
-        let reuse = exclusive || self.mem.refcount(f.head) == 1;
+        let reuse = exclusive || self.mem.refcount(f.head) == 1 || sole_user;
+        if sole_user {
+            // 5.10: `reuse_swap_page` deletes the page from the swap cache and dirties it.
+            self.folio_free_swap(f);
+        }
         // Era: before 6.12 (measured on 5.10 and 6.1) only a write fault maps it writable.
         let writable =
             reuse && vma.flags.has(VmFlags::WRITE) && (write || self.era.swapin_writable_on_read);
@@ -261,6 +266,19 @@ impl Model {
             return self.do_wp_page(pid, s.va);
         }
         Ok(())
+    }
+
+    /// Era: without PageAnonExclusive (5.10), a write fault's `reuse_swap_page`: a page in
+    /// the swap cache whose mappings and swap references, the faulting entry's included,
+    /// count at most one is reused, whatever else holds a reference (a pipe's: the leak of
+    /// CVE-2020-29374 through swap, measured on 5.10: tests/cow 03/04 `*-swapped`).
+    fn reuse_swap_page(&self, f: FolioRef, slot: u64) -> bool {
+        if self.era.anon_exclusive || f.is_large() {
+            return false;
+        }
+        let dev = self.swap.as_ref().expect("a swap device");
+        self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE)
+            && self.folio_mapcount(f) + dev.count(slot) as i64 <= 1
     }
 
     /// `folio_add_new_anon_rmap` for a folio that is not anon yet, otherwise

@@ -3,35 +3,52 @@
 //! flush).
 
 use crate::batch::folio_pte_batch;
-use crate::model::{Model, Pid};
+use crate::model::{Model, Pid, RssCounter};
 use crate::rmap::At;
 use foliolab_mem::{PmdEntry, Pte};
-use foliolab_schemes::{Cause, FolioRef, Level};
+use foliolab_schemes::{Cause, FolioRef, Level, Removed, Span};
 use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER, PMD_SIZE};
 
-/// What the page-table walk of a PTE range leaves for the rmap half, in address order.
-enum ZapStep {
-    /// A swap entry at a PTE index, still in the table.
-    Swap(usize, Pte),
-    /// A batch of PTEs mapping one folio, already cleared.
-    Folio(ZapBatch),
+/// What the page-table walk of a PTE range leaves for the rmap half, in address order: the
+/// cleared batches as the design's spans, each with the union of its cleared entries' bits
+/// (dirty, young), and the swap entries still in the table, each after the batches before
+/// it.
+#[derive(Default)]
+pub(crate) struct PteWalk {
+    spans: Vec<Span>,
+    cleared: Vec<Pte>,
+    /// Pages of anon folios among the spans (their RSS counter is known without a look).
+    anon_pages: i64,
+    /// Whether some span maps a file folio (whose RSS counter, dirty and accessed bits the
+    /// rmap half looks at).
+    file: bool,
+    /// (batches before it, PTE index, entry).
+    swaps: Vec<(usize, usize, Pte)>,
 }
 
-/// One cleared batch: `nr` pages of `f` from `first`, and the union of the cleared entries'
-/// bits (dirty, young).
-struct ZapBatch {
-    f: FolioRef,
-    first: Pfn,
-    nr: usize,
-    cleared: Pte,
+impl PteWalk {
+    fn clear(&mut self) {
+        self.spans.clear();
+        self.cleared.clear();
+        self.swaps.clear();
+        self.anon_pages = 0;
+        self.file = false;
+    }
 }
 
 /// References to drop once the (modelled) TLB flush is done, in zap order: (head PFN,
 /// references), 8 bytes each as the kernel's `mmu_gather` keeps one pointer per page (the
 /// model's PFNs fit in 32 bits).
+///
+/// It also keeps the walk's scratch space, reused from one page table to the next: what
+/// the walk of the table being zapped left, and the results of one batched rmap call.
 #[derive(Default)]
 pub(crate) struct Gather {
     refs: Vec<(u32, u32)>,
+    /// Folios the flush frees together.
+    frees: Vec<FolioRef>,
+    walk: PteWalk,
+    removed: Vec<Removed>,
 }
 
 impl Gather {
@@ -67,12 +84,29 @@ impl Model {
     /// folios are freed in the same order as by one flush at the end. With a swap device it
     /// flushes once at the end (`tlb_finish_mmu`), so that every `free_swap_cache` and swap
     /// entry's zap sees the whole range unmapped and frees in the same order.
+    ///
+    /// Folios whose last reference goes are freed together (`free_unref_folios`), in
+    /// gather order; a folio in the swap cache first sends those before it.
     fn tlb_flush(&mut self, gather: &mut Gather) {
-        for (head, nr) in gather.refs.drain(..) {
+        let mut refs = std::mem::take(&mut gather.refs);
+        let mut frees = std::mem::take(&mut gather.frees);
+        for (head, nr) in refs.drain(..) {
             let (head, nr) = (Pfn(head as u64), nr as i32);
-            self.free_swap_cache(head);
-            self.put_folio(head, nr);
+            match self.mem.put_refs_unless_swapcache(head, nr) {
+                Some(0) => frees.push(self.folio(head)),
+                Some(_) => {}
+                None => {
+                    self.free_folios(&frees);
+                    frees.clear();
+                    self.free_swap_cache(head);
+                    self.put_folio(head, nr);
+                }
+            }
         }
+        self.free_folios(&frees);
+        frees.clear();
+        gather.refs = refs;
+        gather.frees = frees;
     }
 
     fn zap_pmd_range(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr, gather: &mut Gather) {
@@ -106,14 +140,25 @@ impl Model {
         }
         let first = ((start.0 - haddr.0) / PAGE_SIZE) as usize;
         let last = ((end.0 - haddr.0) / PAGE_SIZE) as usize;
-        for step in self.clear_pte_range(pid, haddr, first, last) {
-            match step {
-                ZapStep::Swap(i, pte) => {
-                    self.zap_swap_entry(pid, haddr.add(i as u64 * PAGE_SIZE), pte)
-                }
-                // Every zapped range lies inside one VMA (munmap, exit and
-                // MADV_DONTNEED zap VMA by VMA).
-                ZapStep::Folio(b) => self.zap_folio_batch(At(pid, start), b, gather),
+        let mut walk = std::mem::take(&mut gather.walk);
+        walk.clear();
+        self.clear_pte_range(pid, haddr, first..last, &mut walk, gather);
+        // Every zapped range lies inside one VMA (munmap, exit and MADV_DONTNEED zap VMA by
+        // VMA): the folio batches between two swap entries go to the design in one call.
+        let at = At(pid, start);
+        let mut rss = [0i64; 4];
+        rss[RssCounter::Anon as usize] = -walk.anon_pages;
+        let mut done = 0;
+        for &(before, i, pte) in &walk.swaps {
+            self.zap_batches(at, &walk, done..before, gather, &mut rss);
+            done = before;
+            self.zap_swap_entry(pid, haddr.add(i as u64 * PAGE_SIZE), pte);
+        }
+        self.zap_batches(at, &walk, done..walk.spans.len(), gather, &mut rss);
+        gather.walk = walk;
+        for c in [RssCounter::Anon, RssCounter::File, RssCounter::Shmem] {
+            if rss[c as usize] != 0 {
+                self.add_rss(pid, c, rss[c as usize]);
             }
         }
     }
@@ -131,17 +176,19 @@ impl Model {
 
     /// The page-table half of `zap_pte_range` over PTE indexes [first, last) of the table at
     /// `haddr`, found once (`pte_offset_map_lock`): present entries are cleared batch by
-    /// batch; the rmap half of each batch, and each swap entry, are returned in address
-    /// order for the caller to finish (nothing in between reads the page tables).
+    /// batch, each batch's references gathered and its anon pages counted; the rmap half of
+    /// each batch, and each swap entry, are left in `walk` in address order for the caller
+    /// to finish (nothing in between reads the page tables).
     fn clear_pte_range(
         &mut self,
         pid: Pid,
         haddr: VirtAddr,
-        first: usize,
-        last: usize,
-    ) -> Vec<ZapStep> {
+        range: std::ops::Range<usize>,
+        walk: &mut PteWalk,
+        gather: &mut Gather,
+    ) {
         let (batching, holes) = self.zap_batching();
-        let mut steps = Vec::new();
+        let (first, last) = (range.start, range.end);
         let Model { procs, mem, .. } = self;
         let pt = &mut procs[pid.0 as usize]
             .as_mut()
@@ -149,13 +196,13 @@ impl Model {
             .aspace
             .pt;
         let Some(PmdEntry::Table(t)) = pt.pmd_mut(haddr) else {
-            return steps;
+            return;
         };
         let mut i = first;
         while i < last {
             let pte = t.ptes[i];
             if pte.is_swap() {
-                steps.push(ZapStep::Swap(i, pte));
+                walk.swaps.push((walk.spans.len(), i, pte));
                 i += 1;
                 continue;
             }
@@ -164,7 +211,7 @@ impl Model {
                 i += 1;
                 continue;
             }
-            let f = Model::folio_in(mem, mem.folio_of(pte.pfn()));
+            let f = Model::folio_of_page_in(mem, pte.pfn());
             let nr = match (f.is_large(), holes, batching) {
                 (false, _, _) => 1,
                 (true, true, _) => {
@@ -179,34 +226,47 @@ impl Model {
                 cleared = Pte(cleared.0 | p.0);
                 *p = Pte::NONE;
             }
-            steps.push(ZapStep::Folio(ZapBatch {
-                f,
+            walk.spans.push(Span {
+                folio: f,
                 first: pte.pfn(),
-                nr,
-                cleared,
-            }));
+                nr: nr as u64,
+            });
+            walk.cleared.push(cleared);
+            if f.anon {
+                walk.anon_pages += nr as i64;
+            } else {
+                walk.file = true;
+            }
+            gather.push(f.head, nr);
             i += nr;
         }
-        steps
     }
 
-    /// The rmap half of one cleared batch: dirty and accessed file folios, RSS, the rmap
-    /// removal, and the references for the gather. `at`: the process and an address of the
-    /// zapped range (inside the batch's VMA).
-    fn zap_folio_batch(&mut self, at: At, b: ZapBatch, gather: &mut Gather) {
-        let pid = at.0;
-        let ZapBatch {
-            f,
-            first,
-            nr,
-            cleared,
-        } = b;
-        self.file_zap_dirty(f, cleared);
-        self.file_zap_young(f, cleared);
-        let counter = self.mm_counter(f);
-        self.add_rss(pid, counter, -(nr as i64));
-        self.rmap_remove(at, f, first, nr as u64, Level::Pte, Cause::Zap);
-        gather.push(f.head, nr);
+    /// The rmap half of the cleared batches `batches` of `walk` (consecutive, no swap entry
+    /// between them): dirty and accessed file folios and the RSS they leave (into `rss`;
+    /// the walk counted anon pages and gathered the references), and the design's removal
+    /// of them all in one call. `at`: the process and an address of the zapped range (inside
+    /// the batches' VMA).
+    fn zap_batches(
+        &mut self,
+        at: At,
+        walk: &PteWalk,
+        batches: std::ops::Range<usize>,
+        gather: &mut Gather,
+        rss: &mut [i64; 4],
+    ) {
+        let spans = &walk.spans[batches.clone()];
+        let cleared = &walk.cleared[batches];
+        for (s, &cleared) in spans.iter().zip(cleared).filter(|_| walk.file) {
+            if !s.folio.anon {
+                self.file_zap_dirty(s.folio, cleared);
+                self.file_zap_young(s.folio, cleared);
+                rss[self.mm_counter(s.folio) as usize] -= s.nr as i64;
+            }
+        }
+        let mut removed = std::mem::take(&mut gather.removed);
+        self.rmap_remove_batch(at, spans, Level::Pte, Cause::Zap, &mut removed);
+        gather.removed = removed;
     }
 
     /// `zap_present_folio_ptes` for a file folio: a dirty entry dirties the folio. (The

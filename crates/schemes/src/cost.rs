@@ -20,6 +20,7 @@ pub const CAUSES: [Cause; 7] = [
 ];
 
 /// Position of `c` in [`CAUSES`].
+#[inline]
 pub fn cause_index(c: Cause) -> usize {
     match c {
         Cause::Fault => 0,
@@ -55,6 +56,7 @@ pub struct OpCost {
 }
 
 impl OpCost {
+    #[inline]
     pub fn add(&mut self, o: OpCost) {
         self.calls += o.calls;
         self.atomic_rmw += o.atomic_rmw;
@@ -70,9 +72,20 @@ pub struct Costs {
 
 impl Costs {
     /// One rmap call of kind `cause` doing `rmw` atomics on `lines` distinct cachelines.
+    #[inline]
     pub fn record(&mut self, cause: Cause, rmw: u64, lines: u64) {
         self.by_cause[cause_index(cause)].add(OpCost {
             calls: 1,
+            atomic_rmw: rmw,
+            cachelines: lines,
+        });
+    }
+    /// `calls` rmap calls of kind `cause` doing `rmw` atomics on `lines` cachelines in all:
+    /// what as many [`Costs::record`]s would add up to.
+    #[inline]
+    pub fn record_calls(&mut self, cause: Cause, calls: u64, rmw: u64, lines: u64) {
+        self.by_cause[cause_index(cause)].add(OpCost {
+            calls,
             atomic_rmw: rmw,
             cachelines: lines,
         });

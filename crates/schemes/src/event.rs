@@ -38,12 +38,15 @@ pub struct FolioRef {
 }
 
 impl FolioRef {
+    #[inline]
     pub fn nr_pages(self) -> u64 {
         self.order.nr_pages()
     }
+    #[inline]
     pub fn is_large(self) -> bool {
         self.order.0 > 0
     }
+    #[inline]
     pub fn pmd_mappable(self) -> bool {
         self.order >= PMD_ORDER
     }
@@ -52,6 +55,16 @@ impl FolioRef {
         debug_assert!(page >= self.head && page.0 < self.head.0 + self.nr_pages());
         page.offset_from(self.head) as usize
     }
+}
+
+/// One folio's part of a batched rmap call ([`crate::RmapEvents::dup_batch`],
+/// [`crate::RmapEvents::remove_batch`]): `nr` pages of `folio` from `first` (the whole folio
+/// for a PMD), as one per-folio call would name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub folio: FolioRef,
+    pub first: Pfn,
+    pub nr: u64,
 }
 
 /// Who maps: the VMA the mapping belongs to, its MM (`vma->vm_mm->mm_id`), and why.

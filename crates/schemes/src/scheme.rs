@@ -8,7 +8,7 @@
 //! stays the model's.
 
 use crate::cost::{Costs, Layout};
-use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta, VmaChange};
+use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, Span, StatDelta, VmaChange};
 use foliolab_types::{FolioTruth, Pfn, TruthStore};
 
 /// The rmap events, identical for every design.
@@ -19,6 +19,18 @@ pub trait RmapEvents {
     /// The folio is about to be freed (or split): every count must be back at its initial
     /// value; the error says which is not (a "bad page"). Resets the design's storage.
     fn free_folio(&mut self, folio: FolioRef) -> Result<(), String>;
+
+    /// [`RmapEvents::free_folio`] of each folio in order (the folios a TLB flush frees
+    /// together, `free_unref_folios`); each error is appended to `errors`, in order. By
+    /// default one `free_folio` each; a design may override it where one call is cheaper,
+    /// with exactly their effect and errors.
+    fn free_folios(&mut self, folios: &[FolioRef], errors: &mut Vec<String>) {
+        for &f in folios {
+            if let Err(e) = self.free_folio(f) {
+                errors.push(e);
+            }
+        }
+    }
 
     /// `folio_add_new_anon_rmap`: the first mapping of a new anon folio, by one PMD for a
     /// PMD-sized folio, by PTEs covering the whole folio otherwise. By default the same as
@@ -45,6 +57,27 @@ pub trait RmapEvents {
 
     /// `folio_remove_rmap_{ptes,pmd}`.
     fn remove(&mut self, folio: FolioRef, first: Pfn, nr: u64, level: Level, ctx: Ctx) -> Removed;
+
+    /// [`RmapEvents::dup`] of each span in order, all at `level` with one context: fork's
+    /// batches of one page table (consecutive entries in one VMA), one call for many small
+    /// folios. By default one `dup` per span; a design may override it where one call is
+    /// cheaper, with exactly the effect of those `dup`s.
+    fn dup_batch(&mut self, spans: &[Span], level: Level, ctx: Ctx) {
+        for s in spans {
+            self.dup(s.folio, s.first, s.nr, level, ctx);
+        }
+    }
+
+    /// [`RmapEvents::remove`] of each span in order, all at `level` with one context (zap's
+    /// batches of one page table); span `i`'s result goes to `out[i]` (one entry per span,
+    /// each [`Removed::default`] on entry). By default one `remove` per span; a design may
+    /// override it where one call is cheaper, with exactly the effect and results of those
+    /// `remove`s.
+    fn remove_batch(&mut self, spans: &[Span], level: Level, ctx: Ctx, out: &mut [Removed]) {
+        for (s, r) in spans.iter().zip(out) {
+            *r = self.remove(s.folio, s.first, s.nr, level, ctx);
+        }
+    }
 
     /// A VMA boundary moved under existing mappings (a split or merge by mprotect, munmap,
     /// madvise; an mremap move): the `nr` pages from `first` (the whole folio for a PMD) that

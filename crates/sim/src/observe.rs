@@ -12,7 +12,7 @@ pub fn pages(r: &ModelRunner, proc: &str, range: &Range) -> Result<Vec<(u64, Pag
     let pid = r.pid(proc)?;
     let (start, end) = r.span(proc, range)?;
     let region_start = r.region(proc, &range.region)?.start;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(((end.0 - start.0) / PAGE_SIZE) as usize);
     let mut va = start;
     while va < end {
         let v = r.model().page_view(pid, va);

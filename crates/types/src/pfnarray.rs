@@ -9,7 +9,9 @@ const SECTION_PAGES: usize = 1 << SECTION_SHIFT;
 /// PFN-indexed storage of `T`, default-valued until written.
 #[derive(Clone, Debug)]
 pub struct PfnArray<T: Clone + Default> {
-    sections: Vec<Option<Box<[T]>>>,
+    /// Sections by number; a section's length is known to the compiler, so an index within
+    /// it needs no bounds check.
+    sections: Vec<Option<Box<[T; SECTION_PAGES]>>>,
     default: T,
 }
 
@@ -43,10 +45,27 @@ impl<T: Clone + Default> PfnArray<T> {
     #[inline]
     pub fn get_mut(&mut self, pfn: Pfn) -> &mut T {
         let (s, i) = Self::split(pfn);
-        let default = &self.default;
-        let sec = self.sections[s]
-            .get_or_insert_with(|| vec![default.clone(); SECTION_PAGES].into_boxed_slice());
-        &mut sec[i]
+        &mut self.section_mut(s)[i]
+    }
+
+    /// Section `s`, materialised (every entry default) on first use.
+    #[inline]
+    fn section_mut(&mut self, s: usize) -> &mut [T; SECTION_PAGES] {
+        if self.sections[s].is_none() {
+            self.materialise(s);
+        }
+        match &mut self.sections[s] {
+            Some(sec) => sec,
+            None => unreachable!("section {s} just materialised"),
+        }
+    }
+
+    /// Out of line: a section is materialised once, its entries read and written many times.
+    #[cold]
+    #[inline(never)]
+    fn materialise(&mut self, s: usize) {
+        let sec: Box<[T]> = vec![self.default.clone(); SECTION_PAGES].into_boxed_slice();
+        self.sections[s] = Some(sec.try_into().unwrap_or_else(|_| unreachable!()));
     }
 
     /// The `nr` entries from `pfn`, which lie in one section (a folio or buddy block never
@@ -63,10 +82,7 @@ impl<T: Clone + Default> PfnArray<T> {
     pub fn range_mut(&mut self, pfn: Pfn, nr: usize) -> &mut [T] {
         let (s, i) = Self::split(pfn);
         assert!(i + nr <= SECTION_PAGES, "{pfn:?}+{nr} crosses a section");
-        let default = &self.default;
-        let sec = self.sections[s]
-            .get_or_insert_with(|| vec![default.clone(); SECTION_PAGES].into_boxed_slice());
-        &mut sec[i..i + nr]
+        &mut self.section_mut(s)[i..i + nr]
     }
 
     /// Number of materialised sections (for memory accounting in benches).

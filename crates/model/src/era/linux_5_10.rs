@@ -1,7 +1,10 @@
 //! Linux 5.10 (Debian bullseye's kernel): the 6.1 generation's THP and accounting
 //! (`linux-6.1`: per-page `_mapcount`, `compound_mapcount`, PageDoubleMap) without
 //! PageAnonExclusive: COW reuses a page only by `page_count(page) == 1` (`do_wp_page` after
-//! 09854ba94c6a, 5.9), never while the swap cache holds it; smaps has no `Pss_Dirty`.
+//! 09854ba94c6a, 5.9), never while the swap cache holds it, but a write fault on a swap
+//! entry reuses the swap cache's page when `reuse_swap_page` counts one mapping or swap
+//! reference, whatever else holds it (a pipe: the leak through swap); smaps has no
+//! `Pss_Dirty`.
 //! Measured on 5.10.262 in a VM (docs/kernel-measurements/5.10).
 
 use super::*;
