@@ -190,6 +190,11 @@ impl RevMap {
     }
 }
 
+/// Whether the entry `p` maps a page of `f` (present, not special, its PFN inside the folio).
+pub(crate) fn maps_page_of(p: Pte, f: foliolab_schemes::FolioRef) -> bool {
+    p.is_present() && !p.is_special() && p.pfn() >= f.head && p.pfn().0 < f.head.0 + f.nr_pages()
+}
+
 /// Calls `hit(index, entry)` for each entry of a PTE table that maps a page of `f`
 /// (present, not special), in index order. Chunks without one are passed over after a
 /// branch-free test of their entries: most of a table maps other folios.
@@ -216,12 +221,7 @@ impl Model {
         &self,
         f: foliolab_schemes::FolioRef,
     ) -> Vec<(Pid, VirtAddr, bool, Pte)> {
-        let in_folio = |p: Pte| {
-            p.is_present()
-                && !p.is_special()
-                && p.pfn() >= f.head
-                && p.pfn().0 < f.head.0 + f.nr_pages()
-        };
+        let in_folio = |p: Pte| maps_page_of(p, f);
         let mut out = Vec::new();
         for (pid, g) in self.revmap.ranges(f.head) {
             let gva = VirtAddr(g * GRANULE_BYTES);
@@ -256,12 +256,7 @@ impl Model {
         &self,
         f: foliolab_schemes::FolioRef,
     ) -> Vec<(Pid, VirtAddr, bool, Pte)> {
-        let in_folio = |p: Pte| {
-            p.is_present()
-                && !p.is_special()
-                && p.pfn() >= f.head
-                && p.pfn().0 < f.head.0 + f.nr_pages()
-        };
+        let in_folio = |p: Pte| maps_page_of(p, f);
         let mut out = Vec::new();
         for (pid, p) in self.processes() {
             for (va, e) in p.aspace.pt.iter() {

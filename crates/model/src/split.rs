@@ -4,6 +4,7 @@
 //! deferred split shrinker (`deferred_split_scan`).
 
 use crate::model::{Model, Pid, RssCounter};
+use crate::revmap::maps_page_of;
 use crate::rmap::At;
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::{PageFlags, PmdEntry, Pte, PteTable};
@@ -171,12 +172,7 @@ impl Model {
         f: FolioRef,
         out: &mut Vec<Migration>,
     ) {
-        let in_folio = |p: Pte| {
-            p.is_present()
-                && !p.is_special()
-                && p.pfn() >= f.head
-                && p.pfn().0 < f.head.0 + f.nr_pages()
-        };
+        let in_folio = |p: Pte| maps_page_of(p, f);
         match self.proc(pid).aspace.pt.pmd(haddr) {
             Some(PmdEntry::Leaf(leaf)) if in_folio(*leaf) => {
                 let leaf = *leaf;
