@@ -97,6 +97,9 @@ pub struct TouchedCheck {
     writable: Vec<u32>,
     /// PFNs a writable entry was counted in for since the last check.
     new_writable: Vec<Pfn>,
+    /// The (mm, PMD range) of every entry counted out or in since the last check: the
+    /// ranges whose RSS can have changed (sorted by the check).
+    rss_keys: Vec<(MmId, u64)>,
     /// Swap PTEs per slot, and the slots whose count changed since the last check.
     slot_refs: BTreeMap<u64, u32>,
     slots: Vec<u64>,
@@ -124,6 +127,10 @@ impl TouchedCheck {
     /// [`foliolab_oracle`]'s `Recounter::update`).
     pub fn entry(&mut self, c: EntryChange) {
         let sign: i64 = if c.added { 1 } else { -1 };
+        let key = (c.mm, c.va.0 / PMD_SIZE);
+        if self.rss_keys.last() != Some(&key) {
+            self.rss_keys.push(key);
+        }
         if c.pte.is_swap() && !c.pmd {
             let slot = c.pte.swap_offset();
             let n = self.slot_refs.entry(slot).or_default();
@@ -159,6 +166,8 @@ impl Model {
         changed: &[Pfn],
     ) -> Vec<String> {
         let pages: &[u64] = self.mem.touched.pages.raw();
+        st.rss_keys.sort_unstable();
+        st.rss_keys.dedup();
         let ranges_ok = self.update_range_rss(st);
         let (folios, tails_ok) = self.touched_folios(st, changed, pages);
         let mut clean = ranges_ok && !st.unclean && self.problems.is_empty();
@@ -169,6 +178,7 @@ impl Model {
         clean &= self.writable_ok(st, pages);
         clean &= self.touched_swap_ok(st, &folios);
         st.new_writable.clear();
+        st.rss_keys.clear();
         st.slots.clear();
         st.folios = folios;
         self.clear_touched_of_listed();
@@ -552,15 +562,18 @@ impl Model {
         let fresh = old.is_none();
         let all = fresh || pt.touched.overflowed();
         let mine = (mm, 0)..=(mm, u64::MAX);
-        let keys: Vec<u64> = if all {
+        // Without an overflow, the ranges whose entries changed (a range's RSS is a function
+        // of its entries: the class of a mapped folio does not change while it is mapped).
+        let keys: Option<Vec<u64>> = all.then(|| {
             let mut k: BTreeSet<u64> = st.range_rss.range(mine).map(|((_, k), _)| *k).collect();
             k.extend(pt.iter().map(|(va, _)| va.0 / PMD_SIZE));
             k.into_iter().collect()
-        } else {
-            pt.touched.sorted()
-        };
+        });
+        let from = st.rss_keys.partition_point(|&(m, _)| m < mm);
+        let to = st.rss_keys.partition_point(|&(m, _)| m <= mm);
+        let changed: Vec<u64> = st.rss_keys[from..to].iter().map(|&(_, k)| k).collect();
         let mut sums = old.unwrap_or_default();
-        for key in keys {
+        for &key in keys.as_deref().unwrap_or(&changed) {
             let new = self.range_rss(pt, key);
             let old = st.range_rss.remove(&(mm, key)).unwrap_or_default();
             let before = if fresh { [0; 4] } else { old };
