@@ -85,7 +85,13 @@ fn each_diff(a: Option<View>, b: Option<View>, all: bool, mut f: impl FnMut(u64,
                 }
             }
         }
-        (Some(View::Leaf(x)), Some(View::Leaf(y))) if !all && x == y => {}
+        // A PMD leaf write-protected (fork) or aged counts for the same folio as before,
+        // as a PTE does: its mapping is not counted out and in.
+        (Some(View::Leaf(x)), Some(View::Leaf(y))) if !all => {
+            if x != y && !x.is_none() {
+                f(0, x, true, same_count(x, y));
+            }
+        }
         (Some(View::Leaf(x)), _) => {
             if !x.is_none() {
                 f(0, x, true, false);

@@ -8,6 +8,7 @@
 
 use crate::cost::{lines, Costs, Layout};
 use crate::event::{Cause, Ctx, FolioCounters, FolioRef, Level, Removed, Span, StatDelta};
+use crate::kit::first_page_mismatch;
 use crate::scheme::{Queries, Reporting, RmapEvents};
 use crate::words::{bytes, Folio618, PageMapcount};
 use foliolab_types::{FolioTruth, MmId, Pfn, PfnArray};
@@ -167,6 +168,17 @@ impl Linux618 {
                 nr_pmd: 0,
             },
             partially_mapped: false,
+        }
+    }
+
+    /// The first page whose `_mapcount` is not its PTE mappings in `truth`.
+    fn first_wrong_page(&self, f: FolioRef, truth: &FolioTruth) -> Option<usize> {
+        let want = &truth.pte_maps_per_page[..];
+        match self.mapcounts.range(f.head, f.nr_pages() as usize) {
+            Some(words) => first_page_mismatch(words, want, |w| w.0.mapcount as i64 + 1),
+            // A section never written: every `_mapcount` is the raw −1 of an unmapped page.
+            None if truth.pages_pte_mapped() == 0 => None,
+            None => want.iter().position(|&n| n != 0),
         }
     }
 
@@ -572,15 +584,12 @@ impl Reporting for Linux618 {
                 truth.pmd_maps
             ));
         }
-        for i in 0..f.nr_pages() {
-            let p = self.page_mc(f.head.add(i)) as i64;
-            if p != truth.pte_maps_per_page[i as usize] as i64 {
-                out.push(format!(
-                    "page[{i}] _mapcount {p}, {} PTE mappings",
-                    truth.pte_maps_per_page[i as usize]
-                ));
-                break;
-            }
+        if let Some(i) = self.first_wrong_page(f, truth) {
+            out.push(format!(
+                "page[{i}] _mapcount {}, {} PTE mappings",
+                self.page_mc(f.head.add(i as u64)),
+                truth.pte_maps_per_page[i]
+            ));
         }
         let npm = w.nr_pages_mapped;
         if (npm & FOLIO_PAGES_MAPPED) as u64 != truth.pages_pte_mapped() {
