@@ -620,3 +620,43 @@ impl Reporting for Linux618 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use foliolab_types::Order;
+
+    fn page_message(out: &[String], page: u64, mapcount: i32, ptes: u64) -> bool {
+        let want = format!("page[{page}] _mapcount {mapcount}, {ptes} PTE mappings");
+        out.iter().any(|m| *m == want)
+    }
+
+    /// The per-page part of the check compares every page of a 2M folio: a wrong
+    /// `_mapcount` on any one page is reported, whether the folio is mapped by a PMD alone
+    /// (the truth has no PTE mapping), by PTEs, or its words were never written.
+    #[test]
+    fn a_wrong_page_mapcount_anywhere_in_a_2m_folio_is_caught() {
+        let f = FolioRef {
+            head: Pfn(1 << 9),
+            order: Order(9),
+            anon: true,
+        };
+        for page in [0, 1, 63, 64, 300, 511] {
+            let (mut s, pmd_only) = (Linux618::new(1 << 12), FolioTruth::new(512));
+            assert!(!page_message(&s.check(f, &pmd_only), page, 0, 0));
+            s.mapcounts.get_mut(f.head.add(page)).0.mapcount = 0;
+            assert!(page_message(&s.check(f, &pmd_only), page, 1, 0));
+
+            let mut ptes = FolioTruth::new(512);
+            (0..512).for_each(|i| ptes.pte_maps_per_page.add(i));
+            let mut s = Linux618::new(1 << 12);
+            assert!(page_message(&s.check(f, &ptes), 0, 0, 1), "never written");
+            for w in s.mapcounts.range_mut(f.head, 512) {
+                w.0.mapcount = 0;
+            }
+            assert!(s.check(f, &ptes).iter().all(|m| !m.starts_with("page[")));
+            s.mapcounts.get_mut(f.head.add(page)).0.mapcount = 1;
+            assert!(page_message(&s.check(f, &ptes), page, 2, 1));
+        }
+    }
+}
