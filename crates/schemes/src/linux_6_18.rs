@@ -628,7 +628,7 @@ mod tests {
 
     fn page_message(out: &[String], page: u64, mapcount: i32, ptes: u64) -> bool {
         let want = format!("page[{page}] _mapcount {mapcount}, {ptes} PTE mappings");
-        out.iter().any(|m| *m == want)
+        out.contains(&want)
     }
 
     /// The per-page part of the check compares every page of a 2M folio: a wrong
