@@ -21,16 +21,24 @@ pub struct FolioTruth {
     pub entries_per_mm: MmCounts,
 }
 
+/// Zero counts, what a large folio no PTE maps reads (up to PMD order).
+static ZEROS: [u64; 512] = [0; 512];
+
 /// A count per page of a folio, read as a slice (`[i]`, `iter()`) and changed one page at
 /// a time ([`PageCounts::add`], [`PageCounts::sub`]), which keeps the sum and the number of
 /// non-zero pages: a check of a large folio asks them without walking its pages. A small
-/// folio's count lives inline, a large folio's in a vector kept for reuse, so the oracle
-/// allocates nothing per small folio.
+/// folio's count lives inline, a large folio's in a vector kept for reuse, written only
+/// once a PTE maps a page: a folio mapped by PMDs alone reads shared zeros, so counting
+/// a 2M folio in or out costs nothing per page, and the oracle allocates nothing per small
+/// folio.
 #[derive(Clone, Default)]
 pub struct PageCounts {
+    /// Pages of the folio.
+    nr_pages: usize,
     /// The count of a one-page folio (0 for a larger one).
     one: u64,
-    /// The counts of a larger folio (empty for a one-page folio).
+    /// The counts of a larger folio once a page was counted (empty before, or for a
+    /// one-page folio).
     many: Vec<u64>,
     /// Sum of the counts.
     sum: u64,
@@ -74,20 +82,23 @@ impl PageCounts {
         self.nonzero
     }
     fn slice_mut(&mut self) -> &mut [u64] {
-        if self.many.is_empty() {
-            std::slice::from_mut(&mut self.one)
-        } else {
-            &mut self.many
+        if self.nr_pages <= 1 {
+            return std::slice::from_mut(&mut self.one);
         }
+        if self.many.is_empty() {
+            self.many.resize(self.nr_pages, 0);
+        }
+        &mut self.many
     }
     /// Zero counts for `nr_pages` pages, keeping the allocation.
     pub fn reset(&mut self, nr_pages: u64) {
+        self.nr_pages = nr_pages as usize;
         self.sum = 0;
         self.nonzero = 0;
         self.one = 0;
         self.many.clear();
-        if nr_pages > 1 {
-            self.many.resize(nr_pages as usize, 0);
+        if self.nr_pages > ZEROS.len() {
+            self.many.resize(self.nr_pages, 0);
         }
     }
 }
@@ -95,8 +106,10 @@ impl PageCounts {
 impl std::ops::Deref for PageCounts {
     type Target = [u64];
     fn deref(&self) -> &[u64] {
-        if self.many.is_empty() {
+        if self.nr_pages <= 1 {
             std::slice::from_ref(&self.one)
+        } else if self.many.is_empty() {
+            &ZEROS[..self.nr_pages]
         } else {
             &self.many
         }
