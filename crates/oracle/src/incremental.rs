@@ -216,7 +216,7 @@ impl Tally<'_> {
                 t.pte_maps_per_page.sub(Pfn(p).offset_from(head) as usize);
             }
             if let Some(n) = t.entries_per_mm.get_mut(&mm) {
-                *n = n.saturating_sub(upto.offset_from(pfn));
+                *n = n.saturating_sub(upto.offset_from(pfn) as u32);
                 if *n == 0 {
                     t.entries_per_mm.remove(&mm);
                 }
@@ -248,7 +248,7 @@ impl Tally<'_> {
             for p in next.0..upto.0 {
                 t.pte_maps_per_page.add(Pfn(p).offset_from(head) as usize);
             }
-            *t.entries_per_mm.counter(mm) += upto.offset_from(next);
+            *t.entries_per_mm.counter(mm) += upto.offset_from(next) as u32;
             pte = pte.advance(upto.offset_from(pte.pfn()));
         }
     }

@@ -77,7 +77,7 @@ impl Tracked {
                 nr
             }
         };
-        *self.truth.entries_per_mm.counter(mm) += entries;
+        *self.truth.entries_per_mm.counter(mm) += entries as u32;
     }
 
     /// The reverse of [`Tracked::add`]; an MM left with nothing is dropped.
@@ -115,7 +115,7 @@ impl Tracked {
             .entries_per_mm
             .get_mut(&mm)
             .expect("kept with mms");
-        *left -= entries;
+        *left -= entries as u32;
         if m.entries() == 0 {
             self.mms.remove(&mm);
             self.truth.entries_per_mm.remove(&mm);

@@ -135,9 +135,11 @@ impl fmt::Debug for PageCounts {
 const MM_INLINE: usize = 2;
 
 /// The count of a removed MM whose place a [`MmCounts`] vector keeps (a tombstone).
-const GONE: u64 = u64::MAX;
+const GONE: u32 = u32::MAX;
 
-/// Entries per MM of one folio, sorted by MM, an MM with none absent: a map kept as a
+/// Entries per MM of one folio (PTEs and PMDs of that MM mapping any of its pages, 1 up to
+/// `u32::MAX - 1`: an MM maps a page at most once per VMA), sorted by MM, an MM with none
+/// absent (eight bytes an MM: a folio shared by thousands of MMs keeps thousands): a map kept as a
 /// sorted array, inline while few MMs map the folio (most folios), else in a vector kept
 /// for reuse. MMs forked one after another take increasing ids, so most insertions append;
 /// a removal from the vector leaves a tombstone (its count [`GONE`]) that an MM taking the
@@ -147,24 +149,24 @@ const GONE: u64 = u64::MAX;
 pub struct MmCounts {
     /// Entries in `inline` while `heap` is empty.
     nr_inline: usize,
-    inline: [(MmId, u64); MM_INLINE],
+    inline: [(MmId, u32); MM_INLINE],
     /// Every entry, and tombstones, once more than `MM_INLINE` were held (until no MM is
     /// left).
-    heap: Vec<(MmId, u64)>,
+    heap: Vec<(MmId, u32)>,
     /// MMs in `heap` (its entries that are not tombstones).
     heap_live: usize,
 }
 
 impl MmCounts {
     /// The entries, tombstones included.
-    fn as_slice(&self) -> &[(MmId, u64)] {
+    fn as_slice(&self) -> &[(MmId, u32)] {
         if self.heap.is_empty() {
             &self.inline[..self.nr_inline]
         } else {
             &self.heap
         }
     }
-    fn as_mut_slice(&mut self) -> &mut [(MmId, u64)] {
+    fn as_mut_slice(&mut self) -> &mut [(MmId, u32)] {
         if self.heap.is_empty() {
             &mut self.inline[..self.nr_inline]
         } else {
@@ -181,15 +183,15 @@ impl MmCounts {
         (self.as_slice()[i].1 != GONE).then_some(i)
     }
     /// Entries of `mm`, if it has any.
-    pub fn get(&self, mm: &MmId) -> Option<&u64> {
+    pub fn get(&self, mm: &MmId) -> Option<&u32> {
         self.find_live(*mm).map(|i| &self.as_slice()[i].1)
     }
-    pub fn get_mut(&mut self, mm: &MmId) -> Option<&mut u64> {
+    pub fn get_mut(&mut self, mm: &MmId) -> Option<&mut u32> {
         let i = self.find_live(*mm)?;
         Some(&mut self.as_mut_slice()[i].1)
     }
     /// The entries of `mm`, inserted as 0 when it has none (remove it again if it stays 0).
-    pub fn counter(&mut self, mm: MmId) -> &mut u64 {
+    pub fn counter(&mut self, mm: MmId) -> &mut u32 {
         let i = match self.find(mm) {
             Ok(i) if self.as_slice()[i].1 != GONE => i,
             Ok(i) => {
@@ -225,7 +227,7 @@ impl MmCounts {
     pub fn contains_key(&self, mm: &MmId) -> bool {
         self.find_live(*mm).is_some()
     }
-    pub fn remove(&mut self, mm: &MmId) -> Option<u64> {
+    pub fn remove(&mut self, mm: &MmId) -> Option<u32> {
         let i = self.find_live(*mm)?;
         if !self.heap.is_empty() {
             let n = std::mem::replace(&mut self.heap[i].1, GONE);
@@ -268,7 +270,7 @@ impl MmCounts {
         self.iter().map(|(m, _)| m)
     }
     /// (MM, entries) in ascending order of MM.
-    pub fn iter(&self) -> impl Iterator<Item = (&MmId, &u64)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&MmId, &u32)> + '_ {
         self.as_slice()
             .iter()
             .filter(|(_, n)| *n != GONE)
@@ -280,7 +282,7 @@ impl MmCounts {
 /// shared across a fork tree are mostly ids handed out in turn, spread evenly: the search
 /// starts where `mm` would be if they were, and gallops from there (one or two probes
 /// instead of a binary search's cache misses over thousands of MMs; O(log n) at worst).
-fn search(s: &[(MmId, u64)], mm: MmId) -> Result<usize, usize> {
+fn search(s: &[(MmId, u32)], mm: MmId) -> Result<usize, usize> {
     let within = |from: usize, to: usize| {
         s[from..to]
             .binary_search_by_key(&mm, |(m, _)| *m)
@@ -419,7 +421,7 @@ mod tests {
         // Few MMs (inline and small vectors), then many (tombstones, revivals, compaction).
         for nr_mms in [6u64, 40] {
             let mut c = MmCounts::default();
-            let mut reference: BTreeMap<MmId, u64> = BTreeMap::new();
+            let mut reference: BTreeMap<MmId, u32> = BTreeMap::new();
             let mut x = 0x9e37_79b9_7f4a_7c15u64;
             for _ in 0..3000 {
                 x ^= x << 13;
@@ -451,7 +453,7 @@ mod tests {
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for len in [0usize, 1, 5, 9, 40, 300] {
             for spread in [1u32, 3, 1000] {
-                let mut s: Vec<(MmId, u64)> = (0..len as u32)
+                let mut s: Vec<(MmId, u32)> = (0..len as u32)
                     .map(|i| {
                         x ^= x << 13;
                         x ^= x >> 7;
