@@ -303,8 +303,8 @@ impl Model {
         self.rmap_free_folios(folios);
         for f in folios {
             self.live.remove(&f.head);
-            self.mem.free_folio_of_order(f.head, f.order);
         }
+        self.mem.free_folios(folios, |f| (f.head, f.order));
     }
 
     /// Every counter this era has (spec 3.6 names, zeros included) and the model-only
