@@ -212,9 +212,8 @@ impl Tally<'_> {
                 continue;
             };
             let upto = head.add(t.nr_pages).min(end);
-            for p in pfn.0..upto.0 {
-                t.pte_maps_per_page.sub(Pfn(p).offset_from(head) as usize);
-            }
+            let (first, nr) = (pfn.offset_from(head), upto.offset_from(pfn));
+            t.pte_maps_per_page.sub_pages(first as usize, nr as usize);
             if let Some(n) = t.entries_per_mm.get_mut(&mm) {
                 *n = n.saturating_sub(upto.offset_from(pfn) as u32);
                 if *n == 0 {
@@ -245,10 +244,9 @@ impl Tally<'_> {
                 return;
             };
             let upto = head.add(t.nr_pages).min(end).max(next);
-            for p in next.0..upto.0 {
-                t.pte_maps_per_page.add(Pfn(p).offset_from(head) as usize);
-            }
-            *t.entries_per_mm.counter(mm) += upto.offset_from(next) as u32;
+            let (first, nr) = (next.offset_from(head), upto.offset_from(next));
+            t.pte_maps_per_page.add_pages(first as usize, nr as usize);
+            *t.entries_per_mm.counter(mm) += nr as u32;
             pte = pte.advance(upto.offset_from(pte.pfn()));
         }
     }

@@ -81,6 +81,29 @@ impl PageCounts {
     pub fn nonzero(&self) -> u64 {
         self.nonzero
     }
+    /// One more for each of the `nr` pages from `first` (a run of PTEs), in one pass.
+    #[inline]
+    pub fn add_pages(&mut self, first: usize, nr: usize) {
+        let mut firsts = 0;
+        for n in &mut self.slice_mut()[first..first + nr] {
+            firsts += (*n == 0) as u64;
+            *n += 1;
+        }
+        self.sum += nr as u64;
+        self.nonzero += firsts;
+    }
+    /// One less for each of the `nr` pages from `first` (each has one), in one pass.
+    #[inline]
+    pub fn sub_pages(&mut self, first: usize, nr: usize) {
+        let mut lasts = 0;
+        for n in &mut self.slice_mut()[first..first + nr] {
+            *n -= 1;
+            lasts += (*n == 0) as u64;
+        }
+        self.sum -= nr as u64;
+        self.nonzero -= lasts;
+    }
+    #[inline]
     fn slice_mut(&mut self) -> &mut [u64] {
         if self.nr_pages <= 1 {
             return std::slice::from_mut(&mut self.one);
@@ -105,6 +128,7 @@ impl PageCounts {
 
 impl std::ops::Deref for PageCounts {
     type Target = [u64];
+    #[inline]
     fn deref(&self) -> &[u64] {
         if self.nr_pages <= 1 {
             std::slice::from_ref(&self.one)
@@ -524,5 +548,13 @@ mod tests {
         assert_eq!((p.sum(), p.nonzero()), (2, 1));
         p.reset(1);
         assert_eq!(p, PageCounts::new(1));
+        p.reset(16);
+        p.add(3);
+        p.add_pages(2, 4);
+        assert_eq!(&p[..7], &[0, 0, 1, 2, 1, 1, 0]);
+        assert_eq!((p.sum(), p.nonzero()), (5, 4));
+        p.sub_pages(3, 3);
+        assert_eq!(&p[..7], &[0, 0, 1, 1, 0, 0, 0]);
+        assert_eq!((p.sum(), p.nonzero()), (2, 2));
     }
 }
