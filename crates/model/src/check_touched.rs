@@ -347,7 +347,11 @@ impl Model {
                         &unmapped
                     }
                 };
-                self.check_folio_counts(f, t, &mut out);
+                if f.is_large() {
+                    self.check_folio_counts(f, t, &mut out);
+                } else {
+                    ok &= self.small_folio_counts_ok(f, t);
+                }
                 self.part(f, t, mapped)
             } else {
                 Part::default()

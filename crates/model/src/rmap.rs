@@ -412,6 +412,12 @@ impl Model {
         }
     }
 
+    /// Whether [`Model::check_design`] finds nothing.
+    #[inline]
+    pub(crate) fn design_ok(&self, f: FolioRef, truth: &FolioTruth) -> bool {
+        self.rmap.scheme.check(f, truth).is_empty()
+    }
+
     /// The design's VMA count of every live folio against the oracle's (`vmas`: the VMAs
     /// mapping each folio, `foliolab_oracle::vmas_per_folio`), one message per disagreement;
     /// nothing for a design that does not count VMAs.

@@ -45,12 +45,11 @@ pub(crate) fn count_entry(
         None => {
             // A page table pointing at freed memory (a model bug) is counted as its own
             // one-page "folio", so the checks report it instead of the recount tripping.
-            let allocated = mem.page(pfn).flags.has(PageFlags::ALLOCATED);
-            let head = if allocated { mem.folio_of(pfn) } else { pfn };
-            let nr_pages = if allocated {
-                mem.folio_order(head).nr_pages()
+            let (head, nr_pages) = if mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
+                let (head, order, _) = mem.folio_meta(pfn);
+                (head, order.nr_pages())
             } else {
-                1
+                (pfn, 1)
             };
             (head, out.get_or_insert(head, nr_pages))
         }

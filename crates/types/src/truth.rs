@@ -24,17 +24,21 @@ pub struct FolioTruth {
 /// A count per page of a folio, read as a slice (`[i]`, `iter()`) and changed one page at
 /// a time ([`PageCounts::add`], [`PageCounts::sub`]), which keeps the sum and the number of
 /// non-zero pages: a check of a large folio asks them without walking its pages. A small
-/// folio's count lives inline, a large folio's in a vector kept for reuse, so the oracle
-/// allocates nothing per small folio.
+/// folio's count lives inline (16 bytes in all: the oracle keeps one per mapped small
+/// folio), a large folio's behind one pointer, kept for reuse.
 #[derive(Clone, Default)]
 pub struct PageCounts {
     /// The count of a one-page folio (0 for a larger one).
     one: u64,
-    /// The counts of a larger folio (empty for a one-page folio).
-    many: Vec<u64>,
-    /// Sum of the counts.
+    /// The counts of a larger folio (`None`, or empty counts, for a one-page folio).
+    many: Option<Box<ManyCounts>>,
+}
+
+/// The counts of a folio of more than one page, with their sum and non-zero pages.
+#[derive(Clone, Default)]
+struct ManyCounts {
+    counts: Vec<u64>,
     sum: u64,
-    /// Pages whose count is not zero.
     nonzero: u64,
 }
 
@@ -45,60 +49,70 @@ impl PageCounts {
         c.reset(nr_pages);
         c
     }
+    /// The counts of a larger folio, if this is one.
+    #[inline]
+    fn large(&self) -> Option<&ManyCounts> {
+        self.many.as_deref().filter(|m| !m.counts.is_empty())
+    }
     /// One more for page `i`.
     #[inline]
     pub fn add(&mut self, i: usize) {
-        let n = &mut self.slice_mut()[i];
-        *n += 1;
-        let first = *n == 1;
-        self.sum += 1;
-        self.nonzero += first as u64;
+        match self.many.as_deref_mut().filter(|m| !m.counts.is_empty()) {
+            Some(m) => {
+                let n = &mut m.counts[i];
+                *n += 1;
+                m.nonzero += (*n == 1) as u64;
+                m.sum += 1;
+            }
+            None => std::slice::from_mut(&mut self.one)[i] += 1,
+        }
     }
     /// One less for page `i` (which has one).
     #[inline]
     pub fn sub(&mut self, i: usize) {
-        let n = &mut self.slice_mut()[i];
-        *n -= 1;
-        let last = *n == 0;
-        self.sum -= 1;
-        self.nonzero -= last as u64;
+        match self.many.as_deref_mut().filter(|m| !m.counts.is_empty()) {
+            Some(m) => {
+                let n = &mut m.counts[i];
+                *n -= 1;
+                m.nonzero -= (*n == 0) as u64;
+                m.sum -= 1;
+            }
+            None => std::slice::from_mut(&mut self.one)[i] -= 1,
+        }
     }
     /// Sum of the counts.
     #[inline]
     pub fn sum(&self) -> u64 {
-        self.sum
+        self.large().map_or(self.one, |m| m.sum)
     }
     /// Pages whose count is not zero.
     #[inline]
     pub fn nonzero(&self) -> u64 {
-        self.nonzero
-    }
-    fn slice_mut(&mut self) -> &mut [u64] {
-        if self.many.is_empty() {
-            std::slice::from_mut(&mut self.one)
-        } else {
-            &mut self.many
-        }
+        self.large().map_or((self.one > 0) as u64, |m| m.nonzero)
     }
     /// Zero counts for `nr_pages` pages, keeping the allocation.
     pub fn reset(&mut self, nr_pages: u64) {
-        self.sum = 0;
-        self.nonzero = 0;
         self.one = 0;
-        self.many.clear();
-        if nr_pages > 1 {
-            self.many.resize(nr_pages as usize, 0);
+        if nr_pages <= 1 {
+            if let Some(m) = &mut self.many {
+                m.counts.clear();
+            }
+            return;
         }
+        let m = self.many.get_or_insert_with(Box::default);
+        m.counts.clear();
+        m.counts.resize(nr_pages as usize, 0);
+        m.sum = 0;
+        m.nonzero = 0;
     }
 }
 
 impl std::ops::Deref for PageCounts {
     type Target = [u64];
     fn deref(&self) -> &[u64] {
-        if self.many.is_empty() {
-            std::slice::from_ref(&self.one)
-        } else {
-            &self.many
+        match self.large() {
+            Some(m) => &m.counts,
+            None => std::slice::from_ref(&self.one),
         }
     }
 }
@@ -130,23 +144,34 @@ pub struct MmCounts {
     /// Entries in `inline` while `heap` is empty.
     nr_inline: usize,
     inline: [(MmId, u64); MM_INLINE],
-    /// Every entry once more than `MM_INLINE` were held (until it empties).
-    heap: Vec<(MmId, u64)>,
+    /// Every entry once more than `MM_INLINE` were held (until it empties), behind one
+    /// pointer: most folios never need it.
+    heap: Option<Box<Vec<(MmId, u64)>>>,
 }
 
 impl MmCounts {
+    /// The entries on the heap (none while inline).
+    #[inline]
+    fn heap(&self) -> Option<&Vec<(MmId, u64)>> {
+        self.heap.as_deref().filter(|h| !h.is_empty())
+    }
+    #[inline]
+    fn heap_mut(&mut self) -> Option<&mut Vec<(MmId, u64)>> {
+        self.heap.as_deref_mut().filter(|h| !h.is_empty())
+    }
+    #[inline]
     fn as_slice(&self) -> &[(MmId, u64)] {
-        if self.heap.is_empty() {
-            &self.inline[..self.nr_inline]
-        } else {
-            &self.heap
+        match self.heap() {
+            Some(h) => h,
+            None => &self.inline[..self.nr_inline],
         }
     }
+    #[inline]
     fn as_mut_slice(&mut self) -> &mut [(MmId, u64)] {
-        if self.heap.is_empty() {
-            &mut self.inline[..self.nr_inline]
-        } else {
-            &mut self.heap
+        let n = self.nr_inline;
+        match self.heap.as_deref_mut().filter(|h| !h.is_empty()) {
+            Some(h) => h,
+            None => &mut self.inline[..n],
         }
     }
     fn find(&self, mm: MmId) -> Result<usize, usize> {
@@ -176,8 +201,8 @@ impl MmCounts {
         &mut self.as_mut_slice()[i].1
     }
     fn insert_at(&mut self, i: usize, mm: MmId) {
-        if !self.heap.is_empty() {
-            self.heap.insert(i, (mm, 0));
+        if let Some(h) = self.heap_mut() {
+            h.insert(i, (mm, 0));
         } else if self.nr_inline < MM_INLINE {
             self.inline.copy_within(i..self.nr_inline, i + 1);
             self.inline[i] = (mm, 0);
@@ -185,9 +210,10 @@ impl MmCounts {
         } else {
             // Past a few MMs a folio is usually shared by a forking parent's children:
             // room for more at once.
-            self.heap.reserve(4 * MM_INLINE);
-            self.heap.extend_from_slice(&self.inline);
-            self.heap.insert(i, (mm, 0));
+            let h = self.heap.get_or_insert_with(Box::default);
+            h.reserve(4 * MM_INLINE);
+            h.extend_from_slice(&self.inline);
+            h.insert(i, (mm, 0));
             self.nr_inline = 0;
         }
     }
@@ -196,8 +222,8 @@ impl MmCounts {
     }
     pub fn remove(&mut self, mm: &MmId) -> Option<u64> {
         let i = self.find(*mm).ok()?;
-        if !self.heap.is_empty() {
-            return Some(self.heap.remove(i).1);
+        if let Some(h) = self.heap_mut() {
+            return Some(h.remove(i).1);
         }
         let n = self.inline[i].1;
         self.inline.copy_within(i + 1..self.nr_inline, i);
@@ -213,7 +239,9 @@ impl MmCounts {
     /// Forgets every MM, keeping the allocation.
     pub fn clear(&mut self) {
         self.nr_inline = 0;
-        self.heap.clear();
+        if let Some(h) = &mut self.heap {
+            h.clear();
+        }
     }
     /// MMs in ascending order.
     pub fn keys(&self) -> impl Iterator<Item = &MmId> + '_ {
@@ -239,6 +267,9 @@ impl fmt::Debug for MmCounts {
         f.debug_map().entries(self.iter()).finish()
     }
 }
+
+// The oracle keeps one per mapped folio, most of them small: two cache lines at most.
+const _: () = assert!(std::mem::size_of::<FolioTruth>() <= 80);
 
 impl FolioTruth {
     pub fn new(nr_pages: u64) -> FolioTruth {
