@@ -85,7 +85,13 @@ fn each_diff(a: Option<View>, b: Option<View>, all: bool, mut f: impl FnMut(u64,
                 }
             }
         }
-        (Some(View::Leaf(x)), Some(View::Leaf(y))) if !all && x == y => {}
+        // A PMD leaf write-protected (fork) or aged counts for the same folio as before,
+        // as a PTE does: its mapping is not counted out and in.
+        (Some(View::Leaf(x)), Some(View::Leaf(y))) if !all => {
+            if x != y && !x.is_none() {
+                f(0, x, true, same_count(x, y));
+            }
+        }
         (Some(View::Leaf(x)), _) => {
             if !x.is_none() {
                 f(0, x, true, false);
@@ -96,6 +102,41 @@ fn each_diff(a: Option<View>, b: Option<View>, all: bool, mut f: impl FnMut(u64,
                 f(i as u64, *p, false, false);
             }
         }
+    }
+}
+
+/// Whether an entry counts for a page (present and not special).
+fn counts(p: Pte) -> bool {
+    p.is_present() && !p.is_special()
+}
+
+/// PTEs mapping consecutive pages, counted in or out together when the run ends: a 64K
+/// folio's 16 PTEs cost one lookup of its truth and one of its mm's count, not 16.
+#[derive(Default)]
+struct Run {
+    first: Option<Pte>,
+    nr: u64,
+}
+
+impl Run {
+    /// Adds `pte` (which counts) to the run if it maps the next page; else starts a new
+    /// run with it and returns the one that ended.
+    fn push(&mut self, pte: Pte) -> Option<(Pte, u64)> {
+        if let Some(first) = self.first {
+            if first.pfn().add(self.nr) == pte.pfn() {
+                self.nr += 1;
+                return None;
+            }
+        }
+        let ended = self.take();
+        (self.first, self.nr) = (Some(pte), 1);
+        ended
+    }
+    /// The run so far (emptied).
+    fn take(&mut self) -> Option<(Pte, u64)> {
+        let run = self.first.take().map(|first| (first, self.nr));
+        self.nr = 0;
+        run
     }
 }
 
@@ -157,8 +198,61 @@ impl Tally<'_> {
         self.changed(head);
     }
 
+    /// Counts out `nr` PTEs of `mm` mapping the consecutive pages from `first`'s (present,
+    /// not special), folio by folio, as [`Tally::uncount`] of each would.
+    fn uncount_ptes(&mut self, mm: MmId, first: Pte, nr: u64) {
+        let end = first.pfn().add(nr);
+        let mut pfn = first.pfn();
+        while pfn < end {
+            let Some((head, t)) = self.truth.containing_mut(pfn) else {
+                debug_assert!(false, "{pfn:?} was counted in but no folio holds it");
+                pfn = pfn.add(1);
+                continue;
+            };
+            let upto = head.add(t.nr_pages).min(end);
+            for p in pfn.0..upto.0 {
+                t.pte_maps_per_page.sub(Pfn(p).offset_from(head) as usize);
+            }
+            if let Some(n) = t.entries_per_mm.get_mut(&mm) {
+                *n = n.saturating_sub(upto.offset_from(pfn));
+                if *n == 0 {
+                    t.entries_per_mm.remove(&mm);
+                }
+            }
+            if t.entries_per_mm.is_empty() {
+                self.truth.remove(&head);
+            }
+            self.changed(head);
+            pfn = upto;
+        }
+    }
+
+    /// Counts in `nr` PTEs of `mm` mapping the consecutive pages from `first`'s (present,
+    /// not special): the first of each folio as [`count_entry`] does (finding or creating
+    /// its truth), the rest of the folio's in one go.
+    fn count_ptes(&mut self, mm: MmId, first: Pte, nr: u64, mem: &Memory) {
+        let end = first.pfn().add(nr);
+        let mut pte = first;
+        while pte.pfn() < end {
+            let Some(head) = count_entry(self.truth, mem, mm, pte, false) else {
+                return;
+            };
+            self.changed(head);
+            let next = pte.pfn().add(1);
+            let Some((head, t)) = self.truth.containing_mut(pte.pfn()) else {
+                return;
+            };
+            let upto = head.add(t.nr_pages).min(end).max(next);
+            for p in next.0..upto.0 {
+                t.pte_maps_per_page.add(Pfn(p).offset_from(head) as usize);
+            }
+            *t.entries_per_mm.counter(mm) += upto.offset_from(next);
+            pte = pte.advance(upto.offset_from(pte.pfn()));
+        }
+    }
+
     /// Counts out the entries of `old` (one mm's PMD range `key`) that `now` does not have
-    /// (all of them when `all`).
+    /// (all of them when `all`). PTEs mapping consecutive pages are counted out together.
     fn uncount_range(
         &mut self,
         mm: MmId,
@@ -167,6 +261,7 @@ impl Tally<'_> {
         all: bool,
         seen: &mut dyn FnMut(EntryChange),
     ) {
+        let mut run = Run::default();
         each_diff(old, now, all, |i, pte, pmd, same| {
             let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
             seen(EntryChange {
@@ -176,10 +271,18 @@ impl Tally<'_> {
                 pmd,
                 added: false,
             });
-            if !same {
+            if same {
+                return;
+            }
+            if pmd || !counts(pte) {
                 self.uncount(mm, pte, pmd);
+            } else if let Some((first, nr)) = run.push(pte) {
+                self.uncount_ptes(mm, first, nr);
             }
         });
+        if let Some((first, nr)) = run.take() {
+            self.uncount_ptes(mm, first, nr);
+        }
     }
 
     /// Counts in the entries of `now` that `old` does not have (all of them when `all`).
@@ -192,6 +295,7 @@ impl Tally<'_> {
         mem: &Memory,
         seen: &mut dyn FnMut(EntryChange),
     ) {
+        let mut run = Run::default();
         each_diff(now, old, all, |i, pte, pmd, same| {
             let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
             seen(EntryChange {
@@ -204,10 +308,17 @@ impl Tally<'_> {
             if same {
                 return;
             }
-            if let Some(head) = count_entry(self.truth, mem, mm, pte, pmd) {
-                self.changed(head);
+            if pmd || !counts(pte) {
+                if let Some(head) = count_entry(self.truth, mem, mm, pte, pmd) {
+                    self.changed(head);
+                }
+            } else if let Some((first, nr)) = run.push(pte) {
+                self.count_ptes(mm, first, nr, mem);
             }
         });
+        if let Some((first, nr)) = run.take() {
+            self.count_ptes(mm, first, nr, mem);
+        }
     }
 }
 

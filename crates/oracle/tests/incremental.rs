@@ -80,6 +80,7 @@ impl World {
             17 if self.spaces.len() > 1 => {
                 self.spaces.remove(s);
             }
+            18 if !self.folios.is_empty() => self.map_run(s, va, r),
             _ => {}
         }
     }
@@ -90,6 +91,21 @@ impl World {
         let pt = &mut self.spaces[s].pt;
         if pt.pmd_leaf(va).is_none() {
             pt.set_pte(va, Pte::present(pfn, r.below(2) == 0, false));
+        }
+    }
+    /// PTEs mapping consecutive pages from a folio's page on, as a large folio is mapped,
+    /// running past the folio's end into whatever follows (another folio, free memory).
+    fn map_run(&mut self, s: usize, va: VirtAddr, r: &mut Rng) {
+        let h = self.folios[r.below(self.folios.len() as u64) as usize];
+        let nr = self.mem.folio_order(h).nr_pages();
+        let first = h.add(r.below(nr));
+        let len = 1 + r.below(24);
+        let pt = &mut self.spaces[s].pt;
+        for i in 0..len {
+            let va = VirtAddr(va.0 + i * PAGE_SIZE);
+            if va.0 < BASE + SPAN && pt.pmd_leaf(va).is_none() {
+                pt.set_pte(va, Pte::present(first.add(i), r.below(4) != 0, false));
+            }
         }
     }
     fn unmap(&mut self, s: usize, va: VirtAddr) {

@@ -11,7 +11,7 @@
 
 use crate::cost::{Costs, Layout};
 use crate::event::{Cause, Ctx, FolioCounters, FolioRef, Level, Removed, StatDelta};
-use crate::kit::{FolioState, Kit};
+use crate::kit::{first_page_mismatch, FolioState, Kit};
 use crate::per_page::each_page;
 use crate::scheme::{Queries, Reporting, RmapEvents};
 use crate::words::{bytes, Folio61, PageMapcount};
@@ -319,9 +319,9 @@ impl Reporting for Era61 {
                 s.compound, truth.pmd_maps
             ));
         }
-        if let Some(i) =
-            (0..s.p.len()).find(|&i| s.page_mapcount(i) != truth.page_mapcount(i) as i64)
-        {
+        // page_mapcount(i) = p[i] + compound − double_map against PTEs[i] + PMDs.
+        let offset = s.compound - s.double_map as i64 - truth.pmd_maps as i64;
+        if let Some(i) = first_page_mismatch(&s.p, &truth.pte_maps_per_page, |&p| p + offset) {
             out.push(format!(
                 "page_mapcount[{i}] {}, mapped {} times",
                 s.page_mapcount(i),

@@ -8,6 +8,7 @@
 
 use crate::cost::{lines, Costs, Layout};
 use crate::event::{Cause, Ctx, FolioCounters, FolioRef, Level, Removed, Span, StatDelta};
+use crate::kit::first_page_mismatch;
 use crate::scheme::{Queries, Reporting, RmapEvents};
 use crate::words::{bytes, Folio618, PageMapcount};
 use foliolab_types::{FolioTruth, MmId, Pfn, PfnArray};
@@ -167,6 +168,17 @@ impl Linux618 {
                 nr_pmd: 0,
             },
             partially_mapped: false,
+        }
+    }
+
+    /// The first page whose `_mapcount` is not its PTE mappings in `truth`.
+    fn first_wrong_page(&self, f: FolioRef, truth: &FolioTruth) -> Option<usize> {
+        let want = &truth.pte_maps_per_page[..];
+        match self.mapcounts.range(f.head, f.nr_pages() as usize) {
+            Some(words) => first_page_mismatch(words, want, |w| w.0.mapcount as i64 + 1),
+            // A section never written: every `_mapcount` is the raw −1 of an unmapped page.
+            None if truth.pages_pte_mapped() == 0 => None,
+            None => want.iter().position(|&n| n != 0),
         }
     }
 
@@ -572,15 +584,12 @@ impl Reporting for Linux618 {
                 truth.pmd_maps
             ));
         }
-        for i in 0..f.nr_pages() {
-            let p = self.page_mc(f.head.add(i)) as i64;
-            if p != truth.pte_maps_per_page[i as usize] as i64 {
-                out.push(format!(
-                    "page[{i}] _mapcount {p}, {} PTE mappings",
-                    truth.pte_maps_per_page[i as usize]
-                ));
-                break;
-            }
+        if let Some(i) = self.first_wrong_page(f, truth) {
+            out.push(format!(
+                "page[{i}] _mapcount {}, {} PTE mappings",
+                self.page_mc(f.head.add(i as u64)),
+                truth.pte_maps_per_page[i]
+            ));
         }
         let npm = w.nr_pages_mapped;
         if (npm & FOLIO_PAGES_MAPPED) as u64 != truth.pages_pte_mapped() {
@@ -608,6 +617,46 @@ impl Reporting for Linux618 {
             folio_bytes: bytes::<Folio618>(),
             page_bytes: bytes::<PageMapcount>(),
             ..Layout::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use foliolab_types::Order;
+
+    fn page_message(out: &[String], page: u64, mapcount: i32, ptes: u64) -> bool {
+        let want = format!("page[{page}] _mapcount {mapcount}, {ptes} PTE mappings");
+        out.contains(&want)
+    }
+
+    /// The per-page part of the check compares every page of a 2M folio: a wrong
+    /// `_mapcount` on any one page is reported, whether the folio is mapped by a PMD alone
+    /// (the truth has no PTE mapping), by PTEs, or its words were never written.
+    #[test]
+    fn a_wrong_page_mapcount_anywhere_in_a_2m_folio_is_caught() {
+        let f = FolioRef {
+            head: Pfn(1 << 9),
+            order: Order(9),
+            anon: true,
+        };
+        for page in [0, 1, 63, 64, 300, 511] {
+            let (mut s, pmd_only) = (Linux618::new(1 << 12), FolioTruth::new(512));
+            assert!(!page_message(&s.check(f, &pmd_only), page, 0, 0));
+            s.mapcounts.get_mut(f.head.add(page)).0.mapcount = 0;
+            assert!(page_message(&s.check(f, &pmd_only), page, 1, 0));
+
+            let mut ptes = FolioTruth::new(512);
+            (0..512).for_each(|i| ptes.pte_maps_per_page.add(i));
+            let mut s = Linux618::new(1 << 12);
+            assert!(page_message(&s.check(f, &ptes), 0, 0, 1), "never written");
+            for w in s.mapcounts.range_mut(f.head, 512) {
+                w.0.mapcount = 0;
+            }
+            assert!(s.check(f, &ptes).iter().all(|m| !m.starts_with("page[")));
+            s.mapcounts.get_mut(f.head.add(page)).0.mapcount = 1;
+            assert!(page_message(&s.check(f, &ptes), page, 2, 1));
         }
     }
 }

@@ -4,6 +4,7 @@
 //! `linux-6.14` and `rmap-id`.
 
 use crate::event::{Removed, StatDelta};
+use crate::kit::first_page_mismatch;
 use foliolab_types::FolioTruth;
 
 /// The PAGE_MAPCOUNT counts of one folio as true (unbiased) values; the kernel stores them
@@ -149,8 +150,7 @@ impl PmCounts {
                 truth.pages_pte_mapped()
             ));
         }
-        if let Some(i) = (0..self.p.len()).find(|&i| self.p[i] != truth.pte_maps_per_page[i] as i64)
-        {
+        if let Some(i) = first_page_mismatch(&self.p, &truth.pte_maps_per_page, |&p| p) {
             out.push(format!(
                 "P[{i}] {}, {} PTE mappings",
                 self.p[i], truth.pte_maps_per_page[i]

@@ -192,7 +192,7 @@ impl Reporting for Rfc2026 {
         }
         let mut out = Vec::new();
         s.slots.check(truth, &mut out);
-        let t = truth.pte_maps_per_page.iter().sum::<u64>() + truth.pmd_maps * f.nr_pages();
+        let t = truth.pte_maps_per_page.sum() + truth.pmd_maps * f.nr_pages();
         if s.t != t as i64 {
             out.push(format!(
                 "_total_mapped_pages {}, page tables map {t} pages",

@@ -21,24 +21,34 @@ pub struct FolioTruth {
     pub entries_per_mm: MmCounts,
 }
 
+/// Zero counts, what a large folio no PTE maps reads (up to PMD order).
+static ZEROS: [u64; 512] = [0; 512];
+
 /// A count per page of a folio, read as a slice (`[i]`, `iter()`) and changed one page at
 /// a time ([`PageCounts::add`], [`PageCounts::sub`]), which keeps the sum and the number of
 /// non-zero pages: a check of a large folio asks them without walking its pages. A small
 /// folio's count lives inline (16 bytes in all: the oracle keeps one per mapped small
-/// folio), a large folio's behind one pointer, kept for reuse.
+/// folio). A large folio's lives behind one pointer, kept for reuse, its vector written
+/// only once a PTE maps a page: a folio mapped by PMDs alone reads shared zeros, so
+/// counting a 2M folio in or out costs nothing per page.
 #[derive(Clone, Default)]
 pub struct PageCounts {
     /// The count of a one-page folio (0 for a larger one).
     one: u64,
-    /// The counts of a larger folio (`None`, or empty counts, for a one-page folio).
+    /// A larger folio's counts (`None`, or `nr_pages` 1, for a one-page folio).
     many: Option<Box<ManyCounts>>,
 }
 
 /// The counts of a folio of more than one page, with their sum and non-zero pages.
 #[derive(Clone, Default)]
 struct ManyCounts {
+    /// Pages of the folio (1: the counts are the inline one).
+    nr_pages: usize,
+    /// The counts once a page was counted (empty before).
     counts: Vec<u64>,
+    /// Sum of the counts.
     sum: u64,
+    /// Pages whose count is not zero.
     nonzero: u64,
 }
 
@@ -52,32 +62,41 @@ impl PageCounts {
     /// The counts of a larger folio, if this is one.
     #[inline]
     fn large(&self) -> Option<&ManyCounts> {
-        self.many.as_deref().filter(|m| !m.counts.is_empty())
+        self.many.as_deref().filter(|m| m.nr_pages > 1)
+    }
+    /// The count of page `i` to change, and the large folio's sums when it is one.
+    #[inline]
+    fn slot(&mut self, i: usize) -> (&mut u64, Option<(&mut u64, &mut u64)>) {
+        match self.many.as_deref_mut().filter(|m| m.nr_pages > 1) {
+            Some(m) => {
+                if m.counts.is_empty() {
+                    m.counts.resize(m.nr_pages, 0);
+                }
+                (&mut m.counts[i], Some((&mut m.sum, &mut m.nonzero)))
+            }
+            None => (&mut std::slice::from_mut(&mut self.one)[i], None),
+        }
     }
     /// One more for page `i`.
     #[inline]
     pub fn add(&mut self, i: usize) {
-        match self.many.as_deref_mut().filter(|m| !m.counts.is_empty()) {
-            Some(m) => {
-                let n = &mut m.counts[i];
-                *n += 1;
-                m.nonzero += (*n == 1) as u64;
-                m.sum += 1;
-            }
-            None => std::slice::from_mut(&mut self.one)[i] += 1,
+        let (n, sums) = self.slot(i);
+        *n += 1;
+        let first = *n == 1;
+        if let Some((sum, nonzero)) = sums {
+            *sum += 1;
+            *nonzero += first as u64;
         }
     }
     /// One less for page `i` (which has one).
     #[inline]
     pub fn sub(&mut self, i: usize) {
-        match self.many.as_deref_mut().filter(|m| !m.counts.is_empty()) {
-            Some(m) => {
-                let n = &mut m.counts[i];
-                *n -= 1;
-                m.nonzero -= (*n == 0) as u64;
-                m.sum -= 1;
-            }
-            None => std::slice::from_mut(&mut self.one)[i] -= 1,
+        let (n, sums) = self.slot(i);
+        *n -= 1;
+        let last = *n == 0;
+        if let Some((sum, nonzero)) = sums {
+            *sum -= 1;
+            *nonzero -= last as u64;
         }
     }
     /// Sum of the counts.
@@ -95,15 +114,19 @@ impl PageCounts {
         self.one = 0;
         if nr_pages <= 1 {
             if let Some(m) = &mut self.many {
+                m.nr_pages = 1;
                 m.counts.clear();
             }
             return;
         }
         let m = self.many.get_or_insert_with(Box::default);
-        m.counts.clear();
-        m.counts.resize(nr_pages as usize, 0);
+        m.nr_pages = nr_pages as usize;
         m.sum = 0;
         m.nonzero = 0;
+        m.counts.clear();
+        if m.nr_pages > ZEROS.len() {
+            m.counts.resize(m.nr_pages, 0);
+        }
     }
 }
 
@@ -111,6 +134,7 @@ impl std::ops::Deref for PageCounts {
     type Target = [u64];
     fn deref(&self) -> &[u64] {
         match self.large() {
+            Some(m) if m.counts.is_empty() => &ZEROS[..m.nr_pages],
             Some(m) => &m.counts,
             None => std::slice::from_ref(&self.one),
         }

@@ -50,6 +50,47 @@ impl PageIndex {
     }
 }
 
+impl PageIndex {
+    /// Calls `f` with each chunk's part of the `nr` PFNs from `first` (a folio lies in one
+    /// chunk: one call), the chunks allocated when `alloc`, else skipped when absent.
+    #[inline]
+    fn each_part(&mut self, first: Pfn, nr: u64, alloc: bool, mut f: impl FnMut(&mut [u32])) {
+        let (mut pfn, end) = (first.0, first.0 + nr);
+        while pfn < end {
+            let c = (pfn >> CHUNK_SHIFT) as usize;
+            let i = pfn as usize % CHUNK_PAGES;
+            let n = (CHUNK_PAGES - i).min((end - pfn) as usize);
+            if alloc && self.chunks.len() <= c {
+                self.chunks.resize(c + 1, None);
+            }
+            let chunk = match self.chunks.get_mut(c) {
+                Some(slot) if alloc => Some(slot.get_or_insert_with(|| Box::new([0; CHUNK_PAGES]))),
+                Some(Some(chunk)) => Some(chunk),
+                _ => None,
+            };
+            if let Some(chunk) = chunk {
+                f(&mut chunk[i..i + n]);
+            }
+            pfn += n as u64;
+        }
+    }
+
+    /// Sets the `nr` PFNs from `first` to `v` (not 0).
+    #[inline]
+    fn fill(&mut self, first: Pfn, nr: u64, v: u32) {
+        self.each_part(first, nr, true, |part| part.fill(v));
+    }
+
+    /// Sets to 0 those of the `nr` PFNs from `first` that hold `v`.
+    #[inline]
+    fn clear_if(&mut self, first: Pfn, nr: u64, v: u32) {
+        self.each_part(first, nr, false, |part| {
+            part.iter_mut()
+                .for_each(|x| *x = if *x == v { 0 } else { *x })
+        });
+    }
+}
+
 /// Truth of every folio some page table maps, keyed by head PFN (see the module
 /// documentation). Reads like the ordered map it replaces: [`TruthStore::get`], iteration
 /// in ascending head order, equality of the (head, truth) pairs.
@@ -156,9 +197,7 @@ impl TruthStore {
         };
         self.heads.insert(head);
         self.at_head.set(head, s as u32 + 1);
-        for i in 0..nr_pages {
-            self.cover.set(head.add(i), s as u32 + 1);
-        }
+        self.cover.fill(head, nr_pages, s as u32 + 1);
         &mut self.at_mut(s).1
     }
 
@@ -167,12 +206,8 @@ impl TruthStore {
         let Some(s) = self.slot(*head) else {
             return false;
         };
-        let tag = s as u32 + 1;
-        for i in 0..self.at(s).1.nr_pages {
-            if self.cover.get(head.add(i)) == tag {
-                self.cover.set(head.add(i), 0);
-            }
-        }
+        let nr_pages = self.at(s).1.nr_pages;
+        self.cover.clear_if(*head, nr_pages, s as u32 + 1);
         self.at_head.set(*head, 0);
         self.heads.remove(head);
         self.free.push(s as u32);
