@@ -85,6 +85,26 @@ impl Buddy {
         self.push(map, pfn, order);
     }
 
+    /// Returns the `nr` pages from `first` (every page already reset by the caller), as the
+    /// largest aligned blocks that cover them, in address order.
+    ///
+    /// The free lists end as they would after freeing the range as any sequence of aligned
+    /// blocks in address order (one per folio, say): freeing in address order, a block below
+    /// the range's next block is pushed at the head of its list and taken off again by the
+    /// next free that merges with it before anything else reaches that list, so only the
+    /// blocks that come out whole, and the merges across the range's ends, remain.
+    pub fn free_range(&mut self, map: &mut PfnArray<Page>, first: Pfn, nr: u64) {
+        let (mut pfn, end) = (first.0, first.0 + nr);
+        while pfn < end {
+            let mut order = (pfn.trailing_zeros() as u8).min(MAX_ORDER.0);
+            while pfn + (1 << order) > end {
+                order -= 1;
+            }
+            self.free(map, Pfn(pfn), Order(order));
+            pfn += 1 << order;
+        }
+    }
+
     fn carve(&mut self) -> Result<Pfn, OutOfMemory> {
         if self.watermark >= self.end {
             return Err(OutOfMemory);
@@ -216,6 +236,67 @@ mod tests {
             big <= small && small < big.add(16),
             "{big:?} should cover {small:?}"
         );
+    }
+
+    /// Frees the folios `run` (ascending, contiguous) one block per folio, or at once.
+    fn free_run(b: &mut Buddy, map: &mut PfnArray<Page>, run: &[(Pfn, u8)], at_once: bool) {
+        for &(p, o) in run {
+            map.range_mut(p, 1 << o).fill(Page::default());
+            if !at_once {
+                b.free(map, p, Order(o));
+            }
+        }
+        if at_once {
+            let (first, (last, o)) = (run[0].0, run[run.len() - 1]);
+            b.free_range(map, first, last.0 + (1 << o) - first.0);
+        }
+    }
+
+    #[test]
+    fn freeing_a_range_at_once_leaves_the_lists_as_freeing_each_folio() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..40 {
+            let nr_pages = 8 * 512;
+            let (mut b, mut map) = (Buddy::new(Pfn(0), Pfn(nr_pages)), PfnArray::new(nr_pages));
+            let mut folios = Vec::new();
+            while let Ok(p) = {
+                let o = [0u8, 0, 0, 1, 2, 4, 9][next(7) as usize];
+                b.alloc(&mut map, Order(o)).map(|p| (p, o))
+            } {
+                folios.push(p);
+            }
+            folios.sort();
+            let (mut ba, mut mapa) = (b.clone(), map.clone());
+            // Random runs of folios that follow each other, freed in a random order of runs.
+            let mut runs = Vec::new();
+            let mut i = 0;
+            while i < folios.len() {
+                let mut j = i + 1 + next(12) as usize;
+                j = j.min(folios.len());
+                let contiguous = (i + 1..j)
+                    .take_while(|&k| folios[k].0 .0 == folios[k - 1].0 .0 + (1 << folios[k - 1].1))
+                    .count();
+                runs.push(&folios[i..i + 1 + contiguous]);
+                i += 1 + contiguous;
+            }
+            while !runs.is_empty() {
+                let run = runs.swap_remove(next(runs.len() as u64) as usize);
+                free_run(&mut ba, &mut mapa, run, false);
+                free_run(&mut b, &mut map, run, true);
+                assert_eq!(format!("{ba:?}"), format!("{b:?}"));
+            }
+            b.check_invariants(&map).unwrap();
+            for pfn in 0..nr_pages {
+                assert_eq!(mapa.get(Pfn(pfn)), map.get(Pfn(pfn)), "pfn {pfn}");
+            }
+            assert_eq!(b.nr_free_pages(), nr_pages);
+        }
     }
 
     #[test]

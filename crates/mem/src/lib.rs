@@ -6,6 +6,7 @@ pub mod aspace;
 pub mod buddy;
 pub mod content;
 pub mod dirty;
+pub mod epoch;
 pub mod memory;
 pub mod page;
 pub mod pagecache;

@@ -7,6 +7,7 @@
 use crate::buddy::{Buddy, OutOfMemory};
 pub use crate::content::Content;
 use crate::content::Contents;
+use crate::epoch::FreeCounts;
 use crate::page::{Page, PageFlags};
 use foliolab_types::{Order, Pfn, PfnArray, PMD_ORDER};
 
@@ -21,7 +22,7 @@ pub struct Memory {
     pub map: PfnArray<Page>,
     contents: Contents,
     /// Times each page was freed: a frame's "epoch".
-    free_gen: PfnArray<u32>,
+    free_counts: FreeCounts,
     buddy: Buddy,
     zero_pfn: Pfn,
     huge_zero: Option<Pfn>,
@@ -44,7 +45,7 @@ impl Memory {
         Memory {
             map,
             contents: Contents::new(end.0),
-            free_gen: PfnArray::new(end.0),
+            free_counts: FreeCounts::new(end.0),
             buddy,
             zero_pfn,
             huge_zero: None,
@@ -109,21 +110,48 @@ impl Memory {
     /// [`Memory::free_folio`] of a folio whose order the caller knows.
     #[inline]
     pub fn free_folio_of_order(&mut self, head: Pfn, order: Order) {
+        self.release(head, order);
+        // Every page back to a clean `struct page` (16 bytes each, one store).
+        let nr = order.nr_pages() as usize;
+        self.map.range_mut(head, nr).fill(Page::default());
+        self.buddy.free(&mut self.map, head, order);
+    }
+
+    /// [`Memory::free_folio_of_order`] of each folio of `folios` (head and order by
+    /// `head_order`), in order, with the same result: folios that follow each other in
+    /// memory within one 2 MiB block are reset in one fill and go back to the buddy
+    /// allocator as the largest aligned blocks that cover them (the buddy's merges give the
+    /// same free lists as one free per folio, see [`crate::buddy::Buddy::free_range`]).
+    pub fn free_folios<T>(&mut self, folios: &[T], head_order: impl Fn(&T) -> (Pfn, Order)) {
+        let mut i = 0;
+        while i < folios.len() {
+            let (start, _) = head_order(&folios[i]);
+            let mut end = start;
+            while let Some((head, order)) = folios.get(i).map(&head_order) {
+                if head != end || (head.0 ^ start.0) >> PMD_ORDER.0 != 0 {
+                    break;
+                }
+                self.release(head, order);
+                end = head.add(order.nr_pages());
+                i += 1;
+            }
+            let nr = (end.0 - start.0) as usize;
+            self.map.range_mut(start, nr).fill(Page::default());
+            self.buddy.free_range(&mut self.map, start, nr as u64);
+        }
+    }
+
+    /// The bookkeeping of freeing a folio, before its pages are reset: its layout changes,
+    /// it must hold no reference, its frames' epochs move on, it leaves the folio counts.
+    #[inline]
+    fn release(&mut self, head: Pfn, order: Order) {
         debug_assert_eq!(order, self.folio_order(head));
         self.touched.layout(head, order.nr_pages());
         if self.map.get(head).refcount != 0 {
             freeing_referenced(head);
         }
-        // Every page back to a clean `struct page` (16 bytes each, one store), every
-        // frame's epoch moves on.
-        let nr = order.nr_pages() as usize;
-        self.map.range_mut(head, nr).fill(Page::default());
-        self.free_gen
-            .range_mut(head, nr)
-            .iter_mut()
-            .for_each(|g| *g += 1);
+        self.free_counts.freed(head, order);
         self.nr_folios[order.0 as usize] -= 1;
-        self.buddy.free(&mut self.map, head, order);
     }
 
     /// Re-describes a folio as `1 << (order - new_order)` folios of `new_order` (split).
@@ -316,7 +344,7 @@ impl Memory {
     }
     #[inline]
     pub fn frame_epoch(&self, pfn: Pfn) -> u32 {
-        *self.free_gen.get(pfn)
+        self.free_counts.get(pfn)
     }
     pub fn nr_free_pages(&self) -> u64 {
         self.buddy.nr_free_pages()

@@ -5,8 +5,10 @@
 //! Like the kernel's anon_vma chains it has two levels, so that fork costs nothing per page:
 //! - per folio, the *places* (process, 128 KiB range) where a mapping of it was made by an
 //!   rmap add (`folio_add_new_anon_rmap`, `folio_add_{anon,file}_rmap_*`) or moved there by
-//!   mremap: a place id per page frame (the head's, 4 bytes) in a [`PfnArray`], an overflow map
-//!   for a folio with more than one place;
+//!   mremap: a place id per page frame (4 bytes) in a [`PfnArray`]: the head's holds the
+//!   first place, a large folio's tail frames the next ones (one each, packed from the
+//!   second frame, 0 after the last), and an overflow map holds a folio's places beyond
+//!   those (a small folio's second place on);
 //! - per process, the children it forked, whose page tables start as copies of its own at
 //!   the same addresses (the fork dup is not a place).
 //!
@@ -37,9 +39,10 @@ const GRANULE_PAGES: usize = (GRANULE_BYTES / PAGE_SIZE) as usize;
 /// The reverse map (module documentation).
 pub(crate) struct RevMap {
     /// Per folio head: the id of its first place (0: none), with [`MORE`] set when `more`
-    /// has others. Four bytes per page frame.
+    /// has others; per tail frame of a large folio: one more place id (0: none, and none
+    /// after it). Four bytes per page frame.
     first: PfnArray<u32>,
-    /// The other places of folios with several, by id, sorted.
+    /// The places of folios with more than their frames hold, by id, sorted.
     more: BTreeMap<Pfn, Vec<u32>>,
     /// Places by id - 1: (process, granule index). Ids are handed out once per place and
     /// kept (a model has few: the granules of its processes that ever mapped a folio).
@@ -90,22 +93,42 @@ impl RevMap {
         id
     }
 
-    /// A mapping of the folio at `head` was made somewhere in [`start`, `end`) of `pid`.
+    /// A mapping of the folio of `nr_pages` at `head` was made somewhere in [`start`,
+    /// `end`) of `pid`.
     #[inline]
-    pub(crate) fn note(&mut self, head: Pfn, pid: Pid, start: VirtAddr, end: VirtAddr) {
+    pub(crate) fn note(
+        &mut self,
+        head: Pfn,
+        nr_pages: u64,
+        pid: Pid,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) {
         for g in start.0 / GRANULE_BYTES..end.0.div_ceil(GRANULE_BYTES) {
             let id = self.id(pid, g);
-            self.note_id(head, id);
+            self.note_id(head, nr_pages, id);
         }
     }
 
     #[inline]
-    fn note_id(&mut self, head: Pfn, id: u32) {
+    fn note_id(&mut self, head: Pfn, nr_pages: u64, id: u32) {
         let w = self.first.get_mut(head);
         if *w & !MORE == id || *w == 0 {
             *w |= id;
             return;
         }
+        if nr_pages > 1 {
+            for slot in self.first.range_mut(head.add(1), nr_pages as usize - 1) {
+                if *slot == id {
+                    return;
+                }
+                if *slot == 0 {
+                    *slot = id;
+                    return;
+                }
+            }
+        }
+        let w = self.first.get_mut(head);
         *w |= MORE;
         let more = self.more.entry(head).or_default();
         if let Err(i) = more.binary_search(&id) {
@@ -113,13 +136,46 @@ impl RevMap {
         }
     }
 
-    /// The folio at `head` is freed or split: it has no places any more.
+    /// The folio of `nr_pages` at `head` is freed or split: it has no places any more.
     #[inline]
-    pub(crate) fn forget(&mut self, head: Pfn) {
+    pub(crate) fn forget(&mut self, head: Pfn, nr_pages: u64) {
         let w = std::mem::take(self.first.get_mut(head));
+        if w == 0 {
+            return;
+        }
+        if nr_pages > 1 {
+            for slot in self.first.range_mut(head.add(1), nr_pages as usize - 1) {
+                if std::mem::take(slot) == 0 {
+                    break;
+                }
+            }
+        }
         if w & MORE != 0 {
             self.more.remove(&head);
         }
+    }
+
+    /// The place ids of the folio of `nr_pages` at `head`: its first, those its tail
+    /// frames hold, those of the overflow map.
+    fn ids(&self, head: Pfn, nr_pages: u64) -> impl Iterator<Item = u32> + '_ {
+        let w = *self.first.get(head);
+        let tails = match (w, nr_pages) {
+            (0, _) | (_, 1) => &[][..],
+            _ => self
+                .first
+                .range(head.add(1), nr_pages as usize - 1)
+                .unwrap_or(&[]),
+        };
+        let more = if w & MORE != 0 {
+            self.more.get(&head).map_or(&[][..], |v| &v[..])
+        } else {
+            &[]
+        };
+        let first = (w != 0).then_some(w & !MORE);
+        first
+            .into_iter()
+            .chain(tails.iter().copied().take_while(|&id| id != 0))
+            .chain(more.iter().copied())
     }
 
     /// A new process (`parent`: the one it was forked from, if any).
@@ -151,22 +207,14 @@ impl RevMap {
         }
     }
 
-    /// The (process, granule index) pairs to read for the folio at `head`, sorted: its
-    /// places and the same range in every descendant of their process, live processes only.
-    pub(crate) fn ranges(&self, head: Pfn) -> BTreeSet<(Pid, u64)> {
+    /// The (process, granule index) pairs to read for the folio of `nr_pages` at `head`,
+    /// sorted: its places and the same range in every descendant of their process, live
+    /// processes only.
+    pub(crate) fn ranges(&self, head: Pfn, nr_pages: u64) -> BTreeSet<(Pid, u64)> {
         let mut out = BTreeSet::new();
-        let w = *self.first.get(head);
-        if w == 0 {
-            return out;
-        }
-        let more = if w & MORE != 0 {
-            self.more.get(&head).map_or(&[][..], |v| &v[..])
-        } else {
-            &[]
-        };
         let mut stack: Vec<(Pid, u64)> = Vec::new();
-        for &id in std::iter::once(&w).chain(more) {
-            stack.push(self.places[(id & !MORE) as usize - 1]);
+        for id in self.ids(head, nr_pages) {
+            stack.push(self.places[id as usize - 1]);
             while let Some((pid, key)) = stack.pop() {
                 let i = pid.0 as usize;
                 if self.alive.get(i) == Some(&true) {
@@ -181,9 +229,9 @@ impl RevMap {
     }
 
     /// [`RevMap::ranges`] by 2 MiB range: (process, PMD range index), sorted.
-    pub(crate) fn pmd_ranges(&self, head: Pfn) -> BTreeSet<(Pid, u64)> {
+    pub(crate) fn pmd_ranges(&self, head: Pfn, nr_pages: u64) -> BTreeSet<(Pid, u64)> {
         let per_pmd = PMD_SIZE / GRANULE_BYTES;
-        self.ranges(head)
+        self.ranges(head, nr_pages)
             .into_iter()
             .map(|(pid, g)| (pid, g / per_pmd))
             .collect()
@@ -223,7 +271,7 @@ impl Model {
     ) -> Vec<(Pid, VirtAddr, bool, Pte)> {
         let in_folio = |p: Pte| maps_page_of(p, f);
         let mut out = Vec::new();
-        for (pid, g) in self.revmap.ranges(f.head) {
+        for (pid, g) in self.revmap.ranges(f.head, f.nr_pages()) {
             let gva = VirtAddr(g * GRANULE_BYTES);
             let haddr = gva.align_down(PMD_SIZE);
             match self.proc(pid).aspace.pt.pmd(haddr) {
@@ -294,7 +342,7 @@ impl Model {
     pub(crate) fn revmap_added(&mut self, f: foliolab_schemes::FolioRef, at: At, nr: u64) {
         let start = VirtAddr((at.1).0.saturating_sub(nr.saturating_sub(1) * PAGE_SIZE));
         self.revmap
-            .note(f.head, at.0, start, at.1.add(nr * PAGE_SIZE));
+            .note(f.head, f.nr_pages(), at.0, start, at.1.add(nr * PAGE_SIZE));
     }
 
     /// mremap moved `entry` (mapping `len_bytes`: a PTE's page or a PMD's range) to
@@ -305,7 +353,8 @@ impl Model {
         }
         if self.mem.page(entry.pfn()).flags.has(PageFlags::ALLOCATED) {
             let head = self.mem.folio_of(entry.pfn());
-            self.revmap.note(head, pid, to, to.add(len_bytes));
+            let nr_pages = self.mem.folio_order(head).nr_pages();
+            self.revmap.note(head, nr_pages, pid, to, to.add(len_bytes));
         }
     }
 }

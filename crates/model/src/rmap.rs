@@ -78,7 +78,7 @@ impl Model {
     /// A folio is freed (or split): every count must be back at its initial value; a "bad
     /// page" is reported by the next check.
     pub(crate) fn rmap_free_folio(&mut self, f: FolioRef) {
-        self.revmap.forget(f.head);
+        self.revmap.forget(f.head, f.nr_pages());
         if let Err(e) = self.rmap.scheme.free_folio(f) {
             self.problems.push(e);
         }
@@ -87,7 +87,7 @@ impl Model {
     /// [`Model::rmap_free_folio`] of each folio, in order, in one call.
     pub(crate) fn rmap_free_folios(&mut self, folios: &[FolioRef]) {
         for f in folios {
-            self.revmap.forget(f.head);
+            self.revmap.forget(f.head, f.nr_pages());
         }
         self.rmap.scheme.free_folios(folios, &mut self.problems);
     }

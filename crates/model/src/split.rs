@@ -155,7 +155,7 @@ impl Model {
         let mut out = Vec::new();
         // The reverse map's ranges, in process then address order (as a walk of every
         // page table would meet them).
-        for (pid, key) in self.revmap.pmd_ranges(f.head) {
+        for (pid, key) in self.revmap.pmd_ranges(f.head, f.nr_pages()) {
             self.unmap_folio_in_pmd(pid, VirtAddr(key * PMD_SIZE), f, &mut out);
         }
         debug_assert!(

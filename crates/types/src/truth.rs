@@ -159,65 +159,69 @@ impl fmt::Debug for PageCounts {
 /// MMs kept inline before a [`MmCounts`] moves to its vector.
 const MM_INLINE: usize = 2;
 
+/// The count of a removed MM whose place a [`MmCounts`] vector keeps (a tombstone).
+const GONE: u64 = u64::MAX;
+
 /// Entries per MM of one folio, sorted by MM, an MM with none absent: a map kept as a
 /// sorted array, inline while few MMs map the folio (most folios), else in a vector kept
-/// for reuse; MMs forked one after another take increasing ids, so most insertions
-/// append.
+/// for reuse. MMs forked one after another take increasing ids, so most insertions append;
+/// a removal from the vector leaves a tombstone (its count [`GONE`]) that an MM taking the
+/// same id again revives, and the vector is compacted once tombstones outnumber the MMs:
+/// a folio mapped by thousands of MMs gains and loses one in O(log n), not O(n).
 #[derive(Clone, Default)]
 pub struct MmCounts {
     /// Entries in `inline` while `heap` is empty.
     nr_inline: usize,
     inline: [(MmId, u64); MM_INLINE],
-    /// Every entry once more than `MM_INLINE` were held (until it empties), behind one
-    /// pointer: most folios never need it, and a `Vec` inline would cost them 24 bytes.
-    #[allow(clippy::box_collection)]
-    heap: Option<Box<Vec<(MmId, u64)>>>,
+    /// Every entry, and tombstones, once more than `MM_INLINE` were held (until no MM is
+    /// left).
+    heap: Vec<(MmId, u64)>,
+    /// MMs in `heap` (its entries that are not tombstones).
+    heap_live: usize,
 }
 
 impl MmCounts {
-    /// The entries on the heap (none while inline).
-    #[inline]
-    fn heap(&self) -> Option<&Vec<(MmId, u64)>> {
-        self.heap.as_deref().filter(|h| !h.is_empty())
-    }
-    #[inline]
-    fn heap_mut(&mut self) -> Option<&mut Vec<(MmId, u64)>> {
-        self.heap.as_deref_mut().filter(|h| !h.is_empty())
-    }
-    #[inline]
+    /// The entries, tombstones included.
     fn as_slice(&self) -> &[(MmId, u64)] {
-        match self.heap() {
-            Some(h) => h,
-            None => &self.inline[..self.nr_inline],
+        if self.heap.is_empty() {
+            &self.inline[..self.nr_inline]
+        } else {
+            &self.heap
         }
     }
-    #[inline]
     fn as_mut_slice(&mut self) -> &mut [(MmId, u64)] {
-        let n = self.nr_inline;
-        match self.heap.as_deref_mut().filter(|h| !h.is_empty()) {
-            Some(h) => h,
-            None => &mut self.inline[..n],
+        if self.heap.is_empty() {
+            &mut self.inline[..self.nr_inline]
+        } else {
+            &mut self.heap
         }
     }
+    /// Where `mm`'s entry is (`Ok`, maybe a tombstone) or would go (`Err`).
     fn find(&self, mm: MmId) -> Result<usize, usize> {
-        let s = self.as_slice();
-        match s.last() {
-            Some((last, _)) if *last < mm => Err(s.len()),
-            _ => s.binary_search_by_key(&mm, |(m, _)| *m),
-        }
+        search(self.as_slice(), mm)
+    }
+    /// Where `mm`'s live entry is.
+    fn find_live(&self, mm: MmId) -> Option<usize> {
+        let i = self.find(mm).ok()?;
+        (self.as_slice()[i].1 != GONE).then_some(i)
     }
     /// Entries of `mm`, if it has any.
     pub fn get(&self, mm: &MmId) -> Option<&u64> {
-        self.find(*mm).ok().map(|i| &self.as_slice()[i].1)
+        self.find_live(*mm).map(|i| &self.as_slice()[i].1)
     }
     pub fn get_mut(&mut self, mm: &MmId) -> Option<&mut u64> {
-        let i = self.find(*mm).ok()?;
+        let i = self.find_live(*mm)?;
         Some(&mut self.as_mut_slice()[i].1)
     }
     /// The entries of `mm`, inserted as 0 when it has none (remove it again if it stays 0).
     pub fn counter(&mut self, mm: MmId) -> &mut u64 {
         let i = match self.find(mm) {
-            Ok(i) => i,
+            Ok(i) if self.as_slice()[i].1 != GONE => i,
+            Ok(i) => {
+                self.heap[i].1 = 0;
+                self.heap_live += 1;
+                i
+            }
             Err(i) => {
                 self.insert_at(i, mm);
                 i
@@ -226,8 +230,9 @@ impl MmCounts {
         &mut self.as_mut_slice()[i].1
     }
     fn insert_at(&mut self, i: usize, mm: MmId) {
-        if let Some(h) = self.heap_mut() {
-            h.insert(i, (mm, 0));
+        if !self.heap.is_empty() {
+            self.heap.insert(i, (mm, 0));
+            self.heap_live += 1;
         } else if self.nr_inline < MM_INLINE {
             self.inline.copy_within(i..self.nr_inline, i + 1);
             self.inline[i] = (mm, 0);
@@ -235,52 +240,121 @@ impl MmCounts {
         } else {
             // Past a few MMs a folio is usually shared by a forking parent's children:
             // room for more at once.
-            let h = self.heap.get_or_insert_with(Box::default);
-            h.reserve(4 * MM_INLINE);
-            h.extend_from_slice(&self.inline);
-            h.insert(i, (mm, 0));
+            self.heap.reserve(4 * MM_INLINE);
+            self.heap.extend_from_slice(&self.inline);
+            self.heap.insert(i, (mm, 0));
+            self.heap_live = MM_INLINE + 1;
             self.nr_inline = 0;
         }
     }
     pub fn contains_key(&self, mm: &MmId) -> bool {
-        self.find(*mm).is_ok()
+        self.find_live(*mm).is_some()
     }
     pub fn remove(&mut self, mm: &MmId) -> Option<u64> {
-        let i = self.find(*mm).ok()?;
-        if let Some(h) = self.heap_mut() {
-            return Some(h.remove(i).1);
+        let i = self.find_live(*mm)?;
+        if !self.heap.is_empty() {
+            let n = std::mem::replace(&mut self.heap[i].1, GONE);
+            self.heap_live -= 1;
+            self.compact();
+            return Some(n);
         }
         let n = self.inline[i].1;
         self.inline.copy_within(i + 1..self.nr_inline, i);
         self.nr_inline -= 1;
         Some(n)
     }
+    /// Drops the tombstones once they outnumber the MMs (amortized O(1) a removal), and
+    /// the vector when no MM is left.
+    fn compact(&mut self) {
+        if self.heap_live == 0 {
+            self.heap.clear();
+        } else if self.heap.len() - self.heap_live > self.heap_live + 2 * MM_INLINE {
+            self.heap.retain(|(_, n)| *n != GONE);
+        }
+    }
     pub fn len(&self) -> usize {
-        self.as_slice().len()
+        if self.heap.is_empty() {
+            self.nr_inline
+        } else {
+            self.heap_live
+        }
     }
     pub fn is_empty(&self) -> bool {
-        self.as_slice().is_empty()
+        self.len() == 0
     }
     /// Forgets every MM, keeping the allocation.
     pub fn clear(&mut self) {
         self.nr_inline = 0;
-        if let Some(h) = &mut self.heap {
-            h.clear();
-        }
+        self.heap.clear();
+        self.heap_live = 0;
     }
     /// MMs in ascending order.
     pub fn keys(&self) -> impl Iterator<Item = &MmId> + '_ {
-        self.as_slice().iter().map(|(m, _)| m)
+        self.iter().map(|(m, _)| m)
     }
     /// (MM, entries) in ascending order of MM.
     pub fn iter(&self) -> impl Iterator<Item = (&MmId, &u64)> + '_ {
-        self.as_slice().iter().map(|(m, n)| (m, n))
+        self.as_slice()
+            .iter()
+            .filter(|(_, n)| *n != GONE)
+            .map(|(m, n)| (m, n))
+    }
+}
+
+/// Where `mm` is in the sorted `s` (`Ok`) or would go (`Err`). The MMs mapping a folio
+/// shared across a fork tree are mostly ids handed out in turn, spread evenly: the search
+/// starts where `mm` would be if they were, and gallops from there (one or two probes
+/// instead of a binary search's cache misses over thousands of MMs; O(log n) at worst).
+fn search(s: &[(MmId, u64)], mm: MmId) -> Result<usize, usize> {
+    let within = |from: usize, to: usize| {
+        s[from..to]
+            .binary_search_by_key(&mm, |(m, _)| *m)
+            .map(|i| i + from)
+            .map_err(|i| i + from)
+    };
+    let (first, last) = match (s.first(), s.last()) {
+        (Some(f), Some(l)) => (f.0, l.0),
+        _ => return Err(0),
+    };
+    if last < mm {
+        return Err(s.len());
+    }
+    if s.len() <= 8 || mm <= first {
+        return within(0, s.len());
+    }
+    let span = (last.0 - first.0) as usize;
+    let guess = (mm.0 - first.0) as usize * (s.len() - 1) / span;
+    if s[guess].0 == mm {
+        return Ok(guess);
+    }
+    let mut step = 1;
+    if s[guess].0 < mm {
+        // s[last index] >= mm bounds the gallop to the right.
+        let mut from = guess + 1;
+        loop {
+            let to = (guess + step).min(s.len() - 1);
+            if s[to].0 >= mm {
+                return within(from, to + 1);
+            }
+            from = to + 1;
+            step *= 2;
+        }
+    }
+    // s[0] < mm bounds the gallop to the left.
+    let mut to = guess;
+    loop {
+        let from = guess.saturating_sub(step);
+        if s[from].0 <= mm {
+            return within(from, to);
+        }
+        to = from;
+        step *= 2;
     }
 }
 
 impl PartialEq for MmCounts {
     fn eq(&self, other: &MmCounts) -> bool {
-        self.as_slice() == other.as_slice()
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
@@ -294,7 +368,7 @@ impl fmt::Debug for MmCounts {
 }
 
 // The oracle keeps one per mapped folio, most of them small: two cache lines at most.
-const _: () = assert!(std::mem::size_of::<FolioTruth>() <= 80);
+const _: () = assert!(std::mem::size_of::<FolioTruth>() <= 104);
 
 impl FolioTruth {
     pub fn new(nr_pages: u64) -> FolioTruth {
@@ -370,24 +444,94 @@ mod tests {
 
     #[test]
     fn mm_counts_behave_like_a_map_inline_or_not() {
-        let mut c = MmCounts::default();
-        let mut reference: BTreeMap<MmId, u64> = BTreeMap::new();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..3000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let mm = MmId((x % 6) as u32);
-            if x & (1 << 33) != 0 {
-                *c.counter(mm) += 1;
-                *reference.entry(mm).or_insert(0) += 1;
-            } else {
-                assert_eq!(c.remove(&mm), reference.remove(&mm));
+        // Few MMs (inline and small vectors), then many (tombstones, revivals, compaction).
+        for nr_mms in [6u64, 40] {
+            let mut c = MmCounts::default();
+            let mut reference: BTreeMap<MmId, u64> = BTreeMap::new();
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            for _ in 0..3000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let mm = MmId((x % nr_mms) as u32);
+                if x & (1 << 33) != 0 {
+                    *c.counter(mm) += 1;
+                    *reference.entry(mm).or_insert(0) += 1;
+                } else {
+                    assert_eq!(c.remove(&mm), reference.remove(&mm));
+                }
+                assert!(c.iter().eq(reference.iter()));
+                assert_eq!(c.len(), reference.len());
+                assert_eq!(c.get(&mm), reference.get(&mm));
+                assert_eq!(c.contains_key(&mm), reference.contains_key(&mm));
+                assert_eq!(format!("{c:?}"), format!("{reference:?}"));
+                let mut rebuilt = MmCounts::default();
+                reference
+                    .iter()
+                    .for_each(|(&m, &n)| *rebuilt.counter(m) = n);
+                assert_eq!(c, rebuilt, "equal whatever tombstones either holds");
             }
-            assert!(c.iter().eq(reference.iter()));
-            assert_eq!(c.get(&mm), reference.get(&mm));
-            assert_eq!(format!("{c:?}"), format!("{reference:?}"));
         }
+    }
+
+    #[test]
+    fn the_search_finds_what_a_binary_search_finds() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for len in [0usize, 1, 5, 9, 40, 300] {
+            for spread in [1u32, 3, 1000] {
+                let mut s: Vec<(MmId, u64)> = (0..len as u32)
+                    .map(|i| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (MmId(1 + i * spread + (x % spread as u64) as u32), 0)
+                    })
+                    .collect();
+                s.dedup_by_key(|e| e.0);
+                for mm in 0..(len as u32 * spread + 3) {
+                    let want = s.binary_search_by_key(&MmId(mm), |e| e.0);
+                    assert_eq!(
+                        search(&s, MmId(mm)),
+                        want,
+                        "len {len} spread {spread} mm {mm}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mm_counts_remove_and_revive_in_place() {
+        let mut c = MmCounts::default();
+        for m in 1..=1000 {
+            *c.counter(MmId(m)) += 1;
+        }
+        for m in (2..=1000).step_by(2) {
+            assert_eq!(c.remove(&MmId(m)), Some(1));
+        }
+        assert_eq!(c.len(), 500);
+        assert_eq!(
+            c.heap.len(),
+            1000,
+            "removals leave tombstones, not a shifted vector"
+        );
+        *c.counter(MmId(10)) += 3;
+        assert_eq!((c.get(&MmId(10)), c.len()), (Some(&3), 501));
+        assert_eq!(
+            c.heap.len(),
+            1000,
+            "an MM taking its id again revives its place"
+        );
+        for m in (1..=1000).step_by(2) {
+            c.remove(&MmId(m));
+        }
+        assert!(
+            c.heap.len() < 20,
+            "compacted once tombstones outnumber the MMs"
+        );
+        assert!(c.keys().eq([MmId(10)].iter()));
+        c.remove(&MmId(10));
+        assert!(c.is_empty() && c.heap.is_empty());
     }
 
     #[test]
