@@ -333,14 +333,7 @@ impl Model {
     ) -> (Vec<Pfn>, bool) {
         let marks = &self.mem.touched;
         if marks.pages.overflowed() {
-            let mut all: Vec<Pfn> = self.live.iter().chain(changed.iter().copied()).collect();
-            all.sort_unstable();
-            all.dedup();
-            let tails_ok = self.live.iter().all(|h| {
-                let n = self.mem.folio_order(h).nr_pages();
-                (1..n).all(|i| self.mem.page(h.add(i)).refcount == 0)
-            });
-            return (all, tails_ok);
+            return self.every_folio(changed);
         }
         st.epoch = st.epoch.wrapping_add(1);
         if st.epoch == 0 {
@@ -364,10 +357,20 @@ impl Model {
         };
         let mut tails_ok = true;
         changed.iter().for_each(|&h| list(h));
+        // The pages of the last allocated folio found: a large folio's marked pages look
+        // up its head once.
+        let (mut folio, mut h) = (0..0, Pfn(0));
         for &p in pages {
-            let h = self.head_or_self(Pfn(p));
+            if !folio.contains(&p) {
+                h = self.head_or_self(Pfn(p));
+                folio = if h != Pfn(p) || self.mem.page(h).flags.has(PageFlags::ALLOCATED) {
+                    h.0..h.0 + self.mem.folio_order(h).nr_pages()
+                } else {
+                    0..0
+                };
+                list(h);
+            }
             tails_ok &= !bad_tail(Pfn(p), h);
-            list(h);
         }
         // With a swap device every freed page is listed, for the swap-cache rules.
         let each_free_page = self.swap.is_some();
@@ -396,6 +399,19 @@ impl Model {
             }
         }
         (out, tails_ok)
+    }
+
+    /// [`Model::touched_folios`] when the marks overflowed: every live folio and those in
+    /// `changed`, sorted, and whether no live folio's tail page has a refcount.
+    fn every_folio(&self, changed: &[Pfn]) -> (Vec<Pfn>, bool) {
+        let mut all: Vec<Pfn> = self.live.iter().chain(changed.iter().copied()).collect();
+        all.sort_unstable();
+        all.dedup();
+        let tails_ok = self.live.iter().all(|h| {
+            let n = self.mem.folio_order(h).nr_pages();
+            (1..n).all(|i| self.mem.page(h.add(i)).refcount == 0)
+        });
+        (all, tails_ok)
     }
 
     /// The end of the free buddy block holding the free page `pfn`, found from the block's
@@ -662,9 +678,15 @@ impl Model {
                 rss[self.mm_counter(f) as usize] += PMD_ORDER.nr_pages() as i64;
             }
             Some(PmdEntry::Table(t)) => {
+                // The pages of the last folio looked up and its counter: a large folio's
+                // PTEs read the memmap once, not once each.
+                let (mut pages, mut counter) = (0..0, RssCounter::Anon);
                 for pte in t.ptes.iter() {
                     if pte.is_present() && !pte.is_special() {
-                        rss[self.page_counter(pte.pfn()) as usize] += 1;
+                        if !pages.contains(&pte.pfn().0) {
+                            (pages, counter) = self.folio_counter(pte.pfn());
+                        }
+                        rss[counter as usize] += 1;
                     } else if pte.is_swap() {
                         rss[RssCounter::Swap as usize] += 1;
                     }
@@ -673,6 +695,18 @@ impl Model {
             _ => {}
         }
         rss
+    }
+
+    /// The PFNs of the allocated folio holding `pfn` (empty for free memory) and
+    /// [`Model::page_counter`] of `pfn`, which is every one of its pages'.
+    #[inline]
+    fn folio_counter(&self, pfn: Pfn) -> (std::ops::Range<u64>, RssCounter) {
+        let counter = self.page_counter(pfn);
+        if !self.mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
+            return (0..0, counter);
+        }
+        let (head, order, _) = self.mem.folio_meta(pfn);
+        (head.0..head.0 + order.nr_pages(), counter)
     }
 
     /// [`Model::mm_counter`] of the folio holding `pfn`, from its head's flags alone.

@@ -212,9 +212,8 @@ impl Tally<'_> {
                 continue;
             };
             let upto = head.add(t.nr_pages).min(end);
-            for p in pfn.0..upto.0 {
-                t.pte_maps_per_page.sub(Pfn(p).offset_from(head) as usize);
-            }
+            let (first, nr) = (pfn.offset_from(head), upto.offset_from(pfn));
+            t.pte_maps_per_page.sub_pages(first as usize, nr as usize);
             if let Some(n) = t.entries_per_mm.get_mut(&mm) {
                 *n = n.saturating_sub(upto.offset_from(pfn));
                 if *n == 0 {
@@ -238,10 +237,9 @@ impl Tally<'_> {
         while pfn < end {
             let (head, t) = truth_at(self.truth, mem, pfn);
             let upto = head.add(t.nr_pages).min(end).max(pfn.add(1));
-            for p in pfn.0..upto.0 {
-                t.pte_maps_per_page.add(Pfn(p).offset_from(head) as usize);
-            }
-            *t.entries_per_mm.counter(mm) += upto.offset_from(pfn);
+            let (first, nr) = (pfn.offset_from(head), upto.offset_from(pfn));
+            t.pte_maps_per_page.add_pages(first as usize, nr as usize);
+            *t.entries_per_mm.counter(mm) += nr;
             self.changed(head);
             pfn = upto;
         }

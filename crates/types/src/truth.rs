@@ -39,6 +39,9 @@ pub struct PageCounts {
     many: Option<Box<ManyCounts>>,
 }
 
+/// Counts of some pages of a folio, and its sum and non-zero pages if it is large.
+type PagesMut<'a> = (&'a mut [u64], Option<(&'a mut u64, &'a mut u64)>);
+
 /// The counts of a folio of more than one page, with their sum and non-zero pages.
 #[derive(Clone, Default)]
 struct ManyCounts {
@@ -64,40 +67,15 @@ impl PageCounts {
     fn large(&self) -> Option<&ManyCounts> {
         self.many.as_deref().filter(|m| m.nr_pages > 1)
     }
-    /// The count of page `i` to change, and the large folio's sums when it is one.
-    #[inline]
-    fn slot(&mut self, i: usize) -> (&mut u64, Option<(&mut u64, &mut u64)>) {
-        match self.many.as_deref_mut().filter(|m| m.nr_pages > 1) {
-            Some(m) => {
-                if m.counts.is_empty() {
-                    m.counts.resize(m.nr_pages, 0);
-                }
-                (&mut m.counts[i], Some((&mut m.sum, &mut m.nonzero)))
-            }
-            None => (&mut std::slice::from_mut(&mut self.one)[i], None),
-        }
-    }
     /// One more for page `i`.
     #[inline]
     pub fn add(&mut self, i: usize) {
-        let (n, sums) = self.slot(i);
-        *n += 1;
-        let first = *n == 1;
-        if let Some((sum, nonzero)) = sums {
-            *sum += 1;
-            *nonzero += first as u64;
-        }
+        self.add_pages(i, 1);
     }
     /// One less for page `i` (which has one).
     #[inline]
     pub fn sub(&mut self, i: usize) {
-        let (n, sums) = self.slot(i);
-        *n -= 1;
-        let last = *n == 0;
-        if let Some((sum, nonzero)) = sums {
-            *sum -= 1;
-            *nonzero -= last as u64;
-        }
+        self.sub_pages(i, 1);
     }
     /// Sum of the counts.
     #[inline]
@@ -108,6 +86,52 @@ impl PageCounts {
     #[inline]
     pub fn nonzero(&self) -> u64 {
         self.large().map_or((self.one > 0) as u64, |m| m.nonzero)
+    }
+    /// The counts of the `nr` pages from `first` to change, and the large folio's sums when
+    /// it is one.
+    #[inline]
+    fn pages_mut(&mut self, first: usize, nr: usize) -> PagesMut<'_> {
+        match self.many.as_deref_mut().filter(|m| m.nr_pages > 1) {
+            Some(m) => {
+                if m.counts.is_empty() {
+                    m.counts.resize(m.nr_pages, 0);
+                }
+                let sums = Some((&mut m.sum, &mut m.nonzero));
+                (&mut m.counts[first..first + nr], sums)
+            }
+            None => (
+                &mut std::slice::from_mut(&mut self.one)[first..first + nr],
+                None,
+            ),
+        }
+    }
+    /// One more for each of the `nr` pages from `first` (a run of PTEs), in one pass.
+    #[inline]
+    pub fn add_pages(&mut self, first: usize, nr: usize) {
+        let (counts, sums) = self.pages_mut(first, nr);
+        let mut firsts = 0;
+        for n in counts {
+            firsts += (*n == 0) as u64;
+            *n += 1;
+        }
+        if let Some((sum, nonzero)) = sums {
+            *sum += nr as u64;
+            *nonzero += firsts;
+        }
+    }
+    /// One less for each of the `nr` pages from `first` (each has one), in one pass.
+    #[inline]
+    pub fn sub_pages(&mut self, first: usize, nr: usize) {
+        let (counts, sums) = self.pages_mut(first, nr);
+        let mut lasts = 0;
+        for n in counts {
+            *n -= 1;
+            lasts += (*n == 0) as u64;
+        }
+        if let Some((sum, nonzero)) = sums {
+            *sum -= nr as u64;
+            *nonzero -= lasts;
+        }
     }
     /// Zero counts for `nr_pages` pages, keeping the allocation.
     pub fn reset(&mut self, nr_pages: u64) {
@@ -132,6 +156,7 @@ impl PageCounts {
 
 impl std::ops::Deref for PageCounts {
     type Target = [u64];
+    #[inline]
     fn deref(&self) -> &[u64] {
         match self.large() {
             Some(m) if m.counts.is_empty() => &ZEROS[..m.nr_pages],
@@ -550,5 +575,13 @@ mod tests {
         assert_eq!((p.sum(), p.nonzero()), (2, 1));
         p.reset(1);
         assert_eq!(p, PageCounts::new(1));
+        p.reset(16);
+        p.add(3);
+        p.add_pages(2, 4);
+        assert_eq!(&p[..7], &[0, 0, 1, 2, 1, 1, 0]);
+        assert_eq!((p.sum(), p.nonzero()), (5, 4));
+        p.sub_pages(3, 3);
+        assert_eq!(&p[..7], &[0, 0, 1, 1, 0, 0, 0]);
+        assert_eq!((p.sum(), p.nonzero()), (2, 2));
     }
 }
