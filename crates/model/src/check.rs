@@ -117,6 +117,10 @@ impl Model {
             }
             return;
         }
+        // No page mapped twice (every PTE-mapped page has one PTE): nothing to look at.
+        if t.pte_maps_per_page.sum() == t.pages_pte_mapped() {
+            return;
+        }
         for i in 0..f.nr_pages() {
             let n = t.pte_maps_per_page[i as usize];
             if n > 1 && self.page_anon_exclusive(f.head.add(i)) {

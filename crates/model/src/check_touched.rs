@@ -10,7 +10,7 @@
 
 use crate::model::{Model, RssCounter};
 use crate::stats::{MthpStat, VmStat};
-use foliolab_mem::{EntryChange, PageFlags, PageTable, PmdEntry};
+use foliolab_mem::{AddressSpace, EntryChange, PageFlags, PageTable, PmdEntry};
 use foliolab_schemes::FolioRef;
 use foliolab_types::{
     FolioTruth, MmId, Order, Pfn, TruthStore, VirtAddr, MAX_ORDER, PMD_ORDER, PMD_SIZE,
@@ -99,6 +99,9 @@ pub struct TouchedCheck {
     writable: Vec<u32>,
     /// PFNs a writable entry was counted in for since the last check.
     new_writable: Vec<Pfn>,
+    /// The (mm, PMD range) of every entry counted out or in since the last check: the
+    /// ranges whose RSS can have changed (sorted by the check).
+    rss_keys: Vec<(MmId, u64)>,
     /// Swap PTEs per slot, and the slots whose count changed since the last check.
     slot_refs: BTreeMap<u64, u32>,
     slots: Vec<u64>,
@@ -126,6 +129,10 @@ impl TouchedCheck {
     /// [`foliolab_oracle`]'s `Recounter::update`).
     pub fn entry(&mut self, c: EntryChange) {
         let sign: i64 = if c.added { 1 } else { -1 };
+        let key = (c.mm, c.va.0 / PMD_SIZE);
+        if self.rss_keys.last() != Some(&key) {
+            self.rss_keys.push(key);
+        }
         if c.pte.is_swap() && !c.pmd {
             let slot = c.pte.swap_offset();
             let n = self.slot_refs.entry(slot).or_default();
@@ -161,8 +168,9 @@ impl Model {
         changed: &[Pfn],
     ) -> Vec<String> {
         let pages: &[u64] = self.mem.touched.pages.raw();
-        let mut marked = Vec::new();
-        let ranges_ok = self.update_range_rss(st, &mut marked);
+        st.rss_keys.sort_unstable();
+        st.rss_keys.dedup();
+        let ranges_ok = self.update_range_rss(st);
         let (folios, tails_ok) = self.touched_folios(st, changed, pages);
         let mut clean = ranges_ok && !st.unclean && self.problems.is_empty();
         clean &= self.touched_structures_ok();
@@ -172,9 +180,10 @@ impl Model {
         clean &= self.writable_ok(st, pages);
         clean &= self.touched_swap_ok(st, &folios);
         st.new_writable.clear();
+        st.rss_keys.clear();
         st.slots.clear();
         st.folios = folios;
-        self.clear_touched_of(&marked);
+        self.clear_touched_of_listed();
         if clean {
             return Vec::new();
         }
@@ -206,7 +215,8 @@ impl Model {
         self.problems = problems;
     }
 
-    /// Forgets what every page table, the memmap, the swap device and the VMA sets marked.
+    /// Forgets what every page table, the memmap, the swap device and the VMA sets marked,
+    /// and which processes were touched.
     pub fn clear_touched(&mut self) {
         self.mem.touched.clear();
         for p in self.procs.iter_mut().flatten() {
@@ -216,20 +226,58 @@ impl Model {
         if let Some(dev) = &mut self.swap {
             dev.touched.clear();
         }
+        self.touched_procs.clear();
     }
 
-    /// Marks everything touched in every page table, the memmap, the swap device and the
-    /// VMA sets, keeping no lists: between statements of an unchecked run, whose marks
-    /// nobody reads (a later checked statement then walks everything once).
+    /// Marks everything touched in the page tables and VMA sets of the processes the
+    /// statement touched, the memmap and the swap device, keeping no lists, and says
+    /// "every process": between statements of an unchecked run, whose marks nobody reads
+    /// (a later checked statement then walks everything once). Costs what the statement
+    /// touched: the other processes have no marks to saturate.
     pub fn saturate_touched(&mut self) {
         self.mem.touched.saturate();
-        for p in self.procs.iter_mut().flatten() {
-            p.aspace.pt.touched.saturate();
-            p.aspace.vmas.touched = true;
+        let Model {
+            procs,
+            touched_procs,
+            ..
+        } = self;
+        for &(pid, _) in touched_procs.list() {
+            if let Some(p) = &mut procs[pid.0 as usize] {
+                p.aspace.pt.touched.saturate();
+                p.aspace.vmas.touched = true;
+            }
         }
+        touched_procs.saturate();
         if let Some(dev) = &mut self.swap {
             dev.touched.saturate();
         }
+    }
+
+    /// The processes touched since the checks last looked.
+    pub fn touched_procs(&self) -> &crate::touched::TouchedProcs {
+        &self.touched_procs
+    }
+
+    /// The mms of the processes touched since the checks last looked, each with its
+    /// address space (`None`: the process exited), or `None` when every one counts as
+    /// touched.
+    pub fn touched_spaces(&self) -> Option<Vec<(MmId, Option<&AddressSpace>)>> {
+        if self.touched_procs.all() {
+            return None;
+        }
+        let space = |pid| self.is_alive(pid).then(|| &self.proc(pid).aspace);
+        Some(
+            self.touched_procs
+                .list()
+                .iter()
+                .map(|&(pid, mm)| (mm, space(pid)))
+                .collect(),
+        )
+    }
+
+    /// The address space of the live mm `mm`.
+    pub fn space_of(&self, mm: MmId) -> Option<&AddressSpace> {
+        self.pid_of_mm(mm).map(|pid| &self.proc(pid).aspace)
     }
 
     /// The buddy allocator after a change of the folio layout.
@@ -241,14 +289,25 @@ impl Model {
         true
     }
 
-    /// Forgets the marks of the memmap, the swap device and the processes `pids`.
-    fn clear_touched_of(&mut self, pids: &[crate::model::Pid]) {
-        self.mem.touched.clear();
-        for &pid in pids {
-            let p = self.proc_mut(pid);
-            p.aspace.pt.touched.clear();
-            p.aspace.vmas.touched = false;
+    /// Forgets the marks of the memmap, the swap device and the touched processes (every
+    /// process when all count as touched), and the list.
+    fn clear_touched_of_listed(&mut self) {
+        if self.touched_procs.all() {
+            return self.clear_touched();
         }
+        self.mem.touched.clear();
+        let Model {
+            procs,
+            touched_procs,
+            ..
+        } = self;
+        for &(pid, _) in touched_procs.list() {
+            if let Some(p) = &mut procs[pid.0 as usize] {
+                p.aspace.pt.touched.clear();
+                p.aspace.vmas.touched = false;
+            }
+        }
+        touched_procs.clear();
         if let Some(dev) = &mut self.swap {
             dev.touched.clear();
         }
@@ -267,14 +326,7 @@ impl Model {
     ) -> (Vec<Pfn>, bool) {
         let marks = &self.mem.touched;
         if marks.pages.overflowed() {
-            let mut all: Vec<Pfn> = self.live.iter().chain(changed.iter().copied()).collect();
-            all.sort_unstable();
-            all.dedup();
-            let tails_ok = self.live.iter().all(|h| {
-                let n = self.mem.folio_order(h).nr_pages();
-                (1..n).all(|i| self.mem.page(h.add(i)).refcount == 0)
-            });
-            return (all, tails_ok);
+            return self.every_folio(changed);
         }
         st.epoch = st.epoch.wrapping_add(1);
         if st.epoch == 0 {
@@ -298,10 +350,20 @@ impl Model {
         };
         let mut tails_ok = true;
         changed.iter().for_each(|&h| list(h));
+        // The pages of the last allocated folio found: a large folio's marked pages look
+        // up its head once.
+        let (mut folio, mut h) = (0..0, Pfn(0));
         for &p in pages {
-            let h = self.head_or_self(Pfn(p));
+            if !folio.contains(&p) {
+                h = self.head_or_self(Pfn(p));
+                folio = if h != Pfn(p) || self.mem.page(h).flags.has(PageFlags::ALLOCATED) {
+                    h.0..h.0 + self.mem.folio_order(h).nr_pages()
+                } else {
+                    0..0
+                };
+                list(h);
+            }
             tails_ok &= !bad_tail(Pfn(p), h);
-            list(h);
         }
         // With a swap device every freed page is listed, for the swap-cache rules.
         let each_free_page = self.swap.is_some();
@@ -330,6 +392,19 @@ impl Model {
             }
         }
         (out, tails_ok)
+    }
+
+    /// [`Model::touched_folios`] when the marks overflowed: every live folio and those in
+    /// `changed`, sorted, and whether no live folio's tail page has a refcount.
+    fn every_folio(&self, changed: &[Pfn]) -> (Vec<Pfn>, bool) {
+        let mut all: Vec<Pfn> = self.live.iter().chain(changed.iter().copied()).collect();
+        all.sort_unstable();
+        all.dedup();
+        let tails_ok = self.live.iter().all(|h| {
+            let n = self.mem.folio_order(h).nr_pages();
+            (1..n).all(|i| self.mem.page(h.add(i)).refcount == 0)
+        });
+        (all, tails_ok)
     }
 
     /// The end of the free buddy block holding the free page `pfn`, found from the block's
@@ -445,45 +520,80 @@ impl Model {
     }
 
     /// Recounts the RSS of every PMD range a page table marked (every range of an mm that
-    /// overflowed its marks or is new) and compares every mm's counters with the sums.
-    /// Also checks the VMA sets that changed; lists the processes with marks in `marked`.
-    fn update_range_rss(&self, st: &mut TouchedCheck, marked: &mut Vec<crate::model::Pid>) -> bool {
-        let mut ok = true;
-        let mut seen = 0;
-        for (pid, p) in self.processes() {
-            let (mm, pt) = (p.aspace.id, &p.aspace.pt);
-            let i = pid.0 as usize;
-            if st.rss.len() <= i {
-                st.rss.resize(i + 1, None);
+    /// overflowed its marks or is new) in the processes the statement touched (every
+    /// process after unchecked statements) and compares their counters with the sums. Also
+    /// checks the VMA sets that changed. A process nobody touched kept its counters, its
+    /// page tables and its VMAs, so its last verdict stands.
+    fn update_range_rss(&self, st: &mut TouchedCheck) -> bool {
+        let touched = &self.touched_procs;
+        if !touched.all() {
+            debug_assert!(
+                self.unlisted_unmarked(),
+                "a process changed without being listed"
+            );
+            let mut ok = true;
+            for &(pid, mm) in touched.list() {
+                ok &= self.update_proc_rss(st, pid, mm);
             }
-            for gone in &mut st.rss[seen..i] {
-                if let Some((old, _)) = gone.take() {
-                    st.range_rss.retain(|(m, _), _| *m != old);
-                }
-            }
-            seen = i + 1;
-            if p.aspace.vmas.touched || !pt.touched.is_empty() {
-                marked.push(pid);
-                ok &= p.aspace.vmas.check_invariants().is_ok();
-            }
-            let old = st.rss[i].filter(|(m, _)| *m == mm).map(|(_, s)| s);
-            if old.is_none() || !pt.touched.is_empty() {
-                let sums = self.recount_ranges(st, mm, pt, old);
-                st.rss[i] = Some((mm, sums));
-            }
-            let sums = st.rss[i].map(|(_, s)| s).unwrap_or_default();
-            ok &= [RssCounter::Anon, RssCounter::File, RssCounter::Shmem]
-                .iter()
-                .all(|&c| p.rss[c as usize] == sums[c as usize]);
-            ok &= self.swap.is_none()
-                || p.rss[RssCounter::Swap as usize] == sums[RssCounter::Swap as usize];
+            return ok;
         }
-        for gone in st.rss.iter_mut().skip(seen) {
-            if let Some((old, _)) = gone.take() {
-                st.range_rss.retain(|(m, _), _| *m != old);
-            }
+        let mut ok = true;
+        for i in 0..self.procs.len().max(st.rss.len()) {
+            let pid = crate::model::Pid(i as u32);
+            ok &= match self.procs.get(i).and_then(|p| p.as_ref()) {
+                Some(p) => self.update_proc_rss(st, pid, p.aspace.id),
+                None => self.update_proc_rss(st, pid, MmId::DUMMY),
+            };
         }
         ok
+    }
+
+    /// [`Model::update_range_rss`] of one process `pid` (its mm `mm`): forgets the ranges of
+    /// the mm it had if it exited or has another mm now.
+    fn update_proc_rss(&self, st: &mut TouchedCheck, pid: crate::model::Pid, mm: MmId) -> bool {
+        let i = pid.0 as usize;
+        if st.rss.len() <= i {
+            st.rss.resize(i + 1, None);
+        }
+        let alive = self.is_alive(pid) && self.mm_id(pid) == mm;
+        if let Some((old, _)) = st.rss[i] {
+            if !alive || old != mm {
+                st.rss[i] = None;
+                let mine = (old, 0)..=(old, u64::MAX);
+                let keys: Vec<(MmId, u64)> = st.range_rss.range(mine).map(|(k, _)| *k).collect();
+                for k in keys {
+                    st.range_rss.remove(&k);
+                }
+            }
+        }
+        if !alive {
+            return true;
+        }
+        let p = self.proc(pid);
+        let pt = &p.aspace.pt;
+        let mut ok = true;
+        if p.aspace.vmas.touched || !pt.touched.is_empty() {
+            ok &= p.aspace.vmas.check_invariants().is_ok();
+        }
+        let old = st.rss[i].map(|(_, s)| s);
+        if old.is_none() || !pt.touched.is_empty() {
+            let sums = self.recount_ranges(st, mm, pt, old);
+            st.rss[i] = Some((mm, sums));
+        }
+        let sums = st.rss[i].map(|(_, s)| s).unwrap_or_default();
+        ok &= [RssCounter::Anon, RssCounter::File, RssCounter::Shmem]
+            .iter()
+            .all(|&c| p.rss[c as usize] == sums[c as usize]);
+        ok && (self.swap.is_none()
+            || p.rss[RssCounter::Swap as usize] == sums[RssCounter::Swap as usize])
+    }
+
+    /// No process outside the touched list has marks (debug builds: the hooks are complete).
+    fn unlisted_unmarked(&self) -> bool {
+        let listed: BTreeSet<u32> = self.touched_procs.list().iter().map(|(p, _)| p.0).collect();
+        self.processes().all(|(pid, p)| {
+            listed.contains(&pid.0) || (p.aspace.pt.touched.is_empty() && !p.aspace.vmas.touched)
+        })
     }
 
     /// The mm's RSS sums after recounting its marked ranges, from its sums `old` (all of its
@@ -498,15 +608,18 @@ impl Model {
         let fresh = old.is_none();
         let all = fresh || pt.touched.overflowed();
         let mine = (mm, 0)..=(mm, u64::MAX);
-        let keys: Vec<u64> = if all {
+        // Without an overflow, the ranges whose entries changed (a range's RSS is a function
+        // of its entries: the class of a mapped folio does not change while it is mapped).
+        let keys: Option<Vec<u64>> = all.then(|| {
             let mut k: BTreeSet<u64> = st.range_rss.range(mine).map(|((_, k), _)| *k).collect();
             k.extend(pt.iter().map(|(va, _)| va.0 / PMD_SIZE));
             k.into_iter().collect()
-        } else {
-            pt.touched.sorted()
-        };
+        });
+        let from = st.rss_keys.partition_point(|&(m, _)| m < mm);
+        let to = st.rss_keys.partition_point(|&(m, _)| m <= mm);
+        let changed: Vec<u64> = st.rss_keys[from..to].iter().map(|&(_, k)| k).collect();
         let mut sums = old.unwrap_or_default();
-        for key in keys {
+        for &key in keys.as_deref().unwrap_or(&changed) {
             let new = self.range_rss(pt, key);
             let old = st.range_rss.remove(&(mm, key)).unwrap_or_default();
             let before = if fresh { [0; 4] } else { old };
@@ -530,9 +643,15 @@ impl Model {
                 rss[self.mm_counter(f) as usize] += PMD_ORDER.nr_pages() as i64;
             }
             Some(PmdEntry::Table(t)) => {
+                // The pages of the last folio looked up and its counter: a large folio's
+                // PTEs read the memmap once, not once each.
+                let (mut pages, mut counter) = (0..0, RssCounter::Anon);
                 for pte in t.ptes.iter() {
                     if pte.is_present() && !pte.is_special() {
-                        rss[self.page_counter(pte.pfn()) as usize] += 1;
+                        if !pages.contains(&pte.pfn().0) {
+                            (pages, counter) = self.folio_counter(pte.pfn());
+                        }
+                        rss[counter as usize] += 1;
                     } else if pte.is_swap() {
                         rss[RssCounter::Swap as usize] += 1;
                     }
@@ -541,6 +660,18 @@ impl Model {
             _ => {}
         }
         rss
+    }
+
+    /// The PFNs of the allocated folio holding `pfn` (empty for free memory) and
+    /// [`Model::page_counter`] of `pfn`, which is every one of its pages'.
+    #[inline]
+    fn folio_counter(&self, pfn: Pfn) -> (std::ops::Range<u64>, RssCounter) {
+        let counter = self.page_counter(pfn);
+        if !self.mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
+            return (0..0, counter);
+        }
+        let (head, order, _) = self.mem.folio_meta(pfn);
+        (head.0..head.0 + order.nr_pages(), counter)
     }
 
     /// [`Model::mm_counter`] of the folio holding `pfn`, from its head's flags alone.

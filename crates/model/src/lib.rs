@@ -28,6 +28,7 @@ mod split;
 pub mod stats;
 mod swap;
 mod swapin;
+pub mod touched;
 mod vma_bounds;
 mod vmops;
 mod wp;

@@ -85,6 +85,10 @@ pub struct Model {
     pub thp: ThpConfig,
     pub stats: Stats,
     pub(crate) procs: Vec<Option<Process>>,
+    /// The processes statements changed since the checks last looked (`touched.rs`).
+    pub(crate) touched_procs: crate::touched::TouchedProcs,
+    /// The pid of each live mm, by mm id (`u32::MAX`: none).
+    mm_pids: Vec<u32>,
     /// MM ids (31-bit, 0 is `MM_ID_DUMMY`): a new process takes the lowest free one, which
     /// is the first of `free_mm_ids` (released ids below `next_mm_id`) or else `next_mm_id`
     /// (every id from there up is free). O(log n) per spawn and exit.
@@ -147,6 +151,8 @@ impl Model {
             thp,
             stats: Stats::default(),
             procs: Vec::new(),
+            touched_procs: crate::touched::TouchedProcs::default(),
+            mm_pids: Vec::new(),
             free_mm_ids: BTreeSet::new(),
             next_mm_id: 1,
             next_anon_vma: 1,
@@ -184,6 +190,11 @@ impl Model {
         };
         self.procs.push(Some(p));
         self.revmap.spawned(Pid(pid), None);
+        self.touched_procs.mark(Pid(pid), MmId(id));
+        if self.mm_pids.len() <= id as usize {
+            self.mm_pids.resize(id as usize + 1, u32::MAX);
+        }
+        self.mm_pids[id as usize] = pid;
         Pid(pid)
     }
 
@@ -193,7 +204,9 @@ impl Model {
     }
     #[inline]
     pub(crate) fn proc_mut(&mut self, pid: Pid) -> &mut Process {
-        self.procs[pid.0 as usize].as_mut().expect("live process")
+        let p = self.procs[pid.0 as usize].as_mut().expect("live process");
+        self.touched_procs.mark(pid, p.aspace.id);
+        p
     }
     pub fn is_alive(&self, pid: Pid) -> bool {
         self.procs.get(pid.0 as usize).is_some_and(|p| p.is_some())
@@ -210,9 +223,8 @@ impl Model {
     }
     /// The process whose mm has `id`.
     pub fn pid_of_mm(&self, id: MmId) -> Option<Pid> {
-        self.processes()
-            .find(|(_, p)| p.aspace.id == id)
-            .map(|(pid, _)| pid)
+        let pid = *self.mm_pids.get(id.0 as usize)?;
+        (pid != u32::MAX && self.is_alive(Pid(pid))).then_some(Pid(pid))
     }
     pub(crate) fn release_mm_id(&mut self, id: MmId) {
         debug_assert!(
@@ -220,6 +232,14 @@ impl Model {
             "releasing an mm id never handed out"
         );
         self.free_mm_ids.insert(id.0);
+        self.mm_pids[id.0 as usize] = u32::MAX;
+    }
+    /// Lists `pid` among the processes a statement touched (what [`Model::proc_mut`] does
+    /// for its callers), for writers that reach a process another way.
+    #[inline]
+    pub(crate) fn touch(&mut self, pid: Pid) {
+        let mm = self.mm_id(pid);
+        self.touched_procs.mark(pid, mm);
     }
     pub(crate) fn new_anon_vma(&mut self) -> u32 {
         self.next_anon_vma += 1;

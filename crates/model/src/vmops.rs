@@ -199,6 +199,7 @@ impl Model {
         }
         let id = self.mm_id(pid);
         debug_assert_eq!(self.rss(pid, RssCounter::Anon), 0);
+        self.touch(pid);
         self.procs[pid.0 as usize] = None;
         self.revmap.exited(pid);
         self.release_mm_id(id);

@@ -201,6 +201,7 @@ impl Model {
     ) {
         let (batching, holes) = self.zap_batching();
         let (first, last) = (range.start, range.end);
+        self.touch(pid);
         let Model { procs, mem, .. } = self;
         let pt = &mut procs[pid.0 as usize]
             .as_mut()

@@ -155,6 +155,8 @@ pub struct Recounter {
     changed: Vec<Pfn>,
     /// The mms of the last update, in the order given (most updates only add some).
     last_ids: Vec<MmId>,
+    /// `last_ids` is out of date (an update from the touched mms alone came since).
+    stale: bool,
 }
 
 /// The truth and the list of folios whose truth changed: what counting an entry out or in
@@ -210,9 +212,8 @@ impl Tally<'_> {
                 continue;
             };
             let upto = head.add(t.nr_pages).min(end);
-            for p in pfn.0..upto.0 {
-                t.pte_maps_per_page.sub(Pfn(p).offset_from(head) as usize);
-            }
+            let (first, nr) = (pfn.offset_from(head), upto.offset_from(pfn));
+            t.pte_maps_per_page.sub_pages(first as usize, nr as usize);
             if let Some(n) = t.entries_per_mm.get_mut(&mm) {
                 *n = n.saturating_sub(upto.offset_from(pfn));
                 if *n == 0 {
@@ -243,9 +244,8 @@ impl Tally<'_> {
                 return;
             };
             let upto = head.add(t.nr_pages).min(end).max(next);
-            for p in next.0..upto.0 {
-                t.pte_maps_per_page.add(Pfn(p).offset_from(head) as usize);
-            }
+            let (first, nr) = (next.offset_from(head), upto.offset_from(next));
+            t.pte_maps_per_page.add_pages(first as usize, nr as usize);
             *t.entries_per_mm.counter(mm) += upto.offset_from(next);
             pte = pte.advance(upto.offset_from(pte.pfn()));
         }
@@ -361,24 +361,71 @@ impl Recounter {
         let spaces: Vec<&AddressSpace> = all;
         // Spaces past `known` are new unless an mm went (then every one is looked up).
         let same = |(s, id): (&&AddressSpace, &MmId)| s.id == *id;
-        let known =
-            if spaces.len() >= self.last_ids.len() && spaces.iter().zip(&self.last_ids).all(same) {
-                let known = self.last_ids.len();
-                self.last_ids.extend(spaces[known..].iter().map(|s| s.id));
-                known
-            } else {
-                self.last_ids = spaces.iter().map(|s| s.id).collect();
-                self.forget_gone(seen);
-                0
-            };
-        let plans = self.plans(&spaces, known, mem);
-        for plan in &plans {
+        let known = if !self.stale
+            && spaces.len() >= self.last_ids.len()
+            && spaces.iter().zip(&self.last_ids).all(same)
+        {
+            let known = self.last_ids.len();
+            self.last_ids.extend(spaces[known..].iter().map(|s| s.id));
+            known
+        } else {
+            self.last_ids = spaces.iter().map(|s| s.id).collect();
+            self.stale = false;
+            self.forget_gone(seen);
+            0
+        };
+        let (everyone, rescan) = self.remapped(mem);
+        let plans = self.plans(&spaces, known, everyone, &rescan);
+        self.apply(&spaces, &plans, mem, seen);
+    }
+
+    /// [`Recounter::update`] from the mms a statement touched alone: `touched` lists each
+    /// with its address space (`None`: it went), every other mm kept its page tables and
+    /// marks nothing; `space_of` finds a live mm's space (an mm mapping memory whose folio
+    /// layout changed is recounted whole). Costs what the statement touched, however many
+    /// mms there are. Needs the memmap's marks (not overflowed: then use `update`).
+    pub fn update_touched<'a>(
+        &mut self,
+        touched: &[(MmId, Option<&'a AddressSpace>)],
+        space_of: &dyn Fn(MmId) -> Option<&'a AddressSpace>,
+        mem: &Memory,
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        debug_assert!(
+            !mem.touched.pages.overflowed(),
+            "update_touched needs the marks"
+        );
+        self.changed.clear();
+        self.stale = true;
+        for &(mm, space) in touched {
+            if space.is_none() {
+                self.forget(mm, seen);
+            }
+        }
+        let (everyone, rescan) = self.remapped(mem);
+        let mut spaces: Vec<&AddressSpace> = touched.iter().filter_map(|(_, s)| *s).collect();
+        spaces.extend(rescan.iter().filter_map(|&mm| space_of(mm)));
+        spaces.sort_unstable_by_key(|s| s.id);
+        spaces.dedup_by_key(|s| s.id);
+        let plans = self.plans(&spaces, 0, everyone, &rescan);
+        self.apply(&spaces, &plans, mem, seen);
+    }
+
+    /// Counts out, then in, the ranges `plans` names.
+    fn apply(
+        &mut self,
+        spaces: &[&AddressSpace],
+        plans: &[Plan],
+        mem: &Memory,
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        for plan in plans {
             let space = spaces[plan.space];
             for &key in &plan.keys {
                 self.count_out(space, key, plan.all, seen);
             }
         }
-        for plan in &plans {
+        for plan in plans {
             let space = spaces[plan.space];
             for &key in &plan.keys {
                 self.count_in(space, key, plan.all, mem, seen);
@@ -386,6 +433,15 @@ impl Recounter {
         }
         self.changed.sort_unstable();
         self.changed.dedup();
+    }
+
+    /// Counts out every range of `mm`, which no longer exists.
+    fn forget(&mut self, mm: MmId, seen: &mut dyn FnMut(EntryChange)) {
+        let ranges = self.counted.remove(&mm).unwrap_or_default();
+        let (mut tally, _) = self.tally();
+        for (key, c) in &ranges {
+            tally.uncount_range(mm, *key, (Some(c.view()), None), true, seen);
+        }
     }
 
     /// Counts out every range of the mms that no longer exist.
@@ -398,19 +454,20 @@ impl Recounter {
             .copied()
             .collect();
         for mm in gone {
-            let ranges = self.counted.remove(&mm).unwrap_or_default();
-            let (mut tally, _) = self.tally();
-            for (key, c) in &ranges {
-                tally.uncount_range(mm, *key, (Some(c.view()), None), true, seen);
-            }
+            self.forget(mm, seen);
         }
     }
 
     /// What to visit in each live mm: the marked ranges, or every range (counted before or
     /// present now) of an mm that is new, overflowed its marks or mapped memory whose folio
     /// layout changed.
-    fn plans(&self, spaces: &[&AddressSpace], known: usize, mem: &Memory) -> Vec<Plan> {
-        let (everyone, rescan) = self.remapped(mem);
+    fn plans(
+        &self,
+        spaces: &[&AddressSpace],
+        known: usize,
+        everyone: bool,
+        rescan: &[MmId],
+    ) -> Vec<Plan> {
         let mut plans = Vec::new();
         for (i, s) in spaces.iter().enumerate() {
             let rescan = rescan.binary_search(&s.id).is_ok();

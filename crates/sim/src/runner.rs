@@ -457,6 +457,24 @@ impl ModelRunner {
         out
     }
 
+    /// The kept recount after a statement: from the processes it touched, or from every
+    /// one after unchecked statements or when the memmap's marks overflowed.
+    fn update_recount(&mut self) {
+        let (model, touched) = (&self.model, &mut self.touched);
+        let seen = &mut |c| touched.entry(c);
+        match model.touched_spaces() {
+            Some(spaces) if !model.mem.touched.pages.overflowed() => {
+                let space_of = |mm| model.space_of(mm);
+                self.recount
+                    .update_touched(&spaces, &space_of, &model.mem, seen);
+            }
+            _ => {
+                let spaces = model.processes().map(|(_, p)| &p.aspace);
+                self.recount.update(spaces, &model.mem, seen);
+            }
+        }
+    }
+
     /// A design that counts VMAs against the VMAs mapping each folio (`vma_check.rs`);
     /// nothing for the others.
     fn check_vmas(&mut self) -> Vec<String> {
@@ -623,10 +641,7 @@ impl Runner for ModelRunner {
             self.model.observe_designs(None);
             return out;
         }
-        let (model, touched) = (&self.model, &mut self.touched);
-        let spaces = model.processes().map(|(_, p)| &p.aspace);
-        self.recount
-            .update(spaces, &model.mem, &mut |c| touched.entry(c));
+        self.update_recount();
         self.truth_current = true;
         let mut messages = if self.check_agreement {
             self.check_both()

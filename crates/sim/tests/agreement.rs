@@ -170,3 +170,111 @@ fn lost_marks_are_caught_by_the_agreement_check() {
     // The same runner keeping its marks agrees.
     assert!(records(&s, runner("linux-6.18", false, true)).is_ok());
 }
+
+/// Many processes sharing folios: a parent forks children that write, unmap, swap, fork
+/// and exit among others that stay quiet, so the checks visit the touched processes alone.
+fn many_processes() -> Scenario {
+    let mut text = String::from(
+        "scenario 1\nthp 64K=always\nswap 64M\nspawn p\np: map a 64K\np: map b 2M\n\
+         p: advise b hugepage\np: map s 64K shmem\np: write a 0x1\np: write b 0x2\n\
+         p: write s 0x3\n",
+    );
+    for i in 0..48 {
+        text += &format!("p: fork c{i}\n");
+        match i % 6 {
+            0 => text += &format!("c{i}: write a 0x{i:x}\n"),
+            1 => text += &format!("c{i}: unmap b\n"),
+            2 => text += &format!("c{}: exit\n", i - 2),
+            3 => text += &format!("c{i}: fork g{i}\ng{i}: write b 0x5\n"),
+            4 => text += &format!("c{i}: advise b pageout\np: write s 0x7\n"),
+            _ => text += &format!("c{i}: migrate a\nc{i}: protect b r\n"),
+        }
+    }
+    text +=
+        "p: write a 0x9\ng3: expect b == 0x5\nc47: expect a == 0x1\np: expect a == 0x9\np: exit\n";
+    let s = parse("many.scn", &text).unwrap();
+    validate(&s).unwrap();
+    s
+}
+
+#[test]
+fn both_checks_agree_with_many_processes_under_every_design() {
+    let s = many_processes();
+    for name in registry::names() {
+        let r = records(&s, runner(name, false, true));
+        assert!(r.is_ok(), "under {name}: {r:?}");
+        let passed = r
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(r#""result":"pass""#))
+            .count();
+        assert_eq!(passed, 3, "under {name}: the run stopped early or failed");
+    }
+}
+
+/// A runner that leaves some statements unchecked, as a run without checks would, before
+/// checking again: the checks then start from "every process".
+struct SometimesUnchecked(ModelRunner, u64);
+
+impl Runner for SometimesUnchecked {
+    fn kind(&self) -> RunnerKind {
+        self.0.kind()
+    }
+    fn unsupported(&self, s: &Scenario) -> Vec<String> {
+        self.0.unsupported(s)
+    }
+    fn perform(&mut self, stmt: &Stmt) -> Result<(), RunError> {
+        self.0.perform(stmt)
+    }
+    fn read(&mut self, proc: &str, range: &Range) -> Result<Vec<ReadValue>, RunError> {
+        self.0.read(proc, range)
+    }
+    fn pages(&mut self, proc: &str, range: &Range) -> Result<Vec<(u64, PageObs)>, RunError> {
+        self.0.pages(proc, range)
+    }
+    fn smaps(&mut self, proc: &str, region: &str) -> Result<Vec<SmapsObs>, RunError> {
+        self.0.smaps(proc, region)
+    }
+    fn rss_pages(&mut self, proc: &str, kind: RssKind) -> Result<u64, RunError> {
+        self.0.rss_pages(proc, kind)
+    }
+    fn faults(&mut self, proc: &str) -> Result<u64, RunError> {
+        self.0.faults(proc)
+    }
+    fn stats(&mut self) -> Result<BTreeMap<String, i64>, RunError> {
+        self.0.stats()
+    }
+    fn held_values(&mut self, proc: &str, name: &str) -> Result<Vec<u64>, RunError> {
+        self.0.held_values(proc, name)
+    }
+    fn frame_epoch(&mut self, frame: u64) -> Option<u64> {
+        self.0.frame_epoch(frame)
+    }
+    fn kernel_design(&self) -> &str {
+        self.0.kernel_design()
+    }
+    fn shows_counter(&self, name: &str) -> bool {
+        self.0.shows_counter(name)
+    }
+    fn after_statement(&mut self, stmt: &Stmt) -> Vec<Problem> {
+        self.1 += 1;
+        // Runs of one, two and three unchecked statements between checked ones.
+        self.0.check_every_statement = !matches!(self.1 % 7, 1 | 3 | 4 | 5);
+        self.0.after_statement(stmt)
+    }
+}
+
+#[test]
+fn both_checks_agree_after_unchecked_statements_with_many_processes() {
+    let s = many_processes();
+    for name in ["linux-6.18", "linux-6.1", "vma-count", "exact"] {
+        let r = records(&s, SometimesUnchecked(runner(name, false, true), 0));
+        assert!(r.is_ok(), "under {name}: {r:?}");
+        let passed = r
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(r#""result":"pass""#))
+            .count();
+        assert_eq!(passed, 3, "under {name}: the run stopped early or failed");
+    }
+}

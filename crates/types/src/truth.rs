@@ -81,6 +81,29 @@ impl PageCounts {
     pub fn nonzero(&self) -> u64 {
         self.nonzero
     }
+    /// One more for each of the `nr` pages from `first` (a run of PTEs), in one pass.
+    #[inline]
+    pub fn add_pages(&mut self, first: usize, nr: usize) {
+        let mut firsts = 0;
+        for n in &mut self.slice_mut()[first..first + nr] {
+            firsts += (*n == 0) as u64;
+            *n += 1;
+        }
+        self.sum += nr as u64;
+        self.nonzero += firsts;
+    }
+    /// One less for each of the `nr` pages from `first` (each has one), in one pass.
+    #[inline]
+    pub fn sub_pages(&mut self, first: usize, nr: usize) {
+        let mut lasts = 0;
+        for n in &mut self.slice_mut()[first..first + nr] {
+            *n -= 1;
+            lasts += (*n == 0) as u64;
+        }
+        self.sum -= nr as u64;
+        self.nonzero -= lasts;
+    }
+    #[inline]
     fn slice_mut(&mut self) -> &mut [u64] {
         if self.nr_pages <= 1 {
             return std::slice::from_mut(&mut self.one);
@@ -105,6 +128,7 @@ impl PageCounts {
 
 impl std::ops::Deref for PageCounts {
     type Target = [u64];
+    #[inline]
     fn deref(&self) -> &[u64] {
         if self.nr_pages <= 1 {
             std::slice::from_ref(&self.one)
@@ -134,20 +158,29 @@ impl fmt::Debug for PageCounts {
 /// MMs kept inline before a [`MmCounts`] moves to its vector.
 const MM_INLINE: usize = 2;
 
+/// The count of a removed MM whose place a [`MmCounts`] vector keeps (a tombstone).
+const GONE: u64 = u64::MAX;
+
 /// Entries per MM of one folio, sorted by MM, an MM with none absent: a map kept as a
 /// sorted array, inline while few MMs map the folio (most folios), else in a vector kept
-/// for reuse; MMs forked one after another take increasing ids, so most insertions
-/// append.
+/// for reuse. MMs forked one after another take increasing ids, so most insertions append;
+/// a removal from the vector leaves a tombstone (its count [`GONE`]) that an MM taking the
+/// same id again revives, and the vector is compacted once tombstones outnumber the MMs:
+/// a folio mapped by thousands of MMs gains and loses one in O(log n), not O(n).
 #[derive(Clone, Default)]
 pub struct MmCounts {
     /// Entries in `inline` while `heap` is empty.
     nr_inline: usize,
     inline: [(MmId, u64); MM_INLINE],
-    /// Every entry once more than `MM_INLINE` were held (until it empties).
+    /// Every entry, and tombstones, once more than `MM_INLINE` were held (until no MM is
+    /// left).
     heap: Vec<(MmId, u64)>,
+    /// MMs in `heap` (its entries that are not tombstones).
+    heap_live: usize,
 }
 
 impl MmCounts {
+    /// The entries, tombstones included.
     fn as_slice(&self) -> &[(MmId, u64)] {
         if self.heap.is_empty() {
             &self.inline[..self.nr_inline]
@@ -162,25 +195,32 @@ impl MmCounts {
             &mut self.heap
         }
     }
+    /// Where `mm`'s entry is (`Ok`, maybe a tombstone) or would go (`Err`).
     fn find(&self, mm: MmId) -> Result<usize, usize> {
-        let s = self.as_slice();
-        match s.last() {
-            Some((last, _)) if *last < mm => Err(s.len()),
-            _ => s.binary_search_by_key(&mm, |(m, _)| *m),
-        }
+        search(self.as_slice(), mm)
+    }
+    /// Where `mm`'s live entry is.
+    fn find_live(&self, mm: MmId) -> Option<usize> {
+        let i = self.find(mm).ok()?;
+        (self.as_slice()[i].1 != GONE).then_some(i)
     }
     /// Entries of `mm`, if it has any.
     pub fn get(&self, mm: &MmId) -> Option<&u64> {
-        self.find(*mm).ok().map(|i| &self.as_slice()[i].1)
+        self.find_live(*mm).map(|i| &self.as_slice()[i].1)
     }
     pub fn get_mut(&mut self, mm: &MmId) -> Option<&mut u64> {
-        let i = self.find(*mm).ok()?;
+        let i = self.find_live(*mm)?;
         Some(&mut self.as_mut_slice()[i].1)
     }
     /// The entries of `mm`, inserted as 0 when it has none (remove it again if it stays 0).
     pub fn counter(&mut self, mm: MmId) -> &mut u64 {
         let i = match self.find(mm) {
-            Ok(i) => i,
+            Ok(i) if self.as_slice()[i].1 != GONE => i,
+            Ok(i) => {
+                self.heap[i].1 = 0;
+                self.heap_live += 1;
+                i
+            }
             Err(i) => {
                 self.insert_at(i, mm);
                 i
@@ -191,6 +231,7 @@ impl MmCounts {
     fn insert_at(&mut self, i: usize, mm: MmId) {
         if !self.heap.is_empty() {
             self.heap.insert(i, (mm, 0));
+            self.heap_live += 1;
         } else if self.nr_inline < MM_INLINE {
             self.inline.copy_within(i..self.nr_inline, i + 1);
             self.inline[i] = (mm, 0);
@@ -201,46 +242,118 @@ impl MmCounts {
             self.heap.reserve(4 * MM_INLINE);
             self.heap.extend_from_slice(&self.inline);
             self.heap.insert(i, (mm, 0));
+            self.heap_live = MM_INLINE + 1;
             self.nr_inline = 0;
         }
     }
     pub fn contains_key(&self, mm: &MmId) -> bool {
-        self.find(*mm).is_ok()
+        self.find_live(*mm).is_some()
     }
     pub fn remove(&mut self, mm: &MmId) -> Option<u64> {
-        let i = self.find(*mm).ok()?;
+        let i = self.find_live(*mm)?;
         if !self.heap.is_empty() {
-            return Some(self.heap.remove(i).1);
+            let n = std::mem::replace(&mut self.heap[i].1, GONE);
+            self.heap_live -= 1;
+            self.compact();
+            return Some(n);
         }
         let n = self.inline[i].1;
         self.inline.copy_within(i + 1..self.nr_inline, i);
         self.nr_inline -= 1;
         Some(n)
     }
+    /// Drops the tombstones once they outnumber the MMs (amortized O(1) a removal), and
+    /// the vector when no MM is left.
+    fn compact(&mut self) {
+        if self.heap_live == 0 {
+            self.heap.clear();
+        } else if self.heap.len() - self.heap_live > self.heap_live + 2 * MM_INLINE {
+            self.heap.retain(|(_, n)| *n != GONE);
+        }
+    }
     pub fn len(&self) -> usize {
-        self.as_slice().len()
+        if self.heap.is_empty() {
+            self.nr_inline
+        } else {
+            self.heap_live
+        }
     }
     pub fn is_empty(&self) -> bool {
-        self.as_slice().is_empty()
+        self.len() == 0
     }
     /// Forgets every MM, keeping the allocation.
     pub fn clear(&mut self) {
         self.nr_inline = 0;
         self.heap.clear();
+        self.heap_live = 0;
     }
     /// MMs in ascending order.
     pub fn keys(&self) -> impl Iterator<Item = &MmId> + '_ {
-        self.as_slice().iter().map(|(m, _)| m)
+        self.iter().map(|(m, _)| m)
     }
     /// (MM, entries) in ascending order of MM.
     pub fn iter(&self) -> impl Iterator<Item = (&MmId, &u64)> + '_ {
-        self.as_slice().iter().map(|(m, n)| (m, n))
+        self.as_slice()
+            .iter()
+            .filter(|(_, n)| *n != GONE)
+            .map(|(m, n)| (m, n))
+    }
+}
+
+/// Where `mm` is in the sorted `s` (`Ok`) or would go (`Err`). The MMs mapping a folio
+/// shared across a fork tree are mostly ids handed out in turn, spread evenly: the search
+/// starts where `mm` would be if they were, and gallops from there (one or two probes
+/// instead of a binary search's cache misses over thousands of MMs; O(log n) at worst).
+fn search(s: &[(MmId, u64)], mm: MmId) -> Result<usize, usize> {
+    let within = |from: usize, to: usize| {
+        s[from..to]
+            .binary_search_by_key(&mm, |(m, _)| *m)
+            .map(|i| i + from)
+            .map_err(|i| i + from)
+    };
+    let (first, last) = match (s.first(), s.last()) {
+        (Some(f), Some(l)) => (f.0, l.0),
+        _ => return Err(0),
+    };
+    if last < mm {
+        return Err(s.len());
+    }
+    if s.len() <= 8 || mm <= first {
+        return within(0, s.len());
+    }
+    let span = (last.0 - first.0) as usize;
+    let guess = (mm.0 - first.0) as usize * (s.len() - 1) / span;
+    if s[guess].0 == mm {
+        return Ok(guess);
+    }
+    let mut step = 1;
+    if s[guess].0 < mm {
+        // s[last index] >= mm bounds the gallop to the right.
+        let mut from = guess + 1;
+        loop {
+            let to = (guess + step).min(s.len() - 1);
+            if s[to].0 >= mm {
+                return within(from, to + 1);
+            }
+            from = to + 1;
+            step *= 2;
+        }
+    }
+    // s[0] < mm bounds the gallop to the left.
+    let mut to = guess;
+    loop {
+        let from = guess.saturating_sub(step);
+        if s[from].0 <= mm {
+            return within(from, to);
+        }
+        to = from;
+        step *= 2;
     }
 }
 
 impl PartialEq for MmCounts {
     fn eq(&self, other: &MmCounts) -> bool {
-        self.as_slice() == other.as_slice()
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
@@ -327,24 +440,94 @@ mod tests {
 
     #[test]
     fn mm_counts_behave_like_a_map_inline_or_not() {
-        let mut c = MmCounts::default();
-        let mut reference: BTreeMap<MmId, u64> = BTreeMap::new();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..3000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let mm = MmId((x % 6) as u32);
-            if x & (1 << 33) != 0 {
-                *c.counter(mm) += 1;
-                *reference.entry(mm).or_insert(0) += 1;
-            } else {
-                assert_eq!(c.remove(&mm), reference.remove(&mm));
+        // Few MMs (inline and small vectors), then many (tombstones, revivals, compaction).
+        for nr_mms in [6u64, 40] {
+            let mut c = MmCounts::default();
+            let mut reference: BTreeMap<MmId, u64> = BTreeMap::new();
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            for _ in 0..3000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let mm = MmId((x % nr_mms) as u32);
+                if x & (1 << 33) != 0 {
+                    *c.counter(mm) += 1;
+                    *reference.entry(mm).or_insert(0) += 1;
+                } else {
+                    assert_eq!(c.remove(&mm), reference.remove(&mm));
+                }
+                assert!(c.iter().eq(reference.iter()));
+                assert_eq!(c.len(), reference.len());
+                assert_eq!(c.get(&mm), reference.get(&mm));
+                assert_eq!(c.contains_key(&mm), reference.contains_key(&mm));
+                assert_eq!(format!("{c:?}"), format!("{reference:?}"));
+                let mut rebuilt = MmCounts::default();
+                reference
+                    .iter()
+                    .for_each(|(&m, &n)| *rebuilt.counter(m) = n);
+                assert_eq!(c, rebuilt, "equal whatever tombstones either holds");
             }
-            assert!(c.iter().eq(reference.iter()));
-            assert_eq!(c.get(&mm), reference.get(&mm));
-            assert_eq!(format!("{c:?}"), format!("{reference:?}"));
         }
+    }
+
+    #[test]
+    fn the_search_finds_what_a_binary_search_finds() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for len in [0usize, 1, 5, 9, 40, 300] {
+            for spread in [1u32, 3, 1000] {
+                let mut s: Vec<(MmId, u64)> = (0..len as u32)
+                    .map(|i| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (MmId(1 + i * spread + (x % spread as u64) as u32), 0)
+                    })
+                    .collect();
+                s.dedup_by_key(|e| e.0);
+                for mm in 0..(len as u32 * spread + 3) {
+                    let want = s.binary_search_by_key(&MmId(mm), |e| e.0);
+                    assert_eq!(
+                        search(&s, MmId(mm)),
+                        want,
+                        "len {len} spread {spread} mm {mm}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mm_counts_remove_and_revive_in_place() {
+        let mut c = MmCounts::default();
+        for m in 1..=1000 {
+            *c.counter(MmId(m)) += 1;
+        }
+        for m in (2..=1000).step_by(2) {
+            assert_eq!(c.remove(&MmId(m)), Some(1));
+        }
+        assert_eq!(c.len(), 500);
+        assert_eq!(
+            c.heap.len(),
+            1000,
+            "removals leave tombstones, not a shifted vector"
+        );
+        *c.counter(MmId(10)) += 3;
+        assert_eq!((c.get(&MmId(10)), c.len()), (Some(&3), 501));
+        assert_eq!(
+            c.heap.len(),
+            1000,
+            "an MM taking its id again revives its place"
+        );
+        for m in (1..=1000).step_by(2) {
+            c.remove(&MmId(m));
+        }
+        assert!(
+            c.heap.len() < 20,
+            "compacted once tombstones outnumber the MMs"
+        );
+        assert!(c.keys().eq([MmId(10)].iter()));
+        c.remove(&MmId(10));
+        assert!(c.is_empty() && c.heap.is_empty());
     }
 
     #[test]
@@ -363,5 +546,13 @@ mod tests {
         assert_eq!((p.sum(), p.nonzero()), (2, 1));
         p.reset(1);
         assert_eq!(p, PageCounts::new(1));
+        p.reset(16);
+        p.add(3);
+        p.add_pages(2, 4);
+        assert_eq!(&p[..7], &[0, 0, 1, 2, 1, 1, 0]);
+        assert_eq!((p.sum(), p.nonzero()), (5, 4));
+        p.sub_pages(3, 3);
+        assert_eq!(&p[..7], &[0, 0, 1, 1, 0, 0, 0]);
+        assert_eq!((p.sum(), p.nonzero()), (2, 2));
     }
 }
