@@ -86,9 +86,7 @@ impl Model {
 
     /// [`Model::rmap_free_folio`] of each folio, in order, in one call.
     pub(crate) fn rmap_free_folios(&mut self, folios: &[FolioRef]) {
-        for f in folios {
-            self.revmap.forget(f.head, f.nr_pages());
-        }
+        self.revmap.forget_folios(folios);
         self.rmap.scheme.free_folios(folios, &mut self.problems);
     }
 
