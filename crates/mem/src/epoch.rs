@@ -61,6 +61,9 @@ impl FreeCounts {
     /// The `nr` small folios (order 0) from `first` are freed.
     #[inline]
     pub fn freed_pages(&mut self, first: Pfn, nr: usize) {
+        if nr == 0 {
+            return;
+        }
         for c in self.pages.range_mut(first, nr) {
             *c = c.wrapping_add(1);
         }

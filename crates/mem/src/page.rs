@@ -101,6 +101,13 @@ pub struct Page {
 // The model's `struct page` is a quarter of the kernel's: a 16 GiB memmap is touched section
 // by section, and the model's memory per page is what `foliolab bench` prints.
 const _: () = assert!(std::mem::size_of::<Page>() == 16);
+// A clean page is all-zero bytes: freeing resets a run of pages with one memset
+// (`Memory::free_folios`), which relies on this and on `Page` holding plain integers only.
+#[cfg(test)]
+#[test]
+fn a_clean_page_is_all_zero_bytes() {
+    assert_eq!(Page::default().raw(), (0, 0, 0, 0));
+}
 // PFNs (and list links, which are PFNs or NIL) are kept in 32 bits.
 const _: () = assert!(foliolab_types::MODEL_NR_PAGES < NIL as u64);
 

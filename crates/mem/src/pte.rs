@@ -118,6 +118,14 @@ impl Pte {
     pub fn advance(self, nr: u64) -> Pte {
         Pte(self.0 + (nr << 12))
     }
+    /// The entry without the bits batching ignores (accessed, writable, and dirty unless
+    /// `respect_dirty`): a present entry batches with the one `nr` entries before it when
+    /// its key is that entry's plus `nr` pages (same flags, the next PFNs).
+    #[inline]
+    pub fn batch_key(self, respect_dirty: bool) -> u64 {
+        let dirty = if respect_dirty { 0 } else { Self::DIRTY };
+        self.0 & !(Self::YOUNG | Self::WRITE | dirty)
+    }
     /// Bits that batching compares (everything but accessed and writable).
     #[inline]
     pub fn batch_bits(self) -> u64 {

@@ -1,12 +1,45 @@
 //! `folio_pte_batch`: the run of PTEs, starting at a present PTE, that map consecutive pages
 //! of the same folio with the same bits (kernel note 9.1).
 
-use foliolab_mem::{Pte, PteTable};
+#[cfg(test)]
+use foliolab_mem::Pte;
+use foliolab_mem::PteTable;
 use foliolab_schemes::FolioRef;
 
-/// Length of the batch starting at `ptes[start]` mapping `folio`, at most `max_nr`.
-/// `respect_dirty`: the dirty bit must match too (fork of private mappings, 6.17+).
+/// Length of the batch starting at `ptes[start]` (present, mapping a page of `folio`), at
+/// most `max_nr`: the following entries that map the next pages of `folio`, present, not
+/// special, with the same bits but accessed and writable. `respect_dirty`: the dirty bit
+/// must match too (fork of private mappings, 6.17+).
 pub fn folio_pte_batch(
+    table: &PteTable,
+    start: usize,
+    folio: FolioRef,
+    max_nr: usize,
+    respect_dirty: bool,
+) -> usize {
+    let first = table.ptes[start];
+    if !first.is_present() || first.is_special() {
+        return 1;
+    }
+    let folio_left = (folio.head.0 + folio.nr_pages()).saturating_sub(first.pfn().0);
+    let limit = max_nr
+        .min(folio_left as usize)
+        .min(table.ptes.len() - start);
+    let base = first.batch_key(respect_dirty);
+    let mut nr = 1;
+    // One comparison per entry: flags and PFN at once (see `Pte::batch_key`).
+    while nr < limit
+        && table.ptes[start + nr].batch_key(respect_dirty) == base + ((nr as u64) << 12)
+    {
+        nr += 1;
+    }
+    nr
+}
+
+/// [`folio_pte_batch`] as the kernel writes it, one test per condition (the reference
+/// the tests hold it to).
+#[cfg(test)]
+fn folio_pte_batch_by_conditions(
     table: &PteTable,
     start: usize,
     folio: FolioRef,
@@ -39,4 +72,57 @@ pub fn folio_pte_batch(
         nr += 1;
     }
     nr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use foliolab_types::{Order, Pfn};
+
+    #[test]
+    fn one_comparison_per_entry_batches_as_the_conditions_do() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let folio = FolioRef {
+            head: Pfn(0x1000),
+            order: Order(4),
+            anon: true,
+        };
+        for _ in 0..2000 {
+            let mut t = PteTable::new();
+            let at = next(512) as usize;
+            for (k, p) in t
+                .ptes
+                .iter_mut()
+                .enumerate()
+                .skip(at.saturating_sub(2))
+                .take(24)
+            {
+                let pfn =
+                    Pfn(0x1000 + (k as u64).wrapping_sub(at as u64).wrapping_add(next(3)) % 20);
+                *p = match next(10) {
+                    0 => Pte::NONE,
+                    1 => Pte::zero(pfn),
+                    2 => Pte::swap(pfn.0, next(2) == 0),
+                    _ => Pte::present(pfn, next(4) != 0, next(4) != 0).with_young(next(2) == 0),
+                };
+            }
+            // Callers start a batch at a present entry mapping a page of the folio.
+            t.ptes[at] = Pte::present(Pfn(0x1000 + next(16)), next(2) == 0, next(2) == 0);
+            let max_nr = 1 + next(40) as usize;
+            for dirty in [false, true] {
+                assert_eq!(
+                    folio_pte_batch(&t, at, folio, max_nr, dirty),
+                    folio_pte_batch_by_conditions(&t, at, folio, max_nr, dirty),
+                    "{:?}",
+                    &t.ptes[at..(at + 20).min(512)]
+                );
+            }
+        }
+    }
 }

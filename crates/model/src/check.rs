@@ -3,7 +3,7 @@
 
 use crate::model::{Model, RssCounter};
 use crate::stats::{MthpStat, VmStat};
-use foliolab_mem::{PageFlags, PmdEntry};
+use foliolab_mem::{Page, PageFlags, PmdEntry};
 use foliolab_schemes::FolioRef;
 use foliolab_types::{FolioTruth, Order, TruthStore, PMD_ORDER};
 
@@ -70,10 +70,35 @@ impl Model {
         self.check_deferred(f, out);
     }
 
+    /// Whether [`Model::check_folio_counts`] finds nothing wrong with the small folio `f`
+    /// whose `struct page` is `page`, answered without building its messages: the touched
+    /// check runs this on every order-0 folio a statement touched (and the full check when
+    /// it says no).
+    pub(crate) fn small_folio_counts_ok(&self, f: FolioRef, page: &Page, t: &FolioTruth) -> bool {
+        debug_assert!(!f.is_large());
+        let refs = page.refcount as i64;
+        let held = self.held_refs(f);
+        let entries = t.total_entries();
+        // check_pincount: a small folio has no _pincount, and its pins count as references.
+        // check_exclusive: with one page, "mapped more than once" is its total entries.
+        // check_deferred: an order-0 folio is never queued nor flagged.
+        refs == entries as i64 + self.extra_refs_of(f, page.flags, held.refs)
+            && refs != 0
+            && held.pins == 0
+            && !(f.anon && entries > 1 && page.flags.has(PageFlags::ANON_EXCLUSIVE))
+            && self.design_ok(f, t)
+    }
+
     /// References other than mappings: pins (one per page of a large folio, the bias of a
     /// small one), pipes' plain references, and the swap cache.
     pub(crate) fn extra_refs(&self, f: FolioRef, pins: i64) -> i64 {
-        let swapcache = if self.mem.page(f.head).flags.has(PageFlags::SWAPCACHE) {
+        self.extra_refs_of(f, self.mem.page(f.head).flags, pins)
+    }
+
+    /// [`Model::extra_refs`] with the head's flags `head_flags` already read.
+    #[inline]
+    pub(crate) fn extra_refs_of(&self, f: FolioRef, head_flags: PageFlags, pins: i64) -> i64 {
+        let swapcache = if head_flags.has(PageFlags::SWAPCACHE) {
             f.nr_pages() as i64
         } else {
             0

@@ -146,14 +146,21 @@ impl TouchedCheck {
         let mapped = !c.pte.is_special() && (c.pmd || c.pte.is_present());
         if mapped && c.pte.writable() {
             let i = c.pte.pfn().0 as usize;
-            if self.writable.len() <= i {
-                self.writable.resize(i + 1, 0);
-            }
+            grow_to(&mut self.writable, i, 0);
             self.writable[i] = (self.writable[i] as i64 + sign) as u32;
             if c.added {
                 self.new_writable.push(c.pte.pfn());
             }
         }
+    }
+}
+
+/// Makes `v[i]` exist, growing `v` (with `fill`) to at least twice its length: one call
+/// per doubling when PFNs come in ascending order, as they do from a walk.
+#[inline]
+fn grow_to<T: Clone>(v: &mut Vec<T>, i: usize, fill: T) {
+    if v.len() <= i {
+        v.resize((i + 1).max(2 * v.len()), fill);
     }
 }
 
@@ -334,12 +341,12 @@ impl Model {
             st.listed.iter_mut().for_each(|s| *s = 0);
             st.epoch = 1;
         }
-        let mut out = Vec::new();
+        // The last check's list, reused: its capacity fits the next statement's.
+        let mut out = std::mem::take(&mut st.folios);
+        out.clear();
         let mut list = |h: Pfn| {
             let i = h.0 as usize;
-            if st.listed.len() <= i {
-                st.listed.resize(i + 1, 0);
-            }
+            grow_to(&mut st.listed, i, 0);
             if st.listed[i] != st.epoch {
                 st.listed[i] = st.epoch;
                 out.push(h);
@@ -424,11 +431,17 @@ impl Model {
         pfn.add(1)
     }
 
+    /// The head of the folio holding `pfn` (`pfn` itself when it is free), from one read of
+    /// its `struct page`.
+    #[inline]
     fn head_or_self(&self, pfn: Pfn) -> Pfn {
-        if self.mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
+        let page = self.mem.page(pfn);
+        if !page.flags.has(PageFlags::ALLOCATED) {
+            pfn
+        } else if page.flags.has(PageFlags::BUDDY) {
             self.mem.folio_of(pfn)
         } else {
-            pfn
+            page.head()
         }
     }
 
@@ -439,29 +452,18 @@ impl Model {
         for &head in folios {
             let live = self.live.contains(&head);
             let t = truth.get(&head);
-            let mapped = t.is_some();
             if t.is_some() && !live {
                 ok = false;
             }
             let part = if live {
-                let f = self.folio(head);
-                let unmapped;
-                let t = match t {
-                    Some(t) => t,
-                    None => {
-                        unmapped = FolioTruth::new(f.nr_pages());
-                        &unmapped
-                    }
-                };
-                self.check_folio_counts(f, t, &mut out);
-                self.part(f, t, mapped)
+                let (folio_ok, part) = self.live_folio_ok(head, t, &mut out);
+                ok &= folio_ok;
+                part
             } else {
                 Part::default()
             };
             let i = head.0 as usize;
-            if st.parts.len() <= i {
-                st.parts.resize(i + 1, 0);
-            }
+            grow_to(&mut st.parts, i, 0);
             let (old, new) = (st.parts[i], part.pack());
             if old != new {
                 st.sums.apply(&Part::unpack(old), -1);
@@ -472,14 +474,47 @@ impl Model {
         ok && out.is_empty()
     }
 
-    fn part(&self, f: FolioRef, t: &FolioTruth, mapped: bool) -> Part {
+    /// The per-folio invariants of the live folio at `head` whose truth is `t` (`None`:
+    /// unmapped), a large folio's problems in `out`; and its part of the statistics. A
+    /// small folio's `struct page` is read once.
+    fn live_folio_ok(
+        &self,
+        head: Pfn,
+        t: Option<&FolioTruth>,
+        out: &mut Vec<String>,
+    ) -> (bool, Part) {
+        let unmapped;
+        let (mapped, t) = match t {
+            Some(t) => (true, t),
+            None => {
+                unmapped = FolioTruth::new(self.folio(head).nr_pages());
+                (false, &unmapped)
+            }
+        };
+        let page = self.mem.page(head);
+        if page.flags.has(PageFlags::HEAD) {
+            let f = self.folio(head);
+            self.check_folio_counts(f, t, out);
+            return (true, self.part(f, page.flags, t, mapped));
+        }
+        let f = FolioRef {
+            head,
+            order: Order(0),
+            anon: page.flags.has(PageFlags::ANON),
+        };
+        let ok = self.small_folio_counts_ok(f, page, t);
+        (ok, self.part(f, page.flags, t, mapped))
+    }
+
+    /// The statistics `f` (its head's flags `head_flags`) contributes.
+    fn part(&self, f: FolioRef, head_flags: PageFlags, t: &FolioTruth, mapped: bool) -> Part {
         let pages = if mapped {
             self.design_mapped_pages(f, t)
         } else {
             Some(0)
         };
         let large_anon = f.anon && f.is_large();
-        let swapbacked = self.mem.page(f.head).flags.has(PageFlags::SWAPBACKED);
+        let swapbacked = head_flags.has(PageFlags::SWAPBACKED);
         Part {
             anon_mapped: if f.anon { pages.unwrap_or(0) } else { 0 },
             anon_unknown: f.anon && pages.is_none(),
@@ -699,11 +734,20 @@ impl Model {
     /// No writable entry maps a non-exclusive anon page: the pages a writable entry was
     /// counted in for, and the pages whose flags changed under a writable entry.
     fn writable_ok(&self, st: &TouchedCheck, pages: &[u64]) -> bool {
+        // A writable entry maps `pfn`, a non-exclusive page of an anon folio (a small
+        // folio's one `struct page` read once).
         let bad = |pfn: Pfn| {
-            st.writable.get(pfn.0 as usize).copied().unwrap_or(0) > 0
-                && self.mem.page(pfn).flags.has(PageFlags::ALLOCATED)
-                && self.folio_of_page(pfn).anon
-                && !self.page_anon_exclusive(pfn)
+            if st.writable.get(pfn.0 as usize).copied().unwrap_or(0) == 0 {
+                return false;
+            }
+            let flags = self.mem.page(pfn).flags;
+            if !flags.has(PageFlags::ALLOCATED) || flags.has(PageFlags::ANON_EXCLUSIVE) {
+                return false;
+            }
+            if self.mem.page(pfn).head() == pfn && !flags.has(PageFlags::BUDDY) {
+                return flags.has(PageFlags::ANON);
+            }
+            self.folio_of_page(pfn).anon
         };
         if st.new_writable.iter().any(|&p| bad(p)) {
             return false;

@@ -7,6 +7,13 @@ use foliolab_mem::{PageFlags, PageTable, PmdEntry, Pte, PteTable, VmFlags, Vma};
 use foliolab_schemes::{FolioRef, Level, Span};
 use foliolab_types::{VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
 
+/// Space the copy of one page table works in, reused from one table to the next: the
+/// parent's table being copied (written back when done) and the child's rmap spans.
+struct Scratch {
+    src: PteTable,
+    spans: Vec<Span>,
+}
+
 impl Model {
     /// Forks `parent`; returns the child.
     pub fn fork(&mut self, parent: Pid) -> Result<Pid, ModelError> {
@@ -34,12 +41,16 @@ impl Model {
 
     fn copy_page_range(&mut self, parent: Pid, child: Pid, vma: &Vma) -> Result<(), ModelError> {
         let mut child_pt = std::mem::take(&mut self.proc_mut(child).aspace.pt);
+        let mut scratch = Scratch {
+            src: PteTable::new(),
+            spans: Vec::with_capacity(PMD_NR_PAGES as usize),
+        };
         let mut addr = vma.start;
         let mut result = Ok(());
         while addr < vma.end && result.is_ok() {
             let haddr = addr.align_down(PMD_SIZE);
             let end = VirtAddr((haddr.0 + PMD_SIZE).min(vma.end.0));
-            result = self.copy_pmd_range(parent, child, &mut child_pt, addr, end);
+            result = self.copy_pmd_range(parent, child, &mut child_pt, (addr, end), &mut scratch);
             addr = end;
         }
         self.proc_mut(child).aspace.pt = child_pt;
@@ -51,8 +62,8 @@ impl Model {
         parent: Pid,
         child: Pid,
         child_pt: &mut PageTable,
-        start: VirtAddr,
-        end: VirtAddr,
+        (start, end): (VirtAddr, VirtAddr),
+        scratch: &mut Scratch,
     ) -> Result<(), ModelError> {
         let haddr = start.align_down(PMD_SIZE);
         match self.proc(parent).aspace.pt.pmd(haddr) {
@@ -65,9 +76,11 @@ impl Model {
                     return Ok(());
                 }
                 // -EAGAIN: the pinned PMD was split, copy it PTE by PTE.
-                self.copy_pte_range(parent, child, child_pt, start, end)
+                self.copy_pte_range(parent, child, child_pt, (start, end), scratch)
             }
-            Some(PmdEntry::Table(_)) => self.copy_pte_range(parent, child, child_pt, start, end),
+            Some(PmdEntry::Table(_)) => {
+                self.copy_pte_range(parent, child, child_pt, (start, end), scratch)
+            }
         }
     }
 
@@ -161,14 +174,16 @@ impl Model {
         parent: Pid,
         child: Pid,
         child_pt: &mut PageTable,
-        start: VirtAddr,
-        end: VirtAddr,
+        (start, end): (VirtAddr, VirtAddr),
+        scratch: &mut Scratch,
     ) -> Result<(), ModelError> {
         let haddr = start.align_down(PMD_SIZE);
-        let Some(PmdEntry::Table(src)) = self.proc(parent).aspace.pt.pmd(haddr) else {
+        let Some(PmdEntry::Table(t)) = self.proc(parent).aspace.pt.pmd(haddr) else {
             return Ok(());
         };
-        let mut src = src.clone();
+        // The parent's table stays as it is while the copy runs (walks in between read it).
+        let src = &mut scratch.src;
+        src.ptes.copy_from_slice(&t.ptes[..]);
         let dst = child_pt.table_mut(haddr);
         let first = ((start.0 - haddr.0) / PAGE_SIZE) as usize;
         let last = ((end.0 - haddr.0) / PAGE_SIZE) as usize;
@@ -184,29 +199,30 @@ impl Model {
         // The child's mappings go to the design in one call per run of accepted batches
         // (all in this VMA, `At(child, start)`); anything that may call the design itself
         // sends the run first, so the design sees every call in the same order.
-        let mut spans = Vec::with_capacity(last - first);
+        let spans = &mut scratch.spans;
+        spans.clear();
         let at = At(child, start);
         while i < last {
             let pte = src.ptes[i];
             if !pte.is_present() || pte.is_special() {
                 if pte.is_swap() {
-                    self.rmap_dup_batch(at, &spans, Level::Pte);
+                    self.rmap_dup_batch(at, spans, Level::Pte);
                     spans.clear();
                 }
-                self.copy_nonpresent_pte(child, &mut src, dst, i);
+                self.copy_nonpresent_pte(child, src, dst, i);
                 i += 1;
                 continue;
             }
             let f = self.folio_of_page(pte.pfn());
             // Era: PTE batching (6.9+); one PTE at a time before.
             let nr = if f.is_large() && !prealloc && self.era.pte_batching {
-                folio_pte_batch(&src, i, f, last - i, true)
+                folio_pte_batch(src, i, f, last - i, true)
             } else {
                 1
             };
             if pinned && self.dup_anon_busy(parent, f, pte.pfn(), nr as u64) {
                 if prealloc {
-                    self.rmap_dup_batch(at, &spans, Level::Pte);
+                    self.rmap_dup_batch(at, spans, Level::Pte);
                     spans.clear();
                     let va = haddr.add(i as u64 * PAGE_SIZE);
                     dst.ptes[i] = self.copy_present_page(child, va, pte.pfn())?;
@@ -218,13 +234,13 @@ impl Model {
                 }
                 continue;
             }
-            self.copy_present_ptes(&mut spans, (&mut src, dst), i..i + nr, f, cow);
+            self.copy_present_ptes(spans, (src, dst), i..i + nr, f, cow);
             rss[self.mm_counter(f) as usize] += nr as i64;
             i += nr;
         }
-        self.rmap_dup_batch(at, &spans, Level::Pte);
+        self.rmap_dup_batch(at, spans, Level::Pte);
         if let Some(PmdEntry::Table(t)) = self.proc_mut(parent).aspace.pt.pmd_mut(haddr) {
-            *t = src;
+            t.ptes.copy_from_slice(&src.ptes[..]);
         }
         for c in [RssCounter::Anon, RssCounter::File, RssCounter::Shmem] {
             self.add_rss(child, c, rss[c as usize]);

@@ -314,9 +314,9 @@ impl Model {
     /// allocator. Each step touches only its own folio (the queue's links are unlinked in
     /// the same order), so doing them step by step frees exactly as folio by folio.
     pub(crate) fn free_folios(&mut self, folios: &[FolioRef]) {
-        for &f in folios {
+        for &f in folios.iter().filter(|f| f.is_large()) {
             self.unqueue_deferred(f);
-            if f.anon && f.is_large() {
+            if f.anon {
                 self.stats.count_mthp(f.order, MthpStat::NrAnon, -1);
             }
         }

@@ -25,7 +25,9 @@
 use crate::model::{Model, Pid};
 use crate::rmap::At;
 use foliolab_mem::{PageFlags, PmdEntry, Pte};
-use foliolab_types::{Pfn, PfnArray, VirtAddr, VmaId, MODEL_NR_PAGES, PAGE_SIZE, PMD_SIZE};
+use foliolab_types::{
+    Pfn, PfnArray, VirtAddr, VmaId, MODEL_NR_PAGES, PAGE_SIZE, PMD_ORDER, PMD_SIZE,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bit of a head's word: the folio has more places, in [`RevMap::more`].
@@ -152,6 +154,40 @@ impl RevMap {
         }
         if w & MORE != 0 {
             self.more.remove(&head);
+        }
+    }
+
+    /// [`RevMap::forget`] of each folio: a run of small folios that follow each other in
+    /// memory within one 2 MiB block is cleared as one slice of words.
+    pub(crate) fn forget_folios(&mut self, folios: &[foliolab_schemes::FolioRef]) {
+        let mut i = 0;
+        while i < folios.len() {
+            let f = folios[i];
+            let run = folios[i..]
+                .iter()
+                .enumerate()
+                .take_while(|(k, g)| {
+                    g.order.0 == 0
+                        && g.head == f.head.add(*k as u64)
+                        && (g.head.0 ^ f.head.0) >> PMD_ORDER.0 == 0
+                })
+                .count();
+            if run <= 1 {
+                self.forget(f.head, f.nr_pages());
+                i += 1;
+                continue;
+            }
+            let mut more = false;
+            for w in self.first.range_mut(f.head, run) {
+                more |= *w & MORE != 0;
+                *w = 0;
+            }
+            if more {
+                for k in 0..run as u64 {
+                    self.more.remove(&f.head.add(k));
+                }
+            }
+            i += run;
         }
     }
 

@@ -86,9 +86,7 @@ impl Model {
 
     /// [`Model::rmap_free_folio`] of each folio, in order, in one call.
     pub(crate) fn rmap_free_folios(&mut self, folios: &[FolioRef]) {
-        for f in folios {
-            self.revmap.forget(f.head, f.nr_pages());
-        }
+        self.revmap.forget_folios(folios);
         self.rmap.scheme.free_folios(folios, &mut self.problems);
     }
 
@@ -410,6 +408,12 @@ impl Model {
         for m in self.rmap.scheme.check(f, truth) {
             out.push(format!("{:?} ({}): {m}", f.head, self.rmap.scheme.name()));
         }
+    }
+
+    /// Whether [`Model::check_design`] finds nothing.
+    #[inline]
+    pub(crate) fn design_ok(&self, f: FolioRef, truth: &FolioTruth) -> bool {
+        self.rmap.scheme.check(f, truth).is_empty()
     }
 
     /// The design's VMA count of every live folio against the oracle's (`vmas`: the VMAs

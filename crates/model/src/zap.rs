@@ -40,11 +40,19 @@ impl PteWalk {
 /// references), 8 bytes each as the kernel's `mmu_gather` keeps one pointer per page (the
 /// model's PFNs fit in 32 bits).
 ///
+/// Without a swap device, a batch's references that are not its folio's last are dropped
+/// by the walk itself, while the folio's `struct page` is at hand (`early_put`): nothing
+/// between the walk and the flush reads a count that cannot reach 0, and the reference
+/// that frees a folio is still dropped by the flush, in gather order, so folios are freed
+/// exactly as when every reference waits for the flush.
+///
 /// It also keeps the walk's scratch space, reused from one page table to the next: what
 /// the walk of the table being zapped left, and the results of one batched rmap call.
 #[derive(Default)]
 pub(crate) struct Gather {
     refs: Vec<(u32, u32)>,
+    /// References that are not a folio's last are dropped by the walk.
+    early_put: bool,
     /// Folios the flush frees together.
     frees: Vec<FolioRef>,
     walk: PteWalk,
@@ -60,10 +68,14 @@ impl Gather {
 impl Model {
     /// Zaps every mapping in [start, end) of `pid` (VMA bounds are respected by callers).
     pub(crate) fn zap_range(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
-        let mut gather = Gather::default();
         // Without a swap device nothing here reads or frees the swap cache: the gather may
-        // be flushed range by range (see `tlb_flush`).
+        // be flushed range by range (see `tlb_flush`), and references that are not a
+        // folio's last dropped by the walk.
         let flush_each_range = self.swap.is_none();
+        let mut gather = Gather {
+            early_put: flush_each_range,
+            ..Gather::default()
+        };
         let mut addr = start;
         while addr < end {
             let pmd_end = VirtAddr((addr.align_down(PMD_SIZE).0 + PMD_SIZE).min(end.0));
@@ -238,7 +250,9 @@ impl Model {
             } else {
                 walk.file = true;
             }
-            gather.push(f.head, nr);
+            if !(gather.early_put && mem.put_refs_unless_last(f.head, nr as i32)) {
+                gather.push(f.head, nr);
+            }
             i += nr;
         }
     }

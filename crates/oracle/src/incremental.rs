@@ -11,7 +11,7 @@
 //! update: the agreement tests check it on every scenario, and a unit test shows that a
 //! missed mark makes it differ.
 
-use crate::recount::count_entry;
+use crate::recount::{count_entry, truth_at};
 use foliolab_mem::{AddressSpace, EntryChange, Memory, PmdEntry, Pte};
 use foliolab_types::{MmId, Pfn, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
 use std::collections::{btree_map, BTreeMap, BTreeSet};
@@ -229,25 +229,19 @@ impl Tally<'_> {
     }
 
     /// Counts in `nr` PTEs of `mm` mapping the consecutive pages from `first`'s (present,
-    /// not special): the first of each folio as [`count_entry`] does (finding or creating
-    /// its truth), the rest of the folio's in one go.
+    /// not special), folio by folio (finding or creating its truth as [`count_entry`]
+    /// does), as [`count_entry`] of each would: one truth lookup per folio.
     fn count_ptes(&mut self, mm: MmId, first: Pte, nr: u64, mem: &Memory) {
         let end = first.pfn().add(nr);
-        let mut pte = first;
-        while pte.pfn() < end {
-            let Some(head) = count_entry(self.truth, mem, mm, pte, false) else {
-                return;
-            };
-            self.changed(head);
-            let next = pte.pfn().add(1);
-            let Some((head, t)) = self.truth.containing_mut(pte.pfn()) else {
-                return;
-            };
-            let upto = head.add(t.nr_pages).min(end).max(next);
-            let (first, nr) = (next.offset_from(head), upto.offset_from(next));
+        let mut pfn = first.pfn();
+        while pfn < end {
+            let (head, t) = truth_at(self.truth, mem, pfn);
+            let upto = head.add(t.nr_pages).min(end).max(pfn.add(1));
+            let (first, nr) = (pfn.offset_from(head), upto.offset_from(pfn));
             t.pte_maps_per_page.add_pages(first as usize, nr as usize);
-            *t.entries_per_mm.counter(mm) += upto.offset_from(next);
-            pte = pte.advance(upto.offset_from(pte.pfn()));
+            *t.entries_per_mm.counter(mm) += nr;
+            self.changed(head);
+            pfn = upto;
         }
     }
 

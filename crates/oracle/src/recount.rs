@@ -2,7 +2,7 @@
 //! many PMDs map it, and how many entries each MM has.
 
 use foliolab_mem::{AddressSpace, Memory, PageFlags, PmdEntry, Pte};
-use foliolab_types::{MmId, Pfn, TruthStore};
+use foliolab_types::{FolioTruth, MmId, Pfn, TruthStore};
 
 /// Truth for every folio some page table maps (zero pages excluded: they are not rmapped).
 pub fn recount<'a>(spaces: impl IntoIterator<Item = &'a AddressSpace>, mem: &Memory) -> TruthStore {
@@ -38,23 +38,7 @@ pub(crate) fn count_entry(
         return None;
     }
     let pfn = entry.pfn();
-    let (head, t) = match out.containing_mut(pfn) {
-        // Counted before under the same layout: a layout change since would have counted
-        // every entry of the folio out first (see `incremental`), dropping it.
-        Some(found) => found,
-        None => {
-            // A page table pointing at freed memory (a model bug) is counted as its own
-            // one-page "folio", so the checks report it instead of the recount tripping.
-            let allocated = mem.page(pfn).flags.has(PageFlags::ALLOCATED);
-            let head = if allocated { mem.folio_of(pfn) } else { pfn };
-            let nr_pages = if allocated {
-                mem.folio_order(head).nr_pages()
-            } else {
-                1
-            };
-            (head, out.get_or_insert(head, nr_pages))
-        }
-    };
+    let (head, t) = truth_at(out, mem, pfn);
     if pmd {
         t.pmd_maps += 1;
     } else {
@@ -62,4 +46,25 @@ pub(crate) fn count_entry(
     }
     *t.entries_per_mm.counter(mm) += 1;
     Some(head)
+}
+
+/// The folio holding page `pfn` and its truth, stored (unmapped) if it was not.
+#[inline]
+pub(crate) fn truth_at<'a>(
+    out: &'a mut TruthStore,
+    mem: &Memory,
+    pfn: Pfn,
+) -> (Pfn, &'a mut FolioTruth) {
+    // Found: counted before under the same layout (a layout change since would have counted
+    // every entry of the folio out first, see `incremental`, dropping it). A page table
+    // pointing at freed memory (a model bug) is counted as its own one-page "folio", so the
+    // checks report it instead of the recount tripping.
+    out.containing_or_insert(pfn, || {
+        if mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
+            let (head, order, _) = mem.folio_meta(pfn);
+            (head, order.nr_pages())
+        } else {
+            (pfn, 1)
+        }
+    })
 }

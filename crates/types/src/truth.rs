@@ -27,19 +27,28 @@ static ZEROS: [u64; 512] = [0; 512];
 /// A count per page of a folio, read as a slice (`[i]`, `iter()`) and changed one page at
 /// a time ([`PageCounts::add`], [`PageCounts::sub`]), which keeps the sum and the number of
 /// non-zero pages: a check of a large folio asks them without walking its pages. A small
-/// folio's count lives inline, a large folio's in a vector kept for reuse, written only
-/// once a PTE maps a page: a folio mapped by PMDs alone reads shared zeros, so counting
-/// a 2M folio in or out costs nothing per page, and the oracle allocates nothing per small
-/// folio.
+/// folio's count lives inline (16 bytes in all: the oracle keeps one per mapped small
+/// folio). A large folio's lives behind one pointer, kept for reuse, its vector written
+/// only once a PTE maps a page: a folio mapped by PMDs alone reads shared zeros, so
+/// counting a 2M folio in or out costs nothing per page.
 #[derive(Clone, Default)]
 pub struct PageCounts {
-    /// Pages of the folio.
-    nr_pages: usize,
     /// The count of a one-page folio (0 for a larger one).
     one: u64,
-    /// The counts of a larger folio once a page was counted (empty before, or for a
-    /// one-page folio).
-    many: Vec<u64>,
+    /// A larger folio's counts (`None`, or `nr_pages` 1, for a one-page folio).
+    many: Option<Box<ManyCounts>>,
+}
+
+/// Counts of some pages of a folio, and its sum and non-zero pages if it is large.
+type PagesMut<'a> = (&'a mut [u64], Option<(&'a mut u64, &'a mut u64)>);
+
+/// The counts of a folio of more than one page, with their sum and non-zero pages.
+#[derive(Clone, Default)]
+struct ManyCounts {
+    /// Pages of the folio (1: the counts are the inline one).
+    nr_pages: usize,
+    /// The counts once a page was counted (empty before).
+    counts: Vec<u64>,
     /// Sum of the counts.
     sum: u64,
     /// Pages whose count is not zero.
@@ -53,75 +62,94 @@ impl PageCounts {
         c.reset(nr_pages);
         c
     }
+    /// The counts of a larger folio, if this is one.
+    #[inline]
+    fn large(&self) -> Option<&ManyCounts> {
+        self.many.as_deref().filter(|m| m.nr_pages > 1)
+    }
     /// One more for page `i`.
     #[inline]
     pub fn add(&mut self, i: usize) {
-        let n = &mut self.slice_mut()[i];
-        *n += 1;
-        let first = *n == 1;
-        self.sum += 1;
-        self.nonzero += first as u64;
+        self.add_pages(i, 1);
     }
     /// One less for page `i` (which has one).
     #[inline]
     pub fn sub(&mut self, i: usize) {
-        let n = &mut self.slice_mut()[i];
-        *n -= 1;
-        let last = *n == 0;
-        self.sum -= 1;
-        self.nonzero -= last as u64;
+        self.sub_pages(i, 1);
     }
     /// Sum of the counts.
     #[inline]
     pub fn sum(&self) -> u64 {
-        self.sum
+        self.large().map_or(self.one, |m| m.sum)
     }
     /// Pages whose count is not zero.
     #[inline]
     pub fn nonzero(&self) -> u64 {
-        self.nonzero
+        self.large().map_or((self.one > 0) as u64, |m| m.nonzero)
+    }
+    /// The counts of the `nr` pages from `first` to change, and the large folio's sums when
+    /// it is one.
+    #[inline]
+    fn pages_mut(&mut self, first: usize, nr: usize) -> PagesMut<'_> {
+        match self.many.as_deref_mut().filter(|m| m.nr_pages > 1) {
+            Some(m) => {
+                if m.counts.is_empty() {
+                    m.counts.resize(m.nr_pages, 0);
+                }
+                let sums = Some((&mut m.sum, &mut m.nonzero));
+                (&mut m.counts[first..first + nr], sums)
+            }
+            None => (
+                &mut std::slice::from_mut(&mut self.one)[first..first + nr],
+                None,
+            ),
+        }
     }
     /// One more for each of the `nr` pages from `first` (a run of PTEs), in one pass.
     #[inline]
     pub fn add_pages(&mut self, first: usize, nr: usize) {
+        let (counts, sums) = self.pages_mut(first, nr);
         let mut firsts = 0;
-        for n in &mut self.slice_mut()[first..first + nr] {
+        for n in counts {
             firsts += (*n == 0) as u64;
             *n += 1;
         }
-        self.sum += nr as u64;
-        self.nonzero += firsts;
+        if let Some((sum, nonzero)) = sums {
+            *sum += nr as u64;
+            *nonzero += firsts;
+        }
     }
     /// One less for each of the `nr` pages from `first` (each has one), in one pass.
     #[inline]
     pub fn sub_pages(&mut self, first: usize, nr: usize) {
+        let (counts, sums) = self.pages_mut(first, nr);
         let mut lasts = 0;
-        for n in &mut self.slice_mut()[first..first + nr] {
+        for n in counts {
             *n -= 1;
             lasts += (*n == 0) as u64;
         }
-        self.sum -= nr as u64;
-        self.nonzero -= lasts;
-    }
-    #[inline]
-    fn slice_mut(&mut self) -> &mut [u64] {
-        if self.nr_pages <= 1 {
-            return std::slice::from_mut(&mut self.one);
+        if let Some((sum, nonzero)) = sums {
+            *sum -= nr as u64;
+            *nonzero -= lasts;
         }
-        if self.many.is_empty() {
-            self.many.resize(self.nr_pages, 0);
-        }
-        &mut self.many
     }
     /// Zero counts for `nr_pages` pages, keeping the allocation.
     pub fn reset(&mut self, nr_pages: u64) {
-        self.nr_pages = nr_pages as usize;
-        self.sum = 0;
-        self.nonzero = 0;
         self.one = 0;
-        self.many.clear();
-        if self.nr_pages > ZEROS.len() {
-            self.many.resize(self.nr_pages, 0);
+        if nr_pages <= 1 {
+            if let Some(m) = &mut self.many {
+                m.nr_pages = 1;
+                m.counts.clear();
+            }
+            return;
+        }
+        let m = self.many.get_or_insert_with(Box::default);
+        m.nr_pages = nr_pages as usize;
+        m.sum = 0;
+        m.nonzero = 0;
+        m.counts.clear();
+        if m.nr_pages > ZEROS.len() {
+            m.counts.resize(m.nr_pages, 0);
         }
     }
 }
@@ -130,12 +158,10 @@ impl std::ops::Deref for PageCounts {
     type Target = [u64];
     #[inline]
     fn deref(&self) -> &[u64] {
-        if self.nr_pages <= 1 {
-            std::slice::from_ref(&self.one)
-        } else if self.many.is_empty() {
-            &ZEROS[..self.nr_pages]
-        } else {
-            &self.many
+        match self.large() {
+            Some(m) if m.counts.is_empty() => &ZEROS[..m.nr_pages],
+            Some(m) => &m.counts,
+            None => std::slice::from_ref(&self.one),
         }
     }
 }
@@ -365,6 +391,9 @@ impl fmt::Debug for MmCounts {
         f.debug_map().entries(self.iter()).finish()
     }
 }
+
+// The oracle keeps one per mapped folio, most of them small: two cache lines at most.
+const _: () = assert!(std::mem::size_of::<FolioTruth>() <= 104);
 
 impl FolioTruth {
     pub fn new(nr_pages: u64) -> FolioTruth {

@@ -180,6 +180,22 @@ impl TruthStore {
         Some((*head, t))
     }
 
+    /// The folio holding page `pfn` and its truth; if none is stored, the folio `folio()`
+    /// names (head, pages), stored unmapped. One lookup when it is found.
+    #[inline]
+    pub fn containing_or_insert(
+        &mut self,
+        pfn: Pfn,
+        folio: impl FnOnce() -> (Pfn, u64),
+    ) -> (Pfn, &mut FolioTruth) {
+        if let Some(s) = self.covering(pfn) {
+            let (head, t) = self.at_mut(s);
+            return (*head, t);
+        }
+        let (head, nr_pages) = folio();
+        (head, self.get_or_insert(head, nr_pages))
+    }
+
     /// The truth of the folio at `head`, an unmapped folio of `nr_pages` if none is stored.
     #[inline]
     pub fn get_or_insert(&mut self, head: Pfn, nr_pages: u64) -> &mut FolioTruth {
