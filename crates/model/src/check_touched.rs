@@ -15,6 +15,7 @@ use foliolab_schemes::FolioRef;
 use foliolab_types::{
     FolioTruth, MmId, Order, Pfn, TruthStore, VirtAddr, MAX_ORDER, PMD_ORDER, PMD_SIZE,
 };
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One folio's part of the statistics the check conserves.
@@ -656,13 +657,21 @@ impl Model {
         let mut sums = old.unwrap_or_default();
         for &key in keys.as_deref().unwrap_or(&changed) {
             let new = self.range_rss(pt, key);
-            let old = st.range_rss.remove(&(mm, key)).unwrap_or_default();
+            // One search of the map per range (a fork's 512 write-protected 2M ranges).
+            let kept = st.range_rss.entry((mm, key));
+            let old = match &kept {
+                Entry::Occupied(o) => *o.get(),
+                Entry::Vacant(_) => [0; 4],
+            };
             let before = if fresh { [0; 4] } else { old };
             for c in 0..4 {
                 sums[c] += new[c] - before[c];
             }
-            if new != [0; 4] {
-                st.range_rss.insert((mm, key), new);
+            match kept {
+                Entry::Occupied(mut o) if new != [0; 4] => *o.get_mut() = new,
+                Entry::Occupied(o) => drop(o.remove()),
+                Entry::Vacant(v) if new != [0; 4] => drop(v.insert(new)),
+                Entry::Vacant(_) => {}
             }
         }
         sums

@@ -14,7 +14,7 @@
 use crate::recount::{count_entry, truth_at};
 use foliolab_mem::{AddressSpace, EntryChange, Memory, PmdEntry, Pte};
 use foliolab_types::{MmId, Pfn, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{btree_map, BTreeMap, BTreeSet};
 
 type Ptes = [Pte; PMD_NR_PAGES as usize];
 
@@ -547,16 +547,18 @@ impl Recounter {
         let now = s.pt.pmd(VirtAddr(key * PMD_SIZE));
         let (mut tally, counted) = self.tally();
         let ranges = counted.entry(s.id).or_default();
-        let old = ranges.get(&key).map(Counted::view);
+        // One search of the range's copy, kept for the update below.
+        let kept = ranges.entry(key);
+        let old = match &kept {
+            btree_map::Entry::Occupied(o) => Some(o.get().view()),
+            btree_map::Entry::Vacant(_) => None,
+        };
         tally.count_range(s.id, key, (now.map(view), old), all, mem, seen);
-        match (now, ranges.get_mut(&key)) {
-            (Some(e), Some(c)) => c.copy_from(e),
-            (Some(e), None) => {
-                ranges.insert(key, Counted::of(e));
-            }
-            (None, _) => {
-                ranges.remove(&key);
-            }
+        match (now, kept) {
+            (Some(e), btree_map::Entry::Occupied(mut o)) => o.get_mut().copy_from(e),
+            (Some(e), btree_map::Entry::Vacant(v)) => drop(v.insert(Counted::of(e))),
+            (None, btree_map::Entry::Occupied(o)) => drop(o.remove()),
+            (None, btree_map::Entry::Vacant(_)) => {}
         }
         if ranges.is_empty() {
             counted.remove(&s.id);
