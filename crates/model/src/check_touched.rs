@@ -244,6 +244,18 @@ impl Model {
     /// touched: the other processes have no marks to saturate.
     pub fn saturate_touched(&mut self) {
         self.mem.touched.saturate();
+        self.each_touched_space(|a| {
+            a.pt.touched.saturate();
+            a.vmas.touched = true;
+        });
+        self.touched_procs.saturate();
+        if let Some(dev) = &mut self.swap {
+            dev.touched.saturate();
+        }
+    }
+
+    /// Runs `f` on the address space of every listed touched process still alive.
+    fn each_touched_space(&mut self, mut f: impl FnMut(&mut AddressSpace)) {
         let Model {
             procs,
             touched_procs,
@@ -251,13 +263,8 @@ impl Model {
         } = self;
         for &(pid, _) in touched_procs.list() {
             if let Some(p) = &mut procs[pid.0 as usize] {
-                p.aspace.pt.touched.saturate();
-                p.aspace.vmas.touched = true;
+                f(&mut p.aspace);
             }
-        }
-        touched_procs.saturate();
-        if let Some(dev) = &mut self.swap {
-            dev.touched.saturate();
         }
     }
 
@@ -304,18 +311,11 @@ impl Model {
             return self.clear_touched();
         }
         self.mem.touched.clear();
-        let Model {
-            procs,
-            touched_procs,
-            ..
-        } = self;
-        for &(pid, _) in touched_procs.list() {
-            if let Some(p) = &mut procs[pid.0 as usize] {
-                p.aspace.pt.touched.clear();
-                p.aspace.vmas.touched = false;
-            }
-        }
-        touched_procs.clear();
+        self.each_touched_space(|a| {
+            a.pt.touched.clear();
+            a.vmas.touched = false;
+        });
+        self.touched_procs.clear();
         if let Some(dev) = &mut self.swap {
             dev.touched.clear();
         }

@@ -13,7 +13,9 @@
 
 use crate::recount::{count_entry, truth_at};
 use foliolab_mem::{AddressSpace, EntryChange, Memory, PmdEntry, Pte};
-use foliolab_types::{MmId, Pfn, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE};
+use foliolab_types::{
+    FolioTruth, MmId, Pfn, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE,
+};
 use std::collections::{btree_map, BTreeMap, BTreeSet};
 
 type Ptes = [Pte; PMD_NR_PAGES as usize];
@@ -188,13 +190,7 @@ impl Tally<'_> {
         } else {
             t.pte_maps_per_page.sub(pfn.offset_from(head) as usize);
         }
-        if let Some(n) = t.entries_per_mm.get_mut(&mm) {
-            *n -= 1;
-            if *n == 0 {
-                t.entries_per_mm.remove(&mm);
-            }
-        }
-        if t.entries_per_mm.is_empty() {
+        if uncount_entries(t, mm, 1) {
             self.truth.remove(&head);
         }
         self.changed(head);
@@ -214,13 +210,7 @@ impl Tally<'_> {
             let upto = head.add(t.nr_pages).min(end);
             let (first, nr) = (pfn.offset_from(head), upto.offset_from(pfn));
             t.pte_maps_per_page.sub_pages(first as usize, nr as usize);
-            if let Some(n) = t.entries_per_mm.get_mut(&mm) {
-                *n = n.saturating_sub(upto.offset_from(pfn) as u32);
-                if *n == 0 {
-                    t.entries_per_mm.remove(&mm);
-                }
-            }
-            if t.entries_per_mm.is_empty() {
+            if uncount_entries(t, mm, upto.offset_from(pfn) as u32) {
                 self.truth.remove(&head);
             }
             self.changed(head);
@@ -564,4 +554,17 @@ impl Recounter {
             counted.remove(&s.id);
         }
     }
+}
+
+/// Counts out `nr` entries of `mm` from the folio truth `t` (its per-page or PMD counts
+/// already lowered), forgetting the mm once it maps none of the folio; says whether no mm
+/// maps the folio any more (the caller then forgets the folio).
+fn uncount_entries(t: &mut FolioTruth, mm: MmId, nr: u32) -> bool {
+    if let Some(n) = t.entries_per_mm.get_mut(&mm) {
+        *n = n.saturating_sub(nr);
+        if *n == 0 {
+            t.entries_per_mm.remove(&mm);
+        }
+    }
+    t.entries_per_mm.is_empty()
 }
