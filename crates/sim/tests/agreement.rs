@@ -108,51 +108,59 @@ fn a_run_prints_the_same_records_whichever_check_runs() {
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
 
+/// The `Runner` methods a test runner wrapping a `ModelRunner` (its field `.0`) passes through
+/// unchanged; each wrapper writes `perform` and `after_statement` itself.
+macro_rules! delegate_to_model_runner {
+    () => {
+        fn kind(&self) -> RunnerKind {
+            self.0.kind()
+        }
+        fn unsupported(&self, s: &Scenario) -> Vec<String> {
+            self.0.unsupported(s)
+        }
+        fn read(&mut self, proc: &str, range: &Range) -> Result<Vec<ReadValue>, RunError> {
+            self.0.read(proc, range)
+        }
+        fn pages(&mut self, proc: &str, range: &Range) -> Result<Vec<(u64, PageObs)>, RunError> {
+            self.0.pages(proc, range)
+        }
+        fn smaps(&mut self, proc: &str, region: &str) -> Result<Vec<SmapsObs>, RunError> {
+            self.0.smaps(proc, region)
+        }
+        fn rss_pages(&mut self, proc: &str, kind: RssKind) -> Result<u64, RunError> {
+            self.0.rss_pages(proc, kind)
+        }
+        fn faults(&mut self, proc: &str) -> Result<u64, RunError> {
+            self.0.faults(proc)
+        }
+        fn stats(&mut self) -> Result<BTreeMap<String, i64>, RunError> {
+            self.0.stats()
+        }
+        fn held_values(&mut self, proc: &str, name: &str) -> Result<Vec<u64>, RunError> {
+            self.0.held_values(proc, name)
+        }
+        fn frame_epoch(&mut self, frame: u64) -> Option<u64> {
+            self.0.frame_epoch(frame)
+        }
+        fn kernel_design(&self) -> &str {
+            self.0.kernel_design()
+        }
+        fn shows_counter(&self, name: &str) -> bool {
+            self.0.shows_counter(name)
+        }
+    };
+}
+
 /// A runner that loses every mark a statement made, as a statement whose hooks are missing
 /// would: the kept recount falls behind the page tables.
 struct LosesMarks(ModelRunner);
 
 impl Runner for LosesMarks {
-    fn kind(&self) -> RunnerKind {
-        self.0.kind()
-    }
-    fn unsupported(&self, s: &Scenario) -> Vec<String> {
-        self.0.unsupported(s)
-    }
+    delegate_to_model_runner!();
     fn perform(&mut self, stmt: &Stmt) -> Result<(), RunError> {
         let r = self.0.perform(stmt);
         self.0.model_mut().clear_touched();
         r
-    }
-    fn read(&mut self, proc: &str, range: &Range) -> Result<Vec<ReadValue>, RunError> {
-        self.0.read(proc, range)
-    }
-    fn pages(&mut self, proc: &str, range: &Range) -> Result<Vec<(u64, PageObs)>, RunError> {
-        self.0.pages(proc, range)
-    }
-    fn smaps(&mut self, proc: &str, region: &str) -> Result<Vec<SmapsObs>, RunError> {
-        self.0.smaps(proc, region)
-    }
-    fn rss_pages(&mut self, proc: &str, kind: RssKind) -> Result<u64, RunError> {
-        self.0.rss_pages(proc, kind)
-    }
-    fn faults(&mut self, proc: &str) -> Result<u64, RunError> {
-        self.0.faults(proc)
-    }
-    fn stats(&mut self) -> Result<BTreeMap<String, i64>, RunError> {
-        self.0.stats()
-    }
-    fn held_values(&mut self, proc: &str, name: &str) -> Result<Vec<u64>, RunError> {
-        self.0.held_values(proc, name)
-    }
-    fn frame_epoch(&mut self, frame: u64) -> Option<u64> {
-        self.0.frame_epoch(frame)
-    }
-    fn kernel_design(&self) -> &str {
-        self.0.kernel_design()
-    }
-    fn shows_counter(&self, name: &str) -> bool {
-        self.0.shows_counter(name)
     }
     fn after_statement(&mut self, stmt: &Stmt) -> Vec<Problem> {
         self.0.after_statement(stmt)
@@ -197,18 +205,23 @@ fn many_processes() -> Scenario {
     s
 }
 
+/// Asserts that a run of `many_processes` under `name` went through with its three
+/// expectations passing.
+fn assert_three_passes(name: &str, r: Result<Vec<String>, String>) {
+    assert!(r.is_ok(), "under {name}: {r:?}");
+    let passed = r
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(r#""result":"pass""#))
+        .count();
+    assert_eq!(passed, 3, "under {name}: the run stopped early or failed");
+}
+
 #[test]
 fn both_checks_agree_with_many_processes_under_every_design() {
     let s = many_processes();
     for name in registry::names() {
-        let r = records(&s, runner(name, false, true));
-        assert!(r.is_ok(), "under {name}: {r:?}");
-        let passed = r
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(r#""result":"pass""#))
-            .count();
-        assert_eq!(passed, 3, "under {name}: the run stopped early or failed");
+        assert_three_passes(name, records(&s, runner(name, false, true)));
     }
 }
 
@@ -217,44 +230,9 @@ fn both_checks_agree_with_many_processes_under_every_design() {
 struct SometimesUnchecked(ModelRunner, u64);
 
 impl Runner for SometimesUnchecked {
-    fn kind(&self) -> RunnerKind {
-        self.0.kind()
-    }
-    fn unsupported(&self, s: &Scenario) -> Vec<String> {
-        self.0.unsupported(s)
-    }
+    delegate_to_model_runner!();
     fn perform(&mut self, stmt: &Stmt) -> Result<(), RunError> {
         self.0.perform(stmt)
-    }
-    fn read(&mut self, proc: &str, range: &Range) -> Result<Vec<ReadValue>, RunError> {
-        self.0.read(proc, range)
-    }
-    fn pages(&mut self, proc: &str, range: &Range) -> Result<Vec<(u64, PageObs)>, RunError> {
-        self.0.pages(proc, range)
-    }
-    fn smaps(&mut self, proc: &str, region: &str) -> Result<Vec<SmapsObs>, RunError> {
-        self.0.smaps(proc, region)
-    }
-    fn rss_pages(&mut self, proc: &str, kind: RssKind) -> Result<u64, RunError> {
-        self.0.rss_pages(proc, kind)
-    }
-    fn faults(&mut self, proc: &str) -> Result<u64, RunError> {
-        self.0.faults(proc)
-    }
-    fn stats(&mut self) -> Result<BTreeMap<String, i64>, RunError> {
-        self.0.stats()
-    }
-    fn held_values(&mut self, proc: &str, name: &str) -> Result<Vec<u64>, RunError> {
-        self.0.held_values(proc, name)
-    }
-    fn frame_epoch(&mut self, frame: u64) -> Option<u64> {
-        self.0.frame_epoch(frame)
-    }
-    fn kernel_design(&self) -> &str {
-        self.0.kernel_design()
-    }
-    fn shows_counter(&self, name: &str) -> bool {
-        self.0.shows_counter(name)
     }
     fn after_statement(&mut self, stmt: &Stmt) -> Vec<Problem> {
         self.1 += 1;
@@ -269,12 +247,6 @@ fn both_checks_agree_after_unchecked_statements_with_many_processes() {
     let s = many_processes();
     for name in ["linux-6.18", "linux-6.1", "vma-count", "exact"] {
         let r = records(&s, SometimesUnchecked(runner(name, false, true), 0));
-        assert!(r.is_ok(), "under {name}: {r:?}");
-        let passed = r
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(r#""result":"pass""#))
-            .count();
-        assert_eq!(passed, 3, "under {name}: the run stopped early or failed");
+        assert_three_passes(name, r);
     }
 }
