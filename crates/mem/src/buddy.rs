@@ -254,13 +254,8 @@ mod tests {
 
     #[test]
     fn freeing_a_range_at_once_leaves_the_lists_as_freeing_each_folio() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = foliolab_types::prng::Prng::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = move |n: u64| rng.below(n);
         for _ in 0..40 {
             let nr_pages = 8 * 512;
             let (mut b, mut map) = (Buddy::new(Pfn(0), Pfn(nr_pages)), PfnArray::new(nr_pages));

@@ -81,13 +81,8 @@ mod tests {
 
     #[test]
     fn one_comparison_per_entry_batches_as_the_conditions_do() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = foliolab_types::prng::Prng::new(0x2545_f491_4f6c_dd1d);
+        let mut next = move |n: u64| rng.below(n);
         let folio = FolioRef {
             head: Pfn(0x1000),
             order: Order(4),
