@@ -496,8 +496,8 @@ impl Recounter {
                 match self.truth.containing(pfn) {
                     Some((h, t)) => {
                         for mm in t.entries_per_mm.keys() {
-                            if mms.last() != Some(mm) {
-                                mms.push(*mm);
+                            if mms.last() != Some(&mm) {
+                                mms.push(mm);
                             }
                         }
                         pfn = h.add(t.nr_pages).max(pfn.add(1));
@@ -560,11 +560,6 @@ impl Recounter {
 /// already lowered), forgetting the mm once it maps none of the folio; says whether no mm
 /// maps the folio any more (the caller then forgets the folio).
 fn uncount_entries(t: &mut FolioTruth, mm: MmId, nr: u32) -> bool {
-    if let Some(n) = t.entries_per_mm.get_mut(&mm) {
-        *n = n.saturating_sub(nr);
-        if *n == 0 {
-            t.entries_per_mm.remove(&mm);
-        }
-    }
+    t.entries_per_mm.sub(mm, nr);
     t.entries_per_mm.is_empty()
 }
