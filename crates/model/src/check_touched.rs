@@ -494,8 +494,14 @@ impl Model {
         let page = self.mem.page(head);
         if page.flags.has(PageFlags::HEAD) {
             let f = self.folio(head);
-            self.check_folio_counts(f, t, out);
-            return (true, self.part(f, page.flags, t, mapped));
+            let ok = match self.mem.map.range(head, f.nr_pages() as usize) {
+                Some(pages) => self.large_folio_counts_ok(f, pages, t),
+                None => {
+                    self.check_folio_counts(f, t, out);
+                    true
+                }
+            };
+            return (ok, self.part(f, page.flags, t, mapped));
         }
         let f = FolioRef {
             head,
