@@ -126,7 +126,7 @@ impl TouchedCheck {
         &self.folios
     }
 
-    /// One entry the oracle's recount counted out or in (see
+    /// Entries the oracle's recount counted out or in, one or a run (see
     /// [`foliolab_oracle`]'s `Recounter::update`).
     pub fn entry(&mut self, c: EntryChange) {
         let sign: i64 = if c.added { 1 } else { -1 };
@@ -135,6 +135,7 @@ impl TouchedCheck {
             self.rss_keys.push(key);
         }
         if c.pte.is_swap() && !c.pmd {
+            debug_assert_eq!(c.nr, 1, "swap entries come one by one");
             let slot = c.pte.swap_offset();
             let n = self.slot_refs.entry(slot).or_default();
             *n = (*n as i64 + sign) as u32;
@@ -145,11 +146,14 @@ impl TouchedCheck {
         }
         let mapped = !c.pte.is_special() && (c.pmd || c.pte.is_present());
         if mapped && c.pte.writable() {
-            let i = c.pte.pfn().0 as usize;
-            grow_to(&mut self.writable, i, 0);
-            self.writable[i] = (self.writable[i] as i64 + sign) as u32;
+            let first = c.pte.pfn();
+            let pfns = first.0 as usize..first.0 as usize + c.nr as usize;
+            grow_to(&mut self.writable, pfns.end - 1, 0);
+            for n in &mut self.writable[pfns] {
+                *n = (*n as i64 + sign) as u32;
+            }
             if c.added {
-                self.new_writable.push(c.pte.pfn());
+                self.new_writable.extend((0..c.nr).map(|i| first.add(i)));
             }
         }
     }

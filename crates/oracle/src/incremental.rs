@@ -142,6 +142,38 @@ impl Run {
     }
 }
 
+/// The entries of one range handed to `seen`, runs of them as one change
+/// ([`EntryChange::extends`]): a fork's copy of 512 small folios is one call, not 512.
+struct Seen<'a> {
+    seen: &'a mut dyn FnMut(EntryChange),
+    run: Option<EntryChange>,
+}
+
+impl<'a> Seen<'a> {
+    fn new(seen: &'a mut dyn FnMut(EntryChange)) -> Seen<'a> {
+        Seen { seen, run: None }
+    }
+
+    #[inline]
+    fn push(&mut self, c: EntryChange) {
+        if let Some(run) = &mut self.run {
+            if run.extends(&c) {
+                run.nr += 1;
+                return;
+            }
+            (self.seen)(*run);
+        }
+        self.run = Some(c);
+    }
+
+    /// Hands over the run so far (at the end of a range).
+    fn flush(&mut self) {
+        if let Some(run) = self.run.take() {
+            (self.seen)(run);
+        }
+    }
+}
+
 /// The PMD ranges of one mm an update visits, and whether it recounts them whole.
 struct Plan {
     space: usize,
@@ -245,13 +277,18 @@ impl Tally<'_> {
         all: bool,
         seen: &mut dyn FnMut(EntryChange),
     ) {
+        if let (true, Some(View::Ptes(ptes))) = (all, old) {
+            return self.uncount_table(mm, key, ptes, seen);
+        }
         let mut run = Run::default();
+        let mut seen = Seen::new(seen);
         each_diff(old, now, all, |i, pte, pmd, same| {
             let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
-            seen(EntryChange {
+            seen.push(EntryChange {
                 mm,
                 va,
                 pte,
+                nr: 1,
                 pmd,
                 added: false,
             });
@@ -267,6 +304,7 @@ impl Tally<'_> {
         if let Some((first, nr)) = run.take() {
             self.uncount_ptes(mm, first, nr);
         }
+        seen.flush();
     }
 
     /// Counts in the entries of `now` that `old` does not have (all of them when `all`).
@@ -279,13 +317,18 @@ impl Tally<'_> {
         mem: &Memory,
         seen: &mut dyn FnMut(EntryChange),
     ) {
+        if let (true, Some(View::Ptes(ptes))) = (all, now) {
+            return self.count_table(mm, key, ptes, mem, seen);
+        }
         let mut run = Run::default();
+        let mut seen = Seen::new(seen);
         each_diff(now, old, all, |i, pte, pmd, same| {
             let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
-            seen(EntryChange {
+            seen.push(EntryChange {
                 mm,
                 va,
                 pte,
+                nr: 1,
                 pmd,
                 added: true,
             });
@@ -303,6 +346,84 @@ impl Tally<'_> {
         if let Some((first, nr)) = run.take() {
             self.count_ptes(mm, first, nr, mem);
         }
+        seen.flush();
+    }
+}
+
+impl Tally<'_> {
+    /// Counts in every entry of the PTE table `ptes` (one mm's PMD range `key`, new to the
+    /// recount: a forked child's, or a range recounted whole), run by run: one change for
+    /// `seen` and one [`Tally::count_ptes`] per run of present PTEs mapping consecutive
+    /// pages with the same bits. What [`Tally::count_range`] of every entry does.
+    fn count_table(
+        &mut self,
+        mm: MmId,
+        key: u64,
+        ptes: &Ptes,
+        mem: &Memory,
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        each_run(ptes, |i, pte, nr| {
+            let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
+            seen(EntryChange {
+                mm,
+                va,
+                pte,
+                nr,
+                pmd: false,
+                added: true,
+            });
+            if counts(pte) {
+                self.count_ptes(mm, pte, nr, mem);
+            }
+        });
+    }
+
+    /// Counts out every entry of the PTE table `ptes` the recount had for one mm's PMD range
+    /// `key` (the mm went, or the range is recounted whole), run by run as
+    /// [`Tally::count_table`] counts in.
+    fn uncount_table(
+        &mut self,
+        mm: MmId,
+        key: u64,
+        ptes: &Ptes,
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        each_run(ptes, |i, pte, nr| {
+            let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
+            seen(EntryChange {
+                mm,
+                va,
+                pte,
+                nr,
+                pmd: false,
+                added: false,
+            });
+            if counts(pte) {
+                self.uncount_ptes(mm, pte, nr);
+            }
+        });
+    }
+}
+
+/// Calls `f(index, first entry, entries)` for each run of `ptes` that is not none: present
+/// PTEs that count and map consecutive pages with the same bits go together, any other
+/// entry alone.
+#[inline]
+fn each_run(ptes: &Ptes, mut f: impl FnMut(u64, Pte, u64)) {
+    let mut i = 0;
+    while i < ptes.len() {
+        let pte = ptes[i];
+        let mut nr = 1;
+        if counts(pte) {
+            while i + nr < ptes.len() && ptes[i + nr].0 == pte.0 + nr as u64 * PAGE_SIZE {
+                nr += 1;
+            }
+        }
+        if !pte.is_none() {
+            f(i as u64, pte, nr as u64);
+        }
+        i += nr;
     }
 }
 
@@ -330,7 +451,8 @@ impl Recounter {
 
     /// Brings the truth up to date with `spaces` (every live address space) after a
     /// statement, from the marks the page tables and the memmap kept (they are not cleared
-    /// here). `seen` gets every entry counted out or in, outs first.
+    /// here). `seen` gets every entry counted out or in, outs first, runs of entries as
+    /// one change ([`EntryChange::nr`]).
     pub fn update<'a>(
         &mut self,
         spaces: impl IntoIterator<Item = &'a AddressSpace>,
@@ -496,8 +618,8 @@ impl Recounter {
                 match self.truth.containing(pfn) {
                     Some((h, t)) => {
                         for mm in t.entries_per_mm.keys() {
-                            if mms.last() != Some(mm) {
-                                mms.push(*mm);
+                            if mms.last() != Some(&mm) {
+                                mms.push(mm);
                             }
                         }
                         pfn = h.add(t.nr_pages).max(pfn.add(1));
@@ -560,11 +682,6 @@ impl Recounter {
 /// already lowered), forgetting the mm once it maps none of the folio; says whether no mm
 /// maps the folio any more (the caller then forgets the folio).
 fn uncount_entries(t: &mut FolioTruth, mm: MmId, nr: u32) -> bool {
-    if let Some(n) = t.entries_per_mm.get_mut(&mm) {
-        *n = n.saturating_sub(nr);
-        if *n == 0 {
-            t.entries_per_mm.remove(&mm);
-        }
-    }
+    t.entries_per_mm.sub(mm, nr);
     t.entries_per_mm.is_empty()
 }
