@@ -159,6 +159,13 @@ impl TouchedCheck {
     }
 }
 
+/// No page of a folio's `pages` but its head has a refcount (a speculative reference must
+/// never see a tail count).
+#[inline]
+fn no_tail_refs(pages: &[foliolab_mem::Page]) -> bool {
+    pages[1..].iter().all(|p| p.refcount == 0)
+}
+
 /// Makes `v[i]` exist, growing `v` (with `fill`) to at least twice its length: one call
 /// per doubling when PFNs come in ascending order, as they do from a walk.
 #[inline]
@@ -377,11 +384,8 @@ impl Model {
             }
             tails_ok &= !bad_tail(Pfn(p), h);
         }
-        for &(first, nr) in &marks.runs {
-            let (h, ok) = self.run_head_tails_ok(first, nr);
-            list(h);
-            tails_ok &= ok;
-        }
+        // A run's tails are looked at with its folio (`live_folio_ok`), not here.
+        (marks.runs.iter()).for_each(|&(first, nr)| list(self.run_head(first, nr)));
         // With a swap device every freed page is listed, for the swap-cache rules.
         let each_free_page = self.swap.is_some();
         for &(head, nr_pages) in &marks.layout {
@@ -412,16 +416,12 @@ impl Model {
     }
 
     /// The head of the folio holding the run of `nr` marked pages from `first` (which lie
-    /// in one folio), and whether none of them is a tail of a live folio with a refcount:
-    /// one pass over their `struct page`s, one lookup of the head.
-    fn run_head_tails_ok(&self, first: Pfn, nr: u64) -> (Pfn, bool) {
+    /// in one folio): its tails are looked at in the same pass over the folio's struct
+    /// pages as the AnonExclusive rule.
+    fn run_head(&self, first: Pfn, nr: u64) -> Pfn {
         let h = self.head_or_self(first);
         debug_assert!((0..nr).all(|i| self.head_or_self(first.add(i)) == h));
-        let pages = self.mem.map.range(first, nr as usize).unwrap_or(&[]);
-        let refs = (first.0..)
-            .zip(pages)
-            .any(|(p, page)| p != h.0 && page.refcount != 0);
-        (h, !(refs && self.live.contains(&h)))
+        h
     }
 
     /// [`Model::touched_folios`] when the marks overflowed: every live folio and those in
@@ -516,10 +516,15 @@ impl Model {
         let page = self.mem.page(head);
         if page.flags.has(PageFlags::HEAD) {
             let f = self.folio(head);
+            // When the statement marked runs of pages (of large folios), every touched large
+            // folio's tails are looked at: a superset of the runs' pages.
+            let tails = !self.mem.touched.runs.is_empty();
             let ok = match self.mem.map.range(head, f.nr_pages() as usize) {
-                Some(pages) => self.large_folio_counts_ok(f, pages, t),
+                Some(pages) => {
+                    self.large_folio_counts_ok(f, pages, t) && (!tails || no_tail_refs(pages))
+                }
                 None => {
-                    self.check_folio_counts(f, t, out);
+                    self.check_folio(f, t, out);
                     true
                 }
             };

@@ -215,18 +215,22 @@ impl FolioTruth {
         self.entries_per_mm.clear();
     }
     /// Every PTE and PMD entry that maps any part of the folio (the exact folio_mapcount).
+    #[inline]
     pub fn total_entries(&self) -> u64 {
         self.pte_maps_per_page.sum() + self.pmd_maps
     }
     /// Mappings covering page `i` (PTE plus PMD): the precise per-page mapcount.
+    #[inline]
     pub fn page_mapcount(&self, i: usize) -> u64 {
         self.pte_maps_per_page[i] + self.pmd_maps
     }
     /// Pages with at least one PTE mapping.
+    #[inline]
     pub fn pages_pte_mapped(&self) -> u64 {
         self.pte_maps_per_page.nonzero()
     }
     /// Pages mapped at all (by PTE or PMD).
+    #[inline]
     pub fn pages_mapped(&self) -> u64 {
         if self.pmd_maps > 0 {
             self.nr_pages
@@ -235,6 +239,7 @@ impl FolioTruth {
         }
     }
     /// MMs mapping any page of the folio ("mapped by").
+    #[inline]
     pub fn nr_mms(&self) -> usize {
         self.entries_per_mm.len()
     }
@@ -250,16 +255,19 @@ impl FolioTruth {
         }
     }
     /// Any page is mapped.
+    #[inline]
     pub fn is_mapped(&self) -> bool {
         self.total_entries() > 0
     }
     /// "Mapped shared": more than one MM maps the folio, the question
     /// `folio_maybe_mapped_shared` estimates. A folio mapped twice by one MM is not shared.
+    #[inline]
     pub fn is_mapped_shared(&self) -> bool {
         self.nr_mms() > 1
     }
     /// "Partially mapped": some but not all pages are mapped (then no PMD maps it), what
     /// deferred split should catch.
+    #[inline]
     pub fn is_partially_mapped(&self) -> bool {
         let m = self.pages_mapped();
         m > 0 && m < self.nr_pages
