@@ -159,13 +159,6 @@ impl TouchedCheck {
     }
 }
 
-/// No page of a folio's `pages` but its head has a refcount (a speculative reference must
-/// never see a tail count).
-#[inline]
-fn no_tail_refs(pages: &[foliolab_mem::Page]) -> bool {
-    pages[1..].iter().all(|p| p.refcount == 0)
-}
-
 /// Makes `v[i]` exist, growing `v` (with `fill`) to at least twice its length: one call
 /// per doubling when PFNs come in ascending order, as they do from a walk.
 #[inline]
@@ -173,6 +166,13 @@ fn grow_to<T: Clone>(v: &mut Vec<T>, i: usize, fill: T) {
     if v.len() <= i {
         v.resize((i + 1).max(2 * v.len()), fill);
     }
+}
+
+/// No page of a folio's `pages` but its head has a refcount (a speculative reference must
+/// never see a tail count).
+#[inline]
+fn no_tail_refs(pages: &[foliolab_mem::Page]) -> bool {
+    pages[1..].iter().all(|p| p.refcount == 0)
 }
 
 impl Model {
