@@ -128,6 +128,10 @@ pub struct EntryChange {
     /// A PMD leaf rather than a PTE.
     pub pmd: bool,
     pub added: bool,
+    /// The entry maps a page (present, not special) and the entry at its place on the
+    /// other side of the change maps the same page: only its flags changed (a write-protect,
+    /// an accessed bit), so no count, RSS included, changed with it.
+    pub same_page: bool,
 }
 
 #[cfg(test)]

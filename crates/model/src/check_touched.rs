@@ -131,7 +131,8 @@ impl TouchedCheck {
     pub fn entry(&mut self, c: EntryChange) {
         let sign: i64 = if c.added { 1 } else { -1 };
         let key = (c.mm, c.va.0 / PMD_SIZE);
-        if self.rss_keys.last() != Some(&key) {
+        // An entry whose flags alone changed leaves its range's RSS as it was.
+        if !c.same_page && self.rss_keys.last() != Some(&key) {
             self.rss_keys.push(key);
         }
         if c.pte.is_swap() && !c.pmd {
@@ -363,12 +364,7 @@ impl Model {
         let (mut folio, mut h) = (0..0, Pfn(0));
         for &p in pages {
             if !folio.contains(&p) {
-                h = self.head_or_self(Pfn(p));
-                folio = if h != Pfn(p) || self.mem.page(h).flags.has(PageFlags::ALLOCATED) {
-                    h.0..h.0 + self.mem.folio_order(h).nr_pages()
-                } else {
-                    0..0
-                };
+                (h, folio) = self.folio_span(Pfn(p));
                 list(h);
             }
             tails_ok &= !bad_tail(Pfn(p), h);
@@ -385,7 +381,11 @@ impl Model {
                     if pfn == head {
                         list(pfn);
                     }
-                    pfn = self.free_block_end(pfn).min(end);
+                    // A freed small folio's range ends here: no buddy block to look for.
+                    pfn = match end.offset_from(pfn) {
+                        1 => end,
+                        _ => self.free_block_end(pfn).min(end),
+                    };
                     continue;
                 }
                 let h = self.head_or_self(pfn);
@@ -429,6 +429,22 @@ impl Model {
             }
         }
         pfn.add(1)
+    }
+
+    /// The head of the folio holding `pfn` (`pfn` itself when it is free) and the PFNs of
+    /// the folio (empty for free memory), a small folio's from one read of its `struct page`.
+    #[inline]
+    fn folio_span(&self, pfn: Pfn) -> (Pfn, std::ops::Range<u64>) {
+        let page = self.mem.page(pfn);
+        let flags = page.flags;
+        if !flags.has(PageFlags::ALLOCATED) {
+            return (pfn, 0..0);
+        }
+        if !flags.has(PageFlags::BUDDY) && !flags.has(PageFlags::HEAD) && page.head() == pfn {
+            return (pfn, pfn.0..pfn.0 + 1);
+        }
+        let h = self.head_or_self(pfn);
+        (h, h.0..h.0 + self.mem.folio_order(h).nr_pages())
     }
 
     /// The head of the folio holding `pfn` (`pfn` itself when it is free), from one read of

@@ -181,39 +181,38 @@ impl Tally<'_> {
             return;
         }
         let pfn = pte.pfn();
-        let Some((head, t)) = self.truth.containing_mut(pfn) else {
-            debug_assert!(false, "{pfn:?} was counted in but no folio holds it");
-            return;
-        };
-        if pmd {
-            t.pmd_maps -= 1;
-        } else {
-            t.pte_maps_per_page.sub(pfn.offset_from(head) as usize);
+        let head = self.truth.update_containing(pfn, |head, t| {
+            if pmd {
+                t.pmd_maps -= 1;
+            } else {
+                t.pte_maps_per_page.sub(pfn.offset_from(head) as usize);
+            }
+            uncount_entries(t, mm, 1)
+        });
+        match head {
+            Some(head) => self.changed(head),
+            None => debug_assert!(false, "{pfn:?} was counted in but no folio holds it"),
         }
-        if uncount_entries(t, mm, 1) {
-            self.truth.remove(&head);
-        }
-        self.changed(head);
     }
 
     /// Counts out `nr` PTEs of `mm` mapping the consecutive pages from `first`'s (present,
-    /// not special), folio by folio, as [`Tally::uncount`] of each would.
+    /// not special), folio by folio, as [`Tally::uncount`] of each would: one lookup of
+    /// each folio's truth.
     fn uncount_ptes(&mut self, mm: MmId, first: Pte, nr: u64) {
         let end = first.pfn().add(nr);
         let mut pfn = first.pfn();
         while pfn < end {
-            let Some((head, t)) = self.truth.containing_mut(pfn) else {
-                debug_assert!(false, "{pfn:?} was counted in but no folio holds it");
-                pfn = pfn.add(1);
-                continue;
-            };
-            let upto = head.add(t.nr_pages).min(end);
-            let (first, nr) = (pfn.offset_from(head), upto.offset_from(pfn));
-            t.pte_maps_per_page.sub_pages(first as usize, nr as usize);
-            if uncount_entries(t, mm, upto.offset_from(pfn) as u32) {
-                self.truth.remove(&head);
+            let mut upto = pfn.add(1);
+            let head = self.truth.update_containing(pfn, |head, t| {
+                upto = head.add(t.nr_pages).min(end);
+                let (first, nr) = (pfn.offset_from(head), upto.offset_from(pfn));
+                t.pte_maps_per_page.sub_pages(first as usize, nr as usize);
+                uncount_entries(t, mm, nr as u32)
+            });
+            match head {
+                Some(head) => self.changed(head),
+                None => debug_assert!(false, "{pfn:?} was counted in but no folio holds it"),
             }
-            self.changed(head);
             pfn = upto;
         }
     }
@@ -254,6 +253,7 @@ impl Tally<'_> {
                 pte,
                 pmd,
                 added: false,
+                same_page: same && counts(pte),
             });
             if same {
                 return;
@@ -288,6 +288,7 @@ impl Tally<'_> {
                 pte,
                 pmd,
                 added: true,
+                same_page: same && counts(pte),
             });
             if same {
                 return;
@@ -300,6 +301,99 @@ impl Tally<'_> {
                 self.count_ptes(mm, first, nr, mem);
             }
         });
+        if let Some((first, nr)) = run.take() {
+            self.count_ptes(mm, first, nr, mem);
+        }
+    }
+}
+
+impl Tally<'_> {
+    /// [`Tally::uncount_range`] of a PTE table `mine` (the copy of what was counted in
+    /// range `key`) against the table `now`, not all, keeping `mine` what is counted: an
+    /// entry counted out becomes none there, and an entry that changed but counts for the
+    /// same page as before (a write-protect, an accessed bit) is seen out and in here and
+    /// takes its new value, so [`Tally::count_table`] compares it no more.
+    fn uncount_table(
+        &mut self,
+        mm: MmId,
+        key: u64,
+        mine: &mut Ptes,
+        now: &Ptes,
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        let mut run = Run::default();
+        for (i, (p, &q)) in mine.iter_mut().zip(now.iter()).enumerate() {
+            if *p == q || p.is_none() {
+                continue;
+            }
+            let va = VirtAddr(key * PMD_SIZE + i as u64 * PAGE_SIZE);
+            let pte = *p;
+            let same = same_count(pte, q);
+            let same_page = same && counts(pte);
+            let change = |pte, added| EntryChange {
+                mm,
+                va,
+                pte,
+                pmd: false,
+                added,
+                same_page,
+            };
+            seen(change(pte, false));
+            if same {
+                if !q.is_none() {
+                    seen(change(q, true));
+                }
+                *p = q;
+                continue;
+            }
+            *p = Pte::NONE;
+            if !counts(pte) {
+                continue;
+            }
+            if let Some((first, nr)) = run.push(pte) {
+                self.uncount_ptes(mm, first, nr);
+            }
+        }
+        if let Some((first, nr)) = run.take() {
+            self.uncount_ptes(mm, first, nr);
+        }
+    }
+
+    /// [`Tally::count_range`] of the PTE table `now` after [`Tally::uncount_table`] left
+    /// `mine` equal to it but where an entry was counted out (none): counts in what `now`
+    /// has there and copies it, so `mine` ends as `now` without a copy of the table.
+    fn count_table(
+        &mut self,
+        mm: MmId,
+        key: u64,
+        mine: &mut Ptes,
+        now: &Ptes,
+        mem: &Memory,
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        let mut run = Run::default();
+        for (i, (p, &q)) in mine.iter_mut().zip(now.iter()).enumerate() {
+            if *p == q {
+                continue;
+            }
+            debug_assert!(p.is_none(), "uncount_table left a different entry");
+            *p = q;
+            let va = VirtAddr(key * PMD_SIZE + i as u64 * PAGE_SIZE);
+            seen(EntryChange {
+                mm,
+                va,
+                pte: q,
+                pmd: false,
+                added: true,
+                same_page: false,
+            });
+            if !counts(q) {
+                continue;
+            }
+            if let Some((first, nr)) = run.push(q) {
+                self.count_ptes(mm, first, nr, mem);
+            }
+        }
         if let Some((first, nr)) = run.take() {
             self.count_ptes(mm, first, nr, mem);
         }
@@ -330,7 +424,8 @@ impl Recounter {
 
     /// Brings the truth up to date with `spaces` (every live address space) after a
     /// statement, from the marks the page tables and the memmap kept (they are not cleared
-    /// here). `seen` gets every entry counted out or in, outs first.
+    /// here). `seen` gets every entry counted out or in, outs first but for an entry that
+    /// changed and counts for the same page (seen out, then in, during the outs).
     pub fn update<'a>(
         &mut self,
         spaces: impl IntoIterator<Item = &'a AddressSpace>,
@@ -519,11 +614,14 @@ impl Recounter {
         seen: &mut dyn FnMut(EntryChange),
     ) {
         let (mut tally, counted) = self.tally();
-        let Some(old) = counted.get(&s.id).and_then(|m| m.get(&key)) else {
+        let Some(old) = counted.get_mut(&s.id).and_then(|m| m.get_mut(&key)) else {
             return;
         };
-        let now = s.pt.pmd(VirtAddr(key * PMD_SIZE)).map(view);
-        tally.uncount_range(s.id, key, (Some(old.view()), now), all, seen);
+        let now = s.pt.pmd(VirtAddr(key * PMD_SIZE));
+        if let (Counted::Table(mine), Some(PmdEntry::Table(t)), false) = (&mut *old, now, all) {
+            return tally.uncount_table(s.id, key, mine, &t.ptes, seen);
+        }
+        tally.uncount_range(s.id, key, (Some(old.view()), now.map(view)), all, seen);
     }
 
     fn count_in(
@@ -538,7 +636,14 @@ impl Recounter {
         let (mut tally, counted) = self.tally();
         let ranges = counted.entry(s.id).or_default();
         // One search of the range's copy, kept for the update below.
-        let kept = ranges.entry(key);
+        let mut kept = ranges.entry(key);
+        if let (btree_map::Entry::Occupied(o), Some(PmdEntry::Table(t)), false) =
+            (&mut kept, now, all)
+        {
+            if let Counted::Table(mine) = o.get_mut() {
+                return tally.count_table(s.id, key, mine, &t.ptes, mem, seen);
+            }
+        }
         let old = match &kept {
             btree_map::Entry::Occupied(o) => Some(o.get().view()),
             btree_map::Entry::Vacant(_) => None,
@@ -558,13 +663,29 @@ impl Recounter {
 
 /// Counts out `nr` entries of `mm` from the folio truth `t` (its per-page or PMD counts
 /// already lowered), forgetting the mm once it maps none of the folio; says whether no mm
-/// maps the folio any more (the caller then forgets the folio).
+/// maps the folio any more (the caller then forgets the folio). The folio's last entries
+/// going (no PTE or PMD left) leave its mms as they are, for the folio is forgotten whole;
+/// a small folio's mm usually maps it once, so its count is removed in one search.
+#[inline]
 fn uncount_entries(t: &mut FolioTruth, mm: MmId, nr: u32) -> bool {
-    if let Some(n) = t.entries_per_mm.get_mut(&mm) {
+    if t.pmd_maps == 0 && t.pte_maps_per_page.sum() == 0 {
+        debug_assert!(
+            t.entries_per_mm.len() == 1 && t.entries_per_mm.get(&mm) == Some(&nr),
+            "the last entries of a folio are {mm:?}'s {nr}: {:?}",
+            t.entries_per_mm
+        );
+        return true;
+    }
+    let mms = &mut t.entries_per_mm;
+    if t.nr_pages == 1 {
+        if let Some(n) = mms.remove(&mm).filter(|&n| n > nr) {
+            *mms.counter(mm) = n - nr;
+        }
+    } else if let Some(n) = mms.get_mut(&mm) {
         *n = n.saturating_sub(nr);
         if *n == 0 {
-            t.entries_per_mm.remove(&mm);
+            mms.remove(&mm);
         }
     }
-    t.entries_per_mm.is_empty()
+    mms.is_empty()
 }
