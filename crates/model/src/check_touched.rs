@@ -156,6 +156,18 @@ impl TouchedCheck {
     }
 }
 
+/// The RSS counter of a folio whose head's flags are `head_flags` ([`Model::mm_counter`]).
+#[inline]
+fn counter_of(head_flags: PageFlags) -> RssCounter {
+    if head_flags.has(PageFlags::ANON) {
+        RssCounter::Anon
+    } else if head_flags.has(PageFlags::SWAPBACKED) {
+        RssCounter::Shmem
+    } else {
+        RssCounter::File
+    }
+}
+
 /// Makes `v[i]` exist, growing `v` (with `fill`) to at least twice its length: one call
 /// per doubling when PFNs come in ascending order, as they do from a walk.
 #[inline]
@@ -726,8 +738,18 @@ impl Model {
     /// [`Model::page_counter`] of `pfn`, which is every one of its pages'.
     #[inline]
     fn folio_counter(&self, pfn: Pfn) -> (std::ops::Range<u64>, RssCounter) {
+        let page = self.mem.page(pfn);
+        let flags = page.flags;
+        if flags.has(PageFlags::ALLOCATED)
+            && !flags.has(PageFlags::BUDDY)
+            && !flags.has(PageFlags::HEAD)
+            && page.head() == pfn
+        {
+            // A small folio: its own flags say its counter.
+            return (pfn.0..pfn.0 + 1, counter_of(flags));
+        }
         let counter = self.page_counter(pfn);
-        if !self.mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
+        if !flags.has(PageFlags::ALLOCATED) {
             return (0..0, counter);
         }
         let (head, order, _) = self.mem.folio_meta(pfn);
@@ -737,14 +759,7 @@ impl Model {
     /// [`Model::mm_counter`] of the folio holding `pfn`, from its head's flags alone.
     #[inline]
     fn page_counter(&self, pfn: Pfn) -> RssCounter {
-        let flags = self.mem.page(self.mem.folio_of(pfn)).flags;
-        if flags.has(PageFlags::ANON) {
-            RssCounter::Anon
-        } else if flags.has(PageFlags::SWAPBACKED) {
-            RssCounter::Shmem
-        } else {
-            RssCounter::File
-        }
+        counter_of(self.mem.page(self.mem.folio_of(pfn)).flags)
     }
 
     /// No writable entry maps a non-exclusive anon page: the pages a writable entry was
