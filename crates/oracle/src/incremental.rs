@@ -20,6 +20,9 @@ use std::collections::{btree_map, BTreeMap, BTreeSet};
 
 type Ptes = [Pte; PMD_NR_PAGES as usize];
 
+/// A PTE table with no entries.
+static NO_PTES: Ptes = [Pte::NONE; PMD_NR_PAGES as usize];
+
 /// What the recount counted in one PMD range.
 #[derive(Clone)]
 enum Counted {
@@ -309,7 +312,8 @@ impl Tally<'_> {
 
 impl Tally<'_> {
     /// [`Tally::uncount_range`] of a PTE table `mine` (the copy of what was counted in
-    /// range `key`) against the table `now`, not all, keeping `mine` what is counted: an
+    /// range `key`) against the table `now` (not all; [`NO_PTES`] to count out every
+    /// entry, as all would), keeping `mine` what is counted: an
     /// entry counted out becomes none there, and an entry that changed but counts for the
     /// same page as before (a write-protect, an accessed bit) is seen out and in here and
     /// takes its new value, so [`Tally::count_table`] compares it no more.
@@ -518,8 +522,14 @@ impl Recounter {
     fn forget(&mut self, mm: MmId, seen: &mut dyn FnMut(EntryChange)) {
         let ranges = self.counted.remove(&mm).unwrap_or_default();
         let (mut tally, _) = self.tally();
-        for (key, c) in &ranges {
-            tally.uncount_range(mm, *key, (Some(c.view()), None), true, seen);
+        for (key, mut c) in ranges {
+            match &mut c {
+                // Against no entries: every one counted out, in one pass over the table.
+                Counted::Table(mine) => tally.uncount_table(mm, key, mine, &NO_PTES, seen),
+                Counted::Leaf(_) => {
+                    tally.uncount_range(mm, key, (Some(c.view()), None), true, seen)
+                }
+            }
         }
     }
 
@@ -637,12 +647,20 @@ impl Recounter {
         let ranges = counted.entry(s.id).or_default();
         // One search of the range's copy, kept for the update below.
         let mut kept = ranges.entry(key);
-        if let (btree_map::Entry::Occupied(o), Some(PmdEntry::Table(t)), false) =
-            (&mut kept, now, all)
-        {
-            if let Counted::Table(mine) = o.get_mut() {
-                return tally.count_table(s.id, key, mine, &t.ptes, mem, seen);
+        match (&mut kept, now) {
+            (btree_map::Entry::Occupied(o), Some(PmdEntry::Table(t))) if !all => {
+                if let Counted::Table(mine) = o.get_mut() {
+                    return tally.count_table(s.id, key, mine, &t.ptes, mem, seen);
+                }
             }
+            // A range counted for the first time: every entry counted in, in one pass.
+            (btree_map::Entry::Vacant(_), Some(PmdEntry::Table(t))) => {
+                let mut mine = Box::new(NO_PTES);
+                tally.count_table(s.id, key, &mut mine, &t.ptes, mem, seen);
+                ranges.insert(key, Counted::Table(mine));
+                return;
+            }
+            _ => {}
         }
         let old = match &kept {
             btree_map::Entry::Occupied(o) => Some(o.get().view()),
