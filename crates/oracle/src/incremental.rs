@@ -599,12 +599,12 @@ impl Recounter {
             if nr_pages == 1 && !mem.page(head).flags.has(PageFlags::ALLOCATED) {
                 // A small folio freed: an entry still mapping its page (none, but for a
                 // model bug) counts for the same one-page folio as a recount would count
-                // it for, so no mm needs a rescan for it (a large folio's layout changing
-                // marks its whole range).
-                debug_assert!(self
-                    .truth
-                    .containing(head)
-                    .is_none_or(|(h, t)| h == head && t.nr_pages == 1));
+                // it for, so no mm needs a rescan for it. A larger folio the truth still
+                // holds there changed its layout in this statement (a split), which marked
+                // its whole range: that range sends its mms to the rescan.
+                debug_assert!(self.truth.containing(head).is_none_or(|(h, t)| {
+                    (h == head && t.nr_pages == 1) || mem.touched.layout.contains(&(h, t.nr_pages))
+                }));
                 continue;
             }
             let mut pfn = head;
@@ -639,8 +639,15 @@ impl Recounter {
             return;
         };
         let now = s.pt.pmd(VirtAddr(key * PMD_SIZE));
-        if let (Counted::Table(mine), Some(PmdEntry::Table(t)), false) = (&mut *old, now, all) {
-            return tally.uncount_table(s.id, key, mine, &t.ptes, seen);
+        match (&mut *old, now) {
+            (Counted::Table(mine), Some(PmdEntry::Table(t))) if !all => {
+                return tally.uncount_table(s.id, key, mine, &t.ptes, seen);
+            }
+            // The table went (munmap, exit): every entry counted out, as all would.
+            (Counted::Table(mine), None) => {
+                return tally.uncount_table(s.id, key, mine, &NO_PTES, seen);
+            }
+            _ => {}
         }
         tally.uncount_range(s.id, key, (Some(old.view()), now.map(view)), all, seen);
     }

@@ -78,12 +78,21 @@ impl PageIndex {
     /// Sets the `nr` PFNs from `first` to `v` (not 0).
     #[inline]
     fn fill(&mut self, first: Pfn, nr: u64, v: u32) {
+        if nr == 1 {
+            return self.set(first, v);
+        }
         self.each_part(first, nr, true, |part| part.fill(v));
     }
 
     /// Sets to 0 those of the `nr` PFNs from `first` that hold `v`.
     #[inline]
     fn clear_if(&mut self, first: Pfn, nr: u64, v: u32) {
+        if nr == 1 {
+            if self.get(first) == v {
+                self.set(first, 0);
+            }
+            return;
+        }
         self.each_part(first, nr, false, |part| {
             part.iter_mut()
                 .for_each(|x| *x = if *x == v { 0 } else { *x })
