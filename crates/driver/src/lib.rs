@@ -3,6 +3,8 @@
 //!
 //! - [`obs`]: observations a runner makes (pages, smaps, values);
 //! - [`runner`]: the [`Runner`] trait both the model and the kernel probe implement;
+//! - [`hooked`]: a runner wrapping another that changes only what happens around each
+//!   statement ([`Hooked`], [`StatementHooks`]);
 //! - [`record`]: the records of spec 4.1;
 //! - [`drive`]: walks a scenario over a runner, checks expectations, names frames and folios,
 //!   and computes the exit status;
@@ -14,6 +16,7 @@
 pub mod diff;
 pub mod drive;
 mod expect;
+pub mod hooked;
 pub mod model_fields;
 pub mod names;
 pub mod obs;
@@ -28,6 +31,7 @@ pub mod skip;
 pub mod snapshot;
 
 pub use drive::{check_supported, drive, drive_with_policy, drive_without_page_records};
+pub use hooked::{Hooked, StatementHooks};
 pub use names::Names;
 pub use obs::*;
 pub use record::*;

@@ -10,10 +10,10 @@
 //! counted, not failures.
 
 use foliolab_driver::{
-    drive, drive_without_page_records, ExpectResult, PageObs, Problem, ProblemKind, ReadValue,
-    Record, RunError, Runner, RunnerKind, SmapsObs,
+    drive, drive_without_page_records, ExpectResult, Hooked, Problem, ProblemKind, Record, Runner,
+    StatementHooks,
 };
-use foliolab_scenario::{Range, RssKind, Scenario, Stmt};
+use foliolab_scenario::{Scenario, Stmt};
 use foliolab_schemes::Scheme;
 use foliolab_sim::ModelRunner;
 use foliolab_types::{FolioTruth, Pfn};
@@ -215,8 +215,7 @@ impl Default for ExecOptions {
 pub fn run_one(scenario: &Scenario, scheme: &SchemeSpec, opts: ExecOptions) -> RunResult {
     let mut inner = scheme.runner();
     inner.check_agreement |= opts.check_agreement;
-    let mut counting = Counting {
-        inner,
+    let counting = Counting {
         opts,
         statements: 0,
         total: scenario.statements().count() as u64,
@@ -224,6 +223,7 @@ pub fn run_one(scenario: &Scenario, scheme: &SchemeSpec, opts: ExecOptions) -> R
         per_folio: BTreeMap::new(),
         current: Disagreements::default(),
     };
+    let mut runner = Hooked::new(inner, counting);
     let mut result = RunResult {
         digest: FNV_OFFSET,
         ..RunResult::default()
@@ -235,7 +235,7 @@ pub fn run_one(scenario: &Scenario, scheme: &SchemeSpec, opts: ExecOptions) -> R
         } else {
             drive_without_page_records
         };
-        drive(scenario, &mut counting, &mut |r: &Record| {
+        drive(scenario, &mut runner, &mut |r: &Record| {
             if opts.digest {
                 result.digest = fnv(result.digest, foliolab_driver::render_json(r).as_bytes());
             }
@@ -257,6 +257,7 @@ pub fn run_one(scenario: &Scenario, scheme: &SchemeSpec, opts: ExecOptions) -> R
             }
         })
     }));
+    let counting = runner.hooks;
     result.statements = counting.statements;
     result.disagreements = counting.disagreements;
     if let Err(payload) = outcome {
@@ -310,9 +311,9 @@ pub fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
     h.wrapping_mul(0x100_0000_01b3)
 }
 
-/// The model runner, plus a count of statements and of estimate disagreements.
+/// Hooks on the model runner that count statements and estimate disagreements, and choose
+/// which statements are checked in full.
 struct Counting {
-    inner: ModelRunner,
     opts: ExecOptions,
     statements: u64,
     /// Statements in the case.
@@ -327,11 +328,11 @@ struct Counting {
 impl Counting {
     /// Adds the disagreements of every mapped folio after this statement: re-judges the
     /// folios the statement touched (all of them after a full check), keeps the others'.
-    fn count_disagreements(&mut self, full: bool) {
-        let model = self.inner.model();
+    fn count_disagreements(&mut self, inner: &ModelRunner, full: bool) {
+        let model = inner.model();
         let fresh;
-        let (truth, touched) = match self.inner.last_truth() {
-            Some(t) => (t, (!full).then(|| self.inner.last_touched())),
+        let (truth, touched) = match inner.last_truth() {
+            Some(t) => (t, (!full).then(|| inner.last_touched())),
             None => {
                 fresh =
                     foliolab_oracle::recount(model.processes().map(|(_, p)| &p.aspace), &model.mem);
@@ -381,50 +382,17 @@ fn folio_disagreements(model: &foliolab_model::Model, head: Pfn, t: &FolioTruth)
     d
 }
 
-impl Runner for Counting {
-    fn kind(&self) -> RunnerKind {
-        self.inner.kind()
-    }
-    fn unsupported(&self, scenario: &Scenario) -> Vec<String> {
-        self.inner.unsupported(scenario)
-    }
-    fn perform(&mut self, stmt: &Stmt) -> Result<(), RunError> {
-        self.inner.perform(stmt)
-    }
-    fn read(&mut self, proc: &str, range: &Range) -> Result<Vec<ReadValue>, RunError> {
-        self.inner.read(proc, range)
-    }
-    fn pages(&mut self, proc: &str, range: &Range) -> Result<Vec<(u64, PageObs)>, RunError> {
-        self.inner.pages(proc, range)
-    }
-    fn smaps(&mut self, proc: &str, region: &str) -> Result<Vec<SmapsObs>, RunError> {
-        self.inner.smaps(proc, region)
-    }
-    fn rss_pages(&mut self, proc: &str, kind: RssKind) -> Result<u64, RunError> {
-        self.inner.rss_pages(proc, kind)
-    }
-    fn faults(&mut self, proc: &str) -> Result<u64, RunError> {
-        self.inner.faults(proc)
-    }
-    fn stats(&mut self) -> Result<BTreeMap<String, i64>, RunError> {
-        self.inner.stats()
-    }
-    fn held_values(&mut self, proc: &str, name: &str) -> Result<Vec<u64>, RunError> {
-        self.inner.held_values(proc, name)
-    }
-    fn frame_epoch(&mut self, frame: u64) -> Option<u64> {
-        self.inner.frame_epoch(frame)
-    }
-    fn after_statement(&mut self, stmt: &Stmt) -> Vec<Problem> {
+impl StatementHooks<ModelRunner> for Counting {
+    fn after_statement(&mut self, inner: &mut ModelRunner, stmt: &Stmt) -> Vec<Problem> {
         self.statements += 1;
         let n = self.statements;
         let every = self.opts.full_check_every;
         let full =
             self.opts.full_check || (every > 0 && n.is_multiple_of(every)) || n == self.total;
-        self.inner.full_check = full;
-        let out = self.inner.after_statement(stmt);
+        inner.full_check = full;
+        let out = inner.after_statement(stmt);
         if self.opts.count_disagreements {
-            self.count_disagreements(full);
+            self.count_disagreements(inner, full);
         }
         out
     }

@@ -4,13 +4,13 @@
 //! it within a fixed budget of cases and shrink it to at most 20 statements; if this test
 //! fails, the fuzzer (generator, checks or shrinker) lost its teeth.
 
-use foliolab_fuzz::campaign::Campaign;
-use foliolab_fuzz::exec::model_support_table;
+mod common;
+
+use common::{canary_campaign, first_failing_case};
 use foliolab_fuzz::shrink::shrink;
-use foliolab_fuzz::{ExecOptions, FailKind, SchemeSpec};
+use foliolab_fuzz::{FailKind, SchemeSpec};
 use foliolab_schemes::{Bugs, Linux618};
 
-const CASES_BUDGET: u64 = 64;
 const SHRINK_BUDGET: u64 = 3000;
 
 #[test]
@@ -24,25 +24,8 @@ fn the_fuzzer_catches_and_shrinks_the_canary() {
         };
         Box::new(s)
     });
-    let c = Campaign {
-        seed: 0xc0ffee,
-        steps: 120,
-        schemes: vec![canary.clone()],
-        support: model_support_table(),
-        opts: ExecOptions {
-            count_disagreements: false,
-            ..ExecOptions::default()
-        },
-        check_determinism: false,
-        shard: (0, 1),
-    };
-    let mut caught = None;
-    c.sweep(2, Some(CASES_BUDGET), &|| false, &mut |r| {
-        if caught.is_none() && r.failed() {
-            caught = Some(r);
-        }
-    });
-    let case = caught.expect("the canary escaped the fuzzer");
+    let c = canary_campaign(0xc0ffee, canary.clone());
+    let case = first_failing_case(&c).expect("the canary escaped the fuzzer");
     let failure = case.runs[0].1.failure.clone().unwrap();
     assert!(
         matches!(failure.kind, FailKind::Invariant | FailKind::Oracle),

@@ -9,7 +9,7 @@
 //! full walk, so a missed clear costs time, never a missed check.
 
 use crate::pte::Pte;
-use foliolab_types::{MmId, Pfn, VirtAddr};
+use foliolab_types::{MmId, Pfn, VirtAddr, PAGE_SIZE};
 
 /// Keys (PMD indexes, PFNs, swap slots) marked since the last clear, in marking order, a
 /// key marked twice in a row kept once.
@@ -117,14 +117,21 @@ impl MemMarks {
     }
 }
 
-/// One page-table entry an incremental recount counted out (`added: false`: it was there
-/// and changed or went) or in (`added: true`), for checks that keep sums over entries.
+/// Page-table entries an incremental recount counted out (`added: false`: they were there
+/// and changed or went) or in (`added: true`), for checks that keep sums over entries: one
+/// entry, or a run of present PTEs at consecutive addresses mapping consecutive pages with
+/// the same bits (a fork's copy of a range of small folios is one change, not 512).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EntryChange {
     pub mm: MmId,
-    /// Address the entry maps (a PMD leaf's: its 2 MiB range).
+    /// Address the first entry maps (a PMD leaf's: its 2 MiB range).
     pub va: VirtAddr,
+    /// The first entry; entry `i` of the run is this one mapping `i` pages further (its bits
+    /// `pte.0 + i * PAGE_SIZE`).
     pub pte: Pte,
+    /// Entries in the run (1 for a PMD leaf and for any entry not present; a run never
+    /// leaves its PMD range).
+    pub nr: u64,
     /// A PMD leaf rather than a PTE.
     pub pmd: bool,
     pub added: bool,
@@ -132,6 +139,23 @@ pub struct EntryChange {
     /// other side of the change maps the same page: only its flags changed (a write-protect,
     /// an accessed bit), so no count, RSS included, changed with it.
     pub same_page: bool,
+}
+
+impl EntryChange {
+    /// Whether `next` is the entry after this run's last, which the run can take (a PTE's
+    /// PFN counts in pages of its bits: the run's entry `i` is `pte.0 + i * PAGE_SIZE`).
+    #[inline]
+    pub fn extends(&self, next: &EntryChange) -> bool {
+        let page = PAGE_SIZE;
+        !self.pmd
+            && !next.pmd
+            && self.pte.is_present()
+            && next.pte.0 == self.pte.0 + self.nr * page
+            && next.va.0 == self.va.0 + self.nr * page
+            && next.mm == self.mm
+            && next.added == self.added
+            && next.same_page == self.same_page
+    }
 }
 
 #[cfg(test)]

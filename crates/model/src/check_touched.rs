@@ -126,7 +126,7 @@ impl TouchedCheck {
         &self.folios
     }
 
-    /// One entry the oracle's recount counted out or in (see
+    /// Entries the oracle's recount counted out or in, one or a run (see
     /// [`foliolab_oracle`]'s `Recounter::update`).
     pub fn entry(&mut self, c: EntryChange) {
         let sign: i64 = if c.added { 1 } else { -1 };
@@ -136,6 +136,7 @@ impl TouchedCheck {
             self.rss_keys.push(key);
         }
         if c.pte.is_swap() && !c.pmd {
+            debug_assert_eq!(c.nr, 1, "swap entries come one by one");
             let slot = c.pte.swap_offset();
             let n = self.slot_refs.entry(slot).or_default();
             *n = (*n as i64 + sign) as u32;
@@ -146,11 +147,14 @@ impl TouchedCheck {
         }
         let mapped = !c.pte.is_special() && (c.pmd || c.pte.is_present());
         if mapped && c.pte.writable() {
-            let i = c.pte.pfn().0 as usize;
-            grow_to(&mut self.writable, i, 0);
-            self.writable[i] = (self.writable[i] as i64 + sign) as u32;
+            let first = c.pte.pfn();
+            let pfns = first.0 as usize..first.0 as usize + c.nr as usize;
+            grow_to(&mut self.writable, pfns.end - 1, 0);
+            for n in &mut self.writable[pfns] {
+                *n = (*n as i64 + sign) as u32;
+            }
             if c.added {
-                self.new_writable.push(c.pte.pfn());
+                self.new_writable.extend((0..c.nr).map(|i| first.add(i)));
             }
         }
     }
@@ -522,8 +526,14 @@ impl Model {
         let page = self.mem.page(head);
         if page.flags.has(PageFlags::HEAD) {
             let f = self.folio(head);
-            self.check_folio_counts(f, t, out);
-            return (true, self.part(f, page.flags, t, mapped));
+            let ok = match self.mem.map.range(head, f.nr_pages() as usize) {
+                Some(pages) => self.large_folio_counts_ok(f, pages, t),
+                None => {
+                    self.check_folio_counts(f, t, out);
+                    true
+                }
+            };
+            return (ok, self.part(f, page.flags, t, mapped));
         }
         let f = FolioRef {
             head,

@@ -2,7 +2,9 @@
 //! generation's answers at the model's named decision points: the model asks the era (never a
 //! version number) wherever a generation could decide differently, and the accounting itself
 //! is the design's (the scheme the era names). Each generation's constant lives in its own
-//! file (`era/linux_6_12.rs`, ...); [`Era::of`] finds it and [`Generation::for_version`]
+//! file (`era/linux_6_12.rs`, ...): 6.18's names every field, every other one is its
+//! neighbour toward 6.18 with the fields that differ named (7.2 and 6.12 from 6.18, 6.1 from
+//! 6.12, 5.10 from 6.1). [`Era::of`] finds it and [`Generation::for_version`]
 //! maps a kernel release to the generation that models it. `foliolab run --kernel K` and
 //! `check --kernel K` select the era; what the era's kernel lacked is unsupported
 //! (`foliolab_sim`'s support check), as the probe says of the kernel itself.
@@ -296,8 +298,10 @@ impl AdviceSupport {
 }
 
 /// One kernel generation's policies at every decision point. A new decision point is a new
-/// field with its doc (what each generation does), set in every generation's constant
-/// (`era/linux_*.rs`), asked where the model decides, and listed in the table above.
+/// field with its doc (what each generation does), set in 6.18's constant
+/// (`era/linux_6_18.rs`) and named in every other generation's constant (`era/linux_*.rs`)
+/// whose answer differs from its neighbour's toward 6.18, asked where the model decides, and
+/// listed in the table above.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Era {
     pub generation: Generation,

@@ -68,7 +68,7 @@ impl ExpectedMemory {
             return tag;
         }
         self.note_writer(tag, proc);
-        Arc::make_mut(self.procs.entry(proc).or_default()).insert(va.page_index(), content);
+        Arc::make_mut(self.procs.entry(proc).or_default()).set(va.page_index(), content);
         tag
     }
 
@@ -115,8 +115,13 @@ impl ExpectedMemory {
     ) {
         self.clear(proc, start, end);
         let (first, last) = (start.page_index(), end.0.div_ceil(PAGE_SIZE));
+        let binding = Binding {
+            file,
+            index: first_index,
+            shared,
+        };
         let m = self.bindings.entry(proc).or_default();
-        m.map(first, last, file, first_index, shared);
+        m.insert(first, last.saturating_sub(first), binding);
     }
 
     /// Pages in [start, end) lose what `proc` wrote privately (MADV_DONTNEED): anonymous
@@ -178,7 +183,7 @@ impl ExpectedMemory {
             move_entries(m, start, end, new);
         }
         if let Some(m) = self.bindings.get_mut(&proc) {
-            m.shift(
+            m.move_range(
                 start.page_index(),
                 end.0.div_ceil(PAGE_SIZE),
                 new.page_index(),

@@ -20,9 +20,6 @@ use std::collections::{btree_map, BTreeMap, BTreeSet};
 
 type Ptes = [Pte; PMD_NR_PAGES as usize];
 
-/// A PTE table with no entries.
-static NO_PTES: Ptes = [Pte::NONE; PMD_NR_PAGES as usize];
-
 /// What the recount counted in one PMD range.
 #[derive(Clone)]
 enum Counted {
@@ -145,6 +142,38 @@ impl Run {
     }
 }
 
+/// The entries of one range handed to `seen`, runs of them as one change
+/// ([`EntryChange::extends`]): a fork's copy of 512 small folios is one call, not 512.
+struct Seen<'a> {
+    seen: &'a mut dyn FnMut(EntryChange),
+    run: Option<EntryChange>,
+}
+
+impl<'a> Seen<'a> {
+    fn new(seen: &'a mut dyn FnMut(EntryChange)) -> Seen<'a> {
+        Seen { seen, run: None }
+    }
+
+    #[inline]
+    fn push(&mut self, c: EntryChange) {
+        if let Some(run) = &mut self.run {
+            if run.extends(&c) {
+                run.nr += 1;
+                return;
+            }
+            (self.seen)(*run);
+        }
+        self.run = Some(c);
+    }
+
+    /// Hands over the run so far (at the end of a range).
+    fn flush(&mut self) {
+        if let Some(run) = self.run.take() {
+            (self.seen)(run);
+        }
+    }
+}
+
 /// The PMD ranges of one mm an update visits, and whether it recounts them whole.
 struct Plan {
     space: usize,
@@ -247,13 +276,18 @@ impl Tally<'_> {
         all: bool,
         seen: &mut dyn FnMut(EntryChange),
     ) {
+        if let (true, Some(View::Ptes(ptes))) = (all, old) {
+            return self.uncount_table(mm, key, ptes, seen);
+        }
         let mut run = Run::default();
+        let mut seen = Seen::new(seen);
         each_diff(old, now, all, |i, pte, pmd, same| {
             let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
-            seen(EntryChange {
+            seen.push(EntryChange {
                 mm,
                 va,
                 pte,
+                nr: 1,
                 pmd,
                 added: false,
                 same_page: same && counts(pte),
@@ -270,6 +304,7 @@ impl Tally<'_> {
         if let Some((first, nr)) = run.take() {
             self.uncount_ptes(mm, first, nr);
         }
+        seen.flush();
     }
 
     /// Counts in the entries of `now` that `old` does not have (all of them when `all`).
@@ -282,13 +317,18 @@ impl Tally<'_> {
         mem: &Memory,
         seen: &mut dyn FnMut(EntryChange),
     ) {
+        if let (true, Some(View::Ptes(ptes))) = (all, now) {
+            return self.count_table(mm, key, ptes, mem, seen);
+        }
         let mut run = Run::default();
+        let mut seen = Seen::new(seen);
         each_diff(now, old, all, |i, pte, pmd, same| {
             let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
-            seen(EntryChange {
+            seen.push(EntryChange {
                 mm,
                 va,
                 pte,
+                nr: 1,
                 pmd,
                 added: true,
                 same_page: same && counts(pte),
@@ -307,17 +347,96 @@ impl Tally<'_> {
         if let Some((first, nr)) = run.take() {
             self.count_ptes(mm, first, nr, mem);
         }
+        seen.flush();
+    }
+}
+
+impl Tally<'_> {
+    /// Counts in every entry of the PTE table `ptes` (one mm's PMD range `key`, new to the
+    /// recount: a forked child's, or a range recounted whole), run by run: one change for
+    /// `seen` and one [`Tally::count_ptes`] per run of present PTEs mapping consecutive
+    /// pages with the same bits. What [`Tally::count_range`] of every entry does.
+    fn count_table(
+        &mut self,
+        mm: MmId,
+        key: u64,
+        ptes: &Ptes,
+        mem: &Memory,
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        each_run(ptes, |i, pte, nr| {
+            let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
+            seen(EntryChange {
+                mm,
+                va,
+                pte,
+                nr,
+                pmd: false,
+                added: true,
+                same_page: false,
+            });
+            if counts(pte) {
+                self.count_ptes(mm, pte, nr, mem);
+            }
+        });
+    }
+
+    /// Counts out every entry of the PTE table `ptes` the recount had for one mm's PMD range
+    /// `key` (the mm went, or the range is recounted whole), run by run as
+    /// [`Tally::count_table`] counts in.
+    fn uncount_table(
+        &mut self,
+        mm: MmId,
+        key: u64,
+        ptes: &Ptes,
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        each_run(ptes, |i, pte, nr| {
+            let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
+            seen(EntryChange {
+                mm,
+                va,
+                pte,
+                nr,
+                pmd: false,
+                added: false,
+                same_page: false,
+            });
+            if counts(pte) {
+                self.uncount_ptes(mm, pte, nr);
+            }
+        });
+    }
+}
+
+/// Calls `f(index, first entry, entries)` for each run of `ptes` that is not none: present
+/// PTEs that count and map consecutive pages with the same bits go together, any other
+/// entry alone.
+#[inline]
+fn each_run(ptes: &Ptes, mut f: impl FnMut(u64, Pte, u64)) {
+    let mut i = 0;
+    while i < ptes.len() {
+        let pte = ptes[i];
+        let mut nr = 1;
+        if counts(pte) {
+            while i + nr < ptes.len() && ptes[i + nr].0 == pte.0 + nr as u64 * PAGE_SIZE {
+                nr += 1;
+            }
+        }
+        if !pte.is_none() {
+            f(i as u64, pte, nr as u64);
+        }
+        i += nr;
     }
 }
 
 impl Tally<'_> {
     /// [`Tally::uncount_range`] of a PTE table `mine` (the copy of what was counted in
-    /// range `key`) against the table `now` (not all; [`NO_PTES`] to count out every
-    /// entry, as all would), keeping `mine` what is counted: an
+    /// range `key`) against the table `now`, not all, keeping `mine` what is counted: an
     /// entry counted out becomes none there, and an entry that changed but counts for the
     /// same page as before (a write-protect, an accessed bit) is seen out and in here and
-    /// takes its new value, so [`Tally::count_table`] compares it no more.
-    fn uncount_table(
+    /// takes its new value, so [`Tally::count_diff`] compares it no more.
+    fn uncount_diff(
         &mut self,
         mm: MmId,
         key: u64,
@@ -326,6 +445,8 @@ impl Tally<'_> {
         seen: &mut dyn FnMut(EntryChange),
     ) {
         let mut run = Run::default();
+        // Outs and the ins of same-page changes, each as runs.
+        let (mut outs, mut ins) = (Seen::new(seen), Vec::new());
         for (i, (p, &q)) in mine.iter_mut().zip(now.iter()).enumerate() {
             if *p == q || p.is_none() {
                 continue;
@@ -338,14 +459,15 @@ impl Tally<'_> {
                 mm,
                 va,
                 pte,
+                nr: 1,
                 pmd: false,
                 added,
                 same_page,
             };
-            seen(change(pte, false));
+            outs.push(change(pte, false));
             if same {
                 if !q.is_none() {
-                    seen(change(q, true));
+                    push_run(&mut ins, change(q, true));
                 }
                 *p = q;
                 continue;
@@ -361,12 +483,14 @@ impl Tally<'_> {
         if let Some((first, nr)) = run.take() {
             self.uncount_ptes(mm, first, nr);
         }
+        outs.flush();
+        ins.into_iter().for_each(|c| (outs.seen)(c));
     }
 
-    /// [`Tally::count_range`] of the PTE table `now` after [`Tally::uncount_table`] left
+    /// [`Tally::count_range`] of the PTE table `now` after [`Tally::uncount_diff`] left
     /// `mine` equal to it but where an entry was counted out (none): counts in what `now`
     /// has there and copies it, so `mine` ends as `now` without a copy of the table.
-    fn count_table(
+    fn count_diff(
         &mut self,
         mm: MmId,
         key: u64,
@@ -376,17 +500,19 @@ impl Tally<'_> {
         seen: &mut dyn FnMut(EntryChange),
     ) {
         let mut run = Run::default();
+        let mut seen = Seen::new(seen);
         for (i, (p, &q)) in mine.iter_mut().zip(now.iter()).enumerate() {
             if *p == q {
                 continue;
             }
-            debug_assert!(p.is_none(), "uncount_table left a different entry");
+            debug_assert!(p.is_none(), "uncount_diff left a different entry");
             *p = q;
             let va = VirtAddr(key * PMD_SIZE + i as u64 * PAGE_SIZE);
-            seen(EntryChange {
+            seen.push(EntryChange {
                 mm,
                 va,
                 pte: q,
+                nr: 1,
                 pmd: false,
                 added: true,
                 same_page: false,
@@ -401,6 +527,15 @@ impl Tally<'_> {
         if let Some((first, nr)) = run.take() {
             self.count_ptes(mm, first, nr, mem);
         }
+        seen.flush();
+    }
+}
+
+/// Appends `c` to `runs`, as part of the last run when it extends it.
+fn push_run(runs: &mut Vec<EntryChange>, c: EntryChange) {
+    match runs.last_mut() {
+        Some(run) if run.extends(&c) => run.nr += 1,
+        _ => runs.push(c),
     }
 }
 
@@ -429,7 +564,8 @@ impl Recounter {
     /// Brings the truth up to date with `spaces` (every live address space) after a
     /// statement, from the marks the page tables and the memmap kept (they are not cleared
     /// here). `seen` gets every entry counted out or in, outs first but for an entry that
-    /// changed and counts for the same page (seen out, then in, during the outs).
+    /// changed and counts for the same page (seen out, then in, during the outs), runs of
+    /// entries as one change ([`EntryChange::nr`]).
     pub fn update<'a>(
         &mut self,
         spaces: impl IntoIterator<Item = &'a AddressSpace>,
@@ -522,14 +658,8 @@ impl Recounter {
     fn forget(&mut self, mm: MmId, seen: &mut dyn FnMut(EntryChange)) {
         let ranges = self.counted.remove(&mm).unwrap_or_default();
         let (mut tally, _) = self.tally();
-        for (key, mut c) in ranges {
-            match &mut c {
-                // Against no entries: every one counted out, in one pass over the table.
-                Counted::Table(mine) => tally.uncount_table(mm, key, mine, &NO_PTES, seen),
-                Counted::Leaf(_) => {
-                    tally.uncount_range(mm, key, (Some(c.view()), None), true, seen)
-                }
-            }
+        for (key, c) in &ranges {
+            tally.uncount_range(mm, *key, (Some(c.view()), None), true, seen);
         }
     }
 
@@ -612,8 +742,8 @@ impl Recounter {
                 match self.truth.containing(pfn) {
                     Some((h, t)) => {
                         for mm in t.entries_per_mm.keys() {
-                            if mms.last() != Some(mm) {
-                                mms.push(*mm);
+                            if mms.last() != Some(&mm) {
+                                mms.push(mm);
                             }
                         }
                         pfn = h.add(t.nr_pages).max(pfn.add(1));
@@ -641,11 +771,11 @@ impl Recounter {
         let now = s.pt.pmd(VirtAddr(key * PMD_SIZE));
         match (&mut *old, now) {
             (Counted::Table(mine), Some(PmdEntry::Table(t))) if !all => {
-                return tally.uncount_table(s.id, key, mine, &t.ptes, seen);
+                return tally.uncount_diff(s.id, key, mine, &t.ptes, seen);
             }
             // The table went (munmap, exit): every entry counted out, as all would.
             (Counted::Table(mine), None) => {
-                return tally.uncount_table(s.id, key, mine, &NO_PTES, seen);
+                return tally.uncount_table(s.id, key, mine, seen);
             }
             _ => {}
         }
@@ -668,14 +798,13 @@ impl Recounter {
         match (&mut kept, now) {
             (btree_map::Entry::Occupied(o), Some(PmdEntry::Table(t))) if !all => {
                 if let Counted::Table(mine) = o.get_mut() {
-                    return tally.count_table(s.id, key, mine, &t.ptes, mem, seen);
+                    return tally.count_diff(s.id, key, mine, &t.ptes, mem, seen);
                 }
             }
             // A range counted for the first time: every entry counted in, in one pass.
             (btree_map::Entry::Vacant(_), Some(PmdEntry::Table(t))) => {
-                let mut mine = Box::new(NO_PTES);
-                tally.count_table(s.id, key, &mut mine, &t.ptes, mem, seen);
-                ranges.insert(key, Counted::Table(mine));
+                tally.count_table(s.id, key, &t.ptes, mem, seen);
+                ranges.insert(key, Counted::Table(t.ptes.clone()));
                 return;
             }
             _ => {}
@@ -700,8 +829,7 @@ impl Recounter {
 /// Counts out `nr` entries of `mm` from the folio truth `t` (its per-page or PMD counts
 /// already lowered), forgetting the mm once it maps none of the folio; says whether no mm
 /// maps the folio any more (the caller then forgets the folio). The folio's last entries
-/// going (no PTE or PMD left) leave its mms as they are, for the folio is forgotten whole;
-/// a small folio's mm usually maps it once, so its count is removed in one search.
+/// going (no PTE or PMD left) leave its mms as they are, for the folio is forgotten whole.
 #[inline]
 fn uncount_entries(t: &mut FolioTruth, mm: MmId, nr: u32) -> bool {
     if t.pmd_maps == 0 && t.pte_maps_per_page.sum() == 0 {
@@ -712,16 +840,6 @@ fn uncount_entries(t: &mut FolioTruth, mm: MmId, nr: u32) -> bool {
         );
         return true;
     }
-    let mms = &mut t.entries_per_mm;
-    if t.nr_pages == 1 {
-        if let Some(n) = mms.remove(&mm).filter(|&n| n > nr) {
-            *mms.counter(mm) = n - nr;
-        }
-    } else if let Some(n) = mms.get_mut(&mm) {
-        *n = n.saturating_sub(nr);
-        if *n == 0 {
-            mms.remove(&mm);
-        }
-    }
-    mms.is_empty()
+    t.entries_per_mm.sub(mm, nr);
+    t.entries_per_mm.is_empty()
 }

@@ -7,6 +7,7 @@ mod bindings;
 pub mod expected;
 pub mod incremental;
 pub mod recount;
+mod run_map;
 mod runs;
 pub mod vmas;
 

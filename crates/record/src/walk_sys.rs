@@ -93,7 +93,11 @@ impl Walker<'_> {
                     self.unmap(mm, start, start + len);
                     return;
                 }
-                Backing::File { path, .. } => {
+                Backing::File { .. } | Backing::Unknown => {
+                    let note = match &b {
+                        Backing::File { path, .. } => path.clone(),
+                        _ => "(unknown file)".into(),
+                    };
                     let file = self.file(&b, off + len);
                     let pgoff = off / PAGE;
                     (
@@ -102,19 +106,7 @@ impl Walker<'_> {
                             shared,
                             pgoff,
                         },
-                        path.clone(),
-                    )
-                }
-                Backing::Unknown => {
-                    let file = self.file(&b, off + len);
-                    let pgoff = off / PAGE;
-                    (
-                        PieceKind::File {
-                            file,
-                            shared,
-                            pgoff,
-                        },
-                        "(unknown file)".into(),
+                        note,
                     )
                 }
             }

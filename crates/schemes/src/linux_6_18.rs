@@ -55,6 +55,9 @@ pub struct Bugs {
     pub forget_large_dup: bool,
     /// fork forgets the dup when both MM_ID slots are held by other MMs (the third MM).
     pub forget_third_mm_dup: bool,
+    /// fork's dup of a large folio's PTEs forgets the `_mapcount` of page `i` of the
+    /// folio (the folio-wide counts stay right).
+    pub forget_page_dup: Option<u64>,
 }
 
 impl Linux618 {
@@ -84,6 +87,19 @@ impl Linux618 {
         }
         let _ = (f, ctx);
         false
+    }
+
+    /// Undoes the dup of one page's `_mapcount` in the PTE dup of `nr` pages from `first`
+    /// when a deliberate bug says so (nothing outside tests).
+    fn bug_page_dup(&mut self, f: FolioRef, first: Pfn, nr: u64) {
+        #[cfg(feature = "test-variants")]
+        if let Some(i) = self.bugs.forget_page_dup {
+            let page = f.head.add(i);
+            if (first..first.add(nr)).contains(&page) {
+                self.mapcounts.get_mut(page).0.mapcount -= 1;
+            }
+        }
+        let _ = (f, first, nr);
     }
 
     /// The folio's words, in page[1].
@@ -435,6 +451,7 @@ impl RmapEvents for Linux618 {
                 for w in self.mapcounts.range_mut(first, nr as usize) {
                     w.0.mapcount += 1;
                 }
+                self.bug_page_dup(f, first, nr);
                 self.add_large(f, nr as i32, ctx.mm);
                 self.cost_ptes(f, first, nr, false, ctx.cause);
             }

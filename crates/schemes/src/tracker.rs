@@ -173,7 +173,7 @@ mod tests {
         t.remove(1, 2, Level::Pte, MmId(2));
         t.remove(0, 2, Level::Pte, MmId(1));
         assert!(t.is_partial());
-        assert!(t.truth.entries_per_mm.iter().eq([(&MmId(1), &2)]));
+        assert!(t.truth.entries_per_mm.iter().eq([(MmId(1), 2)]));
     }
 
     #[test]

@@ -4,13 +4,11 @@
 //! are the same whichever check runs. A statement whose marks are lost is caught.
 
 use foliolab_driver::{
-    check_supported, drive, render_json, PageObs, Problem, ReadValue, Record, RunError, Runner,
-    RunnerKind, SmapsObs,
+    check_supported, drive, render_json, Hooked, Problem, Record, RunError, Runner, StatementHooks,
 };
-use foliolab_scenario::{parse, validate, Range, RssKind, Scenario, Stmt};
+use foliolab_scenario::{parse, validate, Scenario, Stmt};
 use foliolab_schemes::registry;
 use foliolab_sim::ModelRunner;
-use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
@@ -108,62 +106,15 @@ fn a_run_prints_the_same_records_whichever_check_runs() {
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
 
-/// The `Runner` methods a test runner wrapping a `ModelRunner` (its field `.0`) passes through
-/// unchanged; each wrapper writes `perform` and `after_statement` itself.
-macro_rules! delegate_to_model_runner {
-    () => {
-        fn kind(&self) -> RunnerKind {
-            self.0.kind()
-        }
-        fn unsupported(&self, s: &Scenario) -> Vec<String> {
-            self.0.unsupported(s)
-        }
-        fn read(&mut self, proc: &str, range: &Range) -> Result<Vec<ReadValue>, RunError> {
-            self.0.read(proc, range)
-        }
-        fn pages(&mut self, proc: &str, range: &Range) -> Result<Vec<(u64, PageObs)>, RunError> {
-            self.0.pages(proc, range)
-        }
-        fn smaps(&mut self, proc: &str, region: &str) -> Result<Vec<SmapsObs>, RunError> {
-            self.0.smaps(proc, region)
-        }
-        fn rss_pages(&mut self, proc: &str, kind: RssKind) -> Result<u64, RunError> {
-            self.0.rss_pages(proc, kind)
-        }
-        fn faults(&mut self, proc: &str) -> Result<u64, RunError> {
-            self.0.faults(proc)
-        }
-        fn stats(&mut self) -> Result<BTreeMap<String, i64>, RunError> {
-            self.0.stats()
-        }
-        fn held_values(&mut self, proc: &str, name: &str) -> Result<Vec<u64>, RunError> {
-            self.0.held_values(proc, name)
-        }
-        fn frame_epoch(&mut self, frame: u64) -> Option<u64> {
-            self.0.frame_epoch(frame)
-        }
-        fn kernel_design(&self) -> &str {
-            self.0.kernel_design()
-        }
-        fn shows_counter(&self, name: &str) -> bool {
-            self.0.shows_counter(name)
-        }
-    };
-}
+/// Loses every mark a statement made, as a statement whose hooks are missing would: the
+/// kept recount falls behind the page tables.
+struct LosesMarks;
 
-/// A runner that loses every mark a statement made, as a statement whose hooks are missing
-/// would: the kept recount falls behind the page tables.
-struct LosesMarks(ModelRunner);
-
-impl Runner for LosesMarks {
-    delegate_to_model_runner!();
-    fn perform(&mut self, stmt: &Stmt) -> Result<(), RunError> {
-        let r = self.0.perform(stmt);
-        self.0.model_mut().clear_touched();
+impl StatementHooks<ModelRunner> for LosesMarks {
+    fn perform(&mut self, inner: &mut ModelRunner, stmt: &Stmt) -> Result<(), RunError> {
+        let r = inner.perform(stmt);
+        inner.model_mut().clear_touched();
         r
-    }
-    fn after_statement(&mut self, stmt: &Stmt) -> Vec<Problem> {
-        self.0.after_statement(stmt)
     }
 }
 
@@ -172,7 +123,10 @@ fn lost_marks_are_caught_by_the_agreement_check() {
     let text = "scenario 1\nspawn p\np: map a 64K\np: write a 0x1\np: fork c\nc: write a 0x2\n";
     let s = parse("lost.scn", text).unwrap();
     validate(&s).unwrap();
-    let caught = records(&s, LosesMarks(runner("linux-6.18", false, true)));
+    let caught = records(
+        &s,
+        Hooked::new(runner("linux-6.18", false, true), LosesMarks),
+    );
     let m = caught.expect_err("the agreement check must panic");
     assert!(m.contains("agreement"), "{m}");
     // The same runner keeping its marks agrees.
@@ -225,20 +179,16 @@ fn both_checks_agree_with_many_processes_under_every_design() {
     }
 }
 
-/// A runner that leaves some statements unchecked, as a run without checks would, before
-/// checking again: the checks then start from "every process".
-struct SometimesUnchecked(ModelRunner, u64);
+/// Leaves some statements unchecked, as a run without checks would, before checking again:
+/// the checks then start from "every process". Counts the statements.
+struct SometimesUnchecked(u64);
 
-impl Runner for SometimesUnchecked {
-    delegate_to_model_runner!();
-    fn perform(&mut self, stmt: &Stmt) -> Result<(), RunError> {
-        self.0.perform(stmt)
-    }
-    fn after_statement(&mut self, stmt: &Stmt) -> Vec<Problem> {
-        self.1 += 1;
+impl StatementHooks<ModelRunner> for SometimesUnchecked {
+    fn after_statement(&mut self, inner: &mut ModelRunner, stmt: &Stmt) -> Vec<Problem> {
+        self.0 += 1;
         // Runs of one, two and three unchecked statements between checked ones.
-        self.0.check_every_statement = !matches!(self.1 % 7, 1 | 3 | 4 | 5);
-        self.0.after_statement(stmt)
+        inner.check_every_statement = !matches!(self.0 % 7, 1 | 3 | 4 | 5);
+        inner.after_statement(stmt)
     }
 }
 
@@ -246,7 +196,10 @@ impl Runner for SometimesUnchecked {
 fn both_checks_agree_after_unchecked_statements_with_many_processes() {
     let s = many_processes();
     for name in ["linux-6.18", "linux-6.1", "vma-count", "exact"] {
-        let r = records(&s, SometimesUnchecked(runner(name, false, true), 0));
+        let r = records(
+            &s,
+            Hooked::new(runner(name, false, true), SometimesUnchecked(0)),
+        );
         assert_three_passes(name, r);
     }
 }

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+mod mmcounts;
 mod pfnarray;
 mod pfnset;
 pub mod prng;

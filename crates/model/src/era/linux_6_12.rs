@@ -6,41 +6,26 @@
 use super::*;
 
 impl Era {
-    /// Linux 6.12.
+    /// Linux 6.12: 6.18's operations but for the fields named here.
     pub const LINUX_6_12: Era = Era {
         generation: Generation::V6_12,
         design: "linux-6.14",
-        anon_large: AnonLarge::PerSize,
         // No `__wp_can_reuse_large_anon_folio` before 6.15: a large folio that is not
         // AnonExclusive is copied on write, page by page.
         cow_reuse: CowReuse::SmallOnly,
         // `pagemap_pmd_range` tests `page_mapcount(page + idx)` before 6.15.
         bit56_pmd: Bit56Pmd::EachPage,
-        madvise_large: MadviseLarge::SkipSharedSplitPartial,
-        deferred_split: DeferredSplit {
-            any_large_anon: true,
-            underused: true,
-        },
-        swapin: SwapinOrder::Large,
-        swapin_cache: SwapinCache::Small,
-        khugepaged: Khugepaged::PmdWithLimits,
         thp_stats: ThpStats::Linux612,
         fault_around: FaultAround::Window,
-        shmem_per_size: true,
-        pte_batching: true,
         // Reclaim unmaps lazyfree folios PTE by PTE before 6.16.
         lazyfree_batching: false,
-        migrate_requeue: true,
-        advice: AdviceSupport::ALL,
         // Measured: the zero PMD is split and one page copied (as on 5.10 and 6.1).
         huge_zero_wp: HugeZeroWp::SplitPmd,
-        tail_kpageflags: TailFlags::Folio,
-        swapin_writable_on_read: true,
-        anon_exclusive: true,
-        smaps_pss_dirty: true,
+        // Pre-6.18 code (`__split_huge_page`, `SCAN_PAGE_RO`, per-page collapse removal).
         split_reclaim_order: SplitReclaimOrder::InOrder,
         collapse_batching: false,
         collapse_needs_writable: true,
         kpageflags_ksm_anon: true,
+        ..Era::LINUX_6_18
     };
 }

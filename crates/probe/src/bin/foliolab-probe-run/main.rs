@@ -11,7 +11,7 @@
 //! - `--kill-helper LINE:PROC`: just before the statement at LINE (an action), SIGKILL the
 //!   helper of PROC from outside (the host-safety tests' stand-in for the OOM killer).
 
-use foliolab_driver::{drive, render_human, render_json, Record, Runner};
+use foliolab_driver::{drive, render_human, render_json, Hooked, Record, Runner};
 use foliolab_probe::recheck;
 use foliolab_probe::runner::unsupported;
 use foliolab_probe::{budget, restore_host, HostGuard, KernelRunner, ProbeOptions};
@@ -127,11 +127,12 @@ fn run_driven(
     };
     let mut sink = |r: &Record| print_record(r, args.json);
     let summary = match &args.kill {
-        Some((line, proc)) => drive(
-            sc,
-            &mut disturb::KillBefore::new(&mut runner, *line, proc),
-            &mut sink,
-        ),
+        Some((line, proc)) => {
+            let mut killing = Hooked::new(runner, disturb::KillBefore::new(*line, proc));
+            let summary = drive(sc, &mut killing, &mut sink);
+            runner = killing.inner;
+            summary
+        }
         None => drive(sc, &mut runner as &mut dyn Runner, &mut sink),
     };
     if args.hold {

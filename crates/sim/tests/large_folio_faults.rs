@@ -1,0 +1,124 @@
+//! A fault in one page of a 64K folio is caught right after the statement, by the check on
+//! what the statement touched (which answers a large folio's per-page rules from one pass
+//! over its pages) as by the full check, with the same messages: a page left AnonExclusive
+//! by a fork, and a design whose fork dup forgets one page's `_mapcount`.
+
+use foliolab_driver::Runner;
+use foliolab_mem::{PageFlags, PmdEntry};
+use foliolab_scenario::{parse, validate, Scenario};
+use foliolab_schemes::{Bugs, Linux618};
+use foliolab_sim::ModelRunner;
+use foliolab_types::Pfn;
+
+/// Four 64K folios written by `p`, then forked: every page mapped twice.
+fn fork_of_64k_folios() -> Scenario {
+    let text = "scenario 1\nthp 64K=madvise 2M=never\nspawn p\np: map a 256K align=64K\np: advise a hugepage\np: write a 0x1\np: fork c\n";
+    let s = parse("t.scn", text).unwrap();
+    validate(&s).unwrap();
+    s
+}
+
+/// The head of the second folio `p` maps (the first process's PTEs).
+fn second_folio(r: &ModelRunner) -> Pfn {
+    let model = r.model();
+    let (_, p) = model.processes().next().unwrap();
+    let pfns: Vec<Pfn> = p
+        .aspace
+        .pt
+        .iter()
+        .filter_map(|(_, e)| match e {
+            PmdEntry::Table(t) => Some(
+                t.ptes
+                    .iter()
+                    .filter(|e| e.is_present())
+                    .map(|e| e.pfn())
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(pfns.len(), 64, "{pfns:?}");
+    let head = model.mem.folio_of(pfns[16]);
+    assert_eq!(model.folio(head).nr_pages(), 16);
+    head
+}
+
+/// Runs `s` on `r`, calling `seed` after the last statement is performed and before the
+/// checks after it; the problems of every statement.
+fn run(s: &Scenario, r: &mut ModelRunner, seed: impl Fn(&mut ModelRunner)) -> Vec<Vec<String>> {
+    let stmts: Vec<_> = s.statements().collect();
+    let mut out = Vec::new();
+    for (i, stmt) in stmts.iter().enumerate() {
+        r.perform(stmt).unwrap();
+        if i + 1 == stmts.len() {
+            seed(r);
+        }
+        out.push(
+            r.after_statement(stmt)
+                .into_iter()
+                .map(|p| p.message)
+                .collect(),
+        );
+    }
+    out
+}
+
+fn runners(make: impl Fn() -> ModelRunner) -> [(&'static str, ModelRunner); 2] {
+    let touched = make();
+    let mut full = make();
+    full.full_check = true;
+    [("touched", touched), ("full", full)]
+}
+
+#[test]
+fn a_page_left_anon_exclusive_by_a_fork_is_caught_by_both_checks() {
+    let s = fork_of_64k_folios();
+    for (name, mut r) in runners(|| ModelRunner::new("linux-6.18").unwrap()) {
+        let problems = run(&s, &mut r, |r| {
+            let page = second_folio(r).add(5);
+            let m = r.model_mut();
+            m.mem
+                .page_mut(page)
+                .flags
+                .set(PageFlags::ANON_EXCLUSIVE, true);
+        });
+        let (before, fork) = problems.split_at(problems.len() - 1);
+        assert!(before.iter().all(|p| p.is_empty()), "{name}: {before:?}");
+        let head = second_folio(&r);
+        assert_eq!(
+            fork[0],
+            vec![format!("{head:?}: exclusive page 5 mapped 2 times")],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_design_that_forgets_one_page_of_a_fork_dup_is_caught_by_both_checks() {
+    let s = fork_of_64k_folios();
+    let broken = || {
+        ModelRunner::with_scheme(Box::new({
+            let mut s = Linux618::new(1 << 22);
+            s.bugs = Bugs {
+                forget_page_dup: Some(9),
+                ..Bugs::default()
+            };
+            s
+        }))
+    };
+    for (name, mut r) in runners(broken) {
+        let problems = run(&s, &mut r, |_| {});
+        let (before, fork) = problems.split_at(problems.len() - 1);
+        assert!(before.iter().all(|p| p.is_empty()), "{name}: {before:?}");
+        // One message per folio: its page 9 has one mapping too few.
+        assert_eq!(fork[0].len(), 4, "{name}: {:?}", fork[0]);
+        assert!(
+            fork[0]
+                .iter()
+                .all(|m| m.ends_with("(linux-6.18): page[9] _mapcount 1, 2 PTE mappings")),
+            "{name}: {:?}",
+            fork[0]
+        );
+    }
+}

@@ -1,0 +1,642 @@
+//! [`MmCounts`]: the entries each MM has mapping one folio (the `r_x` of the MM_ID
+//! invariants), a map from MM to count kept three ways by how many MMs map the folio and how
+//! their ids spread: inline for a few (most folios), a dense array of counts indexed from a
+//! base id when the ids are close (the children of one forking parent take consecutive
+//! ids), a sorted vector otherwise (ids far apart: a dense array would be mostly holes).
+
+use crate::MmId;
+use std::fmt;
+
+/// MMs kept inline before a [`MmCounts`] moves them behind its pointer.
+const MM_INLINE: usize = 2;
+
+/// The count of an MM a [`Many`] keeps a place for but which maps nothing (a hole of the
+/// dense array, a tombstone of the sorted vector).
+const GONE: u32 = u32::MAX;
+
+/// MMs a sorted vector holds at least before it turns dense (below, both are small).
+const DENSE_MIN_MMS: usize = 16;
+
+/// A sorted vector turns dense once the ids of its MMs span at most this many ids per MM:
+/// the dense array (4 bytes an id) then takes no more memory than the vector (8 bytes an MM).
+const TO_DENSE_SPAN_PER_MM: usize = 2;
+
+/// A dense array turns back into a sorted vector once its ids span more than this many ids
+/// per MM plus [`DENSE_SLACK`] (twice the vector's memory at most; between this and
+/// [`TO_DENSE_SPAN_PER_MM`] neither changes, so a folio does not flip at every fork or exit).
+const TO_SPARSE_SPAN_PER_MM: usize = 4;
+
+/// Ids a dense array may span beyond [`TO_SPARSE_SPAN_PER_MM`] per MM (a few MMs forked
+/// from the same parent at different times), and holes at its front it keeps before
+/// dropping them.
+const DENSE_SLACK: usize = 64;
+
+/// Entries per MM of one folio (PTEs and PMDs of that MM mapping any of its pages, 0 up to
+/// `u32::MAX - 1`: an MM maps a page at most once per VMA), an MM with none absent,
+/// iterated in ascending order of MM. Inline (32 bytes in all) while at most two MMs map the
+/// folio; past that behind one pointer, kept for reuse: a dense array of 4-byte counts from
+/// a base id while the MMs' ids are close, so that a folio shared by thousands of forked
+/// children gains one at fork by an append and loses one at exit by a store; a sorted
+/// vector (8 bytes an MM, found by an interpolating search, removals leaving tombstones
+/// that an MM taking the same id again revives) when they are far apart. Either way a
+/// folio mapped by thousands of MMs gains or loses one in O(log n) at most, and memory
+/// stays within twice the sorted vector's.
+#[derive(Clone, Default)]
+pub struct MmCounts {
+    /// Entries in `inline` while `many` holds none.
+    nr_inline: usize,
+    inline: [(MmId, u32); MM_INLINE],
+    /// The entries once more than `MM_INLINE` were held (until no MM is left).
+    many: Option<Box<Many>>,
+}
+
+/// The entries of a folio mapped by more than [`MM_INLINE`] MMs.
+#[derive(Clone, Default)]
+struct Many {
+    /// MMs counted (entries that are not [`GONE`]); 0: the inline entries are the map.
+    live: usize,
+    /// `dense` holds the entries, else `sparse` does (the other is empty).
+    is_dense: bool,
+    /// (MM, count) sorted by MM, with tombstones.
+    sparse: Vec<(MmId, u32)>,
+    /// The count of MM `base + i` at `i`, [`GONE`] for an MM with none; never ends with a
+    /// hole.
+    dense: Vec<u32>,
+    /// The id of `dense[0]`.
+    base: u32,
+    /// `dense[..first]` are holes (dropped once they are many).
+    first: usize,
+}
+
+impl Many {
+    /// Index of `mm` in `dense` if it falls inside it.
+    #[inline]
+    fn dense_index(&self, mm: MmId) -> Option<usize> {
+        let i = mm.0.checked_sub(self.base)? as usize;
+        (i < self.dense.len()).then_some(i)
+    }
+
+    /// Where `mm`'s count is (maybe [`GONE`]), if it has a place.
+    #[inline]
+    fn place(&self, mm: MmId) -> Option<&u32> {
+        if self.is_dense {
+            self.dense_index(mm).map(|i| &self.dense[i])
+        } else {
+            search(&self.sparse, mm).ok().map(|i| &self.sparse[i].1)
+        }
+    }
+
+    #[inline]
+    fn place_mut(&mut self, mm: MmId) -> Option<&mut u32> {
+        if self.is_dense {
+            self.dense_index(mm).map(|i| &mut self.dense[i])
+        } else {
+            let i = search(&self.sparse, mm).ok()?;
+            Some(&mut self.sparse[i].1)
+        }
+    }
+
+    /// Ids the dense array would span with `mm` in it.
+    fn span_with(&self, mm: MmId) -> usize {
+        if self.dense.is_empty() {
+            return 1;
+        }
+        let lo = (self.base as usize + self.first).min(mm.0 as usize);
+        let hi = (self.base as usize + self.dense.len()).max(mm.0 as usize + 1);
+        hi - lo
+    }
+
+    /// Whether `nr_ids` ids spanned by `nr_mms` MMs are few enough for a dense array.
+    fn dense_fits(nr_ids: usize, nr_mms: usize) -> bool {
+        nr_ids <= TO_SPARSE_SPAN_PER_MM * nr_mms + DENSE_SLACK
+    }
+
+    /// The count of `mm`, inserted as 0 when it has none.
+    #[inline]
+    fn counter(&mut self, mm: MmId) -> &mut u32 {
+        if self.is_dense {
+            // The common cases: an MM with a place, or the next child of a forking parent.
+            let len = self.dense.len();
+            if let Some(i) = self.dense_index(mm) {
+                if self.dense[i] == GONE {
+                    self.dense[i] = 0;
+                    self.live += 1;
+                    self.first = self.first.min(i);
+                }
+                return &mut self.dense[i];
+            }
+            let fits = Many::dense_fits(len + 1 - self.first, self.live + 1);
+            if len > 0 && mm.0 == self.base + len as u32 && fits {
+                self.dense.push(0);
+                self.live += 1;
+                return &mut self.dense[len];
+            }
+        }
+        self.counter_slow(mm)
+    }
+
+    /// [`Many::counter`] when `mm` changes the layout (a new place, maybe a new layout).
+    fn counter_slow(&mut self, mm: MmId) -> &mut u32 {
+        // Looked at when the MMs double (amortized O(1): the span skips tombstones).
+        let grown = (self.live + 1).is_power_of_two();
+        if !self.is_dense && grown && self.live + 1 >= DENSE_MIN_MMS {
+            let ids = self.sparse_span_with(mm);
+            if ids <= TO_DENSE_SPAN_PER_MM * (self.live + 1) {
+                self.make_dense();
+            }
+        }
+        if self.is_dense && !Many::dense_fits(self.span_with(mm), self.live + 1) {
+            self.make_sparse();
+        }
+        let slot = if self.is_dense {
+            let i = self.dense_slot(mm);
+            &mut self.dense[i]
+        } else {
+            let i = self.sparse_slot(mm);
+            &mut self.sparse[i].1
+        };
+        if *slot == GONE {
+            *slot = 0;
+            self.live += 1;
+        }
+        slot
+    }
+
+    /// Ids the sorted vector's MMs span with `mm`.
+    fn sparse_span_with(&self, mm: MmId) -> usize {
+        let mut live = self.sparse.iter().filter(|(_, n)| *n != GONE);
+        let lo = live.next().map_or(mm, |e| e.0.min(mm));
+        let hi = live.next_back().map_or(mm, |e| e.0).max(mm).max(lo);
+        (hi.0 - lo.0) as usize + 1
+    }
+
+    /// `mm`'s index in the dense array, made (a hole) when it falls outside.
+    fn dense_slot(&mut self, mm: MmId) -> usize {
+        if self.dense.is_empty() {
+            (self.base, self.first) = (mm.0, 0);
+        }
+        if mm.0 < self.base {
+            let shift = (self.base - mm.0) as usize;
+            self.dense
+                .splice(0..0, std::iter::repeat_n(GONE, shift))
+                .for_each(drop);
+            (self.base, self.first) = (mm.0, 0);
+        }
+        let i = (mm.0 - self.base) as usize;
+        if i >= self.dense.len() {
+            self.dense.resize(i + 1, GONE);
+        }
+        self.first = self.first.min(i);
+        i
+    }
+
+    /// `mm`'s index in the sorted vector, made (a tombstone) when it has none.
+    fn sparse_slot(&mut self, mm: MmId) -> usize {
+        search(&self.sparse, mm).unwrap_or_else(|i| {
+            self.sparse.insert(i, (mm, GONE));
+            i
+        })
+    }
+
+    /// Forgets `mm` (which has a count), returning its count.
+    fn remove(&mut self, mm: MmId) -> Option<u32> {
+        let slot = self.place_mut(mm).filter(|n| **n != GONE)?;
+        let n = std::mem::replace(slot, GONE);
+        self.forgot_one();
+        Some(n)
+    }
+
+    /// `nr` entries fewer for `mm` (none below 0), forgotten at 0, from one search.
+    fn sub(&mut self, mm: MmId, nr: u32) {
+        let Some(slot) = self.place_mut(mm).filter(|n| **n != GONE) else {
+            return;
+        };
+        *slot = slot.saturating_sub(nr);
+        if *slot == 0 {
+            *slot = GONE;
+            self.forgot_one();
+        }
+    }
+
+    /// Keeps the layout in shape after an MM's count became a hole or a tombstone.
+    fn forgot_one(&mut self) {
+        self.live -= 1;
+        if self.is_dense {
+            self.trim_dense();
+        } else if self.sparse.len() - self.live > self.live + 2 * MM_INLINE {
+            // Tombstones outnumber the MMs: amortized O(1) a removal.
+            self.sparse.retain(|(_, n)| *n != GONE);
+        }
+    }
+
+    /// Drops the dense array's holes at its end, and at its front once they are many; back
+    /// to a sorted vector once the array is mostly holes.
+    fn trim_dense(&mut self) {
+        while self.dense.last() == Some(&GONE) {
+            self.dense.pop();
+        }
+        self.first = self.first.min(self.dense.len());
+        while self.first < self.dense.len() && self.dense[self.first] == GONE {
+            self.first += 1;
+        }
+        if self.first >= DENSE_SLACK && 2 * self.first >= self.dense.len() {
+            self.dense.drain(..self.first);
+            self.base += self.first as u32;
+            self.first = 0;
+        }
+        if self.live > 0 && !Many::dense_fits(self.dense.len() - self.first, self.live) {
+            self.make_sparse();
+        }
+    }
+
+    fn make_sparse(&mut self) {
+        self.sparse.clear();
+        let (base, first) = (self.base + self.first as u32, self.first);
+        self.sparse.extend(
+            self.dense[first..]
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n != GONE)
+                .map(|(i, &n)| (MmId(base + i as u32), n)),
+        );
+        self.dense.clear();
+        self.first = 0;
+        self.is_dense = false;
+    }
+
+    fn make_dense(&mut self) {
+        self.dense.clear();
+        self.first = 0;
+        if let Some(&(lo, _)) = self.sparse.first() {
+            self.base = lo.0;
+        }
+        let mut sparse = std::mem::take(&mut self.sparse);
+        for &(mm, n) in sparse.iter().filter(|(_, n)| *n != GONE) {
+            let i = self.dense_slot(mm);
+            self.dense[i] = n;
+        }
+        sparse.clear();
+        self.sparse = sparse;
+        self.is_dense = true;
+    }
+
+    /// Forgets every MM, keeping the allocations.
+    fn clear(&mut self) {
+        self.live = 0;
+        self.sparse.clear();
+        self.dense.clear();
+        self.first = 0;
+    }
+}
+
+impl MmCounts {
+    /// The entries behind the pointer, when they are the map.
+    #[inline]
+    fn many(&self) -> Option<&Many> {
+        self.many.as_deref().filter(|m| m.live > 0)
+    }
+
+    #[inline]
+    fn many_mut(&mut self) -> Option<&mut Many> {
+        self.many.as_deref_mut().filter(|m| m.live > 0)
+    }
+
+    /// Index of `mm` among the inline entries (`Ok`) or where it would go (`Err`).
+    fn find_inline(&self, mm: MmId) -> Result<usize, usize> {
+        self.inline[..self.nr_inline].binary_search_by_key(&mm, |(m, _)| *m)
+    }
+
+    /// Entries of `mm`, if it has any.
+    pub fn get(&self, mm: &MmId) -> Option<&u32> {
+        match self.many() {
+            Some(m) => m.place(*mm).filter(|n| **n != GONE),
+            None => Some(&self.inline[self.find_inline(*mm).ok()?].1),
+        }
+    }
+
+    pub fn get_mut(&mut self, mm: &MmId) -> Option<&mut u32> {
+        if self.many().is_some() {
+            let m = self.many_mut()?;
+            return m.place_mut(*mm).filter(|n| **n != GONE);
+        }
+        let i = self.find_inline(*mm).ok()?;
+        Some(&mut self.inline[i].1)
+    }
+
+    /// The entries of `mm`, inserted as 0 when it has none (remove it again if it stays 0).
+    #[inline]
+    pub fn counter(&mut self, mm: MmId) -> &mut u32 {
+        if self.many.as_ref().is_some_and(|m| m.live > 0) {
+            return self.many.as_deref_mut().expect("many").counter(mm);
+        }
+        match self.find_inline(mm) {
+            Ok(i) => &mut self.inline[i].1,
+            Err(i) if self.nr_inline < MM_INLINE => {
+                self.inline.copy_within(i..self.nr_inline, i + 1);
+                self.inline[i] = (mm, 0);
+                self.nr_inline += 1;
+                &mut self.inline[i].1
+            }
+            Err(_) => self.spill(mm),
+        }
+    }
+
+    /// Moves the inline entries behind the pointer, with `mm` (counted 0).
+    fn spill(&mut self, mm: MmId) -> &mut u32 {
+        let many = self.many.get_or_insert_with(Box::default);
+        many.clear();
+        let first = self.inline[0].0;
+        let ids = (first
+            .min(mm)
+            .0
+            .abs_diff(self.inline[MM_INLINE - 1].0.max(mm).0)) as usize;
+        many.is_dense = Many::dense_fits(ids + 1, MM_INLINE + 1);
+        for &(m, n) in &self.inline {
+            *many.counter(m) = n;
+        }
+        self.nr_inline = 0;
+        many.counter(mm)
+    }
+
+    pub fn contains_key(&self, mm: &MmId) -> bool {
+        self.get(mm).is_some()
+    }
+
+    pub fn remove(&mut self, mm: &MmId) -> Option<u32> {
+        if let Some(m) = self.many_mut() {
+            let n = m.remove(*mm);
+            if m.live == 0 {
+                m.clear();
+            }
+            return n;
+        }
+        let i = self.find_inline(*mm).ok()?;
+        let n = self.inline[i].1;
+        self.inline.copy_within(i + 1..self.nr_inline, i);
+        self.nr_inline -= 1;
+        Some(n)
+    }
+
+    /// `nr` entries fewer for `mm` (none below 0), forgotten once it has none: one search
+    /// where [`MmCounts::get_mut`] then [`MmCounts::remove`] take two.
+    pub fn sub(&mut self, mm: MmId, nr: u32) {
+        if let Some(m) = self.many_mut() {
+            m.sub(mm, nr);
+            if m.live == 0 {
+                m.clear();
+            }
+            return;
+        }
+        if let Ok(i) = self.find_inline(mm) {
+            self.inline[i].1 = self.inline[i].1.saturating_sub(nr);
+            if self.inline[i].1 == 0 {
+                self.inline.copy_within(i + 1..self.nr_inline, i);
+                self.nr_inline -= 1;
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.many().map_or(self.nr_inline, |m| m.live)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every MM, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.nr_inline = 0;
+        if let Some(m) = &mut self.many {
+            m.clear();
+        }
+    }
+
+    /// MMs in ascending order.
+    pub fn keys(&self) -> impl Iterator<Item = MmId> + '_ {
+        self.iter().map(|(m, _)| m)
+    }
+
+    /// (MM, entries) in ascending order of MM.
+    pub fn iter(&self) -> impl Iterator<Item = (MmId, u32)> + '_ {
+        let none: &[(MmId, u32)] = &[];
+        let (listed, dense, base) = match self.many() {
+            None => (&self.inline[..self.nr_inline], &[][..], 0),
+            Some(m) if m.is_dense => (none, &m.dense[m.first..], m.base + m.first as u32),
+            Some(m) => (&m.sparse[..], &[][..], 0),
+        };
+        let dense = dense
+            .iter()
+            .enumerate()
+            .map(move |(i, &n)| (MmId(base + i as u32), n));
+        listed
+            .iter()
+            .copied()
+            .chain(dense)
+            .filter(|(_, n)| *n != GONE)
+    }
+}
+
+/// Where `mm` is in the sorted `s` (`Ok`) or would go (`Err`). The MMs mapping a folio
+/// shared across a fork tree are mostly ids handed out in turn, spread evenly: the search
+/// starts where `mm` would be if they were, and gallops from there (one or two probes
+/// instead of a binary search's cache misses over thousands of MMs; O(log n) at worst).
+fn search(s: &[(MmId, u32)], mm: MmId) -> Result<usize, usize> {
+    let within = |from: usize, to: usize| {
+        s[from..to]
+            .binary_search_by_key(&mm, |(m, _)| *m)
+            .map(|i| i + from)
+            .map_err(|i| i + from)
+    };
+    let (first, last) = match (s.first(), s.last()) {
+        (Some(f), Some(l)) => (f.0, l.0),
+        _ => return Err(0),
+    };
+    if last < mm {
+        return Err(s.len());
+    }
+    if s.len() <= 8 || mm <= first {
+        return within(0, s.len());
+    }
+    let span = (last.0 - first.0) as usize;
+    let guess = (mm.0 - first.0) as usize * (s.len() - 1) / span;
+    if s[guess].0 == mm {
+        return Ok(guess);
+    }
+    let mut step = 1;
+    if s[guess].0 < mm {
+        // s[last index] >= mm bounds the gallop to the right.
+        let mut from = guess + 1;
+        loop {
+            let to = (guess + step).min(s.len() - 1);
+            if s[to].0 >= mm {
+                return within(from, to + 1);
+            }
+            from = to + 1;
+            step *= 2;
+        }
+    }
+    // s[0] < mm bounds the gallop to the left.
+    let mut to = guess;
+    loop {
+        let from = guess.saturating_sub(step);
+        if s[from].0 <= mm {
+            return within(from, to);
+        }
+        to = from;
+        step *= 2;
+    }
+}
+
+impl PartialEq for MmCounts {
+    fn eq(&self, other: &MmCounts) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for MmCounts {}
+
+/// Printed as a map, as `BTreeMap` prints.
+impl fmt::Debug for MmCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prng::Prng;
+    use std::collections::BTreeMap;
+
+    /// Checks `c` against `reference` in every way the map is read, and its layout's bound.
+    fn same(c: &MmCounts, reference: &BTreeMap<MmId, u32>, mm: MmId) {
+        assert!(c.iter().eq(reference.iter().map(|(&m, &n)| (m, n))));
+        assert_eq!(c.len(), reference.len());
+        assert_eq!(c.get(&mm), reference.get(&mm));
+        assert_eq!(c.contains_key(&mm), reference.contains_key(&mm));
+        assert_eq!(format!("{c:?}"), format!("{reference:?}"));
+        if let Some(m) = c.many() {
+            assert_eq!(m.live, reference.len());
+            let ids = m.dense.len() - m.first;
+            assert!(!m.is_dense || Many::dense_fits(ids, m.live), "{ids} ids");
+            assert!(m.dense.last() != Some(&GONE) && m.dense[..m.first].iter().all(|&n| n == GONE));
+        }
+    }
+
+    #[test]
+    fn mm_counts_behave_like_a_map_inline_dense_or_sorted() {
+        // Few MMs (inline), close ids (dense), far ids (sorted), and ids that move between.
+        for (nr_mms, spread) in [(6u64, 1u32), (40, 1), (300, 1), (300, 97), (2000, 3)] {
+            let mut c = MmCounts::default();
+            let mut reference: BTreeMap<MmId, u32> = BTreeMap::new();
+            let mut rng = Prng::new(nr_mms ^ spread as u64);
+            let mut layouts = [false; 2];
+            for step in 0..6000u64 {
+                // A window sliding over the ids: forks take new ones, exits drop old ones.
+                let base = (step / 8) as u32;
+                let mm = MmId(1 + (base + (rng.next_u64() % nr_mms) as u32) * spread);
+                let r = rng.next_u64();
+                if !r.is_multiple_of(3) {
+                    *c.counter(mm) += 2;
+                    *reference.entry(mm).or_insert(0) += 2;
+                } else if r & 8 != 0 {
+                    c.sub(mm, 1);
+                    if let Some(n) = reference.get_mut(&mm) {
+                        *n -= 1;
+                        if *n == 0 {
+                            reference.remove(&mm);
+                        }
+                    }
+                } else {
+                    assert_eq!(c.remove(&mm), reference.remove(&mm));
+                }
+                same(&c, &reference, mm);
+                if let Some(m) = c.many() {
+                    layouts[m.is_dense as usize] = true;
+                }
+                let mut rebuilt = MmCounts::default();
+                reference
+                    .iter()
+                    .for_each(|(&m, &n)| *rebuilt.counter(m) = n);
+                assert_eq!(
+                    c, rebuilt,
+                    "equal whatever holes or tombstones either holds"
+                );
+            }
+            // Close ids go dense, far ids stay sorted.
+            let want = match spread {
+                1 => [layouts[0], true],
+                97 => [true, false],
+                _ => layouts,
+            };
+            assert_eq!(layouts, want, "{nr_mms} MMs, ids {spread} apart");
+        }
+    }
+
+    #[test]
+    fn forked_children_append_and_exits_drop_the_front() {
+        let mut c = MmCounts::default();
+        for m in 1..=5000 {
+            *c.counter(MmId(m)) += 512;
+        }
+        let m = c.many().expect("behind the pointer");
+        assert!(m.is_dense && m.dense.len() == 5000 && m.base == 1);
+        for m in 1..=4990 {
+            assert_eq!(c.remove(&MmId(m)), Some(512));
+        }
+        let m = c.many().expect("ten left");
+        assert!(
+            m.is_dense && m.dense.len() - m.first == 10 && m.dense.len() <= 2 * DENSE_SLACK,
+            "exits in fork order drop the front: {} slots",
+            m.dense.len()
+        );
+        assert!(c.keys().eq((4991..=5000).map(MmId)));
+        for m in 4991..=5000 {
+            c.remove(&MmId(m));
+        }
+        assert!(c.is_empty() && c.many.as_ref().is_some_and(|m| m.dense.is_empty()));
+    }
+
+    #[test]
+    fn far_apart_ids_take_no_dense_array() {
+        let mut c = MmCounts::default();
+        for i in 0..1000 {
+            *c.counter(MmId(1 + i * 1_000_000)) += 1;
+        }
+        let m = c.many().expect("behind the pointer");
+        assert!(!m.is_dense && m.dense.capacity() == 0 && m.sparse.len() == 1000);
+        // Children of one parent fill the gap after the last: still sorted (the span is
+        // what decides, not the newcomers).
+        for i in 0..100 {
+            *c.counter(MmId(999_000_002 + i)) += 1;
+        }
+        assert!(!c.many().expect("many").is_dense);
+        assert_eq!(c.len(), 1100);
+        // A dense array an MM far away would stretch turns sorted.
+        let mut d = MmCounts::default();
+        (1..=100).for_each(|m| *d.counter(MmId(m)) += 1);
+        assert!(d.many().expect("many").is_dense);
+        *d.counter(MmId(1_000_000)) += 1;
+        let m = d.many().expect("many");
+        assert!(!m.is_dense && m.dense.is_empty() && m.sparse.len() == 101);
+        assert!(d.keys().eq((1..=100).chain([1_000_000]).map(MmId)));
+    }
+
+    #[test]
+    fn a_sorted_vector_turns_dense_when_ids_close_up() {
+        let mut c = MmCounts::default();
+        *c.counter(MmId(1)) += 1;
+        *c.counter(MmId(100_000)) += 1;
+        *c.counter(MmId(200_000)) += 1;
+        assert!(!c.many().expect("many").is_dense);
+        c.remove(&MmId(1));
+        c.remove(&MmId(100_000));
+        for m in 200_001..200_100 {
+            *c.counter(MmId(m)) += 1;
+        }
+        let m = c.many().expect("many");
+        assert!(m.is_dense && m.dense.len() == 100, "{}", m.dense.len());
+        assert!(c.keys().eq((200_000..200_100).map(MmId)));
+    }
+}
