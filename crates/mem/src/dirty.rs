@@ -73,6 +73,10 @@ impl Marks {
 pub struct MemMarks {
     /// PFNs whose metadata (flags, counts, links) a writer touched.
     pub pages: Marks,
+    /// Runs of more than one page of one folio whose metadata a writer touched, as (first
+    /// PFN, pages): what `pages` would hold page by page (fork's AnonExclusive clear of a
+    /// large folio's pages, one mark, not one per page). Empty after an overflow of `pages`.
+    pub runs: Vec<(Pfn, u64)>,
     /// First PFNs of folios allocated, freed or split, with their page count.
     pub layout: Vec<(Pfn, u64)>,
 }
@@ -82,15 +86,26 @@ impl MemMarks {
     pub fn page(&mut self, pfn: Pfn) {
         self.pages.mark(pfn.0);
     }
-    /// [`MemMarks::page`] of the `nr` pages from `first`.
+    /// [`MemMarks::page`] of the `nr` pages from `first`, which lie in one folio: one run.
     #[inline]
     pub fn pages(&mut self, first: Pfn, nr: u64) {
         if self.pages.overflowed {
             return;
         }
-        for i in 0..nr {
-            self.pages.mark(first.0 + i);
+        if nr == 1 {
+            return self.page(first);
         }
+        if self.runs.len() < Marks::CAP {
+            self.runs.push((first, nr));
+        } else {
+            self.overflow();
+        }
+    }
+    /// "Everything": the page list overflowed.
+    fn overflow(&mut self) {
+        self.pages.overflowed = true;
+        self.pages.list = Vec::new();
+        self.runs = Vec::new();
     }
     #[inline]
     pub fn layout(&mut self, head: Pfn, nr_pages: u64) {
@@ -100,19 +115,21 @@ impl MemMarks {
         if self.layout.len() < Marks::CAP {
             self.layout.push((head, nr_pages));
         } else {
-            self.pages.overflowed = true;
+            self.overflow();
         }
     }
     pub fn is_empty(&self) -> bool {
-        self.pages.is_empty() && self.layout.is_empty()
+        self.pages.is_empty() && self.runs.is_empty() && self.layout.is_empty()
     }
     pub fn clear(&mut self) {
         self.pages.clear();
+        self.runs.clear();
         self.layout.clear();
     }
     /// "Everything" (an overflowed page list) until the next clear, keeping nothing.
     pub fn saturate(&mut self) {
         self.pages.saturate();
+        self.runs = Vec::new();
         self.layout = Vec::new();
     }
 }
@@ -189,6 +206,22 @@ mod tests {
         assert!(m.is_empty());
         m.page(Pfn(3));
         assert_eq!(m.pages.sorted(), vec![3]);
+    }
+
+    #[test]
+    fn a_run_of_pages_is_one_mark_and_one_page_a_page_mark() {
+        let mut m = MemMarks::default();
+        m.pages(Pfn(16), 16);
+        m.pages(Pfn(40), 1);
+        assert_eq!(m.runs, vec![(Pfn(16), 16)]);
+        assert_eq!(m.pages.sorted(), vec![40]);
+        m.clear();
+        assert!(m.is_empty());
+        m.pages(Pfn(32), 4);
+        assert!(!m.is_empty());
+        m.saturate();
+        m.pages(Pfn(48), 16);
+        assert!(m.pages.overflowed() && m.runs.is_empty() && m.runs.capacity() == 0);
     }
 
     #[test]

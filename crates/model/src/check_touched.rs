@@ -385,6 +385,11 @@ impl Model {
             }
             tails_ok &= !bad_tail(Pfn(p), h);
         }
+        for &(first, nr) in &marks.runs {
+            let (h, ok) = self.run_head_tails_ok(first, nr);
+            list(h);
+            tails_ok &= ok;
+        }
         // With a swap device every freed page is listed, for the swap-cache rules.
         let each_free_page = self.swap.is_some();
         for &(head, nr_pages) in &marks.layout {
@@ -416,6 +421,19 @@ impl Model {
             }
         }
         (out, tails_ok)
+    }
+
+    /// The head of the folio holding the run of `nr` marked pages from `first` (which lie
+    /// in one folio), and whether none of them is a tail of a live folio with a refcount:
+    /// one pass over their `struct page`s, one lookup of the head.
+    fn run_head_tails_ok(&self, first: Pfn, nr: u64) -> (Pfn, bool) {
+        let h = self.head_or_self(first);
+        debug_assert!((0..nr).all(|i| self.head_or_self(first.add(i)) == h));
+        let pages = self.mem.map.range(first, nr as usize).unwrap_or(&[]);
+        let refs = (first.0..)
+            .zip(pages)
+            .any(|(p, page)| p != h.0 && page.refcount != 0);
+        (h, !(refs && self.live.contains(&h)))
     }
 
     /// [`Model::touched_folios`] when the marks overflowed: every live folio and those in
@@ -801,7 +819,15 @@ impl Model {
                 .enumerate()
                 .any(|(i, &n)| n > 0 && bad(Pfn(i as u64)));
         }
-        !pages.iter().any(|&p| bad(Pfn(p)))
+        // A run's pages looked at where a writable entry maps one (one slice of the counts).
+        let run_bad = |&(first, nr): &(Pfn, u64)| {
+            let (i, n) = (first.0 as usize, nr as usize);
+            let counts = st.writable.get(i..(i + n).min(st.writable.len()));
+            (first.0..)
+                .zip(counts.unwrap_or(&[]))
+                .any(|(p, &c)| c > 0 && bad(Pfn(p)))
+        };
+        !pages.iter().any(|&p| bad(Pfn(p))) && !self.mem.touched.runs.iter().any(run_bad)
     }
 
     /// The swap slots whose count, cache or data changed, and the touched folios' swap

@@ -37,6 +37,13 @@ pub(crate) struct Resolved {
     pub exec_maps: BTreeMap<usize, Option<Vec<(MapsEntry, Backing)>>>,
 }
 
+impl Resolved {
+    /// The backing of the mapping event `idx` made ([`Backing::Unknown`] when none is known).
+    pub fn event_backing(&self, idx: usize) -> Backing {
+        self.backing.get(&idx).cloned().unwrap_or(Backing::Unknown)
+    }
+}
+
 struct Snap {
     mm: usize,
     end_idx: usize,

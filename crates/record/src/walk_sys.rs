@@ -78,12 +78,7 @@ impl Walker<'_> {
                 "anon".to_string(),
             )
         } else {
-            let b = self
-                .res
-                .backing
-                .get(&idx)
-                .cloned()
-                .unwrap_or(Backing::Unknown);
+            let b = self.res.event_backing(idx);
             match &b {
                 Backing::Zero if shared => (PieceKind::Shmem, "/dev/zero".into()),
                 Backing::Zero => (PieceKind::Anon, "/dev/zero".into()),
@@ -299,12 +294,7 @@ impl Walker<'_> {
             self.out.summary.files_unknown += 1;
             return;
         };
-        let b = self
-            .res
-            .backing
-            .get(&idx)
-            .cloned()
-            .unwrap_or(Backing::Unknown);
+        let b = self.res.event_backing(idx);
         let file = self.file(&b, len);
         let prot = if a[2] & SHM_RDONLY != 0 {
             Prot::R

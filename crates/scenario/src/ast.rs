@@ -6,6 +6,10 @@
 //!
 //! Equality of two scenarios ignores positions (see [`Scenario::same_program`]).
 
+/// The alignment of a region a `map`, `move` or `space` places without `align=`: a PMD
+/// (2 MiB), so that THP can back it.
+pub(crate) const DEFAULT_ALIGN_BYTES: u64 = 2 << 20;
+
 /// 1-based line and column (columns count Unicode scalar values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Pos {

@@ -1,7 +1,7 @@
 //! Process statements (`P: ...`, spec 3.2 and 3.4).
 
 use crate::ast::*;
-use crate::cursor::{lookup, Cursor, SIZE, VALUE};
+use crate::cursor::{lookup, Cursor, OFFSET, SIZE, VALUE};
 use crate::error::ScenarioError;
 use crate::lex::Tok;
 use crate::tables::{advices, DRIVER_KINDS, FILE_SHARING, PROTS};
@@ -91,7 +91,7 @@ fn map(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
     let mut v2 = crate::v2::MapOptions::default();
     while let Some(tok) = cur.peek() {
         cur.i += 1;
-        if v2.option(cur, tok)? {
+        if v2.option(cur, tok)? || num_option(cur, tok, "align", ALIGN, &mut align)? {
             continue;
         }
         if let Some(v) = tok.text.strip_prefix("prot=") {
@@ -103,15 +103,6 @@ fn map(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
                 &PROTS,
             )?;
             set_once(cur, tok, &mut prot, p, "prot")?;
-        } else if let Some(v) = tok.text.strip_prefix("align=") {
-            let a = cur.num_in(
-                Tok {
-                    text: v,
-                    col: tok.col + 6,
-                },
-                ALIGN,
-            )?;
-            set_once(cur, tok, &mut align, a, "align")?;
         } else if let Some((key, _)) = tok.text.split_once('=') {
             let why = "expected one of: prot=PROT, align=A, at=S+OFF, off=FOFF";
             let keys = ["prot", "align", "at", "off"];
@@ -130,7 +121,7 @@ fn map(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
         size_bytes,
         kind,
         prot: prot.unwrap_or(Prot::Rw),
-        align_bytes: align.unwrap_or(2 << 20),
+        align_bytes: align.unwrap_or(DEFAULT_ALIGN_BYTES),
     })
 }
 
@@ -171,6 +162,27 @@ pub(crate) fn set_once<T>(
     Ok(())
 }
 
+/// When `tok` is the option `KEY=NUMBER`, reads the number (`what` says what it must be)
+/// into `slot`, an error when it is already set, and answers true; false for another token.
+pub(crate) fn num_option(
+    cur: &Cursor<'_>,
+    tok: Tok<'_>,
+    key: &str,
+    what: &str,
+    slot: &mut Option<u64>,
+) -> Result<bool, ScenarioError> {
+    let is_key = tok
+        .text
+        .strip_prefix(key)
+        .is_some_and(|r| r.starts_with('='));
+    if !is_key {
+        return Ok(false);
+    }
+    let n = cur.num_in(Cursor::option_value(tok, key), what)?;
+    set_once(cur, tok, slot, n, key)?;
+    Ok(true)
+}
+
 /// `move RANGE R2 [align=A] [shift=OFF]`.
 fn mremap(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
     let range = cur.range()?;
@@ -178,38 +190,24 @@ fn mremap(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
     let (mut align, mut shift) = (None, None);
     while let Some(tok) = cur.peek() {
         cur.i += 1;
-        if let Some(v) = tok.text.strip_prefix("align=") {
-            let a = cur.num_in(
-                Tok {
-                    text: v,
-                    col: tok.col + 6,
-                },
-                ALIGN,
-            )?;
-            set_once(cur, tok, &mut align, a, "align")?;
-        } else if tok.text.starts_with("at=") {
+        if num_option(cur, tok, "align", ALIGN, &mut align)?
+            || num_option(cur, tok, "shift", OFFSET, &mut shift)?
+        {
+            continue;
+        }
+        if tok.text.starts_with("at=") {
             let at = crate::v2::at_option(cur, tok)?;
             return crate::v2::move_at(cur, range, new_region, at, align.or(shift).is_some());
-        } else if let Some(v) = tok.text.strip_prefix("shift=") {
-            let s = cur.num_in(
-                Tok {
-                    text: v,
-                    col: tok.col + 6,
-                },
-                "an offset (multiple of 4K)",
-            )?;
-            set_once(cur, tok, &mut shift, s, "shift")?;
-        } else {
-            let key = tok.text.split('=').next().unwrap_or_default();
-            let why = "expected one of: align=A, shift=OFF, at=S+OFF";
-            return Err(with_hint(
-                cur.err(Some(tok), why),
-                key,
-                &["align", "shift", "at"],
-            ));
         }
+        let key = tok.text.split('=').next().unwrap_or_default();
+        let why = "expected one of: align=A, shift=OFF, at=S+OFF";
+        return Err(with_hint(
+            cur.err(Some(tok), why),
+            key,
+            &["align", "shift", "at"],
+        ));
     }
-    let align_bytes = align.unwrap_or(2 << 20);
+    let align_bytes = align.unwrap_or(DEFAULT_ALIGN_BYTES);
     Ok(ProcOp::Move {
         range,
         new_region,

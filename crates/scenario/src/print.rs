@@ -5,8 +5,6 @@ use crate::ast::*;
 use crate::parse_thp::thp_key_name;
 use foliolab_types::format_size_bytes as size;
 
-const DEFAULT_ALIGN: u64 = 2 << 20;
-
 /// The whole scenario in canonical form, one statement or comment per line. A run of blank
 /// lines in the source becomes one blank line.
 pub fn print(s: &Scenario) -> String {
@@ -110,16 +108,11 @@ fn print_op(op: &ProcOp) -> String {
             new_region,
             align_bytes,
             shift_bytes,
-        } => {
-            let mut s = format!("move {} {new_region}", print_range(range));
-            if *align_bytes != DEFAULT_ALIGN {
-                s.push_str(&format!(" align={}", size(*align_bytes)));
-            }
-            if *shift_bytes != 0 {
-                s.push_str(&format!(" shift={}", size(*shift_bytes)));
-            }
-            s
-        }
+        } => format!(
+            "move {} {new_region}{}",
+            print_range(range),
+            placement_text(*align_bytes, *shift_bytes)
+        ),
         ProcOp::Write { range, value } => format!("write {} {value:#x}", print_range(range)),
         ProcOp::Read { range } => format!("read {}", print_range(range)),
         ProcOp::Fork { child } => format!("fork {child}"),
@@ -154,8 +147,17 @@ fn map_options(kind: &MapKind, prot: Prot, align_bytes: u64) -> String {
     if prot != Prot::Rw {
         s.push_str(&format!(" prot={}", prot.name()));
     }
-    if align_bytes != DEFAULT_ALIGN {
+    s + &placement_text(align_bytes, 0)
+}
+
+/// ` align=A` and ` shift=OFF` (each with its leading space) where they are not the defaults.
+pub(crate) fn placement_text(align_bytes: u64, shift_bytes: u64) -> String {
+    let mut s = String::new();
+    if align_bytes != DEFAULT_ALIGN_BYTES {
         s.push_str(&format!(" align={}", size(align_bytes)));
+    }
+    if shift_bytes != 0 {
+        s.push_str(&format!(" shift={}", size(shift_bytes)));
     }
     s
 }

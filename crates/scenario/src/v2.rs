@@ -7,7 +7,7 @@ use crate::ast::*;
 use crate::cursor::{Cursor, OFFSET, SIZE};
 use crate::error::ScenarioError;
 use crate::lex::{width, Tok};
-use crate::parse_proc::{set_once, ALIGN};
+use crate::parse_proc::{num_option, set_once, ALIGN};
 use crate::validate::{Checker, PAGE};
 use foliolab_types::format_size_bytes as size;
 
@@ -28,16 +28,8 @@ impl MapOptions {
             self.at_tok = Some((tok.col, tok.text.to_string()));
             return Ok(true);
         }
-        if let Some(v) = tok.text.strip_prefix("off=") {
-            let sub = Tok {
-                text: v,
-                col: tok.col + 4,
-            };
-            let off = cur.num_in(sub, "a file offset (multiple of 4K)")?;
-            set_once(cur, tok, &mut self.file_offset, off, "off")?;
-            return Ok(true);
-        }
-        Ok(false)
+        let what = "a file offset (multiple of 4K)";
+        num_option(cur, tok, "off", what, &mut self.file_offset)
     }
 
     /// The version-2 statement, when `at=` was given; `off=` needs `at=` and a file kind,
@@ -114,28 +106,16 @@ pub(crate) fn space(cur: &mut Cursor<'_>) -> Result<ProcOp, ScenarioError> {
     let (mut align, mut shift) = (None, None);
     while let Some(tok) = cur.peek() {
         cur.i += 1;
-        if let Some(v) = tok.text.strip_prefix("align=") {
-            let sub = Tok {
-                text: v,
-                col: tok.col + 6,
-            };
-            let a = cur.num_in(sub, ALIGN)?;
-            set_once(cur, tok, &mut align, a, "align")?;
-        } else if let Some(v) = tok.text.strip_prefix("shift=") {
-            let sub = Tok {
-                text: v,
-                col: tok.col + 6,
-            };
-            let s = cur.num_in(sub, OFFSET)?;
-            set_once(cur, tok, &mut shift, s, "shift")?;
-        } else {
+        let placement = num_option(cur, tok, "align", ALIGN, &mut align)?
+            || num_option(cur, tok, "shift", OFFSET, &mut shift)?;
+        if !placement {
             return Err(cur.err(Some(tok), "expected one of: align=A, shift=OFF"));
         }
     }
     Ok(ProcOp::Space {
         space,
         size_bytes,
-        align_bytes: align.unwrap_or(2 << 20),
+        align_bytes: align.unwrap_or(DEFAULT_ALIGN_BYTES),
         shift_bytes: shift.unwrap_or(0),
     })
 }
@@ -167,16 +147,11 @@ pub(crate) fn print_op(op: &ProcOp) -> Option<String> {
             size_bytes,
             align_bytes,
             shift_bytes,
-        } => {
-            let mut s = format!("space {space} {}", size(*size_bytes));
-            if *align_bytes != 2 << 20 {
-                s.push_str(&format!(" align={}", size(*align_bytes)));
-            }
-            if *shift_bytes != 0 {
-                s.push_str(&format!(" shift={}", size(*shift_bytes)));
-            }
-            s
-        }
+        } => format!(
+            "space {space} {}{}",
+            size(*size_bytes),
+            crate::print::placement_text(*align_bytes, *shift_bytes)
+        ),
         ProcOp::MapAt {
             region,
             size_bytes,

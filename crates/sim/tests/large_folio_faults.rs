@@ -1,7 +1,8 @@
 //! A fault in one page of a 64K folio is caught right after the statement, by the check on
 //! what the statement touched (which answers a large folio's per-page rules from one pass
 //! over its pages) as by the full check, with the same messages: a page left AnonExclusive
-//! by a fork, and a design whose fork dup forgets one page's `_mapcount`.
+//! by a fork, a tail refcount among the pages fork marked as one run, and a design whose
+//! fork dup forgets one page's `_mapcount`.
 
 use foliolab_driver::Runner;
 use foliolab_mem::{PageFlags, PmdEntry};
@@ -89,6 +90,26 @@ fn a_page_left_anon_exclusive_by_a_fork_is_caught_by_both_checks() {
         assert_eq!(
             fork[0],
             vec![format!("{head:?}: exclusive page 5 mapped 2 times")],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_tail_refcount_among_the_pages_a_fork_marked_as_one_run_is_caught_by_both_checks() {
+    let s = fork_of_64k_folios();
+    for (name, mut r) in runners(|| ModelRunner::new("linux-6.18").unwrap()) {
+        let problems = run(&s, &mut r, |r| {
+            // Written without a mark of its own: fork marked the folio's pages as one run.
+            let page = second_folio(r).add(11);
+            r.model_mut().mem.map.get_mut(page).refcount = 1;
+        });
+        let (before, fork) = problems.split_at(problems.len() - 1);
+        assert!(before.iter().all(|p| p.is_empty()), "{name}: {before:?}");
+        let head = second_folio(&r);
+        assert_eq!(
+            fork[0],
+            vec![format!("{head:?}: tail page 11 has a refcount")],
             "{name}"
         );
     }

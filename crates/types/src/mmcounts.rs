@@ -36,7 +36,9 @@ const DENSE_SLACK: usize = 64;
 /// iterated in ascending order of MM. Inline (32 bytes in all) while at most two MMs map the
 /// folio; past that behind one pointer, kept for reuse: a dense array of 4-byte counts from
 /// a base id while the MMs' ids are close, so that a folio shared by thousands of forked
-/// children gains one at fork by an append and loses one at exit by a store; a sorted
+/// children gains one at fork by an append and loses one at exit by a store (the parent,
+/// whose id lies below its children's, is kept aside once the children next to it
+/// exited, so that the array need not span the ids of the children gone); a sorted
 /// vector (8 bytes an MM, found by an interpolating search, removals leaving tombstones
 /// that an MM taking the same id again revives) when they are far apart. Either way a
 /// folio mapped by thousands of MMs gains or loses one in O(log n) at most, and memory
@@ -66,6 +68,10 @@ struct Many {
     base: u32,
     /// `dense[..first]` are holes (dropped once they are many).
     first: usize,
+    /// With `dense`, one MM whose id lies below the array's, kept aside: a forking parent
+    /// whose children (the array) exit in the order they were forked, so that the array
+    /// need not span the ids of the children gone.
+    low: Option<(MmId, u32)>,
 }
 
 impl Many {
@@ -80,6 +86,11 @@ impl Many {
     #[inline]
     fn place(&self, mm: MmId) -> Option<&u32> {
         if self.is_dense {
+            if let Some((id, n)) = &self.low {
+                if *id == mm {
+                    return Some(n);
+                }
+            }
             self.dense_index(mm).map(|i| &self.dense[i])
         } else {
             search(&self.sparse, mm).ok().map(|i| &self.sparse[i].1)
@@ -89,6 +100,9 @@ impl Many {
     #[inline]
     fn place_mut(&mut self, mm: MmId) -> Option<&mut u32> {
         if self.is_dense {
+            if self.low.is_some_and(|(id, _)| id == mm) {
+                return self.low.as_mut().map(|(_, n)| n);
+            }
             self.dense_index(mm).map(|i| &mut self.dense[i])
         } else {
             let i = search(&self.sparse, mm).ok()?;
@@ -116,6 +130,9 @@ impl Many {
     fn counter(&mut self, mm: MmId) -> &mut u32 {
         if self.is_dense {
             // The common cases: an MM with a place, or the next child of a forking parent.
+            if self.low.is_some_and(|(id, _)| id == mm) {
+                return &mut self.low.as_mut().expect("low").1;
+            }
             let len = self.dense.len();
             if let Some(i) = self.dense_index(mm) {
                 if self.dense[i] == GONE {
@@ -140,12 +157,15 @@ impl Many {
         // Looked at when the MMs double (amortized O(1): the span skips tombstones).
         let grown = (self.live + 1).is_power_of_two();
         if !self.is_dense && grown && self.live + 1 >= DENSE_MIN_MMS {
-            let ids = self.sparse_span_with(mm);
+            let (ids, ids_above_lowest) = self.sparse_spans_with(mm);
             if ids <= TO_DENSE_SPAN_PER_MM * (self.live + 1) {
-                self.make_dense();
+                self.make_dense(false);
+            } else if ids_above_lowest <= TO_DENSE_SPAN_PER_MM * self.live {
+                self.make_dense(true);
             }
         }
-        if self.is_dense && !Many::dense_fits(self.span_with(mm), self.live + 1) {
+        let below = self.low.is_some() && (mm.0 as usize) < self.base as usize + self.first;
+        if self.is_dense && (below || !Many::dense_fits(self.span_with(mm), self.live + 1)) {
             self.make_sparse();
         }
         let slot = if self.is_dense {
@@ -162,12 +182,23 @@ impl Many {
         slot
     }
 
-    /// Ids the sorted vector's MMs span with `mm`.
-    fn sparse_span_with(&self, mm: MmId) -> usize {
-        let mut live = self.sparse.iter().filter(|(_, n)| *n != GONE);
-        let lo = live.next().map_or(mm, |e| e.0.min(mm));
-        let hi = live.next_back().map_or(mm, |e| e.0).max(mm).max(lo);
-        (hi.0 - lo.0) as usize + 1
+    /// Ids the sorted vector's MMs span with `mm` (which it lacks), and those of all but
+    /// the lowest MM when that is not `mm` (a dense array can keep it aside; else as many
+    /// as all).
+    fn sparse_spans_with(&self, mm: MmId) -> (usize, usize) {
+        let mut live = self.sparse.iter().filter(|(_, n)| *n != GONE).map(|e| e.0);
+        let (first, second) = (live.next(), live.next());
+        let hi = live
+            .next_back()
+            .or(second)
+            .or(first)
+            .map_or(mm, |h| h.max(mm));
+        let lo = first.map_or(mm, |f| f.min(mm));
+        let above = match first {
+            Some(f) if f < mm => second.map_or(mm, |s| s.min(mm)),
+            _ => lo,
+        };
+        ((hi.0 - lo.0) as usize + 1, (hi.0 - above.0) as usize + 1)
     }
 
     /// `mm`'s index in the dense array, made (a hole) when it falls outside.
@@ -221,7 +252,9 @@ impl Many {
     /// Keeps the layout in shape after an MM's count became a hole or a tombstone.
     fn forgot_one(&mut self) {
         self.live -= 1;
-        if self.is_dense {
+        if self.low.is_some_and(|(_, n)| n == GONE) {
+            self.low = None;
+        } else if self.is_dense {
             self.trim_dense();
         } else if self.sparse.len() - self.live > self.live + 2 * MM_INLINE {
             // Tombstones outnumber the MMs: amortized O(1) a removal.
@@ -239,18 +272,43 @@ impl Many {
         while self.first < self.dense.len() && self.dense[self.first] == GONE {
             self.first += 1;
         }
+        self.drain_front();
+        let fits = Many::dense_fits(self.dense.len() - self.first, self.live);
+        if self.live > 0 && !fits && !self.set_aside_low() {
+            self.make_sparse();
+        }
+    }
+
+    /// Drops the holes at the array's front once they are many (amortized O(1)).
+    fn drain_front(&mut self) {
         if self.first >= DENSE_SLACK && 2 * self.first >= self.dense.len() {
             self.dense.drain(..self.first);
             self.base += self.first as u32;
             self.first = 0;
         }
-        if self.live > 0 && !Many::dense_fits(self.dense.len() - self.first, self.live) {
-            self.make_sparse();
+    }
+
+    /// Moves the array's first MM aside (to `low`) if the rest then fits a dense array;
+    /// whether it did.
+    fn set_aside_low(&mut self) -> bool {
+        if self.low.is_some() {
+            return false;
         }
+        let i = self.first;
+        let rest = (i + 1..self.dense.len()).find(|&j| self.dense[j] != GONE);
+        let Some(next) = rest.filter(|&n| Many::dense_fits(self.dense.len() - n, self.live)) else {
+            return false;
+        };
+        self.low = Some((MmId(self.base + i as u32), self.dense[i]));
+        self.dense[i] = GONE;
+        self.first = next;
+        self.drain_front();
+        true
     }
 
     fn make_sparse(&mut self) {
         self.sparse.clear();
+        self.sparse.extend(self.low.take());
         let (base, first) = (self.base + self.first as u32, self.first);
         self.sparse.extend(
             self.dense[first..]
@@ -264,14 +322,18 @@ impl Many {
         self.is_dense = false;
     }
 
-    fn make_dense(&mut self) {
+    /// The dense layout of the sorted vector's MMs, the lowest kept aside if `aside`.
+    fn make_dense(&mut self, aside: bool) {
         self.dense.clear();
         self.first = 0;
-        if let Some(&(lo, _)) = self.sparse.first() {
+        let mut sparse = std::mem::take(&mut self.sparse);
+        let mut live = sparse.iter().copied().filter(|(_, n)| *n != GONE);
+        self.low = if aside { live.next() } else { None };
+        if let Some((lo, _)) = live.next() {
             self.base = lo.0;
         }
-        let mut sparse = std::mem::take(&mut self.sparse);
-        for &(mm, n) in sparse.iter().filter(|(_, n)| *n != GONE) {
+        let skip = self.low.is_some() as usize;
+        for &(mm, n) in sparse.iter().filter(|(_, n)| *n != GONE).skip(skip) {
             let i = self.dense_slot(mm);
             self.dense[i] = n;
         }
@@ -283,6 +345,7 @@ impl Many {
     /// Forgets every MM, keeping the allocations.
     fn clear(&mut self) {
         self.live = 0;
+        self.low = None;
         self.sparse.clear();
         self.dense.clear();
         self.first = 0;
@@ -419,10 +482,13 @@ impl MmCounts {
 
     /// (MM, entries) in ascending order of MM.
     pub fn iter(&self) -> impl Iterator<Item = (MmId, u32)> + '_ {
-        let none: &[(MmId, u32)] = &[];
         let (listed, dense, base) = match self.many() {
             None => (&self.inline[..self.nr_inline], &[][..], 0),
-            Some(m) if m.is_dense => (none, &m.dense[m.first..], m.base + m.first as u32),
+            Some(m) if m.is_dense => (
+                m.low.as_slice(),
+                &m.dense[m.first..],
+                m.base + m.first as u32,
+            ),
             Some(m) => (&m.sparse[..], &[][..], 0),
         };
         let dense = dense
@@ -521,6 +587,9 @@ mod tests {
             let ids = m.dense.len() - m.first;
             assert!(!m.is_dense || Many::dense_fits(ids, m.live), "{ids} ids");
             assert!(m.dense.last() != Some(&GONE) && m.dense[..m.first].iter().all(|&n| n == GONE));
+            if let Some((id, n)) = m.low {
+                assert!(m.is_dense && n != GONE && (id.0 as usize) < m.base as usize + m.first);
+            }
         }
     }
 
@@ -576,26 +645,82 @@ mod tests {
 
     #[test]
     fn forked_children_append_and_exits_drop_the_front() {
+        // A parent (id 1) and its children (2..=5001), which exit in the order forked.
         let mut c = MmCounts::default();
-        for m in 1..=5000 {
+        for m in 1..=5001 {
             *c.counter(MmId(m)) += 512;
         }
         let m = c.many().expect("behind the pointer");
-        assert!(m.is_dense && m.dense.len() == 5000 && m.base == 1);
-        for m in 1..=4990 {
-            assert_eq!(c.remove(&MmId(m)), Some(512));
+        assert!(m.is_dense && m.dense.len() == 5001 && m.base == 1);
+        for m in 2..=4991 {
+            c.sub(MmId(m), 512);
+            let m = c.many().expect("many");
+            assert!(m.is_dense, "the parent is set aside, the array stays dense");
         }
-        let m = c.many().expect("ten left");
+        let m = c.many().expect("eleven left");
+        assert_eq!(m.low, Some((MmId(1), 512)));
         assert!(
-            m.is_dense && m.dense.len() - m.first == 10 && m.dense.len() <= 2 * DENSE_SLACK,
+            m.dense.len() - m.first == 10 && m.dense.len() <= 2 * DENSE_SLACK,
             "exits in fork order drop the front: {} slots",
             m.dense.len()
         );
-        assert!(c.keys().eq((4991..=5000).map(MmId)));
-        for m in 4991..=5000 {
+        assert!(c.keys().eq([1].into_iter().chain(4992..=5001).map(MmId)));
+        assert_eq!(c.get(&MmId(1)), Some(&512));
+        assert_eq!(c.remove(&MmId(1)), Some(512));
+        assert_eq!(c.len(), 10);
+        for m in 4992..=5001 {
             c.remove(&MmId(m));
         }
         assert!(c.is_empty() && c.many.as_ref().is_some_and(|m| m.dense.is_empty()));
+    }
+
+    #[test]
+    fn a_parent_and_children_exiting_about_in_fork_order_behave_like_a_map() {
+        let mut rng = Prng::new(7);
+        let mut c = MmCounts::default();
+        let mut reference: BTreeMap<MmId, u32> = BTreeMap::new();
+        let step = |c: &mut MmCounts, reference: &mut BTreeMap<MmId, u32>, mm, add| {
+            if add {
+                *c.counter(mm) += 1;
+                *reference.entry(mm).or_insert(0) += 1;
+            } else {
+                assert_eq!(c.remove(&mm), reference.remove(&mm));
+            }
+            same(c, reference, mm);
+        };
+        let (mut next, mut set_aside) = (2u32, 0);
+        step(&mut c, &mut reference, MmId(1), true);
+        for _ in 0..4 {
+            // Forks: the parent's next children (now and then a write fault in one).
+            for _ in 0..500 + rng.below(1500) {
+                step(
+                    &mut c,
+                    &mut reference,
+                    MmId(next - rng.below(2) as u32),
+                    true,
+                );
+                next += 1;
+            }
+            // Exits: mostly the oldest child; now and then another one, a child long gone
+            // taking its id again, or the parent exiting and a new parent coming.
+            while c.len() > 20 {
+                let oldest = reference.keys().nth(1).expect("children").0;
+                let r = rng.below(100);
+                let mm = match r {
+                    0..=89 => MmId(oldest),
+                    90..=97 => MmId(oldest + rng.below(50) as u32),
+                    98 => MmId(1 + rng.below(next as u64) as u32),
+                    _ => MmId(1),
+                };
+                let add = r == 98 || (r == 99 && !reference.contains_key(&mm));
+                step(&mut c, &mut reference, mm, add);
+                set_aside += c.many().is_some_and(|m| m.low.is_some()) as u32;
+            }
+        }
+        assert!(
+            set_aside > 100,
+            "the parent was set aside {set_aside} times"
+        );
     }
 
     #[test]

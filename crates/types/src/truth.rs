@@ -25,13 +25,18 @@ pub struct FolioTruth {
 /// Zero counts, what a large folio no PTE maps reads (up to PMD order).
 static ZEROS: [u64; 512] = [0; 512];
 
+/// Pages of a folio whose counts live in the same allocation as their sums (a 64K mTHP's):
+/// its counts are one load from the truth, not two.
+const INLINE_PAGES: usize = 16;
+
 /// A count per page of a folio, read as a slice (`[i]`, `iter()`) and changed one page at
 /// a time ([`PageCounts::add`], [`PageCounts::sub`]), which keeps the sum and the number of
 /// non-zero pages: a check of a large folio asks them without walking its pages. A small
 /// folio's count lives inline (16 bytes in all: the oracle keeps one per mapped small
-/// folio). A large folio's lives behind one pointer, kept for reuse, its vector written
-/// only once a PTE maps a page: a folio mapped by PMDs alone reads shared zeros, so
-/// counting a 2M folio in or out costs nothing per page.
+/// folio). A large folio's lives behind one pointer, kept for reuse: up to
+/// [`INLINE_PAGES`] pages next to the sums, beyond in a vector written only once a PTE maps
+/// a page (a folio mapped by PMDs alone reads shared zeros, so counting a 2M folio in or
+/// out costs nothing per page).
 #[derive(Clone, Default)]
 pub struct PageCounts {
     /// The count of a one-page folio (0 for a larger one).
@@ -48,7 +53,9 @@ type PagesMut<'a> = (&'a mut [u64], Option<(&'a mut u64, &'a mut u64)>);
 struct ManyCounts {
     /// Pages of the folio (1: the counts are the inline one).
     nr_pages: usize,
-    /// The counts once a page was counted (empty before).
+    /// The counts of a folio of at most [`INLINE_PAGES`] pages (zero past `nr_pages`).
+    near: [u64; INLINE_PAGES],
+    /// A larger folio's counts once a page was counted (empty before).
     counts: Vec<u64>,
     /// Sum of the counts.
     sum: u64,
@@ -94,11 +101,16 @@ impl PageCounts {
     fn pages_mut(&mut self, first: usize, nr: usize) -> PagesMut<'_> {
         match self.many.as_deref_mut().filter(|m| m.nr_pages > 1) {
             Some(m) => {
-                if m.counts.is_empty() {
-                    m.counts.resize(m.nr_pages, 0);
-                }
+                let counts = if m.nr_pages <= INLINE_PAGES {
+                    &mut m.near[..]
+                } else {
+                    if m.counts.is_empty() {
+                        m.counts.resize(m.nr_pages, 0);
+                    }
+                    &mut m.counts[..]
+                };
                 let sums = Some((&mut m.sum, &mut m.nonzero));
-                (&mut m.counts[first..first + nr], sums)
+                (&mut counts[first..first + nr], sums)
             }
             None => (
                 &mut std::slice::from_mut(&mut self.one)[first..first + nr],
@@ -148,6 +160,7 @@ impl PageCounts {
         m.nr_pages = nr_pages as usize;
         m.sum = 0;
         m.nonzero = 0;
+        m.near = [0; INLINE_PAGES];
         m.counts.clear();
         if m.nr_pages > ZEROS.len() {
             m.counts.resize(m.nr_pages, 0);
@@ -160,6 +173,7 @@ impl std::ops::Deref for PageCounts {
     #[inline]
     fn deref(&self) -> &[u64] {
         match self.large() {
+            Some(m) if m.nr_pages <= INLINE_PAGES => &m.near[..m.nr_pages],
             Some(m) if m.counts.is_empty() => &ZEROS[..m.nr_pages],
             Some(m) => &m.counts,
             None => std::slice::from_ref(&self.one),
@@ -280,5 +294,26 @@ mod tests {
         p.sub_pages(3, 3);
         assert_eq!(&p[..7], &[0, 0, 1, 1, 0, 0, 0]);
         assert_eq!((p.sum(), p.nonzero()), (2, 2));
+    }
+
+    #[test]
+    fn page_counts_kept_next_to_their_sums_or_not_read_zero_after_a_reset() {
+        // 16 pages (a 64K folio) next to the sums, 512 (a 2M folio) in the vector, and the
+        // same allocation going from one to the other and back.
+        let mut p = PageCounts::new(INLINE_PAGES as u64);
+        p.add_pages(0, INLINE_PAGES);
+        p.add(15);
+        assert_eq!(p.len(), INLINE_PAGES);
+        assert_eq!((p[0], p[15], p.sum(), p.nonzero()), (1, 2, 17, 16));
+        p.reset(512);
+        assert!(p.iter().all(|&n| n == 0) && p.len() == 512);
+        p.add(511);
+        assert_eq!((p[511], p.sum(), p.nonzero()), (1, 1, 1));
+        p.reset(INLINE_PAGES as u64);
+        assert_eq!(p, PageCounts::new(INLINE_PAGES as u64));
+        assert_eq!((p.sum(), p.nonzero()), (0, 0));
+        p.reset(8);
+        p.add(7);
+        assert_eq!(&p[..], &[0, 0, 0, 0, 0, 0, 0, 1]);
     }
 }

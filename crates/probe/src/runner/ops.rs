@@ -179,18 +179,9 @@ impl KernelRunner<'_> {
         shift: u64,
     ) -> Res<()> {
         let p = self.proc_mut(proc)?;
-        let (addr, len, _) = p.span(range)?;
-        let src = p.region(&range.region)?.clone();
         let to = place(p.cursor, align, shift);
-        p.call(&Command::Move { addr, len, to })?;
+        let len = p.move_to(range, new_region, to)?;
         p.cursor = to + len;
-        let r = Region {
-            addr: to,
-            size: len,
-            kind: src.kind,
-            prot: src.prot,
-        };
-        p.regions.insert(new_region.to_string(), r);
         Ok(())
     }
 

@@ -106,17 +106,7 @@ impl KernelRunner<'_> {
 
     fn move_at(&mut self, proc: &str, range: &Range, new_region: &str, at: &At) -> R<()> {
         let to = self.at_addr(proc, at)?;
-        let p = self.proc_mut(proc)?;
-        let (addr, len, _) = p.span(range)?;
-        let src = p.region(&range.region)?.clone();
-        p.call(&Command::Move { addr, len, to })?;
-        let r = Region {
-            addr: to,
-            size: len,
-            kind: src.kind,
-            prot: src.prot,
-        };
-        p.regions.insert(new_region.to_string(), r);
+        self.proc_mut(proc)?.move_to(range, new_region, to)?;
         Ok(())
     }
 }

@@ -142,6 +142,22 @@ impl Proc {
             .ok_or_else(|| RunError::new(format!("no region {name}")))
     }
 
+    /// mremap of `range` to address `to`, where it becomes region `new_region` with the kind
+    /// and protection of the region it came from; its length in bytes.
+    pub(super) fn move_to(&mut self, range: &Range, new_region: &str, to: u64) -> Res<u64> {
+        let (addr, len, _) = self.span(range)?;
+        let src = self.region(&range.region)?.clone();
+        self.call(&Command::Move { addr, len, to })?;
+        let r = Region {
+            addr: to,
+            size: len,
+            kind: src.kind,
+            prot: src.prot,
+        };
+        self.regions.insert(new_region.to_string(), r);
+        Ok(len)
+    }
+
     /// (address, length, offset in the region) of a range.
     pub(super) fn span(&self, r: &Range) -> Res<(u64, u64, u64)> {
         let reg = self.region(&r.region)?;
