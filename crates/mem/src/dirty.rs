@@ -152,6 +152,10 @@ pub struct EntryChange {
     /// A PMD leaf rather than a PTE.
     pub pmd: bool,
     pub added: bool,
+    /// The entry maps a page (present, not special) and the entry at its place on the
+    /// other side of the change maps the same page: only its flags changed (a write-protect,
+    /// an accessed bit), so no count, RSS included, changed with it.
+    pub same_page: bool,
 }
 
 impl EntryChange {
@@ -167,6 +171,7 @@ impl EntryChange {
             && next.va.0 == self.va.0 + self.nr * page
             && next.mm == self.mm
             && next.added == self.added
+            && next.same_page == self.same_page
     }
 }
 

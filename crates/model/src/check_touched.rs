@@ -131,7 +131,8 @@ impl TouchedCheck {
     pub fn entry(&mut self, c: EntryChange) {
         let sign: i64 = if c.added { 1 } else { -1 };
         let key = (c.mm, c.va.0 / PMD_SIZE);
-        if self.rss_keys.last() != Some(&key) {
+        // An entry whose flags alone changed leaves its range's RSS as it was.
+        if !c.same_page && self.rss_keys.last() != Some(&key) {
             self.rss_keys.push(key);
         }
         if c.pte.is_swap() && !c.pmd {
@@ -156,6 +157,18 @@ impl TouchedCheck {
                 self.new_writable.extend((0..c.nr).map(|i| first.add(i)));
             }
         }
+    }
+}
+
+/// The RSS counter of a folio whose head's flags are `head_flags` ([`Model::mm_counter`]).
+#[inline]
+fn counter_of(head_flags: PageFlags) -> RssCounter {
+    if head_flags.has(PageFlags::ANON) {
+        RssCounter::Anon
+    } else if head_flags.has(PageFlags::SWAPBACKED) {
+        RssCounter::Shmem
+    } else {
+        RssCounter::File
     }
 }
 
@@ -374,12 +387,7 @@ impl Model {
         let (mut folio, mut h) = (0..0, Pfn(0));
         for &p in pages {
             if !folio.contains(&p) {
-                h = self.head_or_self(Pfn(p));
-                folio = if h != Pfn(p) || self.mem.page(h).flags.has(PageFlags::ALLOCATED) {
-                    h.0..h.0 + self.mem.folio_order(h).nr_pages()
-                } else {
-                    0..0
-                };
+                (h, folio) = self.folio_span(Pfn(p));
                 list(h);
             }
             tails_ok &= !bad_tail(Pfn(p), h);
@@ -398,7 +406,11 @@ impl Model {
                     if pfn == head {
                         list(pfn);
                     }
-                    pfn = self.free_block_end(pfn).min(end);
+                    // A freed small folio's range ends here: no buddy block to look for.
+                    pfn = match end.offset_from(pfn) {
+                        1 => end,
+                        _ => self.free_block_end(pfn).min(end),
+                    };
                     continue;
                 }
                 let h = self.head_or_self(pfn);
@@ -451,6 +463,22 @@ impl Model {
             }
         }
         pfn.add(1)
+    }
+
+    /// The head of the folio holding `pfn` (`pfn` itself when it is free) and the PFNs of
+    /// the folio (empty for free memory), a small folio's from one read of its `struct page`.
+    #[inline]
+    fn folio_span(&self, pfn: Pfn) -> (Pfn, std::ops::Range<u64>) {
+        let page = self.mem.page(pfn);
+        let flags = page.flags;
+        if !flags.has(PageFlags::ALLOCATED) {
+            return (pfn, 0..0);
+        }
+        if !flags.has(PageFlags::BUDDY) && !flags.has(PageFlags::HEAD) && page.head() == pfn {
+            return (pfn, pfn.0..pfn.0 + 1);
+        }
+        let h = self.head_or_self(pfn);
+        (h, h.0..h.0 + self.mem.folio_order(h).nr_pages())
     }
 
     /// The head of the folio holding `pfn` (`pfn` itself when it is free), from one read of
@@ -743,8 +771,18 @@ impl Model {
     /// [`Model::page_counter`] of `pfn`, which is every one of its pages'.
     #[inline]
     fn folio_counter(&self, pfn: Pfn) -> (std::ops::Range<u64>, RssCounter) {
+        let page = self.mem.page(pfn);
+        let flags = page.flags;
+        if flags.has(PageFlags::ALLOCATED)
+            && !flags.has(PageFlags::BUDDY)
+            && !flags.has(PageFlags::HEAD)
+            && page.head() == pfn
+        {
+            // A small folio: its own flags say its counter.
+            return (pfn.0..pfn.0 + 1, counter_of(flags));
+        }
         let counter = self.page_counter(pfn);
-        if !self.mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
+        if !flags.has(PageFlags::ALLOCATED) {
             return (0..0, counter);
         }
         let (head, order, _) = self.mem.folio_meta(pfn);
@@ -754,14 +792,7 @@ impl Model {
     /// [`Model::mm_counter`] of the folio holding `pfn`, from its head's flags alone.
     #[inline]
     fn page_counter(&self, pfn: Pfn) -> RssCounter {
-        let flags = self.mem.page(self.mem.folio_of(pfn)).flags;
-        if flags.has(PageFlags::ANON) {
-            RssCounter::Anon
-        } else if flags.has(PageFlags::SWAPBACKED) {
-            RssCounter::Shmem
-        } else {
-            RssCounter::File
-        }
+        counter_of(self.mem.page(self.mem.folio_of(pfn)).flags)
     }
 
     /// No writable entry maps a non-exclusive anon page: the pages a writable entry was

@@ -12,7 +12,7 @@
 //! missed mark makes it differ.
 
 use crate::recount::{count_entry, truth_at};
-use foliolab_mem::{AddressSpace, EntryChange, Memory, PmdEntry, Pte};
+use foliolab_mem::{AddressSpace, EntryChange, Memory, PageFlags, PmdEntry, Pte};
 use foliolab_types::{
     FolioTruth, MmId, Pfn, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE,
 };
@@ -213,39 +213,38 @@ impl Tally<'_> {
             return;
         }
         let pfn = pte.pfn();
-        let Some((head, t)) = self.truth.containing_mut(pfn) else {
-            debug_assert!(false, "{pfn:?} was counted in but no folio holds it");
-            return;
-        };
-        if pmd {
-            t.pmd_maps -= 1;
-        } else {
-            t.pte_maps_per_page.sub(pfn.offset_from(head) as usize);
+        let head = self.truth.update_containing(pfn, |head, t| {
+            if pmd {
+                t.pmd_maps -= 1;
+            } else {
+                t.pte_maps_per_page.sub(pfn.offset_from(head) as usize);
+            }
+            uncount_entries(t, mm, 1)
+        });
+        match head {
+            Some(head) => self.changed(head),
+            None => debug_assert!(false, "{pfn:?} was counted in but no folio holds it"),
         }
-        if uncount_entries(t, mm, 1) {
-            self.truth.remove(&head);
-        }
-        self.changed(head);
     }
 
     /// Counts out `nr` PTEs of `mm` mapping the consecutive pages from `first`'s (present,
-    /// not special), folio by folio, as [`Tally::uncount`] of each would.
+    /// not special), folio by folio, as [`Tally::uncount`] of each would: one lookup of
+    /// each folio's truth.
     fn uncount_ptes(&mut self, mm: MmId, first: Pte, nr: u64) {
         let end = first.pfn().add(nr);
         let mut pfn = first.pfn();
         while pfn < end {
-            let Some((head, t)) = self.truth.containing_mut(pfn) else {
-                debug_assert!(false, "{pfn:?} was counted in but no folio holds it");
-                pfn = pfn.add(1);
-                continue;
-            };
-            let upto = head.add(t.nr_pages).min(end);
-            let (first, nr) = (pfn.offset_from(head), upto.offset_from(pfn));
-            t.pte_maps_per_page.sub_pages(first as usize, nr as usize);
-            if uncount_entries(t, mm, upto.offset_from(pfn) as u32) {
-                self.truth.remove(&head);
+            let mut upto = pfn.add(1);
+            let head = self.truth.update_containing(pfn, |head, t| {
+                upto = head.add(t.nr_pages).min(end);
+                let (first, nr) = (pfn.offset_from(head), upto.offset_from(pfn));
+                t.pte_maps_per_page.sub_pages(first as usize, nr as usize);
+                uncount_entries(t, mm, nr as u32)
+            });
+            match head {
+                Some(head) => self.changed(head),
+                None => debug_assert!(false, "{pfn:?} was counted in but no folio holds it"),
             }
-            self.changed(head);
             pfn = upto;
         }
     }
@@ -291,6 +290,7 @@ impl Tally<'_> {
                 nr: 1,
                 pmd,
                 added: false,
+                same_page: same && counts(pte),
             });
             if same {
                 return;
@@ -331,6 +331,7 @@ impl Tally<'_> {
                 nr: 1,
                 pmd,
                 added: true,
+                same_page: same && counts(pte),
             });
             if same {
                 return;
@@ -372,6 +373,7 @@ impl Tally<'_> {
                 nr,
                 pmd: false,
                 added: true,
+                same_page: false,
             });
             if counts(pte) {
                 self.count_ptes(mm, pte, nr, mem);
@@ -398,6 +400,7 @@ impl Tally<'_> {
                 nr,
                 pmd: false,
                 added: false,
+                same_page: false,
             });
             if counts(pte) {
                 self.uncount_ptes(mm, pte, nr);
@@ -427,6 +430,115 @@ fn each_run(ptes: &Ptes, mut f: impl FnMut(u64, Pte, u64)) {
     }
 }
 
+impl Tally<'_> {
+    /// [`Tally::uncount_range`] of a PTE table `mine` (the copy of what was counted in
+    /// range `key`) against the table `now`, not all, keeping `mine` what is counted: an
+    /// entry counted out becomes none there, and an entry that changed but counts for the
+    /// same page as before (a write-protect, an accessed bit) is seen out and in here and
+    /// takes its new value, so [`Tally::count_diff`] compares it no more.
+    fn uncount_diff(
+        &mut self,
+        mm: MmId,
+        key: u64,
+        mine: &mut Ptes,
+        now: &Ptes,
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        let mut run = Run::default();
+        // Outs and the ins of same-page changes, each as runs.
+        let (mut outs, mut ins) = (Seen::new(seen), Vec::new());
+        for (i, (p, &q)) in mine.iter_mut().zip(now.iter()).enumerate() {
+            if *p == q || p.is_none() {
+                continue;
+            }
+            let va = VirtAddr(key * PMD_SIZE + i as u64 * PAGE_SIZE);
+            let pte = *p;
+            let same = same_count(pte, q);
+            let same_page = same && counts(pte);
+            let change = |pte, added| EntryChange {
+                mm,
+                va,
+                pte,
+                nr: 1,
+                pmd: false,
+                added,
+                same_page,
+            };
+            outs.push(change(pte, false));
+            if same {
+                if !q.is_none() {
+                    push_run(&mut ins, change(q, true));
+                }
+                *p = q;
+                continue;
+            }
+            *p = Pte::NONE;
+            if !counts(pte) {
+                continue;
+            }
+            if let Some((first, nr)) = run.push(pte) {
+                self.uncount_ptes(mm, first, nr);
+            }
+        }
+        if let Some((first, nr)) = run.take() {
+            self.uncount_ptes(mm, first, nr);
+        }
+        outs.flush();
+        ins.into_iter().for_each(|c| (outs.seen)(c));
+    }
+
+    /// [`Tally::count_range`] of the PTE table `now` after [`Tally::uncount_diff`] left
+    /// `mine` equal to it but where an entry was counted out (none): counts in what `now`
+    /// has there and copies it, so `mine` ends as `now` without a copy of the table.
+    fn count_diff(
+        &mut self,
+        mm: MmId,
+        key: u64,
+        mine: &mut Ptes,
+        now: &Ptes,
+        mem: &Memory,
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        let mut run = Run::default();
+        let mut seen = Seen::new(seen);
+        for (i, (p, &q)) in mine.iter_mut().zip(now.iter()).enumerate() {
+            if *p == q {
+                continue;
+            }
+            debug_assert!(p.is_none(), "uncount_diff left a different entry");
+            *p = q;
+            let va = VirtAddr(key * PMD_SIZE + i as u64 * PAGE_SIZE);
+            seen.push(EntryChange {
+                mm,
+                va,
+                pte: q,
+                nr: 1,
+                pmd: false,
+                added: true,
+                same_page: false,
+            });
+            if !counts(q) {
+                continue;
+            }
+            if let Some((first, nr)) = run.push(q) {
+                self.count_ptes(mm, first, nr, mem);
+            }
+        }
+        if let Some((first, nr)) = run.take() {
+            self.count_ptes(mm, first, nr, mem);
+        }
+        seen.flush();
+    }
+}
+
+/// Appends `c` to `runs`, as part of the last run when it extends it.
+fn push_run(runs: &mut Vec<EntryChange>, c: EntryChange) {
+    match runs.last_mut() {
+        Some(run) if run.extends(&c) => run.nr += 1,
+        _ => runs.push(c),
+    }
+}
+
 impl Recounter {
     /// Truth for every folio some page table maps, as [`crate::recount`] gives it.
     pub fn truth(&self) -> &TruthStore {
@@ -451,8 +563,9 @@ impl Recounter {
 
     /// Brings the truth up to date with `spaces` (every live address space) after a
     /// statement, from the marks the page tables and the memmap kept (they are not cleared
-    /// here). `seen` gets every entry counted out or in, outs first, runs of entries as
-    /// one change ([`EntryChange::nr`]).
+    /// here). `seen` gets every entry counted out or in, outs first but for an entry that
+    /// changed and counts for the same page (seen out, then in, during the outs), runs of
+    /// entries as one change ([`EntryChange::nr`]).
     pub fn update<'a>(
         &mut self,
         spaces: impl IntoIterator<Item = &'a AddressSpace>,
@@ -613,6 +726,17 @@ impl Recounter {
             return (true, mms);
         }
         for &(head, nr_pages) in &mem.touched.layout {
+            if nr_pages == 1 && !mem.page(head).flags.has(PageFlags::ALLOCATED) {
+                // A small folio freed: an entry still mapping its page (none, but for a
+                // model bug) counts for the same one-page folio as a recount would count
+                // it for, so no mm needs a rescan for it. A larger folio the truth still
+                // holds there changed its layout in this statement (a split), which marked
+                // its whole range: that range sends its mms to the rescan.
+                debug_assert!(self.truth.containing(head).is_none_or(|(h, t)| {
+                    (h == head && t.nr_pages == 1) || mem.touched.layout.contains(&(h, t.nr_pages))
+                }));
+                continue;
+            }
             let mut pfn = head;
             while pfn < head.add(nr_pages) {
                 match self.truth.containing(pfn) {
@@ -641,11 +765,21 @@ impl Recounter {
         seen: &mut dyn FnMut(EntryChange),
     ) {
         let (mut tally, counted) = self.tally();
-        let Some(old) = counted.get(&s.id).and_then(|m| m.get(&key)) else {
+        let Some(old) = counted.get_mut(&s.id).and_then(|m| m.get_mut(&key)) else {
             return;
         };
-        let now = s.pt.pmd(VirtAddr(key * PMD_SIZE)).map(view);
-        tally.uncount_range(s.id, key, (Some(old.view()), now), all, seen);
+        let now = s.pt.pmd(VirtAddr(key * PMD_SIZE));
+        match (&mut *old, now) {
+            (Counted::Table(mine), Some(PmdEntry::Table(t))) if !all => {
+                return tally.uncount_diff(s.id, key, mine, &t.ptes, seen);
+            }
+            // The table went (munmap, exit): every entry counted out, as all would.
+            (Counted::Table(mine), None) => {
+                return tally.uncount_table(s.id, key, mine, seen);
+            }
+            _ => {}
+        }
+        tally.uncount_range(s.id, key, (Some(old.view()), now.map(view)), all, seen);
     }
 
     fn count_in(
@@ -660,7 +794,21 @@ impl Recounter {
         let (mut tally, counted) = self.tally();
         let ranges = counted.entry(s.id).or_default();
         // One search of the range's copy, kept for the update below.
-        let kept = ranges.entry(key);
+        let mut kept = ranges.entry(key);
+        match (&mut kept, now) {
+            (btree_map::Entry::Occupied(o), Some(PmdEntry::Table(t))) if !all => {
+                if let Counted::Table(mine) = o.get_mut() {
+                    return tally.count_diff(s.id, key, mine, &t.ptes, mem, seen);
+                }
+            }
+            // A range counted for the first time: every entry counted in, in one pass.
+            (btree_map::Entry::Vacant(_), Some(PmdEntry::Table(t))) => {
+                tally.count_table(s.id, key, &t.ptes, mem, seen);
+                ranges.insert(key, Counted::Table(t.ptes.clone()));
+                return;
+            }
+            _ => {}
+        }
         let old = match &kept {
             btree_map::Entry::Occupied(o) => Some(o.get().view()),
             btree_map::Entry::Vacant(_) => None,
@@ -680,8 +828,18 @@ impl Recounter {
 
 /// Counts out `nr` entries of `mm` from the folio truth `t` (its per-page or PMD counts
 /// already lowered), forgetting the mm once it maps none of the folio; says whether no mm
-/// maps the folio any more (the caller then forgets the folio).
+/// maps the folio any more (the caller then forgets the folio). The folio's last entries
+/// going (no PTE or PMD left) leave its mms as they are, for the folio is forgotten whole.
+#[inline]
 fn uncount_entries(t: &mut FolioTruth, mm: MmId, nr: u32) -> bool {
+    if t.pmd_maps == 0 && t.pte_maps_per_page.sum() == 0 {
+        debug_assert!(
+            t.entries_per_mm.len() == 1 && t.entries_per_mm.get(&mm) == Some(&nr),
+            "the last entries of a folio are {mm:?}'s {nr}: {:?}",
+            t.entries_per_mm
+        );
+        return true;
+    }
     t.entries_per_mm.sub(mm, nr);
     t.entries_per_mm.is_empty()
 }

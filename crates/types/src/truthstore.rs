@@ -78,12 +78,21 @@ impl PageIndex {
     /// Sets the `nr` PFNs from `first` to `v` (not 0).
     #[inline]
     fn fill(&mut self, first: Pfn, nr: u64, v: u32) {
+        if nr == 1 {
+            return self.set(first, v);
+        }
         self.each_part(first, nr, true, |part| part.fill(v));
     }
 
     /// Sets to 0 those of the `nr` PFNs from `first` that hold `v`.
     #[inline]
     fn clear_if(&mut self, first: Pfn, nr: u64, v: u32) {
+        if nr == 1 {
+            if self.get(first) == v {
+                self.set(first, 0);
+            }
+            return;
+        }
         self.each_part(first, nr, false, |part| {
             part.iter_mut()
                 .for_each(|x| *x = if *x == v { 0 } else { *x })
@@ -222,12 +231,37 @@ impl TruthStore {
         let Some(s) = self.slot(*head) else {
             return false;
         };
-        let nr_pages = self.at(s).1.nr_pages;
-        self.cover.clear_if(*head, nr_pages, s as u32 + 1);
-        self.at_head.set(*head, 0);
-        self.heads.remove(head);
-        self.free.push(s as u32);
+        self.forget_slot(s);
         true
+    }
+
+    /// Changes the truth of the folio holding page `pfn` with `f`, which says whether to
+    /// forget the folio then (its last mapping went): one lookup for both, what counting an
+    /// entry out of a small folio costs. The folio's head, if one holds `pfn`.
+    #[inline]
+    pub fn update_containing(
+        &mut self,
+        pfn: Pfn,
+        f: impl FnOnce(Pfn, &mut FolioTruth) -> bool,
+    ) -> Option<Pfn> {
+        let s = self.covering(pfn)?;
+        let (head, t) = self.at_mut(s);
+        let head = *head;
+        if f(head, t) {
+            self.forget_slot(s);
+        }
+        Some(head)
+    }
+
+    /// Forgets the folio in slot `s`.
+    #[inline]
+    fn forget_slot(&mut self, s: usize) {
+        let (head, t) = self.at(s);
+        let (head, nr_pages) = (*head, t.nr_pages);
+        self.cover.clear_if(head, nr_pages, s as u32 + 1);
+        self.at_head.set(head, 0);
+        self.heads.remove(&head);
+        self.free.push(s as u32);
     }
 
     /// Folios stored.
