@@ -466,19 +466,25 @@ impl Model {
     }
 
     /// The head of the folio holding `pfn` (`pfn` itself when it is free) and the PFNs of
-    /// the folio (empty for free memory), a small folio's from one read of its `struct page`.
+    /// the folio (empty for free memory).
     #[inline]
     fn folio_span(&self, pfn: Pfn) -> (Pfn, std::ops::Range<u64>) {
-        let page = self.mem.page(pfn);
-        let flags = page.flags;
-        if !flags.has(PageFlags::ALLOCATED) {
-            return (pfn, 0..0);
+        let (head, pfns, _) = self.folio_at(pfn);
+        (head, pfns)
+    }
+
+    /// [`Model::folio_span`] and the flags of the head [`Memory::folio_meta`] finds for
+    /// `pfn` (whose counter is every one of the folio's pages'), a small folio's from one
+    /// read of its `struct page`.
+    ///
+    /// [`Memory::folio_meta`]: foliolab_mem::Memory::folio_meta
+    #[inline]
+    fn folio_at(&self, pfn: Pfn) -> (Pfn, std::ops::Range<u64>, PageFlags) {
+        let (head, order, head_flags) = self.mem.folio_meta(pfn);
+        if !self.mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
+            return (pfn, 0..0, head_flags);
         }
-        if !flags.has(PageFlags::BUDDY) && !flags.has(PageFlags::HEAD) && page.head() == pfn {
-            return (pfn, pfn.0..pfn.0 + 1);
-        }
-        let h = self.head_or_self(pfn);
-        (h, h.0..h.0 + self.mem.folio_order(h).nr_pages())
+        (head, head.0..head.0 + order.nr_pages(), head_flags)
     }
 
     /// The head of the folio holding `pfn` (`pfn` itself when it is free), from one read of
@@ -767,32 +773,13 @@ impl Model {
         rss
     }
 
-    /// The PFNs of the allocated folio holding `pfn` (empty for free memory) and
-    /// [`Model::page_counter`] of `pfn`, which is every one of its pages'.
+    /// The PFNs of the allocated folio holding `pfn` (empty for free memory) and the RSS
+    /// counter of `pfn` ([`Model::mm_counter`] of its folio, from its head's flags alone),
+    /// which is every one of its pages'.
     #[inline]
     fn folio_counter(&self, pfn: Pfn) -> (std::ops::Range<u64>, RssCounter) {
-        let page = self.mem.page(pfn);
-        let flags = page.flags;
-        if flags.has(PageFlags::ALLOCATED)
-            && !flags.has(PageFlags::BUDDY)
-            && !flags.has(PageFlags::HEAD)
-            && page.head() == pfn
-        {
-            // A small folio: its own flags say its counter.
-            return (pfn.0..pfn.0 + 1, counter_of(flags));
-        }
-        let counter = self.page_counter(pfn);
-        if !flags.has(PageFlags::ALLOCATED) {
-            return (0..0, counter);
-        }
-        let (head, order, _) = self.mem.folio_meta(pfn);
-        (head.0..head.0 + order.nr_pages(), counter)
-    }
-
-    /// [`Model::mm_counter`] of the folio holding `pfn`, from its head's flags alone.
-    #[inline]
-    fn page_counter(&self, pfn: Pfn) -> RssCounter {
-        counter_of(self.mem.page(self.mem.folio_of(pfn)).flags)
+        let (_, pfns, head_flags) = self.folio_at(pfn);
+        (pfns, counter_of(head_flags))
     }
 
     /// No writable entry maps a non-exclusive anon page: the pages a writable entry was
