@@ -316,17 +316,7 @@ fn pin_to_this_cpu() -> Result<()> {
     if cpu < 0 {
         return Err(ProbeError::last_os("sched_getcpu"));
     }
-    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes inside it;
-    // sched_setaffinity reads the set it is given.
-    let ok = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu as usize, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if ok != 0 {
-        return Err(ProbeError::last_os("sched_setaffinity"));
-    }
-    Ok(())
+    crate::sys::pin_to_cpu(cpu as usize)
 }
 
 /// A word in a shared anonymous page, written by the child of fork and read by the parent

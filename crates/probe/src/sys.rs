@@ -23,6 +23,21 @@ pub fn write_knob(path: impl AsRef<Path>, value: &str) -> Result<()> {
         .map_err(|e| ProbeError::io(format!("write {value:?} to {}", p.display()), e))
 }
 
+/// Pins the calling thread (and the children it forks from now on) to CPU `cpu`.
+pub fn pin_to_cpu(cpu: usize) -> Result<()> {
+    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes inside it;
+    // sched_setaffinity reads the set it is given.
+    let ok = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if ok != 0 {
+        return Err(ProbeError::last_os("sched_setaffinity"));
+    }
+    Ok(())
+}
+
 /// A sysfs knob's current value: the bracketed choice (`always [madvise] never`) or the
 /// trimmed text.
 pub fn knob_value(text: &str) -> String {

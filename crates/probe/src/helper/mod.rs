@@ -177,12 +177,8 @@ fn pin_cpu() {
         .ok()
         .and_then(|c| c.parse::<usize>().ok())
     {
-        // SAFETY: cpu_set_t manipulation on a local.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        }
+        // Best effort, as before: an unusable CPU number leaves the helper unpinned.
+        let _ = crate::sys::pin_to_cpu(cpu);
     }
 }
 
