@@ -85,6 +85,16 @@ impl PageCounts {
     pub fn sub(&mut self, i: usize) {
         self.sub_pages(i, 1);
     }
+    /// The count of a one-page folio's page (the caller knows the folio is one page), to
+    /// change in place: what counting a PTE of a small folio in or out writes.
+    #[inline]
+    pub fn small_mut(&mut self) -> &mut u64 {
+        debug_assert!(
+            self.large().is_none(),
+            "small_mut of a large folio's counts"
+        );
+        &mut self.one
+    }
     /// Sum of the counts.
     #[inline]
     pub fn sum(&self) -> u64 {
