@@ -31,6 +31,17 @@ impl Changed {
         self.heads.push(head);
     }
 
+    /// Adds the `nr` heads from `first` on (consecutive one-page folios, a run of PTEs
+    /// walked): one comparison with the last head, not one per head.
+    #[inline]
+    pub(crate) fn push_pages(&mut self, first: Pfn, nr: u64) {
+        if nr == 0 {
+            return;
+        }
+        self.push(first);
+        self.heads.extend((1..nr).map(|i| first.add(i)));
+    }
+
     /// Sorted, each once (after [`Changed::finish`]).
     pub(crate) fn heads(&self) -> &[Pfn] {
         &self.heads
@@ -64,6 +75,15 @@ mod tests {
         c.finish();
         let want: Vec<Pfn> = [1, 2, 3, 4, 5, 9].into_iter().map(Pfn).collect();
         assert_eq!(c.heads(), &want[..]);
+        c.clear();
+        c.push(Pfn(7));
+        c.push_pages(Pfn(7), 3);
+        c.push_pages(Pfn(12), 0);
+        c.finish();
+        assert_eq!(c.heads(), &[Pfn(7), Pfn(8), Pfn(9)]);
+        c.push_pages(Pfn(2), 2);
+        c.finish();
+        assert_eq!(c.heads(), &[Pfn(2), Pfn(3), Pfn(7), Pfn(8), Pfn(9)]);
         c.clear();
         c.push(Pfn(7));
         c.finish();

@@ -238,19 +238,18 @@ impl Tally<'_> {
         let end = first.pfn().add(nr);
         let mut pfn = first.pfn();
         while pfn < end {
-            let changed = &mut *self.changed;
             let small = self.truth.each_small(
                 pfn,
                 end.offset_from(pfn),
                 |_| false,
-                |p, t| {
-                    changed.push(p);
+                |_, t| {
                     let last = uncount_small(t, mm);
                     #[cfg(test)]
                     let last = last && !seeded::seeded(seeded::Fault::OutKeepsFolio);
                     last
                 },
             );
+            self.changed.push_pages(pfn, small);
             pfn = pfn.add(small);
             if pfn < end {
                 pfn = self.uncount_folio(mm, pfn, end);
@@ -283,22 +282,21 @@ impl Tally<'_> {
         let end = first.pfn().add(nr);
         let mut pfn = first.pfn();
         while pfn < end {
-            let changed = &mut *self.changed;
             let small = self.truth.each_small(
                 pfn,
                 end.offset_from(pfn),
                 |p| new_small(mem, p),
-                |p, t| {
+                |_, t| {
                     *t.pte_maps_per_page.small_mut() += 1;
                     #[cfg(test)]
                     if seeded::seeded(seeded::Fault::InSkipsMm) {
                         return false;
                     }
                     t.entries_per_mm.add(mm, 1);
-                    changed.push(p);
                     false
                 },
             );
+            self.changed.push_pages(pfn, small);
             pfn = pfn.add(small);
             if pfn < end {
                 pfn = self.count_folio(mm, pfn, end, mem);

@@ -110,6 +110,28 @@ impl Many {
         }
     }
 
+    /// [`MmCounts::add`] of an MM with a place in the dense array, or of the MM just past
+    /// its end while the array still fits (the next child of a forking parent): whether it
+    /// added.
+    #[inline(always)]
+    fn add_dense(&mut self, mm: MmId, nr: u32) -> bool {
+        let (i, len) = (mm.0.wrapping_sub(self.base) as usize, self.dense.len());
+        if i < len {
+            let n = &mut self.dense[i];
+            if *n == GONE {
+                return false;
+            }
+            *n += nr;
+            return true;
+        }
+        if i == len && len > 0 && Many::dense_fits(len + 1 - self.first, self.live + 1) {
+            self.dense.push(nr);
+            self.live += 1;
+            return true;
+        }
+        false
+    }
+
     /// Ids the dense array would span with `mm` in it.
     fn span_with(&self, mm: MmId) -> usize {
         if self.dense.is_empty() {
@@ -405,31 +427,40 @@ impl MmCounts {
     }
 
     /// `nr` more entries for `mm` (inserted when it had none): what counting in a run of
-    /// its PTEs writes. The common cases in a few instructions: an inline MM, an MM with a
-    /// place in the dense array, the next child of a forking parent appended to it.
-    #[inline]
+    /// its PTEs writes. The common cases in a few instructions, inlined into the caller's
+    /// loop: an MM with an inline place or one appended inline, an MM with a place in the
+    /// dense array, the next child of a forking parent appended to it.
+    #[inline(always)]
     pub fn add(&mut self, mm: MmId, nr: u32) {
-        match self.many.as_deref_mut() {
-            Some(m) if m.live > 0 => {
-                if m.is_dense {
-                    let (i, len) = (mm.0.wrapping_sub(m.base) as usize, m.dense.len());
-                    if i < len && m.dense[i] != GONE {
-                        return m.dense[i] += nr;
-                    }
-                    if i == len && len > 0 && Many::dense_fits(len + 1 - m.first, m.live + 1) {
-                        m.dense.push(nr);
-                        m.live += 1;
-                        return;
-                    }
-                }
-            }
-            _ => {
-                let inline = &mut self.inline[..self.nr_inline];
-                if let Some((_, n)) = inline.iter_mut().find(|(m, _)| *m == mm) {
-                    return *n += nr;
-                }
-            }
+        let added = match self.many.as_deref_mut() {
+            Some(m) if m.live > 0 => m.is_dense && m.add_dense(mm, nr),
+            _ => self.add_inline(mm, nr),
+        };
+        if !added {
+            self.add_slow(mm, nr);
         }
+    }
+
+    /// [`MmCounts::add`] when the inline entries are the map and `mm` has a place there or
+    /// comes after them with room left: whether it added.
+    #[inline(always)]
+    fn add_inline(&mut self, mm: MmId, nr: u32) -> bool {
+        let k = self.nr_inline;
+        if let Some((_, n)) = self.inline[..k].iter_mut().find(|(m, _)| *m == mm) {
+            *n += nr;
+            return true;
+        }
+        if k < MM_INLINE && (k == 0 || self.inline[k - 1].0 < mm) {
+            self.inline[k] = (mm, nr);
+            self.nr_inline = k + 1;
+            return true;
+        }
+        false
+    }
+
+    /// [`MmCounts::add`] in general (a new place, maybe a new layout).
+    #[inline(never)]
+    fn add_slow(&mut self, mm: MmId, nr: u32) {
         *self.counter(mm) += nr;
     }
 
