@@ -4,6 +4,7 @@
 //! And `vma-count` is judged against "shared" (more than one MM): one process mapping a THP
 //! through two VMAs makes it answer "shared", which compare tallies as false shared.
 
+use foliolab_testkit::{relative, scenarios_below};
 use serde_json::Value;
 use std::process::Command;
 
@@ -26,15 +27,10 @@ fn compare(args: &[&str], files: &[String]) -> Value {
 }
 
 fn suite() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(root().join("tests/compare-pmd"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".scn"))
-        .map(|n| format!("tests/compare-pmd/{n}"))
-        .collect();
-    v.sort();
-    v
+    scenarios_below(&["tests/compare-pmd"], 12)
+        .iter()
+        .map(|p| relative(p))
+        .collect()
 }
 
 fn design<'a>(v: &'a Value, name: &str) -> &'a Value {

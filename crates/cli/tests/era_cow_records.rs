@@ -28,18 +28,13 @@ fn root() -> PathBuf {
 }
 
 /// Every file below `dir` ending in `ext`, as paths relative to `base`, sorted.
-fn files_below(dir: &Path, base: &Path, ext: &str, out: &mut Vec<String>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_below(&p, base, ext, out);
-        } else if p.to_string_lossy().ends_with(ext) {
-            let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
-            out.push(rel);
-        }
-    }
+fn files_below(dir: &Path, base: &Path, ext: &str) -> Vec<String> {
+    let mut out: Vec<String> = foliolab_testkit::files_below(dir, ext)
+        .iter()
+        .map(|p| p.strip_prefix(base).unwrap().to_string_lossy().into_owned())
+        .collect();
     out.sort();
+    out
 }
 
 /// The counters kernel `k` shows (`counters = ...` of its facts.txt).
@@ -179,15 +174,8 @@ struct Expected {
 /// Runs every tests/cow scenario kernel `k` ran on `era` and compares with the records.
 fn cow_records_match(k: &str, era: Era, want: Expected) {
     let base = root().join(format!("docs/kernel-measurements/{k}"));
-    let mut ran = Vec::new();
-    files_below(&base.join("tests/cow"), &base, ".jsonl", &mut ran);
-    let mut unsupported = Vec::new();
-    files_below(
-        &base.join("tests/cow"),
-        &base,
-        ".unsupported",
-        &mut unsupported,
-    );
+    let ran = files_below(&base.join("tests/cow"), &base, ".jsonl");
+    let unsupported = files_below(&base.join("tests/cow"), &base, ".unsupported");
     assert_eq!(ran.len(), want.ran, "records of scenarios that ran on {k}");
     assert_eq!(
         ran.len() + unsupported.len(),

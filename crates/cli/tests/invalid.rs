@@ -2,23 +2,12 @@
 //! and the reason its `# error: LINE:COLUMN: REASON` line names. Each file is one class of
 //! input that once made the model panic or abort (mutation fuzzing); none may again.
 
-use std::path::Path;
+use foliolab_testkit::scenarios_below;
 use std::process::Command;
 
 #[test]
 fn invalid_scenarios_are_rejected_where_and_why_their_header_says() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/invalid");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "scn"))
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 4,
-        "tests/invalid: {} scenarios, expected at least 4",
-        files.len()
-    );
+    let files = scenarios_below(&["tests/invalid"], 4);
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
         let want = text

@@ -4,6 +4,7 @@
 
 mod support;
 
+use foliolab_testkit::{relative, scenarios_below};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use support::schema::Schema;
@@ -32,19 +33,10 @@ fn records(schema: &Schema, stdout: &str) -> Vec<Value> {
 
 /// The scenario files of `dir` (relative to the repository root), at least `at_least`.
 fn scenarios(dir: &str, at_least: usize) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(root().join(dir))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "scn"))
-        .map(|p| format!("{dir}/{}", p.file_name().unwrap().to_string_lossy()))
-        .collect();
-    v.sort();
-    assert!(
-        v.len() >= at_least,
-        "{dir}: {} scenarios, expected {at_least}+",
-        v.len()
-    );
-    v
+    scenarios_below(&[dir], at_least)
+        .iter()
+        .map(|p| relative(p))
+        .collect()
 }
 
 #[test]

@@ -13,10 +13,10 @@
 
 use foliolab_cli::mutate::{case, run_case};
 use foliolab_cli::run::RunOptions;
+use foliolab_testkit::{relative, scenarios_below};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -137,34 +137,10 @@ fn watchdog(limit: Duration) {
     });
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn scn_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            scn_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "scn") {
-            out.push(p);
-        }
-    }
-}
-
 /// The seeds of the mutants: every scenario of `examples/` and `tests/`, but only every
 /// tenth of the 744 generated `tests/cow/` files (they differ little from each other).
 fn corpus() -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    scn_files(&repo().join("examples"), &mut files);
-    scn_files(&repo().join("tests"), &mut files);
-    let all = files.len();
-    assert!(
-        all >= 850,
-        "only {all} scenarios under examples/ and tests/"
-    );
+    let mut files = scenarios_below(&["examples", "tests"], 850);
     let mut cow = 0;
     files.retain(|p| {
         if !p.to_string_lossy().contains("/tests/cow/") {
@@ -176,7 +152,7 @@ fn corpus() -> Vec<(String, String)> {
     files
         .iter()
         .map(|p| {
-            let name = p.strip_prefix(repo()).unwrap_or(p).display().to_string();
+            let name = relative(p);
             (name, std::fs::read_to_string(p).unwrap())
         })
         .collect()

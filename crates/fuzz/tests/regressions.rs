@@ -5,21 +5,11 @@
 
 use foliolab_fuzz::{run_one, ExecOptions, SchemeSpec};
 use foliolab_scenario::{parse, validate};
-use std::path::Path;
+use foliolab_testkit::scenarios_below;
 
 #[test]
 fn regression_scenarios_pass_under_every_scheme() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/regressions");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    files.retain(|p| p.extension().is_some_and(|x| x == "scn"));
-    files.sort();
-    assert!(
-        files.len() >= 6,
-        "{} regressions, expected at least 6",
-        files.len()
-    );
+    let files = scenarios_below(&["tests/regressions"], 6);
     let mut bad = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();

@@ -102,4 +102,46 @@ mod tests {
             assert_eq!(c.get(Pfn(pfn as u64)), want, "pfn {pfn}");
         }
     }
+
+    /// The three levels of `a` and `b` over PFNs `0..nr_pages`.
+    fn levels_equal(a: &FreeCounts, b: &FreeCounts, nr_pages: u64) -> bool {
+        (0..nr_pages).all(|p| {
+            let pfn = Pfn(p);
+            let (mid, top) = (Pfn(p >> MID_ORDER), Pfn(p >> TOP_ORDER));
+            a.pages.get(pfn) == b.pages.get(pfn)
+                && a.mid.get(mid) == b.mid.get(mid)
+                && a.top.get(top) == b.top.get(top)
+        })
+    }
+
+    /// An order-0 free counted as a run (`freed_pages`, what `Memory::free_folios` does for
+    /// small folios, and so for `Memory::free_folio` of one) leaves every level as
+    /// `freed(head, Order(0))` would: random runs over random frames, mixed with frees of
+    /// larger orders. Replay: the seed is in the failure message.
+    #[test]
+    fn an_order_0_free_counted_as_a_run_is_a_free_of_order_0() {
+        let nr_pages = 1u64 << 12;
+        for seed in 0..8u64 {
+            let mut rng = foliolab_types::prng::Prng::new(0xe90c_0000 ^ seed);
+            let (mut by_folio, mut by_run) = (FreeCounts::new(nr_pages), FreeCounts::new(nr_pages));
+            for step in 0..500 {
+                let order = Order([0u8, 0, 0, 1, 4, 9][rng.below(6) as usize]);
+                let head = Pfn(rng.below(nr_pages) & !(order.nr_pages() - 1));
+                if order.0 != 0 {
+                    by_folio.freed(head, order);
+                    by_run.freed(head, order);
+                    continue;
+                }
+                let nr = 1 + rng.below(16.min(nr_pages - head.0));
+                for p in head.0..head.0 + nr {
+                    by_folio.freed(Pfn(p), Order(0));
+                }
+                by_run.freed_pages(head, nr as usize);
+                assert!(
+                    levels_equal(&by_folio, &by_run, nr_pages),
+                    "seed {seed} step {step}: {nr} pages from {head:?}"
+                );
+            }
+        }
+    }
 }

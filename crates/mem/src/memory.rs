@@ -102,27 +102,20 @@ impl Memory {
         Ok(head)
     }
 
-    /// Returns a folio whose refcount reached 0 to the buddy allocator.
+    /// Returns a folio whose refcount reached 0 to the buddy allocator: [`Memory::free_folios`]
+    /// of that one folio, which frees it as one block (tested against a reset with `fill`,
+    /// `FreeCounts::freed` and one `Buddy::free`).
     pub fn free_folio(&mut self, head: Pfn) {
-        self.free_folio_of_order(head, self.folio_order(head));
+        let order = self.folio_order(head);
+        self.free_folios(&[(head, order)], |&folio| folio);
     }
 
-    /// [`Memory::free_folio`] of a folio whose order the caller knows.
-    #[inline]
-    pub fn free_folio_of_order(&mut self, head: Pfn, order: Order) {
-        self.release(head, order);
-        self.free_counts.freed(head, order);
-        // Every page back to a clean `struct page` (16 bytes each, one store).
-        let nr = order.nr_pages() as usize;
-        self.map.range_mut(head, nr).fill(Page::default());
-        self.buddy.free(&mut self.map, head, order);
-    }
-
-    /// [`Memory::free_folio_of_order`] of each folio of `folios` (head and order by
-    /// `head_order`), in order, with the same result: folios that follow each other in
-    /// memory within one 2 MiB block are reset in one fill and go back to the buddy
-    /// allocator as the largest aligned blocks that cover them (the buddy's merges give the
-    /// same free lists as one free per folio, see [`crate::buddy::Buddy::free_range`]).
+    /// Frees each folio of `folios` (head and order by `head_order`), in order: its pages
+    /// reset to a clean `struct page`, its frames' epochs moved on, its block back to the
+    /// buddy allocator. Folios that follow each other in memory within one 2 MiB block are
+    /// reset in one memset and go back to the buddy allocator as the largest aligned blocks
+    /// that cover them (the buddy's merges give the same free lists as one free per folio,
+    /// see [`crate::buddy::Buddy::free_range`]).
     pub fn free_folios<T>(&mut self, folios: &[T], head_order: impl Fn(&T) -> (Pfn, Order)) {
         let mut i = 0;
         while i < folios.len() {
@@ -449,4 +442,89 @@ mod tests {
         assert_eq!(m.refcount(g), 1);
         assert_eq!(m.page(stale).refcount, 0, "tail refcounts stay 0");
     }
+
+    /// The single free before it went through [`Memory::free_folios`]: the folio's pages
+    /// reset with `fill`, its frees counted by `FreeCounts::freed`, one `Buddy::free`.
+    fn free_as_one_block(m: &mut Memory, head: Pfn) {
+        let order = m.folio_order(head);
+        m.release(head, order);
+        m.free_counts.freed(head, order);
+        m.map
+            .range_mut(head, order.nr_pages() as usize)
+            .fill(Page::default());
+        m.buddy.free(&mut m.map, head, order);
+    }
+
+    /// Everything a free can change, over `pfns`: the pages, epochs and contents, the
+    /// buddy's lists, the folio counts and the marks.
+    fn assert_same(old: &Memory, new: &Memory, pfns: std::ops::Range<u64>, why: &str) {
+        for pfn in pfns.map(Pfn) {
+            assert_eq!(old.page(pfn), new.page(pfn), "{why}: page {pfn:?}");
+            assert_eq!(old.frame_epoch(pfn), new.frame_epoch(pfn), "{why}: {pfn:?}");
+            assert_eq!(old.content(pfn), new.content(pfn), "{why}: {pfn:?}");
+        }
+        assert_eq!(
+            format!("{:?}", old.buddy),
+            format!("{:?}", new.buddy),
+            "{why}"
+        );
+        assert_eq!(old.nr_folios, new.nr_folios, "{why}");
+        assert_eq!(
+            format!("{:?}", old.touched),
+            format!("{:?}", new.touched),
+            "{why}"
+        );
+        new.check_invariants().unwrap();
+    }
+
+    /// [`Memory::free_folio`] (now one run of [`Memory::free_folios`]) leaves memory as the
+    /// free of one block did, for every order and layout: random allocations of orders 0..=9
+    /// (some split, so small folios sit inside what was a large one), freed one at a time in
+    /// random order between allocations that reuse the freed blocks. Replay: the seed is in
+    /// every failure message.
+    #[test]
+    fn a_single_free_leaves_memory_as_freeing_one_block() {
+        for seed in 0..16u64 {
+            let mut rng = foliolab_types::prng::Prng::new(0xf0f0_11ee ^ seed);
+            let (mut old, mut new) = (Memory::new(), Memory::new());
+            let (mut live, mut top) = (Vec::new(), FIRST_PFN.0);
+            for step in 0..1000u64 {
+                let why = format!("seed {seed} step {step}");
+                // The last steps only free: blocks merge back up to MAX_ORDER.
+                let alloc = step < 600 && (live.is_empty() || rng.below(5) < 3);
+                if alloc {
+                    let order = Order([0u8, 0, 0, 0, 1, 2, 3, 4, 6, 9][rng.below(10) as usize]);
+                    let head = old.alloc_folio(order).unwrap();
+                    assert_eq!(new.alloc_folio(order).unwrap(), head, "{why}");
+                    top = top.max(head.0 + order.nr_pages());
+                    if order.0 == 0 || rng.below(3) != 0 {
+                        live.push(head);
+                        continue;
+                    }
+                    let to = Order(rng.below(order.0 as u64) as u8);
+                    for h in old.split_folio(head, to) {
+                        old.ref_add(h, 1);
+                        live.push(h);
+                    }
+                    new.split_folio(head, to)
+                        .iter()
+                        .for_each(|&h| new.ref_add(h, 1));
+                } else if !live.is_empty() {
+                    let head = live.swap_remove(rng.below(live.len() as u64) as usize);
+                    old.ref_add(head, -1);
+                    new.ref_add(head, -1);
+                    free_as_one_block(&mut old, head);
+                    new.free_folio(head);
+                    let block = head.0 & !(MAX_ORDER_PAGES - 1);
+                    assert_same(&old, &new, block..block + MAX_ORDER_PAGES, &why);
+                }
+                if step % 100 == 99 {
+                    assert_same(&old, &new, FIRST_PFN.0..top, &why);
+                }
+            }
+            assert_same(&old, &new, FIRST_PFN.0..top, &format!("seed {seed}"));
+        }
+    }
+
+    const MAX_ORDER_PAGES: u64 = 1 << foliolab_types::MAX_ORDER.0;
 }

@@ -4,7 +4,8 @@
 //! - `tests/architecture.rs`: each crate depends only on the workspace crates its row allows,
 //!   uses `anyhow` only where allowed, performs I/O (files, processes, the environment, the
 //!   clock, standard streams, libc) only where allowed, and keeps no `HashMap`/`HashSet` where
-//!   its state is model state (iteration order must be deterministic);
+//!   its state is model state (iteration order must be deterministic), and names a test-support
+//!   crate ([`DEV_ONLY`]) only among its dev-dependencies;
 //! - `tests/function_length.rs`: no function over [`MAX_FUNCTION_LINES`] lines except those
 //!   listed in `long-functions.txt`, a list that may only shrink.
 //!
@@ -40,6 +41,11 @@ const PROBE: &str = "foliolab-probe";
 const FUZZ: &str = "foliolab-fuzz";
 const EXPLORE: &str = "foliolab-explore";
 const RECORD: &str = "foliolab-record";
+const TESTKIT: &str = "foliolab-testkit";
+
+/// Test support: any crate's tests may use these, in `[dev-dependencies]` only (a library or
+/// binary that depended on one would do its file I/O).
+pub const DEV_ONLY: &[&str] = &[TESTKIT];
 
 /// One row per workspace member.
 pub const CRATES: &[CrateRule] = &[
@@ -146,6 +152,15 @@ pub const CRATES: &[CrateRule] = &[
     },
     CrateRule {
         dir: "crates/rules",
+        may_depend_on: &[],
+        io: true,
+        anyhow: false,
+        model_state: false,
+    },
+    // Walks the repository's folders for the tests (every scenario of a folder, sorted and
+    // counted): I/O, so a dev-dependency only (`DEV_ONLY`).
+    CrateRule {
+        dir: "crates/testkit",
         may_depend_on: &[],
         io: true,
         anyhow: false,

@@ -1,6 +1,6 @@
 //! Every crate's `Cargo.toml` and sources against its row of `foliolab_rules::CRATES`.
 
-use foliolab_rules::{CrateRule, CRATES, IO_PATTERNS, UNORDERED_PATTERNS};
+use foliolab_rules::{CrateRule, CRATES, DEV_ONLY, IO_PATTERNS, UNORDERED_PATTERNS};
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
@@ -19,9 +19,9 @@ fn members() -> Vec<String> {
         .collect()
 }
 
-/// Package name and every dependency (any section) of a manifest.
-fn manifest(dir: &str) -> (String, Vec<String>) {
-    let text = std::fs::read_to_string(repo().join(dir).join("Cargo.toml")).unwrap();
+/// Package name and every dependency of a manifest, each with its section
+/// (`dependencies`, `dev-dependencies`, `build-dependencies`, or a target's).
+fn manifest(text: &str) -> (String, Vec<(String, String)>) {
     let mut name = String::new();
     let mut deps = Vec::new();
     let mut section = String::new();
@@ -38,7 +38,8 @@ fn manifest(dir: &str) -> (String, Vec<String>) {
             name = value.trim().trim_matches('"').to_string();
         }
         if section.ends_with("dependencies") && !key.is_empty() && !key.starts_with('#') {
-            deps.push(key.split('.').next().unwrap().trim().to_string());
+            let dep = key.split('.').next().unwrap().trim().to_string();
+            deps.push((dep, section.clone()));
         }
     }
     (name, deps)
@@ -96,11 +97,23 @@ fn source_violations(rule: &CrateRule) -> Vec<String> {
 }
 
 fn dependency_violations(rule: &CrateRule) -> Vec<String> {
-    let (name, deps) = manifest(rule.dir);
+    let text = std::fs::read_to_string(repo().join(rule.dir).join("Cargo.toml")).unwrap();
+    manifest_violations(rule, &text)
+}
+
+/// Every rule broken by the manifest `text` of the crate `rule` describes.
+fn manifest_violations(rule: &CrateRule, text: &str) -> Vec<String> {
+    let (name, deps) = manifest(text);
     let mut out = Vec::new();
-    for d in deps {
+    for (d, section) in deps {
         let workspace = d.starts_with("foliolab") || d == "cowgen";
-        if workspace && !rule.may_depend_on.contains(&d.as_str()) {
+        let dev_only = DEV_ONLY.contains(&d.as_str());
+        if dev_only && !section.ends_with("dev-dependencies") {
+            out.push(format!(
+                "{name} depends on {d} in [{section}]: test support, dev-dependencies only"
+            ));
+        }
+        if workspace && !dev_only && !rule.may_depend_on.contains(&d.as_str()) {
             out.push(format!(
                 "{name} depends on {d}, which its rule does not allow"
             ));
@@ -151,7 +164,8 @@ fn sources_follow_the_architecture() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
-/// The checks catch what they are for: a forbidden dependency, I/O, anyhow and a HashMap.
+/// The checks catch what they are for: a forbidden dependency, test support outside
+/// dev-dependencies, I/O, anyhow and a HashMap.
 #[test]
 fn the_checks_catch_violations() {
     let model = CRATES.iter().find(|r| r.dir == "crates/model").unwrap();
@@ -160,6 +174,20 @@ fn the_checks_catch_violations() {
         ..*CRATES.iter().find(|r| r.dir == "crates/probe").unwrap()
     };
     assert!(!dependency_violations(&probe).is_empty(), "probe -> driver");
+    let uses_testkit = |section: &str| {
+        let text = format!(
+            "[package]\nname = \"foliolab-model\"\n[{section}]\nfoliolab-testkit.workspace = true\n"
+        );
+        manifest_violations(model, &text)
+    };
+    assert!(
+        uses_testkit("dev-dependencies").is_empty(),
+        "tests may walk folders"
+    );
+    assert!(
+        !uses_testkit("dependencies").is_empty(),
+        "a library may not"
+    );
     let strict = CrateRule {
         io: false,
         anyhow: false,

@@ -2,40 +2,28 @@
 //! printer: parse, print, parse gives the same program, and printing is idempotent.
 
 use foliolab_scenario::{parse, print, validate};
-use std::path::{Path, PathBuf};
+use foliolab_testkit::{repo, scenarios_below};
 
-fn scn_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            scn_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "scn") {
-            out.push(p);
-        }
-    }
-}
+/// Every folder of scenarios, with the fewest files it may hold.
+const FOLDERS: [(&str, usize); 10] = [
+    ("examples/", 11),
+    ("tests/traces/", 5),
+    ("tests/conformance/", 75),
+    ("tests/regressions/", 6),
+    ("tests/invalid/", 4),
+    ("tests/compare/", 12),
+    ("tests/compare-pmd/", 12),
+    ("tests/model/", 10),
+    ("tests/language/", 1),
+    ("tests/cow/", 744),
+];
 
 #[test]
 fn every_scenario_round_trips() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut files = Vec::new();
-    scn_files(&root.join("examples"), &mut files);
-    scn_files(&root.join("tests"), &mut files);
-    // Every folder of scenarios, with the fewest files it may hold.
-    for (dir, at_least) in [
-        ("examples/", 11),
-        ("tests/traces/", 5),
-        ("tests/conformance/", 75),
-        ("tests/regressions/", 6),
-        ("tests/invalid/", 4),
-        ("tests/compare/", 12),
-        ("tests/compare-pmd/", 12),
-        ("tests/model/", 10),
-        ("tests/language/", 1),
-        ("tests/cow/", 744),
-    ] {
+    let root = repo();
+    let at_least = FOLDERS.iter().map(|(_, n)| n).sum();
+    let files = scenarios_below(&["examples", "tests"], at_least);
+    for (dir, at_least) in FOLDERS {
         let n = files
             .iter()
             .filter(|f| f.strip_prefix(&root).is_ok_and(|r| r.starts_with(dir)))
@@ -66,7 +54,7 @@ fn every_scenario_round_trips() {
 
 #[test]
 fn example_scenarios_are_valid() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = repo();
     for name in [
         "tests/language/language-tour.scn",
         "examples/fork-cow-64k.scn",

@@ -9,36 +9,13 @@ use foliolab_driver::{
 use foliolab_scenario::{parse, validate, Scenario, Stmt};
 use foliolab_schemes::registry;
 use foliolab_sim::ModelRunner;
+use foliolab_testkit::scenarios_below;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out);
-        } else if p.extension().is_some_and(|x| x == "scn") {
-            out.push(p);
-        }
-    }
-}
+use std::path::PathBuf;
 
 /// Every valid scenario of the repository (examples and tests, recursively).
 fn scenarios() -> Vec<(PathBuf, Scenario)> {
-    let mut files = Vec::new();
-    walk(&repo().join("examples"), &mut files);
-    walk(&repo().join("tests"), &mut files);
-    assert!(files.len() >= 850, "only {} scenarios found", files.len());
-    files
+    scenarios_below(&["examples", "tests"], 850)
         .into_iter()
         .filter_map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();

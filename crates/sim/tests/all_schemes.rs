@@ -8,11 +8,8 @@ use foliolab_driver::{check_supported, drive, Record};
 use foliolab_scenario::{parse, validate};
 use foliolab_schemes::registry;
 use foliolab_sim::ModelRunner;
+use foliolab_testkit::scenarios_below;
 use std::path::{Path, PathBuf};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn scenarios() -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -25,19 +22,7 @@ fn scenarios() -> Vec<PathBuf> {
         ("tests/compare", 12),
         ("tests/compare-pmd", 12),
     ] {
-        let entries = std::fs::read_dir(repo().join(dir)).unwrap_or_else(|e| panic!("{dir}: {e}"));
-        let mut files: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "scn"))
-            .collect();
-        assert!(
-            files.len() >= at_least,
-            "{dir}: {} scenarios, expected at least {at_least}",
-            files.len()
-        );
-        files.sort();
-        out.extend(files);
+        out.extend(scenarios_below(&[dir], at_least));
     }
     out
 }

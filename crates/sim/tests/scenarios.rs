@@ -6,30 +6,8 @@
 use foliolab_driver::{check_supported, drive, Record, SummaryRecord};
 use foliolab_scenario::{parse, validate};
 use foliolab_sim::ModelRunner;
-use std::path::{Path, PathBuf};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Every `.scn` under `dir` (a missing folder is an error, not zero scenarios).
-fn scenarios(dir: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let entries = std::fs::read_dir(repo().join(dir)).unwrap_or_else(|e| panic!("{dir}: {e}"));
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(scenarios(&format!(
-                "{dir}/{}",
-                e.file_name().to_string_lossy()
-            )));
-        } else if p.extension().is_some_and(|x| x == "scn") {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
+use foliolab_testkit::scenarios_below;
+use std::path::Path;
 
 /// Runs one file; `Err(reasons)` when the model cannot perform it.
 fn run(path: &Path) -> Result<(SummaryRecord, Vec<String>), Vec<String>> {
@@ -55,12 +33,7 @@ fn run(path: &Path) -> Result<(SummaryRecord, Vec<String>), Vec<String>> {
 
 /// Runs every scenario of `dir`, which must hold at least `at_least` of them.
 fn run_dir(dir: &str, may_be_unsupported: bool, at_least: usize) -> usize {
-    let files = scenarios(dir);
-    assert!(
-        files.len() >= at_least,
-        "{dir} holds {} scenarios, expected at least {at_least}",
-        files.len()
-    );
+    let files = scenarios_below(&[dir], at_least);
     let mut failures = Vec::new();
     let mut ran = 0;
     for f in &files {
@@ -130,7 +103,7 @@ fn compare_suite_passes() {
 /// files are listed as unsupported until the model maps files.
 #[test]
 fn cow_selftest_scenarios_pass() {
-    let files = scenarios("tests/cow");
+    let files = scenarios_below(&["tests/cow"], 14 * 52 + 4 + 12);
     assert_eq!(files.len(), 14 * 52 + 4 + 12);
     let ran = run_dir("tests/cow", false, 14 * 52 + 4 + 12);
     assert_eq!(ran, files.len(), "every cow.c scenario runs on the model");
