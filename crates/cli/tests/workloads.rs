@@ -5,20 +5,13 @@
 
 mod support;
 
+use foliolab_testkit::{files_below, repo};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn corpus() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/workloads");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".scn.gz"))
-        .collect();
-    v.sort();
-    v
+    files_below(&repo().join("tests/workloads"), ".scn.gz")
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! It never reads a scheme's counters: it does not even depend on the schemes crate.
 
 mod bindings;
+mod changed;
 pub mod expected;
 pub mod incremental;
 pub mod recount;

@@ -45,11 +45,17 @@ fn second_folio(r: &ModelRunner) -> Pfn {
     head
 }
 
-/// Runs `s` on `r`, calling `seed` after the last statement is performed and before the
-/// checks after it; the problems of every statement.
-fn run(s: &Scenario, r: &mut ModelRunner, seed: impl Fn(&mut ModelRunner)) -> Vec<Vec<String>> {
+/// Runs `s` on the runner `name`, calling `seed` after the last statement (the fork) is
+/// performed and before the checks after it; the problems found after the fork, once the
+/// statements before it are shown to have none.
+fn fork_problems(
+    s: &Scenario,
+    name: &str,
+    r: &mut ModelRunner,
+    seed: impl Fn(&mut ModelRunner),
+) -> Vec<String> {
     let stmts: Vec<_> = s.statements().collect();
-    let mut out = Vec::new();
+    let mut out: Vec<Vec<String>> = Vec::new();
     for (i, stmt) in stmts.iter().enumerate() {
         r.perform(stmt).unwrap();
         if i + 1 == stmts.len() {
@@ -62,7 +68,9 @@ fn run(s: &Scenario, r: &mut ModelRunner, seed: impl Fn(&mut ModelRunner)) -> Ve
                 .collect(),
         );
     }
-    out
+    let fork = out.pop().unwrap();
+    assert!(out.iter().all(|p| p.is_empty()), "{name}: {out:?}");
+    fork
 }
 
 fn runners(make: impl Fn() -> ModelRunner) -> [(&'static str, ModelRunner); 2] {
@@ -72,47 +80,34 @@ fn runners(make: impl Fn() -> ModelRunner) -> [(&'static str, ModelRunner); 2] {
     [("touched", touched), ("full", full)]
 }
 
-#[test]
-fn a_page_left_anon_exclusive_by_a_fork_is_caught_by_both_checks() {
+/// `corrupt` applied to the second folio (by its head) just before the fork's checks makes
+/// both checks report exactly `want` of that head, and nothing before.
+fn both_checks_report(corrupt: impl Fn(&mut ModelRunner, Pfn), want: impl Fn(Pfn) -> String) {
     let s = fork_of_64k_folios();
     for (name, mut r) in runners(|| ModelRunner::new("linux-6.18").unwrap()) {
-        let problems = run(&s, &mut r, |r| {
-            let page = second_folio(r).add(5);
-            let m = r.model_mut();
-            m.mem
-                .page_mut(page)
-                .flags
-                .set(PageFlags::ANON_EXCLUSIVE, true);
-        });
-        let (before, fork) = problems.split_at(problems.len() - 1);
-        assert!(before.iter().all(|p| p.is_empty()), "{name}: {before:?}");
-        let head = second_folio(&r);
-        assert_eq!(
-            fork[0],
-            vec![format!("{head:?}: exclusive page 5 mapped 2 times")],
-            "{name}"
-        );
+        let fork = fork_problems(&s, name, &mut r, |r| corrupt(r, second_folio(r)));
+        assert_eq!(fork, vec![want(second_folio(&r))], "{name}");
     }
 }
 
 #[test]
+fn a_page_left_anon_exclusive_by_a_fork_is_caught_by_both_checks() {
+    both_checks_report(
+        |r, head| {
+            let page = r.model_mut().mem.page_mut(head.add(5));
+            page.flags.set(PageFlags::ANON_EXCLUSIVE, true);
+        },
+        |head| format!("{head:?}: exclusive page 5 mapped 2 times"),
+    );
+}
+
+#[test]
 fn a_tail_refcount_among_the_pages_a_fork_marked_as_one_run_is_caught_by_both_checks() {
-    let s = fork_of_64k_folios();
-    for (name, mut r) in runners(|| ModelRunner::new("linux-6.18").unwrap()) {
-        let problems = run(&s, &mut r, |r| {
-            // Written without a mark of its own: fork marked the folio's pages as one run.
-            let page = second_folio(r).add(11);
-            r.model_mut().mem.map.get_mut(page).refcount = 1;
-        });
-        let (before, fork) = problems.split_at(problems.len() - 1);
-        assert!(before.iter().all(|p| p.is_empty()), "{name}: {before:?}");
-        let head = second_folio(&r);
-        assert_eq!(
-            fork[0],
-            vec![format!("{head:?}: tail page 11 has a refcount")],
-            "{name}"
-        );
-    }
+    both_checks_report(
+        // Written without a mark of its own: fork marked the folio's pages as one run.
+        |r, head| r.model_mut().mem.map.get_mut(head.add(11)).refcount = 1,
+        |head| format!("{head:?}: tail page 11 has a refcount"),
+    );
 }
 
 #[test]
@@ -129,17 +124,13 @@ fn a_design_that_forgets_one_page_of_a_fork_dup_is_caught_by_both_checks() {
         }))
     };
     for (name, mut r) in runners(broken) {
-        let problems = run(&s, &mut r, |_| {});
-        let (before, fork) = problems.split_at(problems.len() - 1);
-        assert!(before.iter().all(|p| p.is_empty()), "{name}: {before:?}");
+        let fork = fork_problems(&s, name, &mut r, |_| {});
         // One message per folio: its page 9 has one mapping too few.
-        assert_eq!(fork[0].len(), 4, "{name}: {:?}", fork[0]);
+        assert_eq!(fork.len(), 4, "{name}: {fork:?}");
         assert!(
-            fork[0]
-                .iter()
+            fork.iter()
                 .all(|m| m.ends_with("(linux-6.18): page[9] _mapcount 1, 2 PTE mappings")),
-            "{name}: {:?}",
-            fork[0]
+            "{name}: {fork:?}"
         );
     }
 }

@@ -1,7 +1,10 @@
-//! Every scenario in the repository runs on the model with invariants and the oracle checked
-//! after every statement, and must pass. Scenarios using statements the model does not
-//! perform yet are listed by name and reason (never skipped silently), and only the
-//! directories that may hold them (`tests/conformance`, `tests/language`, `tests/cow`) are allowed to.
+//! Every scenario of the repository's run folders (examples, traces, model, regressions,
+//! conformance, compare, compare-pmd, cow) runs on the model with invariants and the oracle
+//! checked after every statement, and must pass. Scenarios using statements the model does
+//! not perform yet are listed by name and reason (never skipped silently), and only
+//! `tests/conformance` may hold them. The other folders are run elsewhere: `tests/eras` under
+//! each era's model (crates/cli/tests/era_records.rs), `tests/language` and `tests/invalid`
+//! through the parser (crates/scenario/tests/roundtrip.rs, crates/cli/tests/invalid.rs).
 
 use foliolab_driver::{check_supported, drive, Record, SummaryRecord};
 use foliolab_scenario::{parse, validate};
@@ -99,8 +102,7 @@ fn compare_suite_passes() {
 }
 
 /// The kernel COW selftest as scenarios (written by `tools/cowgen`): 14 anonymous cases in
-/// 52 configurations, 4 collapse cases, 12 non-anonymous cases. The non-anonymous ones on
-/// files are listed as unsupported until the model maps files.
+/// 52 configurations, 4 collapse cases, 12 non-anonymous cases, every one run on the model.
 #[test]
 fn cow_selftest_scenarios_pass() {
     let files = scenarios_below(&["tests/cow"], 14 * 52 + 4 + 12);

@@ -65,6 +65,7 @@ struct ManyCounts {
 
 impl PageCounts {
     /// Zero counts for `nr_pages` pages.
+    #[inline]
     pub fn new(nr_pages: u64) -> PageCounts {
         let mut c = PageCounts::default();
         c.reset(nr_pages);
@@ -84,6 +85,16 @@ impl PageCounts {
     #[inline]
     pub fn sub(&mut self, i: usize) {
         self.sub_pages(i, 1);
+    }
+    /// The count of a one-page folio's page (the caller knows the folio is one page), to
+    /// change in place: what counting a PTE of a small folio in or out writes.
+    #[inline]
+    pub fn small_mut(&mut self) -> &mut u64 {
+        debug_assert!(
+            self.large().is_none(),
+            "small_mut of a large folio's counts"
+        );
+        &mut self.one
     }
     /// Sum of the counts.
     #[inline]
@@ -147,6 +158,7 @@ impl PageCounts {
         }
     }
     /// Zero counts for `nr_pages` pages, keeping the allocation.
+    #[inline]
     pub fn reset(&mut self, nr_pages: u64) {
         self.one = 0;
         if nr_pages <= 1 {
@@ -200,6 +212,7 @@ impl fmt::Debug for PageCounts {
 const _: () = assert!(std::mem::size_of::<FolioTruth>() <= 64);
 
 impl FolioTruth {
+    #[inline]
     pub fn new(nr_pages: u64) -> FolioTruth {
         FolioTruth {
             nr_pages,
@@ -208,6 +221,7 @@ impl FolioTruth {
         }
     }
     /// Makes this the truth of an unmapped folio of `nr_pages`, keeping the allocations.
+    #[inline]
     pub fn reset(&mut self, nr_pages: u64) {
         self.nr_pages = nr_pages;
         self.pte_maps_per_page.reset(nr_pages);

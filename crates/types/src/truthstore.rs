@@ -75,6 +75,15 @@ impl PageIndex {
         }
     }
 
+    /// Chunk `c`, allocated (zero) if it was not.
+    #[inline]
+    fn chunks_mut(&mut self, c: usize) -> &mut [u32; CHUNK_PAGES] {
+        if self.chunks.len() <= c {
+            self.chunks.resize(c + 1, None);
+        }
+        self.chunks[c].get_or_insert_with(|| Box::new([0; CHUNK_PAGES]))
+    }
+
     /// Sets the `nr` PFNs from `first` to `v` (not 0).
     #[inline]
     fn fill(&mut self, first: Pfn, nr: u64, v: u32) {
@@ -100,29 +109,52 @@ impl PageIndex {
     }
 }
 
-/// Truth of every folio some page table maps, keyed by head PFN (see the module
-/// documentation). Reads like the ordered map it replaces: [`TruthStore::get`], iteration
-/// in ascending head order, equality of the (head, truth) pairs.
+/// [`TruthStore::each_small`] over `index`, the PFN index's entries of the pages from
+/// `first` (in one chunk): how many pages it walked.
+#[inline]
+fn each_small_in(
+    index: &mut [u32],
+    first: Pfn,
+    slab: &mut Slab,
+    heads: &mut PfnSet,
+    is_new_small: &mut impl FnMut(Pfn) -> bool,
+    f: &mut impl FnMut(Pfn, &mut FolioTruth) -> bool,
+) -> usize {
+    for (k, v) in index.iter_mut().enumerate() {
+        let pfn = first.add(k as u64);
+        let s = match v.checked_sub(1) {
+            Some(s) => s as usize,
+            None if is_new_small(pfn) => {
+                let s = slab.alloc(pfn, 1);
+                heads.insert(pfn);
+                *v = s as u32 + 1;
+                s
+            }
+            None => return k,
+        };
+        let (head, t) = slab.at_mut(s);
+        if *head != pfn || t.nr_pages != 1 {
+            return k;
+        }
+        if f(pfn, t) {
+            *v = 0;
+            heads.remove(&pfn);
+            slab.free.push(s as u32);
+        }
+    }
+    index.len()
+}
+
+/// Head and truth by slot, in chunks of [`SLOT_CHUNK`] that never move (no copy when the
+/// store grows); a free slot keeps its allocations for the next folio stored.
 #[derive(Clone, Default)]
-pub struct TruthStore {
-    /// At a folio's head: 1 + its slot.
-    at_head: PageIndex,
-    /// At each page of a folio: 1 + its slot (the folio an entry mapping that page was
-    /// counted for).
-    cover: PageIndex,
-    /// Head and truth by slot, in chunks of [`SLOT_CHUNK`] that never move (no copy when
-    /// the store grows); a free slot keeps its allocations.
+struct Slab {
     slots: Vec<Vec<(Pfn, FolioTruth)>>,
     nr_slots: usize,
     free: Vec<u32>,
-    heads: PfnSet,
 }
 
-impl TruthStore {
-    pub fn new() -> TruthStore {
-        TruthStore::default()
-    }
-
+impl Slab {
     #[inline]
     fn at(&self, s: usize) -> &(Pfn, FolioTruth) {
         &self.slots[s / SLOT_CHUNK][s % SLOT_CHUNK]
@@ -133,8 +165,15 @@ impl TruthStore {
         &mut self.slots[s / SLOT_CHUNK][s % SLOT_CHUNK]
     }
 
-    /// A new slot holding `head`, an unmapped folio of `nr_pages`.
-    fn push(&mut self, head: Pfn, nr_pages: u64) -> usize {
+    /// A slot holding `head`, an unmapped folio of `nr_pages` (a free one reused).
+    #[inline]
+    fn alloc(&mut self, head: Pfn, nr_pages: u64) -> usize {
+        if let Some(s) = self.free.pop() {
+            let (h, t) = self.at_mut(s as usize);
+            *h = head;
+            t.reset(nr_pages);
+            return s as usize;
+        }
         if self.nr_slots.is_multiple_of(SLOT_CHUNK) {
             self.slots.push(Vec::with_capacity(SLOT_CHUNK));
         }
@@ -143,12 +182,41 @@ impl TruthStore {
         self.nr_slots += 1;
         self.nr_slots - 1
     }
+}
 
-    /// The slot of the folio at `head` (a head or cover entry is non-zero only for a
-    /// stored folio: [`TruthStore::remove`] clears them).
+/// Truth of every folio some page table maps, keyed by head PFN (see the module
+/// documentation). Reads like the ordered map it replaces: [`TruthStore::get`], iteration
+/// in ascending head order, equality of the (head, truth) pairs.
+#[derive(Clone, Default)]
+pub struct TruthStore {
+    /// At each page of a folio: 1 + its slot (the folio an entry mapping that page was
+    /// counted for); at its head, how the folio is found from its head.
+    cover: PageIndex,
+    slab: Slab,
+    heads: PfnSet,
+}
+
+impl TruthStore {
+    pub fn new() -> TruthStore {
+        TruthStore::default()
+    }
+
+    #[inline]
+    fn at(&self, s: usize) -> &(Pfn, FolioTruth) {
+        self.slab.at(s)
+    }
+
+    #[inline]
+    fn at_mut(&mut self, s: usize) -> &mut (Pfn, FolioTruth) {
+        self.slab.at_mut(s)
+    }
+
+    /// The slot of the folio at `head` (a cover entry is non-zero only for a stored folio:
+    /// [`TruthStore::remove`] clears them; the slot's head says whether `head` is its head).
     #[inline]
     fn slot(&self, head: Pfn) -> Option<usize> {
-        Some(self.at_head.get(head).checked_sub(1)? as usize)
+        let s = self.cover.get(head).checked_sub(1)? as usize;
+        (self.at(s).0 == head).then_some(s)
     }
 
     /// The truth of the folio whose head is `head`.
@@ -211,17 +279,8 @@ impl TruthStore {
         if let Some(s) = self.slot(head) {
             return &mut self.at_mut(s).1;
         }
-        let s = match self.free.pop() {
-            Some(s) => {
-                let (h, t) = self.at_mut(s as usize);
-                *h = head;
-                t.reset(nr_pages);
-                s as usize
-            }
-            None => self.push(head, nr_pages),
-        };
+        let s = self.slab.alloc(head, nr_pages);
         self.heads.insert(head);
-        self.at_head.set(head, s as u32 + 1);
         self.cover.fill(head, nr_pages, s as u32 + 1);
         &mut self.at_mut(s).1
     }
@@ -253,15 +312,56 @@ impl TruthStore {
         Some(head)
     }
 
+    /// Walks the `nr` pages from `first` while each is a one-page folio (the run of small
+    /// folios a run of PTEs maps) in one pass over the PFN index: calls `f(pfn, truth)` for
+    /// each, forgetting the folio when `f` says so (its last mapping went). A page no
+    /// stored folio holds is first stored, as an unmapped one-page folio, when
+    /// `is_new_small(pfn)` says it is one. Stops at the first page that is not a small
+    /// folio (part of a larger one, or absent and not new): the caller takes that one the
+    /// general way. Returns how many pages it walked.
+    #[inline]
+    pub fn each_small(
+        &mut self,
+        first: Pfn,
+        nr: u64,
+        mut is_new_small: impl FnMut(Pfn) -> bool,
+        mut f: impl FnMut(Pfn, &mut FolioTruth) -> bool,
+    ) -> u64 {
+        let mut done = 0;
+        while done < nr {
+            let pfn = first.add(done);
+            let i = pfn.0 as usize % CHUNK_PAGES;
+            let n = (CHUNK_PAGES - i).min((nr - done) as usize);
+            let c = (pfn.0 >> CHUNK_SHIFT) as usize;
+            let absent = !matches!(self.cover.chunks.get(c), Some(Some(_)));
+            if absent && !is_new_small(pfn) {
+                break;
+            }
+            let chunk = &mut self.cover.chunks_mut(c)[i..i + n];
+            let k = each_small_in(
+                chunk,
+                pfn,
+                &mut self.slab,
+                &mut self.heads,
+                &mut is_new_small,
+                &mut f,
+            );
+            done += k as u64;
+            if k < n {
+                break;
+            }
+        }
+        done
+    }
+
     /// Forgets the folio in slot `s`.
     #[inline]
     fn forget_slot(&mut self, s: usize) {
         let (head, t) = self.at(s);
         let (head, nr_pages) = (*head, t.nr_pages);
         self.cover.clear_if(head, nr_pages, s as u32 + 1);
-        self.at_head.set(head, 0);
         self.heads.remove(&head);
-        self.free.push(s as u32);
+        self.slab.free.push(s as u32);
     }
 
     /// Folios stored.
@@ -276,7 +376,7 @@ impl TruthStore {
     /// (head, truth) in ascending order of head.
     pub fn iter(&self) -> impl Iterator<Item = (&Pfn, &FolioTruth)> + '_ {
         self.heads.iter().map(move |h| {
-            let (head, t) = self.at(self.at_head.get(h) as usize - 1);
+            let (head, t) = self.at(self.cover.get(h) as usize - 1);
             (head, t)
         })
     }
@@ -361,6 +461,43 @@ mod tests {
 
     fn overlaps(h: Pfn, m: &BTreeMap<Pfn, FolioTruth>, head: Pfn, nr: u64) -> bool {
         h < head.add(nr) && head < h.add(m[&h].nr_pages)
+    }
+
+    /// The run walk takes the small folios in PFN order, stores the new ones it is told
+    /// of, forgets those it is asked to, and stops at a page of a larger folio or at an
+    /// absent page that is not new: broken any of those ways, this fails.
+    #[test]
+    fn the_run_walk_takes_small_folios_and_stops_at_anything_else() {
+        let mut s = TruthStore::new();
+        for h in [510, 511, 512, 513] {
+            s.get_or_insert(Pfn(h), 1).pte_maps_per_page.add(0);
+        }
+        s.get_or_insert(Pfn(516), 4);
+        let mut seen = Vec::new();
+        // 510..=513 stored, 514 new, 515 absent and not new.
+        let walked = s.each_small(
+            Pfn(510),
+            10,
+            |p| p == Pfn(514),
+            |p, t| {
+                seen.push((p, t.pte_maps_per_page[0]));
+                p == Pfn(511)
+            },
+        );
+        assert_eq!(walked, 5);
+        let want: Vec<(Pfn, u64)> = [(510, 1), (511, 1), (512, 1), (513, 1), (514, 0)]
+            .into_iter()
+            .map(|(p, n)| (Pfn(p), n))
+            .collect();
+        assert_eq!(seen, want);
+        assert!(s.get(&Pfn(511)).is_none() && s.containing(Pfn(511)).is_none());
+        assert_eq!(s.get(&Pfn(514)), Some(&FolioTruth::new(1)));
+        // A page of the larger folio ends the walk at once, head or tail.
+        assert_eq!(s.each_small(Pfn(516), 4, |_| true, |_, _| false), 0);
+        assert_eq!(s.each_small(Pfn(518), 2, |_| true, |_, _| false), 0);
+        let heads: Vec<u64> = s.keys().map(|p| p.0).collect();
+        assert_eq!(heads, vec![510, 512, 513, 514, 516]);
+        assert_eq!(s.len(), 5);
     }
 
     #[test]

@@ -1,0 +1,103 @@
+//! Seeded faults in the kept recount's fast paths (unit tests only): each test breaks one
+//! fast path on purpose and shows that the comparison with the full recount, what the
+//! agreement checks run, catches it; unbroken, the same steps agree.
+
+use super::Recounter;
+use crate::recount;
+use foliolab_mem::{AddressSpace, Memory, Pte};
+use foliolab_types::{MmId, Order, Pfn, VirtAddr, PAGE_SIZE, PMD_SIZE};
+use std::cell::Cell;
+
+/// A fault seeded into the fast path that counts a run of small folios in or out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    None,
+    /// Counting in a small folio's PTE forgets to count its mm.
+    InSkipsMm,
+    /// Counting out a small folio's last PTE keeps the folio in the truth.
+    OutKeepsFolio,
+}
+
+thread_local! {
+    static FAULT: Cell<Fault> = const { Cell::new(Fault::None) };
+}
+
+/// Whether the running test seeded `f`.
+pub(crate) fn seeded(f: Fault) -> bool {
+    FAULT.with(|c| c.get() == f)
+}
+
+const BASE: u64 = 0x4000_0000;
+
+/// Runs of small folios with a large folio in the middle, mapped by a parent, copied to
+/// children (a fork's tables), partly unmapped and dropped (exit, munmap): whether the kept
+/// truth equals the full recount after every step.
+fn steps_agree(fault: Fault) -> bool {
+    FAULT.with(|c| c.set(fault));
+    let mut mem = Memory::new();
+    let mut pfns: Vec<Pfn> = (0..24)
+        .map(|_| mem.alloc_folio(Order(0)).unwrap())
+        .collect();
+    let large = mem.alloc_folio(Order(2)).unwrap();
+    pfns.extend((0..4).map(|i| large.add(i)));
+    pfns.extend((0..24).map(|_| mem.alloc_folio(Order(0)).unwrap()));
+    pfns.sort();
+    let mut parent = AddressSpace {
+        id: MmId(1),
+        ..AddressSpace::default()
+    };
+    for (i, pfn) in pfns.iter().enumerate() {
+        parent.pt.set_pte(
+            VirtAddr(BASE + i as u64 * PAGE_SIZE),
+            Pte::present(*pfn, false, false),
+        );
+    }
+    let mut spaces = vec![parent];
+    let mut rc = Recounter::default();
+    let mut agree = true;
+    for step in 0..6 {
+        match step {
+            1 | 2 => {
+                let mut child = spaces[0].clone();
+                child.id = MmId(2 + step as u32);
+                spaces.push(child);
+            }
+            3 => {
+                let va = VirtAddr(BASE + 3 * PAGE_SIZE);
+                spaces[1].pt.set_pte(va, Pte::NONE);
+            }
+            4 => drop(spaces.remove(1)),
+            5 => spaces.truncate(1),
+            _ => {}
+        }
+        rc.update(spaces.iter(), &mem, &mut |_| {});
+        for s in &mut spaces {
+            s.pt.touched.clear();
+        }
+        mem.touched.clear();
+        agree &= rc.truth() == &recount(spaces.iter(), &mem);
+    }
+    spaces[0]
+        .pt
+        .set_pmd(VirtAddr(BASE).align_down(PMD_SIZE), None);
+    rc.update(spaces.iter(), &mem, &mut |_| {});
+    agree &= rc.truth().is_empty();
+    FAULT.with(|c| c.set(Fault::None));
+    agree
+}
+
+#[test]
+fn the_small_folio_fast_paths_agree_with_the_full_recount() {
+    assert!(steps_agree(Fault::None));
+}
+
+/// Each fault shows as a truth that differs from the full recount or, in a build with
+/// debug assertions, as an assertion of the recount failing first.
+#[test]
+fn a_fast_path_broken_on_purpose_disagrees() {
+    for fault in [Fault::InSkipsMm, Fault::OutKeepsFolio] {
+        let caught = std::panic::catch_unwind(|| steps_agree(fault)).map_or(true, |agree| !agree);
+        FAULT.with(|c| c.set(Fault::None));
+        assert!(caught, "{fault:?} went unnoticed");
+    }
+}
