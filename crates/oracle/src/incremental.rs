@@ -162,7 +162,7 @@ impl<'a> Seen<'a> {
     fn push(&mut self, c: EntryChange) {
         if let Some(run) = &mut self.run {
             if run.extends(&c) {
-                run.nr += 1;
+                run.nr += c.nr;
                 return;
             }
             (self.seen)(*run);
@@ -494,44 +494,40 @@ impl Tally<'_> {
         now: &Ptes,
         seen: &mut dyn FnMut(EntryChange),
     ) {
-        let mut run = Run::default();
         // Outs and the ins of same-page changes, each as runs.
         let (mut outs, mut ins) = (Seen::new(seen), Vec::new());
-        for (i, (p, &q)) in mine.iter_mut().zip(now.iter()).enumerate() {
-            if *p == q || p.is_none() {
+        let mut i = 0;
+        while i < mine.len() {
+            let (pte, q) = (mine[i], now[i]);
+            if pte == q || pte.is_none() {
+                i += 1;
                 continue;
             }
-            let va = VirtAddr(key * PMD_SIZE + i as u64 * PAGE_SIZE);
-            let pte = *p;
             let same = same_count(pte, q);
-            let same_page = same && counts(pte);
+            let nr = diff_run(mine, now, i, same);
+            let range = i..i + nr as usize;
             let change = |pte, added| EntryChange {
                 mm,
-                va,
+                va: VirtAddr(key * PMD_SIZE + i as u64 * PAGE_SIZE),
                 pte,
-                nr: 1,
+                nr,
                 pmd: false,
                 added,
-                same_page,
+                same_page: same && counts(pte),
             };
             outs.push(change(pte, false));
             if same {
                 if !q.is_none() {
                     push_run(&mut ins, change(q, true));
                 }
-                *p = q;
-                continue;
+                mine[range.clone()].copy_from_slice(&now[range]);
+            } else {
+                mine[range].fill(Pte::NONE);
+                if counts(pte) {
+                    self.uncount_ptes(mm, pte, nr);
+                }
             }
-            *p = Pte::NONE;
-            if !counts(pte) {
-                continue;
-            }
-            if let Some((first, nr)) = run.push(pte) {
-                self.uncount_ptes(mm, first, nr);
-            }
-        }
-        if let Some((first, nr)) = run.take() {
-            self.uncount_ptes(mm, first, nr);
+            i += nr as usize;
         }
         outs.flush();
         ins.into_iter().for_each(|c| (outs.seen)(c));
@@ -581,10 +577,40 @@ impl Tally<'_> {
     }
 }
 
+/// The entries from `i` on that [`Tally::uncount_diff`] takes as one run with entry `i`
+/// (which differs between `mine` and `now`, is not none, and counts for the same page on
+/// both sides when `same`): entries of `mine` mapping the next pages, each counting for
+/// the same page as `now`'s there when `same` (then `now`'s map the next pages too) and
+/// for another or none when not. Any entry that does not count for a page is alone.
+#[inline]
+fn diff_run(mine: &Ptes, now: &Ptes, i: usize, same: bool) -> u64 {
+    let (p, q) = (mine[i], now[i]);
+    if !counts(p) {
+        return 1;
+    }
+    let mut nr = 1;
+    while i + nr < mine.len() {
+        let step = nr as u64 * PAGE_SIZE;
+        let (pj, qj) = (mine[i + nr], now[i + nr]);
+        let along = if same {
+            qj.0 == q.0 + step
+        } else {
+            !same_count(pj, qj)
+        };
+        #[cfg(test)]
+        let along = along || seeded::seeded(seeded::Fault::DiffRunOverreach);
+        if pj.0 != p.0 + step || !along {
+            break;
+        }
+        nr += 1;
+    }
+    nr as u64
+}
+
 /// Appends `c` to `runs`, as part of the last run when it extends it.
 fn push_run(runs: &mut Vec<EntryChange>, c: EntryChange) {
     match runs.last_mut() {
-        Some(run) if run.extends(&c) => run.nr += 1,
+        Some(run) if run.extends(&c) => run.nr += c.nr,
         _ => runs.push(c),
     }
 }

@@ -502,6 +502,7 @@ impl MmCounts {
 
     /// `nr` entries fewer for `mm` (none below 0), forgotten once it has none: one search
     /// where [`MmCounts::get_mut`] then [`MmCounts::remove`] take two.
+    #[inline]
     pub fn sub(&mut self, mm: MmId, nr: u32) {
         if let Some(m) = self.many_mut() {
             m.sub(mm, nr);
@@ -510,12 +511,18 @@ impl MmCounts {
             }
             return;
         }
-        if let Ok(i) = self.find_inline(mm) {
-            self.inline[i].1 = self.inline[i].1.saturating_sub(nr);
-            if self.inline[i].1 == 0 {
-                self.inline.copy_within(i + 1..self.nr_inline, i);
-                self.nr_inline -= 1;
+        let k = self.nr_inline;
+        let Some(i) = self.inline[..k].iter().position(|(m, _)| *m == mm) else {
+            return;
+        };
+        let n = &mut self.inline[i].1;
+        *n = n.saturating_sub(nr);
+        if *n == 0 {
+            // The entries after it move down one (a loop: `copy_within` is a memmove call).
+            for j in i..k - 1 {
+                self.inline[j] = self.inline[j + 1];
             }
+            self.nr_inline = k - 1;
         }
     }
 

@@ -109,6 +109,23 @@ impl PageIndex {
     }
 }
 
+/// The bit of a PFN index entry that says its folio is one page (that page): the run walk
+/// takes it as a small folio without reading the folio's truth first.
+const SMALL: u32 = 1 << 31;
+
+/// The PFN index's entry for the pages of the folio in slot `s` of `nr_pages`.
+#[inline]
+fn tag(s: usize, nr_pages: u64) -> u32 {
+    debug_assert!(s < SMALL as usize - 1, "slot {s} past the index's range");
+    (s as u32 + 1) | if nr_pages == 1 { SMALL } else { 0 }
+}
+
+/// The slot a PFN index entry names (`None`: no folio holds the page).
+#[inline]
+fn untag(v: u32) -> Option<usize> {
+    ((v & !SMALL) as usize).checked_sub(1)
+}
+
 /// [`TruthStore::each_small`] over `index`, the PFN index's entries of the pages from
 /// `first` (in one chunk): how many pages it walked.
 #[inline]
@@ -122,20 +139,21 @@ fn each_small_in(
 ) -> usize {
     for (k, v) in index.iter_mut().enumerate() {
         let pfn = first.add(k as u64);
-        let s = match v.checked_sub(1) {
-            Some(s) => s as usize,
-            None if is_new_small(pfn) => {
-                let s = slab.alloc(pfn, 1);
-                heads.insert(pfn);
-                *v = s as u32 + 1;
-                s
-            }
-            None => return k,
+        let s = if *v & SMALL != 0 {
+            (*v & !SMALL) as usize - 1
+        } else if *v == 0 && is_new_small(pfn) {
+            let s = slab.alloc(pfn, 1);
+            heads.insert(pfn);
+            *v = tag(s, 1);
+            s
+        } else {
+            return k;
         };
         let (head, t) = slab.at_mut(s);
-        if *head != pfn || t.nr_pages != 1 {
-            return k;
-        }
+        debug_assert!(
+            *head == pfn && t.nr_pages == 1,
+            "a small folio's tag at {pfn:?}"
+        );
         if f(pfn, t) {
             *v = 0;
             heads.remove(&pfn);
@@ -215,7 +233,7 @@ impl TruthStore {
     /// [`TruthStore::remove`] clears them; the slot's head says whether `head` is its head).
     #[inline]
     fn slot(&self, head: Pfn) -> Option<usize> {
-        let s = self.cover.get(head).checked_sub(1)? as usize;
+        let s = untag(self.cover.get(head))?;
         (self.at(s).0 == head).then_some(s)
     }
 
@@ -238,7 +256,7 @@ impl TruthStore {
     /// The slot of the folio holding page `pfn`, if one is stored.
     #[inline]
     fn covering(&self, pfn: Pfn) -> Option<usize> {
-        let s = self.cover.get(pfn).checked_sub(1)? as usize;
+        let s = untag(self.cover.get(pfn))?;
         let (head, t) = self.at(s);
         (*head <= pfn && pfn < head.add(t.nr_pages)).then_some(s)
     }
@@ -281,7 +299,7 @@ impl TruthStore {
         }
         let s = self.slab.alloc(head, nr_pages);
         self.heads.insert(head);
-        self.cover.fill(head, nr_pages, s as u32 + 1);
+        self.cover.fill(head, nr_pages, tag(s, nr_pages));
         &mut self.at_mut(s).1
     }
 
@@ -359,7 +377,7 @@ impl TruthStore {
     fn forget_slot(&mut self, s: usize) {
         let (head, t) = self.at(s);
         let (head, nr_pages) = (*head, t.nr_pages);
-        self.cover.clear_if(head, nr_pages, s as u32 + 1);
+        self.cover.clear_if(head, nr_pages, tag(s, nr_pages));
         self.heads.remove(&head);
         self.slab.free.push(s as u32);
     }
@@ -376,7 +394,8 @@ impl TruthStore {
     /// (head, truth) in ascending order of head.
     pub fn iter(&self) -> impl Iterator<Item = (&Pfn, &FolioTruth)> + '_ {
         self.heads.iter().map(move |h| {
-            let (head, t) = self.at(self.cover.get(h) as usize - 1);
+            let s = untag(self.cover.get(h)).expect("a stored head has a slot");
+            let (head, t) = self.at(s);
             (head, t)
         })
     }

@@ -16,6 +16,9 @@ pub(crate) enum Fault {
     InSkipsMm,
     /// Counting out a small folio's last PTE keeps the folio in the truth.
     OutKeepsFolio,
+    /// A run of entries whose flags alone changed (a write-protect) takes in the entries
+    /// after it that map another page now.
+    DiffRunOverreach,
 }
 
 thread_local! {
@@ -55,7 +58,7 @@ fn steps_agree(fault: Fault) -> bool {
     let mut spaces = vec![parent];
     let mut rc = Recounter::default();
     let mut agree = true;
-    for step in 0..6 {
+    for step in 0..7 {
         match step {
             1 | 2 => {
                 let mut child = spaces[0].clone();
@@ -68,6 +71,16 @@ fn steps_agree(fault: Fault) -> bool {
             }
             4 => drop(spaces.remove(1)),
             5 => spaces.truncate(1),
+            // The parent's entries made writable (their flags alone change) but one, which
+            // now maps a new page (a COW).
+            6 => {
+                let cow = mem.alloc_folio(Order(0)).unwrap();
+                for (i, pfn) in pfns.iter().enumerate() {
+                    let pfn = if i == 5 { cow } else { *pfn };
+                    let va = VirtAddr(BASE + i as u64 * PAGE_SIZE);
+                    spaces[0].pt.set_pte(va, Pte::present(pfn, true, false));
+                }
+            }
             _ => {}
         }
         rc.update(spaces.iter(), &mem, &mut |_| {});
@@ -95,7 +108,11 @@ fn the_small_folio_fast_paths_agree_with_the_full_recount() {
 /// debug assertions, as an assertion of the recount failing first.
 #[test]
 fn a_fast_path_broken_on_purpose_disagrees() {
-    for fault in [Fault::InSkipsMm, Fault::OutKeepsFolio] {
+    for fault in [
+        Fault::InSkipsMm,
+        Fault::OutKeepsFolio,
+        Fault::DiffRunOverreach,
+    ] {
         let caught = std::panic::catch_unwind(|| steps_agree(fault)).map_or(true, |agree| !agree);
         FAULT.with(|c| c.set(Fault::None));
         assert!(caught, "{fault:?} went unnoticed");
