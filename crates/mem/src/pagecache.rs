@@ -94,6 +94,10 @@ impl PageCache {
     pub fn holds(&self, head: Pfn) -> bool {
         self.heads.contains(&head)
     }
+    /// Whether [`PageCache::holds`] is false for every folio (checks then skip the lookup).
+    pub fn holds_none(&self) -> bool {
+        self.heads.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -76,17 +76,42 @@ impl Model {
     /// it says no).
     pub(crate) fn small_folio_counts_ok(&self, f: FolioRef, page: &Page, t: &FolioTruth) -> bool {
         debug_assert!(!f.is_large());
+        self.small_refs_ok(f, page, t.total_entries(), false) && self.design_ok(f, t)
+    }
+
+    /// [`Model::small_folio_counts_ok`] but for the design's check (which the touched check
+    /// asks a run of small folios at a time): the reference, pin and AnonExclusive rules of
+    /// the small folio `f`, whose `struct page` is `page`, mapped by `entries` entries.
+    /// `plain`: [`Model::refs_plain`], asked once by the caller.
+    #[inline(always)]
+    pub(crate) fn small_refs_ok(
+        &self,
+        f: FolioRef,
+        page: &Page,
+        entries: u64,
+        plain: bool,
+    ) -> bool {
+        // extra_refs_of when nothing but the swap cache can hold a reference.
+        let (extra, pins) = if plain {
+            (page.flags.has(PageFlags::SWAPCACHE) as i64, 0)
+        } else {
+            let held = self.held_refs(f);
+            (self.extra_refs_of(f, page.flags, held.refs), held.pins)
+        };
         let refs = page.refcount as i64;
-        let held = self.held_refs(f);
-        let entries = t.total_entries();
         // check_pincount: a small folio has no _pincount, and its pins count as references.
         // check_exclusive: with one page, "mapped more than once" is its total entries.
         // check_deferred: an order-0 folio is never queued nor flagged.
-        refs == entries as i64 + self.extra_refs_of(f, page.flags, held.refs)
+        refs == entries as i64 + extra
             && refs != 0
-            && held.pins == 0
+            && pins == 0
             && !(f.anon && entries > 1 && page.flags.has(PageFlags::ANON_EXCLUSIVE))
-            && self.design_ok(f, t)
+    }
+
+    /// No holder, page cache or driver holds a reference on any folio: a small folio's
+    /// references other than mappings are then its swap cache's alone.
+    pub(crate) fn refs_plain(&self) -> bool {
+        self.no_held_refs() && self.cache.holds_none() && self.drivers.owned.is_empty()
     }
 
     /// Whether [`Model::check_folio_counts`] finds nothing wrong with the large folio `f`

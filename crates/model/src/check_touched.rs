@@ -18,6 +18,8 @@ use foliolab_types::{
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
+mod small;
+
 /// One folio's part of the statistics the check conserves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Part {
@@ -110,9 +112,9 @@ pub struct TouchedCheck {
     cache: BTreeMap<u64, Pfn>,
     /// Each folio's statistics ([`Part::pack`]), by head PFN.
     parts: Vec<u64>,
-    /// When each PFN was last listed as touched (`epoch`), to list each once.
-    listed: Vec<u32>,
-    epoch: u32,
+    /// The heads the last check's page marks, run marks and layout marks named, and a
+    /// spare list (each reused for its capacity).
+    found: [Vec<Pfn>; 4],
     sums: Sums,
     /// The last verdict was not clean: the full check runs until it is.
     unclean: bool,
@@ -179,6 +181,20 @@ fn grow_to<T: Clone>(v: &mut Vec<T>, i: usize, fill: T) {
     if v.len() <= i {
         v.resize((i + 1).max(2 * v.len()), fill);
     }
+}
+
+/// The union of `a` and `b` (each sorted, each element once), sorted, appended to `out`.
+fn merge_sorted(a: &[Pfn], b: &[Pfn], out: &mut Vec<Pfn>) {
+    out.reserve(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        out.push(x.min(y));
+        i += (x <= y) as usize;
+        j += (y <= x) as usize;
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
 }
 
 /// No page of a folio's `pages` but its head has a refcount (a speculative reference must
@@ -347,9 +363,9 @@ impl Model {
 
     /// Live folios (and freed heads) whose state the statement may have changed: those
     /// whose truth changed, whose pages' metadata was written, or whose layout changed;
-    /// each once, in no particular order. Also, from the same walk, whether no tail page
-    /// of a live folio among the pages whose metadata or layout changed has a refcount (a
-    /// page no statement touched keeps the refcount it had).
+    /// sorted, each once. Also, from the same walk, whether no tail page of a live folio
+    /// among the pages whose metadata or layout changed has a refcount (a page no statement
+    /// touched keeps the refcount it had).
     fn touched_folios(
         &self,
         st: &mut TouchedCheck,
@@ -360,71 +376,102 @@ impl Model {
         if marks.pages.overflowed() {
             return self.every_folio(changed);
         }
-        st.epoch = st.epoch.wrapping_add(1);
-        if st.epoch == 0 {
-            st.listed.iter_mut().for_each(|s| *s = 0);
-            st.epoch = 1;
+        // The heads each kind of mark names, in marking order, then sorted and merged with
+        // `changed`; the lists of the last check, reused: their capacity fits the next
+        // statement's.
+        let mut found = std::mem::take(&mut st.found);
+        found.iter_mut().for_each(Vec::clear);
+        let [from_pages, from_runs, from_layout, spare] = &mut found;
+        let mut tails_ok = self.marked_heads(pages, from_pages);
+        (marks.runs.iter()).for_each(|&(first, nr)| from_runs.push(self.run_head(first, nr)));
+        for &(head, nr_pages) in &marks.layout {
+            tails_ok &= self.layout_heads(head, nr_pages, from_layout);
         }
-        // The last check's list, reused: its capacity fits the next statement's.
         let mut out = std::mem::take(&mut st.folios);
         out.clear();
-        let mut list = |h: Pfn| {
-            let i = h.0 as usize;
-            grow_to(&mut st.listed, i, 0);
-            if st.listed[i] != st.epoch {
-                st.listed[i] = st.epoch;
-                out.push(h);
+        out.extend_from_slice(changed);
+        for heads in [from_pages, from_runs, from_layout] {
+            if heads.is_empty() {
+                continue;
             }
-        };
-        // A page is a live folio's tail with a refcount.
-        let bad_tail = |pfn: Pfn, h: Pfn| {
-            pfn != h && self.mem.page(pfn).refcount != 0 && self.live.contains(&h)
-        };
+            // Marks come in ascending PFN order but where a statement walked memory otherwise.
+            if !heads.is_sorted() {
+                heads.sort_unstable();
+            }
+            heads.dedup();
+            // A fork, an exit or a munmap marks the pages of the folios whose truth changed.
+            if heads == &out {
+                continue;
+            }
+            spare.clear();
+            merge_sorted(&out, heads, spare);
+            std::mem::swap(&mut out, spare);
+        }
+        st.found = found;
+        (out, tails_ok)
+    }
+
+    /// The heads of the folios holding the marked `pages` (a free page stands for itself),
+    /// appended to `heads` (a run of a large folio's pages looks its head up once); and
+    /// whether no marked page is a live folio's tail with a refcount.
+    fn marked_heads(&self, pages: &[u64], heads: &mut Vec<Pfn>) -> bool {
         let mut tails_ok = true;
-        changed.iter().for_each(|&h| list(h));
-        // The pages of the last allocated folio found: a large folio's marked pages look
-        // up its head once.
         let (mut folio, mut h) = (0..0, Pfn(0));
         for &p in pages {
+            let pfn = Pfn(p);
             if !folio.contains(&p) {
-                (h, folio) = self.folio_span(Pfn(p));
-                list(h);
+                // A small folio is its own head, and has no tail.
+                if small::is_small_folio(self.mem.page(pfn), pfn) {
+                    heads.push(pfn);
+                    continue;
+                }
+                (h, folio) = self.folio_span(pfn);
+                heads.push(h);
             }
-            tails_ok &= !bad_tail(Pfn(p), h);
+            tails_ok &= !self.bad_tail(pfn, h);
         }
-        // A run's tails are looked at with its folio (`live_folio_ok`), not here.
-        (marks.runs.iter()).for_each(|&(first, nr)| list(self.run_head(first, nr)));
+        tails_ok
+    }
+
+    /// Whether `pfn`, a page of the folio at `h`, is a live folio's tail with a refcount.
+    #[inline]
+    fn bad_tail(&self, pfn: Pfn, h: Pfn) -> bool {
+        pfn != h && self.mem.page(pfn).refcount != 0 && self.live.contains(&h)
+    }
+
+    /// The folios (or free heads) of the range of `nr_pages` from `head` whose layout
+    /// changed, appended to `heads`; and whether no live folio's tail there has a refcount.
+    fn layout_heads(&self, head: Pfn, nr_pages: u64, heads: &mut Vec<Pfn>) -> bool {
         // With a swap device every freed page is listed, for the swap-cache rules.
         let each_free_page = self.swap.is_some();
-        for &(head, nr_pages) in &marks.layout {
-            let (mut pfn, end) = (head, head.add(nr_pages));
-            while pfn < end {
-                if !each_free_page && !self.mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
-                    // Free memory: only the range's first page can have been a folio the
-                    // last check saw (a folio freed is marked from its head); any other
-                    // page with a truth was counted in this statement, so is in `changed`.
-                    if pfn == head {
-                        list(pfn);
-                    }
-                    // A freed small folio's range ends here: no buddy block to look for.
-                    pfn = match end.offset_from(pfn) {
-                        1 => end,
-                        _ => self.free_block_end(pfn).min(end),
-                    };
-                    continue;
+        let mut tails_ok = true;
+        let (mut pfn, end) = (head, head.add(nr_pages));
+        while pfn < end {
+            if !each_free_page && !self.mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
+                // Free memory: only the range's first page can have been a folio the last
+                // check saw (a folio freed is marked from its head); any other page with a
+                // truth was counted in this statement, so is in `changed`.
+                if pfn == head {
+                    heads.push(pfn);
                 }
-                let h = self.head_or_self(pfn);
-                list(h);
-                if !self.live.contains(&h) {
-                    pfn = pfn.add(1);
-                    continue;
-                }
-                let next = h.add(self.mem.folio_order(h).nr_pages()).max(pfn.add(1));
-                tails_ok &= !(pfn.0..next.0).any(|p| bad_tail(Pfn(p), h));
-                pfn = next;
+                // A freed small folio's range ends here: no buddy block to look for.
+                pfn = match end.offset_from(pfn) {
+                    1 => end,
+                    _ => self.free_block_end(pfn).min(end),
+                };
+                continue;
             }
+            let h = self.head_or_self(pfn);
+            heads.push(h);
+            if !self.live.contains(&h) {
+                pfn = pfn.add(1);
+                continue;
+            }
+            let next = h.add(self.mem.folio_order(h).nr_pages()).max(pfn.add(1));
+            tails_ok &= !(pfn.0..next.0).any(|p| self.bad_tail(Pfn(p), h));
+            pfn = next;
         }
-        (out, tails_ok)
+        tails_ok
     }
 
     /// The head of the folio holding the run of `nr` marked pages from `first` (which lie
@@ -480,6 +527,10 @@ impl Model {
     /// [`Memory::folio_meta`]: foliolab_mem::Memory::folio_meta
     #[inline]
     fn folio_at(&self, pfn: Pfn) -> (Pfn, std::ops::Range<u64>, PageFlags) {
+        let page = self.mem.page(pfn);
+        if small::is_small_folio(page, pfn) {
+            return (pfn, pfn.0..pfn.0 + 1, page.flags);
+        }
         let (head, order, head_flags) = self.mem.folio_meta(pfn);
         if !self.mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
             return (pfn, 0..0, head_flags);
@@ -502,11 +553,26 @@ impl Model {
     }
 
     /// The per-folio invariants of the touched folios, and their parts of the statistics.
+    /// Runs of small folios at consecutive PFNs are checked a run at a time
+    /// ([`Model::small_run_ok`]).
     fn touched_folios_ok(&self, st: &mut TouchedCheck, truth: &TruthStore, folios: &[Pfn]) -> bool {
         let mut ok = true;
         let mut out = Vec::new();
-        for &head in folios {
+        let unmapped = FolioTruth::new(1);
+        let mut scratch = small::SmallScratch::new(self, &unmapped);
+        let mut i = 0;
+        while i < folios.len() {
+            let head = folios[i];
             let live = self.live.contains(&head);
+            if live {
+                let (n, run_ok) = self.small_run_ok(st, truth, &folios[i..], &mut scratch);
+                ok &= run_ok;
+                if n > 0 {
+                    i += n;
+                    continue;
+                }
+            }
+            i += 1;
             let t = truth.get(&head);
             if t.is_some() && !live {
                 ok = false;
@@ -759,8 +825,15 @@ impl Model {
                 let (mut pages, mut counter) = (0..0, RssCounter::Anon);
                 for pte in t.ptes.iter() {
                     if pte.is_present() && !pte.is_special() {
-                        if !pages.contains(&pte.pfn().0) {
-                            (pages, counter) = self.folio_counter(pte.pfn());
+                        let pfn = pte.pfn();
+                        if !pages.contains(&pfn.0) {
+                            // A small folio's counter from its one `struct page`, inline.
+                            let page = self.mem.page(pfn);
+                            (pages, counter) = if small::is_small_folio(page, pfn) {
+                                (pfn.0..pfn.0 + 1, counter_of(page.flags))
+                            } else {
+                                self.folio_counter(pfn)
+                            };
                         }
                         rss[counter as usize] += 1;
                     } else if pte.is_swap() {

@@ -165,6 +165,12 @@ impl Model {
         self.gup.has_pinned.contains(&pid)
     }
 
+    /// Whether no holder owns a reference or pin on any page ([`Model::held_refs`] is zero
+    /// for every folio).
+    pub(crate) fn no_held_refs(&self) -> bool {
+        self.gup.by_page.is_empty()
+    }
+
     /// The references and pins holders own on `f`.
     pub(crate) fn held_refs(&self, f: FolioRef) -> HeldRefs {
         if self.gup.by_page.is_empty() {

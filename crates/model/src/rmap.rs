@@ -18,7 +18,8 @@ use crate::model::{Model, Pid, RssCounter};
 use crate::stats::{MthpStat, VmStat};
 use foliolab_mem::PageFlags;
 use foliolab_schemes::{
-    Cause, Ctx, FolioCounters, FolioRef, Level, Properties, Removed, Scheme, Span, VmaChange,
+    Cause, Ctx, FolioCounters, FolioRef, Level, Properties, Removed, Scheme, SmallRun, Span,
+    VmaChange,
 };
 use foliolab_types::{FolioTruth, Pfn, VirtAddr, VmaId, PMD_ORDER};
 use std::collections::{BTreeMap, BTreeSet};
@@ -414,6 +415,24 @@ impl Model {
     #[inline]
     pub(crate) fn design_ok(&self, f: FolioRef, truth: &FolioTruth) -> bool {
         self.rmap.scheme.check(f, truth).is_empty()
+    }
+
+    /// Whether [`Model::design_ok`] holds for every folio of `run`: one call per run of
+    /// small folios.
+    #[inline]
+    pub(crate) fn design_small_run_ok(&self, run: SmallRun<'_>) -> bool {
+        self.rmap.scheme.small_run_ok(run)
+    }
+
+    /// [`Model::design_mapped_pages`] of each folio of `run`, appended to `out`: one call per
+    /// run of small folios.
+    #[inline]
+    pub(crate) fn design_small_run_mapped_pages(
+        &self,
+        run: SmallRun<'_>,
+        out: &mut Vec<Option<u64>>,
+    ) {
+        self.rmap.scheme.small_run_mapped_pages(run, out)
     }
 
     /// The design's VMA count of every live folio against the oracle's (`vmas`: the VMAs

@@ -1,7 +1,7 @@
 //! The rmap event contract: what every scheme is told, identically, about each mapping
 //! change, and the decisions and answers it gives back.
 
-use foliolab_types::{MmId, Order, Pfn, VmaId, PMD_ORDER};
+use foliolab_types::{FolioTruth, MmId, Order, Pfn, VmaId, PMD_ORDER};
 
 /// Page-table level of a mapping change (`enum pgtable_level`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +65,41 @@ pub struct Span {
     pub folio: FolioRef,
     pub first: Pfn,
     pub nr: u64,
+}
+
+/// One small (order-0) folio of a [`SmallRun`]: whether it is anon, the oracle's truth of
+/// it (an unmapped folio's when no page table maps it) and the entries mapping it (the
+/// truth's `total_entries`, read once by the caller).
+#[derive(Clone, Copy, Debug)]
+pub struct SmallFolio<'a> {
+    pub anon: bool,
+    pub entries: u64,
+    pub truth: &'a FolioTruth,
+}
+
+/// Small folios at consecutive PFNs from `first` (folio `i`'s head is `first + i`), never
+/// crossing a PMD-order boundary: what the touched check hands a design in one call
+/// ([`crate::Reporting::small_run_ok`], [`crate::Queries::small_run_mapped_pages`]).
+#[derive(Clone, Copy, Debug)]
+pub struct SmallRun<'a> {
+    pub first: Pfn,
+    pub folios: &'a [SmallFolio<'a>],
+}
+
+impl<'a> SmallRun<'a> {
+    /// Each folio of the run with its [`FolioRef`], in PFN order.
+    #[inline]
+    pub fn iter(self) -> impl Iterator<Item = (FolioRef, &'a SmallFolio<'a>)> {
+        let first = self.first;
+        self.folios.iter().enumerate().map(move |(i, s)| {
+            let f = FolioRef {
+                head: first.add(i as u64),
+                order: Order(0),
+                anon: s.anon,
+            };
+            (f, s)
+        })
+    }
 }
 
 /// Who maps: the VMA the mapping belongs to, its MM (`vma->vm_mm->mm_id`), and why.

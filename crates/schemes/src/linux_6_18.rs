@@ -7,7 +7,9 @@
 //! the lock bit 31 and the shared bit 63). The refcount and `_pincount` are the model's.
 
 use crate::cost::{lines, Costs, Layout};
-use crate::event::{Cause, Ctx, FolioCounters, FolioRef, Level, Removed, Span, StatDelta};
+use crate::event::{
+    Cause, Ctx, FolioCounters, FolioRef, Level, Removed, SmallRun, Span, StatDelta,
+};
 use crate::kit::first_page_mismatch;
 use crate::scheme::{Queries, Reporting, RmapEvents};
 use crate::words::{bytes, Folio618, PageMapcount};
@@ -58,6 +60,9 @@ pub struct Bugs {
     /// fork's dup of a large folio's PTEs forgets the `_mapcount` of page `i` of the
     /// folio (the folio-wide counts stay right).
     pub forget_page_dup: Option<u64>,
+    /// fork forgets the `_mapcount` dup of every small folio whose PFN is this modulo 512
+    /// (one folio in the middle of each PMD range of small folios).
+    pub forget_small_dup: Option<u64>,
 }
 
 impl Linux618 {
@@ -100,6 +105,18 @@ impl Linux618 {
             }
         }
         let _ = (f, first, nr);
+    }
+
+    /// Whether a deliberate bug drops the dup of the small folio at `head` (always false
+    /// outside tests).
+    #[inline]
+    fn bug_drops_small_dup(&self, head: Pfn) -> bool {
+        #[cfg(feature = "test-variants")]
+        if self.bugs.forget_small_dup == Some(head.0 % 512) {
+            return true;
+        }
+        let _ = head;
+        false
     }
 
     /// The folio's words, in page[1].
@@ -443,7 +460,9 @@ impl RmapEvents for Linux618 {
         }
         if !f.is_large() {
             self.costs.record(ctx.cause, 1, 1);
-            self.mapcounts.get_mut(f.head).0.mapcount += 1;
+            if !self.bug_drops_small_dup(f.head) {
+                self.mapcounts.get_mut(f.head).0.mapcount += 1;
+            }
             return;
         }
         match level {
@@ -478,13 +497,14 @@ impl RmapEvents for Linux618 {
     fn dup_batch(&mut self, spans: &[Span], level: Level, ctx: Ctx) {
         let mut small = 0;
         for s in spans {
-            // (The deliberate bugs drop dups of large folios only.)
             if s.folio.is_large() {
                 self.dup(s.folio, s.first, s.nr, level, ctx);
                 continue;
             }
             small += 1;
-            self.mapcounts.get_mut(s.folio.head).0.mapcount += 1;
+            if !self.bug_drops_small_dup(s.folio.head) {
+                self.mapcounts.get_mut(s.folio.head).0.mapcount += 1;
+            }
         }
         self.costs.record_calls(ctx.cause, small, small, small);
     }
@@ -536,6 +556,15 @@ impl Queries for Linux618 {
         Self::shared(w)
     }
 
+    /// The precise mapped pages of [`Queries::nr_mapped_pages`]: a small folio's one page
+    /// once any entry maps it (a small folio has no PMD mapping).
+    fn small_run_mapped_pages(&self, run: SmallRun<'_>, out: &mut Vec<Option<u64>>) {
+        debug_assert!(run
+            .iter()
+            .all(|(f, s)| { self.nr_mapped_pages(f, s.truth) == Some((s.entries > 0) as u64) }));
+        out.extend(run.folios.iter().map(|s| Some((s.entries > 0) as u64)));
+    }
+
     fn can_reuse_large(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
         let l = self.mapcount(f);
         l > 1 && !Self::shared(self.f1(f)) && l == refcount
@@ -573,6 +602,24 @@ impl Reporting for Linux618 {
             slot1: Some(slot(1)),
             maybe_shared: Some(self.maybe_mapped_shared(f)),
         }
+    }
+
+    /// Each small folio's `_mapcount` (raw, plus one) against the entries mapping it, in
+    /// one pass over the run's words: [`Reporting::check`]'s one rule for a small folio.
+    fn small_run_ok(&self, run: SmallRun<'_>) -> bool {
+        let ok = match self.mapcounts.range(run.first, run.folios.len()) {
+            Some(words) => words
+                .iter()
+                .zip(run.folios)
+                .all(|(w, s)| (w.0.mapcount as i64 + 1) as u64 == s.entries),
+            // A section never written: every `_mapcount` is the raw −1 of an unmapped page.
+            None => run.folios.iter().all(|s| s.entries == 0),
+        };
+        debug_assert_eq!(
+            ok,
+            run.iter().all(|(f, s)| self.check(f, s.truth).is_empty())
+        );
+        ok
     }
 
     fn check(&self, f: FolioRef, truth: &FolioTruth) -> Vec<String> {

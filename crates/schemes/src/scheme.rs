@@ -8,7 +8,9 @@
 //! stays the model's.
 
 use crate::cost::{Costs, Layout};
-use crate::event::{Ctx, FolioCounters, FolioRef, Level, Removed, Span, StatDelta, VmaChange};
+use crate::event::{
+    Ctx, FolioCounters, FolioRef, Level, Removed, SmallRun, Span, StatDelta, VmaChange,
+};
 use foliolab_types::{FolioTruth, Pfn, TruthStore};
 
 /// The rmap events, identical for every design.
@@ -141,6 +143,14 @@ pub trait Queries {
         let _ = folio;
         Some(truth.pages_mapped())
     }
+
+    /// [`Queries::nr_mapped_pages`] of each folio of `run`, in order, appended to `out`: one
+    /// call per run of small folios from the touched check. By default one
+    /// `nr_mapped_pages` per folio; a design may override it with a tight loop giving
+    /// exactly those answers.
+    fn small_run_mapped_pages(&self, run: SmallRun<'_>, out: &mut Vec<Option<u64>>) {
+        out.extend(run.iter().map(|(f, s)| self.nr_mapped_pages(f, s.truth)));
+    }
 }
 
 /// What a design reports about itself.
@@ -154,6 +164,15 @@ pub trait Reporting {
     /// Compares the counts this design claims to keep exactly with the truth; one message
     /// per disagreement or broken internal invariant. Read-only.
     fn check(&self, folio: FolioRef, truth: &FolioTruth) -> Vec<String>;
+
+    /// Whether [`Reporting::check`] finds nothing for every folio of `run` (small folios
+    /// at consecutive PFNs): one call per run of small folios from the touched check. By
+    /// default one `check` per folio; a design may override it with a tight loop over its
+    /// words giving exactly that verdict (the messages come from `check`, which the full
+    /// check runs when the answer is no).
+    fn small_run_ok(&self, run: SmallRun<'_>) -> bool {
+        run.iter().all(|(f, s)| self.check(f, s.truth).is_empty())
+    }
 
     /// Atomic RMWs and cachelines spent so far, by operation kind.
     fn costs(&self) -> Costs {

@@ -144,3 +144,43 @@ fn a_wrong_mapcount_of_small_folios_is_caught_right_after_the_fork() {
         assert_eq!(wrong, 1024, "full check {full}: one per 4K folio of 4 MiB");
     }
 }
+
+/// The touched check's run of small folios, through linux-6.18's own loop over its
+/// `_mapcount` words (`Reporting::small_run_ok`), finds the one wrong folio in the middle
+/// of each PMD range of 4K folios a fork shares, as the full check does, on the fork's
+/// line: a run check that passed a run whole would miss them.
+#[test]
+fn a_wrong_mapcount_inside_a_run_of_small_folios_is_caught() {
+    let text = "scenario 1\nspawn p\np: map a 4M\np: advise a nohugepage\np: write a 0x1\n\
+                p: fork c\n";
+    let s = parse("t.scn", text).unwrap();
+    validate(&s).unwrap();
+    for full in [false, true] {
+        let mut scheme = Linux618::new(1 << 22);
+        scheme.bugs = Bugs {
+            forget_small_dup: Some(100),
+            ..Bugs::default()
+        };
+        let mut runner = ModelRunner::with_scheme(Box::new(scheme));
+        runner.full_check = full;
+        let mut problems = Vec::new();
+        let summary = drive(&s, &mut runner, &mut |r: &Record| {
+            if let Record::Problem(p) = r {
+                problems.push((p.line, p.kind, p.message.clone()));
+            }
+        });
+        assert_eq!(summary.exit, 1, "full check {full}");
+        assert!(
+            problems
+                .iter()
+                .all(|(line, kind, _)| *line == 6 && *kind == ProblemKind::Invariant),
+            "full check {full}: {problems:?}"
+        );
+        let wrong: Vec<&String> = problems
+            .iter()
+            .map(|(_, _, m)| m)
+            .filter(|m| m.contains("_mapcount 1, page tables map it 2 times"))
+            .collect();
+        assert_eq!(wrong.len(), 2, "full check {full}: one per 2M of 4K folios");
+    }
+}
