@@ -714,16 +714,22 @@ impl Recounter {
         mem: &Memory,
         seen: &mut dyn FnMut(EntryChange),
     ) {
+        // Ranges whose counted copy equals the page table (marked, unchanged): nothing to
+        // count in either.
+        let mut unchanged = Vec::new();
         for plan in plans {
             let space = spaces[plan.space];
             for &key in &plan.keys {
-                self.count_out(space, key, plan.all, seen);
+                unchanged.push(self.count_out(space, key, plan.all, seen));
             }
         }
+        let mut unchanged = unchanged.into_iter();
         for plan in plans {
             let space = spaces[plan.space];
             for &key in &plan.keys {
-                self.count_in(space, key, plan.all, mem, seen);
+                if unchanged.next() != Some(true) {
+                    self.count_in(space, key, plan.all, mem, seen);
+                }
             }
         }
         self.changed.finish();
@@ -832,34 +838,34 @@ impl Recounter {
         (false, mms)
     }
 
+    /// Counts out the entries of range `key` of `s` that its page table no longer has
+    /// (all of them when `all`); whether the range was unchanged (nothing to count in).
     fn count_out(
         &mut self,
         s: &AddressSpace,
         key: u64,
         all: bool,
         seen: &mut dyn FnMut(EntryChange),
-    ) {
+    ) -> bool {
         let (mut tally, counted) = self.tally();
         let Some(old) = counted.get_mut(&s.id).and_then(|m| m.get_mut(&key)) else {
-            return;
+            return false;
         };
         let now = s.pt.pmd(VirtAddr(key * PMD_SIZE));
         match (&mut *old, now) {
             (Counted::Table(mine), Some(PmdEntry::Table(t))) if !all => {
                 // A range marked but unchanged (a fork's parent whose entries were
-                // write-protected already): one comparison of the tables.
+                // write-protected already): one comparison of the tables, for both passes.
                 if mine[..] == t.ptes[..] {
-                    return;
+                    return true;
                 }
-                return tally.uncount_diff(s.id, key, mine, &t.ptes, seen);
+                tally.uncount_diff(s.id, key, mine, &t.ptes, seen);
             }
             // The table went (munmap, exit): every entry counted out, as all would.
-            (Counted::Table(mine), None) => {
-                return tally.uncount_table(s.id, key, mine, seen);
-            }
-            _ => {}
+            (Counted::Table(mine), None) => tally.uncount_table(s.id, key, mine, seen),
+            _ => tally.uncount_range(s.id, key, (Some(old.view()), now.map(view)), all, seen),
         }
-        tally.uncount_range(s.id, key, (Some(old.view()), now.map(view)), all, seen);
+        false
     }
 
     fn count_in(
@@ -878,6 +884,8 @@ impl Recounter {
         match (&mut kept, now) {
             (btree_map::Entry::Occupied(o), Some(PmdEntry::Table(t))) if !all => {
                 if let Counted::Table(mine) = o.get_mut() {
+                    // Often equal after the outs (entries whose flags alone changed are
+                    // copied then): one comparison instead of the entry-by-entry pass.
                     if mine[..] == t.ptes[..] {
                         return;
                     }
