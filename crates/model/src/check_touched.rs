@@ -19,6 +19,7 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 mod rss;
+use rss::added_rss;
 mod small;
 
 /// One folio's part of the statistics the check conserves.
@@ -138,6 +139,12 @@ pub struct TouchedCheck {
     /// for flag changes: an mm new since the last check maps exactly these (the recount had
     /// never seen it), so its RSS is read from them instead of recounted from its tables.
     added: Vec<EntryChange>,
+    /// What `added` maps per (mm, PMD range) and RSS counter (built by the check, sorted).
+    added_rss: Vec<((MmId, u64), [i64; 4])>,
+    /// The (mm, PMD range) of every entry counted out since the last check but for flag
+    /// changes (sorted by the check): a range with none only gained entries, so its RSS is
+    /// its kept one plus what it gained, with no walk of its table.
+    out_keys: Vec<(MmId, u64)>,
     /// Swap PTEs per slot, and the slots whose count changed since the last check.
     slot_refs: BTreeMap<u64, u32>,
     slots: Vec<u64>,
@@ -172,6 +179,9 @@ impl TouchedCheck {
         }
         if c.added && !c.same_page {
             self.added.push(c);
+        }
+        if !c.added && !c.same_page && self.out_keys.last() != Some(&key) {
+            self.out_keys.push(key);
         }
         if c.pte.is_swap() && !c.pmd {
             debug_assert_eq!(c.nr, 1, "swap entries come one by one");
@@ -254,6 +264,9 @@ impl Model {
         let pages: &[u64] = self.mem.touched.pages.raw();
         st.rss_keys.sort_unstable();
         st.rss_keys.dedup();
+        st.out_keys.sort_unstable();
+        st.out_keys.dedup();
+        self.sum_added(st);
         let ranges_ok = self.update_range_rss(st);
         let (folios, tails_ok) = self.touched_folios(st, changed, pages);
         let mut clean = ranges_ok && !st.unclean && self.problems.is_empty();
@@ -266,6 +279,7 @@ impl Model {
         st.new_writable.clear();
         st.rss_keys.clear();
         st.added.clear();
+        st.out_keys.clear();
         st.slots.clear();
         st.folios = folios;
         self.clear_touched_of_listed();
@@ -832,13 +846,20 @@ impl Model {
         let changed: Vec<u64> = st.rss_keys[from..to].iter().map(|&(_, k)| k).collect();
         let mut sums = old.unwrap_or_default();
         for &key in keys.as_deref().unwrap_or(&changed) {
-            let new = self.range_rss(pt, key);
             // One search of the map per range (a fork's 512 write-protected 2M ranges).
             let kept = st.range_rss.entry((mm, key));
             let old = match &kept {
                 Entry::Occupied(o) => *o.get(),
                 Entry::Vacant(_) => [0; 4],
             };
+            // A range that only gained entries (a write fault's) maps what it mapped and
+            // what it gained.
+            let gained_only = !all && st.out_keys.binary_search(&(mm, key)).is_err();
+            let new = match gained_only {
+                true => added_rss(&st.added_rss, (mm, key), old),
+                false => self.range_rss(pt, key),
+            };
+            debug_assert_eq!(new, self.range_rss(pt, key), "{mm:?} range {key}");
             let before = if fresh { [0; 4] } else { old };
             for c in 0..4 {
                 sums[c] += new[c] - before[c];

@@ -10,36 +10,49 @@ use foliolab_mem::{EntryChange, PageTable};
 use foliolab_types::{MmId, Pfn, PMD_ORDER, PMD_SIZE};
 
 impl Model {
-    /// The RSS sums of `mm`, new since the last check, from the entries the recount counted
-    /// in for it in this statement; the sums of each of its PMD ranges kept in `st`.
-    pub(super) fn new_mm_rss(&self, st: &mut TouchedCheck, mm: MmId) -> [i64; 4] {
+    /// Sums what the entries counted in since the last check map, per (mm, PMD range) and
+    /// counter, into `st.added_rss`, sorted by range.
+    pub(super) fn sum_added(&self, st: &mut TouchedCheck) {
         let TouchedCheck {
-            added, range_rss, ..
+            added, added_rss, ..
         } = st;
-        let mut sums = [0i64; 4];
-        // The range being summed: entries come range by range.
-        let mut range: Option<(u64, [i64; 4])> = None;
-        let mut keep = |range: Option<(u64, [i64; 4])>| {
-            let Some((key, rss)) = range.filter(|(_, rss)| *rss != [0; 4]) else {
-                return;
-            };
-            let kept = range_rss.entry((mm, key)).or_insert([0; 4]);
-            for c in 0..4 {
-                kept[c] += rss[c];
-                sums[c] += rss[c];
+        added_rss.clear();
+        // Entries come range by range.
+        for c in added.iter() {
+            let key = (c.mm, c.va.0 / PMD_SIZE);
+            if added_rss.last().is_none_or(|(k, _)| *k != key) {
+                added_rss.push((key, [0; 4]));
             }
-        };
-        for c in added.iter().filter(|c| c.mm == mm) {
-            let key = c.va.0 / PMD_SIZE;
-            if range.is_none_or(|(k, _)| k != key) {
-                keep(range.take());
-                range = Some((key, [0; 4]));
-            }
-            if let Some((_, rss)) = &mut range {
+            if let Some((_, rss)) = added_rss.last_mut() {
                 self.entry_rss(c, rss);
             }
         }
-        keep(range);
+        if !added_rss.is_sorted_by_key(|(k, _)| *k) {
+            added_rss.sort_by_key(|(k, _)| *k);
+        }
+        added_rss.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                (0..4).for_each(|c| kept.1[c] += later.1[c]);
+            }
+            same
+        });
+    }
+
+    /// The RSS sums of `mm`, new since the last check, from the entries the recount counted
+    /// in for it in this statement; the sums of each of its PMD ranges kept in `st`.
+    pub(super) fn new_mm_rss(&self, st: &mut TouchedCheck, mm: MmId) -> [i64; 4] {
+        let from = st.added_rss.partition_point(|((m, _), _)| *m < mm);
+        let mut sums = [0i64; 4];
+        for &((m, key), rss) in st.added_rss[from..]
+            .iter()
+            .take_while(|((m, _), _)| *m == mm)
+        {
+            if rss != [0; 4] {
+                st.range_rss.insert((m, key), rss);
+                (0..4).for_each(|c| sums[c] += rss[c]);
+            }
+        }
         sums
     }
 
@@ -98,4 +111,18 @@ impl Model {
             sums
         })
     }
+}
+
+/// `old`, the kept RSS of the range `key`, plus what the entries counted in there map
+/// (`added`: [`Model::sum_added`]'s sums).
+pub(super) fn added_rss(
+    added: &[((MmId, u64), [i64; 4])],
+    key: (MmId, u64),
+    old: [i64; 4],
+) -> [i64; 4] {
+    let mut new = old;
+    if let Ok(i) = added.binary_search_by_key(&key, |(k, _)| *k) {
+        (0..4).for_each(|c| new[c] += added[i].1[c]);
+    }
+    new
 }
