@@ -18,6 +18,7 @@ use foliolab_types::{
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
+mod rss;
 mod small;
 
 /// One folio's part of the statistics the check conserves.
@@ -79,6 +80,34 @@ impl Part {
 }
 
 impl Sums {
+    /// Replaces the kept part `*slot` (packed) by `new` in the sums and in the slot: out of
+    /// line (a fork changes no folio's part), a small folio's in a few operations.
+    #[inline(never)]
+    fn replace(&mut self, slot: &mut u64, new: u64) {
+        // A small folio's part: its mapped pages and whether the design cannot say.
+        const SMALL: u64 = 0xffff_ffff | 1 << 52 | 1 << 53;
+        if (*slot | new) & !SMALL == 0 {
+            let field = |w: u64, shift: u32, mask: u64| ((w >> shift) & mask) as i64;
+            let delta = |shift, mask| field(new, shift, mask) - field(*slot, shift, mask);
+            self.anon_mapped += delta(0, 0xffff);
+            self.file_mapped += delta(16, 0xffff);
+            self.anon_unknown += delta(52, 1);
+            self.file_unknown += delta(53, 1);
+            *slot = new;
+            return;
+        }
+        self.replace_any(slot, new);
+    }
+
+    /// [`Sums::replace`] of any part: out of line.
+    #[cold]
+    #[inline(never)]
+    fn replace_any(&mut self, slot: &mut u64, new: u64) {
+        self.apply(&Part::unpack(*slot), -1);
+        self.apply(&Part::unpack(new), 1);
+        *slot = new;
+    }
+
     fn apply(&mut self, p: &Part, sign: i64) {
         self.anon_mapped += sign * p.anon_mapped as i64;
         self.anon_unknown += sign * p.anon_unknown as i64;
@@ -105,6 +134,10 @@ pub struct TouchedCheck {
     /// The (mm, PMD range) of every entry counted out or in since the last check: the
     /// ranges whose RSS can have changed (sorted by the check).
     rss_keys: Vec<(MmId, u64)>,
+    /// Entries counted in since the last check (runs of PTEs, PMD leaves, swap PTEs) but
+    /// for flag changes: an mm new since the last check maps exactly these (the recount had
+    /// never seen it), so its RSS is read from them instead of recounted from its tables.
+    added: Vec<EntryChange>,
     /// Swap PTEs per slot, and the slots whose count changed since the last check.
     slot_refs: BTreeMap<u64, u32>,
     slots: Vec<u64>,
@@ -136,6 +169,9 @@ impl TouchedCheck {
         // An entry whose flags alone changed leaves its range's RSS as it was.
         if !c.same_page && self.rss_keys.last() != Some(&key) {
             self.rss_keys.push(key);
+        }
+        if c.added && !c.same_page {
+            self.added.push(c);
         }
         if c.pte.is_swap() && !c.pmd {
             debug_assert_eq!(c.nr, 1, "swap entries come one by one");
@@ -229,6 +265,7 @@ impl Model {
         clean &= self.touched_swap_ok(st, &folios);
         st.new_writable.clear();
         st.rss_keys.clear();
+        st.added.clear();
         st.slots.clear();
         st.folios = folios;
         self.clear_touched_of_listed();
@@ -745,7 +782,13 @@ impl Model {
             ok &= p.aspace.vmas.check_invariants().is_ok();
         }
         let old = st.rss[i].map(|(_, s)| s);
-        if old.is_none() || !pt.touched.is_empty() {
+        if old.is_none() && !self.touched_procs.all() {
+            // New since the last check, which saw every process then alive: the recount
+            // counted its every entry in.
+            let sums = self.new_mm_rss(st, mm);
+            debug_assert_eq!(sums, self.tables_rss(pt), "{mm:?}: RSS from the entries");
+            st.rss[i] = Some((mm, sums));
+        } else if old.is_none() || !pt.touched.is_empty() {
             let sums = self.recount_ranges(st, mm, pt, old);
             st.rss[i] = Some((mm, sums));
         }
@@ -864,11 +907,12 @@ impl Model {
             if st.writable.get(pfn.0 as usize).copied().unwrap_or(0) == 0 {
                 return false;
             }
-            let flags = self.mem.page(pfn).flags;
+            let page = self.mem.page(pfn);
+            let flags = page.flags;
             if !flags.has(PageFlags::ALLOCATED) || flags.has(PageFlags::ANON_EXCLUSIVE) {
                 return false;
             }
-            if self.mem.page(pfn).head() == pfn && !flags.has(PageFlags::BUDDY) {
+            if page.head() == pfn && !flags.has(PageFlags::BUDDY) {
                 return flags.has(PageFlags::ANON);
             }
             self.folio_of_page(pfn).anon
@@ -876,6 +920,15 @@ impl Model {
         if st.new_writable.iter().any(|&p| bad(p)) {
             return false;
         }
+        // A write fault marks the pages it maps writable: each looked at once.
+        let pages = match pages
+            .iter()
+            .map(|&p| Pfn(p))
+            .eq(st.new_writable.iter().copied())
+        {
+            true => &[],
+            false => pages,
+        };
         let marks = &self.mem.touched.pages;
         if marks.overflowed() {
             return !st

@@ -145,11 +145,13 @@ pub trait Queries {
     }
 
     /// [`Queries::nr_mapped_pages`] of each folio of `run`, in order, appended to `out`: one
-    /// call per run of small folios from the touched check. By default one
-    /// `nr_mapped_pages` per folio; a design may override it with a tight loop giving
-    /// exactly those answers.
-    fn small_run_mapped_pages(&self, run: SmallRun<'_>, out: &mut Vec<Option<u64>>) {
+    /// call per run of small folios from the touched check. Returns true, appending
+    /// nothing, when every answer is the precise one (`Some(1)` for a folio some entry
+    /// maps, `Some(0)` otherwise). By default one `nr_mapped_pages` per folio; a design
+    /// may override it with exactly those answers.
+    fn small_run_mapped_pages(&self, run: SmallRun<'_>, out: &mut Vec<Option<u64>>) -> bool {
         out.extend(run.iter().map(|(f, s)| self.nr_mapped_pages(f, s.truth)));
+        false
     }
 }
 

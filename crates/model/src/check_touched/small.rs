@@ -47,6 +47,22 @@ impl<'a> SmallScratch<'a> {
 }
 
 impl Part {
+    /// [`Part::small`] packed ([`Part::pack`]), without building it.
+    #[inline]
+    fn pack_small(anon: bool, pages: Option<u64>) -> u64 {
+        let (n, unknown) = match pages {
+            Some(n) => (n.min(0xffff), 0),
+            None => (0, 1),
+        };
+        let word = if anon {
+            n | unknown << 52
+        } else {
+            n << 16 | unknown << 53
+        };
+        debug_assert_eq!(word, Part::small(anon, pages).pack());
+        word
+    }
+
     /// The part of a small folio (anon or not) whose design says it maps `pages` (`None`:
     /// the design cannot say): as [`Model::part`] gives it, for no small folio is
     /// PMD-mapped, large or flagged.
@@ -80,15 +96,26 @@ impl Model {
         let Some(pages) = self.mem.map.range(first, room) else {
             return (0, true);
         };
-        scratch.folios.clear();
+        // The run: consecutive heads of small live folios.
+        let n = pages
+            .iter()
+            .zip(heads)
+            .zip(first.0..)
+            .take_while(|&((page, &head), pfn)| {
+                head.0 == pfn && is_small_folio(page, head) && self.live.contains(&head)
+            })
+            .count();
+        if n == 0 {
+            return (0, true);
+        }
         let mut ok = true;
-        for ((page, &head), pfn) in pages.iter().zip(heads).zip(first.0..) {
-            if head.0 != pfn || !is_small_folio(page, head) || !self.live.contains(&head) {
-                break;
-            }
+        scratch.folios.clear();
+        let (unmapped, plain) = (scratch.unmapped, scratch.plain);
+        let each = pages[..n].iter().zip(first.0..).map(|(page, pfn)| {
+            let head = Pfn(pfn);
             let (t, entries) = match truth.get(&head) {
                 Some(t) => (t, t.total_entries()),
-                None => (scratch.unmapped, 0),
+                None => (unmapped, 0),
             };
             let anon = page.flags.has(PageFlags::ANON);
             let f = FolioRef {
@@ -96,49 +123,50 @@ impl Model {
                 order: Order(0),
                 anon,
             };
-            ok &= self.small_refs_ok(f, page, entries, scratch.plain);
-            scratch.folios.push(SmallFolio {
+            ok &= self.small_refs_ok(f, page, entries, plain);
+            SmallFolio {
                 anon,
                 entries,
                 truth: t,
-            });
-        }
-        let n = scratch.folios.len();
-        if n == 0 {
-            return (0, true);
-        }
+            }
+        });
+        scratch.folios.extend(each);
         let run = SmallRun {
             first,
             folios: &scratch.folios,
         };
         ok &= self.design_small_run_ok(run);
         scratch.mapped.clear();
-        self.design_small_run_mapped_pages(run, &mut scratch.mapped);
-        self.keep_small_parts(st, run, &scratch.mapped, scratch.unmapped);
+        let precise = self.design_small_run_mapped_pages(run, &mut scratch.mapped);
+        let mapped = (!precise).then_some(&scratch.mapped[..]);
+        self.keep_small_parts(st, run, mapped, scratch.unmapped);
         (n, ok)
     }
 
     /// Brings the kept parts of `run`'s folios (their mapped pages by the design in
-    /// `mapped`; an unmapped folio's truth is `unmapped`) and their sums up to date.
+    /// `mapped`, `None`: the precise ones; an unmapped folio's truth is `unmapped`) and
+    /// their sums up to date.
     fn keep_small_parts(
         &self,
         st: &mut TouchedCheck,
         run: SmallRun<'_>,
-        mapped: &[Option<u64>],
+        mapped: Option<&[Option<u64>]>,
         unmapped: &FolioTruth,
     ) {
         let (from, n) = (run.first.0 as usize, run.folios.len());
         grow_to(&mut st.parts, from + n - 1, 0);
         let kept = &mut st.parts[from..from + n];
-        for ((slot, s), &pages) in kept.iter_mut().zip(run.folios).zip(mapped) {
-            // An unmapped folio maps no page, whatever the design would say.
-            let is_mapped = !std::ptr::eq(s.truth, unmapped);
-            let part = Part::small(s.anon, if is_mapped { pages } else { Some(0) });
-            let new = part.pack();
+        for (i, (slot, s)) in kept.iter_mut().zip(run.folios).enumerate() {
+            let pages = match mapped {
+                // The precise pages: one for a folio an entry maps (none when unmapped).
+                None => Some((s.entries > 0) as u64),
+                // An unmapped folio maps no page, whatever the design would say.
+                Some(_) if std::ptr::eq(s.truth, unmapped) => Some(0),
+                Some(mapped) => mapped[i],
+            };
+            let new = Part::pack_small(s.anon, pages);
             if *slot != new {
-                st.sums.apply(&Part::unpack(*slot), -1);
-                st.sums.apply(&part, 1);
-                *slot = new;
+                st.sums.replace(slot, new);
             }
         }
         debug_assert!(run
