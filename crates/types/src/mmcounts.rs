@@ -541,14 +541,14 @@ impl MmCounts {
 
     /// `nr` entries fewer for `mm` (none below 0), forgotten once it has none: one search
     /// where [`MmCounts::get_mut`] then [`MmCounts::remove`] take two.
-    #[inline]
+    #[inline(always)]
     pub fn sub(&mut self, mm: MmId, nr: u32) {
-        if let Some(m) = self.many_mut() {
-            m.sub(mm, nr);
-            if m.live == 0 {
-                m.clear();
+        if let Some(m) = self.many.as_deref_mut().filter(|m| m.live > 0) {
+            // An exit from a fork tree in the caller's loop, anything else out of line.
+            if m.is_dense && m.sub_dense(mm, nr) {
+                return;
             }
-            return;
+            return self.sub_many(mm, nr);
         }
         let k = self.nr_inline;
         let Some(i) = self.inline[..k].iter().position(|(m, _)| *m == mm) else {
@@ -562,6 +562,18 @@ impl MmCounts {
                 self.inline[j] = self.inline[j + 1];
             }
             self.nr_inline = k - 1;
+        }
+    }
+
+    /// [`MmCounts::sub`] when the entries behind the pointer are the map (out of line: the
+    /// inline case stays a few instructions in the caller's loop).
+    #[inline(never)]
+    fn sub_many(&mut self, mm: MmId, nr: u32) {
+        if let Some(m) = self.many_mut() {
+            m.sub(mm, nr);
+            if m.live == 0 {
+                m.clear();
+            }
         }
     }
 
