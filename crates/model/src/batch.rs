@@ -25,15 +25,14 @@ pub fn folio_pte_batch(
     let limit = max_nr
         .min(folio_left as usize)
         .min(table.ptes.len() - start);
-    let base = first.batch_key(respect_dirty);
-    let mut nr = 1;
-    // One comparison per entry: flags and PFN at once (see `Pte::batch_key`).
-    while nr < limit
-        && table.ptes[start + nr].batch_key(respect_dirty) == base + ((nr as u64) << 12)
-    {
-        nr += 1;
-    }
-    nr
+    let mut key = first.batch_key(respect_dirty);
+    // One comparison per entry: flags and PFN at once (see `Pte::batch_key`), over a slice
+    // of the entries that may follow (no bounds check per entry).
+    let next = table.ptes[start + 1..start + limit].iter().take_while(|p| {
+        key += 1 << 12;
+        p.batch_key(respect_dirty) == key
+    });
+    1 + next.count()
 }
 
 /// [`folio_pte_batch`] as the kernel writes it, one test per condition (the reference

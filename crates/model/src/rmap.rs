@@ -196,7 +196,9 @@ impl Model {
             let f = s.folio;
             if f.anon {
                 anon_pages += r.stat.nr;
-                anon_thps += r.stat.nr_pmd / PMD_ORDER.nr_pages() as i64;
+                if r.stat.nr_pmd != 0 {
+                    anon_thps += r.stat.nr_pmd / PMD_ORDER.nr_pages() as i64;
+                }
             } else {
                 self.apply_stat(f, r.stat);
             }

@@ -11,8 +11,8 @@ use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER, PMD_SIZE
 
 /// What the page-table walk of a PTE range leaves for the rmap half, in address order: the
 /// cleared batches as the design's spans, each with the union of its cleared entries' bits
-/// (dirty, young), and the swap entries still in the table, each after the batches before
-/// it.
+/// (dirty, young; kept only once a file folio is met, then from the first span on), and
+/// the swap entries still in the table, each after the batches before it.
 #[derive(Default)]
 pub(crate) struct PteWalk {
     spans: Vec<Span>,
@@ -34,6 +34,20 @@ impl PteWalk {
         self.anon_pages = 0;
         self.file = false;
     }
+}
+
+/// Clears `ptes` (one batch), returning the union of their bits (dirty, young).
+#[inline]
+fn clear_ptes(ptes: &mut [Pte]) -> Pte {
+    if let [p] = ptes {
+        return std::mem::replace(p, Pte::NONE);
+    }
+    let mut cleared = Pte::NONE;
+    for p in ptes {
+        cleared = Pte(cleared.0 | p.0);
+        *p = Pte::NONE;
+    }
+    cleared
 }
 
 /// References to drop once the (modelled) TLB flush is done, in zap order: (head PFN,
@@ -234,22 +248,23 @@ impl Model {
                 (true, false, false) => 1,
                 (true, false, true) => folio_pte_batch(t, i, f, last - i, false),
             };
-            let mut cleared = Pte::NONE;
-            for p in &mut t.ptes[i..i + nr] {
-                cleared = Pte(cleared.0 | p.0);
-                *p = Pte::NONE;
+            let cleared = clear_ptes(&mut t.ptes[i..i + nr]);
+            if f.anon {
+                walk.anon_pages += nr as i64;
+            } else if !walk.file {
+                // Only file folios read their entries' bits: `cleared` is kept in step
+                // with `spans` from the first file folio on.
+                walk.cleared.resize(walk.spans.len(), Pte::NONE);
+                walk.file = true;
+            }
+            if walk.file {
+                walk.cleared.push(cleared);
             }
             walk.spans.push(Span {
                 folio: f,
                 first: pte.pfn(),
                 nr: nr as u64,
             });
-            walk.cleared.push(cleared);
-            if f.anon {
-                walk.anon_pages += nr as i64;
-            } else {
-                walk.file = true;
-            }
             if !(gather.early_put && mem.put_refs_unless_last(f.head, nr as i32)) {
                 gather.push(f.head, nr);
             }
@@ -271,12 +286,14 @@ impl Model {
         rss: &mut [i64; 4],
     ) {
         let spans = &walk.spans[batches.clone()];
-        let cleared = &walk.cleared[batches];
-        for (s, &cleared) in spans.iter().zip(cleared).filter(|_| walk.file) {
-            if !s.folio.anon {
-                self.file_zap_dirty(s.folio, cleared);
-                self.file_zap_young(s.folio, cleared);
-                rss[self.mm_counter(s.folio) as usize] -= s.nr as i64;
+        if walk.file {
+            let cleared = &walk.cleared[batches];
+            for (s, &cleared) in spans.iter().zip(cleared) {
+                if !s.folio.anon {
+                    self.file_zap_dirty(s.folio, cleared);
+                    self.file_zap_young(s.folio, cleared);
+                    rss[self.mm_counter(s.folio) as usize] -= s.nr as i64;
+                }
             }
         }
         let mut removed = std::mem::take(&mut gather.removed);
