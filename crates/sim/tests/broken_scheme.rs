@@ -111,37 +111,52 @@ impl Reporting for ForgetsSmallDup {
     }
 }
 
+/// The `_mapcount` messages of a 4 MiB region of 4K folios written then forked under
+/// `scheme`, by the touched check or the full one (`full`), after asserting that every
+/// problem is an invariant reported on the fork's line (6) and that the run failed.
+fn fork_of_4k_folios_mapcount_messages(
+    scheme: Box<dyn foliolab_schemes::Scheme>,
+    full: bool,
+) -> Vec<String> {
+    let text = "scenario 1\nspawn p\np: map a 4M\np: advise a nohugepage\np: write a 0x1\n\
+                p: fork c\n";
+    let s = parse("t.scn", text).unwrap();
+    validate(&s).unwrap();
+    let mut runner = ModelRunner::with_scheme(scheme);
+    runner.full_check = full;
+    let mut problems = Vec::new();
+    let summary = drive(&s, &mut runner, &mut |r: &Record| {
+        if let Record::Problem(p) = r {
+            problems.push((p.line, p.kind, p.message.clone()));
+        }
+    });
+    assert_eq!(summary.exit, 1, "full check {full}");
+    assert!(
+        problems
+            .iter()
+            .all(|(line, kind, _)| *line == 6 && *kind == ProblemKind::Invariant),
+        "full check {full}: {problems:?}"
+    );
+    problems
+        .into_iter()
+        .map(|(_, _, m)| m)
+        .filter(|m| m.contains("_mapcount 1, page tables map it 2 times"))
+        .collect()
+}
+
 /// The check on touched state, after a fork of many 4K folios (PTE tables diffed in place,
 /// write-protected entries seen once), reports a wrong `_mapcount` of a small folio as the
 /// full check does, on the fork's line and on no earlier one.
 #[test]
 fn a_wrong_mapcount_of_small_folios_is_caught_right_after_the_fork() {
-    let text = "scenario 1\nspawn p\np: map a 4M\np: advise a nohugepage\np: write a 0x1\n\
-                p: fork c\n";
-    let s = parse("t.scn", text).unwrap();
-    validate(&s).unwrap();
     for full in [false, true] {
-        let mut runner =
-            ModelRunner::with_scheme(Box::new(ForgetsSmallDup(Linux618::new(1 << 22))));
-        runner.full_check = full;
-        let mut problems = Vec::new();
-        let summary = drive(&s, &mut runner, &mut |r: &Record| {
-            if let Record::Problem(p) = r {
-                problems.push((p.line, p.kind, p.message.clone()));
-            }
-        });
-        assert_eq!(summary.exit, 1, "full check {full}");
-        assert!(
-            problems
-                .iter()
-                .all(|(line, kind, _)| *line == 6 && *kind == ProblemKind::Invariant),
-            "full check {full}: {problems:?}"
+        let scheme = Box::new(ForgetsSmallDup(Linux618::new(1 << 22)));
+        let wrong = fork_of_4k_folios_mapcount_messages(scheme, full);
+        assert_eq!(
+            wrong.len(),
+            1024,
+            "full check {full}: one per 4K folio of 4 MiB"
         );
-        let wrong = problems
-            .iter()
-            .filter(|(_, _, m)| m.contains("_mapcount 1, page tables map it 2 times"))
-            .count();
-        assert_eq!(wrong, 1024, "full check {full}: one per 4K folio of 4 MiB");
     }
 }
 
@@ -151,36 +166,13 @@ fn a_wrong_mapcount_of_small_folios_is_caught_right_after_the_fork() {
 /// line: a run check that passed a run whole would miss them.
 #[test]
 fn a_wrong_mapcount_inside_a_run_of_small_folios_is_caught() {
-    let text = "scenario 1\nspawn p\np: map a 4M\np: advise a nohugepage\np: write a 0x1\n\
-                p: fork c\n";
-    let s = parse("t.scn", text).unwrap();
-    validate(&s).unwrap();
     for full in [false, true] {
         let mut scheme = Linux618::new(1 << 22);
         scheme.bugs = Bugs {
             forget_small_dup: Some(100),
             ..Bugs::default()
         };
-        let mut runner = ModelRunner::with_scheme(Box::new(scheme));
-        runner.full_check = full;
-        let mut problems = Vec::new();
-        let summary = drive(&s, &mut runner, &mut |r: &Record| {
-            if let Record::Problem(p) = r {
-                problems.push((p.line, p.kind, p.message.clone()));
-            }
-        });
-        assert_eq!(summary.exit, 1, "full check {full}");
-        assert!(
-            problems
-                .iter()
-                .all(|(line, kind, _)| *line == 6 && *kind == ProblemKind::Invariant),
-            "full check {full}: {problems:?}"
-        );
-        let wrong: Vec<&String> = problems
-            .iter()
-            .map(|(_, _, m)| m)
-            .filter(|m| m.contains("_mapcount 1, page tables map it 2 times"))
-            .collect();
+        let wrong = fork_of_4k_folios_mapcount_messages(Box::new(scheme), full);
         assert_eq!(wrong.len(), 2, "full check {full}: one per 2M of 4K folios");
     }
 }
