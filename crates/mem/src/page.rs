@@ -127,6 +127,14 @@ impl Page {
     pub fn head(&self) -> Pfn {
         Pfn(self.head as u64)
     }
+    /// Whether this, the `struct page` of `pfn`, is an allocated small folio's (its own
+    /// head, neither a large folio's head nor a free block's first page): what
+    /// [`crate::Memory::folio_meta`] calls a folio of order 0 at `pfn`, from this one read.
+    #[inline]
+    pub fn is_small_folio(&self, pfn: Pfn) -> bool {
+        const KIND: u32 = PageFlags::ALLOCATED | PageFlags::HEAD | PageFlags::BUDDY;
+        self.flags.0 & KIND == PageFlags::ALLOCATED && self.head() == pfn
+    }
     #[inline]
     pub fn set_head(&mut self, head: Pfn) {
         self.head = head.0 as u32;

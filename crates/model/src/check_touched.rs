@@ -472,7 +472,7 @@ impl Model {
             let pfn = Pfn(p);
             if !folio.contains(&p) {
                 // A small folio is its own head, and has no tail.
-                if small::is_small_folio(self.mem.page(pfn), pfn) {
+                if self.mem.page(pfn).is_small_folio(pfn) {
                     heads.push(pfn);
                     continue;
                 }
@@ -579,7 +579,7 @@ impl Model {
     #[inline]
     fn folio_at(&self, pfn: Pfn) -> (Pfn, std::ops::Range<u64>, PageFlags) {
         let page = self.mem.page(pfn);
-        if small::is_small_folio(page, pfn) {
+        if page.is_small_folio(pfn) {
             return (pfn, pfn.0..pfn.0 + 1, page.flags);
         }
         let (head, order, head_flags) = self.mem.folio_meta(pfn);
@@ -893,7 +893,7 @@ impl Model {
                         if !pages.contains(&pfn.0) {
                             // A small folio's counter from its one `struct page`, inline.
                             let page = self.mem.page(pfn);
-                            (pages, counter) = if small::is_small_folio(page, pfn) {
+                            (pages, counter) = if page.is_small_folio(pfn) {
                                 (pfn.0..pfn.0 + 1, counter_of(page.flags))
                             } else {
                                 self.folio_counter(pfn)

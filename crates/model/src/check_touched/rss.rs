@@ -4,7 +4,7 @@
 //! PTEs mapping consecutive pages as one change. Their pages' counters are read a PMD
 //! range's worth of `struct page`s at a time, with no second walk of the page tables.
 
-use super::{counter_of, small::is_small_folio, TouchedCheck};
+use super::{counter_of, TouchedCheck};
 use crate::model::{Model, RssCounter};
 use foliolab_mem::{EntryChange, PageTable};
 use foliolab_types::{MmId, Pfn, PMD_ORDER, PMD_SIZE};
@@ -84,7 +84,7 @@ impl Model {
             while pfn + i < upto {
                 let p = Pfn(pfn + i);
                 match pages.map(|pages| &pages[i as usize]) {
-                    Some(page) if is_small_folio(page, p) => {
+                    Some(page) if page.is_small_folio(p) => {
                         rss[counter_of(page.flags) as usize] += 1;
                         i += 1;
                     }

@@ -9,20 +9,9 @@
 
 use super::{grow_to, Part, TouchedCheck};
 use crate::model::Model;
-use foliolab_mem::{Page, PageFlags};
+use foliolab_mem::PageFlags;
 use foliolab_schemes::{FolioRef, SmallFolio, SmallRun};
 use foliolab_types::{FolioTruth, Order, Pfn, TruthStore, PMD_ORDER};
-
-/// The flags that tell a small folio's page: allocated, neither a large folio's head nor
-/// a free block's first page.
-const KIND: u32 = PageFlags::ALLOCATED | PageFlags::HEAD | PageFlags::BUDDY;
-
-/// Whether `page`, the `struct page` of `pfn`, is an allocated small folio's (its own
-/// head): what [`foliolab_mem::Memory::folio_meta`] would call a folio of order 0 at `pfn`.
-#[inline]
-pub(super) fn is_small_folio(page: &Page, pfn: Pfn) -> bool {
-    page.flags.0 & KIND == PageFlags::ALLOCATED && page.head() == pfn
-}
 
 /// What the small-folio pass reuses from run to run within one check: the run's folios and
 /// their mapped pages (at most a PMD range's worth), the truth of an unmapped small folio,
@@ -102,7 +91,7 @@ impl Model {
             .zip(heads)
             .zip(first.0..)
             .take_while(|&((page, &head), pfn)| {
-                head.0 == pfn && is_small_folio(page, head) && self.live.contains(&head)
+                head.0 == pfn && page.is_small_folio(head) && self.live.contains(&head)
             })
             .count();
         if n == 0 {
