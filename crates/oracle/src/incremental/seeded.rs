@@ -58,7 +58,7 @@ fn steps_agree(fault: Fault) -> bool {
     let mut spaces = vec![parent];
     let mut rc = Recounter::default();
     let mut agree = true;
-    for step in 0..7 {
+    for step in 0..16 {
         match step {
             1 | 2 => {
                 let mut child = spaces[0].clone();
@@ -81,6 +81,29 @@ fn steps_agree(fault: Fault) -> bool {
                     spaces[0].pt.set_pte(va, Pte::present(pfn, true, false));
                 }
             }
+            // Forks enough for the folios' mms to spill from inline and share one array
+            // per run, a write fault's copy in one child, then the children exiting.
+            // A child unmapping two pages (their folios then share an array without it)
+            // before the next fork adds to every folio: a run over folios sharing
+            // different arrays.
+            7..=10 | 12 => {
+                let mut child = spaces[0].clone();
+                child.id = MmId(10 + step as u32);
+                spaces.push(child);
+            }
+            11 => {
+                for page in [7, 8] {
+                    let va = VirtAddr(BASE + page * PAGE_SIZE);
+                    spaces[2].pt.set_pte(va, Pte::NONE);
+                }
+            }
+            13 => {
+                let cow = mem.alloc_folio(Order(0)).unwrap();
+                let va = VirtAddr(BASE + 9 * PAGE_SIZE);
+                spaces[3].pt.set_pte(va, Pte::present(cow, true, false));
+            }
+            14 => drop(spaces.remove(2)),
+            15 => spaces.truncate(1),
             _ => {}
         }
         rc.update(spaces.iter(), &mem, &mut |_| {});
