@@ -294,6 +294,34 @@ impl Memory {
         self.touched.page(head);
         true
     }
+    /// The zap walk's look at the folio mapped at `pfn`: [`Memory::folio_meta`] and, for a
+    /// small folio when `put_early`, [`Memory::put_refs_unless_last`] of its one reference
+    /// (whether it was dropped), from one read of a small folio's `struct page`.
+    #[inline]
+    pub fn folio_meta_put_small(
+        &mut self,
+        pfn: Pfn,
+        put_early: bool,
+    ) -> ((Pfn, Order, PageFlags), bool) {
+        let p = self.map.get_mut(pfn);
+        if !p.is_small_folio(pfn) {
+            const HEAD: u32 = PageFlags::HEAD | PageFlags::BUDDY;
+            if p.flags.0 & HEAD == PageFlags::HEAD {
+                // A large folio's head (only a head has HEAD): its order in page[1].
+                let flags = p.flags;
+                let order = Order(self.map.get(pfn.add(1)).order());
+                return ((pfn, order, flags), false);
+            }
+            return (self.folio_meta(pfn), false);
+        }
+        let meta = (pfn, Order(0), p.flags);
+        if !put_early || p.refcount <= 1 || p.flags.has(PageFlags::SWAPCACHE) {
+            return (meta, false);
+        }
+        p.refcount -= 1;
+        self.touched.page(pfn);
+        (meta, true)
+    }
     /// Sets or clears flag `bit` of the `nr` pages from `first`, which lie in one folio.
     #[inline]
     pub fn set_page_flags(&mut self, first: Pfn, nr: u64, bit: u32, on: bool) {
@@ -403,6 +431,40 @@ impl Default for Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The zap walk's one look gives what `folio_meta` and `put_refs_unless_last` give, on
+    /// small folios (sole reference, shared, in the swap cache, ANON or not), a large
+    /// folio's head and its tails (which it never puts).
+    #[test]
+    fn the_zap_look_is_folio_meta_and_an_early_put() {
+        let mut m = Memory::new();
+        let mut pages = Vec::new();
+        for (order, refs, flags) in [
+            (0, 0, PageFlags::ANON),
+            (0, 2, PageFlags::ANON),
+            (0, 1, 0),
+            (0, 3, PageFlags::ANON | PageFlags::SWAPCACHE),
+            (4, 5, PageFlags::ANON),
+            (9, 2, 0),
+        ] {
+            let head = m.alloc_folio(Order(order)).unwrap();
+            m.ref_add(head, refs);
+            m.page_mut(head).flags.set(flags, true);
+            pages.extend([head, head.add((1 << order) - 1), head.add(1 << order >> 1)]);
+        }
+        for &pfn in &pages {
+            for early in [false, true] {
+                let mut want = m.clone();
+                let meta = want.folio_meta(pfn);
+                let small = meta.1 == Order(0);
+                let put = early && small && want.put_refs_unless_last(meta.0, 1);
+                let mut got = m.clone();
+                assert_eq!(got.folio_meta_put_small(pfn, early), (meta, put), "{pfn:?}");
+                assert_eq!(got.refcount(meta.0), want.refcount(meta.0), "{pfn:?}");
+                assert_eq!(got.touched.pages.raw(), want.touched.pages.raw());
+            }
+        }
+    }
 
     /// GUP-fast reads a PTE locklessly, then takes a speculative reference on the page's
     /// folio. If the page was freed and its memory reused in between, as a tail of a larger

@@ -123,8 +123,13 @@ impl Pte {
     /// its key is that entry's plus `nr` pages (same flags, the next PFNs).
     #[inline]
     pub fn batch_key(self, respect_dirty: bool) -> u64 {
+        self.0 & Self::batch_mask(respect_dirty)
+    }
+    /// The bits [`Pte::batch_key`] keeps.
+    #[inline]
+    pub fn batch_mask(respect_dirty: bool) -> u64 {
         let dirty = if respect_dirty { 0 } else { Self::DIRTY };
-        self.0 & !(Self::YOUNG | Self::WRITE | dirty)
+        !(Self::YOUNG | Self::WRITE | dirty)
     }
     /// Bits that batching compares (everything but accessed and writable).
     #[inline]

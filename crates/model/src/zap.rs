@@ -5,7 +5,7 @@
 use crate::batch::folio_pte_batch;
 use crate::model::{Model, Pid, RssCounter};
 use crate::rmap::At;
-use foliolab_mem::{PmdEntry, Pte};
+use foliolab_mem::{PageFlags, PmdEntry, Pte};
 use foliolab_schemes::{Cause, FolioRef, Level, Removed, Span};
 use foliolab_types::{Pfn, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_ORDER, PMD_SIZE};
 
@@ -27,6 +27,37 @@ pub(crate) struct PteWalk {
 }
 
 impl PteWalk {
+    /// Clears the batch `ptes` (mapping pages of `f` from `first`) and records it as the
+    /// design's span. Only file folios read their entries' bits (`cleared` is kept in step
+    /// with `spans` from the first file folio on).
+    #[inline]
+    fn take(&mut self, ptes: &mut [Pte], f: FolioRef, first: Pfn) {
+        let nr = ptes.len();
+        if f.anon {
+            if let [p] = ptes {
+                *p = Pte::NONE;
+            } else {
+                ptes.fill(Pte::NONE);
+            }
+            self.anon_pages += nr as i64;
+            if self.file {
+                self.cleared.push(Pte::NONE);
+            }
+        } else {
+            let cleared = clear_ptes(ptes);
+            if !self.file {
+                self.cleared.resize(self.spans.len(), Pte::NONE);
+                self.file = true;
+            }
+            self.cleared.push(cleared);
+        }
+        self.spans.push(Span {
+            folio: f,
+            first,
+            nr: nr as u64,
+        });
+    }
+
     fn clear(&mut self) {
         self.spans.clear();
         self.cleared.clear();
@@ -36,18 +67,13 @@ impl PteWalk {
     }
 }
 
-/// Clears `ptes` (one batch), returning the union of their bits (dirty, young).
+/// Clears `ptes` (one batch), returning the union of their bits (dirty, young): one
+/// branch-free pass that reads and one that stores (both vectorise).
 #[inline]
 fn clear_ptes(ptes: &mut [Pte]) -> Pte {
-    if let [p] = ptes {
-        return std::mem::replace(p, Pte::NONE);
-    }
-    let mut cleared = Pte::NONE;
-    for p in ptes {
-        cleared = Pte(cleared.0 | p.0);
-        *p = Pte::NONE;
-    }
-    cleared
+    let cleared = ptes.iter().fold(0, |bits, p| bits | p.0);
+    ptes.fill(Pte::NONE);
+    Pte(cleared)
 }
 
 /// References to drop once the (modelled) TLB flush is done, in zap order: (head PFN,
@@ -238,7 +264,12 @@ impl Model {
                 i += 1;
                 continue;
             }
-            let f = Model::folio_of_page_in(mem, pte.pfn());
+            let ((head, order, flags), put) = mem.folio_meta_put_small(pte.pfn(), gather.early_put);
+            let f = FolioRef {
+                head,
+                order,
+                anon: flags.has(PageFlags::ANON),
+            };
             let nr = match (f.is_large(), holes, batching) {
                 (false, _, _) => 1,
                 (true, true, _) => {
@@ -248,24 +279,13 @@ impl Model {
                 (true, false, false) => 1,
                 (true, false, true) => folio_pte_batch(t, i, f, last - i, false),
             };
-            let cleared = clear_ptes(&mut t.ptes[i..i + nr]);
-            if f.anon {
-                walk.anon_pages += nr as i64;
-            } else if !walk.file {
-                // Only file folios read their entries' bits: `cleared` is kept in step
-                // with `spans` from the first file folio on.
-                walk.cleared.resize(walk.spans.len(), Pte::NONE);
-                walk.file = true;
-            }
-            if walk.file {
-                walk.cleared.push(cleared);
-            }
-            walk.spans.push(Span {
-                folio: f,
-                first: pte.pfn(),
-                nr: nr as u64,
-            });
-            if !(gather.early_put && mem.put_refs_unless_last(f.head, nr as i32)) {
+            walk.take(&mut t.ptes[i..i + nr], f, pte.pfn());
+            // A small folio's reference went with the look above.
+            let put = put
+                || (f.is_large()
+                    && gather.early_put
+                    && mem.put_refs_unless_last(f.head, nr as i32));
+            if !put {
                 gather.push(f.head, nr);
             }
             i += nr;

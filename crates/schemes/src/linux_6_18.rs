@@ -120,9 +120,11 @@ impl Linux618 {
     }
 
     /// The folio's words, in page[1].
+    #[inline]
     fn f1(&self, f: FolioRef) -> &Folio618 {
         self.folios.get(Pfn(f.head.0 >> 1))
     }
+    #[inline]
     fn f1_mut(&mut self, f: FolioRef) -> &mut Folio618 {
         debug_assert!(f.is_large());
         self.folios.get_mut(Pfn(f.head.0 >> 1))
@@ -150,7 +152,12 @@ impl Linux618 {
 
     /// `folio_add_return_large_mapcount` (kernel note 3.2). Returns the new large mapcount.
     fn add_large(&mut self, f: FolioRef, diff: i32, mm: MmId) -> i32 {
-        let w = self.f1_mut(f);
+        Self::add_large_in(self.f1_mut(f), diff, mm)
+    }
+
+    /// [`Linux618::add_large`] on the folio's words, found by the caller.
+    #[inline]
+    fn add_large_in(w: &mut Folio618, diff: i32, mm: MmId) -> i32 {
         let l_new = w.large_mapcount + 1 + diff;
         w.large_mapcount = l_new - 1;
         if Self::slot_id(w, 0) == mm {
@@ -171,7 +178,12 @@ impl Linux618 {
 
     /// `folio_sub_return_large_mapcount` (kernel note 3.3).
     fn sub_large(&mut self, f: FolioRef, diff: i32, mm: MmId) -> i32 {
-        let w = self.f1_mut(f);
+        Self::sub_large_in(self.f1_mut(f), diff, mm)
+    }
+
+    /// [`Linux618::sub_large`] on the folio's words, found by the caller.
+    #[inline]
+    fn sub_large_in(w: &mut Folio618, diff: i32, mm: MmId) -> i32 {
         let l_new = w.large_mapcount + 1 - diff;
         w.large_mapcount = l_new - 1;
         for k in 0..2 {
@@ -260,26 +272,27 @@ impl Linux618 {
         stat
     }
 
+    /// `folio_remove_rmap_ptes` of a large folio: one pass over the pages' `_mapcount`s
+    /// (branch-free, counting those back at the raw −1 of an unmapped page), then the
+    /// folio's words in page[1], found once.
+    #[inline]
     fn remove_ptes_large(&mut self, f: FolioRef, first: Pfn, nr: u64, ctx: Ctx) -> Removed {
-        let mm = ctx.mm;
-        self.sub_large(f, nr as i32, mm);
-        let mut last = 0;
-        for w in self.mapcounts.range_mut(first, nr as usize) {
+        let words = self.mapcounts.range_mut(first, nr as usize);
+        let last = words.iter_mut().fold(0, |last, w| {
             w.0.mapcount -= 1;
-            if w.0.mapcount == -1 {
-                last += 1;
-            }
-        }
+            last + (w.0.mapcount == -1) as i32
+        });
+        let w = self.f1_mut(f);
+        Self::sub_large_in(w, nr as i32, ctx.mm);
         let mut r = Removed::default();
-        self.cost_ptes(f, first, nr, last > 0, ctx.cause);
         if last > 0 {
-            let w = self.f1_mut(f);
             w.nr_pages_mapped -= last;
             if w.nr_pages_mapped < ENTIRELY_MAPPED {
                 r.stat.nr = -(last as i64);
             }
             r.partially_mapped = r.stat.nr != 0 && w.nr_pages_mapped != 0;
         }
+        self.cost_ptes(f, first, nr, last > 0, ctx.cause);
         r
     }
 
@@ -306,6 +319,7 @@ impl Linux618 {
 
     /// A PTE batch: one atomic per page `_mapcount`, one for `_nr_pages_mapped` if a page
     /// changed state, one for the large-mapcount bit spinlock; the pages plus page[1].
+    #[inline]
     fn cost_ptes(&mut self, f: FolioRef, first: Pfn, nr: u64, npm: bool, cause: Cause) {
         let start = f.index_of(first) as u64;
         self.costs
@@ -514,7 +528,10 @@ impl RmapEvents for Linux618 {
         let mut small = 0;
         for (s, r) in spans.iter().zip(out) {
             if s.folio.is_large() {
-                *r = self.remove(s.folio, s.first, s.nr, level, ctx);
+                *r = match level {
+                    Level::Pte => self.remove_ptes_large(s.folio, s.first, s.nr, ctx),
+                    Level::Pmd => self.remove_pmd_large(s.folio, ctx),
+                };
                 continue;
             }
             small += 1;
@@ -560,7 +577,8 @@ impl Queries for Linux618 {
     fn small_run_mapped_pages(&self, run: SmallRun<'_>, out: &mut Vec<Option<u64>>) -> bool {
         debug_assert!(run
             .iter()
-            .all(|(f, s)| { self.nr_mapped_pages(f, s.truth) == Some((s.entries > 0) as u64) }));
+            .zip(run.entries)
+            .all(|((f, t), &e)| self.nr_mapped_pages(f, t) == Some((e > 0) as u64)));
         let _ = out;
         true
     }
@@ -607,18 +625,15 @@ impl Reporting for Linux618 {
     /// Each small folio's `_mapcount` (raw, plus one) against the entries mapping it, in
     /// one pass over the run's words: [`Reporting::check`]'s one rule for a small folio.
     fn small_run_ok(&self, run: SmallRun<'_>) -> bool {
-        let ok = match self.mapcounts.range(run.first, run.folios.len()) {
+        let ok = match self.mapcounts.range(run.first, run.len()) {
             // One pass with no early exit: runs are short and almost always right.
-            Some(words) => words.iter().zip(run.folios).fold(true, |ok, (w, s)| {
-                ok & ((w.0.mapcount as i64 + 1) as u64 == s.entries)
+            Some(words) => words.iter().zip(run.entries).fold(true, |ok, (w, &e)| {
+                ok & ((w.0.mapcount as i64 + 1) as u64 == e)
             }),
             // A section never written: every `_mapcount` is the raw −1 of an unmapped page.
-            None => run.folios.iter().all(|s| s.entries == 0),
+            None => run.entries.iter().all(|&e| e == 0),
         };
-        debug_assert_eq!(
-            ok,
-            run.iter().all(|(f, s)| self.check(f, s.truth).is_empty())
-        );
+        debug_assert_eq!(ok, run.iter().all(|(f, t)| self.check(f, t).is_empty()));
         ok
     }
 

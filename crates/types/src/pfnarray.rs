@@ -25,7 +25,7 @@ impl<T: Clone + Default> PfnArray<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn split(pfn: Pfn) -> (usize, usize) {
         (
             (pfn.0 >> SECTION_SHIFT) as usize,
@@ -33,7 +33,7 @@ impl<T: Clone + Default> PfnArray<T> {
         )
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, pfn: Pfn) -> &T {
         let (s, i) = Self::split(pfn);
         match &self.sections[s] {
@@ -42,14 +42,14 @@ impl<T: Clone + Default> PfnArray<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn get_mut(&mut self, pfn: Pfn) -> &mut T {
         let (s, i) = Self::split(pfn);
         &mut self.section_mut(s)[i]
     }
 
     /// Section `s`, materialised (every entry default) on first use.
-    #[inline]
+    #[inline(always)]
     fn section_mut(&mut self, s: usize) -> &mut [T; SECTION_PAGES] {
         if self.sections[s].is_none() {
             self.materialise(s);
@@ -70,7 +70,7 @@ impl<T: Clone + Default> PfnArray<T> {
 
     /// The `nr` entries from `pfn`, which lie in one section (a folio or buddy block never
     /// crosses one); `None` while that section is not materialised (every entry default).
-    #[inline]
+    #[inline(always)]
     pub fn range(&self, pfn: Pfn, nr: usize) -> Option<&[T]> {
         let (s, i) = Self::split(pfn);
         assert!(i + nr <= SECTION_PAGES, "{pfn:?}+{nr} crosses a section");
@@ -78,7 +78,7 @@ impl<T: Clone + Default> PfnArray<T> {
     }
 
     /// The `nr` entries from `pfn` for writing (materialising their section).
-    #[inline]
+    #[inline(always)]
     pub fn range_mut(&mut self, pfn: Pfn, nr: usize) -> &mut [T] {
         let (s, i) = Self::split(pfn);
         assert!(i + nr <= SECTION_PAGES, "{pfn:?}+{nr} crosses a section");
