@@ -18,6 +18,7 @@ use foliolab_types::{
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
+mod heads;
 mod rss;
 use rss::added_rss;
 mod small;
@@ -152,14 +153,16 @@ pub struct TouchedCheck {
     cache: BTreeMap<u64, Pfn>,
     /// Each folio's statistics ([`Part::pack`]), by head PFN.
     parts: Vec<u64>,
-    /// The heads the last check's page marks, run marks and layout marks named, and a
-    /// spare list (each reused for its capacity).
-    found: [Vec<Pfn>; 4],
+    /// The heads the last check's marks named that the changed list lacked, and a spare
+    /// list (each reused for its capacity).
+    found: [Vec<Pfn>; 2],
     sums: Sums,
     /// The last verdict was not clean: the full check runs until it is.
     unclean: bool,
     /// The folios the last check looked at.
     folios: Vec<Pfn>,
+    /// The small-folio pass's buffers, kept for their capacity.
+    small: small::SmallBufs,
 }
 
 impl TouchedCheck {
@@ -412,117 +415,10 @@ impl Model {
         }
     }
 
-    /// Live folios (and freed heads) whose state the statement may have changed: those
-    /// whose truth changed, whose pages' metadata was written, or whose layout changed;
-    /// sorted, each once. Also, from the same walk, whether no tail page of a live folio
-    /// among the pages whose metadata or layout changed has a refcount (a page no statement
-    /// touched keeps the refcount it had).
-    fn touched_folios(
-        &self,
-        st: &mut TouchedCheck,
-        changed: &[Pfn],
-        pages: &[u64],
-    ) -> (Vec<Pfn>, bool) {
-        let marks = &self.mem.touched;
-        if marks.pages.overflowed() {
-            return self.every_folio(changed);
-        }
-        // The heads each kind of mark names, in marking order, then sorted and merged with
-        // `changed`; the lists of the last check, reused: their capacity fits the next
-        // statement's.
-        let mut found = std::mem::take(&mut st.found);
-        found.iter_mut().for_each(Vec::clear);
-        let [from_pages, from_runs, from_layout, spare] = &mut found;
-        let mut tails_ok = self.marked_heads(pages, from_pages);
-        (marks.runs.iter()).for_each(|&(first, nr)| from_runs.push(self.run_head(first, nr)));
-        for &(head, nr_pages) in &marks.layout {
-            tails_ok &= self.layout_heads(head, nr_pages, from_layout);
-        }
-        let mut out = std::mem::take(&mut st.folios);
-        out.clear();
-        out.extend_from_slice(changed);
-        for heads in [from_pages, from_runs, from_layout] {
-            if heads.is_empty() {
-                continue;
-            }
-            // Marks come in ascending PFN order but where a statement walked memory otherwise.
-            if !heads.is_sorted() {
-                heads.sort_unstable();
-            }
-            heads.dedup();
-            // A fork, an exit or a munmap marks the pages of the folios whose truth changed.
-            if heads == &out {
-                continue;
-            }
-            spare.clear();
-            merge_sorted(&out, heads, spare);
-            std::mem::swap(&mut out, spare);
-        }
-        st.found = found;
-        (out, tails_ok)
-    }
-
-    /// The heads of the folios holding the marked `pages` (a free page stands for itself),
-    /// appended to `heads` (a run of a large folio's pages looks its head up once); and
-    /// whether no marked page is a live folio's tail with a refcount.
-    fn marked_heads(&self, pages: &[u64], heads: &mut Vec<Pfn>) -> bool {
-        let mut tails_ok = true;
-        let (mut folio, mut h) = (0..0, Pfn(0));
-        for &p in pages {
-            let pfn = Pfn(p);
-            if !folio.contains(&p) {
-                // A small folio is its own head, and has no tail.
-                if self.mem.page(pfn).is_small_folio(pfn) {
-                    heads.push(pfn);
-                    continue;
-                }
-                (h, folio) = self.folio_span(pfn);
-                heads.push(h);
-            }
-            tails_ok &= !self.bad_tail(pfn, h);
-        }
-        tails_ok
-    }
-
     /// Whether `pfn`, a page of the folio at `h`, is a live folio's tail with a refcount.
     #[inline]
     fn bad_tail(&self, pfn: Pfn, h: Pfn) -> bool {
         pfn != h && self.mem.page(pfn).refcount != 0 && self.live.contains(&h)
-    }
-
-    /// The folios (or free heads) of the range of `nr_pages` from `head` whose layout
-    /// changed, appended to `heads`; and whether no live folio's tail there has a refcount.
-    fn layout_heads(&self, head: Pfn, nr_pages: u64, heads: &mut Vec<Pfn>) -> bool {
-        // With a swap device every freed page is listed, for the swap-cache rules.
-        let each_free_page = self.swap.is_some();
-        let mut tails_ok = true;
-        let (mut pfn, end) = (head, head.add(nr_pages));
-        while pfn < end {
-            if !each_free_page && !self.mem.page(pfn).flags.has(PageFlags::ALLOCATED) {
-                // Free memory: only the range's first page can have been a folio the last
-                // check saw (a folio freed is marked from its head); any other page with a
-                // truth was counted in this statement, so is in `changed`.
-                if pfn == head {
-                    heads.push(pfn);
-                }
-                // A freed small folio's range ends here: no buddy block to look for.
-                pfn = match end.offset_from(pfn) {
-                    1 => end,
-                    _ => self.free_block_end(pfn).min(end),
-                };
-                continue;
-            }
-            let h = self.head_or_self(pfn);
-            heads.push(h);
-            if !self.live.contains(&h) {
-                pfn = pfn.add(1);
-                continue;
-            }
-            let next = h.add(self.mem.folio_order(h).nr_pages()).max(pfn.add(1));
-            tails_ok &= !(pfn.0..next.0).any(|p| self.bad_tail(Pfn(p), h));
-            pfn = next;
-        }
-        tails_ok
     }
 
     /// The head of the folio holding the run of `nr` marked pages from `first` (which lie
@@ -610,40 +506,40 @@ impl Model {
         let mut ok = true;
         let mut out = Vec::new();
         let unmapped = FolioTruth::new(1);
-        let mut scratch = small::SmallScratch::new(self, &unmapped);
+        let bufs = std::mem::take(&mut st.small);
+        let mut scratch = small::SmallScratch::new(self, &unmapped, bufs);
+        if let Some(&last) = folios.last() {
+            grow_to(&mut st.parts, last.0 as usize, 0);
+        }
         let mut i = 0;
         while i < folios.len() {
             let head = folios[i];
-            let live = self.live.contains(&head);
-            if live {
-                let (n, run_ok) = self.small_run_ok(st, truth, &folios[i..], &mut scratch);
-                ok &= run_ok;
-                if n > 0 {
-                    i += n;
-                    continue;
+            if !self.live.contains(&head) {
+                // A freed folio (or free page): no truth, no part.
+                ok &= truth.get(&head).is_none();
+                let slot = &mut st.parts[head.0 as usize];
+                if *slot != 0 {
+                    st.sums.replace(slot, 0);
                 }
+                i += 1;
+                continue;
+            }
+            let (n, run_ok) = self.small_run_ok(st, truth, &folios[i..], &mut scratch);
+            ok &= run_ok;
+            if n > 0 {
+                i += n;
+                continue;
             }
             i += 1;
-            let t = truth.get(&head);
-            if t.is_some() && !live {
-                ok = false;
-            }
-            let part = if live {
-                let (folio_ok, part) = self.live_folio_ok(head, t, &mut out);
-                ok &= folio_ok;
-                part
-            } else {
-                Part::default()
-            };
-            let i = head.0 as usize;
-            grow_to(&mut st.parts, i, 0);
-            let (old, new) = (st.parts[i], part.pack());
-            if old != new {
-                st.sums.apply(&Part::unpack(old), -1);
-                st.sums.apply(&part, 1);
-                st.parts[i] = new;
+            let (folio_ok, part) = self.live_folio_ok(head, truth.get(&head), &mut out);
+            ok &= folio_ok;
+            let slot = &mut st.parts[head.0 as usize];
+            let new = part.pack();
+            if *slot != new {
+                st.sums.replace(slot, new);
             }
         }
+        st.small = scratch.into_bufs();
         ok && out.is_empty()
     }
 

@@ -1,7 +1,7 @@
 //! The rmap event contract: what every scheme is told, identically, about each mapping
 //! change, and the decisions and answers it gives back.
 
-use foliolab_types::{FolioTruth, MmId, Order, Pfn, VmaId, PMD_ORDER};
+use foliolab_types::{FolioTruth, MmId, Order, Pfn, TruthStore, VmaId, PMD_ORDER};
 
 /// Page-table level of a mapping change (`enum pgtable_level`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,38 +85,59 @@ pub struct Span {
     pub nr: u64,
 }
 
-/// One small (order-0) folio of a [`SmallRun`]: whether it is anon, the oracle's truth of
-/// it (an unmapped folio's when no page table maps it) and the entries mapping it (the
-/// truth's `total_entries`, read once by the caller).
-#[derive(Clone, Copy, Debug)]
-pub struct SmallFolio<'a> {
-    pub anon: bool,
-    pub entries: u64,
-    pub truth: &'a FolioTruth,
-}
-
-/// Small folios at consecutive PFNs from `first` (folio `i`'s head is `first + i`), never
-/// crossing a PMD-order boundary: what the touched check hands a design in one call
-/// ([`crate::Reporting::small_run_ok`], [`crate::Queries::small_run_mapped_pages`]).
+/// Small (order-0) folios at consecutive PFNs from `first` (folio `i`'s head is
+/// `first + i`), never crossing a PMD-order boundary: what the touched check hands a
+/// design in one call ([`crate::Reporting::small_run_ok`],
+/// [`crate::Queries::small_run_mapped_pages`]). Per folio, in slices of one length:
+/// whether it is anon and the entries mapping it (its truth's `total_entries`, 0 when no
+/// page table maps it); its truth itself is looked up on demand ([`SmallRun::truth`]), so
+/// that a design whose check needs only the entries reads no truth.
 #[derive(Clone, Copy, Debug)]
 pub struct SmallRun<'a> {
     pub first: Pfn,
-    pub folios: &'a [SmallFolio<'a>],
+    pub anon: &'a [bool],
+    pub entries: &'a [u64],
+    /// The oracle's truths, by head.
+    pub truths: &'a TruthStore,
+    /// The truth of a one-page folio no page table maps.
+    pub unmapped: &'a FolioTruth,
 }
 
 impl<'a> SmallRun<'a> {
-    /// Each folio of the run with its [`FolioRef`], in PFN order.
+    /// Folios in the run.
     #[inline]
-    pub fn iter(self) -> impl Iterator<Item = (FolioRef, &'a SmallFolio<'a>)> {
-        let first = self.first;
-        self.folios.iter().enumerate().map(move |(i, s)| {
-            let f = FolioRef {
-                head: first.add(i as u64),
-                order: Order(0),
-                anon: s.anon,
-            };
-            (f, s)
-        })
+    pub fn len(self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the run is empty.
+    #[inline]
+    pub fn is_empty(self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The [`FolioRef`] of folio `i`.
+    #[inline]
+    pub fn folio(self, i: usize) -> FolioRef {
+        FolioRef {
+            head: self.first.add(i as u64),
+            order: Order(0),
+            anon: self.anon[i],
+        }
+    }
+
+    /// The oracle's truth of folio `i` (the unmapped one's when none is stored).
+    #[inline]
+    pub fn truth(self, i: usize) -> &'a FolioTruth {
+        self.truths
+            .get(&self.first.add(i as u64))
+            .unwrap_or(self.unmapped)
+    }
+
+    /// Each folio of the run with its [`FolioRef`] and truth, in PFN order.
+    #[inline]
+    pub fn iter(self) -> impl Iterator<Item = (FolioRef, &'a FolioTruth)> {
+        (0..self.len()).map(move |i| (self.folio(i), self.truth(i)))
     }
 }
 

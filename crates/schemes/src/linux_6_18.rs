@@ -617,7 +617,8 @@ impl Queries for Linux618 {
     fn small_run_mapped_pages(&self, run: SmallRun<'_>, out: &mut Vec<Option<u64>>) -> bool {
         debug_assert!(run
             .iter()
-            .all(|(f, s)| { self.nr_mapped_pages(f, s.truth) == Some((s.entries > 0) as u64) }));
+            .zip(run.entries)
+            .all(|((f, t), &e)| self.nr_mapped_pages(f, t) == Some((e > 0) as u64)));
         let _ = out;
         true
     }
@@ -664,18 +665,15 @@ impl Reporting for Linux618 {
     /// Each small folio's `_mapcount` (raw, plus one) against the entries mapping it, in
     /// one pass over the run's words: [`Reporting::check`]'s one rule for a small folio.
     fn small_run_ok(&self, run: SmallRun<'_>) -> bool {
-        let ok = match self.mapcounts.range(run.first, run.folios.len()) {
+        let ok = match self.mapcounts.range(run.first, run.len()) {
             // One pass with no early exit: runs are short and almost always right.
-            Some(words) => words.iter().zip(run.folios).fold(true, |ok, (w, s)| {
-                ok & ((w.0.mapcount as i64 + 1) as u64 == s.entries)
+            Some(words) => words.iter().zip(run.entries).fold(true, |ok, (w, &e)| {
+                ok & ((w.0.mapcount as i64 + 1) as u64 == e)
             }),
             // A section never written: every `_mapcount` is the raw −1 of an unmapped page.
-            None => run.folios.iter().all(|s| s.entries == 0),
+            None => run.entries.iter().all(|&e| e == 0),
         };
-        debug_assert_eq!(
-            ok,
-            run.iter().all(|(f, s)| self.check(f, s.truth).is_empty())
-        );
+        debug_assert_eq!(ok, run.iter().all(|(f, t)| self.check(f, t).is_empty()));
         ok
     }
 
@@ -810,7 +808,10 @@ mod free_tests {
             let mut s = Linux618::new(1 << 13);
             for _ in 0..rng.below(4) {
                 let f = folios[rng.below(folios.len() as u64) as usize];
-                s.mapcounts.get_mut(f.head.add(rng.below(f.nr_pages()))).0.mapcount += 1;
+                s.mapcounts
+                    .get_mut(f.head.add(rng.below(f.nr_pages())))
+                    .0
+                    .mapcount += 1;
             }
             let (mut one_by_one, mut want) = (s.clone(), Vec::new());
             for &f in &folios {

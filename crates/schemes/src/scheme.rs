@@ -150,7 +150,7 @@ pub trait Queries {
     /// maps, `Some(0)` otherwise). By default one `nr_mapped_pages` per folio; a design
     /// may override it with exactly those answers.
     fn small_run_mapped_pages(&self, run: SmallRun<'_>, out: &mut Vec<Option<u64>>) -> bool {
-        out.extend(run.iter().map(|(f, s)| self.nr_mapped_pages(f, s.truth)));
+        out.extend(run.iter().map(|(f, t)| self.nr_mapped_pages(f, t)));
         false
     }
 }
@@ -173,7 +173,7 @@ pub trait Reporting {
     /// words giving exactly that verdict (the messages come from `check`, which the full
     /// check runs when the answer is no).
     fn small_run_ok(&self, run: SmallRun<'_>) -> bool {
-        run.iter().all(|(f, s)| self.check(f, s.truth).is_empty())
+        run.iter().all(|(f, t)| self.check(f, t).is_empty())
     }
 
     /// Atomic RMWs and cachelines spent so far, by operation kind.

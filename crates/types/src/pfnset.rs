@@ -87,6 +87,25 @@ impl PfnSet {
         self.words.get(w).is_some_and(|x| x & bit != 0)
     }
 
+    /// How many of the `max` PFNs from `first` on are members before the first that is
+    /// not: a word at a time.
+    #[inline]
+    pub fn run_len(&self, first: Pfn, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            let pfn = first.0 + n as u64;
+            let (w, shift) = ((pfn / BITS) as usize, pfn % BITS);
+            let word = self.words.get(w).copied().unwrap_or(0) >> shift;
+            // Ones from bit 0; the bits shifted in at the top are zeros.
+            let ones = (!word).trailing_zeros() as usize;
+            n += ones;
+            if ones < (BITS - shift) as usize {
+                break;
+            }
+        }
+        n.min(max)
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -172,5 +191,30 @@ mod tests {
             assert_eq!(s.len(), reference.len());
         }
         assert!(s.iter().eq(reference.iter().copied()));
+    }
+
+    /// A run of members is measured across words, up to `max`, from any bit, and ends at
+    /// the first absent PFN or the end of the bitmap.
+    #[test]
+    fn run_len_counts_members_up_to_the_first_absent_one() {
+        let mut s = PfnSet::new();
+        (60..200).chain(201..210).for_each(|p| {
+            s.insert(Pfn(p));
+        });
+        let naive = |first: u64, max: usize| {
+            (first..first + max as u64)
+                .take_while(|&p| s.contains(&Pfn(p)))
+                .count()
+        };
+        for (first, max) in [(60, 512), (61, 100), (63, 2), (64, 64), (0, 10), (199, 5)] {
+            assert_eq!(
+                s.run_len(Pfn(first), max),
+                naive(first, max),
+                "{first} {max}"
+            );
+        }
+        assert_eq!(s.run_len(Pfn(60), 512), 140);
+        assert_eq!(s.run_len(Pfn(201), 512), 9);
+        assert_eq!(s.run_len(Pfn(1 << 30), 4), 0);
     }
 }

@@ -372,6 +372,40 @@ impl TruthStore {
         done
     }
 
+    /// The entries mapping each of the one-page folios at the pages from `first` (one
+    /// per element of `out`, which stays within `first`'s PMD-order block), as
+    /// `get(&pfn).map_or(0, FolioTruth::total_entries)` gives them, in one pass over the
+    /// PFN index: what the touched check reads of a run of small folios. Stops at the
+    /// first page a larger stored folio covers (the caller looks that one up the general
+    /// way). Returns how many it filled.
+    #[inline]
+    pub fn small_entries(&self, first: Pfn, out: &mut [u64]) -> usize {
+        let (c, i) = (
+            (first.0 >> CHUNK_SHIFT) as usize,
+            first.0 as usize % CHUNK_PAGES,
+        );
+        let out_len = out.len().min(CHUNK_PAGES - i);
+        let out = &mut out[..out_len];
+        let Some(Some(chunk)) = self.cover.chunks.get(c) else {
+            out.fill(0);
+            return out.len();
+        };
+        for (k, (n, &v)) in out.iter_mut().zip(&chunk[i..]).enumerate() {
+            *n = if v == 0 {
+                0
+            } else if v & SMALL != 0 {
+                let (head, t) = self.at((v & !SMALL) as usize - 1);
+                if *head != first.add(k as u64) {
+                    return k;
+                }
+                t.total_entries()
+            } else {
+                return k;
+            };
+        }
+        out.len()
+    }
+
     /// Forgets the folio in slot `s`.
     #[inline]
     fn forget_slot(&mut self, s: usize) {
@@ -517,6 +551,28 @@ mod tests {
         let heads: Vec<u64> = s.keys().map(|p| p.0).collect();
         assert_eq!(heads, vec![510, 512, 513, 514, 516]);
         assert_eq!(s.len(), 5);
+    }
+
+    /// The run read of small folios' entries gives `get`'s answers, 0 for an absent page,
+    /// and stops at a page a larger folio covers.
+    #[test]
+    fn small_entries_read_a_run_as_get_does() {
+        let mut s = TruthStore::new();
+        for (h, n) in [(510, 2), (511, 1), (513, 3)] {
+            let t = s.get_or_insert(Pfn(h), 1);
+            (0..n).for_each(|_| t.pte_maps_per_page.add(0));
+        }
+        s.get_or_insert(Pfn(516), 4).pmd_maps = 1;
+        let mut out = [9; 8];
+        assert_eq!(s.small_entries(Pfn(510), &mut out[..2]), 2);
+        assert_eq!(out[..2], [2, 1]);
+        // 512 starts a new block: 512..=515 are read (514, 515 absent), 516 stops it.
+        assert_eq!(s.small_entries(Pfn(512), &mut out), 4);
+        assert_eq!(out[..4], [0, 3, 0, 0]);
+        assert_eq!(s.small_entries(Pfn(517), &mut out), 0);
+        // A block the index never wrote reads unmapped.
+        assert_eq!(s.small_entries(Pfn(1 << 20), &mut out), 8);
+        assert_eq!(out, [0; 8]);
     }
 
     #[test]

@@ -1,0 +1,145 @@
+//! A fault in one small (order-0) folio in the middle of a run of them is caught right
+//! after the statement, by the check on what the statement touched (which checks runs of
+//! consecutive small folios in a few passes over slices: the oracle's entries, the
+//! `struct page`s with the refcount, AnonExclusive and writable rules, the design's words)
+//! as by the full check, with the same messages: after a fork (a wrong refcount, a page
+//! left AnonExclusive) and after the write faults that mapped them (a wrong refcount, a
+//! writable PTE left on a page that is not AnonExclusive).
+
+use foliolab_driver::Runner;
+use foliolab_mem::{PageFlags, PmdEntry};
+use foliolab_scenario::{parse, validate, Scenario};
+use foliolab_sim::ModelRunner;
+use foliolab_types::Pfn;
+
+/// 2 MiB of 4K folios written by `p`, then (`fork`) forked.
+fn small_folios(fork: bool) -> Scenario {
+    let mut text =
+        String::from("scenario 1\nspawn p\np: map a 2M\np: advise a nohugepage\np: write a 0x1\n");
+    if fork {
+        text.push_str("p: fork c\n");
+    }
+    let s = parse("t.scn", &text).unwrap();
+    validate(&s).unwrap();
+    s
+}
+
+/// The PFN `p`'s 300th PTE maps: a small folio in the middle of the run of 512.
+fn middle_folio(r: &ModelRunner) -> Pfn {
+    let model = r.model();
+    let (_, p) = model.processes().next().unwrap();
+    let pfns: Vec<Pfn> = p
+        .aspace
+        .pt
+        .iter()
+        .filter_map(|(_, e)| match e {
+            PmdEntry::Table(t) => Some(
+                t.ptes
+                    .iter()
+                    .filter(|e| e.is_present())
+                    .map(|e| e.pfn())
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(pfns.len(), 512);
+    let pfn = pfns[300];
+    assert_eq!(model.folio(pfn).nr_pages(), 1);
+    // The folios at the PFNs next to it are mapped too: it lies inside a run.
+    assert!(pfns.contains(&Pfn(pfn.0 - 1)) && pfns.contains(&Pfn(pfn.0 + 1)));
+    pfn
+}
+
+/// Runs `s` on `r`, calling `seed` after the last statement is performed and before the
+/// checks after it; the problems found after the last statement, once the statements
+/// before it are shown to have none.
+fn last_problems(
+    s: &Scenario,
+    name: &str,
+    r: &mut ModelRunner,
+    seed: &dyn Fn(&mut ModelRunner),
+) -> Vec<String> {
+    let stmts: Vec<_> = s.statements().collect();
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for (i, stmt) in stmts.iter().enumerate() {
+        r.perform(stmt).unwrap();
+        if i + 1 == stmts.len() {
+            seed(r);
+        }
+        out.push(
+            r.after_statement(stmt)
+                .into_iter()
+                .map(|p| p.message)
+                .collect(),
+        );
+    }
+    let last = out.pop().unwrap();
+    assert!(out.iter().all(|p| p.is_empty()), "{name}: {out:?}");
+    last
+}
+
+/// `corrupt` applied to the middle folio just before the checks of the last statement of
+/// [`small_folios`]`(fork)` makes both checks report exactly `want` of that folio (and of
+/// the first process), and nothing before.
+fn both_checks_report(
+    fork: bool,
+    corrupt: impl Fn(&mut ModelRunner, Pfn),
+    want: impl Fn(&ModelRunner, Pfn) -> String,
+) {
+    let s = small_folios(fork);
+    for full in [false, true] {
+        let name = if full { "full" } else { "touched" };
+        let mut r = ModelRunner::new("linux-6.18").unwrap();
+        r.full_check = full;
+        let problems = last_problems(&s, name, &mut r, &|r| corrupt(r, middle_folio(r)));
+        assert_eq!(problems, vec![want(&r, middle_folio(&r))], "{name}");
+    }
+}
+
+#[test]
+fn a_wrong_refcount_inside_a_run_a_fork_shared_is_caught_by_both_checks() {
+    both_checks_report(
+        true,
+        |r, pfn| r.model_mut().mem.map.get_mut(pfn).refcount += 1,
+        |_, pfn| format!("{pfn:?}: refcount 3, expected 2 (mappings plus pins and caches)"),
+    );
+}
+
+#[test]
+fn a_page_left_anon_exclusive_inside_a_run_a_fork_shared_is_caught_by_both_checks() {
+    both_checks_report(
+        true,
+        |r, pfn| {
+            let page = r.model_mut().mem.map.get_mut(pfn);
+            page.flags.set(PageFlags::ANON_EXCLUSIVE, true);
+        },
+        |_, pfn| format!("{pfn:?}: exclusive page 0 mapped 2 times"),
+    );
+}
+
+#[test]
+fn a_wrong_refcount_inside_a_run_write_faults_mapped_is_caught_by_both_checks() {
+    both_checks_report(
+        false,
+        |r, pfn| r.model_mut().mem.map.get_mut(pfn).refcount += 1,
+        |_, pfn| format!("{pfn:?}: refcount 2, expected 1 (mappings plus pins and caches)"),
+    );
+}
+
+#[test]
+fn a_writable_pte_on_a_page_not_anon_exclusive_inside_a_run_is_caught_by_both_checks() {
+    both_checks_report(
+        false,
+        // Written without a mark: the write faults marked the page already.
+        |r, pfn| {
+            let page = r.model_mut().mem.map.get_mut(pfn);
+            page.flags.set(PageFlags::ANON_EXCLUSIVE, false);
+        },
+        |r, pfn| {
+            let (pid, _) = r.model().processes().next().unwrap();
+            format!("{pid:?}: writable PTE maps non-exclusive page {pfn:?}")
+        },
+    );
+}
