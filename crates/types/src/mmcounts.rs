@@ -467,6 +467,13 @@ impl RunShare {
 }
 
 impl MmCounts {
+    /// No MM (what `default` gives).
+    pub const EMPTY: MmCounts = MmCounts {
+        nr_inline: 0,
+        inline: [(MmId(0), 0); MM_INLINE],
+        many: None,
+    };
+
     /// The entries behind the pointer, when they are the map.
     #[inline]
     fn many(&self) -> Option<&Many> {

@@ -31,9 +31,7 @@ impl PfnSet {
     pub fn insert(&mut self, pfn: Pfn) -> bool {
         let (w, bit) = Self::at(pfn);
         if w >= self.words.len() {
-            let nr_words = (w + 1).next_power_of_two();
-            self.words.resize(nr_words, 0);
-            self.summary.resize(nr_words.div_ceil(BITS as usize), 0);
+            self.grow(w);
         }
         if self.words[w] & bit != 0 {
             return false;
@@ -42,6 +40,15 @@ impl PfnSet {
         self.summary[w / BITS as usize] |= 1 << (w as u64 % BITS);
         self.len += 1;
         true
+    }
+
+    /// Makes room for word `w` (out of line: the insert stays a few instructions).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, w: usize) {
+        let nr_words = (w + 1).next_power_of_two();
+        self.words.resize(nr_words, 0);
+        self.summary.resize(nr_words.div_ceil(BITS as usize), 0);
     }
 
     /// Removes `pfn`; whether it was present.
