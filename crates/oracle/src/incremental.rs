@@ -18,7 +18,7 @@ use crate::changed::Changed;
 use crate::recount::{count_entry, truth_at};
 use foliolab_mem::{AddressSpace, EntryChange, Memory, PageFlags, PmdEntry, Pte};
 use foliolab_types::{
-    FolioTruth, MmId, Pfn, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE,
+    FolioTruth, MmId, Pfn, RunShare, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE,
 };
 use std::collections::{btree_map, BTreeMap, BTreeSet};
 
@@ -237,13 +237,14 @@ impl Tally<'_> {
     fn uncount_ptes(&mut self, mm: MmId, first: Pte, nr: u64) {
         let end = first.pfn().add(nr);
         let mut pfn = first.pfn();
+        let mut share = RunShare::removing(mm, 1);
         while pfn < end {
             let small = self.truth.each_small(
                 pfn,
                 end.offset_from(pfn),
                 |_| false,
                 |_, t| {
-                    let last = uncount_small(t, mm);
+                    let last = uncount_small(t, &mut share);
                     #[cfg(test)]
                     let last = last && !seeded::seeded(seeded::Fault::OutKeepsFolio);
                     last
@@ -281,6 +282,7 @@ impl Tally<'_> {
     fn count_ptes(&mut self, mm: MmId, first: Pte, nr: u64, mem: &Memory) {
         let end = first.pfn().add(nr);
         let mut pfn = first.pfn();
+        let mut share = RunShare::adding(mm, 1);
         while pfn < end {
             let small = self.truth.each_small(
                 pfn,
@@ -292,7 +294,7 @@ impl Tally<'_> {
                     if seeded::seeded(seeded::Fault::InSkipsMm) {
                         return false;
                     }
-                    t.entries_per_mm.add(mm, 1);
+                    t.entries_per_mm.add_shared(&mut share);
                     false
                 },
             );
@@ -931,18 +933,19 @@ fn new_small(mem: &Memory, pfn: Pfn) -> bool {
 /// [`uncount_entries`] of one PTE of `mm` from the truth `t` of a one-page folio, its
 /// page's count lowered here.
 #[inline]
-fn uncount_small(t: &mut FolioTruth, mm: MmId) -> bool {
+fn uncount_small(t: &mut FolioTruth, share: &mut RunShare) -> bool {
     let n = t.pte_maps_per_page.small_mut();
     *n -= 1;
     if *n == 0 && t.pmd_maps == 0 {
         debug_assert!(
-            t.entries_per_mm.len() == 1 && t.entries_per_mm.get(&mm) == Some(&1),
-            "the last entry of a small folio is {mm:?}'s: {:?}",
+            t.entries_per_mm.len() == 1 && t.entries_per_mm.get(&share.mm()) == Some(&1),
+            "the last entry of a small folio is {:?}'s: {:?}",
+            share.mm(),
             t.entries_per_mm
         );
         return true;
     }
-    t.entries_per_mm.sub(mm, 1);
+    t.entries_per_mm.sub_shared(share);
     t.entries_per_mm.is_empty()
 }
 

@@ -6,6 +6,7 @@
 
 use crate::MmId;
 use std::fmt;
+use std::rc::Rc;
 
 /// MMs kept inline before a [`MmCounts`] moves them behind its pointer.
 const MM_INLINE: usize = 2;
@@ -47,9 +48,9 @@ const DENSE_SLACK: usize = 64;
 pub struct MmCounts {
     /// Entries in `inline` while `many` holds none.
     nr_inline: usize,
-    inline: [(MmId, u32); MM_INLINE],
+    inline: Inline,
     /// The entries once more than `MM_INLINE` were held (until no MM is left).
-    many: Option<Box<Many>>,
+    many: Option<Rc<Many>>,
 }
 
 /// The entries of a folio mapped by more than [`MM_INLINE`] MMs.
@@ -403,6 +404,13 @@ impl Many {
         self.is_dense = true;
     }
 
+    /// `nr` more entries for `mm`.
+    fn add(&mut self, mm: MmId, nr: u32) {
+        if !(self.is_dense && self.add_dense(mm, nr)) {
+            *self.counter(mm) += nr;
+        }
+    }
+
     /// Forgets every MM, keeping the allocations.
     fn clear(&mut self) {
         self.live = 0;
@@ -413,16 +421,80 @@ impl Many {
     }
 }
 
+/// The entries of an [`MmCounts`] kept inline.
+type Inline = [(MmId, u32); MM_INLINE];
+
+/// One change (`nr` entries more, or fewer, for one MM) made to each of a run of folios
+/// by [`MmCounts::add_shared`] or [`MmCounts::sub_shared`], and what it made of the
+/// entries it met: a fork adds its child to every folio its parent maps, and folios whose
+/// entries were the same before share what they became (one array of thousands of MMs
+/// for a run of 512 small folios, not 512 arrays).
+pub struct RunShare {
+    mm: MmId,
+    nr: u32,
+    /// Additions (else removals).
+    adds: bool,
+    /// A shared array of entries a folio of the run had, and the one it became.
+    shared: Option<(Rc<Many>, Rc<Many>)>,
+    /// Full inline entries a folio of the run had, and the array they became.
+    spilled: Option<(Inline, Rc<Many>)>,
+}
+
+impl RunShare {
+    /// The MM whose entries change.
+    pub fn mm(&self) -> MmId {
+        self.mm
+    }
+
+    /// `nr` more entries for `mm` in each folio of a run.
+    pub fn adding(mm: MmId, nr: u32) -> RunShare {
+        RunShare {
+            mm,
+            nr,
+            adds: true,
+            shared: None,
+            spilled: None,
+        }
+    }
+
+    /// `nr` entries fewer for `mm` in each folio of a run.
+    pub fn removing(mm: MmId, nr: u32) -> RunShare {
+        RunShare {
+            adds: false,
+            ..RunShare::adding(mm, nr)
+        }
+    }
+}
+
 impl MmCounts {
+    /// No MM (what `default` gives).
+    pub const EMPTY: MmCounts = MmCounts {
+        nr_inline: 0,
+        inline: [(MmId(0), 0); MM_INLINE],
+        many: None,
+    };
+
     /// The entries behind the pointer, when they are the map.
     #[inline]
     fn many(&self) -> Option<&Many> {
         self.many.as_deref().filter(|m| m.live > 0)
     }
 
+    /// The entries behind the pointer, when they are the map, to change: copied first if
+    /// other folios share them (copy on write).
     #[inline]
     fn many_mut(&mut self) -> Option<&mut Many> {
-        self.many.as_deref_mut().filter(|m| m.live > 0)
+        self.many.as_mut().filter(|m| m.live > 0).map(Rc::make_mut)
+    }
+
+    /// The entries behind the pointer, when they are the map and no other folio shares
+    /// them (what the fast paths change in place).
+    #[inline(always)]
+    fn many_own(&mut self) -> Option<&mut Many> {
+        self.many
+            .as_mut()
+            .and_then(Rc::get_mut)
+            .filter(|m| m.live > 0)
     }
 
     /// Index of `mm` among the inline entries (`Ok`) or where it would go (`Err`).
@@ -451,7 +523,7 @@ impl MmCounts {
     #[inline]
     pub fn counter(&mut self, mm: MmId) -> &mut u32 {
         if self.many.as_ref().is_some_and(|m| m.live > 0) {
-            return self.many.as_deref_mut().expect("many").counter(mm);
+            return self.many_mut().expect("many").counter(mm);
         }
         match self.find_inline(mm) {
             Ok(i) => &mut self.inline[i].1,
@@ -471,8 +543,10 @@ impl MmCounts {
     /// dense array, the next child of a forking parent appended to it.
     #[inline(always)]
     pub fn add(&mut self, mm: MmId, nr: u32) {
-        let added = match self.many.as_deref_mut() {
-            Some(m) if m.live > 0 => m.is_dense && m.add_dense(mm, nr),
+        let added = match self.many.as_ref() {
+            Some(m) if m.live > 0 => self
+                .many_own()
+                .is_some_and(|m| m.is_dense && m.add_dense(mm, nr)),
             _ => self.add_inline(mm, nr),
         };
         if !added {
@@ -505,7 +579,10 @@ impl MmCounts {
 
     /// Moves the inline entries behind the pointer, with `mm` (counted 0).
     fn spill(&mut self, mm: MmId) -> &mut u32 {
-        let many = self.many.get_or_insert_with(Box::default);
+        if self.many.as_mut().is_some_and(|m| Rc::get_mut(m).is_none()) {
+            self.many = None;
+        }
+        let many = Rc::make_mut(self.many.get_or_insert_with(Rc::default));
         many.clear();
         let first = self.inline[0].0;
         let ids = (first
@@ -543,10 +620,12 @@ impl MmCounts {
     /// where [`MmCounts::get_mut`] then [`MmCounts::remove`] take two.
     #[inline(always)]
     pub fn sub(&mut self, mm: MmId, nr: u32) {
-        if let Some(m) = self.many.as_deref_mut().filter(|m| m.live > 0) {
+        if self.many.as_ref().is_some_and(|m| m.live > 0) {
             // An exit from a fork tree in the caller's loop, anything else out of line.
-            if m.is_dense && m.sub_dense(mm, nr) {
-                return;
+            if let Some(m) = self.many_own() {
+                if m.is_dense && m.sub_dense(mm, nr) {
+                    return;
+                }
             }
             return self.sub_many(mm, nr);
         }
@@ -590,8 +669,104 @@ impl MmCounts {
     /// Forgets every MM, keeping the allocation.
     pub fn clear(&mut self) {
         self.nr_inline = 0;
-        if let Some(m) = &mut self.many {
+        let shared = self.many.as_mut().is_some_and(|m| Rc::get_mut(m).is_none());
+        if shared {
+            // Other folios' entries: this one lets go of them.
+            self.many = None;
+        } else if let Some(m) = self.many.as_mut().and_then(Rc::get_mut) {
             m.clear();
+        }
+    }
+
+    /// [`MmCounts::add`] of the change `run` makes (`nr` more entries for `mm`) to one of
+    /// a run of folios it makes to all: a folio whose entries are those another folio of
+    /// the run had before it (the same shared array, or the same MMs inline) takes what
+    /// they became, one pointer, not a copy; an array only this folio holds changes in
+    /// place; a shared one is copied once for the run (copy on write).
+    #[inline(always)]
+    pub fn add_shared(&mut self, run: &mut RunShare) {
+        debug_assert!(run.adds, "a run of removals");
+        if self.take_shared(run) {
+            return;
+        }
+        let (mm, nr) = (run.mm, run.nr);
+        match &self.many {
+            Some(m) if m.live > 0 && Rc::strong_count(m) > 1 => {
+                let from = m.clone();
+                let mut to = Many::clone(&from);
+                to.add(mm, nr);
+                self.share(from, to, run);
+            }
+            Some(m) if m.live > 0 => self.add(mm, nr),
+            _ => {
+                if !self.add_inline(mm, nr) {
+                    self.spill_shared(run);
+                }
+            }
+        }
+    }
+
+    /// [`MmCounts::sub`] of the change `run` makes (`nr` entries fewer for `mm`) to one of
+    /// a run of folios, sharing what the run's folios become as
+    /// [`MmCounts::add_shared`] does.
+    #[inline(always)]
+    pub fn sub_shared(&mut self, run: &mut RunShare) {
+        debug_assert!(!run.adds, "a run of additions");
+        if self.take_shared(run) {
+            return;
+        }
+        match &self.many {
+            Some(m) if m.live > 0 && Rc::strong_count(m) > 1 => {
+                let from = m.clone();
+                let mut to = Many::clone(&from);
+                to.sub(run.mm, run.nr);
+                if to.live == 0 {
+                    to.clear();
+                }
+                self.share(from, to, run);
+            }
+            _ => self.sub(run.mm, run.nr),
+        }
+    }
+
+    /// Takes what the entries became if `run` changed the same shared entries before:
+    /// whether it did.
+    #[inline(always)]
+    fn take_shared(&mut self, run: &RunShare) -> bool {
+        match (&self.many, &run.shared) {
+            (Some(m), Some((from, to))) if Rc::ptr_eq(m, from) => {
+                self.many = Some(to.clone());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Makes `to` (what the shared entries `from` became) this folio's entries, and the
+    /// next ones' that share `from`.
+    fn share(&mut self, from: Rc<Many>, to: Many, run: &mut RunShare) {
+        let to = Rc::new(to);
+        self.many = Some(to.clone());
+        run.shared = Some((from, to));
+    }
+
+    /// [`MmCounts::add_shared`] of entries kept inline that `run`'s MM does not fit in:
+    /// they move behind the pointer, into the array the run's last folio with the same
+    /// inline entries moved to if there is one.
+    #[inline(never)]
+    fn spill_shared(&mut self, run: &mut RunShare) {
+        let full = self.nr_inline == MM_INLINE;
+        if let Some((inline, to)) = run.spilled.as_ref().filter(|_| full) {
+            if *inline == self.inline {
+                self.nr_inline = 0;
+                self.many = Some(to.clone());
+                return;
+            }
+        }
+        let inline = self.inline;
+        self.add_slow(run.mm, run.nr);
+        if full {
+            run.spilled = self.many.clone().map(|to| (inline, to));
         }
     }
 
@@ -766,6 +941,82 @@ mod tests {
             };
             assert_eq!(layouts, want, "{nr_mms} MMs, ids {spread} apart");
         }
+    }
+
+    /// One step of [`runs_of_folios_share_what_their_entries_become`] on `folios` and
+    /// their `reference` maps.
+    fn run_step(rng: &mut Prng, folios: &mut [MmCounts], reference: &mut [BTreeMap<MmId, u32>]) {
+        let nr = folios.len() as u64;
+        // Half the runs over every folio (a fork of the whole mapping), half over some.
+        let (lo, hi) = match rng.below(2) {
+            0 => (0, folios.len()),
+            _ => {
+                let lo = rng.below(nr) as usize;
+                (lo, lo + 1 + rng.below(nr - lo as u64) as usize)
+            }
+        };
+        let mm = MmId(1 + rng.below(24) as u32);
+        let sub = |r: &mut BTreeMap<MmId, u32>| {
+            if let Some(n) = r.get_mut(&mm) {
+                *n -= 1;
+                if *n == 0 {
+                    r.remove(&mm);
+                }
+            }
+        };
+        match rng.below(16) {
+            0..=8 => {
+                let mut run = RunShare::adding(mm, 1);
+                for (c, r) in folios[lo..hi].iter_mut().zip(&mut reference[lo..hi]) {
+                    c.add_shared(&mut run);
+                    *r.entry(mm).or_insert(0) += 1;
+                }
+            }
+            9..=12 => {
+                let mut run = RunShare::removing(mm, 1);
+                for (c, r) in folios[lo..hi].iter_mut().zip(&mut reference[lo..hi]) {
+                    c.sub_shared(&mut run);
+                    sub(r);
+                }
+            }
+            // One folio alone (a write fault's copy, a zap of one page).
+            13 => {
+                folios[lo].add(mm, 2);
+                *reference[lo].entry(mm).or_insert(0) += 2;
+            }
+            14 => {
+                folios[lo].sub(mm, 1);
+                sub(&mut reference[lo]);
+            }
+            _ => {
+                folios[lo].clear();
+                reference[lo].clear();
+            }
+        }
+    }
+
+    /// Runs of folios changed together (a fork adding its child to each, an exit taking it
+    /// from each) over folios whose entries are inline, shared with their neighbours or
+    /// their own, and folios changed alone between: each folio reads as its own map after
+    /// every step. A folio taking what other entries became, or a shared array changed in
+    /// place, fails it.
+    #[test]
+    fn runs_of_folios_share_what_their_entries_become() {
+        let mut rng = Prng::new(11);
+        let mut folios = vec![MmCounts::default(); 24];
+        let mut reference = vec![BTreeMap::new(); 24];
+        let mut shared = 0;
+        for _ in 0..4000 {
+            run_step(&mut rng, &mut folios, &mut reference);
+            for (c, r) in folios.iter().zip(&reference) {
+                same(c, r, MmId(1));
+                shared += c
+                    .many()
+                    .is_some_and(|_| Rc::strong_count(c.many.as_ref().expect("many")) > 1)
+                    as u32;
+            }
+        }
+        assert!(shared > 1000, "{shared} folios read shared entries");
     }
 
     #[test]

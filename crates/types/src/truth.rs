@@ -212,6 +212,14 @@ impl fmt::Debug for PageCounts {
 const _: () = assert!(std::mem::size_of::<FolioTruth>() <= 64);
 
 impl FolioTruth {
+    /// The truth of an unmapped one-page folio: what [`FolioTruth::new`] of one page gives.
+    pub const UNMAPPED_SMALL: FolioTruth = FolioTruth {
+        nr_pages: 1,
+        pte_maps_per_page: PageCounts { one: 0, many: None },
+        pmd_maps: 0,
+        entries_per_mm: MmCounts::EMPTY,
+    };
+
     #[inline]
     pub fn new(nr_pages: u64) -> FolioTruth {
         FolioTruth {

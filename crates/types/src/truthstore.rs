@@ -137,30 +137,83 @@ fn each_small_in(
     is_new_small: &mut impl FnMut(Pfn) -> bool,
     f: &mut impl FnMut(Pfn, &mut FolioTruth) -> bool,
 ) -> usize {
-    for (k, v) in index.iter_mut().enumerate() {
-        let pfn = first.add(k as u64);
-        let s = if *v & SMALL != 0 {
-            (*v & !SMALL) as usize - 1
-        } else if *v == 0 && is_new_small(pfn) {
-            let s = slab.alloc(pfn, 1);
-            heads.insert(pfn);
-            *v = tag(s, 1);
-            s
-        } else {
+    let mut k = 0;
+    while k < index.len() {
+        let v = index[k];
+        if v & SMALL != 0 {
+            k = each_stored_small_in(index, k, first, slab, heads, f);
+            continue;
+        }
+        let new = store_new_small_in(index, k, first, slab, heads, is_new_small);
+        if new == k {
             return k;
-        };
-        let (head, t) = slab.at_mut(s);
+        }
+        // Walked next as stored ones (their slots mostly consecutive: one stretch).
+    }
+    index.len()
+}
+
+/// Stores the pages from `index[k]` on that no folio holds and `is_new_small` says are
+/// new small folios (a write fault's run of new folios), as unmapped small folios: where
+/// they end.
+#[inline(always)]
+fn store_new_small_in(
+    index: &mut [u32],
+    mut k: usize,
+    first: Pfn,
+    slab: &mut Slab,
+    heads: &mut PfnSet,
+    is_new_small: &mut impl FnMut(Pfn) -> bool,
+) -> usize {
+    while k < index.len() && index[k] == 0 {
+        let pfn = first.add(k as u64);
+        if !is_new_small(pfn) {
+            break;
+        }
+        let s = slab.alloc_small(pfn);
+        heads.insert(pfn);
+        index[k] = tag(s, 1);
+        k += 1;
+    }
+    k
+}
+
+/// [`each_small_in`] of the stored small folios from `index[k]` on whose slots lie in the
+/// same chunk of the slab as its (the folios of consecutive pages mostly took consecutive
+/// slots), with that chunk found once: where it stopped (past `k`).
+#[inline(always)]
+fn each_stored_small_in(
+    index: &mut [u32],
+    mut k: usize,
+    first: Pfn,
+    slab: &mut Slab,
+    heads: &mut PfnSet,
+    f: &mut impl FnMut(Pfn, &mut FolioTruth) -> bool,
+) -> usize {
+    let Slab { slots, free, .. } = slab;
+    let s = untag(index[k]).expect("a stored folio's tag");
+    let base = s - s % SLOT_CHUNK;
+    let chunk = &mut slots[s / SLOT_CHUNK][..];
+    while k < index.len() {
+        let v = index[k];
+        let i = ((v & !SMALL) as usize).wrapping_sub(base + 1);
+        if v & SMALL == 0 || i >= chunk.len() {
+            break;
+        }
+        let (head, t) = &mut chunk[i];
+        let pfn = first.add(k as u64);
         debug_assert!(
             *head == pfn && t.nr_pages == 1,
             "a small folio's tag at {pfn:?}"
         );
         if f(pfn, t) {
-            *v = 0;
+            index[k] = 0;
             heads.remove(&pfn);
-            slab.free.push(s as u32);
+            free.push((base + i) as u32);
         }
+        k += 1;
     }
-    index.len()
+    k
 }
 
 /// Head and truth by slot, in chunks of [`SLOT_CHUNK`] that never move (no copy when the
@@ -183,8 +236,22 @@ impl Slab {
         &mut self.slots[s / SLOT_CHUNK][s % SLOT_CHUNK]
     }
 
+    /// [`Slab::alloc`] of a one-page folio, in the run walk's loop (a write fault's new
+    /// small folios): a free slot's truth reset, or an unmapped small folio's pushed as a
+    /// constant.
+    #[inline(always)]
+    fn alloc_small(&mut self, head: Pfn) -> usize {
+        if !self.free.is_empty() || self.nr_slots.is_multiple_of(SLOT_CHUNK) {
+            return self.alloc(head, 1);
+        }
+        let chunk = self.slots.last_mut().expect("a chunk with room");
+        chunk.push((head, FolioTruth::UNMAPPED_SMALL));
+        self.nr_slots += 1;
+        self.nr_slots - 1
+    }
+
     /// A slot holding `head`, an unmapped folio of `nr_pages` (a free one reused).
-    #[inline]
+    #[inline(never)]
     fn alloc(&mut self, head: Pfn, nr_pages: u64) -> usize {
         if let Some(s) = self.free.pop() {
             let (h, t) = self.at_mut(s as usize);
@@ -573,6 +640,40 @@ mod tests {
         // A block the index never wrote reads unmapped.
         assert_eq!(s.small_entries(Pfn(1 << 20), &mut out), 8);
         assert_eq!(out, [0; 8]);
+    }
+
+    /// The run walk finds a stored small folio's truth in its slot's chunk, found once for
+    /// a stretch of folios whose slots lie in it: folios of consecutive pages whose slots
+    /// lie in different chunks, or out of order in one, or that it stores itself (a freed
+    /// slot taken again, a new chunk begun), each get their own truth. A stretch walked on
+    /// into another chunk's slots fails it (or trips the head assertion first).
+    #[test]
+    fn the_run_walk_finds_each_folio_whatever_chunk_its_slot_is_in() {
+        let first = 10_000u64;
+        let nr = SLOT_CHUNK as u64;
+        let mut s = TruthStore::new();
+        // Slots 0.. for the pages from `first` but the last two, then the one before
+        // `first`; slot 5 freed. The walk takes slot 5 again for its page, then stores
+        // the last two pages and two more: the last slot of chunk 0, then a new chunk.
+        for p in (first..first + nr - 2).chain([first - 1]) {
+            s.get_or_insert(Pfn(p), 1);
+        }
+        assert!(s.remove(&Pfn(first + 5)));
+        let end = first + nr + 2;
+        let walked = s.each_small(
+            Pfn(first - 1),
+            end - (first - 1),
+            |_| true,
+            |p, t| {
+                *t.pte_maps_per_page.small_mut() += p.0;
+                false
+            },
+        );
+        assert_eq!(walked, end - (first - 1));
+        for p in first - 1..end {
+            assert_eq!(s[&Pfn(p)].pte_maps_per_page[0], p, "page {p}");
+        }
+        assert_eq!(s.len() as u64, end - (first - 1));
     }
 
     #[test]

@@ -58,31 +58,8 @@ fn steps_agree(fault: Fault) -> bool {
     let mut spaces = vec![parent];
     let mut rc = Recounter::default();
     let mut agree = true;
-    for step in 0..7 {
-        match step {
-            1 | 2 => {
-                let mut child = spaces[0].clone();
-                child.id = MmId(2 + step as u32);
-                spaces.push(child);
-            }
-            3 => {
-                let va = VirtAddr(BASE + 3 * PAGE_SIZE);
-                spaces[1].pt.set_pte(va, Pte::NONE);
-            }
-            4 => drop(spaces.remove(1)),
-            5 => spaces.truncate(1),
-            // The parent's entries made writable (their flags alone change) but one, which
-            // now maps a new page (a COW).
-            6 => {
-                let cow = mem.alloc_folio(Order(0)).unwrap();
-                for (i, pfn) in pfns.iter().enumerate() {
-                    let pfn = if i == 5 { cow } else { *pfn };
-                    let va = VirtAddr(BASE + i as u64 * PAGE_SIZE);
-                    spaces[0].pt.set_pte(va, Pte::present(pfn, true, false));
-                }
-            }
-            _ => {}
-        }
+    for step in 0..16 {
+        take_step(step, &mut spaces, &mut mem, &pfns);
         rc.update(spaces.iter(), &mem, &mut |_| {});
         for s in &mut spaces {
             s.pt.touched.clear();
@@ -97,6 +74,57 @@ fn steps_agree(fault: Fault) -> bool {
     agree &= rc.truth().is_empty();
     FAULT.with(|c| c.set(Fault::None));
     agree
+}
+
+/// Step `step` of [`steps_agree`]: forks (a copy of the parent's tables), unmaps, exits
+/// and write faults' copies.
+fn take_step(step: u32, spaces: &mut Vec<AddressSpace>, mem: &mut Memory, pfns: &[Pfn]) {
+    match step {
+        1 | 2 => {
+            let mut child = spaces[0].clone();
+            child.id = MmId(2 + step);
+            spaces.push(child);
+        }
+        3 => {
+            let va = VirtAddr(BASE + 3 * PAGE_SIZE);
+            spaces[1].pt.set_pte(va, Pte::NONE);
+        }
+        4 => drop(spaces.remove(1)),
+        5 => spaces.truncate(1),
+        // The parent's entries made writable (their flags alone change) but one, which
+        // now maps a new page (a COW).
+        6 => {
+            let cow = mem.alloc_folio(Order(0)).unwrap();
+            for (i, pfn) in pfns.iter().enumerate() {
+                let pfn = if i == 5 { cow } else { *pfn };
+                let va = VirtAddr(BASE + i as u64 * PAGE_SIZE);
+                spaces[0].pt.set_pte(va, Pte::present(pfn, true, false));
+            }
+        }
+        // Forks enough for the folios' mms to spill from inline and share one array
+        // per run; a child unmapping two pages (their folios then share an array without it)
+        // before the next fork adds to every folio: a run over folios sharing
+        // different arrays.
+        7..=10 | 12 => {
+            let mut child = spaces[0].clone();
+            child.id = MmId(10 + step);
+            spaces.push(child);
+        }
+        11 => {
+            for page in [7, 8] {
+                let va = VirtAddr(BASE + page * PAGE_SIZE);
+                spaces[2].pt.set_pte(va, Pte::NONE);
+            }
+        }
+        13 => {
+            let cow = mem.alloc_folio(Order(0)).unwrap();
+            let va = VirtAddr(BASE + 9 * PAGE_SIZE);
+            spaces[3].pt.set_pte(va, Pte::present(cow, true, false));
+        }
+        14 => drop(spaces.remove(2)),
+        15 => spaces.truncate(1),
+        _ => {}
+    }
 }
 
 #[test]
