@@ -18,6 +18,7 @@ use foliolab_types::{
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
+mod freed;
 mod heads;
 mod rss;
 use rss::added_rss;
@@ -576,13 +577,18 @@ impl Model {
         while i < folios.len() {
             let head = folios[i];
             let live = self.live.contains(&head);
-            if live {
-                let (n, run_ok) = self.small_run_ok(st, truth, &folios[i..], &mut scratch);
-                pass.ok &= run_ok;
-                if n > 0 {
-                    i += n;
-                    continue;
+            let n = match live {
+                true => {
+                    let (n, run_ok) = self.small_run_ok(st, truth, &folios[i..], &mut scratch);
+                    pass.ok &= run_ok;
+                    n
                 }
+                // Free pages, no truth's head: own heads, no writable rule to break.
+                false => self.freed_run(st, truth, &folios[i..]),
+            };
+            if n > 0 {
+                i += n;
+                continue;
             }
             i += 1;
             let page = self.mem.page(head);
@@ -888,8 +894,7 @@ impl Model {
     /// looked at again.
     fn writable_ok(&self, st: &TouchedCheck, pages: &[u64], covered: bool) -> bool {
         // A write fault marks the pages it maps writable.
-        let new_is_marked = pages.len() == st.new_writable.len()
-            && pages.iter().zip(&st.new_writable).all(|(&p, n)| p == n.0);
+        let new_is_marked = heads::same_pfns(pages, &st.new_writable);
         if !(covered && new_is_marked) && st.new_writable.iter().any(|&p| self.writable_bad(st, p))
         {
             return false;

@@ -113,6 +113,27 @@ impl PfnSet {
         n.min(max)
     }
 
+    /// How many of the `max` PFNs from `first` on are not members before the first that
+    /// is: a word at a time.
+    #[inline]
+    pub fn absent_len(&self, first: Pfn, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            let pfn = first.0 + n as u64;
+            let (w, shift) = ((pfn / BITS) as usize, pfn % BITS);
+            let Some(&word) = self.words.get(w) else {
+                return max;
+            };
+            // Zeros from bit `shift` up, at most to the word's end.
+            let zeros = ((word >> shift).trailing_zeros() as usize).min((BITS - shift) as usize);
+            n += zeros;
+            if zeros < (BITS - shift) as usize {
+                break;
+            }
+        }
+        n.min(max)
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -223,5 +244,29 @@ mod tests {
         assert_eq!(s.run_len(Pfn(60), 512), 140);
         assert_eq!(s.run_len(Pfn(201), 512), 9);
         assert_eq!(s.run_len(Pfn(1 << 30), 4), 0);
+    }
+
+    /// A run of non-members is measured like a run of members: across words, up to `max`,
+    /// to the first member; past the end of the bitmap everything is absent.
+    #[test]
+    fn absent_len_counts_non_members_up_to_the_first_member() {
+        let mut s = PfnSet::new();
+        for p in [5, 70, 200, 201] {
+            s.insert(Pfn(p));
+        }
+        let naive = |first: u64, max: usize| {
+            (first..first + max as u64)
+                .take_while(|&p| !s.contains(&Pfn(p)))
+                .count()
+        };
+        for (first, max) in [(0, 512), (6, 512), (6, 10), (63, 3), (71, 300), (202, 1000)] {
+            assert_eq!(
+                s.absent_len(Pfn(first), max),
+                naive(first, max),
+                "{first} {max}"
+            );
+        }
+        assert_eq!(s.absent_len(Pfn(71), 512), 129);
+        assert_eq!(s.absent_len(Pfn(1 << 30), 7), 7);
     }
 }

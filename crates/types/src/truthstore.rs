@@ -473,6 +473,18 @@ impl TruthStore {
         out.len()
     }
 
+    /// Whether a stored folio's head lies among the `nr` pages from `first`: `get` answers
+    /// `None` for each of them when not. A word of the head bitmap at a time.
+    #[inline]
+    pub fn heads_in(&self, first: Pfn, nr: usize) -> bool {
+        let any = self.heads.absent_len(first, nr) < nr;
+        debug_assert_eq!(
+            any,
+            (0..nr as u64).any(|k| self.get(&first.add(k)).is_some())
+        );
+        any
+    }
+
     /// Forgets the folio in slot `s`.
     #[inline]
     fn forget_slot(&mut self, s: usize) {
@@ -674,6 +686,18 @@ mod tests {
             assert_eq!(s[&Pfn(p)].pte_maps_per_page[0], p, "page {p}");
         }
         assert_eq!(s.len() as u64, end - (first - 1));
+    }
+
+    #[test]
+    fn heads_in_says_whether_get_finds_a_folio_in_a_range() {
+        let mut s = TruthStore::new();
+        s.get_or_insert(Pfn(100), 1);
+        s.get_or_insert(Pfn(512), 4);
+        assert!(s.heads_in(Pfn(90), 11) && !s.heads_in(Pfn(90), 10));
+        assert!(!s.heads_in(Pfn(101), 300));
+        // Pages of a larger folio but its head: get finds nothing there.
+        assert!(!s.heads_in(Pfn(513), 3) && s.heads_in(Pfn(510), 3));
+        assert!(!s.heads_in(Pfn(1 << 24), 64));
     }
 
     #[test]

@@ -130,13 +130,11 @@ impl Model {
         !marks.pages.overflowed()
             && marks.runs.is_empty()
             && pages.len() == changed.len()
-            && pages.iter().zip(changed).all(|(&p, c)| p == c.0)
+            && same_pfns(pages, changed)
             && (layout.is_empty()
                 || (layout.len() == changed.len()
-                    && layout
-                        .iter()
-                        .zip(changed)
-                        .all(|(&(h, n), c)| h == *c && n == 1)))
+                    && (layout.iter().zip(changed))
+                        .fold(true, |same, (&(h, n), c)| same & (h == *c) & (n == 1))))
     }
 
     /// The heads of the folios holding the marked `pages` (a free page stands for itself)
@@ -229,4 +227,12 @@ impl Model {
         }
         tails_ok
     }
+}
+
+/// Whether `pages` and `heads` hold the same PFNs in the same order: one pass with no
+/// branch (they almost always do when the lengths match).
+#[inline]
+pub(super) fn same_pfns(pages: &[u64], heads: &[Pfn]) -> bool {
+    pages.len() == heads.len()
+        && (pages.iter().zip(heads)).fold(true, |same, (&p, h)| same & (p == h.0))
 }

@@ -149,7 +149,7 @@ impl SmallDelta {
 /// found by bisection (`heads[k] - heads[0] - k` never decreases), in one comparison when
 /// they all are.
 #[inline]
-fn consecutive_prefix(heads: &[Pfn]) -> usize {
+pub(super) fn consecutive_prefix(heads: &[Pfn]) -> usize {
     let first = heads[0].0;
     let at = |k: usize| heads[k].0 - first == k as u64;
     if at(heads.len() - 1) {
@@ -385,24 +385,50 @@ fn keep_precise_parts(kept: &mut [u64], entries: &[u64], anon: &[bool], sums: &m
         }
         return delta.apply(sums);
     }
-    // Old parts' fields summed apart; the new ones are 0, 1 (anon) or 1 << 16 (file), so
-    // that at most a PMD range's worth add up without a carry from one to the other.
+    // The new parts are 0, 1 (anon) or 1 << 16 (file): at most a PMD range's worth add up
+    // without a carry from one field to the other.
     debug_assert!(n <= 0xffff);
-    let (mut anon_mapped, mut file_mapped, mut anon_unknown, mut file_unknown) = (0, 0, 0, 0);
+    remove_small_parts(kept, sums);
     let mut new_sum = 0u64;
     for (i, slot) in kept.iter_mut().enumerate() {
-        let old = *slot;
+        *slot = new_part(i);
+        new_sum += *slot;
+    }
+    sums.anon_mapped += (new_sum & 0xffff) as i64;
+    sums.file_mapped += (new_sum >> 16) as i64;
+}
+
+/// Takes the kept parts `kept`, each a small folio's ([`SMALL_PART`]), out of `sums`,
+/// their fields summed apart with no branch (the slots keep their words).
+fn remove_small_parts(kept: &[u64], sums: &mut Sums) {
+    let (mut anon_mapped, mut file_mapped, mut anon_unknown, mut file_unknown) = (0, 0, 0, 0);
+    for &old in kept {
         anon_mapped += old & 0xffff;
         file_mapped += (old >> 16) & 0xffff;
         anon_unknown += (old >> 52) & 1;
         file_unknown += (old >> 53) & 1;
-        *slot = new_part(i);
-        new_sum += *slot;
     }
-    sums.anon_mapped += (new_sum & 0xffff) as i64 - anon_mapped as i64;
-    sums.file_mapped += (new_sum >> 16) as i64 - file_mapped as i64;
+    sums.anon_mapped -= anon_mapped as i64;
+    sums.file_mapped -= file_mapped as i64;
     sums.anon_unknown -= anon_unknown as i64;
     sums.file_unknown -= file_unknown as i64;
+}
+
+/// Sets the kept parts `kept` of freed folios to none, taking them out of `sums`: in
+/// passes with no branch when each was a small folio's.
+pub(super) fn clear_parts(kept: &mut [u64], sums: &mut Sums) {
+    let any = kept.iter().fold(0, |any, &w| any | w);
+    if any == 0 {
+        return;
+    }
+    if any & !SMALL_PART != 0 {
+        for slot in kept.iter_mut().filter(|w| **w != 0) {
+            sums.replace(slot, 0);
+        }
+        return;
+    }
+    remove_small_parts(kept, sums);
+    kept.fill(0);
 }
 
 /// Brings the kept parts of `run`'s folios and their sums up to date when the design says
