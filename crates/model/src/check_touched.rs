@@ -593,7 +593,9 @@ impl Model {
             i += 1;
             let page = self.mem.page(head);
             let free = !page.flags.has(PageFlags::ALLOCATED);
-            pass.own_heads &= free || page.is_small_folio(head);
+            // Its own head (the general gathering would name it, and look at no tail for
+            // it): free, or a folio's first page (a small folio, a large folio's head).
+            pass.own_heads &= free || (page.head() == head && !page.flags.has(PageFlags::BUDDY));
             // A free page has no writable rule to break.
             pass.covered &= free;
             let part = if live {

@@ -4,7 +4,7 @@
 //! PTEs mapping consecutive pages as one change. Their pages' counters are read a PMD
 //! range's worth of `struct page`s at a time, with no second walk of the page tables.
 
-use super::small::{small_folio_bits, small_prefix};
+use super::small::small_folio_bits;
 use super::TouchedCheck;
 use crate::model::{Model, RssCounter};
 use foliolab_mem::{EntryChange, Page, PageFlags, PageTable};
@@ -130,33 +130,23 @@ pub(super) fn added_rss(
 
 /// Adds the pages of `pages` (from `first`) that are small folios' to `rss`, each under
 /// its folio's RSS counter (as `counter_of` gives it: anon, else shmem if swap-backed,
-/// else file), up to the first that is not: how many, in passes with no branch. (Debug
-/// builds compare the sums with a recount from the page tables: `Model::tables_rss`.)
+/// else file), up to the first that is not: how many (found first, so that a large
+/// folio's pages are not read past it), then counted with no branch. (Debug builds
+/// compare the sums with a recount from the page tables: `Model::tables_rss`.)
 #[inline(never)]
 fn count_small(pages: &[Page], first: Pfn, rss: &mut [i64; 4]) -> u64 {
-    let (all, mut anon, mut shmem) = count_kinds(pages, first);
-    let mut n = pages.len();
-    if !all {
-        n = small_prefix(first, pages);
-        (_, anon, shmem) = count_kinds(&pages[..n], first);
+    const KIND: u32 = PageFlags::ANON | PageFlags::SWAPBACKED;
+    let n = (pages.iter().zip(first.0..))
+        .take_while(|&(p, pfn)| small_folio_bits(p, pfn))
+        .count();
+    let (mut anon, mut shmem) = (0usize, 0usize);
+    for page in &pages[..n] {
+        let kind = page.flags.0 & KIND;
+        anon += (kind & PageFlags::ANON != 0) as usize;
+        shmem += (kind == PageFlags::SWAPBACKED) as usize;
     }
     rss[RssCounter::Anon as usize] += anon as i64;
     rss[RssCounter::Shmem as usize] += shmem as i64;
     rss[RssCounter::File as usize] += (n - anon - shmem) as i64;
     n as u64
-}
-
-/// Whether every page of `pages` (from `first`) is a small folio's, and how many are
-/// anon and how many shmem (swap-backed, not anon), with no branch.
-#[inline(always)]
-fn count_kinds(pages: &[Page], first: Pfn) -> (bool, usize, usize) {
-    const KIND: u32 = PageFlags::ANON | PageFlags::SWAPBACKED;
-    let (mut all, mut anon, mut shmem) = (true, 0usize, 0usize);
-    for (i, page) in pages.iter().enumerate() {
-        all &= small_folio_bits(page, first.0 + i as u64);
-        let kind = page.flags.0 & KIND;
-        anon += (kind & PageFlags::ANON != 0) as usize;
-        shmem += (kind == PageFlags::SWAPBACKED) as usize;
-    }
-    (all, anon, shmem)
 }
