@@ -25,7 +25,7 @@ impl Marks {
 
     #[inline]
     pub fn mark(&mut self, key: u64) {
-        if self.list.last() == Some(&key) || self.overflowed {
+        if self.overflowed || self.list.last() == Some(&key) {
             return;
         }
         if self.list.len() >= Self::CAP {

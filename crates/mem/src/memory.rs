@@ -280,6 +280,27 @@ impl Memory {
         }
         Some(self.ref_add_return(head, -nr))
     }
+    /// [`Memory::put_refs_unless_swapcache`] with what freeing the folio needs to know of it
+    /// (its order and flags), from one look at its head: the flush's one look at a folio.
+    #[inline]
+    pub fn put_refs_folio_meta(&mut self, head: Pfn, nr: i32) -> Option<(i32, Order, PageFlags)> {
+        let p = self.map.get_mut(head);
+        if p.flags.has(PageFlags::SWAPCACHE) {
+            return None;
+        }
+        p.refcount -= nr;
+        if p.refcount < 0 {
+            refcount_underflow(head);
+        }
+        let (count, flags) = (p.refcount, p.flags);
+        self.touched.page(head);
+        let order = if flags.has(PageFlags::HEAD) {
+            Order(self.map.get(head.add(1)).order())
+        } else {
+            Order(0)
+        };
+        Some((count, order, flags))
+    }
     /// Drops `nr` references from the folio at `head` if that leaves some and the folio is
     /// not in the swap cache (whether it did): a reference that is not the last can be
     /// dropped as soon as its entry is cleared, the last one waits for the flush that
@@ -319,6 +340,28 @@ impl Memory {
             return (meta, false);
         }
         p.refcount -= 1;
+        self.touched.page(pfn);
+        (meta, true)
+    }
+    /// Fork's look at the folio mapped at `pfn`: [`Memory::folio_meta`] and, for a small
+    /// folio when `share`, [`Memory::share_pages`] of its one page (whether it did), from
+    /// one read of a small folio's `struct page`. The flags are those before the share.
+    #[inline]
+    pub fn folio_meta_share_small(
+        &mut self,
+        pfn: Pfn,
+        share: bool,
+    ) -> ((Pfn, Order, PageFlags), bool) {
+        let p = self.map.get_mut(pfn);
+        if !p.is_small_folio(pfn) {
+            return (self.folio_meta(pfn), false);
+        }
+        let meta = (pfn, Order(0), p.flags);
+        if !share {
+            return (meta, false);
+        }
+        p.refcount += 1;
+        p.flags.set(PageFlags::ANON_EXCLUSIVE, false);
         self.touched.page(pfn);
         (meta, true)
     }
@@ -432,16 +475,17 @@ impl Default for Memory {
 mod tests {
     use super::*;
 
-    /// The zap walk's one look gives what `folio_meta` and `put_refs_unless_last` give, on
-    /// small folios (sole reference, shared, in the swap cache, ANON or not), a large
-    /// folio's head and its tails (which it never puts).
+    /// The zap walk's one look gives what `folio_meta` and `put_refs_unless_last` give, and
+    /// fork's what `folio_meta` and `share_pages` give, on small folios (sole reference,
+    /// shared, in the swap cache, ANON or not), a large folio's head and its tails (which
+    /// neither puts nor shares).
     #[test]
     fn the_zap_look_is_folio_meta_and_an_early_put() {
         let mut m = Memory::new();
         let mut pages = Vec::new();
         for (order, refs, flags) in [
             (0, 0, PageFlags::ANON),
-            (0, 2, PageFlags::ANON),
+            (0, 2, PageFlags::ANON | PageFlags::ANON_EXCLUSIVE),
             (0, 1, 0),
             (0, 3, PageFlags::ANON | PageFlags::SWAPCACHE),
             (4, 5, PageFlags::ANON),
@@ -461,6 +505,16 @@ mod tests {
                 let mut got = m.clone();
                 assert_eq!(got.folio_meta_put_small(pfn, early), (meta, put), "{pfn:?}");
                 assert_eq!(got.refcount(meta.0), want.refcount(meta.0), "{pfn:?}");
+                assert_eq!(got.touched.pages.raw(), want.touched.pages.raw());
+                // Fork's look: folio_meta, and share_pages of a small folio's one page.
+                let mut want = m.clone();
+                if early && small {
+                    want.share_pages(meta.0, pfn, 1);
+                }
+                let mut got = m.clone();
+                let shared = early && small;
+                assert_eq!(got.folio_meta_share_small(pfn, early), (meta, shared));
+                assert_eq!(got.page(pfn), want.page(pfn), "{pfn:?}");
                 assert_eq!(got.touched.pages.raw(), want.touched.pages.raw());
             }
         }

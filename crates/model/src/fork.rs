@@ -140,33 +140,44 @@ impl Model {
     }
 
     /// `copy_present_ptes` for a batch the dup accepted: the child's references, pages no
-    /// longer AnonExclusive, the parent's PTEs write-protected in a COW mapping, the child's
-    /// old (and clean in a COW mapping); the rmap dup is the batch's span in `spans`, for
-    /// one call to the design per page table.
+    /// longer AnonExclusive (unless `shared`: the look at a small folio did both), the
+    /// parent's PTEs write-protected in a COW mapping, the child's old (and clean in a COW
+    /// mapping); the rmap dup is the batch's span in `spans`, for one call to the design per
+    /// page table.
     fn copy_present_ptes(
         &mut self,
         spans: &mut Vec<Span>,
         (src, dst): (&mut PteTable, &mut PteTable),
         batch: std::ops::Range<usize>,
-        f: FolioRef,
+        (f, shared): (FolioRef, bool),
         cow: bool,
     ) {
         let first = src.ptes[batch.start].pfn();
-        self.mem.share_pages(f.head, first, batch.len() as u64);
-        for k in batch.clone() {
-            let p = if cow {
-                src.ptes[k].with_write(false)
-            } else {
-                src.ptes[k]
-            };
-            src.ptes[k] = p;
-            dst.ptes[k] = p.with_young(false).with_dirty(p.dirty() && cow);
+        if !shared {
+            self.mem.share_pages(f.head, first, batch.len() as u64);
+        }
+        let (from, to) = (&mut src.ptes[batch.clone()], &mut dst.ptes[batch.clone()]);
+        for (s, d) in from.iter_mut().zip(to) {
+            if cow {
+                *s = s.with_write(false);
+            }
+            *d = s.with_young(false).with_dirty(s.dirty() && cow);
         }
         spans.push(Span {
             folio: f,
             first,
             nr: batch.len() as u64,
         });
+    }
+
+    /// The folio `pte` maps, and whether its page is shared with the child already: a
+    /// small folio is as it is looked at, unless the parent has pinned (then the dup may be
+    /// refused first).
+    #[inline]
+    fn fork_look(&mut self, pte: Pte, pinned: bool) -> (FolioRef, bool) {
+        let ((head, order, flags), shared) = self.mem.folio_meta_share_small(pte.pfn(), !pinned);
+        let anon = flags.has(PageFlags::ANON);
+        (FolioRef { head, order, anon }, shared)
     }
 
     fn copy_pte_range(
@@ -213,7 +224,7 @@ impl Model {
                 i += 1;
                 continue;
             }
-            let f = self.folio_of_page(pte.pfn());
+            let (f, shared) = self.fork_look(pte, pinned);
             // Era: PTE batching (6.9+); one PTE at a time before.
             let nr = if f.is_large() && !prealloc && self.era.pte_batching {
                 folio_pte_batch(src, i, f, last - i, true)
@@ -234,7 +245,7 @@ impl Model {
                 }
                 continue;
             }
-            self.copy_present_ptes(spans, (src, dst), i..i + nr, f, cow);
+            self.copy_present_ptes(spans, (src, dst), i..i + nr, (f, shared), cow);
             rss[self.mm_counter(f) as usize] += nr as i64;
             i += nr;
         }

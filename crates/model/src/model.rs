@@ -321,8 +321,17 @@ impl Model {
             }
         }
         self.rmap_free_folios(folios);
-        for f in folios {
-            self.live.remove(&f.head);
+        let mut i = 0;
+        while i < folios.len() {
+            // A run of small folios leaves the live set a word at a time.
+            let run = foliolab_schemes::small_run(&folios[i..], |f| *f);
+            if run > 1 {
+                self.live.remove_range(folios[i].head, run as u64);
+                i += run;
+            } else {
+                self.live.remove(&folios[i].head);
+                i += 1;
+            }
         }
         self.mem.free_folios(folios, |f| (f.head, f.order));
     }

@@ -144,8 +144,12 @@ impl Model {
         let mut frees = std::mem::take(&mut gather.frees);
         for (head, nr) in refs.drain(..) {
             let (head, nr) = (Pfn(head as u64), nr as i32);
-            match self.mem.put_refs_unless_swapcache(head, nr) {
-                Some(0) => frees.push(self.folio(head)),
+            match self.mem.put_refs_folio_meta(head, nr) {
+                Some((0, order, flags)) => frees.push(FolioRef {
+                    head,
+                    order,
+                    anon: flags.has(PageFlags::ANON),
+                }),
                 Some(_) => {}
                 None => {
                     self.free_folios(&frees);

@@ -57,6 +57,24 @@ impl FolioRef {
     }
 }
 
+/// How many of `items` from the first are small folios (`folio` of each) at consecutive
+/// PFNs within one 2 MiB block (0 when the first is large): a run whose per-page words lie
+/// side by side, in one section of any PFN-indexed array.
+#[inline]
+pub fn small_run<T>(items: &[T], folio: impl Fn(&T) -> FolioRef) -> usize {
+    let Some(first) = items.first().map(|x| folio(x).head) else {
+        return 0;
+    };
+    items
+        .iter()
+        .enumerate()
+        .take_while(|(k, x)| {
+            let g = folio(x);
+            !g.is_large() && g.head.0 == first.0 + *k as u64 && (g.head.0 ^ first.0) >> 9 == 0
+        })
+        .count()
+}
+
 /// One folio's part of a batched rmap call ([`crate::RmapEvents::dup_batch`],
 /// [`crate::RmapEvents::remove_batch`]): `nr` pages of `folio` from `first` (the whole folio
 /// for a PMD), as one per-folio call would name them.

@@ -8,7 +8,7 @@
 
 use crate::cost::{lines, Costs, Layout};
 use crate::event::{
-    Cause, Ctx, FolioCounters, FolioRef, Level, Removed, SmallRun, Span, StatDelta,
+    small_run, Cause, Ctx, FolioCounters, FolioRef, Level, Removed, SmallRun, Span, StatDelta,
 };
 use crate::kit::first_page_mismatch;
 use crate::scheme::{Queries, Reporting, RmapEvents};
@@ -415,15 +415,35 @@ impl RmapEvents for Linux618 {
         self.bad_page(f, bad)
     }
 
-    /// The frees of the folios, the check of a small folio's one word inline.
+    /// The frees of the folios: a run of small folios at consecutive PFNs checked in one
+    /// branch-free pass over their words (almost always clean, then nothing to write), a
+    /// folio of a run that is not, and a large folio, on its own.
     fn free_folios(&mut self, folios: &[FolioRef], errors: &mut Vec<String>) {
-        for &f in folios {
-            if !f.is_large() && self.page_mc(f.head) == 0 {
+        let mut i = 0;
+        while i < folios.len() {
+            let f = folios[i];
+            if f.is_large() {
+                if let Err(e) = self.free_folio(f) {
+                    errors.push(e);
+                }
+                i += 1;
                 continue;
             }
-            if let Err(e) = self.free_folio(f) {
-                errors.push(e);
+            let run = small_run(&folios[i..], |f| *f);
+            let clean = self
+                .mapcounts
+                .range(f.head, run)
+                .is_none_or(|s| s.iter().fold(0, |a, m| a | (m.0.mapcount ^ -1)) == 0);
+            if !clean {
+                for &f in &folios[i..i + run] {
+                    if self.page_mc(f.head) != 0 {
+                        if let Err(e) = self.free_folio(f) {
+                            errors.push(e);
+                        }
+                    }
+                }
             }
+            i += run;
         }
     }
 
@@ -507,39 +527,59 @@ impl RmapEvents for Linux618 {
         }
     }
 
-    /// The `dup`s of the spans, small folios inline, their costs added once.
+    /// The `dup`s of the spans: a run of small folios at consecutive PFNs in one pass over
+    /// their words, their costs added once.
     fn dup_batch(&mut self, spans: &[Span], level: Level, ctx: Ctx) {
         let mut small = 0;
-        for s in spans {
+        let mut i = 0;
+        while i < spans.len() {
+            let s = spans[i];
             if s.folio.is_large() {
                 self.dup(s.folio, s.first, s.nr, level, ctx);
+                i += 1;
                 continue;
             }
-            small += 1;
-            if !self.bug_drops_small_dup(s.folio.head) {
-                self.mapcounts.get_mut(s.folio.head).0.mapcount += 1;
+            let run = small_run(&spans[i..], |s| s.folio);
+            let head = s.folio.head;
+            for (k, w) in self.mapcounts.range_mut(head, run).iter_mut().enumerate() {
+                w.0.mapcount += 1;
+                #[cfg(feature = "test-variants")]
+                if self.bugs.forget_small_dup == Some(head.add(k as u64).0 % 512) {
+                    w.0.mapcount -= 1;
+                }
+                let _ = k;
             }
+            small += run as u64;
+            i += run;
         }
         self.costs.record_calls(ctx.cause, small, small, small);
     }
 
-    /// The `remove`s of the spans, small folios inline, their costs added once.
+    /// The `remove`s of the spans: a run of small folios at consecutive PFNs in one pass
+    /// over their words, their costs added once.
     fn remove_batch(&mut self, spans: &[Span], level: Level, ctx: Ctx, out: &mut [Removed]) {
         let mut small = 0;
-        for (s, r) in spans.iter().zip(out) {
+        let mut i = 0;
+        while i < spans.len() {
+            let s = spans[i];
             if s.folio.is_large() {
-                *r = match level {
+                out[i] = match level {
                     Level::Pte => self.remove_ptes_large(s.folio, s.first, s.nr, ctx),
                     Level::Pmd => self.remove_pmd_large(s.folio, ctx),
                 };
+                i += 1;
                 continue;
             }
-            small += 1;
+            let run = small_run(&spans[i..], |s| s.folio);
             // `remove_small`, written in place: only the page count can differ from the
             // default result.
-            let w = &mut self.mapcounts.get_mut(s.folio.head).0;
-            w.mapcount -= 1;
-            r.stat.nr = -((w.mapcount == -1) as i64);
+            let words = self.mapcounts.range_mut(s.folio.head, run);
+            for (w, r) in words.iter_mut().zip(&mut out[i..i + run]) {
+                w.0.mapcount -= 1;
+                r.stat.nr = -((w.0.mapcount == -1) as i64);
+            }
+            small += run as u64;
+            i += run;
         }
         self.costs.record_calls(ctx.cause, small, small, small);
     }
@@ -736,6 +776,55 @@ mod tests {
             assert!(s.check(f, &ptes).iter().all(|m| !m.starts_with("page[")));
             s.mapcounts.get_mut(f.head.add(page)).0.mapcount = 1;
             assert!(page_message(&s.check(f, &ptes), page, 2, 1));
+        }
+    }
+}
+
+#[cfg(test)]
+mod free_tests {
+    use super::*;
+    use foliolab_types::Order;
+
+    /// Freeing a run of small folios at once reports what freeing each does: the folios
+    /// whose `_mapcount` was left mapped (anywhere in the run, several, none), each reset,
+    /// with large folios and gaps between runs.
+    #[test]
+    fn a_run_of_small_frees_reports_what_each_free_does() {
+        let small = |pfn: u64| FolioRef {
+            head: Pfn(pfn),
+            order: Order(0),
+            anon: true,
+        };
+        let large = FolioRef {
+            head: Pfn(4096),
+            order: Order(4),
+            anon: true,
+        };
+        let mut folios: Vec<FolioRef> = (1024..1100).map(small).collect();
+        folios.push(large);
+        folios.extend((1500..1530).chain(2047..2050).map(small));
+        let mut rng = foliolab_types::prng::Prng::new(0x7f4a_7c15);
+        for _ in 0..200 {
+            let mut s = Linux618::new(1 << 13);
+            for _ in 0..rng.below(4) {
+                let f = folios[rng.below(folios.len() as u64) as usize];
+                s.mapcounts
+                    .get_mut(f.head.add(rng.below(f.nr_pages())))
+                    .0
+                    .mapcount += 1;
+            }
+            let (mut one_by_one, mut want) = (s.clone(), Vec::new());
+            for &f in &folios {
+                if let Err(e) = one_by_one.free_folio(f) {
+                    want.push(e);
+                }
+            }
+            let mut got = Vec::new();
+            s.free_folios(&folios, &mut got);
+            assert_eq!(got, want);
+            for &f in &folios {
+                assert!(s.free_folio(f).is_ok(), "{f:?} reset by the run's free");
+            }
         }
     }
 }

@@ -66,6 +66,28 @@ impl PfnSet {
         true
     }
 
+    /// Removes every PFN of `first..first + nr`, a word at a time; how many were present.
+    pub fn remove_range(&mut self, first: Pfn, nr: u64) -> usize {
+        let (mut pfn, end) = (first.0, first.0 + nr);
+        let mut removed = 0;
+        while pfn < end {
+            let w = (pfn / BITS) as usize;
+            if w >= self.words.len() {
+                break;
+            }
+            let (lo, n) = (pfn % BITS, (end - pfn).min(BITS - pfn % BITS));
+            let mask = (u64::MAX >> (BITS - n)) << lo;
+            removed += (self.words[w] & mask).count_ones() as usize;
+            self.words[w] &= !mask;
+            if self.words[w] == 0 {
+                self.summary[w / BITS as usize] &= !(1 << (w as u64 % BITS));
+            }
+            pfn += n;
+        }
+        self.len -= removed;
+        removed
+    }
+
     #[inline]
     pub fn contains(&self, pfn: &Pfn) -> bool {
         let (w, bit) = Self::at(*pfn);
@@ -148,6 +170,34 @@ mod tests {
         assert!(s.iter().eq(reference.iter().copied()));
         assert!(!s.contains(&Pfn(1 << 30)), "beyond the bitmap: absent");
         assert!(!s.remove(&Pfn(1 << 30)));
+    }
+
+    /// Removing a range is removing each of its PFNs: the count, the members, the order of
+    /// iteration (which reads the summary) and ranges past the bitmap's end.
+    #[test]
+    fn a_range_removal_is_each_pfns_removal() {
+        let (mut s, mut reference) = (PfnSet::new(), BTreeSet::new());
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..3000 {
+            for _ in 0..next(200) {
+                let pfn = Pfn(next(1 << 13));
+                s.insert(pfn);
+                reference.insert(pfn);
+            }
+            let (first, nr) = (next(1 << 14), next(700));
+            let want = (first..first + nr)
+                .filter(|&p| reference.remove(&Pfn(p)))
+                .count();
+            assert_eq!(s.remove_range(Pfn(first), nr), want, "{first:#x}+{nr}");
+            assert_eq!(s.len(), reference.len());
+        }
+        assert!(s.iter().eq(reference.iter().copied()));
     }
 
     /// A run of members is measured across words, up to `max`, from any bit, and ends at
