@@ -161,14 +161,37 @@ pub struct TouchedCheck {
     unclean: bool,
     /// The folios the last check looked at.
     folios: Vec<Pfn>,
+    /// The last check found nothing wrong from what it keeps and did not run the full
+    /// check.
+    alone: bool,
     /// The small-folio pass's buffers, kept for their capacity.
     small: small::SmallBufs,
+}
+
+/// What the pass over the touched folios found ([`Model::touched_folios_ok`]).
+struct FolioPass {
+    /// Every folio is fine.
+    ok: bool,
+    /// Every head listed is its own folio's head by its `struct page`: a small folio's or
+    /// a free page.
+    own_heads: bool,
+    /// The writable rule was looked at on every listed head's page (a small folio's in its
+    /// run; a free page can break none).
+    covered: bool,
 }
 
 impl TouchedCheck {
     /// The folios the last check looked at (see `ModelRunner::last_touched`), sorted.
     pub fn last_folios(&self) -> &[Pfn] {
         &self.folios
+    }
+
+    /// Whether the last check answered from what it keeps alone, finding nothing wrong,
+    /// without running the full check: after a statement that broke nothing, anything
+    /// else means a kept sum drifted (which costs a full check per statement until the
+    /// sums agree again, never a verdict).
+    pub fn answered_alone(&self) -> bool {
+        self.alone
     }
 
     /// Entries the oracle's recount counted out or in, one or a run (see
@@ -271,13 +294,12 @@ impl Model {
         st.out_keys.dedup();
         self.sum_added(st);
         let ranges_ok = self.update_range_rss(st);
-        let (folios, tails_ok) = self.touched_folios(st, changed, pages);
         let mut clean = ranges_ok && !st.unclean && self.problems.is_empty();
         clean &= self.touched_structures_ok();
-        clean &= self.touched_folios_ok(st, truth, &folios);
-        clean &= tails_ok;
+        let (folios, folios_ok, covered) = self.checked_folios(st, truth, changed, pages);
+        clean &= folios_ok;
         clean &= self.sums_ok(st);
-        clean &= self.writable_ok(st, pages);
+        clean &= self.writable_ok(st, pages, covered);
         clean &= self.touched_swap_ok(st, &folios);
         st.new_writable.clear();
         st.rss_keys.clear();
@@ -286,6 +308,7 @@ impl Model {
         st.slots.clear();
         st.folios = folios;
         self.clear_touched_of_listed();
+        st.alone = clean;
         if clean {
             return Vec::new();
         }
@@ -499,11 +522,49 @@ impl Model {
         }
     }
 
+    /// The touched folios ([`Model::touched_folios`]) checked: the folios, whether they
+    /// and their tails are all fine, and whether the pass looked at the writable rule of
+    /// every marked page. When the marks name exactly the heads whose truth changed (a
+    /// fork's, an exit's, a write fault's, a munmap's), those are the folios, provided
+    /// the pass finds each its own folio's head (a small folio's or a free page); if one is
+    /// not, the folios are gathered the general way and checked again (the pass keeps its
+    /// sums idempotently).
+    fn checked_folios(
+        &self,
+        st: &mut TouchedCheck,
+        truth: &TruthStore,
+        changed: &[Pfn],
+        pages: &[u64],
+    ) -> (Vec<Pfn>, bool, bool) {
+        if self.marks_are_changed(changed, pages) {
+            let mut folios = std::mem::take(&mut st.folios);
+            folios.clear();
+            folios.extend_from_slice(changed);
+            let pass = self.touched_folios_ok(st, truth, &folios);
+            if pass.own_heads {
+                return (folios, pass.ok, pass.covered);
+            }
+            st.folios = folios;
+        }
+        let (folios, tails_ok) = self.touched_folios(st, changed, pages);
+        let pass = self.touched_folios_ok(st, truth, &folios);
+        (folios, pass.ok && tails_ok, false)
+    }
+
     /// The per-folio invariants of the touched folios, and their parts of the statistics.
     /// Runs of small folios at consecutive PFNs are checked a run at a time
     /// ([`Model::small_run_ok`]).
-    fn touched_folios_ok(&self, st: &mut TouchedCheck, truth: &TruthStore, folios: &[Pfn]) -> bool {
-        let mut ok = true;
+    fn touched_folios_ok(
+        &self,
+        st: &mut TouchedCheck,
+        truth: &TruthStore,
+        folios: &[Pfn],
+    ) -> FolioPass {
+        let mut pass = FolioPass {
+            ok: true,
+            own_heads: true,
+            covered: true,
+        };
         let mut out = Vec::new();
         let unmapped = FolioTruth::new(1);
         let bufs = std::mem::take(&mut st.small);
@@ -514,25 +575,30 @@ impl Model {
         let mut i = 0;
         while i < folios.len() {
             let head = folios[i];
-            if !self.live.contains(&head) {
-                // A freed folio (or free page): no truth, no part.
-                ok &= truth.get(&head).is_none();
-                let slot = &mut st.parts[head.0 as usize];
-                if *slot != 0 {
-                    st.sums.replace(slot, 0);
+            let live = self.live.contains(&head);
+            if live {
+                let (n, run_ok) = self.small_run_ok(st, truth, &folios[i..], &mut scratch);
+                pass.ok &= run_ok;
+                if n > 0 {
+                    i += n;
+                    continue;
                 }
-                i += 1;
-                continue;
-            }
-            let (n, run_ok) = self.small_run_ok(st, truth, &folios[i..], &mut scratch);
-            ok &= run_ok;
-            if n > 0 {
-                i += n;
-                continue;
             }
             i += 1;
-            let (folio_ok, part) = self.live_folio_ok(head, truth.get(&head), &mut out);
-            ok &= folio_ok;
+            let page = self.mem.page(head);
+            let free = !page.flags.has(PageFlags::ALLOCATED);
+            pass.own_heads &= free || page.is_small_folio(head);
+            // A free page has no writable rule to break.
+            pass.covered &= free;
+            let part = if live {
+                let (folio_ok, part) = self.live_folio_ok(head, truth.get(&head), &mut out);
+                pass.ok &= folio_ok;
+                part
+            } else {
+                // A freed folio (or free page): no truth, no part.
+                pass.ok &= truth.get(&head).is_none();
+                Part::default()
+            };
             let slot = &mut st.parts[head.0 as usize];
             let new = part.pack();
             if *slot != new {
@@ -540,7 +606,8 @@ impl Model {
             }
         }
         st.small = scratch.into_bufs();
-        ok && out.is_empty()
+        pass.ok &= out.is_empty();
+        pass
     }
 
     /// The per-folio invariants of the live folio at `head` whose truth is `t` (`None`:
@@ -816,53 +883,58 @@ impl Model {
     }
 
     /// No writable entry maps a non-exclusive anon page: the pages a writable entry was
-    /// counted in for, and the pages whose flags changed under a writable entry.
-    fn writable_ok(&self, st: &TouchedCheck, pages: &[u64]) -> bool {
-        // A writable entry maps `pfn`, a non-exclusive page of an anon folio (a small
-        // folio's one `struct page` read once).
-        let bad = |pfn: Pfn| {
-            if st.writable.get(pfn.0 as usize).copied().unwrap_or(0) == 0 {
-                return false;
-            }
-            let page = self.mem.page(pfn);
-            let flags = page.flags;
-            if !flags.has(PageFlags::ALLOCATED) || flags.has(PageFlags::ANON_EXCLUSIVE) {
-                return false;
-            }
-            if page.head() == pfn && !flags.has(PageFlags::BUDDY) {
-                return flags.has(PageFlags::ANON);
-            }
-            self.folio_of_page(pfn).anon
-        };
-        if st.new_writable.iter().any(|&p| bad(p)) {
+    /// counted in for, and the pages whose flags changed under a writable entry; those of
+    /// the marked pages the folio pass looked at already (`covered`: all of them) are not
+    /// looked at again.
+    fn writable_ok(&self, st: &TouchedCheck, pages: &[u64], covered: bool) -> bool {
+        // A write fault marks the pages it maps writable.
+        let new_is_marked = pages.len() == st.new_writable.len()
+            && pages.iter().zip(&st.new_writable).all(|(&p, n)| p == n.0);
+        if !(covered && new_is_marked) && st.new_writable.iter().any(|&p| self.writable_bad(st, p))
+        {
             return false;
         }
-        // A write fault marks the pages it maps writable: each looked at once.
-        let pages = match pages
-            .iter()
-            .map(|&p| Pfn(p))
-            .eq(st.new_writable.iter().copied())
-        {
-            true => &[],
-            false => pages,
-        };
         let marks = &self.mem.touched.pages;
         if marks.overflowed() {
             return !st
                 .writable
                 .iter()
                 .enumerate()
-                .any(|(i, &n)| n > 0 && bad(Pfn(i as u64)));
+                .any(|(i, &n)| n > 0 && self.writable_bad(st, Pfn(i as u64)));
         }
+        // Each marked page looked at once.
+        let pages = match covered || new_is_marked {
+            true => &[],
+            false => pages,
+        };
         // A run's pages looked at where a writable entry maps one (one slice of the counts).
         let run_bad = |&(first, nr): &(Pfn, u64)| {
             let (i, n) = (first.0 as usize, nr as usize);
             let counts = st.writable.get(i..(i + n).min(st.writable.len()));
             (first.0..)
                 .zip(counts.unwrap_or(&[]))
-                .any(|(p, &c)| c > 0 && bad(Pfn(p)))
+                .any(|(p, &c)| c > 0 && self.writable_bad(st, Pfn(p)))
         };
-        !pages.iter().any(|&p| bad(Pfn(p))) && !self.mem.touched.runs.iter().any(run_bad)
+        !pages.iter().any(|&p| self.writable_bad(st, Pfn(p)))
+            && !self.mem.touched.runs.iter().any(run_bad)
+    }
+
+    /// A writable entry maps `pfn`, a non-exclusive page of an anon folio (a small folio's
+    /// one `struct page` read once).
+    #[inline]
+    fn writable_bad(&self, st: &TouchedCheck, pfn: Pfn) -> bool {
+        if st.writable.get(pfn.0 as usize).copied().unwrap_or(0) == 0 {
+            return false;
+        }
+        let page = self.mem.page(pfn);
+        let flags = page.flags;
+        if !flags.has(PageFlags::ALLOCATED) || flags.has(PageFlags::ANON_EXCLUSIVE) {
+            return false;
+        }
+        if page.head() == pfn && !flags.has(PageFlags::BUDDY) {
+            return flags.has(PageFlags::ANON);
+        }
+        self.folio_of_page(pfn).anon
     }
 
     /// The swap slots whose count, cache or data changed, and the touched folios' swap

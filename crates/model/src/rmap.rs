@@ -437,6 +437,12 @@ impl Model {
         self.rmap.scheme.small_run_mapped_pages(run, out)
     }
 
+    /// Whether [`Model::design_small_run_mapped_pages`] answers "precise" for every run.
+    #[inline]
+    pub(crate) fn design_small_mapped_pages_precise(&self) -> bool {
+        self.rmap.scheme.small_mapped_pages_precise()
+    }
+
     /// The design's VMA count of every live folio against the oracle's (`vmas`: the VMAs
     /// mapping each folio, `foliolab_oracle::vmas_per_folio`), one message per disagreement;
     /// nothing for a design that does not count VMAs.

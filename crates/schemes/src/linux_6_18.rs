@@ -643,6 +643,10 @@ impl Queries for Linux618 {
         true
     }
 
+    fn small_mapped_pages_precise(&self) -> bool {
+        true
+    }
+
     fn can_reuse_large(&self, f: FolioRef, refcount: i64, _ctx: Ctx) -> bool {
         let l = self.mapcount(f);
         l > 1 && !Self::shared(self.f1(f)) && l == refcount

@@ -153,6 +153,14 @@ pub trait Queries {
         out.extend(run.iter().map(|(f, t)| self.nr_mapped_pages(f, t)));
         false
     }
+
+    /// Whether [`Queries::small_run_mapped_pages`] answers "precise" for every run, whatever
+    /// it holds (a design that keeps the precise mapped pages of small folios): the touched
+    /// check then keeps a run's statistics in its one pass over the run's pages. By
+    /// default false, which costs only a second pass.
+    fn small_mapped_pages_precise(&self) -> bool {
+        false
+    }
 }
 
 /// What a design reports about itself.

@@ -137,6 +137,13 @@ impl ModelRunner {
         self.touched.last_folios()
     }
 
+    /// Whether the check on touched state answered the last checked statement alone, from
+    /// its kept sums, without running the full check (see
+    /// `TouchedCheck::answered_alone`).
+    pub fn touched_answered_alone(&self) -> bool {
+        self.touched.answered_alone()
+    }
+
     pub fn model(&self) -> &Model {
         &self.model
     }

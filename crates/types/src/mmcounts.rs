@@ -404,6 +404,33 @@ impl Many {
         self.is_dense = true;
     }
 
+    /// A copy with room for one more MM in its array (a clone's vectors have none: the
+    /// fork's append would copy the array a second time).
+    fn clone_with_room(&self) -> Many {
+        let room = |len: usize| len + len / 8 + 1;
+        let mut dense = Vec::with_capacity(if self.is_dense {
+            room(self.dense.len())
+        } else {
+            0
+        });
+        dense.extend_from_slice(&self.dense);
+        let mut sparse = Vec::with_capacity(if self.is_dense {
+            0
+        } else {
+            room(self.sparse.len())
+        });
+        sparse.extend_from_slice(&self.sparse);
+        Many {
+            live: self.live,
+            is_dense: self.is_dense,
+            sparse,
+            dense,
+            base: self.base,
+            first: self.first,
+            low: self.low,
+        }
+    }
+
     /// `nr` more entries for `mm`.
     fn add(&mut self, mm: MmId, nr: u32) {
         if !(self.is_dense && self.add_dense(mm, nr)) {
@@ -693,7 +720,7 @@ impl MmCounts {
         match &self.many {
             Some(m) if m.live > 0 && Rc::strong_count(m) > 1 => {
                 let from = m.clone();
-                let mut to = Many::clone(&from);
+                let mut to = from.clone_with_room();
                 to.add(mm, nr);
                 self.share(from, to, run);
             }

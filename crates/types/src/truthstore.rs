@@ -457,20 +457,49 @@ impl TruthStore {
             out.fill(0);
             return out.len();
         };
-        for (k, (n, &v)) in out.iter_mut().zip(&chunk[i..]).enumerate() {
-            *n = if v == 0 {
-                0
-            } else if v & SMALL != 0 {
-                let (head, t) = self.at((v & !SMALL) as usize - 1);
-                if *head != first.add(k as u64) {
-                    return k;
+        let index = &chunk[i..i + out.len()];
+        let mut k = 0;
+        while k < out.len() {
+            match index[k] {
+                0 => {
+                    out[k] = 0;
+                    k += 1;
                 }
-                t.total_entries()
-            } else {
-                return k;
-            };
+                v if v & SMALL != 0 => {
+                    let stretch = self.small_entries_in(index, k, first, out);
+                    if stretch == k {
+                        return k;
+                    }
+                    k = stretch;
+                }
+                _ => return k,
+            }
         }
         out.len()
+    }
+
+    /// [`TruthStore::small_entries`] of the stored small folios from `index[k]` on whose
+    /// slots lie in the same chunk of the slab as its, with that chunk found once: where
+    /// it stopped (`k` itself if `index[k]`'s folio does not start at its page).
+    #[inline(always)]
+    fn small_entries_in(&self, index: &[u32], mut k: usize, first: Pfn, out: &mut [u64]) -> usize {
+        let s = untag(index[k]).expect("a stored folio's tag");
+        let base = s - s % SLOT_CHUNK;
+        let slots = &self.slab.slots[s / SLOT_CHUNK][..];
+        while k < out.len() {
+            let v = index[k];
+            let j = ((v & !SMALL) as usize).wrapping_sub(base + 1);
+            if v & SMALL == 0 || j >= slots.len() {
+                break;
+            }
+            let (head, t) = &slots[j];
+            if *head != first.add(k as u64) {
+                break;
+            }
+            out[k] = t.total_entries();
+            k += 1;
+        }
+        k
     }
 
     /// Forgets the folio in slot `s`.
@@ -674,6 +703,40 @@ mod tests {
             assert_eq!(s[&Pfn(p)].pte_maps_per_page[0], p, "page {p}");
         }
         assert_eq!(s.len() as u64, end - (first - 1));
+    }
+
+    /// The run read of small folios' entries finds each folio's truth in its slot's chunk
+    /// as the run walk does: over folios whose slots lie out of order in one chunk, and
+    /// in the next chunk, it reads what `get` reads. A stretch read on into another
+    /// chunk's slots fails it.
+    #[test]
+    fn small_entries_read_folios_in_any_chunk_as_get_does() {
+        let first = 10_000u64;
+        let nr = SLOT_CHUNK as u64;
+        let mut s = TruthStore::new();
+        // Slots 0.. for the pages from `first` but the last, then the one before `first`
+        // (chunk 0's last slot), then the last page (chunk 1); page `first + 7` absent.
+        for p in (first..first + nr - 1).chain([first - 1, first + nr - 1]) {
+            let t = s.get_or_insert(Pfn(p), 1);
+            (0..p % 11).for_each(|_| t.pte_maps_per_page.add(0));
+        }
+        assert!(s.remove(&Pfn(first + 7)));
+        let want = |p: u64| s.get(&Pfn(p)).map_or(0, FolioTruth::total_entries);
+        let mut out = vec![u64::MAX; CHUNK_PAGES];
+        let mut pfn = first - 1;
+        while pfn < first + nr {
+            // Every page a small folio's or absent: each read goes to its index block's end.
+            let n = s.small_entries(Pfn(pfn), &mut out);
+            assert_eq!(
+                n,
+                CHUNK_PAGES - pfn as usize % CHUNK_PAGES,
+                "stopped in {pfn}'s block"
+            );
+            for (k, got) in out[..n].iter().enumerate() {
+                assert_eq!(*got, want(pfn + k as u64), "page {}", pfn + k as u64);
+            }
+            pfn += n as u64;
+        }
     }
 
     #[test]

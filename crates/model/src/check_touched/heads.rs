@@ -120,6 +120,25 @@ impl Model {
         (out, tails_ok)
     }
 
+    /// Whether the memmap's marks name exactly the heads in `changed`, in that order: the
+    /// marked pages are they, no run of pages was marked, and the layout marks (if any)
+    /// are those pages one by one. Then, if each is its own folio's head, they are the
+    /// touched folios and no tail needs looking at.
+    pub(super) fn marks_are_changed(&self, changed: &[Pfn], pages: &[u64]) -> bool {
+        let marks = &self.mem.touched;
+        let layout = &marks.layout;
+        !marks.pages.overflowed()
+            && marks.runs.is_empty()
+            && pages.len() == changed.len()
+            && pages.iter().zip(changed).all(|(&p, c)| p == c.0)
+            && (layout.is_empty()
+                || (layout.len() == changed.len()
+                    && layout
+                        .iter()
+                        .zip(changed)
+                        .all(|(&(h, n), c)| h == *c && n == 1)))
+    }
+
     /// The heads of the folios holding the marked `pages` (a free page stands for itself)
     /// that `known` lacks, appended to `extra` (a run of a large folio's pages looks its
     /// head up once); and whether no marked page is a live folio's tail with a refcount.

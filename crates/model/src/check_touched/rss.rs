@@ -4,9 +4,10 @@
 //! PTEs mapping consecutive pages as one change. Their pages' counters are read a PMD
 //! range's worth of `struct page`s at a time, with no second walk of the page tables.
 
-use super::{counter_of, TouchedCheck};
+use super::small::{small_folio_bits, small_prefix};
+use super::TouchedCheck;
 use crate::model::{Model, RssCounter};
-use foliolab_mem::{EntryChange, PageTable};
+use foliolab_mem::{EntryChange, Page, PageFlags, PageTable};
 use foliolab_types::{MmId, Pfn, PMD_ORDER, PMD_SIZE};
 
 impl Model {
@@ -72,8 +73,9 @@ impl Model {
     }
 
     /// Adds the `nr` pages from `first` to `rss`, each under its folio's RSS counter: a
-    /// small folio's from its `struct page`, read in one slice per PMD-order block; a large
-    /// folio's looked up once for its pages there.
+    /// small folio's from its `struct page`, read in one slice per PMD-order block (a run of
+    /// small folios counted in one tight pass); a large folio's looked up once for its
+    /// pages there.
     fn count_pages(&self, first: Pfn, nr: u64, rss: &mut [i64; 4]) {
         let block = PMD_ORDER.nr_pages();
         let (mut pfn, end) = (first.0, first.0 + nr);
@@ -83,18 +85,17 @@ impl Model {
             let mut i = 0;
             while pfn + i < upto {
                 let p = Pfn(pfn + i);
-                match pages.map(|pages| &pages[i as usize]) {
-                    Some(page) if page.is_small_folio(p) => {
-                        rss[counter_of(page.flags) as usize] += 1;
-                        i += 1;
-                    }
-                    _ => {
-                        let (span, counter) = self.folio_counter(p);
-                        let n = span.end.min(upto).max(p.0 + 1) - p.0;
-                        rss[counter as usize] += n as i64;
-                        i += n;
+                if let Some(pages) = pages {
+                    let small = count_small(&pages[i as usize..], p, rss);
+                    if small > 0 {
+                        i += small;
+                        continue;
                     }
                 }
+                let (span, counter) = self.folio_counter(p);
+                let n = span.end.min(upto).max(p.0 + 1) - p.0;
+                rss[counter as usize] += n as i64;
+                i += n;
             }
             pfn = upto;
         }
@@ -125,4 +126,37 @@ pub(super) fn added_rss(
         (0..4).for_each(|c| new[c] += added[i].1[c]);
     }
     new
+}
+
+/// Adds the pages of `pages` (from `first`) that are small folios' to `rss`, each under
+/// its folio's RSS counter (as `counter_of` gives it: anon, else shmem if swap-backed,
+/// else file), up to the first that is not: how many, in passes with no branch. (Debug
+/// builds compare the sums with a recount from the page tables: `Model::tables_rss`.)
+#[inline(never)]
+fn count_small(pages: &[Page], first: Pfn, rss: &mut [i64; 4]) -> u64 {
+    let (all, mut anon, mut shmem) = count_kinds(pages, first);
+    let mut n = pages.len();
+    if !all {
+        n = small_prefix(first, pages);
+        (_, anon, shmem) = count_kinds(&pages[..n], first);
+    }
+    rss[RssCounter::Anon as usize] += anon as i64;
+    rss[RssCounter::Shmem as usize] += shmem as i64;
+    rss[RssCounter::File as usize] += (n - anon - shmem) as i64;
+    n as u64
+}
+
+/// Whether every page of `pages` (from `first`) is a small folio's, and how many are
+/// anon and how many shmem (swap-backed, not anon), with no branch.
+#[inline(always)]
+fn count_kinds(pages: &[Page], first: Pfn) -> (bool, usize, usize) {
+    const KIND: u32 = PageFlags::ANON | PageFlags::SWAPBACKED;
+    let (mut all, mut anon, mut shmem) = (true, 0usize, 0usize);
+    for (i, page) in pages.iter().enumerate() {
+        all &= small_folio_bits(page, first.0 + i as u64);
+        let kind = page.flags.0 & KIND;
+        anon += (kind & PageFlags::ANON != 0) as usize;
+        shmem += (kind == PageFlags::SWAPBACKED) as usize;
+    }
+    (all, anon, shmem)
 }

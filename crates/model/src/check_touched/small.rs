@@ -2,13 +2,15 @@
 //! touched at consecutive PFNs (a fork's, an exit's, a write fault's 512 per page table)
 //! are checked in a few tight passes over slices of one run: the oracle's entries of the
 //! run read in one pass over its PFN index ([`TruthStore::small_entries`]), the live
-//! bitmap a word at a time, then one pass over the run's `struct page`s for the refcount,
-//! pin and AnonExclusive rules, the design asked once per run
-//! ([`foliolab_schemes::Reporting::small_run_ok`],
-//! [`foliolab_schemes::Queries::small_run_mapped_pages`]), and their parts of the
-//! statistics compared with the kept ones in one pass over a slice. The verdicts are the
-//! per-folio path's ([`Model::small_folio_counts_ok`] and `Model::part`): debug builds
-//! compare them folio by folio.
+//! bitmap a word at a time, then one pass with no branch over the run's `struct page`s
+//! for the refcount, pin, AnonExclusive and writable rules, the design asked once per run
+//! ([`foliolab_schemes::Reporting::small_run_ok`]), and their parts of the statistics
+//! kept in one pass over a slice (none changes at a fork or an exit; a design whose
+//! mapped pages are the precise ones, [`foliolab_schemes::Queries::small_mapped_pages_precise`],
+//! is not asked for them). The verdicts are the per-folio path's
+//! ([`Model::small_folio_counts_ok`], `Model::writable_ok` and `Model::part`): debug
+//! builds compare the parts folio by folio, and the tests of
+//! `crates/sim/tests/small_folio_faults.rs` break each rule inside a run.
 
 use super::{grow_to, Part, Sums, TouchedCheck};
 use crate::model::Model;
@@ -26,11 +28,14 @@ pub(super) struct SmallBufs {
 }
 
 /// What the small-folio pass reads once per check: the truth of an unmapped small folio,
-/// and whether references other than mappings can only be the swap cache's.
+/// whether references other than mappings can only be the swap cache's, and whether the
+/// design's mapped pages are the precise ones.
 pub(super) struct SmallScratch<'a> {
     bufs: SmallBufs,
     unmapped: &'a FolioTruth,
     plain: bool,
+    /// The design's mapped pages of small folios are the precise ones.
+    precise: bool,
 }
 
 impl<'a> SmallScratch<'a> {
@@ -47,6 +52,7 @@ impl<'a> SmallScratch<'a> {
             bufs,
             unmapped,
             plain: model.refs_plain(),
+            precise: model.design_small_mapped_pages_precise(),
         }
     }
 
@@ -54,6 +60,19 @@ impl<'a> SmallScratch<'a> {
     pub(super) fn into_bufs(self) -> SmallBufs {
         self.bufs
     }
+}
+
+/// What the pass over a run's pages reads and writes besides the pages, each slice as long
+/// as the pages: the entries mapping each folio, the writable entries mapping each page
+/// (`TouchedCheck::writable`), whether each folio is anon (written), and the kept parts
+/// with their sums, when the pass keeps them.
+struct PagePass<'s> {
+    entries: &'s [u64],
+    writable: &'s [u32],
+    anon: &'s mut [bool],
+    /// The kept parts (empty when the pass does not keep them) and their sums.
+    kept: &'s mut [u64],
+    sums: &'s mut Sums,
 }
 
 /// The bits a small folio's packed part ([`Part::pack`]) can have: its mapped pages and
@@ -172,13 +191,34 @@ impl Model {
         let room = self.live.run_len(first, room);
         let bufs = &mut scratch.bufs;
         let room = truth.small_entries(first, &mut bufs.entries[..room]);
-        let (n, mut ok) = self.small_pages_ok(
-            first,
-            &pages[..room],
-            &bufs.entries[..room],
-            &mut bufs.anon[..room],
-            scratch.plain,
-        );
+        if room == 0 {
+            return (0, true);
+        }
+        let from = first.0 as usize;
+        grow_to(&mut st.parts, from + room - 1, 0);
+        grow_to(&mut st.writable, from + room - 1, 0);
+        let precise = scratch.precise;
+        let TouchedCheck {
+            parts,
+            sums,
+            writable,
+            ..
+        } = st;
+        let pass = PagePass {
+            entries: &bufs.entries[..room],
+            writable: &writable[from..from + room],
+            anon: &mut bufs.anon[..room],
+            kept: &mut parts[from..from + room],
+            sums,
+        };
+        let refs_ok = |f: FolioRef, page: &Page, e: u64| self.small_refs_ok(f, page, e, false);
+        let pages = &pages[..room];
+        let (n, mut ok) = match (scratch.plain, precise) {
+            (true, true) => pages_pass::<true, true>(first, pages, pass, &refs_ok),
+            (true, false) => pages_pass::<true, false>(first, pages, pass, &refs_ok),
+            (false, true) => pages_pass::<false, true>(first, pages, pass, &refs_ok),
+            (false, false) => pages_pass::<false, false>(first, pages, pass, &refs_ok),
+        };
         if n == 0 {
             return (0, true);
         }
@@ -190,44 +230,15 @@ impl Model {
             unmapped: scratch.unmapped,
         };
         ok &= self.design_small_run_ok(run);
-        bufs.mapped.clear();
-        match self.design_small_run_mapped_pages(run, &mut bufs.mapped) {
-            true => keep_precise_parts(st, run),
-            false => keep_small_parts(st, run, &bufs.mapped),
+        if !precise {
+            bufs.mapped.clear();
+            match self.design_small_run_mapped_pages(run, &mut bufs.mapped) {
+                true => keep_small_parts(st, run, None),
+                false => keep_small_parts(st, run, Some(&bufs.mapped)),
+            }
         }
         self.debug_small_parts(st, run);
         (n, ok)
-    }
-
-    /// The reference, pin and AnonExclusive rules ([`Model::small_refs_ok`]) of the folios
-    /// at `pages` from `first` mapped by `entries` entries, in one pass that stops at the
-    /// first page that is not a small folio's; writes whether each is anon to `anon`.
-    /// Returns how many it took and whether they are all fine.
-    #[inline]
-    fn small_pages_ok(
-        &self,
-        first: Pfn,
-        pages: &[Page],
-        entries: &[u64],
-        anon: &mut [bool],
-        plain: bool,
-    ) -> (usize, bool) {
-        let mut ok = true;
-        let each = pages.iter().zip(entries).zip(anon.iter_mut());
-        for (i, ((page, &e), is_anon)) in each.enumerate() {
-            let head = first.add(i as u64);
-            if !page.is_small_folio(head) {
-                return (i, ok);
-            }
-            let f = FolioRef {
-                head,
-                order: Order(0),
-                anon: page.flags.has(PageFlags::ANON),
-            };
-            *is_anon = f.anon;
-            ok &= self.small_refs_ok(f, page, e, plain);
-        }
-        (pages.len(), ok)
     }
 
     /// Debug builds: the kept parts of `run`'s folios are [`Model::part`]'s.
@@ -244,37 +255,168 @@ impl Model {
     }
 }
 
-/// Brings the kept parts of `run`'s folios and their sums up to date when the design's
-/// mapped pages are the precise ones: one for a folio an entry maps, none otherwise.
-#[inline]
-fn keep_precise_parts(st: &mut TouchedCheck, run: SmallRun<'_>) {
-    let (from, n) = (run.first.0 as usize, run.len());
-    grow_to(&mut st.parts, from + n - 1, 0);
-    let kept = &mut st.parts[from..from + n];
-    let mut delta = SmallDelta::default();
-    for ((slot, &e), &anon) in kept.iter_mut().zip(run.entries).zip(run.anon) {
-        let mapped = (e > 0) as u64;
-        let new = if anon { mapped } else { mapped << 16 };
-        debug_assert_eq!(new, Part::pack_small(anon, Some(mapped)));
-        if *slot != new {
-            delta.replace(&mut st.sums, slot, new);
-        }
-    }
-    delta.apply(&mut st.sums);
+/// Whether `page`, the `struct page` of `pfn`, is a small folio's
+/// ([`Page::is_small_folio`]), without a branch: for loops that fold it.
+#[inline(always)]
+pub(super) fn small_folio_bits(page: &Page, pfn: u64) -> bool {
+    const KIND: u32 = PageFlags::ALLOCATED | PageFlags::HEAD | PageFlags::BUDDY;
+    let small = (page.flags.0 & KIND == PageFlags::ALLOCATED) & (page.head().0 == pfn);
+    debug_assert_eq!(small, page.is_small_folio(Pfn(pfn)));
+    small
 }
 
-/// [`keep_precise_parts`] when the design says how many pages each folio maps
-/// (`mapped`, in order; `None`: it cannot say): an unmapped folio maps none, whatever the
-/// design would say.
-fn keep_small_parts(st: &mut TouchedCheck, run: SmallRun<'_>, mapped: &[Option<u64>]) {
+/// How many of `pages` (from `first`) are small folios' before the first that is not: one
+/// pass with no branch when all are.
+#[inline]
+pub(super) fn small_prefix(first: Pfn, pages: &[Page]) -> usize {
+    let all =
+        (pages.iter().zip(first.0..)).fold(true, |all, (p, pfn)| all & small_folio_bits(p, pfn));
+    if all {
+        return pages.len();
+    }
+    (pages.iter().zip(first.0..))
+        .take_while(|&(p, pfn)| small_folio_bits(p, pfn))
+        .count()
+}
+
+/// The rules of the small folios at `pages` from `first`, up to the first page that is
+/// not a small folio's: the reference, pin and AnonExclusive rules
+/// ([`Model::small_refs_ok`]; `PLAIN`: nothing but the swap cache can hold a reference,
+/// else `refs_ok` answers them), the writable rule of `Model::writable_ok` (no writable
+/// entry maps a page of an anon folio that is not AnonExclusive); then (`PARTS`: the
+/// design's mapped pages being the precise ones) the folios' parts of the statistics.
+/// Writes whether each folio is anon. Returns how many it took and whether they are all
+/// fine. One pass with no branch when every page is a small folio's (else a second over
+/// those before the first that is not). Out of line: its loop keeps its slices in
+/// registers.
+#[inline(never)]
+fn pages_pass<const PLAIN: bool, const PARTS: bool>(
+    first: Pfn,
+    pages: &[Page],
+    pass: PagePass<'_>,
+    refs_ok: &dyn Fn(FolioRef, &Page, u64) -> bool,
+) -> (usize, bool) {
+    let m = pages.len();
+    let (entries, writable) = (&pass.entries[..m], &pass.writable[..m]);
+    let (all, bad) = rules::<PLAIN>(first, pages, entries, writable, pass.anon, refs_ok);
+    let (n, bad) = match all {
+        true => (m, bad),
+        false => {
+            let n = small_prefix(first, pages);
+            let anon = &mut pass.anon[..n];
+            let (_, bad) = rules::<PLAIN>(first, &pages[..n], entries, writable, anon, refs_ok);
+            (n, bad)
+        }
+    };
+    if PARTS {
+        keep_precise_parts(&mut pass.kept[..n], entries, pass.anon, pass.sums);
+    }
+    (n, !bad)
+}
+
+/// [`pages_pass`]'s rules over every page of `pages` (from `first`; the other slices at
+/// least as long), with no branch: whether every page is a small folio's, and whether a
+/// rule is broken (meaningful when every page is a small folio's).
+#[inline(always)]
+fn rules<const PLAIN: bool>(
+    first: Pfn,
+    pages: &[Page],
+    entries: &[u64],
+    writable: &[u32],
+    anon: &mut [bool],
+    refs_ok: &dyn Fn(FolioRef, &Page, u64) -> bool,
+) -> (bool, bool) {
+    let m = pages.len();
+    let (entries, writable, anon) = (&entries[..m], &writable[..m], &mut anon[..m]);
+    let (mut all, mut bad) = (true, false);
+    for i in 0..m {
+        let (page, e) = (&pages[i], entries[i]);
+        all &= small_folio_bits(page, first.0 + i as u64);
+        let flags = page.flags;
+        let is_anon = flags.has(PageFlags::ANON);
+        anon[i] = is_anon;
+        let exclusive = flags.has(PageFlags::ANON_EXCLUSIVE);
+        if PLAIN {
+            // small_refs_ok when nothing but the swap cache can hold a reference.
+            let refs = page.refcount as i64;
+            let extra = flags.has(PageFlags::SWAPCACHE) as i64;
+            bad |= (refs != e as i64 + extra) | (refs == 0) | (is_anon & (e > 1) & exclusive);
+        } else if all {
+            let f = FolioRef {
+                head: first.add(i as u64),
+                order: Order(0),
+                anon: is_anon,
+            };
+            bad |= !refs_ok(f, page, e);
+        }
+        // writable_ok's rule, for a small folio's page.
+        bad |= (writable[i] > 0) & is_anon & !exclusive;
+    }
+    (all, bad)
+}
+
+/// Brings the kept parts `kept` of a run's folios (mapped by `entries` entries, anon or
+/// not by `anon`) and their sums up to date when the design's mapped pages are the
+/// precise ones (one for a folio an entry maps, none otherwise), in passes with no
+/// branch: whether any part changed (none did at a fork or an exit); if so, and every
+/// kept part is a small folio's, the old and the new parts summed field by field.
+#[inline(never)]
+fn keep_precise_parts(kept: &mut [u64], entries: &[u64], anon: &[bool], sums: &mut Sums) {
+    let n = kept.len();
+    let (entries, anon) = (&entries[..n], &anon[..n]);
+    let new_part = |i: usize| {
+        let mapped = (entries[i] > 0) as u64;
+        debug_assert_eq!(
+            mapped << (16 * !anon[i] as u32),
+            Part::pack_small(anon[i], Some(mapped))
+        );
+        mapped << (16 * !anon[i] as u32)
+    };
+    if !(0..n).fold(false, |changed, i| changed | (kept[i] != new_part(i))) {
+        return;
+    }
+    if kept.iter().fold(0, |any, &w| any | w) & !SMALL_PART != 0 {
+        let mut delta = SmallDelta::default();
+        for (i, slot) in kept.iter_mut().enumerate() {
+            let new = new_part(i);
+            if *slot != new {
+                delta.replace(sums, slot, new);
+            }
+        }
+        return delta.apply(sums);
+    }
+    // Old parts' fields summed apart; the new ones are 0, 1 (anon) or 1 << 16 (file), so
+    // that at most a PMD range's worth add up without a carry from one to the other.
+    debug_assert!(n <= 0xffff);
+    let (mut anon_mapped, mut file_mapped, mut anon_unknown, mut file_unknown) = (0, 0, 0, 0);
+    let mut new_sum = 0u64;
+    for (i, slot) in kept.iter_mut().enumerate() {
+        let old = *slot;
+        anon_mapped += old & 0xffff;
+        file_mapped += (old >> 16) & 0xffff;
+        anon_unknown += (old >> 52) & 1;
+        file_unknown += (old >> 53) & 1;
+        *slot = new_part(i);
+        new_sum += *slot;
+    }
+    sums.anon_mapped += (new_sum & 0xffff) as i64 - anon_mapped as i64;
+    sums.file_mapped += (new_sum >> 16) as i64 - file_mapped as i64;
+    sums.anon_unknown -= anon_unknown as i64;
+    sums.file_unknown -= file_unknown as i64;
+}
+
+/// Brings the kept parts of `run`'s folios and their sums up to date when the design says
+/// how many pages each folio maps (`mapped`, in order; `None`: the precise ones, one for a
+/// folio an entry maps): an unmapped folio maps none, whatever the design would say.
+fn keep_small_parts(st: &mut TouchedCheck, run: SmallRun<'_>, mapped: Option<&[Option<u64>]>) {
     let (from, n) = (run.first.0 as usize, run.len());
-    grow_to(&mut st.parts, from + n - 1, 0);
     let kept = &mut st.parts[from..from + n];
     let mut delta = SmallDelta::default();
     for (i, slot) in kept.iter_mut().enumerate() {
-        let pages = match std::ptr::eq(run.truth(i), run.unmapped) {
-            true => Some(0),
-            false => mapped[i],
+        let pages = match mapped {
+            None => Some((run.entries[i] > 0) as u64),
+            Some(_) if std::ptr::eq(run.truth(i), run.unmapped) => Some(0),
+            Some(mapped) => mapped[i],
         };
         let new = Part::pack_small(run.anon[i], pages);
         if *slot != new {

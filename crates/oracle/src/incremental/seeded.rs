@@ -146,3 +146,43 @@ fn a_fast_path_broken_on_purpose_disagrees() {
         assert!(caught, "{fault:?} went unnoticed");
     }
 }
+
+/// A run's length, found a block of entries at a time, is the length an entry-by-entry
+/// walk finds, wherever the run ends against the blocks and whatever ends it (another
+/// page, other bits, a none entry, the table's end). A block taken whole when one of its
+/// entries ends the run, or the entries after the last block skipped, fails it.
+#[test]
+fn a_run_ends_where_an_entry_by_entry_walk_ends_it() {
+    let pfn = Pfn(0x1000);
+    let run = |nr: usize| -> Vec<Pte> {
+        (0..nr as u64)
+            .map(|j| Pte::present(pfn.add(j), false, false))
+            .collect()
+    };
+    let naive = |ptes: &[Pte]| {
+        (1..ptes.len())
+            .find(|&j| ptes[j].0 != ptes[0].0 + j as u64 * PAGE_SIZE)
+            .unwrap_or(ptes.len())
+    };
+    for len in 1..40 {
+        for end in 1..=len {
+            let enders = [
+                Pte::NONE,
+                Pte::present(pfn.add(end as u64 + 7), false, false),
+                Pte::present(pfn.add(end as u64), true, false),
+            ];
+            for ender in enders {
+                let mut ptes = run(len);
+                if end < len {
+                    ptes[end] = ender;
+                }
+                assert_eq!(
+                    super::run_len(&ptes),
+                    naive(&ptes),
+                    "{len} entries, run of {end}"
+                );
+                assert_eq!(super::run_len(&ptes), end);
+            }
+        }
+    }
+}
