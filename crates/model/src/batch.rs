@@ -7,7 +7,9 @@ use foliolab_schemes::FolioRef;
 /// Length of the batch starting at `ptes[start]` (present, mapping a page of `folio`), at
 /// most `max_nr`: the following entries that map the next pages of `folio`, present, not
 /// special, with the same bits but accessed and writable. `respect_dirty`: the dirty bit
-/// must match too (fork of private mappings, 6.17+).
+/// must match too (fork of private mappings, 6.17+). Inlined into the zap walk; fork
+/// calls it through [`folio_pte_batch_fork`].
+#[inline]
 pub fn folio_pte_batch(
     table: &PteTable,
     start: usize,
@@ -50,7 +52,26 @@ pub fn folio_pte_batch(
     if differs == 0 {
         return run.len();
     }
-    let mut want = key;
+    batch_len(run, respect_dirty)
+}
+
+/// [`folio_pte_batch`] out of line, for fork's copy loop (which it slows when inlined).
+#[inline(never)]
+pub fn folio_pte_batch_fork(
+    table: &PteTable,
+    start: usize,
+    folio: FolioRef,
+    max_nr: usize,
+    respect_dirty: bool,
+) -> usize {
+    folio_pte_batch(table, start, folio, max_nr, respect_dirty)
+}
+
+/// The batch at the start of `run` entry by entry: where [`folio_pte_batch`]'s one pass
+/// found an entry that does not batch (out of line: that is rare).
+#[inline(never)]
+fn batch_len(run: &[Pte], respect_dirty: bool) -> usize {
+    let mut want = run[0].batch_key(respect_dirty);
     let same = run[1..].iter().take_while(|p| {
         want += 1 << 12;
         p.batch_key(respect_dirty) == want

@@ -1,6 +1,6 @@
 //! fork(): `dup_mmap` and `copy_page_range` with PTE batching and `folio_try_dup_anon_rmap`.
 
-use crate::batch::folio_pte_batch;
+use crate::batch::folio_pte_batch_fork;
 use crate::model::{Model, ModelError, Pid, RssCounter};
 use crate::rmap::At;
 use foliolab_mem::{PageFlags, PageTable, PmdEntry, Pte, PteTable, VmFlags, Vma};
@@ -227,7 +227,7 @@ impl Model {
             let (f, shared) = self.fork_look(pte, pinned);
             // Era: PTE batching (6.9+); one PTE at a time before.
             let nr = if f.is_large() && !prealloc && self.era.pte_batching {
-                folio_pte_batch(src, i, f, last - i, true)
+                folio_pte_batch_fork(src, i, f, last - i, true)
             } else {
                 1
             };

@@ -37,7 +37,12 @@ impl PteWalk {
             if let [p] = ptes {
                 *p = Pte::NONE;
             } else {
-                ptes.fill(Pte::NONE);
+                // Eight entries a step, stored inline (a 64K folio's 16 are two steps).
+                let mut steps = ptes.chunks_exact_mut(8);
+                for step in &mut steps {
+                    step.copy_from_slice(&[Pte::NONE; 8]);
+                }
+                steps.into_remainder().fill(Pte::NONE);
             }
             self.anon_pages += nr as i64;
             if self.file {
