@@ -4,8 +4,9 @@
 //! by a fork, a tail refcount among the pages fork marked as one run, and a design whose
 //! fork dup forgets one page's `_mapcount`.
 
-use foliolab_driver::Runner;
-use foliolab_mem::{PageFlags, PmdEntry};
+mod support;
+
+use foliolab_mem::PageFlags;
 use foliolab_scenario::{parse, validate, Scenario};
 use foliolab_schemes::{Bugs, Linux618};
 use foliolab_sim::ModelRunner;
@@ -22,55 +23,11 @@ fn fork_of_64k_folios() -> Scenario {
 /// The head of the second folio `p` maps (the first process's PTEs).
 fn second_folio(r: &ModelRunner) -> Pfn {
     let model = r.model();
-    let (_, p) = model.processes().next().unwrap();
-    let pfns: Vec<Pfn> = p
-        .aspace
-        .pt
-        .iter()
-        .filter_map(|(_, e)| match e {
-            PmdEntry::Table(t) => Some(
-                t.ptes
-                    .iter()
-                    .filter(|e| e.is_present())
-                    .map(|e| e.pfn())
-                    .collect::<Vec<_>>(),
-            ),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let pfns = support::first_process_pfns(r);
     assert_eq!(pfns.len(), 64, "{pfns:?}");
     let head = model.mem.folio_of(pfns[16]);
     assert_eq!(model.folio(head).nr_pages(), 16);
     head
-}
-
-/// Runs `s` on the runner `name`, calling `seed` after the last statement (the fork) is
-/// performed and before the checks after it; the problems found after the fork, once the
-/// statements before it are shown to have none.
-fn fork_problems(
-    s: &Scenario,
-    name: &str,
-    r: &mut ModelRunner,
-    seed: impl Fn(&mut ModelRunner),
-) -> Vec<String> {
-    let stmts: Vec<_> = s.statements().collect();
-    let mut out: Vec<Vec<String>> = Vec::new();
-    for (i, stmt) in stmts.iter().enumerate() {
-        r.perform(stmt).unwrap();
-        if i + 1 == stmts.len() {
-            seed(r);
-        }
-        out.push(
-            r.after_statement(stmt)
-                .into_iter()
-                .map(|p| p.message)
-                .collect(),
-        );
-    }
-    let fork = out.pop().unwrap();
-    assert!(out.iter().all(|p| p.is_empty()), "{name}: {out:?}");
-    fork
 }
 
 fn runners(make: impl Fn() -> ModelRunner) -> [(&'static str, ModelRunner); 2] {
@@ -85,7 +42,7 @@ fn runners(make: impl Fn() -> ModelRunner) -> [(&'static str, ModelRunner); 2] {
 fn both_checks_report(corrupt: impl Fn(&mut ModelRunner, Pfn), want: impl Fn(Pfn) -> String) {
     let s = fork_of_64k_folios();
     for (name, mut r) in runners(|| ModelRunner::new("linux-6.18").unwrap()) {
-        let fork = fork_problems(&s, name, &mut r, |r| corrupt(r, second_folio(r)));
+        let fork = support::last_problems(&s, name, &mut r, |r| corrupt(r, second_folio(r)));
         assert_eq!(fork, vec![want(second_folio(&r))], "{name}");
     }
 }
@@ -124,7 +81,7 @@ fn a_design_that_forgets_one_page_of_a_fork_dup_is_caught_by_both_checks() {
         }))
     };
     for (name, mut r) in runners(broken) {
-        let fork = fork_problems(&s, name, &mut r, |_| {});
+        let fork = support::last_problems(&s, name, &mut r, |_| {});
         // One message per folio: its page 9 has one mapping too few.
         assert_eq!(fork.len(), 4, "{name}: {fork:?}");
         assert!(

@@ -7,8 +7,10 @@
 //! writable PTE left on a page that is not AnonExclusive). With nothing broken, the check
 //! on touched state answers every statement from the sums it keeps, without a full check.
 
+mod support;
+
 use foliolab_driver::Runner;
-use foliolab_mem::{PageFlags, PmdEntry};
+use foliolab_mem::PageFlags;
 use foliolab_scenario::{parse, validate, Scenario};
 use foliolab_sim::ModelRunner;
 use foliolab_types::Pfn;
@@ -28,57 +30,13 @@ fn small_folios(fork: bool) -> Scenario {
 /// The PFN `p`'s 300th PTE maps: a small folio in the middle of the run of 512.
 fn middle_folio(r: &ModelRunner) -> Pfn {
     let model = r.model();
-    let (_, p) = model.processes().next().unwrap();
-    let pfns: Vec<Pfn> = p
-        .aspace
-        .pt
-        .iter()
-        .filter_map(|(_, e)| match e {
-            PmdEntry::Table(t) => Some(
-                t.ptes
-                    .iter()
-                    .filter(|e| e.is_present())
-                    .map(|e| e.pfn())
-                    .collect::<Vec<_>>(),
-            ),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let pfns = support::first_process_pfns(r);
     assert_eq!(pfns.len(), 512);
     let pfn = pfns[300];
     assert_eq!(model.folio(pfn).nr_pages(), 1);
     // The folios at the PFNs next to it are mapped too: it lies inside a run.
     assert!(pfns.contains(&Pfn(pfn.0 - 1)) && pfns.contains(&Pfn(pfn.0 + 1)));
     pfn
-}
-
-/// Runs `s` on `r`, calling `seed` after the last statement is performed and before the
-/// checks after it; the problems found after the last statement, once the statements
-/// before it are shown to have none.
-fn last_problems(
-    s: &Scenario,
-    name: &str,
-    r: &mut ModelRunner,
-    seed: &dyn Fn(&mut ModelRunner),
-) -> Vec<String> {
-    let stmts: Vec<_> = s.statements().collect();
-    let mut out: Vec<Vec<String>> = Vec::new();
-    for (i, stmt) in stmts.iter().enumerate() {
-        r.perform(stmt).unwrap();
-        if i + 1 == stmts.len() {
-            seed(r);
-        }
-        out.push(
-            r.after_statement(stmt)
-                .into_iter()
-                .map(|p| p.message)
-                .collect(),
-        );
-    }
-    let last = out.pop().unwrap();
-    assert!(out.iter().all(|p| p.is_empty()), "{name}: {out:?}");
-    last
 }
 
 /// `corrupt` applied to the middle folio just before the checks of the last statement of
@@ -94,7 +52,7 @@ fn both_checks_report(
         let name = if full { "full" } else { "touched" };
         let mut r = ModelRunner::new("linux-6.18").unwrap();
         r.full_check = full;
-        let problems = last_problems(&s, name, &mut r, &|r| corrupt(r, middle_folio(r)));
+        let problems = support::last_problems(&s, name, &mut r, |r| corrupt(r, middle_folio(r)));
         assert_eq!(problems, vec![want(&r, middle_folio(&r))], "{name}");
     }
 }
