@@ -98,32 +98,27 @@ impl PfnSet {
     /// not: a word at a time.
     #[inline]
     pub fn run_len(&self, first: Pfn, max: usize) -> usize {
-        let mut n = 0;
-        while n < max {
-            let pfn = first.0 + n as u64;
-            let (w, shift) = ((pfn / BITS) as usize, pfn % BITS);
-            let word = self.words.get(w).copied().unwrap_or(0) >> shift;
-            // Ones from bit 0; the bits shifted in at the top are zeros.
-            let ones = (!word).trailing_zeros() as usize;
-            n += ones;
-            if ones < (BITS - shift) as usize {
-                break;
-            }
-        }
-        n.min(max)
+        self.stretch_len(first, max, true)
     }
 
     /// How many of the `max` PFNs from `first` on are not members before the first that
     /// is: a word at a time.
     #[inline]
     pub fn absent_len(&self, first: Pfn, max: usize) -> usize {
+        self.stretch_len(first, max, false)
+    }
+
+    /// How many of the `max` PFNs from `first` on are members (`members`) or not before
+    /// the first that is the other: the words read with members as zeros (past the end of
+    /// the bitmap every PFN is absent), zeros counted from `first`'s bit.
+    #[inline]
+    fn stretch_len(&self, first: Pfn, max: usize, members: bool) -> usize {
+        let flip = if members { u64::MAX } else { 0 };
         let mut n = 0;
         while n < max {
             let pfn = first.0 + n as u64;
             let (w, shift) = ((pfn / BITS) as usize, pfn % BITS);
-            let Some(&word) = self.words.get(w) else {
-                return max;
-            };
+            let word = self.words.get(w).copied().unwrap_or(0) ^ flip;
             // Zeros from bit `shift` up, at most to the word's end.
             let zeros = ((word >> shift).trailing_zeros() as usize).min((BITS - shift) as usize);
             n += zeros;
@@ -198,13 +193,8 @@ mod tests {
     #[test]
     fn a_range_removal_is_each_pfns_removal() {
         let (mut s, mut reference) = (PfnSet::new(), BTreeSet::new());
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::prng::Prng::new(0x2545_f491_4f6c_dd1d);
+        let mut next = move |n: u64| rng.below(n);
         for _ in 0..3000 {
             for _ in 0..next(200) {
                 let pfn = Pfn(next(1 << 13));
