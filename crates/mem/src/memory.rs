@@ -326,13 +326,6 @@ impl Memory {
     ) -> ((Pfn, Order, PageFlags), bool) {
         let p = self.map.get_mut(pfn);
         if !p.is_small_folio(pfn) {
-            const HEAD: u32 = PageFlags::HEAD | PageFlags::BUDDY;
-            if p.flags.0 & HEAD == PageFlags::HEAD {
-                // A large folio's head (only a head has HEAD): its order in page[1].
-                let flags = p.flags;
-                let order = Order(self.map.get(pfn.add(1)).order());
-                return ((pfn, order, flags), false);
-            }
             return (self.folio_meta(pfn), false);
         }
         let meta = (pfn, Order(0), p.flags);
