@@ -426,18 +426,19 @@ impl Model {
         self.rmap.scheme.small_run_ok(run)
     }
 
-    /// [`Model::design_mapped_pages`] of each folio of `run`, appended to `out`, or true
-    /// (nothing appended) when each is the precise one: one call per run of small folios.
+    /// [`Model::design_mapped_pages`] of each folio of `run`, appended to `out`: one call per
+    /// run of small folios.
     #[inline]
     pub(crate) fn design_small_run_mapped_pages(
         &self,
         run: SmallRun<'_>,
         out: &mut Vec<Option<u64>>,
-    ) -> bool {
+    ) {
         self.rmap.scheme.small_run_mapped_pages(run, out)
     }
 
-    /// Whether [`Model::design_small_run_mapped_pages`] answers "precise" for every run.
+    /// Whether the design's mapped pages of every small folio are the precise ones, so
+    /// that [`Model::design_small_run_mapped_pages`] need not be asked.
     #[inline]
     pub(crate) fn design_small_mapped_pages_precise(&self) -> bool {
         self.rmap.scheme.small_mapped_pages_precise()

@@ -633,16 +633,7 @@ impl Queries for Linux618 {
         Self::shared(w)
     }
 
-    /// The precise mapped pages of [`Queries::nr_mapped_pages`], which linux-6.18 keeps.
-    fn small_run_mapped_pages(&self, run: SmallRun<'_>, out: &mut Vec<Option<u64>>) -> bool {
-        debug_assert!(run
-            .iter()
-            .zip(run.entries)
-            .all(|((f, t), &e)| self.nr_mapped_pages(f, t) == Some((e > 0) as u64)));
-        let _ = out;
-        true
-    }
-
+    /// linux-6.18 keeps the precise mapped pages of [`Queries::nr_mapped_pages`].
     fn small_mapped_pages_precise(&self) -> bool {
         true
     }

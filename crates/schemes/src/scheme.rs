@@ -145,19 +145,18 @@ pub trait Queries {
     }
 
     /// [`Queries::nr_mapped_pages`] of each folio of `run`, in order, appended to `out`: one
-    /// call per run of small folios from the touched check. Returns true, appending
-    /// nothing, when every answer is the precise one (`Some(1)` for a folio some entry
-    /// maps, `Some(0)` otherwise). By default one `nr_mapped_pages` per folio; a design
-    /// may override it with exactly those answers.
-    fn small_run_mapped_pages(&self, run: SmallRun<'_>, out: &mut Vec<Option<u64>>) -> bool {
+    /// call per run of small folios from the touched check, which asks only a design that
+    /// is not [`Queries::small_mapped_pages_precise`]. By default one `nr_mapped_pages` per
+    /// folio; a design may override it with a tight loop giving exactly those answers.
+    fn small_run_mapped_pages(&self, run: SmallRun<'_>, out: &mut Vec<Option<u64>>) {
         out.extend(run.iter().map(|(f, t)| self.nr_mapped_pages(f, t)));
-        false
     }
 
-    /// Whether [`Queries::small_run_mapped_pages`] answers "precise" for every run, whatever
-    /// it holds (a design that keeps the precise mapped pages of small folios): the touched
-    /// check then keeps a run's statistics in its one pass over the run's pages. By
-    /// default false, which costs only a second pass.
+    /// Whether [`Queries::nr_mapped_pages`] of every small folio is the precise answer
+    /// (`Some(1)` when some entry maps it, else `Some(0)`), whatever the design holds: the
+    /// touched check then keeps a run's statistics in its one pass over the run's pages,
+    /// without [`Queries::small_run_mapped_pages`]. By default false, which costs only a
+    /// second pass.
     fn small_mapped_pages_precise(&self) -> bool {
         false
     }

@@ -232,10 +232,8 @@ impl Model {
         ok &= self.design_small_run_ok(run);
         if !precise {
             bufs.mapped.clear();
-            match self.design_small_run_mapped_pages(run, &mut bufs.mapped) {
-                true => keep_small_parts(st, run, None),
-                false => keep_small_parts(st, run, Some(&bufs.mapped)),
-            }
+            self.design_small_run_mapped_pages(run, &mut bufs.mapped);
+            keep_small_parts(st, run, &bufs.mapped);
         }
         self.debug_small_parts(st, run);
         (n, ok)
@@ -432,17 +430,16 @@ pub(super) fn clear_parts(kept: &mut [u64], sums: &mut Sums) {
 }
 
 /// Brings the kept parts of `run`'s folios and their sums up to date when the design says
-/// how many pages each folio maps (`mapped`, in order; `None`: the precise ones, one for a
-/// folio an entry maps): an unmapped folio maps none, whatever the design would say.
-fn keep_small_parts(st: &mut TouchedCheck, run: SmallRun<'_>, mapped: Option<&[Option<u64>]>) {
+/// how many pages each folio maps (`mapped`, in order): an unmapped folio maps none,
+/// whatever the design would say.
+fn keep_small_parts(st: &mut TouchedCheck, run: SmallRun<'_>, mapped: &[Option<u64>]) {
     let (from, n) = (run.first.0 as usize, run.len());
     let kept = &mut st.parts[from..from + n];
     let mut delta = SmallDelta::default();
     for (i, slot) in kept.iter_mut().enumerate() {
-        let pages = match mapped {
-            None => Some((run.entries[i] > 0) as u64),
-            Some(_) if std::ptr::eq(run.truth(i), run.unmapped) => Some(0),
-            Some(mapped) => mapped[i],
+        let pages = match std::ptr::eq(run.truth(i), run.unmapped) {
+            true => Some(0),
+            false => mapped[i],
         };
         let new = Part::pack_small(run.anon[i], pages);
         if *slot != new {
