@@ -212,7 +212,7 @@ impl Tally<'_> {
     fn uncount_ptes(&mut self, mm: MmId, first: Pte, nr: u64) {
         let end = first.pfn().add(nr);
         let mut pfn = first.pfn();
-        let mut share = RunShare::removing(mm, 1);
+        let mut share = RunShare::removing(mm, 1).over(nr);
         while pfn < end {
             let small = self.truth.each_small(
                 pfn,
@@ -229,6 +229,37 @@ impl Tally<'_> {
             pfn = pfn.add(small);
             if pfn < end {
                 pfn = self.uncount_folio(mm, pfn, end);
+            }
+        }
+        self.settle(&mut share, first.pfn(), end);
+    }
+
+    /// Ends the change `share` made to the run of small folios among the pages from
+    /// `first` to `end`: if it changed a shared MM array in place but met only some of its
+    /// holders, those it met (the run's folios holding it) take what it became.
+    fn settle(&mut self, share: &mut RunShare, first: Pfn, end: Pfn) {
+        let Some(r) = share.settle() else {
+            return;
+        };
+        #[cfg(test)]
+        if seeded::seeded(seeded::Fault::RunKeepsArray) {
+            return;
+        }
+        let mut pfn = first;
+        while pfn < end {
+            let small = self.truth.each_small(
+                pfn,
+                end.offset_from(pfn),
+                |_| false,
+                |_, t| {
+                    t.entries_per_mm.repoint(&r);
+                    false
+                },
+            );
+            pfn = pfn.add(small);
+            if pfn < end {
+                let past = self.truth.containing(pfn).map(|(h, t)| h.add(t.nr_pages));
+                pfn = past.unwrap_or(pfn).max(pfn.add(1));
             }
         }
     }
@@ -257,7 +288,7 @@ impl Tally<'_> {
     fn count_ptes(&mut self, mm: MmId, first: Pte, nr: u64, mem: &Memory) {
         let end = first.pfn().add(nr);
         let mut pfn = first.pfn();
-        let mut share = RunShare::adding(mm, 1);
+        let mut share = RunShare::adding(mm, 1).over(nr);
         while pfn < end {
             let small = self.truth.each_small(
                 pfn,
@@ -279,6 +310,7 @@ impl Tally<'_> {
                 pfn = self.count_folio(mm, pfn, end, mem);
             }
         }
+        self.settle(&mut share, first.pfn(), end);
     }
 
     /// Counts in the PTEs of `mm` mapping the pages from `pfn` to `end` or the end of the
@@ -1063,7 +1095,7 @@ fn uncount_small(t: &mut FolioTruth, share: &mut RunShare) -> bool {
     *n -= 1;
     if *n == 0 && t.pmd_maps == 0 {
         debug_assert!(
-            t.entries_per_mm.len() == 1 && t.entries_per_mm.get(&share.mm()) == Some(&1),
+            t.entries_per_mm.len() == 1 && t.entries_per_mm.get(&share.mm()) == Some(1),
             "the last entry of a small folio is {:?}'s: {:?}",
             share.mm(),
             t.entries_per_mm
@@ -1082,7 +1114,7 @@ fn uncount_small(t: &mut FolioTruth, share: &mut RunShare) -> bool {
 fn uncount_entries(t: &mut FolioTruth, mm: MmId, nr: u32) -> bool {
     if t.pmd_maps == 0 && t.pte_maps_per_page.sum() == 0 {
         debug_assert!(
-            t.entries_per_mm.len() == 1 && t.entries_per_mm.get(&mm) == Some(&nr),
+            t.entries_per_mm.len() == 1 && t.entries_per_mm.get(&mm) == Some(nr),
             "the last entries of a folio are {mm:?}'s {nr}: {:?}",
             t.entries_per_mm
         );

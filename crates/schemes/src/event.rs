@@ -96,7 +96,8 @@ pub struct Span {
 pub struct SmallRun<'a> {
     pub first: Pfn,
     pub anon: &'a [bool],
-    pub entries: &'a [u64],
+    /// Below 2^30 each (a run with more is checked folio by folio): 32-bit lanes.
+    pub entries: &'a [u32],
     /// The oracle's truths, by head.
     pub truths: &'a TruthStore,
     /// The truth of a one-page folio no page table maps.

@@ -130,23 +130,51 @@ pub(super) fn added_rss(
 
 /// Adds the pages of `pages` (from `first`) that are small folios' to `rss`, each under
 /// its folio's RSS counter (as `counter_of` gives it: anon, else shmem if swap-backed,
-/// else file), up to the first that is not: how many (found first, so that a large
-/// folio's pages are not read past it), then counted with no branch. (Debug builds
-/// compare the sums with a recount from the page tables: `Model::tables_rss`.)
+/// else file), up to the first that is not: one pass with no branch in lanes of 32 bits
+/// (which the compiler vectorizes) when every page is a small folio's, else how many
+/// (found first, so that a large folio's pages are not read past it), then counted. (Debug
+/// builds compare the sums with a recount from the page tables: `Model::tables_rss`.)
 #[inline(never)]
 fn count_small(pages: &[Page], first: Pfn, rss: &mut [i64; 4]) -> u64 {
-    const KIND: u32 = PageFlags::ANON | PageFlags::SWAPBACKED;
-    let n = (pages.iter().zip(first.0..))
-        .take_while(|&(p, pfn)| small_folio_bits(p, pfn))
-        .count();
-    let (mut anon, mut shmem) = (0usize, 0usize);
-    for page in &pages[..n] {
-        let kind = page.flags.0 & KIND;
-        anon += (kind & PageFlags::ANON != 0) as usize;
-        shmem += (kind == PageFlags::SWAPBACKED) as usize;
+    const KIND: u32 = PageFlags::ALLOCATED | PageFlags::HEAD | PageFlags::BUDDY;
+    let narrow = first.0 + pages.len() as u64 <= u32::MAX as u64;
+    let (mut not_small, mut anon, mut shmem) = (!narrow as u32, 0u32, 0u32);
+    if narrow {
+        let first = first.0 as u32;
+        for (i, page) in pages.iter().enumerate() {
+            let flags = page.flags.0;
+            let head = page.head().0 as u32;
+            not_small |=
+                ((flags & KIND) ^ PageFlags::ALLOCATED) | (head ^ first.wrapping_add(i as u32));
+            anon += (flags & PageFlags::ANON != 0) as u32;
+            shmem +=
+                (flags & (PageFlags::ANON | PageFlags::SWAPBACKED) == PageFlags::SWAPBACKED) as u32;
+        }
     }
+    let n = match not_small {
+        0 => pages.len(),
+        _ => {
+            let n = (pages.iter().zip(first.0..))
+                .take_while(|&(p, pfn)| small_folio_bits(p, pfn))
+                .count();
+            (anon, shmem) = count_kinds(&pages[..n]);
+            n
+        }
+    };
     rss[RssCounter::Anon as usize] += anon as i64;
     rss[RssCounter::Shmem as usize] += shmem as i64;
-    rss[RssCounter::File as usize] += (n - anon - shmem) as i64;
+    rss[RssCounter::File as usize] += (n as u32 - anon - shmem) as i64;
     n as u64
+}
+
+/// How many of `pages` are anon, and how many swap-backed but not anon (shmem).
+fn count_kinds(pages: &[Page]) -> (u32, u32) {
+    const KIND: u32 = PageFlags::ANON | PageFlags::SWAPBACKED;
+    pages.iter().fold((0, 0), |(anon, shmem), page| {
+        let kind = page.flags.0 & KIND;
+        (
+            anon + (kind & PageFlags::ANON != 0) as u32,
+            shmem + (kind == PageFlags::SWAPBACKED) as u32,
+        )
+    })
 }

@@ -24,6 +24,9 @@ use foliolab_types::{FolioTruth, Order, Pfn, TruthStore, PMD_ORDER};
 pub(super) struct SmallBufs {
     anon: Vec<bool>,
     entries: Vec<u64>,
+    /// `entries` narrowed to 32 bits ([`narrow_entries`]): the passes over a run's pages
+    /// then work in lanes of one width, which the compiler vectorizes.
+    narrow: Vec<u32>,
     mapped: Vec<Option<u64>>,
 }
 
@@ -46,6 +49,7 @@ impl<'a> SmallScratch<'a> {
         if bufs.entries.len() < nr {
             bufs.anon.resize(nr, false);
             bufs.entries.resize(nr, 0);
+            bufs.narrow.resize(nr, 0);
             bufs.mapped.reserve(nr);
         }
         SmallScratch {
@@ -67,7 +71,7 @@ impl<'a> SmallScratch<'a> {
 /// (`TouchedCheck::writable`), whether each folio is anon (written), and the kept parts
 /// with their sums, when the pass keeps them.
 struct PagePass<'s> {
-    entries: &'s [u64],
+    entries: &'s [u32],
     writable: &'s [u32],
     anon: &'s mut [bool],
     /// The kept parts (empty when the pass does not keep them) and their sums.
@@ -191,7 +195,8 @@ impl Model {
         let room = self.live.run_len(first, room);
         let bufs = &mut scratch.bufs;
         let room = truth.small_entries(first, &mut bufs.entries[..room]);
-        if room == 0 {
+        // A run past 32-bit PFNs or counts (none in practice) is checked folio by folio.
+        if room == 0 || !narrow_entries(first, &bufs.entries[..room], &mut bufs.narrow) {
             return (0, true);
         }
         let from = first.0 as usize;
@@ -205,13 +210,14 @@ impl Model {
             ..
         } = st;
         let pass = PagePass {
-            entries: &bufs.entries[..room],
+            entries: &bufs.narrow[..room],
             writable: &writable[from..from + room],
             anon: &mut bufs.anon[..room],
             kept: &mut parts[from..from + room],
             sums,
         };
-        let refs_ok = |f: FolioRef, page: &Page, e: u64| self.small_refs_ok(f, page, e, false);
+        let refs_ok =
+            |f: FolioRef, page: &Page, e: u32| self.small_refs_ok(f, page, e as u64, false);
         let pages = &pages[..room];
         let (n, mut ok) = match (scratch.plain, precise) {
             (true, true) => pages_pass::<true, true>(first, pages, pass, &refs_ok),
@@ -225,7 +231,7 @@ impl Model {
         let run = SmallRun {
             first,
             anon: &bufs.anon[..n],
-            entries: &bufs.entries[..n],
+            entries: &bufs.narrow[..n],
             truths: truth,
             unmapped: scratch.unmapped,
         };
@@ -292,7 +298,7 @@ fn pages_pass<const PLAIN: bool, const PARTS: bool>(
     first: Pfn,
     pages: &[Page],
     pass: PagePass<'_>,
-    refs_ok: &dyn Fn(FolioRef, &Page, u64) -> bool,
+    refs_ok: &dyn Fn(FolioRef, &Page, u32) -> bool,
 ) -> (usize, bool) {
     let m = pages.len();
     let (entries, writable) = (&pass.entries[..m], &pass.writable[..m]);
@@ -319,11 +325,14 @@ fn pages_pass<const PLAIN: bool, const PARTS: bool>(
 fn rules<const PLAIN: bool>(
     first: Pfn,
     pages: &[Page],
-    entries: &[u64],
+    entries: &[u32],
     writable: &[u32],
     anon: &mut [bool],
-    refs_ok: &dyn Fn(FolioRef, &Page, u64) -> bool,
+    refs_ok: &dyn Fn(FolioRef, &Page, u32) -> bool,
 ) -> (bool, bool) {
+    if PLAIN {
+        return plain_rules(first, pages, entries, writable, anon);
+    }
     let m = pages.len();
     let (entries, writable, anon) = (&entries[..m], &writable[..m], &mut anon[..m]);
     let (mut all, mut bad) = (true, false);
@@ -333,13 +342,7 @@ fn rules<const PLAIN: bool>(
         let flags = page.flags;
         let is_anon = flags.has(PageFlags::ANON);
         anon[i] = is_anon;
-        let exclusive = flags.has(PageFlags::ANON_EXCLUSIVE);
-        if PLAIN {
-            // small_refs_ok when nothing but the swap cache can hold a reference.
-            let refs = page.refcount as i64;
-            let extra = flags.has(PageFlags::SWAPCACHE) as i64;
-            bad |= (refs != e as i64 + extra) | (refs == 0) | (is_anon & (e > 1) & exclusive);
-        } else if all {
+        if all {
             let f = FolioRef {
                 head: first.add(i as u64),
                 order: Order(0),
@@ -348,9 +351,61 @@ fn rules<const PLAIN: bool>(
             bad |= !refs_ok(f, page, e);
         }
         // writable_ok's rule, for a small folio's page.
-        bad |= (writable[i] > 0) & is_anon & !exclusive;
+        bad |= (writable[i] > 0) & is_anon & !flags.has(PageFlags::ANON_EXCLUSIVE);
     }
     (all, bad)
+}
+
+/// [`rules`] when nothing but the swap cache can hold a reference: `Model::small_refs_ok`
+/// (the refcount is the entries plus one for the swap cache, never 0, and an anon page
+/// mapped more than once is not AnonExclusive) and the writable rule, in lanes of 32 bits
+/// (the PFNs and entries fit: [`narrow_entries`]), which the compiler vectorizes: the
+/// `struct page`s are read four at a time.
+#[inline(always)]
+fn plain_rules(
+    first: Pfn,
+    pages: &[Page],
+    entries: &[u32],
+    writable: &[u32],
+    anon: &mut [bool],
+) -> (bool, bool) {
+    const KIND: u32 = PageFlags::ALLOCATED | PageFlags::HEAD | PageFlags::BUDDY;
+    let m = pages.len();
+    let (entries, writable, anon) = (&entries[..m], &writable[..m], &mut anon[..m]);
+    let first = first.0 as u32;
+    // Bits set by a page that is not a small folio's, and by a broken rule.
+    let (mut not_small, mut bad) = (0u32, 0u32);
+    for i in 0..m {
+        let (page, e) = (&pages[i], entries[i]);
+        let flags = page.flags.0;
+        let head = page.head().0 as u32;
+        not_small |=
+            ((flags & KIND) ^ PageFlags::ALLOCATED) | (head ^ first.wrapping_add(i as u32));
+        let is_anon = (flags & PageFlags::ANON != 0) as u32;
+        anon[i] = is_anon != 0;
+        let exclusive = (flags & PageFlags::ANON_EXCLUSIVE != 0) as u32;
+        let extra = (flags & PageFlags::SWAPCACHE != 0) as u32;
+        let refs = page.refcount as u32;
+        bad |= refs ^ e.wrapping_add(extra);
+        bad |= (refs == 0) as u32 | (is_anon & exclusive & (e > 1) as u32);
+        // writable_ok's rule, for a small folio's page.
+        bad |= (writable[i] > 0) as u32 & is_anon & (exclusive ^ 1);
+    }
+    (not_small == 0, bad != 0)
+}
+
+/// Narrows the entries `wide` of the run of folios from `first` into `narrow`: whether
+/// they and the run's PFNs all fit in 32 bits with room to spare (entries below 2^30,
+/// so that a refcount plus one compares exactly), in one pass with no branch.
+#[inline]
+pub(super) fn narrow_entries(first: Pfn, wide: &[u64], narrow: &mut [u32]) -> bool {
+    let narrow = &mut narrow[..wide.len()];
+    let mut high = 0u64;
+    for (n, &e) in narrow.iter_mut().zip(wide) {
+        *n = e as u32;
+        high |= e;
+    }
+    high >> 30 == 0 && first.0 + wide.len() as u64 <= u32::MAX as u64
 }
 
 /// Brings the kept parts `kept` of a run's folios (mapped by `entries` entries, anon or
@@ -359,18 +414,19 @@ fn rules<const PLAIN: bool>(
 /// branch: whether any part changed (none did at a fork or an exit); if so, and every
 /// kept part is a small folio's, the old and the new parts summed field by field.
 #[inline(never)]
-fn keep_precise_parts(kept: &mut [u64], entries: &[u64], anon: &[bool], sums: &mut Sums) {
+fn keep_precise_parts(kept: &mut [u64], entries: &[u32], anon: &[bool], sums: &mut Sums) {
     let n = kept.len();
     let (entries, anon) = (&entries[..n], &anon[..n]);
+    // 1 for a mapped anon folio, 1 << 16 for a mapped file folio, 0 unmapped: selected by
+    // a mask, not shifted by a count per folio, so that the pass vectorizes.
     let new_part = |i: usize| {
-        let mapped = (entries[i] > 0) as u64;
-        debug_assert_eq!(
-            mapped << (16 * !anon[i] as u32),
-            Part::pack_small(anon[i], Some(mapped))
-        );
-        mapped << (16 * !anon[i] as u32)
+        let mapped = (entries[i] != 0) as u64;
+        let anon_mask = (anon[i] as u64).wrapping_neg();
+        let word = (mapped & anon_mask) | ((mapped << 16) & !anon_mask);
+        debug_assert_eq!(word, Part::pack_small(anon[i], Some(mapped)));
+        word
     };
-    if !(0..n).fold(false, |changed, i| changed | (kept[i] != new_part(i))) {
+    if (0..n).fold(0, |changed, i| changed | (kept[i] ^ new_part(i))) == 0 {
         return;
     }
     if kept.iter().fold(0, |any, &w| any | w) & !SMALL_PART != 0 {
