@@ -384,7 +384,7 @@ impl Linux618 {
                 out.push(format!("M1: slot{k} is ({id:?}, {t})"));
             }
             if id != MmId::DUMMY {
-                let r = truth.entries_per_mm.get(&id).copied().unwrap_or(0) as i64;
+                let r = truth.entries_per_mm.get(&id).unwrap_or(0) as i64;
                 if t > r {
                     out.push(format!(
                         "M2: slot{k} tracks {t} mappings of {id:?}, which has {r}"

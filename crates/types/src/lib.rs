@@ -14,7 +14,7 @@ pub mod prng;
 mod truth;
 mod truthstore;
 
-pub use mmcounts::RunShare;
+pub use mmcounts::{Repoint, RunShare};
 pub use pfnarray::PfnArray;
 pub use pfnset::PfnSet;
 pub use truth::{FolioTruth, MmCounts};

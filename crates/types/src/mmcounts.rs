@@ -5,6 +5,7 @@
 //! ids), a sorted vector otherwise (ids far apart: a dense array would be mostly holes).
 
 use crate::MmId;
+use std::cell::{Ref, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
@@ -49,9 +50,16 @@ pub struct MmCounts {
     /// Entries in `inline` while `many` holds none.
     nr_inline: usize,
     inline: Inline,
-    /// The entries once more than `MM_INLINE` were held (until no MM is left).
-    many: Option<Rc<Many>>,
+    /// The entries once more than `MM_INLINE` were held (until no MM is left), shared with
+    /// other folios whose entries are the same (copy on write, or changed in place by a run
+    /// that changes every folio holding them: [`RunShare`]).
+    many: Option<Shared>,
 }
+
+/// Entries behind the pointer, shared by the folios holding them (the `Rc`'s strong count
+/// is how many hold them); changed through the cell only by a run that met every holder
+/// ([`RunShare::settle`] undoes it otherwise), else copied first.
+type Shared = Rc<RefCell<Many>>;
 
 /// The entries of a folio mapped by more than [`MM_INLINE`] MMs.
 #[derive(Clone, Default)]
@@ -461,10 +469,37 @@ pub struct RunShare {
     nr: u32,
     /// Additions (else removals).
     adds: bool,
+    /// Folios the run may change (0 up to the run's pages): a shared array held by at most
+    /// this many may be every holder's, and is changed in place.
+    room: usize,
     /// A shared array of entries a folio of the run had, and the one it became.
-    shared: Option<(Rc<Many>, Rc<Many>)>,
+    shared: Option<(Shared, Shared)>,
     /// Full inline entries a folio of the run had, and the array they became.
-    spilled: Option<(Inline, Rc<Many>)>,
+    spilled: Option<(Inline, Shared)>,
+    /// A shared array the run changed in place.
+    in_place: Option<InPlace>,
+    /// Where that array is (null: none), what a folio's pointer is compared with.
+    in_place_at: *const RefCell<Many>,
+    /// Its holders the run met (1 up to [`InPlace::holders`]; 0 without one).
+    met: usize,
+}
+
+/// A shared array changed in place by a run: right if the run meets every holder, else
+/// undone by [`RunShare::settle`].
+struct InPlace {
+    array: Shared,
+    /// Folios holding it when the run first met it (its strong count then, 2 and up).
+    holders: usize,
+    /// The count of the run's MM before (`None`: it had none).
+    before: Option<u32>,
+}
+
+/// What [`RunShare::settle`] tells the caller to do when a run changed a shared array in
+/// place without meeting all its holders: the array went back to what it was, and the
+/// run's folios that held it take what it became ([`MmCounts::repoint`]).
+pub struct Repoint {
+    from: Shared,
+    to: Shared,
 }
 
 impl RunShare {
@@ -479,17 +514,101 @@ impl RunShare {
             mm,
             nr,
             adds: true,
+            room: 0,
             shared: None,
             spilled: None,
+            in_place: None,
+            in_place_at: std::ptr::null(),
+            met: 0,
         }
     }
 
     /// `nr` entries fewer for `mm` in each folio of a run.
     pub fn removing(mm: MmId, nr: u32) -> RunShare {
-        RunShare {
-            adds: false,
-            ..RunShare::adding(mm, nr)
+        let mut run = RunShare::adding(mm, nr);
+        run.adds = false;
+        run
+    }
+
+    /// The same run over at most `folios` folios, which may change a shared array in place
+    /// (the caller then [`RunShare::settle`]s it).
+    pub fn over(mut self, folios: u64) -> RunShare {
+        self.room = folios.try_into().unwrap_or(usize::MAX);
+        self
+    }
+
+    /// Changes `m`, an array other folios share, in place if the run may meet all its
+    /// holders and changed no other in place: whether it did.
+    #[inline(never)]
+    fn try_in_place(&mut self, m: &Shared) -> bool {
+        let holders = Rc::strong_count(m);
+        if self.in_place.is_some() || holders > self.room {
+            return false;
         }
+        let mut many = m.borrow_mut();
+        let before = many.place(self.mm).copied().filter(|n| *n != GONE);
+        if self.adds {
+            many.add(self.mm, self.nr);
+        } else {
+            many.sub(self.mm, self.nr);
+            if many.live == 0 {
+                many.clear();
+            }
+        }
+        self.in_place = Some(InPlace {
+            array: m.clone(),
+            holders,
+            before,
+        });
+        (self.in_place_at, self.met) = (Rc::as_ptr(m), 1);
+        true
+    }
+
+    /// Whether `m` is the array the run changed in place (counting one more holder met):
+    /// a compare and an add per folio holding it.
+    #[inline(always)]
+    fn met_in_place(&mut self, m: &Option<Shared>) -> bool {
+        let met = m
+            .as_ref()
+            .is_some_and(|m| Rc::as_ptr(m) == self.in_place_at);
+        self.met += met as usize;
+        met
+    }
+
+    /// Ends the run: `None` when every folio it met reads what the change made of it; else
+    /// the array it changed in place had holders it did not meet, and went back to what
+    /// it was: the caller hands the [`Repoint`] to [`MmCounts::repoint`] of each folio of
+    /// the run.
+    pub fn settle(&mut self) -> Option<Repoint> {
+        (self.shared, self.spilled) = (None, None);
+        let p = self.in_place.take()?;
+        let met = std::mem::take(&mut self.met);
+        self.in_place_at = std::ptr::null();
+        if met == p.holders {
+            return None;
+        }
+        let mut many = p.array.borrow_mut();
+        let to = Rc::new(RefCell::new(many.clone_with_room()));
+        match p.before {
+            Some(n) => *many.counter(self.mm) = n,
+            None => {
+                many.remove(self.mm);
+                if many.live == 0 {
+                    many.clear();
+                }
+            }
+        }
+        drop(many);
+        Some(Repoint { from: p.array, to })
+    }
+}
+
+impl Drop for RunShare {
+    fn drop(&mut self) {
+        debug_assert!(
+            std::thread::panicking() || self.in_place.is_none(),
+            "a run that changed a shared array in place ended unsettled"
+        );
     }
 }
 
@@ -503,15 +622,27 @@ impl MmCounts {
 
     /// The entries behind the pointer, when they are the map.
     #[inline]
-    fn many(&self) -> Option<&Many> {
-        self.many.as_deref().filter(|m| m.live > 0)
+    fn many(&self) -> Option<Ref<'_, Many>> {
+        self.many
+            .as_deref()
+            .map(RefCell::borrow)
+            .filter(|m| m.live > 0)
+    }
+
+    /// Whether the entries behind the pointer are the map.
+    #[inline(always)]
+    fn has_many(&self) -> bool {
+        self.many.as_ref().is_some_and(|m| m.borrow().live > 0)
     }
 
     /// The entries behind the pointer, when they are the map, to change: copied first if
     /// other folios share them (copy on write).
     #[inline]
     fn many_mut(&mut self) -> Option<&mut Many> {
-        self.many.as_mut().filter(|m| m.live > 0).map(Rc::make_mut)
+        if !self.has_many() {
+            return None;
+        }
+        self.many.as_mut().map(|m| Rc::make_mut(m).get_mut())
     }
 
     /// The entries behind the pointer, when they are the map and no other folio shares
@@ -521,6 +652,7 @@ impl MmCounts {
         self.many
             .as_mut()
             .and_then(Rc::get_mut)
+            .map(RefCell::get_mut)
             .filter(|m| m.live > 0)
     }
 
@@ -530,15 +662,15 @@ impl MmCounts {
     }
 
     /// Entries of `mm`, if it has any.
-    pub fn get(&self, mm: &MmId) -> Option<&u32> {
+    pub fn get(&self, mm: &MmId) -> Option<u32> {
         match self.many() {
-            Some(m) => m.place(*mm).filter(|n| **n != GONE),
-            None => Some(&self.inline[self.find_inline(*mm).ok()?].1),
+            Some(m) => m.place(*mm).copied().filter(|n| *n != GONE),
+            None => Some(self.inline[self.find_inline(*mm).ok()?].1),
         }
     }
 
     pub fn get_mut(&mut self, mm: &MmId) -> Option<&mut u32> {
-        if self.many().is_some() {
+        if self.has_many() {
             let m = self.many_mut()?;
             return m.place_mut(*mm).filter(|n| **n != GONE);
         }
@@ -549,7 +681,7 @@ impl MmCounts {
     /// The entries of `mm`, inserted as 0 when it has none (remove it again if it stays 0).
     #[inline]
     pub fn counter(&mut self, mm: MmId) -> &mut u32 {
-        if self.many.as_ref().is_some_and(|m| m.live > 0) {
+        if self.has_many() {
             return self.many_mut().expect("many").counter(mm);
         }
         match self.find_inline(mm) {
@@ -570,11 +702,11 @@ impl MmCounts {
     /// dense array, the next child of a forking parent appended to it.
     #[inline(always)]
     pub fn add(&mut self, mm: MmId, nr: u32) {
-        let added = match self.many.as_ref() {
-            Some(m) if m.live > 0 => self
-                .many_own()
-                .is_some_and(|m| m.is_dense && m.add_dense(mm, nr)),
-            _ => self.add_inline(mm, nr),
+        let added = if self.has_many() {
+            self.many_own()
+                .is_some_and(|m| m.is_dense && m.add_dense(mm, nr))
+        } else {
+            self.add_inline(mm, nr)
         };
         if !added {
             self.add_slow(mm, nr);
@@ -609,7 +741,7 @@ impl MmCounts {
         if self.many.as_mut().is_some_and(|m| Rc::get_mut(m).is_none()) {
             self.many = None;
         }
-        let many = Rc::make_mut(self.many.get_or_insert_with(Rc::default));
+        let many = Rc::make_mut(self.many.get_or_insert_with(Rc::default)).get_mut();
         many.clear();
         let first = self.inline[0].0;
         let ids = (first
@@ -647,7 +779,7 @@ impl MmCounts {
     /// where [`MmCounts::get_mut`] then [`MmCounts::remove`] take two.
     #[inline(always)]
     pub fn sub(&mut self, mm: MmId, nr: u32) {
-        if self.many.as_ref().is_some_and(|m| m.live > 0) {
+        if self.has_many() {
             // An exit from a fork tree in the caller's loop, anything else out of line.
             if let Some(m) = self.many_own() {
                 if m.is_dense && m.sub_dense(mm, nr) {
@@ -701,7 +833,7 @@ impl MmCounts {
             // Other folios' entries: this one lets go of them.
             self.many = None;
         } else if let Some(m) = self.many.as_mut().and_then(Rc::get_mut) {
-            m.clear();
+            m.get_mut().clear();
         }
     }
 
@@ -709,22 +841,27 @@ impl MmCounts {
     /// a run of folios it makes to all: a folio whose entries are those another folio of
     /// the run had before it (the same shared array, or the same MMs inline) takes what
     /// they became, one pointer, not a copy; an array only this folio holds changes in
-    /// place; a shared one is copied once for the run (copy on write).
+    /// place, and so does a shared one the run may meet every holder of (a fork adding its
+    /// child to a run of folios that share one array: [`RunShare::settle`] then says
+    /// whether it did); another shared one is copied once for the run (copy on write).
     #[inline(always)]
     pub fn add_shared(&mut self, run: &mut RunShare) {
-        debug_assert!(run.adds, "a run of removals");
-        if self.take_shared(run) {
+        debug_assert!(run.adds, "a run of additions");
+        if run.met_in_place(&self.many) || self.take_shared(run) {
             return;
         }
         let (mm, nr) = (run.mm, run.nr);
         match &self.many {
-            Some(m) if m.live > 0 && Rc::strong_count(m) > 1 => {
+            Some(m) if m.borrow().live > 0 && Rc::strong_count(m) > 1 => {
+                if run.try_in_place(m) {
+                    return;
+                }
                 let from = m.clone();
-                let mut to = from.clone_with_room();
+                let mut to = from.borrow().clone_with_room();
                 to.add(mm, nr);
                 self.share(from, to, run);
             }
-            Some(m) if m.live > 0 => self.add(mm, nr),
+            Some(m) if m.borrow().live > 0 => self.add(mm, nr),
             _ => {
                 if !self.add_inline(mm, nr) {
                     self.spill_shared(run);
@@ -738,14 +875,17 @@ impl MmCounts {
     /// [`MmCounts::add_shared`] does.
     #[inline(always)]
     pub fn sub_shared(&mut self, run: &mut RunShare) {
-        debug_assert!(!run.adds, "a run of additions");
-        if self.take_shared(run) {
+        debug_assert!(!run.adds, "a run of removals");
+        if run.met_in_place(&self.many) || self.take_shared(run) {
             return;
         }
         match &self.many {
-            Some(m) if m.live > 0 && Rc::strong_count(m) > 1 => {
+            Some(m) if m.borrow().live > 0 && Rc::strong_count(m) > 1 => {
+                if run.try_in_place(m) {
+                    return;
+                }
                 let from = m.clone();
-                let mut to = Many::clone(&from);
+                let mut to = Many::clone(&from.borrow());
                 to.sub(run.mm, run.nr);
                 if to.live == 0 {
                     to.clear();
@@ -771,8 +911,8 @@ impl MmCounts {
 
     /// Makes `to` (what the shared entries `from` became) this folio's entries, and the
     /// next ones' that share `from`.
-    fn share(&mut self, from: Rc<Many>, to: Many, run: &mut RunShare) {
-        let to = Rc::new(to);
+    fn share(&mut self, from: Shared, to: Many, run: &mut RunShare) {
+        let to = Rc::new(RefCell::new(to));
         self.many = Some(to.clone());
         run.shared = Some((from, to));
     }
@@ -797,31 +937,64 @@ impl MmCounts {
         }
     }
 
+    /// Takes what a shared array became (`r`, from [`RunShare::settle`]) if it holds that
+    /// array: what a folio of a run that changed it in place but missed some of its
+    /// holders does.
+    #[inline]
+    pub fn repoint(&mut self, r: &Repoint) {
+        if self.many.as_ref().is_some_and(|m| Rc::ptr_eq(m, &r.from)) {
+            self.many = Some(r.to.clone());
+        }
+    }
+
     /// MMs in ascending order.
     pub fn keys(&self) -> impl Iterator<Item = MmId> + '_ {
         self.iter().map(|(m, _)| m)
     }
 
     /// (MM, entries) in ascending order of MM.
-    pub fn iter(&self) -> impl Iterator<Item = (MmId, u32)> + '_ {
-        let (listed, dense, base) = match self.many() {
-            None => (&self.inline[..self.nr_inline], &[][..], 0),
-            Some(m) if m.is_dense => (
-                m.low.as_slice(),
-                &m.dense[m.first..],
-                m.base + m.first as u32,
-            ),
-            Some(m) => (&m.sparse[..], &[][..], 0),
-        };
-        let dense = dense
-            .iter()
-            .enumerate()
-            .map(move |(i, &n)| (MmId(base + i as u32), n));
-        listed
-            .iter()
-            .copied()
-            .chain(dense)
-            .filter(|(_, n)| *n != GONE)
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            inline: &self.inline[..self.nr_inline],
+            many: self.many(),
+            at: 0,
+        }
+    }
+}
+
+/// [`MmCounts::iter`]: (MM, entries) in ascending order of MM.
+pub struct Iter<'a> {
+    inline: &'a [(MmId, u32)],
+    /// The entries behind the pointer when they are the map (then `inline` is not).
+    many: Option<Ref<'a, Many>>,
+    /// Place of the next entry: in `inline`, else in the sorted vector, else the one kept
+    /// aside (0) and the dense array's from its first (1 on).
+    at: usize,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = (MmId, u32);
+
+    fn next(&mut self) -> Option<(MmId, u32)> {
+        loop {
+            let at = self.at;
+            self.at += 1;
+            let (mm, n) = match &self.many {
+                None => *self.inline.get(at)?,
+                Some(m) if !m.is_dense => *m.sparse.get(at)?,
+                Some(m) if at == 0 => match m.low {
+                    Some(e) => e,
+                    None => continue,
+                },
+                Some(m) => {
+                    let i = m.first + at - 1;
+                    (MmId(m.base + i as u32), *m.dense.get(i)?)
+                }
+            };
+            if n != GONE {
+                return Some((mm, n));
+            }
+        }
     }
 }
 
@@ -901,7 +1074,7 @@ mod tests {
     fn same(c: &MmCounts, reference: &BTreeMap<MmId, u32>, mm: MmId) {
         assert!(c.iter().eq(reference.iter().map(|(&m, &n)| (m, n))));
         assert_eq!(c.len(), reference.len());
-        assert_eq!(c.get(&mm), reference.get(&mm));
+        assert_eq!(c.get(&mm), reference.get(&mm).copied());
         assert_eq!(c.contains_key(&mm), reference.contains_key(&mm));
         assert_eq!(format!("{c:?}"), format!("{reference:?}"));
         if let Some(m) = c.many() {
@@ -972,7 +1145,11 @@ mod tests {
 
     /// One step of [`runs_of_folios_share_what_their_entries_become`] on `folios` and
     /// their `reference` maps.
-    fn run_step(rng: &mut Prng, folios: &mut [MmCounts], reference: &mut [BTreeMap<MmId, u32>]) {
+    fn run_step(
+        rng: &mut Prng,
+        folios: &mut [MmCounts],
+        reference: &mut [BTreeMap<MmId, u32>],
+    ) -> bool {
         let nr = folios.len() as u64;
         // Half the runs over every folio (a fork of the whole mapping), half over some.
         let (lo, hi) = match rng.below(2) {
@@ -993,18 +1170,20 @@ mod tests {
         };
         match rng.below(16) {
             0..=8 => {
-                let mut run = RunShare::adding(mm, 1);
+                let mut run = RunShare::adding(mm, 1).over((hi - lo) as u64);
                 for (c, r) in folios[lo..hi].iter_mut().zip(&mut reference[lo..hi]) {
                     c.add_shared(&mut run);
                     *r.entry(mm).or_insert(0) += 1;
                 }
+                return settle(&mut run, &mut folios[lo..hi]);
             }
             9..=12 => {
-                let mut run = RunShare::removing(mm, 1);
+                let mut run = RunShare::removing(mm, 1).over((hi - lo) as u64);
                 for (c, r) in folios[lo..hi].iter_mut().zip(&mut reference[lo..hi]) {
                     c.sub_shared(&mut run);
                     sub(r);
                 }
+                return settle(&mut run, &mut folios[lo..hi]);
             }
             // One folio alone (a write fault's copy, a zap of one page).
             13 => {
@@ -1020,6 +1199,16 @@ mod tests {
                 reference[lo].clear();
             }
         }
+        false
+    }
+
+    /// Ends `run` over `folios`, as the oracle ends a run of small folios.
+    fn settle(run: &mut RunShare, folios: &mut [MmCounts]) -> bool {
+        let r = run.settle();
+        if let Some(r) = &r {
+            folios.iter_mut().for_each(|c| c.repoint(r));
+        }
+        r.is_some()
     }
 
     /// Runs of folios changed together (a fork adding its child to each, an exit taking it
@@ -1032,9 +1221,9 @@ mod tests {
         let mut rng = Prng::new(11);
         let mut folios = vec![MmCounts::default(); 24];
         let mut reference = vec![BTreeMap::new(); 24];
-        let mut shared = 0;
+        let (mut shared, mut undone) = (0, 0);
         for _ in 0..4000 {
-            run_step(&mut rng, &mut folios, &mut reference);
+            undone += run_step(&mut rng, &mut folios, &mut reference) as u32;
             for (c, r) in folios.iter().zip(&reference) {
                 same(c, r, MmId(1));
                 shared += c
@@ -1044,6 +1233,77 @@ mod tests {
             }
         }
         assert!(shared > 1000, "{shared} folios read shared entries");
+        assert!(
+            undone > 5,
+            "{undone} runs missed holders of an array changed in place"
+        );
+    }
+
+    /// A run that meets every holder of a shared array changes it in place (no copy); one
+    /// that misses some (told it may meet as many as there are) changes it in place, then
+    /// [`RunShare::settle`] puts it back for the holders it missed and hands the folios it
+    /// met what it became. A settle that takes every run as having met all holders leaves
+    /// the folios it missed reading the change, and this fails (seen).
+    #[test]
+    fn a_shared_array_changes_in_place_only_for_a_run_meeting_all_its_holders() {
+        let mut folios = vec![MmCounts::default(); 6];
+        let mut run = RunShare::adding(MmId(3), 1).over(6);
+        for c in &mut folios {
+            c.add(MmId(1), 1);
+            c.add(MmId(2), 1);
+            c.add_shared(&mut run);
+        }
+        assert!(!settle(&mut run, &mut folios));
+        let array = |c: &MmCounts| Rc::as_ptr(c.many.as_ref().expect("behind the pointer"));
+        let first = array(&folios[0]);
+        assert!(
+            folios.iter().all(|c| array(c) == first),
+            "one array for the run"
+        );
+        // Every holder met: changed in place, still one array.
+        let mut run = RunShare::adding(MmId(4), 2).over(6);
+        folios.iter_mut().for_each(|c| c.add_shared(&mut run));
+        assert!(!settle(&mut run, &mut folios));
+        assert!(folios.iter().all(|c| array(c) == first), "changed in place");
+        let want = |mms: &[(u32, u32)]| mms.iter().map(|&(m, n)| (MmId(m), n)).collect::<Vec<_>>();
+        let all = want(&[(1, 1), (2, 1), (3, 1), (4, 2)]);
+        assert!(folios.iter().all(|c| c.iter().eq(all.iter().copied())));
+        // Some of the holders met, adding and removing: the others read what they had.
+        for (adds, mm, met, missed) in [
+            (true, 5, 0..4, true),
+            (false, 4, 2..6, true),
+            (false, 3, 0..6, false),
+        ] {
+            let before: Vec<Vec<(MmId, u32)>> = folios.iter().map(|c| c.iter().collect()).collect();
+            let mut run = match adds {
+                true => RunShare::adding(MmId(mm), 1),
+                false => RunShare::removing(MmId(mm), 1),
+            }
+            .over(6);
+            for c in &mut folios[met.clone()] {
+                match adds {
+                    true => c.add_shared(&mut run),
+                    false => c.sub_shared(&mut run),
+                }
+            }
+            assert_eq!(settle(&mut run, &mut folios[met.clone()]), missed, "{mm}");
+            for (k, c) in folios.iter().enumerate() {
+                let mut want: BTreeMap<MmId, u32> = before[k].iter().copied().collect();
+                if met.contains(&k) {
+                    match adds {
+                        true => *want.entry(MmId(mm)).or_insert(0) += 1,
+                        false => {
+                            let n = want.get_mut(&MmId(mm)).expect("mapped");
+                            *n -= 1;
+                            if *n == 0 {
+                                want.remove(&MmId(mm));
+                            }
+                        }
+                    }
+                }
+                assert!(c.iter().eq(want.into_iter()), "{mm}: folio {k} reads {c:?}");
+            }
+        }
     }
 
     #[test]
@@ -1055,6 +1315,7 @@ mod tests {
         }
         let m = c.many().expect("behind the pointer");
         assert!(m.is_dense && m.dense.len() == 5001 && m.base == 1);
+        drop(m);
         for m in 2..=4991 {
             c.sub(MmId(m), 512);
             let m = c.many().expect("many");
@@ -1067,14 +1328,15 @@ mod tests {
             "exits in fork order drop the front: {} slots",
             m.dense.len()
         );
+        drop(m);
         assert!(c.keys().eq([1].into_iter().chain(4992..=5001).map(MmId)));
-        assert_eq!(c.get(&MmId(1)), Some(&512));
+        assert_eq!(c.get(&MmId(1)), Some(512));
         assert_eq!(c.remove(&MmId(1)), Some(512));
         assert_eq!(c.len(), 10);
         for m in 4992..=5001 {
             c.remove(&MmId(m));
         }
-        assert!(c.is_empty() && c.many.as_ref().is_some_and(|m| m.dense.is_empty()));
+        assert!(c.is_empty() && c.many.as_ref().is_some_and(|m| m.borrow().dense.is_empty()));
     }
 
     #[test]
@@ -1134,6 +1396,7 @@ mod tests {
         }
         let m = c.many().expect("behind the pointer");
         assert!(!m.is_dense && m.dense.capacity() == 0 && m.sparse.len() == 1000);
+        drop(m);
         // Children of one parent fill the gap after the last: still sorted (the span is
         // what decides, not the newcomers).
         for i in 0..100 {

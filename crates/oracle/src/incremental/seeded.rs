@@ -19,6 +19,11 @@ pub(crate) enum Fault {
     /// A run of entries whose flags alone changed (a write-protect) takes in the entries
     /// after it that map another page now.
     DiffRunOverreach,
+    /// A run that changed a shared MM array in place but met only some of its holders
+    /// leaves the folios it met reading the array as it was.
+    RunKeepsArray,
+    /// A range resting as runs is taken as unchanged when each run's first entry is.
+    RunsMatchFirstOnly,
 }
 
 thread_local! {
@@ -58,7 +63,7 @@ fn steps_agree(fault: Fault) -> bool {
     let mut spaces = vec![parent];
     let mut rc = Recounter::default();
     let mut agree = true;
-    for step in 0..16 {
+    for step in 0..22 {
         take_step(step, &mut spaces, &mut mem, &pfns);
         rc.update(spaces.iter(), &mem, &mut |_| {});
         for s in &mut spaces {
@@ -122,7 +127,28 @@ fn take_step(step: u32, spaces: &mut Vec<AddressSpace>, mem: &mut Memory, pfns: 
             spaces[3].pt.set_pte(va, Pte::present(cow, true, false));
         }
         14 => drop(spaces.remove(2)),
-        15 => spaces.truncate(1),
+        15 | 20 => spaces.truncate(1),
+        // The second run of small folios (pages 28..52) shared by two children's forks,
+        // the parent unmapping its first half (which then shares another array), a child
+        // unmapping a stretch across both halves: a run that meets only some holders of
+        // the first array it changes in place.
+        16 | 17 => {
+            let mut child = spaces[0].clone();
+            child.id = MmId(10 + step);
+            spaces.push(child);
+        }
+        18 | 19 => {
+            let (mm, from) = if step == 18 { (0, 28) } else { (1, 34) };
+            for page in from..from + 12 {
+                let va = VirtAddr(BASE + page * PAGE_SIZE);
+                spaces[mm].pt.set_pte(va, Pte::NONE);
+            }
+        }
+        // The large folio the parent maps split into small ones: its mms are recounted.
+        21 => {
+            let large = pfns.iter().find(|p| mem.folio_meta(**p).1 .0 > 0);
+            mem.split_folio(*large.expect("a large folio"), Order(0));
+        }
         _ => {}
     }
 }
@@ -140,6 +166,8 @@ fn a_fast_path_broken_on_purpose_disagrees() {
         Fault::InSkipsMm,
         Fault::OutKeepsFolio,
         Fault::DiffRunOverreach,
+        Fault::RunKeepsArray,
+        Fault::RunsMatchFirstOnly,
     ] {
         let caught = std::panic::catch_unwind(|| steps_agree(fault)).map_or(true, |agree| !agree);
         FAULT.with(|c| c.set(Fault::None));
@@ -183,6 +211,50 @@ fn a_run_ends_where_an_entry_by_entry_walk_ends_it() {
                 );
                 assert_eq!(super::run_len(&ptes), end);
             }
+        }
+    }
+}
+
+/// The mms a stretch of one-page layout marks sends to a recount, read a PMD block at a
+/// time, are those a page-by-page walk finds: the mms of every stored folio of more than
+/// one page holding a page of the stretch (one-page folios and absent pages none),
+/// wherever the stretch starts and ends against the folios and the blocks.
+#[test]
+fn a_stretch_of_one_page_marks_finds_the_larger_folios_a_walk_finds() {
+    let mut rc = Recounter::default();
+    let block = PMD_SIZE / PAGE_SIZE;
+    // (head, pages, mm): small folios, gaps, large folios, one across no block boundary.
+    let folios = [
+        (0u64, 1u64, 1u32),
+        (1, 1, 2),
+        (4, 4, 3),
+        (9, 1, 4),
+        (block - 8, 8, 5),
+        (block, 1, 6),
+        (block + 16, 16, 7),
+        (2 * block + 3, 1, 8),
+    ];
+    for (head, pages, mm) in folios {
+        let t = rc.truth.get_or_insert(Pfn(head), pages);
+        t.entries_per_mm.add(MmId(mm), 1);
+    }
+    let naive = |start: u64, end: u64| {
+        let mut mms: Vec<MmId> = (start..end)
+            .filter_map(|p| rc.truth.containing(Pfn(p)))
+            .filter(|(_, t)| t.nr_pages > 1)
+            .flat_map(|(_, t)| t.entries_per_mm.keys().collect::<Vec<_>>())
+            .collect();
+        mms.sort_unstable();
+        mms.dedup();
+        mms
+    };
+    for start in (0..2 * block + 8).step_by(3) {
+        for len in [1, 2, 5, 17, block, 2 * block] {
+            let mut mms = Vec::new();
+            rc.mms_mapping_larger(Pfn(start), Pfn(start + len), &mut mms);
+            mms.sort_unstable();
+            mms.dedup();
+            assert_eq!(mms, naive(start, start + len), "[{start}, +{len})");
         }
     }
 }
