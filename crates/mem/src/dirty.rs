@@ -170,8 +170,13 @@ pub struct MemMarks {
     /// PFN, pages): what `pages` would hold page by page (fork's AnonExclusive clear of a
     /// large folio's pages, one mark, not one per page). Empty after an overflow of `pages`.
     pub runs: Vec<(Pfn, u64)>,
-    /// First PFNs of folios allocated, freed or split, with their page count.
+    /// First PFNs of larger folios allocated, freed or split, with their page count.
     pub layout: Vec<(Pfn, u64)>,
+    /// Small (one-page) folios allocated or freed, in marking order, as spans of
+    /// consecutive PFNs (first, folios), a span grown by the next folio when it follows
+    /// (a write of 1 GiB of 4K pages allocates one span, not a mark each): with `layout`,
+    /// what [`MemMarks::layout_folios`] lists folio by folio.
+    pub small_layout: Vec<(Pfn, u64)>,
 }
 
 impl MemMarks {
@@ -196,33 +201,57 @@ impl MemMarks {
     }
     /// "Everything": the page list overflowed.
     fn overflow(&mut self) {
-        self.pages.saturate();
-        self.runs = Vec::new();
+        self.saturate();
     }
+    /// The folio of `nr_pages` from `head` was allocated, freed or split.
     #[inline]
     pub fn layout(&mut self, head: Pfn, nr_pages: u64) {
         if self.pages.overflowed {
             return;
         }
-        if self.layout.len() < Marks::CAP {
-            self.layout.push((head, nr_pages));
+        let small = nr_pages == 1;
+        if let Some((first, n)) = self.small_layout.last_mut().filter(|_| small) {
+            if first.add(*n) == head {
+                *n += 1;
+                return;
+            }
+        }
+        let list = match small {
+            true => &mut self.small_layout,
+            false => &mut self.layout,
+        };
+        if list.len() < Marks::CAP {
+            list.push((head, nr_pages));
         } else {
             self.overflow();
         }
     }
+    /// The folios allocated, freed or split, each with its page count: the small ones
+    /// (from `small_layout`) first, then the larger ones; empty after an overflow.
+    pub fn layout_folios(&self) -> impl Iterator<Item = (Pfn, u64)> + '_ {
+        let small = (self.small_layout.iter())
+            .flat_map(|&(first, n)| (0..n).map(move |i| (first.add(i), 1)));
+        small.chain(self.layout.iter().copied())
+    }
+    /// Whether no folio was allocated, freed or split (nor the marks overflowed).
+    pub fn layout_is_empty(&self) -> bool {
+        self.layout.is_empty() && self.small_layout.is_empty()
+    }
     pub fn is_empty(&self) -> bool {
-        self.pages.is_empty() && self.runs.is_empty() && self.layout.is_empty()
+        self.pages.is_empty() && self.runs.is_empty() && self.layout_is_empty()
     }
     pub fn clear(&mut self) {
         self.pages.clear();
         clear_list(&mut self.runs);
         clear_list(&mut self.layout);
+        clear_list(&mut self.small_layout);
     }
     /// "Everything" (an overflowed page list) until the next clear, keeping nothing.
     pub fn saturate(&mut self) {
         self.pages.saturate();
         self.runs = Vec::new();
         self.layout = Vec::new();
+        self.small_layout = Vec::new();
     }
 }
 
@@ -325,6 +354,36 @@ mod tests {
             assert_eq!(flat, list.raw());
             assert!((spans.spans().windows(2)).all(|w| w[0].0.add(w[0].1) != w[1].0));
             assert_eq!(spans.sorted(), list.sorted());
+        }
+    }
+
+    /// The layout marks list, folio by folio, what was marked: the small folios in the
+    /// order marked (consecutive ones as one span), then the larger ones.
+    #[test]
+    fn layout_marks_list_each_folio_marked() {
+        let mut rng = foliolab_types::prng::Prng::new(11);
+        for _ in 0..200 {
+            let mut m = MemMarks::default();
+            let (mut small, mut large) = (Vec::new(), Vec::new());
+            let mut pfn = rng.below(64);
+            for _ in 0..rng.below(100) {
+                let nr = [1, 1, 1, 4, 512][rng.below(5) as usize];
+                m.layout(Pfn(pfn), nr);
+                match nr {
+                    1 => small.push((Pfn(pfn), 1)),
+                    _ => large.push((Pfn(pfn), nr)),
+                }
+                pfn = match rng.below(4) {
+                    0 => rng.below(1024),
+                    1 => pfn,
+                    _ => pfn + nr,
+                };
+            }
+            let want: Vec<(Pfn, u64)> = small.iter().chain(&large).copied().collect();
+            assert!(m.layout_folios().eq(want.iter().copied()));
+            assert_eq!(m.layout_is_empty(), want.is_empty());
+            let spans = &m.small_layout;
+            assert!(spans.windows(2).all(|w| w[0].0.add(w[0].1) != w[1].0));
         }
     }
 

@@ -438,7 +438,7 @@ impl Model {
 
     /// The buddy allocator after a change of the folio layout.
     fn touched_structures_ok(&self) -> bool {
-        let layout = !self.mem.touched.layout.is_empty() || self.mem.touched.pages.overflowed();
+        let layout = !self.mem.touched.layout_is_empty() || self.mem.touched.pages.overflowed();
         if layout && self.mem.check_invariants().is_err() {
             return false;
         }

@@ -897,22 +897,13 @@ impl Recounter {
         if mem.touched.pages.overflowed() {
             return (true, mms);
         }
-        let layout = &mem.touched.layout[..];
-        let mut i = 0;
-        while i < layout.len() {
-            let (head, nr_pages) = layout[i];
-            if nr_pages > 1 {
-                self.mms_mapping(head, head.add(nr_pages), &mut mms);
-                i += 1;
-                continue;
-            }
-            // Consecutive one-page marks (a write's allocations, a munmap's frees).
-            let mut j = i + 1;
-            while j < layout.len() && layout[j] == (Pfn(head.0 + (j - i) as u64), 1) {
-                j += 1;
-            }
-            self.mms_mapping_larger(head, head.add((j - i) as u64), &mut mms);
-            i = j;
+        for &(head, nr_pages) in &mem.touched.layout {
+            self.mms_mapping(head, head.add(nr_pages), &mut mms);
+        }
+        // One-page folios, consecutive ones as a span (a write's allocations, a munmap's
+        // frees).
+        for &(first, nr) in &mem.touched.small_layout {
+            self.mms_mapping_larger(first, first.add(nr), &mut mms);
         }
         mms.sort_unstable();
         mms.dedup();

@@ -100,7 +100,7 @@ impl Model {
             sorted: changed,
             at: 0,
         };
-        for &(head, nr_pages) in &marks.layout {
+        for (head, nr_pages) in marks.layout_folios() {
             tails_ok &= self.layout_heads(head, nr_pages, &mut cursor, &mut known, &mut extra);
         }
         let mut out = std::mem::take(&mut st.folios);
@@ -122,18 +122,15 @@ impl Model {
 
     /// Whether the memmap's marks name exactly the heads in `changed`, in that order: the
     /// marked pages are they, no run of pages was marked, and the layout marks (if any)
-    /// are those pages one by one. Then, if each is its own folio's head, they are the
+    /// are small folios', those pages one by one. Then, if each is its own folio's head, they are the
     /// touched folios and no tail needs looking at.
     pub(super) fn marks_are_changed(&self, changed: &[Pfn], pages: &[(Pfn, u64)]) -> bool {
         let marks = &self.mem.touched;
-        let layout = &marks.layout;
         !marks.pages.overflowed()
             && marks.runs.is_empty()
             && spans_are(pages, changed)
-            && (layout.is_empty()
-                || (layout.len() == changed.len()
-                    && (layout.iter().zip(changed))
-                        .fold(true, |same, (&(h, n), c)| same & (h == *c) & (n == 1))))
+            && marks.layout.is_empty()
+            && (marks.small_layout.is_empty() || spans_are(&marks.small_layout, changed))
     }
 
     /// The heads of the folios holding the marked `pages` (a free page stands for itself)
