@@ -22,7 +22,8 @@ pub(crate) enum Fault {
     /// A run that changed a shared MM array in place but met only some of its holders
     /// leaves the folios it met reading the array as it was.
     RunKeepsArray,
-    /// A range resting as runs is taken as unchanged when each run's first entry is.
+    /// A range resting as runs is taken as unchanged without a look at its runs' entries
+    /// (the none entries between them alone compared).
     RunsMatchFirstOnly,
 }
 
@@ -255,6 +256,30 @@ fn a_stretch_of_one_page_marks_finds_the_larger_folios_a_walk_finds() {
             mms.sort_unstable();
             mms.dedup();
             assert_eq!(mms, naive(start, start + len), "[{start}, +{len})");
+        }
+    }
+}
+
+/// A stretch of one-page layout marks, measured a block of marks at a time, ends where a
+/// mark-by-mark walk ends it: at a mark of another page, of a larger folio, or the list's
+/// end, wherever that falls against the blocks.
+#[test]
+fn a_stretch_of_marks_ends_where_a_mark_by_mark_walk_ends_it() {
+    let naive = |marks: &[(Pfn, u64)]| {
+        (1..marks.len())
+            .find(|&k| marks[k] != (marks[0].0.add(k as u64), 1))
+            .unwrap_or(marks.len())
+    };
+    for len in 1..50u64 {
+        for end in 1..=len {
+            for ender in [(Pfn(0x900 + end + 3), 1), (Pfn(0x900 + end), 4)] {
+                let mut marks: Vec<(Pfn, u64)> = (0..len).map(|k| (Pfn(0x900 + k), 1)).collect();
+                if end < len {
+                    marks[end as usize] = ender;
+                }
+                assert_eq!(super::one_page_marks(&marks), naive(&marks), "{len} {end}");
+                assert_eq!(super::one_page_marks(&marks), end as usize);
+            }
         }
     }
 }
