@@ -525,32 +525,37 @@ fn same_ptes(a: &Ptes, b: &Ptes) -> bool {
 }
 
 /// PTEs compared at once by [`run_len`].
-const RUN_BLOCK: usize = 8;
+const RUN_BLOCK: usize = 16;
 
 /// How many entries from `ptes[0]` on are `ptes[0]`'s run: each the one before it mapping
 /// the next page with the same bits. Compared a block of [`RUN_BLOCK`] entries at a time
-/// (without a branch per entry: a fork's or an exit's table of 512 small folios is a few
-/// dozen blocks), then one at a time where a block ends the run.
+/// (their differences from the run's entries or-ed together, without a branch per entry: a
+/// fork's or an exit's table of 512 small folios is a few dozen blocks), then one at a time
+/// where a block ends the run.
 #[inline]
 pub(crate) fn run_len(ptes: &[Pte]) -> usize {
     let first = ptes[0].0;
-    let at = |j: usize| first + j as u64 * PAGE_SIZE;
     let mut nr = 1;
     while nr + RUN_BLOCK <= ptes.len() {
-        let block = &ptes[nr..nr + RUN_BLOCK];
-        let along = block
-            .iter()
-            .enumerate()
-            .fold(true, |all, (j, p)| all & (p.0 == at(nr + j)));
-        if !along {
+        let base = first + nr as u64 * PAGE_SIZE;
+        if run_differs(&ptes[nr..nr + RUN_BLOCK], base) != 0 {
             break;
         }
         nr += RUN_BLOCK;
     }
-    while nr < ptes.len() && ptes[nr].0 == at(nr) {
+    while nr < ptes.len() && ptes[nr].0 == first + nr as u64 * PAGE_SIZE {
         nr += 1;
     }
     nr
+}
+
+/// Zero when each entry `j` of `ptes` is `first` mapping `j` pages further (bits
+/// `first + j * PAGE_SIZE`), else not: every entry read, no branch.
+#[inline]
+pub(crate) fn run_differs(ptes: &[Pte], first: u64) -> u64 {
+    ptes.iter().enumerate().fold(0, |acc, (j, p)| {
+        acc | (p.0 ^ (first + j as u64 * PAGE_SIZE))
+    })
 }
 
 impl Tally<'_> {

@@ -3,7 +3,7 @@
 //! or forked range of small folios is one run, 16 bytes instead of a 4 KiB copy) and is
 //! expanded into a whole copy only while an update diffs it entry by entry.
 
-use super::{each_run, run_len, same_ptes, Ptes, View};
+use super::{each_run, run_differs, run_len, same_ptes, Ptes, View};
 use foliolab_mem::{PmdEntry, Pte};
 use foliolab_types::PAGE_SIZE;
 
@@ -89,10 +89,10 @@ pub(super) fn runs_match(runs: &[PteRun], now: &Ptes) -> bool {
     let mut i = 0;
     for r in runs {
         let (at, nr) = (r.at as usize, r.nr as usize);
-        if !none(&now[i..at]) || now[at] != r.first {
+        if !none(&now[i..at]) {
             return false;
         }
-        let whole = nr == 1 || run_len(&now[at..at + nr]) == nr;
+        let whole = run_differs(&now[at..at + nr], r.first.0) == 0;
         #[cfg(test)]
         let whole = whole || super::seeded::seeded(super::seeded::Fault::RunsMatchFirstOnly);
         if !whole {

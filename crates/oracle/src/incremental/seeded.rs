@@ -22,7 +22,8 @@ pub(crate) enum Fault {
     /// A run that changed a shared MM array in place but met only some of its holders
     /// leaves the folios it met reading the array as it was.
     RunKeepsArray,
-    /// A range resting as runs is taken as unchanged when each run's first entry is.
+    /// A range resting as runs is taken as unchanged without a look at its runs' entries
+    /// (the none entries between them alone compared).
     RunsMatchFirstOnly,
 }
 
