@@ -21,108 +21,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod freed;
 mod heads;
+mod parts;
+use parts::{Part, Parts, Sums};
 mod rss;
 use rss::added_rss;
 mod small;
-
-/// One folio's part of the statistics the check conserves.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Part {
-    /// Pages counted in NR_ANON_MAPPED / NR_FILE_MAPPED by the design, and whether the
-    /// design cannot say (its statistic depends on the history).
-    anon_mapped: u64,
-    anon_unknown: bool,
-    file_mapped: u64,
-    file_unknown: bool,
-    shmem_pmd_pages: i64,
-    /// PMD-mapped anon folio.
-    thp: bool,
-    /// Order of a live large anon folio (0: not one), and whether it is flagged partially
-    /// mapped.
-    anon_order: u8,
-    flagged: bool,
-}
-
-/// Sums of [`Part`] over every folio.
-#[derive(Clone, Debug, Default)]
-struct Sums {
-    anon_mapped: i64,
-    anon_unknown: i64,
-    file_mapped: i64,
-    file_unknown: i64,
-    shmem_pmd_pages: i64,
-    thps: i64,
-    per_order: [i64; 10],
-    flagged: [i64; 10],
-}
-
-impl Part {
-    /// Packed into one word (16 bits per page count: a folio has at most 512 pages).
-    fn pack(&self) -> u64 {
-        let c = |n: u64| n.min(0xffff);
-        c(self.anon_mapped)
-            | c(self.file_mapped) << 16
-            | (self.shmem_pmd_pages as u64).min(0xffff) << 32
-            | (self.anon_order as u64 & 0xf) << 48
-            | (self.anon_unknown as u64) << 52
-            | (self.file_unknown as u64) << 53
-            | (self.thp as u64) << 54
-            | (self.flagged as u64) << 55
-    }
-    fn unpack(w: u64) -> Part {
-        Part {
-            anon_mapped: w & 0xffff,
-            file_mapped: (w >> 16) & 0xffff,
-            shmem_pmd_pages: ((w >> 32) & 0xffff) as i64,
-            anon_order: ((w >> 48) & 0xf) as u8,
-            anon_unknown: w >> 52 & 1 != 0,
-            file_unknown: w >> 53 & 1 != 0,
-            thp: w >> 54 & 1 != 0,
-            flagged: w >> 55 & 1 != 0,
-        }
-    }
-}
-
-impl Sums {
-    /// Replaces the kept part `*slot` (packed) by `new` in the sums and in the slot: out of
-    /// line (a fork changes no folio's part), a small folio's in a few operations.
-    #[inline(never)]
-    fn replace(&mut self, slot: &mut u64, new: u64) {
-        // A small folio's part: its mapped pages and whether the design cannot say.
-        const SMALL: u64 = 0xffff_ffff | 1 << 52 | 1 << 53;
-        if (*slot | new) & !SMALL == 0 {
-            let field = |w: u64, shift: u32, mask: u64| ((w >> shift) & mask) as i64;
-            let delta = |shift, mask| field(new, shift, mask) - field(*slot, shift, mask);
-            self.anon_mapped += delta(0, 0xffff);
-            self.file_mapped += delta(16, 0xffff);
-            self.anon_unknown += delta(52, 1);
-            self.file_unknown += delta(53, 1);
-            *slot = new;
-            return;
-        }
-        self.replace_any(slot, new);
-    }
-
-    /// [`Sums::replace`] of any part: out of line.
-    #[cold]
-    #[inline(never)]
-    fn replace_any(&mut self, slot: &mut u64, new: u64) {
-        self.apply(&Part::unpack(*slot), -1);
-        self.apply(&Part::unpack(new), 1);
-        *slot = new;
-    }
-
-    fn apply(&mut self, p: &Part, sign: i64) {
-        self.anon_mapped += sign * p.anon_mapped as i64;
-        self.anon_unknown += sign * p.anon_unknown as i64;
-        self.file_mapped += sign * p.file_mapped as i64;
-        self.file_unknown += sign * p.file_unknown as i64;
-        self.shmem_pmd_pages += sign * p.shmem_pmd_pages;
-        self.thps += sign * p.thp as i64;
-        self.per_order[p.anon_order as usize] += sign * (p.anon_order > 0) as i64;
-        self.flagged[p.anon_order as usize] += sign * p.flagged as i64;
-    }
-}
 
 /// What the touched check keeps between statements.
 #[derive(Clone, Debug, Default)]
@@ -156,8 +59,8 @@ pub struct TouchedCheck {
     slots: Vec<u64>,
     /// The swap cache as the last check saw it, for the slots it looked at.
     cache: BTreeMap<u64, Pfn>,
-    /// Each folio's statistics ([`Part::pack`]), by head PFN.
-    parts: Vec<u64>,
+    /// Each folio's statistics, by head PFN.
+    parts: Parts,
     /// The heads the last check's marks named that the changed list lacked, and a spare
     /// list (each reused for its capacity).
     found: [Vec<Pfn>; 2],
@@ -592,7 +495,7 @@ impl Model {
         let bufs = std::mem::take(&mut st.small);
         let mut scratch = small::SmallScratch::new(self, &unmapped, bufs);
         if let Some(&last) = folios.last() {
-            grow_to(&mut st.parts, last.0 as usize, 0);
+            st.parts.grow_to(last.0 as usize);
         }
         let mut i = 0;
         while i < folios.len() {
@@ -628,11 +531,7 @@ impl Model {
                 pass.ok &= truth.get(&head).is_none();
                 Part::default()
             };
-            let slot = &mut st.parts[head.0 as usize];
-            let new = part.pack();
-            if *slot != new {
-                st.sums.replace(slot, new);
-            }
+            st.parts.replace(head.0 as usize, part.pack(), &mut st.sums);
         }
         st.small = scratch.into_bufs();
         pass.ok &= out.is_empty();

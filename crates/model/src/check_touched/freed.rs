@@ -4,7 +4,7 @@
 //! per-folio path looks each up ([`Model::touched_folios_ok`]'s path for a head that is
 //! not live: no truth, no part).
 
-use super::{grow_to, small, TouchedCheck};
+use super::{small, TouchedCheck};
 use crate::model::Model;
 use foliolab_mem::PageFlags;
 use foliolab_types::{Pfn, TruthStore, PMD_ORDER};
@@ -41,8 +41,8 @@ impl Model {
             return 0;
         }
         let from = first.0 as usize;
-        grow_to(&mut st.parts, from + n - 1, 0);
-        small::clear_parts(&mut st.parts[from..from + n], &mut st.sums);
+        st.parts.grow_to(from + n - 1);
+        small::clear_parts(&mut st.parts, from, n, &mut st.sums);
         n
     }
 }

@@ -12,6 +12,7 @@
 //! builds compare the parts folio by folio, and the tests of
 //! `crates/sim/tests/small_folio_faults.rs` break each rule inside a run.
 
+use super::parts::{compact, Parts, WIDE};
 use super::{grow_to, Part, Sums, TouchedCheck};
 use crate::model::Model;
 use foliolab_mem::{Page, PageFlags};
@@ -74,14 +75,11 @@ struct PagePass<'s> {
     entries: &'s [u32],
     writable: &'s [u32],
     anon: &'s mut [bool],
-    /// The kept parts (empty when the pass does not keep them) and their sums.
-    kept: &'s mut [u64],
+    /// The kept parts, the run's from `from` (when the pass keeps them), and their sums.
+    parts: &'s mut Parts,
+    from: usize,
     sums: &'s mut Sums,
 }
-
-/// The bits a small folio's packed part ([`Part::pack`]) can have: its mapped pages and
-/// whether the design cannot say.
-const SMALL_PART: u64 = 0xffff_ffff | 1 << 52 | 1 << 53;
 
 impl Part {
     /// [`Part::small`] packed ([`Part::pack`]), without building it.
@@ -112,40 +110,6 @@ impl Part {
             file_unknown: !anon && pages.is_none(),
             ..Part::default()
         }
-    }
-}
-
-/// Changes of the sums over a run of small folios' parts, applied once per run.
-#[derive(Default)]
-struct SmallDelta {
-    anon_mapped: i64,
-    file_mapped: i64,
-    anon_unknown: i64,
-    file_unknown: i64,
-}
-
-impl SmallDelta {
-    /// Replaces the kept part `*slot` by `new` (both a small folio's words, [`SMALL_PART`]),
-    /// counting the change here; any other word goes to `sums` at once.
-    #[inline]
-    fn replace(&mut self, sums: &mut Sums, slot: &mut u64, new: u64) {
-        let old = *slot;
-        if (old | new) & !SMALL_PART != 0 {
-            return sums.replace(slot, new);
-        }
-        let field = |w: u64, shift: u32, mask: u64| ((w >> shift) & mask) as i64;
-        self.anon_mapped += field(new, 0, 0xffff) - field(old, 0, 0xffff);
-        self.file_mapped += field(new, 16, 0xffff) - field(old, 16, 0xffff);
-        self.anon_unknown += field(new, 52, 1) - field(old, 52, 1);
-        self.file_unknown += field(new, 53, 1) - field(old, 53, 1);
-        *slot = new;
-    }
-
-    fn apply(self, sums: &mut Sums) {
-        sums.anon_mapped += self.anon_mapped;
-        sums.file_mapped += self.file_mapped;
-        sums.anon_unknown += self.anon_unknown;
-        sums.file_unknown += self.file_unknown;
     }
 }
 
@@ -200,7 +164,7 @@ impl Model {
             return (0, true);
         }
         let from = first.0 as usize;
-        grow_to(&mut st.parts, from + room - 1, 0);
+        st.parts.grow_to(from + room - 1);
         grow_to(&mut st.writable, from + room - 1, 0);
         let precise = scratch.precise;
         let TouchedCheck {
@@ -213,7 +177,8 @@ impl Model {
             entries: &bufs.narrow[..room],
             writable: &writable[from..from + room],
             anon: &mut bufs.anon[..room],
-            kept: &mut parts[from..from + room],
+            parts,
+            from,
             sums,
         };
         let refs_ok =
@@ -249,11 +214,12 @@ impl Model {
     fn debug_small_parts(&self, st: &TouchedCheck, run: SmallRun<'_>) {
         if cfg!(debug_assertions) {
             let from = run.first.0 as usize;
-            for (i, &w) in st.parts[from..from + run.len()].iter().enumerate() {
+            for (i, &w) in st.parts.words[from..from + run.len()].iter().enumerate() {
                 let (f, t) = (run.folio(i), run.truth(i));
                 let flags = self.mem.page(f.head).flags;
                 let mapped = !std::ptr::eq(t, run.unmapped);
-                assert_eq!(w, self.part(f, flags, t, mapped).pack(), "{:?}", f.head);
+                let want = compact(self.part(f, flags, t, mapped).pack());
+                assert_eq!(w, want, "{:?}", f.head);
             }
         }
     }
@@ -313,7 +279,7 @@ fn pages_pass<const PLAIN: bool, const PARTS: bool>(
         }
     };
     if PARTS {
-        keep_precise_parts(&mut pass.kept[..n], entries, pass.anon, pass.sums);
+        keep_precise_parts(pass.parts, pass.from, &entries[..n], pass.anon, pass.sums);
     }
     (n, !bad)
 }
@@ -408,42 +374,48 @@ pub(super) fn narrow_entries(first: Pfn, wide: &[u64], narrow: &mut [u32]) -> bo
     high >> 30 == 0 && first.0 + wide.len() as u64 <= u32::MAX as u64
 }
 
-/// Brings the kept parts `kept` of a run's folios (mapped by `entries` entries, anon or
-/// not by `anon`) and their sums up to date when the design's mapped pages are the
-/// precise ones (one for a folio an entry maps, none otherwise), in passes with no
-/// branch: whether any part changed (none did at a fork or an exit); if so, and every
-/// kept part is a small folio's, the old and the new parts summed field by field.
+/// Brings the kept parts of a run's folios (from `from`, mapped by `entries` entries, anon
+/// or not by `anon`) and their sums up to date when the design's mapped pages are the
+/// precise ones (one for a folio an entry maps, none otherwise), in passes with no branch
+/// over their compact words: whether any part changed (none did at a fork or an exit); if
+/// so, and none is kept wide, the old and the new parts summed field by field.
 #[inline(never)]
-fn keep_precise_parts(kept: &mut [u64], entries: &[u32], anon: &[bool], sums: &mut Sums) {
-    let n = kept.len();
-    let (entries, anon) = (&entries[..n], &anon[..n]);
+fn keep_precise_parts(
+    parts: &mut Parts,
+    from: usize,
+    entries: &[u32],
+    anon: &[bool],
+    sums: &mut Sums,
+) {
+    let n = entries.len();
+    let anon = &anon[..n];
     // 1 for a mapped anon folio, 1 << 16 for a mapped file folio, 0 unmapped: selected by
     // a mask, not shifted by a count per folio, so that the pass vectorizes.
     let new_part = |i: usize| {
-        let mapped = (entries[i] != 0) as u64;
-        let anon_mask = (anon[i] as u64).wrapping_neg();
+        let mapped = (entries[i] != 0) as u32;
+        let anon_mask = (anon[i] as u32).wrapping_neg();
         let word = (mapped & anon_mask) | ((mapped << 16) & !anon_mask);
-        debug_assert_eq!(word, Part::pack_small(anon[i], Some(mapped)));
+        debug_assert_eq!(
+            word,
+            compact(Part::pack_small(anon[i], Some(mapped as u64)))
+        );
         word
     };
+    let kept = &mut parts.words[from..from + n];
     if (0..n).fold(0, |changed, i| changed | (kept[i] ^ new_part(i))) == 0 {
         return;
     }
-    if kept.iter().fold(0, |any, &w| any | w) & !SMALL_PART != 0 {
-        let mut delta = SmallDelta::default();
-        for (i, slot) in kept.iter_mut().enumerate() {
-            let new = new_part(i);
-            if *slot != new {
-                delta.replace(sums, slot, new);
-            }
+    if kept.iter().fold(false, |wide, &w| wide | (w == WIDE)) {
+        for i in 0..n {
+            parts.replace(from + i, new_part(i) as u64, sums);
         }
-        return delta.apply(sums);
+        return;
     }
     // The new parts are 0, 1 (anon) or 1 << 16 (file): at most a PMD range's worth add up
     // without a carry from one field to the other.
-    debug_assert!(n <= 0xffff);
-    remove_small_parts(kept, sums);
-    let mut new_sum = 0u64;
+    debug_assert!(n <= 0x7fff);
+    sums.remove_compact(kept);
+    let mut new_sum = 0u32;
     for (i, slot) in kept.iter_mut().enumerate() {
         *slot = new_part(i);
         new_sum += *slot;
@@ -452,36 +424,21 @@ fn keep_precise_parts(kept: &mut [u64], entries: &[u32], anon: &[bool], sums: &m
     sums.file_mapped += (new_sum >> 16) as i64;
 }
 
-/// Takes the kept parts `kept`, each a small folio's ([`SMALL_PART`]), out of `sums`,
-/// their fields summed apart with no branch (the slots keep their words).
-fn remove_small_parts(kept: &[u64], sums: &mut Sums) {
-    let (mut anon_mapped, mut file_mapped, mut anon_unknown, mut file_unknown) = (0, 0, 0, 0);
-    for &old in kept {
-        anon_mapped += old & 0xffff;
-        file_mapped += (old >> 16) & 0xffff;
-        anon_unknown += (old >> 52) & 1;
-        file_unknown += (old >> 53) & 1;
-    }
-    sums.anon_mapped -= anon_mapped as i64;
-    sums.file_mapped -= file_mapped as i64;
-    sums.anon_unknown -= anon_unknown as i64;
-    sums.file_unknown -= file_unknown as i64;
-}
-
-/// Sets the kept parts `kept` of freed folios to none, taking them out of `sums`: in
-/// passes with no branch when each was a small folio's.
-pub(super) fn clear_parts(kept: &mut [u64], sums: &mut Sums) {
+/// Sets the kept parts of the `n` freed folios from `from` to none, taking them out of
+/// `sums`: in passes with no branch over their compact words when none is kept wide.
+pub(super) fn clear_parts(parts: &mut Parts, from: usize, n: usize, sums: &mut Sums) {
+    let kept = &mut parts.words[from..from + n];
     let any = kept.iter().fold(0, |any, &w| any | w);
     if any == 0 {
         return;
     }
-    if any & !SMALL_PART != 0 {
-        for slot in kept.iter_mut().filter(|w| **w != 0) {
-            sums.replace(slot, 0);
+    if kept.iter().fold(false, |wide, &w| wide | (w == WIDE)) {
+        for i in from..from + n {
+            parts.replace(i, 0, sums);
         }
         return;
     }
-    remove_small_parts(kept, sums);
+    sums.remove_compact(kept);
     kept.fill(0);
 }
 
@@ -489,18 +446,13 @@ pub(super) fn clear_parts(kept: &mut [u64], sums: &mut Sums) {
 /// how many pages each folio maps (`mapped`, in order): an unmapped folio maps none,
 /// whatever the design would say.
 fn keep_small_parts(st: &mut TouchedCheck, run: SmallRun<'_>, mapped: &[Option<u64>]) {
-    let (from, n) = (run.first.0 as usize, run.len());
-    let kept = &mut st.parts[from..from + n];
-    let mut delta = SmallDelta::default();
-    for (i, slot) in kept.iter_mut().enumerate() {
+    let from = run.first.0 as usize;
+    for i in 0..run.len() {
         let pages = match std::ptr::eq(run.truth(i), run.unmapped) {
             true => Some(0),
             false => mapped[i],
         };
         let new = Part::pack_small(run.anon[i], pages);
-        if *slot != new {
-            delta.replace(&mut st.sums, slot, new);
-        }
+        st.parts.replace(from + i, new, &mut st.sums);
     }
-    delta.apply(&mut st.sums);
 }
