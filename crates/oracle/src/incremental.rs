@@ -18,7 +18,8 @@ use crate::changed::Changed;
 use crate::recount::{count_entry, truth_at};
 use foliolab_mem::{AddressSpace, EntryChange, Memory, PageFlags, PmdEntry, Pte};
 use foliolab_types::{
-    FolioTruth, MmId, Pfn, RunShare, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE,
+    FolioTruth, MmId, Pfn, RunShare, SmallStep, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES,
+    PMD_SIZE,
 };
 use std::collections::{btree_map, BTreeMap, BTreeSet};
 
@@ -243,6 +244,14 @@ impl Tally<'_> {
                 pfn,
                 end.offset_from(pfn),
                 |_| false,
+                |_, r| {
+                    let step = r.count_out(mm);
+                    #[cfg(test)]
+                    if step == SmallStep::Forget && seeded::seeded(seeded::Fault::OutKeepsFolio) {
+                        return SmallStep::Keep;
+                    }
+                    step
+                },
                 |_, t| {
                     let last = uncount_small(t, &mut share);
                     #[cfg(test)]
@@ -276,6 +285,7 @@ impl Tally<'_> {
                 pfn,
                 end.offset_from(pfn),
                 |_| false,
+                |_, _| SmallStep::Keep,
                 |_, t| {
                     t.entries_per_mm.repoint(&r);
                     false
@@ -319,6 +329,13 @@ impl Tally<'_> {
                 pfn,
                 end.offset_from(pfn),
                 |p| new_small(mem, p),
+                |_, r| {
+                    #[cfg(test)]
+                    if seeded::seeded(seeded::Fault::InSkipsMm) {
+                        return r.count_in(MmId(mm.0 ^ 1));
+                    }
+                    r.count_in(mm)
+                },
                 |_, t| {
                     *t.pte_maps_per_page.small_mut() += 1;
                     #[cfg(test)]
