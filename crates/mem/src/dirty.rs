@@ -11,6 +11,20 @@
 use crate::pte::Pte;
 use foliolab_types::{MmId, Pfn, VirtAddr, PAGE_SIZE};
 
+/// Entries a mark list keeps room for when cleared: one a statement grew past this (a
+/// write of 1 GiB of 4K pages marks every page and every allocation) gives its memory back
+/// rather than hold it to the end of the run.
+pub const KEEP_ROOM: usize = 1 << 14;
+
+/// Empties `v`, giving its memory back when it grew past [`KEEP_ROOM`] entries.
+#[inline]
+pub fn clear_list<T>(v: &mut Vec<T>) {
+    match v.capacity() > KEEP_ROOM {
+        true => *v = Vec::new(),
+        false => v.clear(),
+    }
+}
+
 /// Keys (PMD indexes, PFNs, swap slots) marked since the last clear, in marking order, a
 /// key marked twice in a row kept once.
 #[derive(Clone, Debug, Default)]
@@ -54,8 +68,10 @@ impl Marks {
         v.dedup();
         v
     }
+    /// Forgets the marks; a list a statement grew past [`KEEP_ROOM`] keys gives its memory
+    /// back.
     pub fn clear(&mut self) {
-        self.list.clear();
+        clear_list(&mut self.list);
         self.overflowed = false;
     }
     /// Says "everything" until the next clear, keeping nothing: what a model driven without
@@ -67,12 +83,89 @@ impl Marks {
     }
 }
 
+/// PFNs marked since the last clear, in marking order, a PFN marked twice in a row kept
+/// once (what a [`Marks`] of PFNs keeps), held as spans of consecutive PFNs (first, pages):
+/// a fork's 512 small folios, a write of 1 GiB of 4K pages, is one span, not a PFN each,
+/// and a mark that extends the last span costs a comparison and an add.
+#[derive(Clone, Debug, Default)]
+pub struct PageMarks {
+    /// Each span's PFNs ascend by one, and the next span does not start at its end (a
+    /// span is as long as it can be): the spans of a list of PFNs are one list.
+    spans: Vec<(Pfn, u64)>,
+    overflowed: bool,
+}
+
+impl PageMarks {
+    /// Marks `pfn`: the last span grows by it, or holds it last already, in a few
+    /// operations inline; anything else is [`PageMarks::mark_new`]'s.
+    #[inline(always)]
+    pub fn mark(&mut self, pfn: Pfn) {
+        if let Some((first, nr)) = self.spans.last_mut() {
+            let end = first.0 + *nr;
+            if pfn.0 == end {
+                *nr += 1;
+                return;
+            }
+            if pfn.0 + 1 == end {
+                return;
+            }
+        }
+        self.mark_new(pfn);
+    }
+    /// A span of its own for `pfn`, unless the marks overflowed (out of line).
+    #[inline(never)]
+    fn mark_new(&mut self, pfn: Pfn) {
+        if self.overflowed {
+            return;
+        }
+        if self.spans.len() >= Marks::CAP {
+            self.overflowed = true;
+            self.spans = Vec::new();
+            return;
+        }
+        self.spans.push((pfn, 1));
+    }
+    /// Nothing marked (and no overflow).
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty() && !self.overflowed
+    }
+    /// More was marked than kept: treat everything as touched.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+    /// The marked PFNs in marking order, possibly repeated (not twice in a row), as
+    /// spans (first PFN, pages) each as long as it can be; empty after an overflow.
+    pub fn spans(&self) -> &[(Pfn, u64)] {
+        &self.spans
+    }
+    /// The marked PFNs, sorted, each once (empty after an overflow).
+    pub fn sorted(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = (self.spans.iter())
+            .flat_map(|&(first, nr)| first.0..first.0 + nr)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+    /// Forgets the marks; a list a statement grew past [`KEEP_ROOM`] spans gives its
+    /// memory back.
+    pub fn clear(&mut self) {
+        clear_list(&mut self.spans);
+        self.overflowed = false;
+    }
+    /// Says "everything" until the next clear, keeping nothing (see [`Marks::saturate`]).
+    pub fn saturate(&mut self) {
+        self.spans = Vec::new();
+        self.overflowed = true;
+    }
+}
+
 /// What the memmap marks: pages whose `struct page` changed and ranges whose folio layout
 /// changed (which folio a page belongs to, its order, whether it is allocated).
 #[derive(Clone, Debug, Default)]
 pub struct MemMarks {
     /// PFNs whose metadata (flags, counts, links) a writer touched.
-    pub pages: Marks,
+    pub pages: PageMarks,
     /// Runs of more than one page of one folio whose metadata a writer touched, as (first
     /// PFN, pages): what `pages` would hold page by page (fork's AnonExclusive clear of a
     /// large folio's pages, one mark, not one per page). Empty after an overflow of `pages`.
@@ -84,7 +177,7 @@ pub struct MemMarks {
 impl MemMarks {
     #[inline]
     pub fn page(&mut self, pfn: Pfn) {
-        self.pages.mark(pfn.0);
+        self.pages.mark(pfn);
     }
     /// [`MemMarks::page`] of the `nr` pages from `first`, which lie in one folio: one run.
     #[inline]
@@ -103,8 +196,7 @@ impl MemMarks {
     }
     /// "Everything": the page list overflowed.
     fn overflow(&mut self) {
-        self.pages.overflowed = true;
-        self.pages.list = Vec::new();
+        self.pages.saturate();
         self.runs = Vec::new();
     }
     #[inline]
@@ -123,8 +215,8 @@ impl MemMarks {
     }
     pub fn clear(&mut self) {
         self.pages.clear();
-        self.runs.clear();
-        self.layout.clear();
+        clear_list(&mut self.runs);
+        clear_list(&mut self.layout);
     }
     /// "Everything" (an overflowed page list) until the next clear, keeping nothing.
     pub fn saturate(&mut self) {
@@ -200,12 +292,40 @@ mod tests {
             m.layout(Pfn(k), 1);
         }
         assert!(m.pages.overflowed() && !m.is_empty());
-        assert!(m.pages.raw().is_empty() && m.layout.is_empty());
-        assert_eq!(m.pages.list.capacity(), 0, "nothing is kept");
+        assert!(m.pages.spans().is_empty() && m.layout.is_empty());
+        assert_eq!(m.pages.spans.capacity(), 0, "nothing is kept");
         m.clear();
         assert!(m.is_empty());
         m.page(Pfn(3));
         assert_eq!(m.pages.sorted(), vec![3]);
+    }
+
+    /// The spans of a [`PageMarks`] are the PFNs a [`Marks`] keeps for the same marks, in
+    /// the same order, each span as long as it can be: random walks of PFNs that step on,
+    /// stay, step back or jump.
+    #[test]
+    fn page_marks_hold_what_a_list_of_pfns_holds() {
+        let mut rng = foliolab_types::prng::Prng::new(0x5eed);
+        for _ in 0..200 {
+            let (mut list, mut spans) = (Marks::default(), PageMarks::default());
+            let mut pfn = rng.below(64);
+            for _ in 0..rng.below(300) {
+                list.mark(pfn);
+                spans.mark(Pfn(pfn));
+                pfn = match rng.below(8) {
+                    0 => pfn,
+                    1 => pfn.saturating_sub(1),
+                    2 => rng.below(1024),
+                    _ => pfn + 1,
+                };
+            }
+            let flat: Vec<u64> = (spans.spans().iter())
+                .flat_map(|&(first, nr)| first.0..first.0 + nr)
+                .collect();
+            assert_eq!(flat, list.raw());
+            assert!((spans.spans().windows(2)).all(|w| w[0].0.add(w[0].1) != w[1].0));
+            assert_eq!(spans.sorted(), list.sorted());
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod vma;
 
 pub use aspace::AddressSpace;
 pub use buddy::OutOfMemory;
-pub use dirty::{EntryChange, Marks, MemMarks};
+pub use dirty::{EntryChange, Marks, MemMarks, PageMarks};
 pub use memory::{Content, Memory};
 pub use page::{Page, PageFlags};
 pub use pagecache::{Cached, CachedFile, FileId, PageCache};

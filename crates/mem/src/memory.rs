@@ -498,7 +498,7 @@ mod tests {
                 let mut got = m.clone();
                 assert_eq!(got.folio_meta_put_small(pfn, early), (meta, put), "{pfn:?}");
                 assert_eq!(got.refcount(meta.0), want.refcount(meta.0), "{pfn:?}");
-                assert_eq!(got.touched.pages.raw(), want.touched.pages.raw());
+                assert_eq!(got.touched.pages.spans(), want.touched.pages.spans());
                 // Fork's look: folio_meta, and share_pages of a small folio's one page.
                 let mut want = m.clone();
                 if early && small {
@@ -508,7 +508,7 @@ mod tests {
                 let shared = early && small;
                 assert_eq!(got.folio_meta_share_small(pfn, early), (meta, shared));
                 assert_eq!(got.page(pfn), want.page(pfn), "{pfn:?}");
-                assert_eq!(got.touched.pages.raw(), want.touched.pages.raw());
+                assert_eq!(got.touched.pages.spans(), want.touched.pages.spans());
             }
         }
     }

@@ -137,10 +137,12 @@ impl PageTable {
                 let base = k * PMDS_PER_PAGE;
                 let from = lo.saturating_sub(base).min(PMDS_PER_PAGE) as usize;
                 let to = hi.saturating_sub(base).min(PMDS_PER_PAGE) as usize;
+                // No more than the page's present entries: a walk stops at its last one.
                 page.entries[from..to]
                     .iter()
                     .enumerate()
                     .filter_map(move |(i, e)| Some((base + (from + i) as u64, e.as_ref()?)))
+                    .take(page.nr_present as usize)
             })
     }
 }

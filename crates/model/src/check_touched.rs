@@ -10,6 +10,7 @@
 
 use crate::model::{Model, RssCounter};
 use crate::stats::{MthpStat, VmStat};
+use foliolab_mem::dirty::clear_list;
 use foliolab_mem::{AddressSpace, EntryChange, PageFlags, PageTable, PmdEntry};
 use foliolab_schemes::FolioRef;
 use foliolab_types::{
@@ -132,8 +133,11 @@ pub struct TouchedCheck {
     rss: Vec<Option<(MmId, [i64; 4])>>,
     /// Writable entries mapping each PFN (a PMD leaf by its first PFN), by PFN.
     writable: Vec<u32>,
-    /// PFNs a writable entry was counted in for since the last check.
-    new_writable: Vec<Pfn>,
+    /// PFNs a writable entry was counted in for since the last check, as runs (first PFN,
+    /// pages) in the order the entries came, a run extended by the next entry's pages when
+    /// they follow it (a write fault after another at the next page: one run, not a PFN
+    /// each).
+    new_writable: Vec<(Pfn, u64)>,
     /// The (mm, PMD range) of every entry counted out or in since the last check: the
     /// ranges whose RSS can have changed (sorted by the check).
     rss_keys: Vec<(MmId, u64)>,
@@ -160,8 +164,11 @@ pub struct TouchedCheck {
     sums: Sums,
     /// The last verdict was not clean: the full check runs until it is.
     unclean: bool,
-    /// The folios the last check looked at.
+    /// The folios the last check looked at, unless `folios_changed`.
     folios: Vec<Pfn>,
+    /// The folios the last check looked at are the heads whose truth changed (its
+    /// `changed`, the recount's list, not copied).
+    folios_changed: bool,
     /// The last check found nothing wrong from what it keeps and did not run the full
     /// check.
     alone: bool,
@@ -182,9 +189,24 @@ struct FolioPass {
 }
 
 impl TouchedCheck {
-    /// The folios the last check looked at (see `ModelRunner::last_touched`), sorted.
-    pub fn last_folios(&self) -> &[Pfn] {
-        &self.folios
+    /// Empties the lists kept for one check (a list a statement grew long gives its
+    /// memory back: [`clear_list`]).
+    fn clear_lists(&mut self) {
+        clear_list(&mut self.new_writable);
+        clear_list(&mut self.rss_keys);
+        clear_list(&mut self.added);
+        clear_list(&mut self.out_keys);
+        clear_list(&mut self.slots);
+    }
+
+    /// The folios the last check looked at (see `ModelRunner::last_touched`), sorted:
+    /// `changed`, the heads whose truth changed that the check was given, or a list of its
+    /// own.
+    pub fn last_folios<'a>(&'a self, changed: &'a [Pfn]) -> &'a [Pfn] {
+        match self.folios_changed {
+            true => changed,
+            false => &self.folios,
+        }
     }
 
     /// Whether the last check answered from what it keeps alone, finding nothing wrong,
@@ -229,7 +251,7 @@ impl TouchedCheck {
                 *n = (*n as i64 + sign) as u32;
             }
             if c.added {
-                self.new_writable.extend((0..c.nr).map(|i| first.add(i)));
+                heads::push_span(&mut self.new_writable, first, c.nr);
             }
         }
     }
@@ -288,7 +310,7 @@ impl Model {
         truth: &TruthStore,
         changed: &[Pfn],
     ) -> Vec<String> {
-        let pages: &[u64] = self.mem.touched.pages.raw();
+        let pages = self.mem.touched.pages.spans();
         st.rss_keys.sort_unstable();
         st.rss_keys.dedup();
         st.out_keys.sort_unstable();
@@ -297,17 +319,18 @@ impl Model {
         let ranges_ok = self.update_range_rss(st);
         let mut clean = ranges_ok && !st.unclean && self.problems.is_empty();
         clean &= self.touched_structures_ok();
-        let (folios, folios_ok, covered) = self.checked_folios(st, truth, changed, pages);
+        let (folios_ok, covered) = self.checked_folios(st, truth, changed, pages);
         clean &= folios_ok;
         clean &= self.sums_ok(st);
         clean &= self.writable_ok(st, pages, covered);
-        clean &= self.touched_swap_ok(st, &folios);
-        st.new_writable.clear();
-        st.rss_keys.clear();
-        st.added.clear();
-        st.out_keys.clear();
-        st.slots.clear();
+        let folios = std::mem::take(&mut st.folios);
+        let list = if st.folios_changed { changed } else { &folios };
+        clean &= self.touched_swap_ok(st, list);
         st.folios = folios;
+        if st.folios_changed {
+            clear_list(&mut st.folios);
+        }
+        st.clear_lists();
         self.clear_touched_of_listed();
         st.alone = clean;
         if clean {
@@ -523,33 +546,31 @@ impl Model {
         }
     }
 
-    /// The touched folios ([`Model::touched_folios`]) checked: the folios, whether they
-    /// and their tails are all fine, and whether the pass looked at the writable rule of
-    /// every marked page. When the marks name exactly the heads whose truth changed (a
-    /// fork's, an exit's, a write fault's, a munmap's), those are the folios, provided
-    /// the pass finds each its own folio's head (a small folio's or a free page); if one is
-    /// not, the folios are gathered the general way and checked again (the pass keeps its
-    /// sums idempotently).
+    /// The touched folios ([`Model::touched_folios`]) checked: whether they and their
+    /// tails are all fine, and whether the pass looked at the writable rule of every
+    /// marked page; the folios are left in `st` ([`TouchedCheck::last_folios`]). When the
+    /// marks name exactly the heads whose truth changed (a fork's, an exit's, a write
+    /// fault's, a munmap's), those are the folios, provided the pass finds each its own
+    /// folio's head (a small folio's or a free page); if one is not, the folios are
+    /// gathered the general way and checked again (the pass keeps its sums idempotently).
     fn checked_folios(
         &self,
         st: &mut TouchedCheck,
         truth: &TruthStore,
         changed: &[Pfn],
-        pages: &[u64],
-    ) -> (Vec<Pfn>, bool, bool) {
+        pages: &[(Pfn, u64)],
+    ) -> (bool, bool) {
         if self.marks_are_changed(changed, pages) {
-            let mut folios = std::mem::take(&mut st.folios);
-            folios.clear();
-            folios.extend_from_slice(changed);
-            let pass = self.touched_folios_ok(st, truth, &folios);
+            let pass = self.touched_folios_ok(st, truth, changed);
             if pass.own_heads {
-                return (folios, pass.ok, pass.covered);
+                st.folios_changed = true;
+                return (pass.ok, pass.covered);
             }
-            st.folios = folios;
         }
         let (folios, tails_ok) = self.touched_folios(st, changed, pages);
         let pass = self.touched_folios_ok(st, truth, &folios);
-        (folios, pass.ok && tails_ok, false)
+        (st.folios, st.folios_changed) = (folios, false);
+        (pass.ok && tails_ok, false)
     }
 
     /// The per-folio invariants of the touched folios, and their parts of the statistics.
@@ -895,11 +916,16 @@ impl Model {
     /// counted in for, and the pages whose flags changed under a writable entry; those of
     /// the marked pages the folio pass looked at already (`covered`: all of them) are not
     /// looked at again.
-    fn writable_ok(&self, st: &TouchedCheck, pages: &[u64], covered: bool) -> bool {
-        // A write fault marks the pages it maps writable.
-        let new_is_marked = heads::same_pfns(pages, &st.new_writable);
-        if !(covered && new_is_marked) && st.new_writable.iter().any(|&p| self.writable_bad(st, p))
-        {
+    fn writable_ok(&self, st: &TouchedCheck, pages: &[(Pfn, u64)], covered: bool) -> bool {
+        // A write fault marks the pages it maps writable. Both lists are spans each as
+        // long as it can be, so the same PFNs are the same spans.
+        let new_is_marked = pages == &st.new_writable[..];
+        debug_assert_eq!(
+            new_is_marked,
+            heads::span_pfns(pages).eq(heads::span_pfns(&st.new_writable))
+        );
+        let mut new_pfns = heads::span_pfns(&st.new_writable);
+        if !(covered && new_is_marked) && new_pfns.any(|p| self.writable_bad(st, p)) {
             return false;
         }
         let marks = &self.mem.touched.pages;
@@ -912,7 +938,7 @@ impl Model {
         }
         // Each marked page looked at once.
         let pages = match covered || new_is_marked {
-            true => &[],
+            true => &[][..],
             false => pages,
         };
         // A run's pages looked at where a writable entry maps one (one slice of the counts).
@@ -923,7 +949,7 @@ impl Model {
                 .zip(counts.unwrap_or(&[]))
                 .any(|(p, &c)| c > 0 && self.writable_bad(st, Pfn(p)))
         };
-        !pages.iter().any(|&p| self.writable_bad(st, Pfn(p)))
+        !heads::span_pfns(pages).any(|p| self.writable_bad(st, p))
             && !self.mem.touched.runs.iter().any(run_bad)
     }
 

@@ -11,11 +11,13 @@
 //! update: the agreement tests check it on every scenario, and a unit test shows that a
 //! missed mark makes it differ.
 
+mod counted;
 #[cfg(test)]
 mod seeded;
 
 use crate::changed::Changed;
 use crate::recount::{count_entry, truth_at};
+use counted::{runs_match, Counted, PteRun, Spare};
 use foliolab_mem::{AddressSpace, EntryChange, Memory, PageFlags, PmdEntry, Pte};
 use foliolab_types::{
     FolioTruth, MmId, Pfn, RunShare, SmallStep, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES,
@@ -25,40 +27,11 @@ use std::collections::{btree_map, BTreeMap, BTreeSet};
 
 type Ptes = [Pte; PMD_NR_PAGES as usize];
 
-/// What the recount counted in one PMD range.
-#[derive(Clone)]
-enum Counted {
-    Leaf(Pte),
-    Table(Box<Ptes>),
-}
-
 /// Either side of a range's comparison.
 #[derive(Clone, Copy)]
 enum View<'a> {
     Leaf(Pte),
     Ptes(&'a Ptes),
-}
-
-impl Counted {
-    fn of(e: &PmdEntry) -> Counted {
-        match e {
-            PmdEntry::Leaf(p) => Counted::Leaf(*p),
-            PmdEntry::Table(t) => Counted::Table(t.ptes.clone()),
-        }
-    }
-    /// Becomes a copy of `e`, reusing its PTE copy when both are tables.
-    fn copy_from(&mut self, e: &PmdEntry) {
-        match (&mut *self, e) {
-            (Counted::Table(mine), PmdEntry::Table(t)) => mine.copy_from_slice(&t.ptes[..]),
-            _ => *self = Counted::of(e),
-        }
-    }
-    fn view(&self) -> View<'_> {
-        match self {
-            Counted::Leaf(p) => View::Leaf(*p),
-            Counted::Table(t) => View::Ptes(t),
-        }
-    }
 }
 
 fn view(e: &PmdEntry) -> View<'_> {
@@ -191,6 +164,8 @@ struct Plan {
 pub struct Recounter {
     truth: TruthStore,
     counted: BTreeMap<MmId, BTreeMap<u64, Counted>>,
+    /// Whole table copies for the ranges an update diffs entry by entry.
+    spare: Spare,
     changed: Changed,
     /// The mms of the last update, in the order given (most updates only add some).
     last_ids: Vec<MmId>,
@@ -419,7 +394,8 @@ impl Tally<'_> {
         seen: &mut dyn FnMut(EntryChange),
     ) {
         if let (true, Some(View::Ptes(ptes))) = (all, now) {
-            return self.count_table(mm, key, ptes, mem, seen);
+            self.count_table(mm, key, ptes, mem, seen);
+            return;
         }
         let mut run = Run::default();
         let mut seen = Seen::new(seen);
@@ -456,7 +432,8 @@ impl Tally<'_> {
     /// Counts in every entry of the PTE table `ptes` (one mm's PMD range `key`, new to the
     /// recount: a forked child's, or a range recounted whole), run by run: one change for
     /// `seen` and one [`Tally::count_ptes`] per run of present PTEs mapping consecutive
-    /// pages with the same bits. What [`Tally::count_range`] of every entry does.
+    /// pages with the same bits. What [`Tally::count_range`] of every entry does. What the
+    /// range then rests as when it has few runs (gathered in the same pass).
     fn count_table(
         &mut self,
         mm: MmId,
@@ -464,8 +441,18 @@ impl Tally<'_> {
         ptes: &Ptes,
         mem: &Memory,
         seen: &mut dyn FnMut(EntryChange),
-    ) {
+    ) -> Option<Counted> {
+        let mut runs = Some(Vec::new());
         each_run(ptes, |i, pte, nr| {
+            match &mut runs {
+                Some(r) if r.len() == counted::MAX_RUNS => runs = None,
+                Some(r) => r.push(PteRun {
+                    first: pte,
+                    at: i as u16,
+                    nr: nr as u16,
+                }),
+                None => {}
+            }
             let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
             seen(EntryChange {
                 mm,
@@ -480,6 +467,7 @@ impl Tally<'_> {
                 self.count_ptes(mm, pte, nr, mem);
             }
         });
+        runs.map(|r| Counted::Runs(r.into_boxed_slice()))
     }
 
     /// Counts out every entry of the PTE table `ptes` the recount had for one mm's PMD range
@@ -493,20 +481,37 @@ impl Tally<'_> {
         seen: &mut dyn FnMut(EntryChange),
     ) {
         each_run(ptes, |i, pte, nr| {
-            let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
-            seen(EntryChange {
-                mm,
-                va,
-                pte,
-                nr,
-                pmd: false,
-                added: false,
-                same_page: false,
-            });
-            if counts(pte) {
-                self.uncount_ptes(mm, pte, nr);
-            }
+            self.uncount_run(mm, key, (i, pte, nr), seen)
         });
+    }
+
+    /// [`Tally::uncount_table`] of the table `c` counted (runs or a copy).
+    fn uncount_runs(&mut self, mm: MmId, key: u64, c: &Counted, seen: &mut dyn FnMut(EntryChange)) {
+        c.each_run(|i, pte, nr| self.uncount_run(mm, key, (i, pte, nr), seen));
+    }
+
+    /// Counts out the run of `nr` entries from `pte` at index `i` of range `key`.
+    #[inline]
+    fn uncount_run(
+        &mut self,
+        mm: MmId,
+        key: u64,
+        (i, pte, nr): (u64, Pte, u64),
+        seen: &mut dyn FnMut(EntryChange),
+    ) {
+        let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
+        seen(EntryChange {
+            mm,
+            va,
+            pte,
+            nr,
+            pmd: false,
+            added: false,
+            same_page: false,
+        });
+        if counts(pte) {
+            self.uncount_ptes(mm, pte, nr);
+        }
     }
 }
 
@@ -526,33 +531,48 @@ fn each_run(ptes: &Ptes, mut f: impl FnMut(u64, Pte, u64)) {
     }
 }
 
+/// Whether two PTE tables are equal, compared a block of [`RUN_BLOCK`] entries at a time
+/// without a branch per entry.
+#[inline]
+fn same_ptes(a: &Ptes, b: &Ptes) -> bool {
+    let blocks = a.chunks_exact(RUN_BLOCK).zip(b.chunks_exact(RUN_BLOCK));
+    blocks
+        .into_iter()
+        .all(|(x, y)| x.iter().zip(y).fold(true, |all, (p, q)| all & (p.0 == q.0)))
+}
+
 /// PTEs compared at once by [`run_len`].
-const RUN_BLOCK: usize = 8;
+const RUN_BLOCK: usize = 16;
 
 /// How many entries from `ptes[0]` on are `ptes[0]`'s run: each the one before it mapping
 /// the next page with the same bits. Compared a block of [`RUN_BLOCK`] entries at a time
-/// (without a branch per entry: a fork's or an exit's table of 512 small folios is a few
-/// dozen blocks), then one at a time where a block ends the run.
+/// (their differences from the run's entries or-ed together, without a branch per entry: a
+/// fork's or an exit's table of 512 small folios is a few dozen blocks), then one at a time
+/// where a block ends the run.
 #[inline]
 pub(crate) fn run_len(ptes: &[Pte]) -> usize {
     let first = ptes[0].0;
-    let at = |j: usize| first + j as u64 * PAGE_SIZE;
     let mut nr = 1;
     while nr + RUN_BLOCK <= ptes.len() {
-        let block = &ptes[nr..nr + RUN_BLOCK];
-        let along = block
-            .iter()
-            .enumerate()
-            .fold(true, |all, (j, p)| all & (p.0 == at(nr + j)));
-        if !along {
+        let base = first + nr as u64 * PAGE_SIZE;
+        if run_differs(&ptes[nr..nr + RUN_BLOCK], base) != 0 {
             break;
         }
         nr += RUN_BLOCK;
     }
-    while nr < ptes.len() && ptes[nr].0 == at(nr) {
+    while nr < ptes.len() && ptes[nr].0 == first + nr as u64 * PAGE_SIZE {
         nr += 1;
     }
     nr
+}
+
+/// Zero when each entry `j` of `ptes` is `first` mapping `j` pages further (bits
+/// `first + j * PAGE_SIZE`), else not: every entry read, no branch.
+#[inline]
+pub(crate) fn run_differs(ptes: &[Pte], first: u64) -> u64 {
+    ptes.iter().enumerate().fold(0, |acc, (j, p)| {
+        acc | (p.0 ^ (first + j as u64 * PAGE_SIZE))
+    })
 }
 
 impl Tally<'_> {
@@ -702,13 +722,20 @@ impl Recounter {
         self.changed.heads()
     }
 
-    fn tally(&mut self) -> (Tally<'_>, &mut BTreeMap<MmId, BTreeMap<u64, Counted>>) {
+    fn tally(
+        &mut self,
+    ) -> (
+        Tally<'_>,
+        &mut BTreeMap<MmId, BTreeMap<u64, Counted>>,
+        &mut Spare,
+    ) {
         (
             Tally {
                 truth: &mut self.truth,
                 changed: &mut self.changed,
             },
             &mut self.counted,
+            &mut self.spare,
         )
     }
 
@@ -813,9 +840,15 @@ impl Recounter {
     /// Counts out every range of `mm`, which no longer exists.
     fn forget(&mut self, mm: MmId, seen: &mut dyn FnMut(EntryChange)) {
         let ranges = self.counted.remove(&mm).unwrap_or_default();
-        let (mut tally, _) = self.tally();
-        for (key, c) in &ranges {
-            tally.uncount_range(mm, *key, (Some(c.view()), None), true, seen);
+        let (mut tally, _, spare) = self.tally();
+        for (key, c) in ranges {
+            match c {
+                Counted::Leaf(_) => {
+                    tally.uncount_range(mm, key, (Some(c.view()), None), true, seen)
+                }
+                _ => tally.uncount_runs(mm, key, &c, seen),
+            }
+            c.drop_into(spare);
         }
     }
 
@@ -850,18 +883,23 @@ impl Recounter {
             if quiet && i < known {
                 continue;
             }
+            let present = || s.pt.iter().map(|(va, _)| va.0 / PMD_SIZE);
             let old = self.counted.get(&s.id);
-            let all = everyone
-                || rescan
-                || s.pt.touched.overflowed()
-                || (old.is_none() && s.pt.iter().next().is_some());
-            let keys = if all {
-                let mut k: BTreeSet<u64> =
-                    old.map(|o| o.keys().copied().collect()).unwrap_or_default();
-                k.extend(s.pt.iter().map(|(va, _)| va.0 / PMD_SIZE));
-                k.into_iter().collect()
-            } else {
-                s.pt.touched.sorted()
+            // An mm with nothing counted (new, or mapping nothing before): its present
+            // ranges, in one walk of its page table.
+            let new: Vec<u64> = match old {
+                None => present().collect(),
+                Some(_) => Vec::new(),
+            };
+            let all = everyone || rescan || s.pt.touched.overflowed() || !new.is_empty();
+            let keys = match old {
+                _ if !all => s.pt.touched.sorted(),
+                None => new,
+                Some(o) => {
+                    let mut k: BTreeSet<u64> = o.keys().copied().collect();
+                    k.extend(present());
+                    k.into_iter().collect()
+                }
             };
             if !keys.is_empty() {
                 plans.push(Plan {
@@ -881,36 +919,66 @@ impl Recounter {
         if mem.touched.pages.overflowed() {
             return (true, mms);
         }
-        for &(head, nr_pages) in &mem.touched.layout {
-            if nr_pages == 1 && !mem.page(head).flags.has(PageFlags::ALLOCATED) {
-                // A small folio freed: an entry still mapping its page (none, but for a
-                // model bug) counts for the same one-page folio as a recount would count
-                // it for, so no mm needs a rescan for it. A larger folio the truth still
-                // holds there changed its layout in this statement (a split), which marked
-                // its whole range: that range sends its mms to the rescan.
-                debug_assert!(self.truth.containing(head).is_none_or(|(h, t)| {
-                    (h == head && t.nr_pages == 1) || mem.touched.layout.contains(&(h, t.nr_pages))
-                }));
+        let layout = &mem.touched.layout[..];
+        let mut i = 0;
+        while i < layout.len() {
+            let (head, nr_pages) = layout[i];
+            if nr_pages > 1 {
+                self.mms_mapping(head, head.add(nr_pages), &mut mms);
+                i += 1;
                 continue;
             }
-            let mut pfn = head;
-            while pfn < head.add(nr_pages) {
-                match self.truth.containing(pfn) {
-                    Some((h, t)) => {
-                        for mm in t.entries_per_mm.keys() {
-                            if mms.last() != Some(&mm) {
-                                mms.push(mm);
-                            }
-                        }
-                        pfn = h.add(t.nr_pages).max(pfn.add(1));
-                    }
-                    None => pfn = pfn.add(1),
-                }
-            }
+            // Consecutive one-page marks (a write's allocations, a munmap's frees).
+            let j = i + one_page_marks(&layout[i..]);
+            self.mms_mapping_larger(head, head.add((j - i) as u64), &mut mms);
+            i = j;
         }
         mms.sort_unstable();
         mms.dedup();
         (false, mms)
+    }
+
+    /// Appends the mms of the stored folios holding pages of [start, end).
+    fn mms_mapping(&self, start: Pfn, end: Pfn, mms: &mut Vec<MmId>) {
+        let mut pfn = start;
+        while pfn < end {
+            pfn = match self.truth.containing(pfn) {
+                Some((h, t)) => {
+                    push_mms(t, mms);
+                    h.add(t.nr_pages).max(pfn.add(1))
+                }
+                None => pfn.add(1),
+            };
+        }
+    }
+
+    /// Appends the mms of the stored folios of more than one page holding pages of
+    /// [start, end), pages each marked alone (a one-page folio allocated or freed). A page
+    /// the truth holds as a one-page folio, or not at all, changed no layout the truth
+    /// knows: an entry still mapping it (none, but for a model bug) counts for the same
+    /// one-page folio as a recount would count it for. A larger folio the truth holds
+    /// there is stale (freed or split, which marks it whole, or still mapped after its free
+    /// by a model bug): its mms are recounted. The pages are read a PMD block at a time
+    /// ([`TruthStore::small_entries`]), without a lookup of each.
+    fn mms_mapping_larger(&self, start: Pfn, end: Pfn, mms: &mut Vec<MmId>) {
+        let mut entries = [0u64; PMD_NR_PAGES as usize];
+        let mut pfn = start;
+        while pfn < end {
+            let block = PMD_NR_PAGES - pfn.0 % PMD_NR_PAGES;
+            let nr = end.offset_from(pfn).min(block) as usize;
+            let small = self.truth.small_entries(pfn, &mut entries[..nr]);
+            pfn = pfn.add(small as u64);
+            if small < nr {
+                // The first page a larger stored folio covers (or any the index stopped at).
+                pfn = match self.truth.containing(pfn) {
+                    Some((h, t)) if t.nr_pages > 1 => {
+                        push_mms(t, mms);
+                        h.add(t.nr_pages).max(pfn.add(1))
+                    }
+                    _ => pfn.add(1),
+                };
+            }
+        }
     }
 
     /// Counts out the entries of range `key` of `s` that its page table no longer has
@@ -922,22 +990,40 @@ impl Recounter {
         all: bool,
         seen: &mut dyn FnMut(EntryChange),
     ) -> bool {
-        let (mut tally, counted) = self.tally();
+        let (mut tally, counted, spare) = self.tally();
         let Some(old) = counted.get_mut(&s.id).and_then(|m| m.get_mut(&key)) else {
             return false;
         };
         let now = s.pt.pmd(VirtAddr(key * PMD_SIZE));
         match (&mut *old, now) {
+            // A range marked but unchanged (a fork's parent whose entries were
+            // write-protected already): one comparison, for both passes.
+            (Counted::Runs(runs), Some(PmdEntry::Table(t)))
+                if !all && runs_match(runs, &t.ptes) =>
+            {
+                return true;
+            }
+            // The table went (munmap, exit): every entry counted out, as all would.
+            (Counted::Runs(_) | Counted::Table(_), None) => {
+                tally.uncount_runs(s.id, key, old, seen);
+                return false;
+            }
+            _ => {}
+        }
+        old.expand(spare);
+        match (&mut *old, now) {
             (Counted::Table(mine), Some(PmdEntry::Table(t))) if !all => {
-                // A range marked but unchanged (a fork's parent whose entries were
-                // write-protected already): one comparison of the tables, for both passes.
-                if mine[..] == t.ptes[..] {
+                if same_ptes(mine, &t.ptes) {
+                    old.settle(&t.ptes, spare);
                     return true;
                 }
                 tally.uncount_diff(s.id, key, mine, &t.ptes, seen);
+                // Only flags changed (a fork's write-protect): nothing to count in.
+                if same_ptes(mine, &t.ptes) {
+                    old.settle(&t.ptes, spare);
+                    return true;
+                }
             }
-            // The table went (munmap, exit): every entry counted out, as all would.
-            (Counted::Table(mine), None) => tally.uncount_table(s.id, key, mine, seen),
             _ => tally.uncount_range(s.id, key, (Some(old.view()), now.map(view)), all, seen),
         }
         false
@@ -952,28 +1038,34 @@ impl Recounter {
         seen: &mut dyn FnMut(EntryChange),
     ) {
         let now = s.pt.pmd(VirtAddr(key * PMD_SIZE));
-        let (mut tally, counted) = self.tally();
+        let (mut tally, counted, spare) = self.tally();
         let ranges = counted.entry(s.id).or_default();
         // One search of the range's copy, kept for the update below.
         let mut kept = ranges.entry(key);
         match (&mut kept, now) {
             (btree_map::Entry::Occupied(o), Some(PmdEntry::Table(t))) if !all => {
-                if let Counted::Table(mine) = o.get_mut() {
-                    // Often equal after the outs (entries whose flags alone changed are
-                    // copied then): one comparison instead of the entry-by-entry pass.
-                    if mine[..] == t.ptes[..] {
-                        return;
+                let c = o.get_mut();
+                c.expand(spare);
+                if let Counted::Table(mine) = c {
+                    if !same_ptes(mine, &t.ptes) {
+                        tally.count_diff(s.id, key, mine, &t.ptes, mem, seen);
                     }
-                    return tally.count_diff(s.id, key, mine, &t.ptes, mem, seen);
+                    return c.settle(&t.ptes, spare);
                 }
             }
             // A range counted for the first time: every entry counted in, in one pass.
             (btree_map::Entry::Vacant(_), Some(PmdEntry::Table(t))) => {
-                tally.count_table(s.id, key, &t.ptes, mem, seen);
-                ranges.insert(key, Counted::Table(t.ptes.clone()));
+                let runs = tally.count_table(s.id, key, &t.ptes, mem, seen);
+                ranges.insert(
+                    key,
+                    runs.unwrap_or_else(|| Counted::of_ptes(&t.ptes, spare)),
+                );
                 return;
             }
             _ => {}
+        }
+        if let btree_map::Entry::Occupied(o) = &mut kept {
+            o.get_mut().expand(spare);
         }
         let old = match &kept {
             btree_map::Entry::Occupied(o) => Some(o.get().view()),
@@ -981,13 +1073,47 @@ impl Recounter {
         };
         tally.count_range(s.id, key, (now.map(view), old), all, mem, seen);
         match (now, kept) {
-            (Some(e), btree_map::Entry::Occupied(mut o)) => o.get_mut().copy_from(e),
-            (Some(e), btree_map::Entry::Vacant(v)) => drop(v.insert(Counted::of(e))),
-            (None, btree_map::Entry::Occupied(o)) => drop(o.remove()),
+            (Some(e), btree_map::Entry::Occupied(mut o)) => o.get_mut().copy_from(e, spare),
+            (Some(e), btree_map::Entry::Vacant(v)) => drop(v.insert(Counted::of(e, spare))),
+            (None, btree_map::Entry::Occupied(o)) => o.remove().drop_into(spare),
             (None, btree_map::Entry::Vacant(_)) => {}
         }
         if ranges.is_empty() {
             counted.remove(&s.id);
+        }
+    }
+}
+
+/// How many layout marks from `marks[0]` on (a one-page one) are one-page marks of the pages
+/// after it: compared a block of [`RUN_BLOCK`] at a time without a branch per mark, then
+/// one at a time where a block ends the stretch.
+#[inline]
+fn one_page_marks(marks: &[(Pfn, u64)]) -> usize {
+    let first = marks[0].0 .0;
+    let differs = |block: &[(Pfn, u64)], at: usize| {
+        let page = |k: usize, m: &(Pfn, u64)| (m.0 .0 ^ (first + (at + k) as u64)) | (m.1 ^ 1);
+        block
+            .iter()
+            .enumerate()
+            .fold(0, |acc, (k, m)| acc | page(k, m))
+    };
+    let mut nr = 1;
+    while nr + RUN_BLOCK <= marks.len() && differs(&marks[nr..nr + RUN_BLOCK], nr) == 0 {
+        nr += RUN_BLOCK;
+    }
+    while nr < marks.len() && differs(&marks[nr..nr + 1], nr) == 0 {
+        nr += 1;
+    }
+    nr
+}
+
+/// Appends the mms mapping the folio whose truth is `t` (each once when `mms` is sorted
+/// and deduplicated later).
+#[inline]
+fn push_mms(t: &FolioTruth, mms: &mut Vec<MmId>) {
+    for mm in t.entries_per_mm.keys() {
+        if mms.last() != Some(&mm) {
+            mms.push(mm);
         }
     }
 }

@@ -134,7 +134,7 @@ impl ModelRunner {
     /// Folios the last checked statement touched (their truth, pages or layout changed),
     /// sorted; everything else is as it was before the statement.
     pub fn last_touched(&self) -> &[foliolab_types::Pfn] {
-        self.touched.last_folios()
+        self.touched.last_folios(self.recount.changed())
     }
 
     /// Whether the check on touched state answered the last checked statement alone, from
@@ -485,7 +485,7 @@ impl ModelRunner {
     /// A design that counts VMAs against the VMAs mapping each folio (`vma_check.rs`);
     /// nothing for the others.
     fn check_vmas(&mut self) -> Vec<String> {
-        let touched = self.touched.last_folios();
+        let touched = self.touched.last_folios(self.recount.changed());
         let (full, agreement) = (self.full_check, self.check_agreement);
         self.vmas.run(&self.model, touched, full, agreement)
     }

@@ -121,3 +121,21 @@ fn the_touched_check_answers_small_folio_runs_alone_when_nothing_is_wrong() {
         assert!(r.touched_answered_alone(), "{stmt:?}: the full check ran");
     }
 }
+
+/// After a fork of 2 MiB of 4K folios, the folios the check on touched state looked at
+/// (which the VMA check of designs that count VMAs and the fuzzer's disagreement count
+/// read) are the 512 folios the fork shared, taken from the recount's changed list
+/// without a copy when the marks name exactly those.
+#[test]
+fn the_folios_a_fork_touched_are_the_folios_it_shared() {
+    let s = small_folios(true);
+    let mut r = ModelRunner::new("linux-6.18").unwrap();
+    for stmt in s.statements() {
+        r.perform(stmt).unwrap();
+        assert!(r.after_statement(stmt).is_empty(), "{stmt:?}");
+    }
+    assert!(r.touched_answered_alone());
+    let mut pfns = support::first_process_pfns(&r);
+    pfns.sort_unstable();
+    assert_eq!(r.last_touched(), &pfns[..]);
+}

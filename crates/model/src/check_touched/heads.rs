@@ -5,7 +5,7 @@
 //! is gathered and merged in; `struct page`s are read a PMD-order block's slice at a time,
 //! and a small folio (its own head, no tails) or a free page is taken from that one read.
 
-use super::{merge_sorted, TouchedCheck};
+use super::{clear_list, merge_sorted, TouchedCheck};
 use crate::model::Model;
 use foliolab_mem::{Page, PageFlags};
 use foliolab_types::{Pfn, PfnArray, PMD_ORDER};
@@ -73,7 +73,7 @@ impl Model {
         &self,
         st: &mut TouchedCheck,
         changed: &[Pfn],
-        pages: &[u64],
+        pages: &[(Pfn, u64)],
     ) -> (Vec<Pfn>, bool) {
         debug_assert!(changed.windows(2).all(|w| w[0] < w[1]));
         let marks = &self.mem.touched;
@@ -83,7 +83,7 @@ impl Model {
         // The heads the marks name that `changed` lacks, then sorted and merged with it;
         // the lists of the last check, reused: their capacity fits the next statement's.
         let [mut extra, mut spare] = std::mem::take(&mut st.found);
-        extra.clear();
+        clear_list(&mut extra);
         let mut cursor = PageCursor::new(&self.mem.map);
         let mut known = Known {
             sorted: changed,
@@ -104,7 +104,7 @@ impl Model {
             tails_ok &= self.layout_heads(head, nr_pages, &mut cursor, &mut known, &mut extra);
         }
         let mut out = std::mem::take(&mut st.folios);
-        out.clear();
+        clear_list(&mut out);
         if extra.is_empty() {
             out.extend_from_slice(changed);
         } else {
@@ -115,7 +115,7 @@ impl Model {
             extra.dedup();
             merge_sorted(changed, &extra, &mut out);
         }
-        spare.clear();
+        clear_list(&mut spare);
         st.found = [extra, spare];
         (out, tails_ok)
     }
@@ -124,13 +124,12 @@ impl Model {
     /// marked pages are they, no run of pages was marked, and the layout marks (if any)
     /// are those pages one by one. Then, if each is its own folio's head, they are the
     /// touched folios and no tail needs looking at.
-    pub(super) fn marks_are_changed(&self, changed: &[Pfn], pages: &[u64]) -> bool {
+    pub(super) fn marks_are_changed(&self, changed: &[Pfn], pages: &[(Pfn, u64)]) -> bool {
         let marks = &self.mem.touched;
         let layout = &marks.layout;
         !marks.pages.overflowed()
             && marks.runs.is_empty()
-            && pages.len() == changed.len()
-            && same_pfns(pages, changed)
+            && spans_are(pages, changed)
             && (layout.is_empty()
                 || (layout.len() == changed.len()
                     && (layout.iter().zip(changed))
@@ -142,16 +141,15 @@ impl Model {
     /// head up once); and whether no marked page is a live folio's tail with a refcount.
     fn marked_heads(
         &self,
-        pages: &[u64],
+        pages: &[(Pfn, u64)],
         cursor: &mut PageCursor<'_>,
         known: &mut Known<'_>,
         extra: &mut Vec<Pfn>,
     ) -> bool {
         let mut tails_ok = true;
         let (mut folio, mut h) = (0..0, Pfn(0));
-        for &p in pages {
-            let pfn = Pfn(p);
-            if folio.contains(&p) {
+        for pfn in span_pfns(pages) {
+            if folio.contains(&pfn.0) {
                 tails_ok &= !self.bad_tail(pfn, h);
                 continue;
             }
@@ -229,10 +227,109 @@ impl Model {
     }
 }
 
-/// Whether `pages` and `heads` hold the same PFNs in the same order: one pass with no
-/// branch (they almost always do when the lengths match).
+/// The PFNs of `spans` (first PFN, pages), one span after another.
 #[inline]
-pub(super) fn same_pfns(pages: &[u64], heads: &[Pfn]) -> bool {
-    pages.len() == heads.len()
-        && (pages.iter().zip(heads)).fold(true, |same, (&p, h)| same & (p == h.0))
+pub(super) fn span_pfns(spans: &[(Pfn, u64)]) -> impl Iterator<Item = Pfn> + '_ {
+    (spans.iter()).flat_map(|&(first, nr)| (first.0..first.0 + nr).map(Pfn))
+}
+
+/// Whether `spans` (first PFN, pages) hold the PFNs of `heads`, in that order: one pass
+/// with no branch per span (they almost always do when a statement marked the pages of
+/// the folios whose truth it changed).
+#[inline]
+pub(super) fn spans_are(spans: &[(Pfn, u64)], heads: &[Pfn]) -> bool {
+    let mut at = 0;
+    for &(first, nr) in spans {
+        let Some(run) = heads.get(at..at + nr as usize) else {
+            return false;
+        };
+        if !(run.iter().zip(first.0..)).fold(true, |same, (h, p)| same & (h.0 == p)) {
+            return false;
+        }
+        at += nr as usize;
+    }
+    at == heads.len()
+}
+
+/// Appends the `nr` PFNs from `first` to `spans`, the last span grown when they follow it:
+/// each span stays as long as it can be.
+#[inline]
+pub(super) fn push_span(spans: &mut Vec<(Pfn, u64)>, first: Pfn, nr: u64) {
+    match spans.last_mut() {
+        Some((run, n)) if run.add(*n) == first => *n += nr,
+        _ => spans.push((first, nr)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use foliolab_types::prng::Prng;
+
+    /// Random PFN lists that step on, stay, step back or jump, a few PFNs at a time.
+    fn walks(seed: u64) -> impl Iterator<Item = Vec<(Pfn, u64)>> {
+        let mut rng = Prng::new(seed);
+        (0..300).map(move |_| {
+            let mut pfn = rng.below(64);
+            let n = rng.below(40);
+            (0..n)
+                .map(|_| {
+                    let nr = 1 + rng.below(3) * rng.below(2);
+                    let at = Pfn(pfn);
+                    pfn = match rng.below(6) {
+                        0 => pfn,
+                        1 => pfn.saturating_sub(1),
+                        2 => rng.below(256),
+                        _ => pfn + nr,
+                    };
+                    (at, nr)
+                })
+                .collect()
+        })
+    }
+
+    /// Spans pushed with [`push_span`] hold the pushed PFNs in order, each span as long
+    /// as it can be, so that two lists of the same PFNs are the same spans.
+    #[test]
+    fn pushed_spans_hold_the_pfns_pushed() {
+        for pushes in walks(0x5eed) {
+            let mut spans = Vec::new();
+            for &(first, nr) in &pushes {
+                push_span(&mut spans, first, nr);
+            }
+            let want: Vec<Pfn> = span_pfns(&pushes).collect();
+            assert!(span_pfns(&spans).eq(want.iter().copied()));
+            assert!(spans.windows(2).all(|w| w[0].0.add(w[0].1) != w[1].0));
+            let mut one_by_one = Vec::new();
+            for &p in &want {
+                push_span(&mut one_by_one, p, 1);
+            }
+            assert_eq!(one_by_one, spans);
+        }
+    }
+
+    /// [`spans_are`] answers as a comparison of the spans' PFNs with the heads, one by one:
+    /// for the same PFNs, and for lists that differ in one PFN, are one longer or shorter.
+    #[test]
+    fn spans_are_is_a_comparison_pfn_by_pfn() {
+        let mut rng = Prng::new(7);
+        for spans in walks(9) {
+            let flat: Vec<Pfn> = span_pfns(&spans).collect();
+            let mut other = flat.clone();
+            match rng.below(4) {
+                0 => {}
+                1 if !other.is_empty() => {
+                    let i = rng.below(other.len() as u64) as usize;
+                    other[i] = Pfn(other[i].0 ^ (1 + rng.below(4)));
+                }
+                2 => other.push(Pfn(rng.below(64))),
+                _ => drop(other.pop()),
+            }
+            assert_eq!(
+                spans_are(&spans, &other),
+                flat == other,
+                "{spans:?} {other:?}"
+            );
+        }
+    }
 }

@@ -22,6 +22,9 @@ pub(crate) enum Fault {
     /// A run that changed a shared MM array in place but met only some of its holders
     /// leaves the folios it met reading the array as it was.
     RunKeepsArray,
+    /// A range resting as runs is taken as unchanged without a look at its runs' entries
+    /// (the none entries between them alone compared).
+    RunsMatchFirstOnly,
 }
 
 thread_local! {
@@ -61,7 +64,7 @@ fn steps_agree(fault: Fault) -> bool {
     let mut spaces = vec![parent];
     let mut rc = Recounter::default();
     let mut agree = true;
-    for step in 0..21 {
+    for step in 0..22 {
         take_step(step, &mut spaces, &mut mem, &pfns);
         rc.update(spaces.iter(), &mem, &mut |_| {});
         for s in &mut spaces {
@@ -142,6 +145,11 @@ fn take_step(step: u32, spaces: &mut Vec<AddressSpace>, mem: &mut Memory, pfns: 
                 spaces[mm].pt.set_pte(va, Pte::NONE);
             }
         }
+        // The large folio the parent maps split into small ones: its mms are recounted.
+        21 => {
+            let large = pfns.iter().find(|p| mem.folio_meta(**p).1 .0 > 0);
+            mem.split_folio(*large.expect("a large folio"), Order(0));
+        }
         _ => {}
     }
 }
@@ -160,6 +168,7 @@ fn a_fast_path_broken_on_purpose_disagrees() {
         Fault::OutKeepsFolio,
         Fault::DiffRunOverreach,
         Fault::RunKeepsArray,
+        Fault::RunsMatchFirstOnly,
     ] {
         let caught = std::panic::catch_unwind(|| steps_agree(fault)).map_or(true, |agree| !agree);
         FAULT.with(|c| c.set(Fault::None));
@@ -202,6 +211,74 @@ fn a_run_ends_where_an_entry_by_entry_walk_ends_it() {
                     "{len} entries, run of {end}"
                 );
                 assert_eq!(super::run_len(&ptes), end);
+            }
+        }
+    }
+}
+
+/// The mms a stretch of one-page layout marks sends to a recount, read a PMD block at a
+/// time, are those a page-by-page walk finds: the mms of every stored folio of more than
+/// one page holding a page of the stretch (one-page folios and absent pages none),
+/// wherever the stretch starts and ends against the folios and the blocks.
+#[test]
+fn a_stretch_of_one_page_marks_finds_the_larger_folios_a_walk_finds() {
+    let mut rc = Recounter::default();
+    let block = PMD_SIZE / PAGE_SIZE;
+    // (head, pages, mm): small folios, gaps, large folios, one across no block boundary.
+    let folios = [
+        (0u64, 1u64, 1u32),
+        (1, 1, 2),
+        (4, 4, 3),
+        (9, 1, 4),
+        (block - 8, 8, 5),
+        (block, 1, 6),
+        (block + 16, 16, 7),
+        (2 * block + 3, 1, 8),
+    ];
+    for (head, pages, mm) in folios {
+        let t = rc.truth.get_or_insert(Pfn(head), pages);
+        t.entries_per_mm.add(MmId(mm), 1);
+    }
+    let naive = |start: u64, end: u64| {
+        let mut mms: Vec<MmId> = (start..end)
+            .filter_map(|p| rc.truth.containing(Pfn(p)))
+            .filter(|(_, t)| t.nr_pages > 1)
+            .flat_map(|(_, t)| t.entries_per_mm.keys().collect::<Vec<_>>())
+            .collect();
+        mms.sort_unstable();
+        mms.dedup();
+        mms
+    };
+    for start in (0..2 * block + 8).step_by(3) {
+        for len in [1, 2, 5, 17, block, 2 * block] {
+            let mut mms = Vec::new();
+            rc.mms_mapping_larger(Pfn(start), Pfn(start + len), &mut mms);
+            mms.sort_unstable();
+            mms.dedup();
+            assert_eq!(mms, naive(start, start + len), "[{start}, +{len})");
+        }
+    }
+}
+
+/// A stretch of one-page layout marks, measured a block of marks at a time, ends where a
+/// mark-by-mark walk ends it: at a mark of another page, of a larger folio, or the list's
+/// end, wherever that falls against the blocks.
+#[test]
+fn a_stretch_of_marks_ends_where_a_mark_by_mark_walk_ends_it() {
+    let naive = |marks: &[(Pfn, u64)]| {
+        (1..marks.len())
+            .find(|&k| marks[k] != (marks[0].0.add(k as u64), 1))
+            .unwrap_or(marks.len())
+    };
+    for len in 1..50u64 {
+        for end in 1..=len {
+            for ender in [(Pfn(0x900 + end + 3), 1), (Pfn(0x900 + end), 4)] {
+                let mut marks: Vec<(Pfn, u64)> = (0..len).map(|k| (Pfn(0x900 + k), 1)).collect();
+                if end < len {
+                    marks[end as usize] = ender;
+                }
+                assert_eq!(super::one_page_marks(&marks), naive(&marks), "{len} {end}");
+                assert_eq!(super::one_page_marks(&marks), end as usize);
             }
         }
     }
