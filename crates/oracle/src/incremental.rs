@@ -944,7 +944,7 @@ impl Recounter {
         while pfn < end {
             pfn = match self.truth.containing(pfn) {
                 Some((h, t)) => {
-                    push_mms(t, mms);
+                    push_mms(&t, mms);
                     h.add(t.nr_pages).max(pfn.add(1))
                 }
                 None => pfn.add(1),
@@ -972,7 +972,7 @@ impl Recounter {
                 // The first page a larger stored folio covers (or any the index stopped at).
                 pfn = match self.truth.containing(pfn) {
                     Some((h, t)) if t.nr_pages > 1 => {
-                        push_mms(t, mms);
+                        push_mms(&t, mms);
                         h.add(t.nr_pages).max(pfn.add(1))
                     }
                     _ => pfn.add(1),
