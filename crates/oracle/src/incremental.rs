@@ -20,7 +20,8 @@ use crate::recount::{count_entry, truth_at};
 use counted::{runs_match, Counted, PteRun, Spare};
 use foliolab_mem::{AddressSpace, EntryChange, Memory, PageFlags, PmdEntry, Pte};
 use foliolab_types::{
-    FolioTruth, MmId, Pfn, RunShare, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES, PMD_SIZE,
+    FolioTruth, MmId, Pfn, RunShare, SmallStep, TruthStore, VirtAddr, PAGE_SIZE, PMD_NR_PAGES,
+    PMD_SIZE,
 };
 use std::collections::{btree_map, BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -235,6 +236,14 @@ impl Tally<'_> {
                 pfn,
                 end.offset_from(pfn),
                 |_| false,
+                |_, r| {
+                    let step = r.count_out(mm);
+                    #[cfg(test)]
+                    if step == SmallStep::Forget && seeded::seeded(seeded::Fault::OutKeepsFolio) {
+                        return SmallStep::Keep;
+                    }
+                    step
+                },
                 |_, t| {
                     let last = uncount_small(t, &mut share);
                     #[cfg(test)]
@@ -268,6 +277,7 @@ impl Tally<'_> {
                 pfn,
                 end.offset_from(pfn),
                 |_| false,
+                |_, _| SmallStep::Keep,
                 |_, t| {
                     t.entries_per_mm.repoint(&r);
                     false
@@ -311,6 +321,13 @@ impl Tally<'_> {
                 pfn,
                 end.offset_from(pfn),
                 |p| new_small(mem, p),
+                |_, r| {
+                    #[cfg(test)]
+                    if seeded::seeded(seeded::Fault::InSkipsMm) {
+                        return r.count_in(MmId(mm.0 ^ 1));
+                    }
+                    r.count_in(mm)
+                },
                 |_, t| {
                     *t.pte_maps_per_page.small_mut() += 1;
                     #[cfg(test)]
@@ -953,7 +970,7 @@ impl Recounter {
         while pfn < end {
             pfn = match self.truth.containing(pfn) {
                 Some((h, t)) => {
-                    push_mms(t, mms);
+                    push_mms(&t, mms);
                     h.add(t.nr_pages).max(pfn.add(1))
                 }
                 None => pfn.add(1),
@@ -981,7 +998,7 @@ impl Recounter {
                 // The first page a larger stored folio covers (or any the index stopped at).
                 pfn = match self.truth.containing(pfn) {
                     Some((h, t)) if t.nr_pages > 1 => {
-                        push_mms(t, mms);
+                        push_mms(&t, mms);
                         h.add(t.nr_pages).max(pfn.add(1))
                     }
                     _ => pfn.add(1),
