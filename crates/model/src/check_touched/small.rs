@@ -252,8 +252,8 @@ impl Model {
             for (i, &w) in st.parts[from..from + run.len()].iter().enumerate() {
                 let (f, t) = (run.folio(i), run.truth(i));
                 let flags = self.mem.page(f.head).flags;
-                let mapped = !std::ptr::eq(t, run.unmapped);
-                assert_eq!(w, self.part(f, flags, t, mapped).pack(), "{:?}", f.head);
+                let mapped = run.stored(i);
+                assert_eq!(w, self.part(f, flags, &t, mapped).pack(), "{:?}", f.head);
             }
         }
     }
@@ -493,9 +493,9 @@ fn keep_small_parts(st: &mut TouchedCheck, run: SmallRun<'_>, mapped: &[Option<u
     let kept = &mut st.parts[from..from + n];
     let mut delta = SmallDelta::default();
     for (i, slot) in kept.iter_mut().enumerate() {
-        let pages = match std::ptr::eq(run.truth(i), run.unmapped) {
-            true => Some(0),
-            false => mapped[i],
+        let pages = match run.stored(i) {
+            false => Some(0),
+            true => mapped[i],
         };
         let new = Part::pack_small(run.anon[i], pages);
         if *slot != new {
