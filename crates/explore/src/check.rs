@@ -53,7 +53,7 @@ pub fn rmap_quiescent(w: &mut World) {
         let f = w.folio(head);
         let t = truth
             .get(&head)
-            .cloned()
+            .map(std::borrow::Cow::into_owned)
             .unwrap_or_else(|| FolioTruth::new(f.nr_pages()));
         let mut bad = w.design.check(f, &t);
         if w.design.page1_total() && f.is_large() {

@@ -344,7 +344,7 @@ impl Counting {
             None => {
                 self.per_folio.clear();
                 self.current = Disagreements::default();
-                truth.keys().copied().collect()
+                truth.keys().collect()
             }
         };
         for head in heads {
@@ -352,7 +352,7 @@ impl Counting {
                 self.current.sub(old);
             }
             if let Some(t) = truth.get(&head) {
-                let d = folio_disagreements(model, head, t);
+                let d = folio_disagreements(model, head, &t);
                 if d.total() > 0 {
                     self.current.add(d);
                     self.per_folio.insert(head, d);

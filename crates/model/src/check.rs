@@ -20,15 +20,16 @@ impl Model {
             }
         }
         for t in truth.keys() {
-            if !self.live.contains(t) {
+            if !self.live.contains(&t) {
                 out.push(format!("{t:?} is mapped but not allocated"));
             }
         }
         let mut unmapped: [Option<FolioTruth>; PMD_ORDER.0 as usize + 1] = Default::default();
         for head in self.live.iter() {
             let f = self.folio(head);
-            let t = match truth.get(&head) {
-                Some(t) => t,
+            let stored = truth.get(&head);
+            let t = match &stored {
+                Some(t) => &**t,
                 None => unmapped[f.order.0 as usize]
                     .get_or_insert_with(|| FolioTruth::new(f.nr_pages())),
             };
@@ -222,8 +223,8 @@ impl Model {
     fn check_stats(&self, truth: &TruthStore, out: &mut Vec<String>) {
         let mapped: Option<u64> = truth
             .iter()
-            .filter(|(h, _)| self.folio(**h).anon)
-            .map(|(h, t)| self.design_mapped_pages(self.folio(*h), t))
+            .filter(|(h, _)| self.folio(*h).anon)
+            .map(|(h, t)| self.design_mapped_pages(self.folio(h), &t))
             .sum();
         // Designs whose statistic depends on the history (before 6.2) are not checked.
         let conserved = self.rmap.properties().anon_mapped_conserved;
@@ -238,7 +239,7 @@ impl Model {
         self.check_file_stats(truth, out);
         let thps = truth
             .iter()
-            .filter(|(h, t)| t.pmd_maps > 0 && self.folio(**h).anon)
+            .filter(|(h, t)| t.pmd_maps > 0 && self.folio(*h).anon)
             .count() as i64;
         if self.stats.vm(VmStat::NrAnonTransparentHugepages) != thps {
             out.push(format!(
@@ -274,11 +275,11 @@ impl Model {
         let mut mapped = 0u64;
         let mut shmem_pmd = 0i64;
         for (h, t) in truth {
-            let f = self.folio(*h);
+            let f = self.folio(h);
             if f.anon {
                 continue;
             }
-            match self.design_mapped_pages(f, t) {
+            match self.design_mapped_pages(f, &t) {
                 Some(n) => mapped += n,
                 None => return,
             }

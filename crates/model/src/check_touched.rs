@@ -523,7 +523,8 @@ impl Model {
             // A free page has no writable rule to break.
             pass.covered &= free;
             let part = if live {
-                let (folio_ok, part) = self.live_folio_ok(head, truth.get(&head), &mut out);
+                let (folio_ok, part) =
+                    self.live_folio_ok(head, truth.get(&head).as_deref(), &mut out);
                 pass.ok &= folio_ok;
                 part
             } else {

@@ -200,7 +200,10 @@ fn changed_folios_and_entries_are_reported() {
         seen.iter().map(|c| c.added).collect::<Vec<_>>(),
         vec![false, true]
     );
-    assert_eq!(rc.truth()[&h].pte_maps_per_page[..], [0, 1, 0, 0]);
+    assert_eq!(
+        rc.truth().get(&h).expect("stored").pte_maps_per_page[..],
+        [0, 1, 0, 0]
+    );
     // The mm goes: its entries are counted out and the folio is unmapped.
     w.spaces.remove(0);
     let seen = update(&mut rc, &w);

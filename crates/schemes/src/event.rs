@@ -2,6 +2,7 @@
 //! change, and the decisions and answers it gives back.
 
 use foliolab_types::{FolioTruth, MmId, Order, Pfn, TruthStore, VmaId, PMD_ORDER};
+use std::borrow::Cow;
 
 /// Page-table level of a mapping change (`enum pgtable_level`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,15 +130,21 @@ impl<'a> SmallRun<'a> {
 
     /// The oracle's truth of folio `i` (the unmapped one's when none is stored).
     #[inline]
-    pub fn truth(self, i: usize) -> &'a FolioTruth {
+    pub fn truth(self, i: usize) -> Cow<'a, FolioTruth> {
         self.truths
             .get(&self.first.add(i as u64))
-            .unwrap_or(self.unmapped)
+            .unwrap_or(Cow::Borrowed(self.unmapped))
+    }
+
+    /// Whether the oracle stores a truth for folio `i` (some page table maps it).
+    #[inline]
+    pub fn stored(self, i: usize) -> bool {
+        self.truths.contains_key(&self.first.add(i as u64))
     }
 
     /// Each folio of the run with its [`FolioRef`] and truth, in PFN order.
     #[inline]
-    pub fn iter(self) -> impl Iterator<Item = (FolioRef, &'a FolioTruth)> {
+    pub fn iter(self) -> impl Iterator<Item = (FolioRef, Cow<'a, FolioTruth>)> {
         (0..self.len()).map(move |i| (self.folio(i), self.truth(i)))
     }
 }

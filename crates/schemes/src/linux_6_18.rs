@@ -690,7 +690,7 @@ impl Reporting for Linux618 {
             // A section never written: every `_mapcount` is the raw −1 of an unmapped page.
             None => run.entries.iter().all(|&e| e == 0),
         };
-        debug_assert_eq!(ok, run.iter().all(|(f, t)| self.check(f, t).is_empty()));
+        debug_assert_eq!(ok, run.iter().all(|(f, t)| self.check(f, &t).is_empty()));
         ok
     }
 

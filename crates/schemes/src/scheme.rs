@@ -149,7 +149,7 @@ pub trait Queries {
     /// is not [`Queries::small_mapped_pages_precise`]. By default one `nr_mapped_pages` per
     /// folio; a design may override it with a tight loop giving exactly those answers.
     fn small_run_mapped_pages(&self, run: SmallRun<'_>, out: &mut Vec<Option<u64>>) {
-        out.extend(run.iter().map(|(f, t)| self.nr_mapped_pages(f, t)));
+        out.extend(run.iter().map(|(f, t)| self.nr_mapped_pages(f, &t)));
     }
 
     /// Whether [`Queries::nr_mapped_pages`] of every small folio is the precise answer
@@ -180,7 +180,7 @@ pub trait Reporting {
     /// words giving exactly that verdict (the messages come from `check`, which the full
     /// check runs when the answer is no).
     fn small_run_ok(&self, run: SmallRun<'_>) -> bool {
-        run.iter().all(|(f, t)| self.check(f, t).is_empty())
+        run.iter().all(|(f, t)| self.check(f, &t).is_empty())
     }
 
     /// Atomic RMWs and cachelines spent so far, by operation kind.

@@ -520,7 +520,7 @@ fn first_difference(kept: &TruthStore, full: &TruthStore) -> Option<String> {
     let keys: std::collections::BTreeSet<_> = kept.keys().chain(full.keys()).collect();
     keys.into_iter()
         .find(|k| kept.get(k) != full.get(k))
-        .map(|k| format!("{k:?}: kept {:?}, full {:?}", kept.get(k), full.get(k)))
+        .map(|k| format!("{k:?}: kept {:?}, full {:?}", kept.get(&k), full.get(&k)))
 }
 
 fn model_advice(a: Advice) -> Option<MAdvice> {

@@ -17,7 +17,7 @@ mod truthstore;
 pub use mmcounts::{Repoint, RunShare};
 pub use pfnarray::PfnArray;
 pub use pfnset::PfnSet;
-pub use truth::{FolioTruth, MmCounts};
+pub use truth::{FolioTruth, MmCounts, SmallStep, SmallTruth};
 pub use truthstore::TruthStore;
 
 /// Size of a base page in bytes (x86-64).

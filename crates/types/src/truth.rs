@@ -296,9 +296,142 @@ impl FolioTruth {
     }
 }
 
+/// The truth of a one-page folio that at most two MMs map, in 16 bytes: what the oracle
+/// keeps for most small folios ([`crate::TruthStore`] keeps it at the folio's page), read
+/// as the [`FolioTruth`] it stands for ([`SmallTruth::to_truth`]). No PMD maps a one-page
+/// folio, and each entry mapping it is a PTE of one of its MMs: the entries are its page's
+/// count, their MMs' counts add up to it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SmallTruth {
+    /// PTEs mapping the page, across all MMs (0 up to `u32::MAX`).
+    entries: u32,
+    /// Entries of `mms[0]` (`entries` when one MM maps the folio, 0 when none does; the
+    /// rest are `mms[1]`'s).
+    first: u32,
+    /// The MMs mapping the folio in ascending order (as many as map it).
+    mms: [MmId; 2],
+}
+
+/// What a change of a [`SmallTruth`] came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmallStep {
+    /// Done; the folio stays mapped.
+    Keep,
+    /// Done; its last entry went (forget the folio).
+    Forget,
+    /// Not done, nothing changed: it needs the general [`FolioTruth`] (a third MM).
+    General,
+}
+
+// Four to a cache line.
+const _: () = assert!(std::mem::size_of::<SmallTruth>() == 16);
+
+impl SmallTruth {
+    /// PTEs mapping the page (the folio's entries).
+    #[inline]
+    pub fn entries(&self) -> u64 {
+        self.entries as u64
+    }
+
+    /// MMs mapping the folio (0 to 2).
+    #[inline]
+    fn nr_mms(&self) -> usize {
+        (self.entries > 0) as usize + (self.first < self.entries) as usize
+    }
+
+    /// One more PTE of `mm`: [`SmallStep::Keep`], or [`SmallStep::General`] when `mm`
+    /// would be a third MM (unchanged then).
+    #[inline(always)]
+    pub fn count_in(&mut self, mm: MmId) -> SmallStep {
+        match self.nr_mms() {
+            0 => (self.mms, self.first) = ([mm, mm], 1),
+            _ if self.mms[0] == mm => self.first += 1,
+            1 if mm > self.mms[0] => self.mms[1] = mm,
+            1 => (self.mms, self.first) = ([mm, self.mms[0]], 1),
+            _ if self.mms[1] == mm => {}
+            _ => return SmallStep::General,
+        }
+        self.entries += 1;
+        SmallStep::Keep
+    }
+
+    /// One PTE of `mm` fewer: [`SmallStep::Forget`] when it was the last,
+    /// [`SmallStep::General`] when `mm` has none (unchanged then: a model bug the general
+    /// truth records as the recount would).
+    #[inline(always)]
+    pub fn count_out(&mut self, mm: MmId) -> SmallStep {
+        let two = self.nr_mms() == 2;
+        if self.entries > 0 && self.mms[0] == mm {
+            self.first -= 1;
+            if self.first == 0 && two {
+                (self.mms[0], self.first) = (self.mms[1], self.entries - 1);
+            }
+        } else if !(two && self.mms[1] == mm) {
+            return SmallStep::General;
+        }
+        self.entries -= 1;
+        match self.entries {
+            0 => SmallStep::Forget,
+            _ => SmallStep::Keep,
+        }
+    }
+
+    /// The [`FolioTruth`] this stands for.
+    pub fn to_truth(&self) -> FolioTruth {
+        let mut t = FolioTruth::UNMAPPED_SMALL;
+        *t.pte_maps_per_page.small_mut() = self.entries as u64;
+        let counts = [self.first, self.entries - self.first];
+        for (mm, n) in self.mms.iter().zip(counts).take(self.nr_mms()) {
+            *t.entries_per_mm.counter(*mm) = n;
+        }
+        t
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    /// Counting PTEs of up to two MMs in and out of a small truth reads as the general
+    /// truth does after the same changes; a third MM is left to the general truth.
+    #[test]
+    fn a_small_truth_reads_as_the_folio_truth_of_the_same_changes() {
+        let mut rng = crate::prng::Prng::new(5);
+        for _ in 0..200 {
+            let (mut s, mut t) = (SmallTruth::default(), FolioTruth::new(1));
+            let mut counts: BTreeMap<MmId, u32> = BTreeMap::new();
+            for _ in 0..40 {
+                let mm = MmId(1 + rng.below(4) as u32);
+                if rng.below(3) > 0 {
+                    let step = s.count_in(mm);
+                    let third = counts.len() == 2 && !counts.contains_key(&mm);
+                    assert_eq!(step == SmallStep::General, third, "{counts:?} + {mm:?}");
+                    if third {
+                        continue;
+                    }
+                    t.pte_maps_per_page.add(0);
+                    *t.entries_per_mm.counter(mm) += 1;
+                    *counts.entry(mm).or_insert(0) += 1;
+                } else {
+                    let step = s.count_out(mm);
+                    let Some(n) = counts.get_mut(&mm) else {
+                        assert_eq!(step, SmallStep::General);
+                        continue;
+                    };
+                    *n -= 1;
+                    if *n == 0 {
+                        counts.remove(&mm);
+                    }
+                    assert_eq!(step == SmallStep::Forget, counts.is_empty());
+                    t.pte_maps_per_page.sub(0);
+                    t.entries_per_mm.sub(mm, 1);
+                }
+                assert_eq!(s.to_truth(), t, "{s:?}");
+                assert_eq!(s.entries(), t.total_entries());
+            }
+        }
+    }
 
     #[test]
     fn page_counts_are_a_slice_of_the_folio() {

@@ -217,8 +217,8 @@ impl Model {
             for (i, &w) in st.parts.words[from..from + run.len()].iter().enumerate() {
                 let (f, t) = (run.folio(i), run.truth(i));
                 let flags = self.mem.page(f.head).flags;
-                let mapped = !std::ptr::eq(t, run.unmapped);
-                let want = compact(self.part(f, flags, t, mapped).pack());
+                let mapped = run.stored(i);
+                let want = compact(self.part(f, flags, &t, mapped).pack());
                 assert_eq!(w, want, "{:?}", f.head);
             }
         }
@@ -448,9 +448,9 @@ pub(super) fn clear_parts(parts: &mut Parts, from: usize, n: usize, sums: &mut S
 fn keep_small_parts(st: &mut TouchedCheck, run: SmallRun<'_>, mapped: &[Option<u64>]) {
     let from = run.first.0 as usize;
     for i in 0..run.len() {
-        let pages = match std::ptr::eq(run.truth(i), run.unmapped) {
-            true => Some(0),
-            false => mapped[i],
+        let pages = match run.stored(i) {
+            false => Some(0),
+            true => mapped[i],
         };
         let new = Part::pack_small(run.anon[i], pages);
         st.parts.replace(from + i, new, &mut st.sums);

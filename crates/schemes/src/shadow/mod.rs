@@ -174,7 +174,7 @@ impl FanOut {
                     let t = oracle
                         .map(|o| {
                             o.get(&head)
-                                .cloned()
+                                .map(std::borrow::Cow::into_owned)
                                 .unwrap_or(FolioTruth::new(f.nr_pages()))
                         })
                         .unwrap_or_else(|| self.exact.tracked(f).to_truth());
