@@ -447,10 +447,10 @@ pub(super) fn clear_parts(parts: &mut Parts, from: usize, n: usize, sums: &mut S
 /// whatever the design would say.
 fn keep_small_parts(st: &mut TouchedCheck, run: SmallRun<'_>, mapped: &[Option<u64>]) {
     let from = run.first.0 as usize;
-    for i in 0..run.len() {
+    for (i, &said) in mapped[..run.len()].iter().enumerate() {
         let pages = match run.stored(i) {
             false => Some(0),
-            true => mapped[i],
+            true => said,
         };
         let new = Part::pack_small(run.anon[i], pages);
         st.parts.replace(from + i, new, &mut st.sums);
