@@ -110,14 +110,15 @@ impl PageMarks {
                 return;
             }
         }
-        self.mark_new(pfn);
-    }
-    /// A span of its own for `pfn`, unless the marks overflowed (out of line).
-    #[inline(never)]
-    fn mark_new(&mut self, pfn: Pfn) {
+        // Saturated marks (a run without checks) cost this test alone.
         if self.overflowed {
             return;
         }
+        self.mark_new(pfn);
+    }
+    /// A span of its own for `pfn` (out of line).
+    #[inline(never)]
+    fn mark_new(&mut self, pfn: Pfn) {
         if self.spans.len() >= Marks::CAP {
             self.overflowed = true;
             self.spans = Vec::new();
