@@ -24,6 +24,7 @@ use foliolab_types::{
     PMD_SIZE,
 };
 use std::collections::{btree_map, BTreeMap, BTreeSet};
+use std::ops::Range;
 
 type Ptes = [Pte; PMD_NR_PAGES as usize];
 
@@ -153,10 +154,24 @@ impl<'a> Seen<'a> {
 }
 
 /// The PMD ranges of one mm an update visits, and whether it recounts them whole.
+#[derive(Clone)]
 struct Plan {
     space: usize,
-    keys: Vec<u64>,
+    /// Its ranges' keys: `keys[range]` of the [`Plans`] holding it.
+    range: Range<usize>,
     all: bool,
+    /// The mm had nothing counted (no range to count out).
+    new: bool,
+}
+
+/// What an update visits, in buffers kept between updates (a fork's update costs no
+/// allocation of its own for them).
+#[derive(Clone, Default)]
+struct Plans {
+    plans: Vec<Plan>,
+    keys: Vec<u64>,
+    /// Per key, in plan order: whether its range was unchanged (nothing to count in).
+    unchanged: Vec<bool>,
 }
 
 /// The oracle's truth kept between statements (see the module documentation).
@@ -166,6 +181,8 @@ pub struct Recounter {
     counted: BTreeMap<MmId, BTreeMap<u64, Counted>>,
     /// Whole table copies for the ranges an update diffs entry by entry.
     spare: Spare,
+    /// The plans of the last update (buffers reused).
+    plans: Plans,
     changed: Changed,
     /// The mms of the last update, in the order given (most updates only add some).
     last_ids: Vec<MmId>,
@@ -772,8 +789,10 @@ impl Recounter {
             0
         };
         let (everyone, rescan) = self.remapped(mem);
-        let plans = self.plans(&spaces, known, everyone, &rescan);
-        self.apply(&spaces, &plans, mem, seen);
+        let mut plans = std::mem::take(&mut self.plans);
+        self.plan(&spaces, (known, everyone, &rescan), &mut plans);
+        self.apply(&spaces, &mut plans, mem, seen);
+        self.plans = plans;
     }
 
     /// [`Recounter::update`] from the mms a statement touched alone: `touched` lists each
@@ -804,32 +823,39 @@ impl Recounter {
         spaces.extend(rescan.iter().filter_map(|&mm| space_of(mm)));
         spaces.sort_unstable_by_key(|s| s.id);
         spaces.dedup_by_key(|s| s.id);
-        let plans = self.plans(&spaces, 0, everyone, &rescan);
-        self.apply(&spaces, &plans, mem, seen);
+        let mut plans = std::mem::take(&mut self.plans);
+        self.plan(&spaces, (0, everyone, &rescan), &mut plans);
+        self.apply(&spaces, &mut plans, mem, seen);
+        self.plans = plans;
     }
 
     /// Counts out, then in, the ranges `plans` names.
     fn apply(
         &mut self,
         spaces: &[&AddressSpace],
-        plans: &[Plan],
+        plans: &mut Plans,
         mem: &Memory,
         seen: &mut dyn FnMut(EntryChange),
     ) {
         // Ranges whose counted copy equals the page table (marked, unchanged): nothing to
-        // count in either.
-        let mut unchanged = Vec::new();
-        for plan in plans {
+        // count in either. A new mm's have nothing to count out.
+        let Plans {
+            plans,
+            keys,
+            unchanged,
+        } = plans;
+        unchanged.clear();
+        for plan in plans.iter() {
             let space = spaces[plan.space];
-            for &key in &plan.keys {
-                unchanged.push(self.count_out(space, key, plan.all, seen));
+            for &key in &keys[plan.range.clone()] {
+                unchanged.push(!plan.new && self.count_out(space, key, plan.all, seen));
             }
         }
-        let mut unchanged = unchanged.into_iter();
-        for plan in plans {
+        let mut unchanged = unchanged.iter();
+        for plan in plans.iter() {
             let space = spaces[plan.space];
-            for &key in &plan.keys {
-                if unchanged.next() != Some(true) {
+            for &key in &keys[plan.range.clone()] {
+                if unchanged.next() != Some(&true) {
                     self.count_in(space, key, plan.all, mem, seen);
                 }
             }
@@ -869,14 +895,14 @@ impl Recounter {
     /// What to visit in each live mm: the marked ranges, or every range (counted before or
     /// present now) of an mm that is new, overflowed its marks or mapped memory whose folio
     /// layout changed.
-    fn plans(
+    fn plan(
         &self,
         spaces: &[&AddressSpace],
-        known: usize,
-        everyone: bool,
-        rescan: &[MmId],
-    ) -> Vec<Plan> {
-        let mut plans = Vec::new();
+        (known, everyone, rescan): (usize, bool, &[MmId]),
+        out: &mut Plans,
+    ) {
+        out.plans.clear();
+        out.keys.clear();
         for (i, s) in spaces.iter().enumerate() {
             let rescan = rescan.binary_search(&s.id).is_ok();
             let quiet = s.pt.touched.is_empty() && !everyone && !rescan;
@@ -885,31 +911,31 @@ impl Recounter {
             }
             let present = || s.pt.iter().map(|(va, _)| va.0 / PMD_SIZE);
             let old = self.counted.get(&s.id);
+            let from = out.keys.len();
             // An mm with nothing counted (new, or mapping nothing before): its present
             // ranges, in one walk of its page table.
-            let new: Vec<u64> = match old {
-                None => present().collect(),
-                Some(_) => Vec::new(),
-            };
-            let all = everyone || rescan || s.pt.touched.overflowed() || !new.is_empty();
-            let keys = match old {
-                _ if !all => s.pt.touched.sorted(),
-                None => new,
+            if old.is_none() {
+                out.keys.extend(present());
+            }
+            let all = everyone || rescan || s.pt.touched.overflowed() || out.keys.len() > from;
+            match old {
+                _ if !all => push_sorted(&mut out.keys, s.pt.touched.raw()),
+                None => {}
                 Some(o) => {
                     let mut k: BTreeSet<u64> = o.keys().copied().collect();
                     k.extend(present());
-                    k.into_iter().collect()
+                    out.keys.extend(k);
                 }
-            };
-            if !keys.is_empty() {
-                plans.push(Plan {
+            }
+            if out.keys.len() > from {
+                out.plans.push(Plan {
                     space: i,
-                    keys,
+                    range: from..out.keys.len(),
                     all,
+                    new: old.is_none(),
                 });
             }
         }
-        plans
     }
 
     /// The mms mapping memory whose folio layout changed (all of them after an overflow),
@@ -1105,6 +1131,18 @@ fn one_page_marks(marks: &[(Pfn, u64)]) -> usize {
         nr += 1;
     }
     nr
+}
+
+/// Appends `marks` to `keys` sorted, each once, as [`foliolab_mem::Marks::sorted`] gives
+/// them (without sorting when they came in order, as one PMD range's mark does).
+fn push_sorted(keys: &mut Vec<u64>, marks: &[u64]) {
+    if marks.windows(2).all(|w| w[0] < w[1]) {
+        return keys.extend_from_slice(marks);
+    }
+    let mut sorted = marks.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    keys.extend(sorted);
 }
 
 /// Appends the mms mapping the folio whose truth is `t` (each once when `mms` is sorted

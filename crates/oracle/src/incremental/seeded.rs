@@ -283,3 +283,25 @@ fn a_stretch_of_marks_ends_where_a_mark_by_mark_walk_ends_it() {
         }
     }
 }
+
+/// A plan's keys from a page table's marks are the marks sorted, each once, as
+/// `Marks::sorted` gives them, in order or not, repeated or not, after other plans' keys.
+#[test]
+fn a_plan_takes_the_marks_sorted_and_once() {
+    for list in [
+        vec![],
+        vec![7],
+        vec![3, 9, 12],
+        vec![9, 3],
+        vec![5, 6, 5, 6],
+        vec![4, 4, 2, 8, 2],
+    ] {
+        let mut marks = foliolab_mem::Marks::default();
+        list.iter().for_each(|&k| marks.mark(k));
+        let mut keys = vec![100, 1];
+        super::push_sorted(&mut keys, marks.raw());
+        let mut want = vec![100, 1];
+        want.extend(marks.sorted());
+        assert_eq!(keys, want, "{list:?}");
+    }
+}
