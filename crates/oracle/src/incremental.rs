@@ -585,12 +585,36 @@ pub(crate) fn run_len(ptes: &[Pte]) -> usize {
 
 /// Zero when each entry `j` of `ptes` is `first` mapping `j` pages further (bits
 /// `first + j * PAGE_SIZE`), else not: every entry read, no branch.
+/// Blocks of [`RUN_BLOCK`] entries at a time, each entry less its offset in the block
+/// ([`BLOCK_OFFSETS`]) compared with the block's first: a subtraction, a xor and an or a
+/// lane.
 #[inline]
 pub(crate) fn run_differs(ptes: &[Pte], first: u64) -> u64 {
-    ptes.iter().enumerate().fold(0, |acc, (j, p)| {
-        acc | (p.0 ^ (first + j as u64 * PAGE_SIZE))
-    })
+    let from = |block: &[Pte], base: u64| {
+        let entries = block.iter().zip(&BLOCK_OFFSETS);
+        entries.fold(0, |acc, (p, o)| acc | (p.0.wrapping_sub(*o) ^ base))
+    };
+    let blocks = ptes.chunks_exact(RUN_BLOCK);
+    let rest = blocks.remainder();
+    let mut base = first;
+    let mut acc = 0;
+    for block in blocks {
+        acc |= from(block, base);
+        base = base.wrapping_add(RUN_BLOCK as u64 * PAGE_SIZE);
+    }
+    acc | from(rest, base)
 }
+
+/// Entry `j` of a run's block is its first mapping `j` pages further: `j * PAGE_SIZE` on.
+const BLOCK_OFFSETS: [u64; RUN_BLOCK] = {
+    let mut offsets = [0; RUN_BLOCK];
+    let mut j = 0;
+    while j < RUN_BLOCK {
+        offsets[j] = j as u64 * PAGE_SIZE;
+        j += 1;
+    }
+    offsets
+};
 
 impl Tally<'_> {
     /// [`Tally::uncount_range`] of a PTE table `mine` (the copy of what was counted in

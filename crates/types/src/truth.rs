@@ -96,6 +96,13 @@ impl PageCounts {
         );
         &mut self.one
     }
+    /// The count of a one-page folio's page (the caller knows the folio is one page): what
+    /// [`PageCounts::sum`] gives, without asking whether the folio is larger.
+    #[inline]
+    pub fn small(&self) -> u64 {
+        debug_assert!(self.large().is_none(), "small of a large folio's counts");
+        self.one
+    }
     /// Sum of the counts.
     #[inline]
     pub fn sum(&self) -> u64 {

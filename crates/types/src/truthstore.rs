@@ -116,13 +116,17 @@ impl PageIndex {
 const SMALL: u32 = 1 << 31;
 
 /// The PFN index's entry of a one-page folio kept as a [`SmallTruth`] at its page (no
-/// slot's tag: slots stay below `SMALL - 2`).
+/// slot's tag: slots stay below `SMALL - 2 * SLOT_CHUNK`, so that the slot it would name
+/// lies past any slab chunk a stretch walk or read compares it with).
 const COMPACT: u32 = u32::MAX;
 
 /// The PFN index's entry for the pages of the folio in slot `s` of `nr_pages`.
 #[inline]
 fn tag(s: usize, nr_pages: u64) -> u32 {
-    debug_assert!(s + 2 < SMALL as usize, "slot {s} past the index's range");
+    debug_assert!(
+        s + 2 * SLOT_CHUNK < SMALL as usize,
+        "slot {s} past the index's range"
+    );
     (s as u32 + 1) | if nr_pages == 1 { SMALL } else { 0 }
 }
 
@@ -252,8 +256,9 @@ where
         let chunk = &mut slots[s / SLOT_CHUNK][..];
         while k < index.len() {
             let v = index[k];
+            // A compact entry names a slot past the chunk (see `COMPACT`).
             let i = ((v & !SMALL) as usize).wrapping_sub(base + 1);
-            if v & SMALL == 0 || v == COMPACT || i >= chunk.len() {
+            if v & SMALL == 0 || i >= chunk.len() {
                 break;
             }
             let (head, t) = &mut chunk[i];
@@ -581,13 +586,7 @@ impl TruthStore {
                     out[k] = recs.expect("a compact entry's chunk")[i + k].entries();
                     k += 1;
                 }
-                v if v & SMALL != 0 => {
-                    let stretch = self.small_entries_in(index, k, first, out);
-                    if stretch == k {
-                        return k;
-                    }
-                    k = stretch;
-                }
+                v if v & SMALL != 0 => k = self.small_entries_in(index, k, first, out),
                 _ => return k,
             }
         }
@@ -608,7 +607,7 @@ impl TruthStore {
 
     /// [`TruthStore::small_entries`] of the stored small folios from `index[k]` on whose
     /// slots lie in the same chunk of the slab as its, with that chunk found once: where
-    /// it stopped (`k` itself if `index[k]`'s folio does not start at its page).
+    /// it stopped (past `k`). A one-page folio's tag is at its page alone.
     #[inline(always)]
     fn small_entries_in(&self, index: &[u32], mut k: usize, first: Pfn, out: &mut [u64]) -> usize {
         let s = untag(index[k]).expect("a stored folio's tag");
@@ -616,15 +615,14 @@ impl TruthStore {
         let slots = &self.slab.slots[s / SLOT_CHUNK][..];
         while k < out.len() {
             let v = index[k];
+            // A compact entry names a slot past the chunk (see `COMPACT`).
             let j = ((v & !SMALL) as usize).wrapping_sub(base + 1);
-            if v & SMALL == 0 || v == COMPACT || j >= slots.len() {
+            if v & SMALL == 0 || j >= slots.len() {
                 break;
             }
             let (head, t) = &slots[j];
-            if *head != first.add(k as u64) {
-                break;
-            }
-            out[k] = t.total_entries();
+            debug_assert!(*head == first.add(k as u64) && t.nr_pages == 1);
+            out[k] = t.pte_maps_per_page.small() + t.pmd_maps;
             k += 1;
         }
         k
