@@ -130,41 +130,64 @@ pub(super) fn added_rss(
 
 /// Adds the pages of `pages` (from `first`) that are small folios' to `rss`, each under
 /// its folio's RSS counter (as `counter_of` gives it: anon, else shmem if swap-backed,
-/// else file), up to the first that is not: one pass with no branch in lanes of 32 bits
-/// (which the compiler vectorizes) when every page is a small folio's, else how many
-/// (found first, so that a large folio's pages are not read past it), then counted. (Debug
-/// builds compare the sums with a recount from the page tables: `Model::tables_rss`.)
+/// else file), up to the first that is not: [`SMALL_CHUNK`] pages at a time, each chunk
+/// in one pass with no branch in lanes of 32 bits (which the compiler vectorizes); the
+/// first chunk that holds a page of another folio is walked page by page up to it. A call
+/// at a large folio's head reads that page alone, and a call inside a block of mixed
+/// folios at most a chunk past the small ones, not the rest of the block. (Debug builds
+/// compare the sums with a recount from the page tables: `Model::tables_rss`.)
 #[inline(never)]
 fn count_small(pages: &[Page], first: Pfn, rss: &mut [i64; 4]) -> u64 {
-    const KIND: u32 = PageFlags::ALLOCATED | PageFlags::HEAD | PageFlags::BUDDY;
-    let narrow = first.0 + pages.len() as u64 <= u32::MAX as u64;
-    let (mut not_small, mut anon, mut shmem) = (!narrow as u32, 0u32, 0u32);
-    if narrow {
-        let first = first.0 as u32;
-        for (i, page) in pages.iter().enumerate() {
-            let flags = page.flags.0;
-            let head = page.head().0 as u32;
-            not_small |=
-                ((flags & KIND) ^ PageFlags::ALLOCATED) | (head ^ first.wrapping_add(i as u32));
-            anon += (flags & PageFlags::ANON != 0) as u32;
-            shmem +=
-                (flags & (PageFlags::ANON | PageFlags::SWAPBACKED) == PageFlags::SWAPBACKED) as u32;
-        }
+    if !pages.first().is_some_and(|p| small_folio_bits(p, first.0)) {
+        return 0;
     }
-    let n = match not_small {
-        0 => pages.len(),
-        _ => {
-            let n = (pages.iter().zip(first.0..))
+    let mut n = 0usize;
+    for chunk in pages.chunks(SMALL_CHUNK) {
+        let at = Pfn(first.0 + n as u64);
+        let (all_small, mut anon, mut shmem) = small_chunk(chunk, at);
+        let counted = if all_small {
+            chunk.len()
+        } else {
+            let k = (chunk.iter().zip(at.0..))
                 .take_while(|&(p, pfn)| small_folio_bits(p, pfn))
                 .count();
-            (anon, shmem) = count_kinds(&pages[..n]);
-            n
+            (anon, shmem) = count_kinds(&chunk[..k]);
+            k
+        };
+        rss[RssCounter::Anon as usize] += anon as i64;
+        rss[RssCounter::Shmem as usize] += shmem as i64;
+        rss[RssCounter::File as usize] += (counted as u32 - anon - shmem) as i64;
+        n += counted;
+        if !all_small {
+            break;
         }
-    };
-    rss[RssCounter::Anon as usize] += anon as i64;
-    rss[RssCounter::Shmem as usize] += shmem as i64;
-    rss[RssCounter::File as usize] += (n as u32 - anon - shmem) as i64;
+    }
     n as u64
+}
+
+/// Pages [`count_small`] reads in one pass with no branch.
+const SMALL_CHUNK: usize = 256;
+
+/// Whether every page of `pages` (from `first`) is a small folio's, and how many are
+/// anon and shmem (meaningful only when they all are), in one pass with no branch.
+#[inline(always)]
+fn small_chunk(pages: &[Page], first: Pfn) -> (bool, u32, u32) {
+    const KIND: u32 = PageFlags::ALLOCATED | PageFlags::HEAD | PageFlags::BUDDY;
+    if first.0 + pages.len() as u64 > u32::MAX as u64 {
+        return (false, 0, 0);
+    }
+    let first = first.0 as u32;
+    let (mut not_small, mut anon, mut shmem) = (0u32, 0u32, 0u32);
+    for (i, page) in pages.iter().enumerate() {
+        let flags = page.flags.0;
+        let head = page.head().0 as u32;
+        not_small |=
+            ((flags & KIND) ^ PageFlags::ALLOCATED) | (head ^ first.wrapping_add(i as u32));
+        anon += (flags & PageFlags::ANON != 0) as u32;
+        shmem +=
+            (flags & (PageFlags::ANON | PageFlags::SWAPBACKED) == PageFlags::SWAPBACKED) as u32;
+    }
+    (not_small == 0, anon, shmem)
 }
 
 /// How many of `pages` are anon, and how many swap-backed but not anon (shmem).
