@@ -85,6 +85,20 @@ fn each_diff(a: Option<View>, b: Option<View>, all: bool, mut f: impl FnMut(u64,
         }
     }
 }
+/// The change of `nr` PTEs from `pte` at index `i` of `mm`'s PMD range `key`, as the
+/// checks are told of it (not a PMD, not a same-page change: callers set those).
+#[inline(always)]
+fn entry_change(mm: MmId, key: u64, (i, pte, nr): (u64, Pte, u64), added: bool) -> EntryChange {
+    EntryChange {
+        mm,
+        va: VirtAddr(key * PMD_SIZE + i * PAGE_SIZE),
+        pte,
+        nr,
+        pmd: false,
+        added,
+        same_page: false,
+    }
+}
 
 /// Whether an entry counts for a page (present and not special).
 fn counts(p: Pte) -> bool {
@@ -375,15 +389,10 @@ impl Tally<'_> {
         let mut run = Run::default();
         let mut seen = Seen::new(seen);
         each_diff(old, now, all, |i, pte, pmd, same| {
-            let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
             seen.push(EntryChange {
-                mm,
-                va,
-                pte,
-                nr: 1,
                 pmd,
-                added: false,
                 same_page: same && counts(pte),
+                ..entry_change(mm, key, (i, pte, 1), false)
             });
             if same {
                 return;
@@ -417,15 +426,10 @@ impl Tally<'_> {
         let mut run = Run::default();
         let mut seen = Seen::new(seen);
         each_diff(now, old, all, |i, pte, pmd, same| {
-            let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
             seen.push(EntryChange {
-                mm,
-                va,
-                pte,
-                nr: 1,
                 pmd,
-                added: true,
                 same_page: same && counts(pte),
+                ..entry_change(mm, key, (i, pte, 1), true)
             });
             if same {
                 return;
@@ -470,16 +474,7 @@ impl Tally<'_> {
                 }),
                 None => {}
             }
-            let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
-            seen(EntryChange {
-                mm,
-                va,
-                pte,
-                nr,
-                pmd: false,
-                added: true,
-                same_page: false,
-            });
+            seen(entry_change(mm, key, (i, pte, nr), true));
             if counts(pte) {
                 self.count_ptes(mm, pte, nr, mem);
             }
@@ -516,16 +511,7 @@ impl Tally<'_> {
         (i, pte, nr): (u64, Pte, u64),
         seen: &mut dyn FnMut(EntryChange),
     ) {
-        let va = VirtAddr(key * PMD_SIZE + i * PAGE_SIZE);
-        seen(EntryChange {
-            mm,
-            va,
-            pte,
-            nr,
-            pmd: false,
-            added: false,
-            same_page: false,
-        });
+        seen(entry_change(mm, key, (i, pte, nr), false));
         if counts(pte) {
             self.uncount_ptes(mm, pte, nr);
         }
@@ -643,13 +629,8 @@ impl Tally<'_> {
             let nr = diff_run(mine, now, i, same);
             let range = i..i + nr as usize;
             let change = |pte, added| EntryChange {
-                mm,
-                va: VirtAddr(key * PMD_SIZE + i as u64 * PAGE_SIZE),
-                pte,
-                nr,
-                pmd: false,
-                added,
                 same_page: same && counts(pte),
+                ..entry_change(mm, key, (i as u64, pte, nr), added)
             };
             outs.push(change(pte, false));
             if same {
@@ -689,16 +670,7 @@ impl Tally<'_> {
             }
             debug_assert!(p.is_none(), "uncount_diff left a different entry");
             *p = q;
-            let va = VirtAddr(key * PMD_SIZE + i as u64 * PAGE_SIZE);
-            seen.push(EntryChange {
-                mm,
-                va,
-                pte: q,
-                nr: 1,
-                pmd: false,
-                added: true,
-                same_page: false,
-            });
+            seen.push(entry_change(mm, key, (i as u64, q, 1), true));
             if !counts(q) {
                 continue;
             }
